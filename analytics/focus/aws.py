@@ -1,0 +1,313 @@
+"""AWS billing to FOCUS 1.2: CUR 2.0 (Parquet or CSV) and the legacy CUR (CSV).
+
+Both formats carry the same facts under different names. A legacy file is first renamed
+into CUR 2.0 columns (``lineItem/UnblendedCost`` -> ``line_item_unblended_cost``, the
+``product/*`` columns into the ``product`` map, ``resourceTags/*`` into ``resource_tags``);
+then one mapping turns CUR 2.0 into FOCUS. Columns an export does not include read as NULL;
+columns the mapping cannot do without are required and their absence refuses the file.
+
+Line item types and what they become:
+- Usage, DiscountedUsage (reserved), SavingsPlanCoveredUsage -> ChargeCategory Usage;
+  usage covered by a Savings Plan has BilledCost 0 (the plan's fee carries the money) and its
+  SavingsPlanNegation row, which exists only to cancel the on-demand cost, is dropped;
+- Fee (upfront), RIFee, SavingsPlanUpfrontFee, SavingsPlanRecurringFee -> Purchase;
+- Tax -> Tax; Credit, Refund and the discount types -> Credit; anything else -> Adjustment.
+"""
+
+from __future__ import annotations
+
+import re
+
+from analytics.focus.aws_services import values_sql
+from analytics.focus.schema import DECIMAL
+
+D, S, TS, MAP = DECIMAL, "VARCHAR", "TIMESTAMPTZ", "MAP(VARCHAR, VARCHAR)"
+
+CUR2_COLUMNS: dict[str, str] = {
+    "bill_billing_entity": S,
+    "bill_billing_period_end_date": TS,
+    "bill_billing_period_start_date": TS,
+    "bill_invoice_id": S,
+    "bill_invoicing_entity": S,
+    "bill_payer_account_id": S,
+    "bill_payer_account_name": S,
+    "identity_line_item_id": S,
+    "identity_time_interval": S,
+    "line_item_availability_zone": S,
+    "line_item_currency_code": S,
+    "line_item_legal_entity": S,
+    "line_item_line_item_description": S,
+    "line_item_line_item_type": S,
+    "line_item_net_unblended_cost": D,
+    "line_item_net_unblended_rate": D,
+    "line_item_operation": S,
+    "line_item_product_code": S,
+    "line_item_resource_id": S,
+    "line_item_unblended_cost": D,
+    "line_item_unblended_rate": D,
+    "line_item_usage_account_id": S,
+    "line_item_usage_account_name": S,
+    "line_item_usage_amount": D,
+    "line_item_usage_end_date": TS,
+    "line_item_usage_start_date": TS,
+    "line_item_usage_type": S,
+    "pricing_currency": S,
+    "pricing_public_on_demand_cost": D,
+    "pricing_public_on_demand_rate": D,
+    "pricing_rate_code": S,
+    "pricing_rate_id": S,
+    "pricing_term": S,
+    "pricing_unit": S,
+    "product": MAP,
+    "product_instance_type": S,
+    "product_location": S,
+    "product_product_family": S,
+    "product_region_code": S,
+    "product_servicecode": S,
+    "product_sku": S,
+    "reservation_effective_cost": D,
+    "reservation_reservation_a_r_n": S,
+    "reservation_unused_amortized_upfront_fee_for_billing_period": D,
+    "reservation_unused_recurring_fee": D,
+    "resource_tags": MAP,
+    "savings_plan_savings_plan_a_r_n": S,
+    "savings_plan_savings_plan_effective_cost": D,
+    "savings_plan_total_commitment_to_date": D,
+    "savings_plan_used_commitment": D,
+}
+REQUIRED_COLUMNS = (
+    "bill_payer_account_id",
+    "bill_billing_period_start_date",
+    "bill_billing_period_end_date",
+    "line_item_line_item_type",
+    "line_item_usage_start_date",
+    "line_item_usage_end_date",
+    "line_item_currency_code",
+    "line_item_unblended_cost",
+)
+SOURCE_COST_COLUMN = "line_item_unblended_cost"
+
+_LEGACY_PREFIXES = {
+    "identity": "identity",
+    "bill": "bill",
+    "lineItem": "line_item",
+    "pricing": "pricing",
+    "product": "product",
+    "reservation": "reservation",
+    "savingsPlan": "savings_plan",
+    "discount": "discount",
+    "splitLineItem": "split_line_item",
+}
+
+
+def snake(name: str) -> str:
+    """CUR 2.0's renaming of a legacy attribute: every capital starts a new word
+    (``UnblendedCost`` -> ``unblended_cost``, ``SavingsPlanARN`` -> ``savings_plan_a_r_n``)."""
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower().replace("__", "_")
+
+
+def legacy_to_cur2(column: str) -> str | None:
+    """The CUR 2.0 name of a legacy CUR column (``lineItem/UnblendedCost``), or None."""
+    prefix, _, rest = column.partition("/")
+    if prefix not in _LEGACY_PREFIXES or not rest:
+        return None
+    return f"{_LEGACY_PREFIXES[prefix]}_{snake(rest)}"
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _map_sql(pairs: list[tuple[str, str]]) -> str:
+    """A MAP built from (key, column) pairs, leaving out empty values."""
+    if not pairs:
+        return f"MAP {{}}::{MAP}"
+    entries = ", ".join(f"struct_pack(key := {_literal(k)}, value := {_quote(c)}::VARCHAR)" for k, c in pairs)
+    return f"map_from_entries(list_filter([{entries}], lambda e: e.value IS NOT NULL AND e.value <> ''))"
+
+
+def cur2_source_sql(columns: list[str], relation: str) -> str:
+    """Select the mapping's CUR 2.0 columns from a CUR 2.0 relation, typed, NULL if absent."""
+    present = set(columns)
+    select = []
+    for name, sql_type in CUR2_COLUMNS.items():
+        if name in present:
+            select.append(f"TRY_CAST({_quote(name)} AS {sql_type}) AS {name}" if sql_type != MAP else name)
+        else:
+            select.append(f"NULL::{sql_type} AS {name}")
+    return f"SELECT {', '.join(select)} FROM {relation}"
+
+
+def legacy_source_sql(columns: list[str], relation: str) -> str:
+    """Rename a legacy CUR relation into the CUR 2.0 columns the mapping reads."""
+    renamed: dict[str, str] = {}
+    product_pairs, tag_pairs = [], []
+    for column in columns:
+        if column.startswith("resourceTags/"):
+            key = column.removeprefix("resourceTags/")
+            tag_pairs.append((key.replace("user:", "user_", 1).replace("aws:", "aws_", 1), column))
+            continue
+        if column.startswith("product/"):
+            product_pairs.append((snake(column.removeprefix("product/")), column))
+        target = legacy_to_cur2(column)
+        if target in CUR2_COLUMNS:
+            renamed.setdefault(target, column)
+    select = []
+    for name, sql_type in CUR2_COLUMNS.items():
+        if name == "product":
+            select.append(f"{_map_sql(product_pairs)} AS product")
+        elif name == "resource_tags":
+            select.append(f"{_map_sql(tag_pairs)} AS resource_tags")
+        elif name in renamed:
+            select.append(f"TRY_CAST(NULLIF({_quote(renamed[name])}, '') AS {sql_type}) AS {name}")
+        else:
+            select.append(f"NULL::{sql_type} AS {name}")
+    return f"SELECT {', '.join(select)} FROM {relation}"
+
+
+def missing_required(columns: list[str], *, legacy: bool) -> list[str]:
+    names = {legacy_to_cur2(c) for c in columns} if legacy else set(columns)
+    return [c for c in REQUIRED_COLUMNS if c not in names]
+
+
+_USAGE_TYPES = "('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')"
+_PURCHASE_TYPES = "('Fee', 'RIFee', 'SavingsPlanUpfrontFee', 'SavingsPlanRecurringFee')"
+_CREDIT_TYPES = (
+    "('Credit', 'Refund', 'BundledDiscount', 'EdpDiscount', 'PrivateRateDiscount', 'DistributorDiscount', "
+    "'SppDiscount')"
+)
+
+
+def focus_sql(source_sql: str, *, source_id: str, source_format: str, source_file: str) -> str:
+    """FOCUS 1.2 rows (plus WedCloud's ``x_`` columns) from a CUR 2.0-shaped source query."""
+    return f"""
+WITH src AS ({source_sql}),
+typed AS (
+    SELECT *,
+        line_item_line_item_type AS t,
+        CASE
+            WHEN line_item_line_item_type IN {_USAGE_TYPES} THEN 'Usage'
+            WHEN line_item_line_item_type IN {_PURCHASE_TYPES} THEN 'Purchase'
+            WHEN line_item_line_item_type = 'Tax' THEN 'Tax'
+            WHEN line_item_line_item_type IN {_CREDIT_TYPES} THEN 'Credit'
+            ELSE 'Adjustment'
+        END AS category,
+        COALESCE(
+            NULLIF(reservation_reservation_a_r_n, ''), NULLIF(savings_plan_savings_plan_a_r_n, '')
+        ) AS commitment_id,
+        CASE WHEN NULLIF(reservation_reservation_a_r_n, '') IS NOT NULL THEN 'Reservation'
+             WHEN NULLIF(savings_plan_savings_plan_a_r_n, '') IS NOT NULL THEN 'Savings Plan' END AS commitment_type,
+        line_item_line_item_type IN ('DiscountedUsage', 'SavingsPlanCoveredUsage') AS committed,
+        CASE WHEN line_item_line_item_type = 'SavingsPlanCoveredUsage' THEN 0::{DECIMAL}
+             ELSE line_item_unblended_cost END AS billed
+    FROM src
+    WHERE line_item_line_item_type IS DISTINCT FROM 'SavingsPlanNegation'
+),
+services AS (SELECT * FROM {values_sql()})
+SELECT
+    NULLIF(line_item_availability_zone, '') AS AvailabilityZone,
+    billed AS BilledCost,
+    bill_payer_account_id AS BillingAccountId,
+    NULLIF(bill_payer_account_name, '') AS BillingAccountName,
+    'Billing Account' AS BillingAccountType,
+    line_item_currency_code AS BillingCurrency,
+    bill_billing_period_end_date AS BillingPeriodEnd,
+    bill_billing_period_start_date AS BillingPeriodStart,
+    NULL::VARCHAR AS CapacityReservationId,
+    NULL::VARCHAR AS CapacityReservationStatus,
+    category AS ChargeCategory,
+    NULL::VARCHAR AS ChargeClass,
+    NULLIF(line_item_line_item_description, '') AS ChargeDescription,
+    CASE WHEN t IN ('Fee', 'SavingsPlanUpfrontFee') THEN 'One-Time'
+         WHEN t IN ('RIFee', 'SavingsPlanRecurringFee', 'Tax') THEN 'Recurring'
+         WHEN category = 'Usage' THEN 'Usage-Based'
+         ELSE 'One-Time' END AS ChargeFrequency,
+    line_item_usage_end_date AS ChargePeriodEnd,
+    line_item_usage_start_date AS ChargePeriodStart,
+    CASE commitment_type WHEN 'Reservation' THEN 'Usage' WHEN 'Savings Plan' THEN 'Spend' END
+        AS CommitmentDiscountCategory,
+    commitment_id AS CommitmentDiscountId,
+    regexp_extract(commitment_id, '[^/:]+$') AS CommitmentDiscountName,
+    NULL::{DECIMAL} AS CommitmentDiscountQuantity,
+    CASE WHEN commitment_id IS NOT NULL AND category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
+    commitment_type AS CommitmentDiscountType,
+    NULL::VARCHAR AS CommitmentDiscountUnit,
+    CASE WHEN category = 'Usage' THEN line_item_usage_amount END AS ConsumedQuantity,
+    CASE WHEN category = 'Usage' AND line_item_usage_amount IS NOT NULL THEN NULLIF(pricing_unit, '') END
+        AS ConsumedUnit,
+    CASE WHEN category = 'Usage' AND committed THEN COALESCE(pricing_public_on_demand_cost, billed)
+         WHEN category IN ('Usage', 'Purchase') THEN COALESCE(line_item_net_unblended_cost, line_item_unblended_cost)
+         ELSE billed END AS ContractedCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN
+         CASE WHEN committed THEN pricing_public_on_demand_rate
+              ELSE COALESCE(line_item_net_unblended_rate, line_item_unblended_rate) END
+    END AS ContractedUnitPrice,
+    CASE WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
+         WHEN t = 'SavingsPlanCoveredUsage' THEN COALESCE(savings_plan_savings_plan_effective_cost, 0)
+         WHEN t = 'RIFee' THEN COALESCE(reservation_unused_amortized_upfront_fee_for_billing_period, 0)
+                              + COALESCE(reservation_unused_recurring_fee, 0)
+         WHEN t = 'SavingsPlanRecurringFee' THEN GREATEST(
+              COALESCE(savings_plan_total_commitment_to_date, 0) - COALESCE(savings_plan_used_commitment, 0), 0)
+         WHEN t IN ('Fee', 'SavingsPlanUpfrontFee') THEN 0::{DECIMAL}
+         ELSE billed END AS EffectiveCost,
+    NULLIF(bill_invoice_id, '') AS InvoiceId,
+    COALESCE(NULLIF(bill_invoicing_entity, ''), NULLIF(line_item_legal_entity, ''), 'Amazon Web Services, Inc.')
+        AS InvoiceIssuerName,
+    CASE WHEN category = 'Usage' THEN COALESCE(pricing_public_on_demand_cost, billed) ELSE billed END AS ListCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN pricing_public_on_demand_rate END AS ListUnitPrice,
+    CASE WHEN category = 'Usage' AND committed THEN 'Committed'
+         WHEN category = 'Usage' AND (pricing_term = 'Spot' OR line_item_usage_type LIKE '%SpotUsage%') THEN 'Dynamic'
+         WHEN category IN ('Usage', 'Purchase') THEN 'Standard' END AS PricingCategory,
+    NULL::VARCHAR AS PricingCurrency,
+    NULL::{DECIMAL} AS PricingCurrencyContractedUnitPrice,
+    NULL::{DECIMAL} AS PricingCurrencyEffectiveCost,
+    NULL::{DECIMAL} AS PricingCurrencyListUnitPrice,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN line_item_usage_amount END AS PricingQuantity,
+    CASE WHEN category IN ('Usage', 'Purchase') AND line_item_usage_amount IS NOT NULL
+         THEN NULLIF(pricing_unit, '') END AS PricingUnit,
+    'AWS' AS ProviderName,
+    CASE WHEN bill_billing_entity = 'AWS Marketplace'
+         THEN COALESCE(NULLIF(line_item_legal_entity, ''), 'AWS Marketplace') ELSE 'AWS' END AS PublisherName,
+    COALESCE(NULLIF(product_region_code, ''), NULLIF(product['region_code'], ''), NULLIF(product['region'], ''))
+        AS RegionId,
+    CASE WHEN RegionId IS NOT NULL THEN COALESCE(NULLIF(product_location, ''), RegionId) END AS RegionName,
+    NULLIF(line_item_resource_id, '') AS ResourceId,
+    CASE WHEN NULLIF(line_item_resource_id, '') IS NOT NULL
+         THEN COALESCE(resource_tags['user_Name'], resource_tags['user_name']) END AS ResourceName,
+    CASE WHEN NULLIF(line_item_resource_id, '') IS NOT NULL
+         THEN COALESCE(
+             NULLIF(product_product_family, ''), NULLIF(product['product_family'], ''), line_item_product_code
+         ) END AS ResourceType,
+    COALESCE(services.service_category, 'Other') AS ServiceCategory,
+    COALESCE(
+        NULLIF(product['product_name'], ''), NULLIF(product['servicename'], ''),
+        NULLIF(product_servicecode, ''), line_item_product_code, 'AWS'
+    ) AS ServiceName,
+    COALESCE(services.service_subcategory, 'Other (Other)') AS ServiceSubcategory,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN NULLIF(product_sku, '') END AS SkuId,
+    CASE WHEN category IN ('Usage', 'Purchase') AND NULLIF(product_sku, '') IS NOT NULL
+         THEN COALESCE(NULLIF(line_item_usage_type, ''), NULLIF(product['usagetype'], '')) END AS SkuMeter,
+    CASE WHEN category IN ('Usage', 'Purchase') AND NULLIF(product_instance_type, '') IS NOT NULL
+              AND COALESCE(NULLIF(pricing_rate_code, ''), NULLIF(pricing_rate_id, '')) IS NOT NULL
+         THEN json_object('InstanceType', product_instance_type) END AS SkuPriceDetails,
+    CASE WHEN category IN ('Usage', 'Purchase')
+         THEN COALESCE(NULLIF(pricing_rate_code, ''), NULLIF(pricing_rate_id, '')) END AS SkuPriceId,
+    NULLIF(line_item_usage_account_id, '') AS SubAccountId,
+    CASE WHEN NULLIF(line_item_usage_account_id, '') IS NOT NULL THEN NULLIF(line_item_usage_account_name, '') END
+        AS SubAccountName,
+    CASE WHEN NULLIF(line_item_usage_account_id, '') IS NOT NULL THEN 'AWS Account' END AS SubAccountType,
+    CASE WHEN cardinality(resource_tags) > 0 THEN to_json(map_from_entries(list_transform(
+        map_entries(resource_tags),
+        lambda e: struct_pack(key := regexp_replace(e.key, '^user_', ''), value := e.value)
+    )))::JSON END AS Tags,
+    {_literal(source_id)} AS x_SourceId,
+    {_literal(source_format)} AS x_SourceFormat,
+    {_literal(source_file)} AS x_SourceFile,
+    NULLIF(identity_line_item_id, '') AS x_SourceLineId,
+    NULLIF(line_item_usage_type, '') AS x_UsageType
+FROM typed LEFT JOIN services ON services.code = typed.line_item_product_code
+"""

@@ -1,0 +1,189 @@
+"""The CloudProvider protocol and the value types every adapter speaks.
+
+Read side: regions, services, inventory, metrics, billing exports, price catalogue.
+Write side: provision, scale, start, stop, terminate, snapshot, restore, DNS routing.
+Adapters translate their SDK's shapes into these types and their errors into
+:mod:`clouds.errors`; nothing above this layer sees an SDK object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+
+class ResourceType(StrEnum):
+    COMPUTE = "compute"
+    STORAGE = "storage"
+    DATABASE = "database"
+    NETWORK = "network"
+
+
+class ResourceState(StrEnum):
+    PROVISIONING = "provisioning"
+    RUNNING = "running"
+    STOPPED = "stopped"
+    AVAILABLE = "available"  # storage and addresses: exists, has no power state
+    TERMINATED = "terminated"
+    FAILED = "failed"
+
+
+class Metric(StrEnum):
+    """Utilisation metrics, named by what they measure and in which unit."""
+
+    CPU_PERCENT = "cpu_percent"
+    MEMORY_PERCENT = "memory_percent"
+    NETWORK_IN_BYTES = "network_in_bytes"
+    NETWORK_OUT_BYTES = "network_out_bytes"
+    DISK_IO_OPS = "disk_io_ops"
+
+
+@dataclass(frozen=True)
+class Region:
+    id: str
+    name: str
+    geography: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service the provider bills for, with its FOCUS ServiceCategory."""
+
+    id: str
+    name: str
+    category: str
+    resource_types: tuple[ResourceType, ...] = ()
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """A compute or database size with its on-demand list price per hour."""
+
+    name: str
+    family: str
+    vcpus: int
+    memory_gib: Decimal
+    hourly_price: Decimal
+    currency: str = "USD"
+    architecture: str = "x86_64"
+    gpus: int = 0
+    network_gbps: Decimal = Decimal("10")
+
+
+@dataclass(frozen=True)
+class CloudResource:
+    """A resource as the provider reports it."""
+
+    id: str
+    name: str
+    resource_type: ResourceType
+    subtype: str
+    region: str
+    state: ResourceState
+    account_id: str
+    size: str | None = None
+    zone: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    created_at: datetime | None = None
+    attached_to: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    name: str
+    resource_type: ResourceType
+    region: str
+    size: str
+    account_id: str | None = None
+    image: str | None = None
+    network: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ScaleRequest:
+    """Vertical (a new ``size``) or horizontal (a new ``capacity`` of a group) scaling."""
+
+    size: str | None = None
+    capacity: int | None = None
+
+
+@dataclass(frozen=True)
+class BillingExport:
+    """One billing export file the provider delivered."""
+
+    format: str
+    path: Path
+    billing_period: date
+    size_bytes: int
+    account_id: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    resource_id: str
+    created_at: datetime
+    size_gb: int | None = None
+
+
+@dataclass(frozen=True)
+class DnsRouting:
+    """Weighted routing of a DNS name to regional targets (weights sum to 100)."""
+
+    record: str
+    weights: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    ok: bool
+    identity: str
+    detail: str = ""
+    missing_permissions: Sequence[str] = ()
+
+
+@runtime_checkable
+class CloudProvider(Protocol):
+    """What WedCloud needs from a cloud. Every call is blocking; callers run it in a thread."""
+
+    kind: str
+
+    # read side
+    def test_connection(self) -> ConnectionCheck: ...
+    def list_regions(self) -> list[Region]: ...
+    def list_services(self) -> list[Service]: ...
+    def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]: ...
+    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame: ...
+    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]: ...
+    def price_catalogue(self, *, region: str) -> list[InstanceType]: ...
+
+    # write side
+    def provision(self, request: ProvisionRequest) -> CloudResource: ...
+    def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource: ...
+    def start(self, resource_id: str) -> CloudResource: ...
+    def stop(self, resource_id: str) -> CloudResource: ...
+    def terminate(self, resource_id: str) -> CloudResource: ...
+    def snapshot(self, resource_id: str, *, name: str) -> Snapshot: ...
+    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource: ...
+    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting: ...
+
+
+METRICS_SCHEMA = pl.Schema(
+    {
+        "resource_id": pl.String(),
+        "metric": pl.String(),
+        "timestamp": pl.Datetime("us", "UTC"),
+        "value": pl.Float64(),
+    }
+)
+"""Long format returned by :meth:`CloudProvider.get_metrics`: one row per sample."""

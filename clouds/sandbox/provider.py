@@ -1,0 +1,369 @@
+"""The sandbox cloud behind the CloudProvider protocol.
+
+State lives in the state store (``clouds.sandbox.state``); every write is a lifecycle event,
+so the meter bills what happened: a resize shows in the next day's rate, a stopped instance
+stops billing compute hours but keeps paying for its disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from clouds.base import (
+    METRICS_SCHEMA,
+    BillingExport,
+    CloudResource,
+    ConnectionCheck,
+    DnsRouting,
+    InstanceType,
+    ProvisionRequest,
+    Region,
+    ResourceState,
+    ResourceType,
+    ScaleRequest,
+    Service,
+    Snapshot,
+)
+from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
+from clouds.sandbox import state
+from clouds.sandbox.blueprint import Kind, Workload
+from clouds.sandbox.catalog import FLAVOURS, FlavourKey
+from clouds.sandbox.demand import hour_range, stable_hash
+from clouds.sandbox.exports import list_exports
+from clouds.sandbox.usage import Meter
+from clouds.sandbox.world import DEFAULT_WORLD, SandboxResource, World, load_world
+
+_TYPE_OF_KIND = {
+    Kind.INSTANCE: (ResourceType.COMPUTE, "instance"),
+    Kind.GROUP: (ResourceType.COMPUTE, "instance_group"),
+    Kind.DATABASE: (ResourceType.DATABASE, "database"),
+    Kind.VOLUME: (ResourceType.STORAGE, "volume"),
+    Kind.BUCKET: (ResourceType.STORAGE, "bucket"),
+}
+_KIND_OF_REQUEST = {
+    (ResourceType.COMPUTE, "instance"): Kind.INSTANCE,
+    (ResourceType.COMPUTE, "instance_group"): Kind.GROUP,
+    (ResourceType.DATABASE, "database"): Kind.DATABASE,
+    (ResourceType.STORAGE, "volume"): Kind.VOLUME,
+    (ResourceType.STORAGE, "bucket"): Kind.BUCKET,
+}
+POWERED = (Kind.INSTANCE, Kind.GROUP, Kind.DATABASE)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SandboxCloud:
+    """One flavour of the sandbox world, seen as a provider account."""
+
+    kind = "sandbox"
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        flavour: FlavourKey | str,
+        exports_dir: Path,
+        world: str = DEFAULT_WORLD,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.engine = engine
+        self.flavour = FLAVOURS[FlavourKey(flavour)]
+        self.exports_dir = exports_dir
+        self.world_name = world
+        self.clock = clock
+
+    # -- helpers -------------------------------------------------------------------------
+    def _world(self) -> World:
+        world = load_world(self.engine, self.world_name)
+        if world is None:
+            raise AuthenticationFailed(
+                f"the sandbox world {self.world_name!r} does not exist; run `wedcloud sandbox create`"
+            )
+        return world
+
+    def _resource(self, world: World, resource_id: str) -> SandboxResource:
+        for resource in world.resources_of(self.flavour.key):
+            if resource.id == resource_id:
+                return resource
+        raise ResourceNotFound(resource_id)
+
+    def _to_cloud(self, resource: SandboxResource) -> CloudResource:
+        resource_type, subtype = _TYPE_OF_KIND[resource.kind]
+        return CloudResource(
+            id=resource.id,
+            name=resource.name,
+            resource_type=resource_type,
+            subtype=subtype,
+            region=resource.region,
+            zone=resource.zone,
+            state=ResourceState(resource.state),
+            account_id=resource.account_id,
+            size=resource.size or (f"{resource.spec.get('storage_gb', 0)}GB" if resource.kind == Kind.VOLUME else None),
+            tags=resource.tags,
+            created_at=resource.created_at,
+            attached_to=resource.spec.get("attached_to"),
+            details={k: v for k, v in resource.spec.items() if k != "attached_to"},
+        )
+
+    def _record(self, resource_id: str, event: str, detail: dict[str, Any], **changes: Any) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(state.events).values(resource_id=resource_id, at=self.clock(), event=event, detail=detail)
+            )
+            if changes:
+                connection.execute(update(state.resources).where(state.resources.c.id == resource_id).values(**changes))
+
+    def _reload(self, resource_id: str) -> CloudResource:
+        return self._to_cloud(self._resource(self._world(), resource_id))
+
+    # -- read side -----------------------------------------------------------------------
+    def test_connection(self) -> ConnectionCheck:
+        try:
+            world = self._world()
+        except AuthenticationFailed as exc:
+            return ConnectionCheck(ok=False, identity=f"sandbox:{self.flavour.key}", detail=str(exc))
+        billing = next(a for a in world.accounts_of(self.flavour.key) if a.role == "billing")
+        return ConnectionCheck(
+            ok=True,
+            identity=f"sandbox:{world.name}:{self.flavour.key}:{billing.id}",
+            detail=f"{len(world.resources_of(self.flavour.key))} resources, data through {world.as_of}",
+        )
+
+    def list_regions(self) -> list[Region]:
+        return [priced.region for priced in self.flavour.regions]
+
+    def list_services(self) -> list[Service]:
+        return list(self.flavour.services)
+
+    def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
+        for resource in self._world().resources_of(self.flavour.key):
+            if resource.kind == Kind.EGRESS or resource.state == ResourceState.TERMINATED:
+                continue
+            if region is None or resource.region == region:
+                yield self._to_cloud(resource)
+
+    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        world = self._world()
+        meter = Meter(world)
+        timestamps = hour_range(start, end).astype("datetime64[us]")
+        frames = []
+        for resource_id in resource_ids:
+            series = meter.metrics(self._resource(world, resource_id), start, end)
+            for metric, values in (series or {}).items():
+                frames.append(
+                    pl.DataFrame(
+                        {"resource_id": resource_id, "metric": metric.value, "timestamp": timestamps, "value": values},
+                    ).with_columns(pl.col("timestamp").dt.replace_time_zone("UTC"))
+                )
+        if not frames:
+            return pl.DataFrame(schema=METRICS_SCHEMA)
+        return pl.concat(frames).drop_nans("value").cast(METRICS_SCHEMA)
+
+    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
+        return [
+            e for e in list_exports(self.exports_dir, self.flavour.key) if since is None or e.billing_period >= since
+        ]
+
+    def price_catalogue(self, *, region: str) -> list[InstanceType]:
+        try:
+            factor = self.flavour.region(region).price_factor
+        except KeyError as exc:
+            raise UnsupportedRequest(str(exc)) from None
+        return [
+            InstanceType(
+                name=t.name,
+                family=t.family,
+                vcpus=t.vcpus,
+                memory_gib=t.memory_gib,
+                hourly_price=t.hourly_price * factor,
+                architecture=t.architecture,
+                gpus=t.gpus,
+            )
+            for t in (*self.flavour.instance_types, *self.flavour.database_types)
+        ]
+
+    # -- write side ----------------------------------------------------------------------
+    def provision(self, request: ProvisionRequest) -> CloudResource:
+        world = self._world()
+        kind = _KIND_OF_REQUEST.get((request.resource_type, str(request.options.get("subtype", "instance"))))
+        if kind is None and request.resource_type == ResourceType.STORAGE:
+            kind = Kind.VOLUME if request.options.get("subtype") != "bucket" else Kind.BUCKET
+        if kind is None and request.resource_type == ResourceType.DATABASE:
+            kind = Kind.DATABASE
+        if kind is None:
+            raise UnsupportedRequest(f"the sandbox cannot provision {request.resource_type} resources")
+        try:
+            self.flavour.region(request.region)
+        except KeyError as exc:
+            raise UnsupportedRequest(str(exc)) from None
+        storage_gb = int(request.options.get("storage_gb", 0))
+        size: str | None = request.size
+        if kind in POWERED:
+            try:
+                self.flavour.instance_type(request.size)
+            except KeyError as exc:
+                raise UnsupportedRequest(str(exc)) from None
+        else:
+            if not request.size.removesuffix("GB").isdigit():
+                raise UnsupportedRequest(f"storage size must be a number of GB such as '100GB', not {request.size!r}")
+            storage_gb, size = int(request.size.removesuffix("GB")), None
+        accounts = [a for a in world.accounts_of(self.flavour.key) if a.role != "billing"]
+        account = next((a for a in accounts if a.id == request.account_id), accounts[0])
+        now = self.clock()
+        resource_id = f"sbx-{self.flavour.key}-{format(stable_hash(f'{request.name}:{now.isoformat()}'), 'x')[:12]}"
+        initial = "running" if kind in POWERED else "available"
+        spec = {
+            "workload": request.options.get("workload", Workload.API.value if kind in POWERED else "storage"),
+            "storage_gb": storage_gb,
+            "growth_gb_per_day": 0.0,
+        }
+        if kind == Kind.GROUP:
+            bounds = int(request.options.get("min", 1)), int(request.options.get("max", 4))
+            spec |= {"min": bounds[0], "max": bounds[1], "demand_vcpus": float(request.options.get("demand_vcpus", 2))}
+        zones = self.flavour.region(request.region).zones
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(state.resources).values(
+                    id=resource_id,
+                    world=world.name,
+                    flavour=self.flavour.key.value,
+                    account_id=account.id,
+                    blueprint=f"provisioned:{request.name}",
+                    name=request.name,
+                    kind=kind.value,
+                    region=request.region,
+                    zone=None if kind == Kind.BUCKET else zones[0],
+                    size=size,
+                    state=initial,
+                    tags=dict(request.tags),
+                    spec=spec,
+                    created_at=now,
+                )
+            )
+            connection.execute(
+                insert(state.events).values(
+                    resource_id=resource_id, at=now, event="created", detail={"size": size, "state": initial}
+                )
+            )
+        return self._reload(resource_id)
+
+    def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
+        resource = self._resource(self._world(), resource_id)
+        if resource.state == ResourceState.TERMINATED:
+            raise InvalidStateTransition(resource_id, resource.state, "scale")
+        if request.size is not None:
+            if resource.kind not in POWERED:
+                raise UnsupportedRequest(f"{resource.kind} resources have no instance type")
+            try:
+                self.flavour.instance_type(request.size)
+            except KeyError as exc:
+                raise UnsupportedRequest(str(exc)) from None
+            if resource.kind == Kind.INSTANCE and resource.state == ResourceState.RUNNING:
+                # like the real providers: an instance's type changes only while it is stopped
+                raise InvalidStateTransition(resource_id, resource.state, "change the type of")
+            self._record(resource_id, "resized", {"size": request.size, "from": resource.size}, size=request.size)
+        if request.capacity is not None:
+            if resource.kind != Kind.GROUP:
+                raise UnsupportedRequest("only instance groups scale horizontally")
+            low, high = resource.spec["min"], resource.spec["max"]
+            if not low <= request.capacity <= high:
+                raise UnsupportedRequest(f"capacity {request.capacity} is outside the group's bounds {low}..{high}")
+            self._record(resource_id, "scaled", {"desired": request.capacity})
+        return self._reload(resource_id)
+
+    def _transition(self, resource_id: str, action: str, allowed_from: tuple[str, ...], to: str) -> CloudResource:
+        resource = self._resource(self._world(), resource_id)
+        if resource.kind not in POWERED and action != "terminate":
+            raise InvalidStateTransition(resource_id, resource.state, action)
+        if resource.state == to:
+            return self._to_cloud(resource)  # already there: harmless
+        if resource.state not in allowed_from:
+            raise InvalidStateTransition(resource_id, resource.state, action)
+        changes: dict[str, Any] = {"state": to}
+        if to == ResourceState.TERMINATED:
+            changes["terminated_at"] = self.clock()
+        self._record(
+            resource_id, {"start": "started", "stop": "stopped", "terminate": "terminated"}[action], {}, **changes
+        )
+        return self._reload(resource_id)
+
+    def start(self, resource_id: str) -> CloudResource:
+        return self._transition(resource_id, "start", ("stopped",), "running")
+
+    def stop(self, resource_id: str) -> CloudResource:
+        return self._transition(resource_id, "stop", ("running",), "stopped")
+
+    def terminate(self, resource_id: str) -> CloudResource:
+        return self._transition(resource_id, "terminate", ("running", "stopped", "available", "failed"), "terminated")
+
+    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
+        resource = self._resource(self._world(), resource_id)
+        if resource.state == ResourceState.TERMINATED:
+            raise InvalidStateTransition(resource_id, resource.state, "snapshot")
+        now = self.clock()
+        snapshot_id = f"snap-{format(stable_hash(f'{resource_id}:{name}:{now.isoformat()}'), 'x')[:12]}"
+        size_gb = int(resource.spec.get("storage_gb", 0))
+        self._record(resource_id, "snapshotted", {"snapshot_id": snapshot_id, "name": name, "size_gb": size_gb})
+        return Snapshot(id=snapshot_id, resource_id=resource_id, created_at=now, size_gb=size_gb)
+
+    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
+        world = self._world()
+        found = next(
+            (e for e in world.events if e.event == "snapshotted" and e.detail.get("snapshot_id") == snapshot_id), None
+        )
+        if found is None:
+            raise ResourceNotFound(snapshot_id)
+        source = self._resource(world, found.resource_id)
+        resource_type, subtype = _TYPE_OF_KIND[source.kind]
+        return self.provision(
+            ProvisionRequest(
+                name=name,
+                resource_type=resource_type,
+                region=region,
+                size=source.size or f"{found.detail['size_gb']}GB",
+                account_id=source.account_id,
+                tags={**source.tags, "restored-from": snapshot_id},
+                options={
+                    "subtype": subtype,
+                    "storage_gb": found.detail["size_gb"],
+                    "workload": source.spec.get("workload"),
+                },
+            )
+        )
+
+    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
+        world = self._world()
+        unknown = [r for r in weights if r not in {p.region.id for p in self.flavour.regions}]
+        if unknown:
+            raise UnsupportedRequest(f"unknown regions in routing weights: {', '.join(unknown)}")
+        if sum(weights.values()) != 100 or any(w < 0 for w in weights.values()):
+            raise UnsupportedRequest("routing weights must be non-negative and sum to 100")
+        values = {"world": world.name, "record": record, "weights": dict(weights), "updated_at": self.clock()}
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        statement = dialect.insert(state.dns_records).values(**values)
+        with self.engine.begin() as connection:
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["world", "record"],
+                    set_={"weights": values["weights"], "updated_at": values["updated_at"]},
+                )
+            )
+        return DnsRouting(record=record, weights=dict(weights))
+
+    def dns_routing(self, record: str) -> DnsRouting | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(state.dns_records).where(
+                    state.dns_records.c.world == self.world_name, state.dns_records.c.record == record
+                )
+            ).one_or_none()
+        return None if row is None else DnsRouting(record=row.record, weights=dict(row.weights))

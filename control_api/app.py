@@ -1,0 +1,78 @@
+"""The FastAPI application: ``create_app()`` builds it from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+
+from control_api.audit import RequestContextMiddleware
+from control_api.errors import install_problem_handlers
+from control_api.logs import configure_logging
+from control_api.routers import costs, monitoring, providers
+from control_api.serving import SnapshotReader
+from control_api.settings import ApiSettings
+from control_api.store.db import make_engine, make_sessionmaker
+from control_api.store.migrate import upgrade
+from wedcloud import __version__
+
+API_PREFIX = "/api/cloud"
+
+DESCRIPTION = """
+WedCloud's control plane: register cloud providers, see what they cost, and act on them.
+
+**Authentication**: every endpoint under `/api/cloud` needs an API key, sent as
+`X-API-Key: <key>` (or `Authorization: Bearer <key>`). Create one with
+`wedcloud keys create --role viewer|operator|admin`. Roles are ordered
+viewer < operator < admin; each endpoint says which it needs.
+
+**Errors** are RFC 9457 problem details (`application/problem+json`) with `type`, `title`,
+`status`, `detail`, `instance` and a `request_id`; validation errors list each bad field in
+`errors`.
+
+**Money** is a decimal string with its ISO 4217 currency; amounts in different currencies are
+never added together. Dates are ISO 8601; times are UTC.
+"""
+
+
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    configure_logging(settings.resolved_log_format)
+    if settings.database_url is None:
+        settings.layout.ensure()
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_sessionmaker(engine)
+    snapshots = SnapshotReader(settings.layout.serving)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(upgrade, engine)
+        yield
+        snapshots.close()
+        engine.dispose()
+
+    app = FastAPI(
+        title="WedCloud API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.snapshots = snapshots
+    install_problem_handlers(app)
+    app.add_middleware(RequestContextMiddleware, sessions=sessions)
+    for module in (providers, costs, monitoring):
+        app.include_router(module.router, prefix=API_PREFIX)
+
+    @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")
+    def liveness() -> dict[str, str]:
+        return {"status": "alive"}
+
+    return app

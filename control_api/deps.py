@@ -1,0 +1,117 @@
+"""Dependencies shared by the routers: the session, the caller and their role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from control_api.audit import MUTATING, AuditTrail, build_entry
+from control_api.errors import ProblemException
+from control_api.security import Role
+from control_api.services.api_keys import Principal, authenticate
+from control_api.serving import SnapshotReader
+from control_api.settings import ApiSettings
+from wedcloud.snapshots import SnapshotInfo
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed after the handler returns, rolled back if it
+    raises. A mutating request's audit row is written in the same transaction."""
+    with request.app.state.sessions() as session:
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if request.method in MUTATING:
+            route = request.scope.get("route")
+            status = getattr(route, "status_code", None) or 200
+            session.add(build_entry(request.scope, status))
+        session.commit()
+        request.state.audit.written = request.method in MUTATING
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key from `wedcloud keys create`."
+)
+_bearer = HTTPBearer(auto_error=False, description="The same API key, sent as a bearer token.")
+
+
+def current_principal(
+    request: Request,
+    session: SessionDep,
+    api_key: Annotated[str | None, Security(_api_key_header)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> Principal:
+    token = api_key or (bearer.credentials if bearer else None)
+    if not token:
+        raise ProblemException(
+            401,
+            "No credentials: send an API key in the X-API-Key header (create one with `wedcloud keys create`).",
+            slug="unauthenticated",
+            headers={"WWW-Authenticate": 'Bearer realm="wedcloud"'},
+        )
+    principal = authenticate(session, token=token)
+    if principal is None:
+        raise ProblemException(
+            401,
+            "The API key is unknown or revoked.",
+            slug="unauthenticated",
+            headers={"WWW-Authenticate": 'Bearer realm="wedcloud", error="invalid_token"'},
+        )
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through callers whose role is ``role`` or higher."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.role.allows(role):
+            raise ProblemException(
+                403,
+                f"This action needs the {role.value} role; your key has {principal.role.value}.",
+                slug="forbidden",
+            )
+        return principal
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+RequireViewer = Depends(require_role(Role.VIEWER))
+RequireOperator = Depends(require_role(Role.OPERATOR))
+RequireAdmin = Depends(require_role(Role.ADMIN))
+
+
+def get_audit(request: Request) -> AuditTrail:
+    trail: AuditTrail = request.state.audit
+    return trail
+
+
+AuditDep = Annotated[AuditTrail, Depends(get_audit)]
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+
+
+def get_snapshot(request: Request) -> SnapshotInfo | None:
+    reader: SnapshotReader = request.app.state.snapshots
+    return reader.current()
+
+
+SnapshotDep = Annotated[SnapshotInfo | None, Depends(get_snapshot)]

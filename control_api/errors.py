@@ -1,0 +1,130 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Every error response has ``type``, ``title``, ``status``, ``detail`` and ``instance``, plus
+``errors`` (one entry per bad field) for validation failures and ``request_id`` so that a
+caller can quote it. Internal details of unexpected errors are logged, never returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from control_api.services import errors as service_errors
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+_STATUS_OF: dict[type[service_errors.ServiceError], int] = {
+    service_errors.NotFound: 404,
+    service_errors.Conflict: 409,
+    service_errors.InvalidRequest: 422,
+    service_errors.Unavailable: 503,
+}
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:wedcloud:problem:{slug}"
+
+
+def _slug(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "-")
+    except ValueError:
+        return "error"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    *,
+    detail: str,
+    title: str | None = None,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(slug or _slug(status)),
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": getattr(request.state, "request_id", None),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+class ProblemException(Exception):
+    """Raised by dependencies (auth) that must answer with a specific problem."""
+
+    def __init__(
+        self, status: int, detail: str, *, slug: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.headers = headers
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        out.append(
+            {
+                "location": location[0] if location else "body",
+                "field": ".".join(location[1:]) or None,
+                "message": error.get("msg", "invalid value"),
+                "type": error.get("type"),
+            }
+        )
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemException)
+    async def _problem(request: Request, exc: ProblemException) -> JSONResponse:
+        return problem_response(request, exc.status, detail=exc.detail, slug=exc.slug, headers=exc.headers)
+
+    @app.exception_handler(service_errors.ServiceError)
+    async def _service(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 400)
+        return problem_response(request, status, detail=exc.detail, title=exc.title, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        fields = ", ".join(e["field"] or e["location"] for e in errors)
+        return problem_response(
+            request,
+            422,
+            title="Validation failed",
+            slug="validation-error",
+            detail=f"{len(errors)} invalid field(s): {fields}. See 'errors' for what each needs.",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No endpoint at {request.url.path}; see /api/docs for the API."
+        return problem_response(request, exc.status_code, detail=detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", None)})
+        return problem_response(
+            request,
+            500,
+            detail="An unexpected error occurred; it has been logged. Quote the request_id when reporting it.",
+        )

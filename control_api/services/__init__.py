@@ -1,0 +1,1 @@
+"""Domain logic the routers call: keyword-only functions, one transaction each, no FastAPI."""

@@ -1,0 +1,62 @@
+"""Read access to the current serving snapshot (never the warehouse itself)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from wedcloud.snapshots import POINTER_NAME, SnapshotInfo, current
+
+
+class SnapshotReader:
+    """Follows the pointer file and keeps one read-only connection per snapshot version.
+
+    The pointer is re-read only when its modification time changes, so a request costs one
+    ``stat``. Queries run on a cursor of their own, which DuckDB makes safe across threads.
+    """
+
+    def __init__(self, serving_dir: Path) -> None:
+        self.serving_dir = serving_dir
+        self._lock = threading.Lock()
+        self._pointer_mtime: int | None = None
+        self._info: SnapshotInfo | None = None
+        self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
+
+    def current(self) -> SnapshotInfo | None:
+        try:
+            mtime = (self.serving_dir / POINTER_NAME).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if mtime != self._pointer_mtime:
+            with self._lock:
+                self._info = current(self.serving_dir)
+                self._pointer_mtime = mtime
+        return self._info
+
+    def _connection(self, info: SnapshotInfo) -> duckdb.DuckDBPyConnection:
+        with self._lock:
+            connection = self._connections.get(info.version)
+            if connection is None:
+                connection = duckdb.connect(str(info.path), read_only=True)
+                connection.execute("SET TimeZone = 'UTC'")
+                self._connections[info.version] = connection
+                # keep the previous version open for requests still using it; close older ones
+                for version in sorted(self._connections)[:-2]:
+                    self._connections.pop(version).close()
+            return connection
+
+    def query(self, info: SnapshotInfo, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        cursor = self._connection(info).cursor()
+        try:
+            return cursor.execute(sql, params or []).fetchall()
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections.values():
+                connection.close()
+            self._connections.clear()

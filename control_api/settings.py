@@ -1,0 +1,45 @@
+"""Control-plane settings (environment variables prefixed ``WEDCLOUD_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wedcloud.home import HomeLayout
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEDCLOUD_", extra="ignore")
+
+    home: Path = Field(default=Path(".wedcloud"), description="Root folder for all local state.")
+    database_url: str | None = Field(default=None, description="State store URL; SQLite in WEDCLOUD_HOME when unset.")
+    environment: Literal["development", "production", "test"] = "development"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    snapshot_stale_after_hours: float = Field(
+        default=36, gt=0, description="Health turns 'degraded' when the serving snapshot is older."
+    )
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="json in production, text otherwise, unless set."
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_store(self) -> ApiSettings:
+        if self.environment == "production" and not self.database_url:
+            raise ValueError("WEDCLOUD_DATABASE_URL must be set when WEDCLOUD_ENVIRONMENT=production")
+        return self
+
+    @property
+    def layout(self) -> HomeLayout:
+        return HomeLayout(self.home.expanduser().resolve())
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or self.layout.default_database_url()
+
+    @property
+    def resolved_log_format(self) -> str:
+        return self.log_format or ("json" if self.environment == "production" else "text")

@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy 2 models and Alembic migrations (SQLite or PostgreSQL)."""

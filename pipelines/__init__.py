@@ -1,0 +1,1 @@
+"""Dagster definitions: resources, partitions, jobs and the ``Definitions`` object."""

@@ -1,0 +1,48 @@
+"""The Dagster code location: ``dagster dev -w workspace.yaml`` and ``dg`` both load ``defs``."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.billing import build_focus_costs_asset, build_focus_costs_checks
+from assets.costs import build_cost_daily_asset, build_cost_daily_checks
+from assets.serving import serving, snapshot_matches_warehouse
+from pipelines.partitions import daily_partitions
+from pipelines.resources import SandboxExportsResource, ServingResource, WarehouseResource
+from pipelines.settings import PipelineSettings
+
+BILLING_ASSETS = ("focus_costs", "cost_daily")
+
+
+def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
+    settings = settings or PipelineSettings()
+    layout = settings.layout
+    partitions = daily_partitions(settings.partitions_start)
+    billing_refresh = dg.define_asset_job(
+        "billing_refresh",
+        selection=dg.AssetSelection.assets(*BILLING_ASSETS),
+        partitions_def=partitions,
+        description="Ingest billing exports and rebuild the daily aggregates for a day or a range of days.",
+    )
+    publish = dg.define_asset_job(
+        "publish_serving_snapshot",
+        selection=dg.AssetSelection.assets("serving"),
+        description="Publish a new serving snapshot for the API.",
+    )
+    return dg.Definitions(
+        assets=[build_focus_costs_asset(partitions), build_cost_daily_asset(partitions), serving],
+        asset_checks=[
+            *build_focus_costs_checks(partitions),
+            *build_cost_daily_checks(partitions),
+            snapshot_matches_warehouse,
+        ],
+        jobs=[billing_refresh, publish],
+        resources={
+            "warehouse": WarehouseResource(path=str(layout.warehouse)),
+            "sandbox_exports": SandboxExportsResource(exports_dir=str(layout.exports)),
+            "serving_target": ServingResource(serving_dir=str(layout.serving)),
+        },
+    )
+
+
+defs = build_definitions()

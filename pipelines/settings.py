@@ -1,0 +1,31 @@
+"""Data-plane settings (environment variables prefixed ``WEDCLOUD_``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clouds.sandbox.world import default_history_start
+from wedcloud.home import HomeLayout
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEDCLOUD_", extra="ignore")
+
+    home: Path = Field(default=Path(".wedcloud"), description="Root folder for all local state.")
+    billing_start: date | None = Field(
+        default=None,
+        description="First day of the billing partitions; default: the sandbox's history start "
+        "(the first of the month 24 months ago).",
+    )
+
+    @property
+    def layout(self) -> HomeLayout:
+        return HomeLayout(self.home.expanduser().resolve())
+
+    @property
+    def partitions_start(self) -> date:
+        return self.billing_start or default_history_start(datetime.now(UTC).date())

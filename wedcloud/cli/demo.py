@@ -1,0 +1,191 @@
+"""``wedcloud demo``: sandbox, warehouse, API and Dagster UI on one machine, from nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+import dagster as dg
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from control_api.security import Role, key_from_token
+from control_api.services import api_keys, sandbox
+from control_api.store.db import transaction
+from pipelines.definitions import build_definitions
+from pipelines.materialize import dagster_instance, materialize_history
+from pipelines.settings import PipelineSettings
+from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
+
+HOST = "127.0.0.1"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    api_port: int
+    ui_port: int
+    seed: int
+    api_key: str | None
+    rebuild: bool
+
+
+def _port(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise SystemExit(f"{name}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
+def options_from_env(seed: int, rebuild: bool) -> DemoOptions:
+    return DemoOptions(
+        api_port=_port("WEDCLOUD_API_PORT", 8000),
+        ui_port=_port("WEDCLOUD_UI_PORT", 3000),
+        seed=seed,
+        api_key=os.environ.get("WEDCLOUD_API_KEY") or None,
+        rebuild=rebuild,
+    )
+
+
+def prepare_sandbox(context: CliContext, *, seed: int, today: date, rebuild: bool) -> tuple[date, date, bool]:
+    """The sandbox's world and bills; rebuilt unless today's world with this seed exists.
+    Returns the first and last billing days and whether the bills were (re)written."""
+    world = sandbox.current_world(context.engine)
+    fresh = rebuild or world is None or world.seed != seed or world.as_of != today
+    if fresh:
+        with console.status("creating the sandbox cloud: two years of usage and bills..."):
+            world = sandbox.build_sandbox(context.engine, context.settings.layout, seed=seed, as_of=today, months=24)
+    assert world is not None
+    with transaction(context.sessions) as session:
+        sandbox.register_sandbox_providers(session)
+        sandbox.register_planted_budgets(session, world)
+    console.print(
+        f"sandbox: {len(world.resources)} resources in 3 clouds, bills {world.history_start} to "
+        f"{world.as_of - timedelta(days=1)} ({'new' if fresh else 'reused'})"
+    )
+    return world.history_start, world.as_of - timedelta(days=1), fresh
+
+
+def admin_key(context: CliContext, token: str | None) -> str:
+    with transaction(context.sessions) as session:
+        if token:
+            api_keys.ensure_key(
+                session, name="demo-admin (WEDCLOUD_API_KEY)", role=Role.ADMIN, key=key_from_token(token)
+            )
+            return token
+        _, new_token = api_keys.create_key(session, name="demo-admin", role=Role.ADMIN)
+        return new_token
+
+
+def materialize(context: CliContext, first: date, last: date, *, everything: bool) -> None:
+    """Run the billing pipeline for every day not yet materialized (all of them after a
+    rebuild), then publish the serving snapshot, with a progress bar."""
+    settings = PipelineSettings(home=context.settings.layout.root, billing_start=first)
+    defs = build_definitions(settings)
+    with dagster_instance(context.settings.layout.dagster_home) as instance:
+        done = set() if everything else instance.get_materialized_partitions(dg.AssetKey("cost_daily"))
+        missing = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        missing = [d for d in missing if d.isoformat() not in done]
+        start = missing[0] if missing else last + timedelta(days=1)
+        with Progress(
+            TextColumn("[bold]materializing[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("", total=None)
+
+            def report(step: str, completed: int, total: int) -> None:
+                progress.update(task, description=step, completed=completed, total=total)
+
+            materialize_history(defs, instance, start, last, on_progress=report)
+
+
+def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
+    layout = context.settings.layout
+    env = {
+        **os.environ,
+        "WEDCLOUD_HOME": str(layout.root),
+        "DAGSTER_HOME": str(layout.dagster_home),
+        "PYTHONUNBUFFERED": "1",
+    }
+    bin_dir = Path(sys.executable).parent
+    api = Child(
+        "API",
+        [sys.executable, "-m", "uvicorn", "control_api.asgi:app", "--host", HOST, "--port", str(options.api_port)],
+        env,
+        layout.logs / "api.log",
+    )
+    workspace = PROJECT_ROOT / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "pipelines.definitions"]
+    ui = Child(
+        "Dagster UI",
+        [str(bin_dir / "dagster"), "dev", *target, "-h", HOST, "-p", str(options.ui_port)],
+        env,
+        layout.logs / "dagster.log",
+        cwd=PROJECT_ROOT if workspace.exists() else None,
+    )
+    return api, ui
+
+
+def run_demo(options: DemoOptions) -> int:
+    try:
+        ensure_port_free(HOST, options.api_port, "WEDCLOUD_API_PORT")
+        ensure_port_free(HOST, options.ui_port, "WEDCLOUD_UI_PORT")
+    except PortInUse as exc:
+        console.print(f"[red]cannot start the demo:[/] {exc}")
+        return 2
+    started = time.monotonic()
+    context = CliContext()
+    context.settings.layout.ensure()
+    token = admin_key(context, options.api_key)
+    today = datetime.now(UTC).date()
+    first, last, fresh = prepare_sandbox(context, seed=options.seed, today=today, rebuild=options.rebuild)
+    materialize(context, first, last, everything=fresh)
+    api, ui = _children(context, options)
+    stopping = False
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        for child in (api, ui):
+            child.start()
+        for child, url in (
+            (api, f"http://{HOST}:{options.api_port}/api/healthz"),
+            (ui, f"http://{HOST}:{options.ui_port}/server_info"),
+        ):
+            if not wait_for_http(url, child, timeout=180):
+                console.print(f"[red]{child.name} did not start; see {child.log_path}[/]")
+                return 1
+        console.print(
+            f"\n[bold green]WedCloud is running[/] (ready in {time.monotonic() - started:.0f} s)\n"
+            f"  API        http://{HOST}:{options.api_port}/api/docs\n"
+            f"  Dagster UI http://{HOST}:{options.ui_port}\n"
+            f"  admin key  {token}\n\n"
+            f'  try: curl -H "X-API-Key: {token}" http://{HOST}:{options.api_port}/api/cloud/costs/overview\n'
+            f"  logs in {context.settings.layout.logs}; press Ctrl-C to stop everything",
+            soft_wrap=True,
+        )
+        while not stopping:
+            for child in (api, ui):
+                if not child.running():
+                    console.print(f"[red]{child.name} stopped unexpectedly; see {child.log_path}[/]")
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        console.print("stopping the API and the Dagster UI...")
+        for child in (ui, api):
+            child.stop()

@@ -1,0 +1,155 @@
+"""``wedcloud``: run the demo, manage the state store, API keys and the sandbox cloud."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+import typer
+
+from control_api.security import Role
+from control_api.services import api_keys, sandbox
+from control_api.store.db import transaction
+from control_api.store.migrate import current_revision, head_revision, upgrade
+from wedcloud.cli.context import CliContext, console
+
+app = typer.Typer(
+    name="wedcloud",
+    no_args_is_help=True,
+    help=(
+        "WedCloud: what your clouds cost, what they will cost, and what to change.\n\n"
+        "Start with `wedcloud demo` (what `./dev demo` runs): it builds the sandbox cloud, "
+        "loads its bills into the warehouse and serves the API and the Dagster UI. "
+        "Everything is kept under WEDCLOUD_HOME (default ./.wedcloud)."
+    ),
+)
+db_app = typer.Typer(no_args_is_help=True, help="The state store (SQLite in WEDCLOUD_HOME, or WEDCLOUD_DATABASE_URL).")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke. Keys are stored hashed.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox cloud (AWS-, Azure- and GCP-like).")
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (the API and the demo also do this on start)."""
+    context = CliContext()
+    revision = upgrade(context.engine)
+    console.print(f"state store at revision [bold]{revision}[/] ({context.engine.url.render_as_string()})")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the state store and the newest one this code knows."""
+    context = CliContext()
+    console.print(f"current: {current_revision(context.engine)}   head: {head_revision()}")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[
+        Role, typer.Option(help="viewer reads; operator also acts on resources; admin does everything.")
+    ] = Role.VIEWER,
+    name: Annotated[str, typer.Option(help="A label to recognise the key by in lists and the audit log.")] = "cli",
+) -> None:
+    """Create an API key and print it. It is shown once and stored only as a hash."""
+    context = CliContext()
+    with transaction(context.sessions) as session:
+        row, token = api_keys.create_key(session, name=name, role=role)
+    console.print(f"created {role.value} key {row.id} ({name}); keep it, it will not be shown again:")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List API keys (never the keys themselves)."""
+    context = CliContext()
+    with transaction(context.sessions) as session:
+        for row in api_keys.list_keys(session):
+            state = "revoked" if row.revoked_at else "active"
+            used = row.last_used_at.isoformat() if row.last_used_at else "never"
+            typer.echo(f"{row.id}  {row.role:8}  {state:7}  {row.name}  (last used {used})")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[uuid.UUID, typer.Argument(help="The id shown by `keys list`.")]) -> None:
+    """Revoke an API key; requests with it get 401 from then on."""
+    context = CliContext()
+    with transaction(context.sessions) as session:
+        api_keys.revoke_key(session, key_id=key_id)
+    console.print(f"revoked {key_id}")
+
+
+@sandbox_app.command("create")
+def sandbox_create(
+    seed: Annotated[int, typer.Option(help="Same seed, same world, same bills.")] = 20260214,
+    as_of: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The sandbox's today (default: today, UTC).")
+    ] = None,
+    months: Annotated[int, typer.Option(min=1, max=60, help="Months of history before as-of's month.")] = 24,
+) -> None:
+    """Create the sandbox world and write its bills under WEDCLOUD_HOME/exports."""
+    context = CliContext()
+    day = as_of.date() if as_of else datetime.now(UTC).date()
+    with console.status("generating two years of usage and writing the bills..."):
+        world = sandbox.build_sandbox(context.engine, context.settings.layout, seed=seed, as_of=day, months=months)
+    with transaction(context.sessions) as session:
+        sandbox.register_sandbox_providers(session)
+        sandbox.register_planted_budgets(session, world)
+    console.print(
+        f"sandbox created: seed {world.seed}, {len(world.resources)} resources, "
+        f"history {world.history_start} to {date.fromordinal(world.as_of.toordinal() - 1)}"
+    )
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="Seed of the sandbox world.")] = 20260214,
+    rebuild: Annotated[bool, typer.Option(help="Recreate the sandbox and reload everything.")] = False,
+) -> None:
+    """Build the sandbox, materialize every asset, then serve the API (127.0.0.1:8000) and
+    the Dagster UI (127.0.0.1:3000) until Ctrl-C. WEDCLOUD_API_PORT, WEDCLOUD_UI_PORT and
+    WEDCLOUD_API_KEY are honoured."""
+    from wedcloud.cli.demo import options_from_env, run_demo
+
+    raise typer.Exit(run_demo(options_from_env(seed, rebuild)))
+
+
+@app.command()
+def materialize(
+    first: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (default: sandbox start).")
+    ] = None,
+    last: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (default: yesterday).")] = None,
+) -> None:
+    """Run the billing assets for a range of days in process, then publish a serving snapshot."""
+    from wedcloud.cli.demo import materialize as run_materialize
+
+    context = CliContext()
+    world = sandbox.current_world(context.engine)
+    start = first.date() if first else (world.history_start if world else None)
+    if start is None:
+        raise typer.BadParameter("no sandbox and no --first day given; run `wedcloud sandbox create` first")
+    end = last.date() if last else datetime.now(UTC).date() - timedelta(days=1)
+    run_materialize(context, start, end, everything=True)
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(envvar="WEDCLOUD_API_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="WEDCLOUD_API_PORT", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the REST API (migrates the state store first)."""
+    import uvicorn
+
+    uvicorn.run("control_api.asgi:app", host=host, port=port)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
