@@ -21,7 +21,6 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
     billing_refresh = dg.define_asset_job(
         "billing_refresh",
         selection=dg.AssetSelection.assets(*BILLING_ASSETS),
-        partitions_def=partitions,
         description="Ingest billing exports and rebuild the daily aggregates for a day or a range of days.",
     )
     publish = dg.define_asset_job(

@@ -10,7 +10,9 @@ Line item types and what they become:
 - Usage, DiscountedUsage (reserved), SavingsPlanCoveredUsage -> ChargeCategory Usage;
   usage covered by a Savings Plan has BilledCost 0 (the plan's fee carries the money) and its
   SavingsPlanNegation row, which exists only to cancel the on-demand cost, is dropped;
-- Fee (upfront), RIFee, SavingsPlanUpfrontFee, SavingsPlanRecurringFee -> Purchase;
+- Fee (upfront), RIFee, SavingsPlanUpfrontFee, SavingsPlanRecurringFee -> Purchase with
+  EffectiveCost 0 (its cost is amortised into the usage it covers); the unused part of a
+  recurring fee becomes an extra Usage row with CommitmentDiscountStatus Unused;
 - Tax -> Tax; Credit, Refund and the discount types -> Credit; anything else -> Adjustment.
 """
 
@@ -203,9 +205,24 @@ typed AS (
              WHEN NULLIF(savings_plan_savings_plan_a_r_n, '') IS NOT NULL THEN 'Savings Plan' END AS commitment_type,
         line_item_line_item_type IN ('DiscountedUsage', 'SavingsPlanCoveredUsage') AS committed,
         CASE WHEN line_item_line_item_type = 'SavingsPlanCoveredUsage' THEN 0::{DECIMAL}
-             ELSE line_item_unblended_cost END AS billed
+             ELSE line_item_unblended_cost END AS billed,
+        CASE line_item_line_item_type
+            WHEN 'RIFee' THEN COALESCE(reservation_unused_amortized_upfront_fee_for_billing_period, 0)
+                              + COALESCE(reservation_unused_recurring_fee, 0)
+            WHEN 'SavingsPlanRecurringFee' THEN GREATEST(
+                COALESCE(savings_plan_total_commitment_to_date, 0) - COALESCE(savings_plan_used_commitment, 0), 0)
+            ELSE 0
+        END::{DECIMAL} AS unused_commitment
     FROM src
     WHERE line_item_line_item_type IS DISTINCT FROM 'SavingsPlanNegation'
+),
+-- A commitment's fee is a Purchase with EffectiveCost 0; the part of it nobody used
+-- becomes a separate Usage row with CommitmentDiscountStatus Unused (FOCUS 1.2).
+expanded AS (
+    SELECT * EXCLUDE (category, billed), category, billed, FALSE AS unused FROM typed
+    UNION ALL
+    SELECT * EXCLUDE (category, billed), 'Usage' AS category, 0::{DECIMAL} AS billed, TRUE AS unused
+    FROM typed WHERE unused_commitment > 0
 ),
 services AS (SELECT * FROM {values_sql()})
 SELECT
@@ -221,8 +238,10 @@ SELECT
     NULL::VARCHAR AS CapacityReservationStatus,
     category AS ChargeCategory,
     NULL::VARCHAR AS ChargeClass,
-    NULLIF(line_item_line_item_description, '') AS ChargeDescription,
-    CASE WHEN t IN ('Fee', 'SavingsPlanUpfrontFee') THEN 'One-Time'
+    CASE WHEN unused THEN 'Unused commitment: ' || COALESCE(line_item_line_item_description, commitment_id)
+         ELSE NULLIF(line_item_line_item_description, '') END AS ChargeDescription,
+    CASE WHEN unused THEN 'Usage-Based'
+         WHEN t IN ('Fee', 'SavingsPlanUpfrontFee') THEN 'One-Time'
          WHEN t IN ('RIFee', 'SavingsPlanRecurringFee', 'Tax') THEN 'Recurring'
          WHEN category = 'Usage' THEN 'Usage-Based'
          ELSE 'One-Time' END AS ChargeFrequency,
@@ -233,33 +252,33 @@ SELECT
     commitment_id AS CommitmentDiscountId,
     regexp_extract(commitment_id, '[^/:]+$') AS CommitmentDiscountName,
     NULL::{DECIMAL} AS CommitmentDiscountQuantity,
-    CASE WHEN commitment_id IS NOT NULL AND category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
+    CASE WHEN unused THEN 'Unused'
+         WHEN commitment_id IS NOT NULL AND category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
     commitment_type AS CommitmentDiscountType,
     NULL::VARCHAR AS CommitmentDiscountUnit,
-    CASE WHEN category = 'Usage' THEN line_item_usage_amount END AS ConsumedQuantity,
-    CASE WHEN category = 'Usage' AND line_item_usage_amount IS NOT NULL THEN NULLIF(pricing_unit, '') END
-        AS ConsumedUnit,
-    CASE WHEN category = 'Usage' AND committed THEN COALESCE(pricing_public_on_demand_cost, billed)
+    CASE WHEN category = 'Usage' AND NOT unused THEN line_item_usage_amount END AS ConsumedQuantity,
+    CASE WHEN category = 'Usage' AND NOT unused AND line_item_usage_amount IS NOT NULL
+         THEN NULLIF(pricing_unit, '') END AS ConsumedUnit,
+    CASE WHEN unused THEN billed
+         WHEN category = 'Usage' AND committed THEN COALESCE(pricing_public_on_demand_cost, billed)
          WHEN category IN ('Usage', 'Purchase') THEN COALESCE(line_item_net_unblended_cost, line_item_unblended_cost)
          ELSE billed END AS ContractedCost,
     CASE WHEN category IN ('Usage', 'Purchase') THEN
          CASE WHEN committed THEN pricing_public_on_demand_rate
               ELSE COALESCE(line_item_net_unblended_rate, line_item_unblended_rate) END
     END AS ContractedUnitPrice,
-    CASE WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
+    CASE WHEN unused THEN unused_commitment
+         WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
          WHEN t = 'SavingsPlanCoveredUsage' THEN COALESCE(savings_plan_savings_plan_effective_cost, 0)
-         WHEN t = 'RIFee' THEN COALESCE(reservation_unused_amortized_upfront_fee_for_billing_period, 0)
-                              + COALESCE(reservation_unused_recurring_fee, 0)
-         WHEN t = 'SavingsPlanRecurringFee' THEN GREATEST(
-              COALESCE(savings_plan_total_commitment_to_date, 0) - COALESCE(savings_plan_used_commitment, 0), 0)
-         WHEN t IN ('Fee', 'SavingsPlanUpfrontFee') THEN 0::{DECIMAL}
+         WHEN category = 'Purchase' THEN 0::{DECIMAL}
          ELSE billed END AS EffectiveCost,
     NULLIF(bill_invoice_id, '') AS InvoiceId,
     COALESCE(NULLIF(bill_invoicing_entity, ''), NULLIF(line_item_legal_entity, ''), 'Amazon Web Services, Inc.')
         AS InvoiceIssuerName,
-    CASE WHEN category = 'Usage' THEN COALESCE(pricing_public_on_demand_cost, billed) ELSE billed END AS ListCost,
+    CASE WHEN category = 'Usage' AND NOT unused THEN COALESCE(pricing_public_on_demand_cost, billed)
+         ELSE billed END AS ListCost,
     CASE WHEN category IN ('Usage', 'Purchase') THEN pricing_public_on_demand_rate END AS ListUnitPrice,
-    CASE WHEN category = 'Usage' AND committed THEN 'Committed'
+    CASE WHEN category = 'Usage' AND (committed OR unused) THEN 'Committed'
          WHEN category = 'Usage' AND (pricing_term = 'Spot' OR line_item_usage_type LIKE '%SpotUsage%') THEN 'Dynamic'
          WHEN category IN ('Usage', 'Purchase') THEN 'Standard' END AS PricingCategory,
     NULL::VARCHAR AS PricingCurrency,
@@ -275,11 +294,11 @@ SELECT
     COALESCE(NULLIF(product_region_code, ''), NULLIF(product['region_code'], ''), NULLIF(product['region'], ''))
         AS RegionId,
     CASE WHEN RegionId IS NOT NULL THEN COALESCE(NULLIF(product_location, ''), RegionId) END AS RegionName,
-    NULLIF(line_item_resource_id, '') AS ResourceId,
-    CASE WHEN NULLIF(line_item_resource_id, '') IS NOT NULL
+    CASE WHEN unused THEN commitment_id ELSE NULLIF(line_item_resource_id, '') END AS ResourceId,
+    CASE WHEN NULLIF(line_item_resource_id, '') IS NOT NULL AND NOT unused
          THEN COALESCE(resource_tags['user_Name'], resource_tags['user_name']) END AS ResourceName,
-    CASE WHEN NULLIF(line_item_resource_id, '') IS NOT NULL
-         THEN COALESCE(
+    CASE WHEN unused THEN commitment_type
+         WHEN NULLIF(line_item_resource_id, '') IS NOT NULL THEN COALESCE(
              NULLIF(product_product_family, ''), NULLIF(product['product_family'], ''), line_item_product_code
          ) END AS ResourceType,
     COALESCE(services.service_category, 'Other') AS ServiceCategory,
@@ -307,7 +326,7 @@ SELECT
     {_literal(source_id)} AS x_SourceId,
     {_literal(source_format)} AS x_SourceFormat,
     {_literal(source_file)} AS x_SourceFile,
-    NULLIF(identity_line_item_id, '') AS x_SourceLineId,
+    NULLIF(identity_line_item_id, '') || CASE WHEN unused THEN ':unused' ELSE '' END AS x_SourceLineId,
     NULLIF(line_item_usage_type, '') AS x_UsageType
-FROM typed LEFT JOIN services ON services.code = typed.line_item_product_code
+FROM expanded LEFT JOIN services ON services.code = expanded.line_item_product_code
 """

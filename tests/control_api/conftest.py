@@ -1,0 +1,49 @@
+"""An API on a temporary home, with one key per role."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from control_api.app import create_app
+from control_api.security import Role
+from control_api.services.api_keys import create_key
+from control_api.settings import ApiSettings
+from control_api.store.db import make_engine
+from control_api.store.migrate import upgrade
+from control_api.store.models import AuditEntry
+
+
+@dataclass
+class Api:
+    client: TestClient
+    engine: Engine
+    keys: dict[Role, str]
+    home: Path
+
+    def headers(self, role: Role) -> dict[str, str]:
+        return {"X-API-Key": self.keys[role]}
+
+    def audit(self) -> list[AuditEntry]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+@pytest.fixture
+def api(tmp_path: Path, store_url: str) -> Iterator[Api]:
+    settings = ApiSettings(home=tmp_path / "home", database_url=store_url, environment="test")
+    engine = make_engine(store_url)
+    upgrade(engine)
+    keys = {}
+    with Session(engine) as session, session.begin():
+        for role in Role:
+            _, keys[role] = create_key(session, name=f"test-{role.value}", role=role)
+    with TestClient(create_app(settings)) as client:
+        yield Api(client, engine, keys, settings.layout.root)
+    engine.dispose()

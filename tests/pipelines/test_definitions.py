@@ -1,0 +1,43 @@
+"""The Dagster code location loads and describes itself well in the UI."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import build_definitions
+from pipelines.materialize import month_chunks
+from pipelines.settings import PipelineSettings
+
+
+def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_path: Path) -> None:
+    defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
+    graph = defs.resolve_asset_graph()
+    assets = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert set(assets) == {"focus_costs", "cost_daily", "serving"}
+    for name, node in assets.items():
+        assert node.group_name in {"billing", "costs", "serving"}, name
+        assert node.owners == ["team:finops"], name
+        assert "duckdb" in node.kinds, name
+        assert node.description, name
+    checks = {key.name for key in graph.asset_check_keys}
+    assert checks == {
+        "focus_conformance",
+        "billed_cost_reconciles",
+        "cost_daily_matches_line_items",
+        "snapshot_matches_warehouse",
+    }
+    partitions = assets["focus_costs"].partitions_def
+    assert isinstance(partitions, dg.DailyPartitionsDefinition)
+    assert partitions.get_first_partition_key() == "2026-01-01"
+
+
+def test_history_is_materialized_a_calendar_month_per_run() -> None:
+    chunks = month_chunks(date(2025, 12, 20), date(2026, 2, 3))
+    assert [(c.first.isoformat(), c.last.isoformat()) for c in chunks] == [
+        ("2025-12-20", "2025-12-31"),
+        ("2026-01-01", "2026-01-31"),
+        ("2026-02-01", "2026-02-03"),
+    ]
