@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -72,10 +72,10 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(role: Role) -> Callable[[Principal], Principal]:
+def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through callers whose role is ``role`` or higher."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.role.allows(role):
             raise ProblemException(
                 403,
@@ -93,7 +93,7 @@ RequireOperator = Depends(require_role(Role.OPERATOR))
 RequireAdmin = Depends(require_role(Role.ADMIN))
 
 
-def get_audit(request: Request) -> AuditTrail:
+async def get_audit(request: Request) -> AuditTrail:
     trail: AuditTrail = request.state.audit
     return trail
 
@@ -101,7 +101,7 @@ def get_audit(request: Request) -> AuditTrail:
 AuditDep = Annotated[AuditTrail, Depends(get_audit)]
 
 
-def get_settings(request: Request) -> ApiSettings:
+async def get_settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings
     return settings
 
@@ -109,7 +109,7 @@ def get_settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 
 
-def get_snapshot(request: Request) -> SnapshotInfo | None:
+async def get_snapshot(request: Request) -> SnapshotInfo | None:
     reader: SnapshotReader = request.app.state.snapshots
     return reader.current()
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
 from wedcloud.snapshots import POINTER_NAME, SnapshotInfo, current
+
+T = TypeVar("T")
+MEMO_ENTRIES = 256
 
 
 class SnapshotReader:
@@ -24,6 +28,7 @@ class SnapshotReader:
         self._pointer_mtime: int | None = None
         self._info: SnapshotInfo | None = None
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
+        self._memo: dict[tuple[str, Hashable], Any] = {}
 
     def current(self) -> SnapshotInfo | None:
         try:
@@ -54,6 +59,20 @@ class SnapshotReader:
             return cursor.execute(sql, params or []).fetchall()
         finally:
             cursor.close()
+
+    def memoized(self, info: SnapshotInfo, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per snapshot version and key: a snapshot never changes, so
+        neither does anything computed from it alone."""
+        memo_key = (info.version, key)
+        if memo_key in self._memo:
+            result: T = self._memo[memo_key]
+            return result
+        value = compute()
+        with self._lock:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo = {k: v for k, v in self._memo.items() if k[0] == info.version}
+            self._memo[memo_key] = value
+        return value
 
     def close(self) -> None:
         with self._lock:

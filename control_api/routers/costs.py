@@ -12,6 +12,7 @@ from analytics.money import format_amount
 from analytics.overview import Money, Period, Spend, cost_overview
 from control_api.deps import RequireViewer, SnapshotDep
 from control_api.services.errors import Unavailable
+from control_api.serving import SnapshotReader
 
 router = APIRouter(prefix="/costs", tags=["costs"], dependencies=[RequireViewer])
 
@@ -114,12 +115,12 @@ def get_overview(
             "No cost data has been published yet: materialize the Dagster assets (`wedcloud materialize`) "
             "so that the `serving` asset publishes a snapshot."
         )
-    reader = request.app.state.snapshots
+    reader: SnapshotReader = request.app.state.snapshots
 
     def query(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        return reader.query(snapshot, sql, params)  # type: ignore[no-any-return]
+        return reader.query(snapshot, sql, params)
 
-    overview = cost_overview(query, as_of=as_of)
+    overview = reader.memoized(snapshot, ("overview", as_of), lambda: cost_overview(query, as_of=as_of))
     return {
         "metric": "BilledCost",
         "data_through": overview.data_through,
