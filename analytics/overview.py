@@ -7,7 +7,7 @@ are exact Decimal sums of BilledCost; different currencies are never added toget
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -75,7 +75,7 @@ def _totals(query: Queryable, start: date, end: date) -> list[Money]:
 def cost_overview(query: Queryable, *, as_of: date | None = None) -> Overview:
     """The overview for the month containing ``as_of`` (default: the latest day with data)."""
     data_through = latest_charge_date(query)
-    reference = as_of or data_through or date.today()
+    reference = as_of or data_through or datetime.now(UTC).date()
     mtd_start = month_start(reference)
     last_start, last_end = previous_month(reference)
     by_provider = query(

@@ -14,6 +14,7 @@ import dagster as dg
 from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
 from analytics.focus.schema import ALL_COLUMNS, ALLOWED_VALUES, MANDATORY_NON_NULL
 from analytics.money import format_amount, to_cents
+from assets.checks import per_partition
 from clouds.base import BillingExport
 from clouds.sandbox.catalog import FlavourKey
 from pipelines.resources import SandboxExportsResource, WarehouseResource
@@ -94,26 +95,6 @@ def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDef
     return focus_costs
 
 
-def _evaluations(
-    context: dg.AssetCheckExecutionContext, check_name: str, results: dict[str, tuple[bool, dict[str, object]]]
-) -> list[object]:
-    asset_key = dg.AssetKey("focus_costs")
-    events: list[object] = [
-        dg.AssetCheckEvaluation(
-            asset_key=asset_key,
-            check_name=check_name,
-            passed=passed,
-            partition=key,
-            metadata=metadata,  # type: ignore[arg-type]
-            severity=dg.AssetCheckSeverity.ERROR,
-            blocking=True,
-        )
-        for key, (passed, metadata) in results.items()
-    ]
-    events.append(dg.Output(None))
-    return events
-
-
 def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
     @dg.asset_check(
         asset="focus_costs",
@@ -163,7 +144,7 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
                     "schema_problems": schema_problems,
                 },
             )
-        yield from _evaluations(context, "focus_conformance", results)
+        yield from per_partition("focus_costs", "focus_conformance", results)
 
     @dg.asset_check(
         asset="focus_costs",
@@ -212,6 +193,6 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
                     "mismatches": mismatches,
                 },
             )
-        yield from _evaluations(context, "billed_cost_reconciles", results)
+        yield from per_partition("focus_costs", "billed_cost_reconciles", results)
 
     return [focus_conformance, billed_cost_reconciles]

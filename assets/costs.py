@@ -4,6 +4,7 @@ import dagster as dg
 
 from analytics.warehouse import rebuild_cost_daily_sql
 from assets.billing import OWNERS, partition_window
+from assets.checks import per_partition
 from pipelines.resources import WarehouseResource
 
 
@@ -69,16 +70,7 @@ def build_cost_daily_checks(partitions: dg.PartitionsDefinition) -> list[dg.Asse
                 by_day.setdefault(day.isoformat(), []).append(
                     {"currency": currency, "line_items": str(line_billed), "cost_daily": str(daily_billed)}
                 )
-        for key in context.partition_keys:
-            yield dg.AssetCheckEvaluation(
-                asset_key=dg.AssetKey("cost_daily"),
-                check_name="cost_daily_matches_line_items",
-                passed=key not in by_day,
-                partition=key,
-                metadata={"differences": by_day.get(key, [])},
-                severity=dg.AssetCheckSeverity.ERROR,
-                blocking=True,
-            )
-        yield dg.Output(None)
+        results = {key: (key not in by_day, {"differences": by_day.get(key, [])}) for key in context.partition_keys}
+        yield from per_partition("cost_daily", "cost_daily_matches_line_items", results)
 
     return [cost_daily_matches_line_items]
