@@ -1,7 +1,9 @@
 """Detect a billing file's format from its header and produce FOCUS 1.2 rows from it.
 
-Everything runs inside DuckDB: the normaliser returns SQL over the file, so a ten-million-row
-export is converted without passing through Python.
+Everything runs inside DuckDB: a format turns the file into SQL, so a ten-million-row export
+is converted without passing through Python. Before any SQL is trusted the file is checked:
+its format is recognised (or forced), the columns the format needs are there, every billing
+currency is an ISO 4217 code, and its units are known.
 """
 
 from __future__ import annotations
@@ -11,82 +13,113 @@ from pathlib import Path
 
 import duckdb
 
-from analytics.focus import aws
+from analytics.focus.currencies import is_iso_4217
 from analytics.focus.errors import NormalisationError
-from analytics.focus.schema import DECIMAL
-
-AWS_CUR2 = "aws_cur2"
-AWS_CUR_LEGACY = "aws_cur_legacy"
-FORMATS = (AWS_CUR2, AWS_CUR_LEGACY)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+from analytics.focus.formats import FORMATS, by_name
+from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal
+from analytics.focus.units import focus_unit
 
 
 def read_sql(path: Path) -> str:
     """A DuckDB table expression reading ``path`` as it is (CSV read as text)."""
     name = path.name.lower()
     if name.endswith(".parquet"):
-        return f"read_parquet({_literal(str(path))})"
+        return f"read_parquet({literal(str(path))})"
     if name.endswith((".csv", ".csv.gz", ".csv.zst")):
-        return f"read_csv({_literal(str(path))}, header = true, all_varchar = true)"
-    raise NormalisationError(str(path), None, "unsupported file type; expected .parquet, .csv or .csv.gz")
+        return f"read_csv({literal(str(path))}, header = true, all_varchar = true, nullstr = ['', 'null', 'NULL'])"
+    if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz", ".json.gz")):
+        return f"read_json({literal(str(path))}, format = 'newline_delimited', sample_size = -1)"
+    raise NormalisationError(str(path), None, "unsupported file type; expected .parquet, .csv(.gz) or .jsonl")
 
 
-def columns_of(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+def inspect(con: duckdb.DuckDBPyConnection, path: Path) -> SourceInfo:
+    relation = read_sql(path)
     try:
-        rows = con.execute(f"DESCRIBE SELECT * FROM {read_sql(path)}").fetchall()
+        rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
         raise NormalisationError(str(path), None, f"cannot be read: {exc}") from None
-    return [row[0] for row in rows]
+    return SourceInfo(path, relation, tuple(r[0] for r in rows), {r[0]: str(r[1]) for r in rows})
 
 
-def detect_format(columns: list[str], path: Path) -> str:
-    names = set(columns)
-    if "line_item_unblended_cost" in names or "line_item_line_item_type" in names:
-        return AWS_CUR2
-    if "lineItem/UnblendedCost" in names or "lineItem/LineItemType" in names:
-        return AWS_CUR_LEGACY
+def detect_format(info: SourceInfo) -> Format:
+    for candidate in FORMATS:
+        if candidate.matches(info):
+            return candidate
     raise NormalisationError(
-        str(path), None, f"unrecognised billing layout (first columns: {', '.join(columns[:6])}); pass the format"
+        str(info.path),
+        None,
+        f"unrecognised billing layout (first columns: {', '.join(info.columns[:6])}); "
+        f"pass the format, one of: {', '.join(f.name for f in FORMATS)}",
     )
 
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A billing file, its detected format and the SQL that reads it in CUR 2.0 shape."""
+    """A checked billing file: its format and the SQL reading it in the format's canonical shape."""
 
     path: Path
-    format: str
-    source_sql: str
+    format: Format
+    canonical_sql: str
+    units: UnitMap
+
+    @property
+    def format_name(self) -> str:
+        return self.format.name
 
 
 def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = None) -> SourceFile:
-    columns = columns_of(con, path)
-    fmt = fmt or detect_format(columns, path)
-    if fmt not in FORMATS:
-        raise NormalisationError(str(path), None, f"unknown format {fmt!r}; known formats: {', '.join(FORMATS)}")
-    legacy = fmt == AWS_CUR_LEGACY
-    missing = aws.missing_required(columns, legacy=legacy)
-    if missing:
-        raise NormalisationError(str(path), missing[0], f"required column is missing ({len(missing)} missing in all)")
-    builder = aws.legacy_source_sql if legacy else aws.cur2_source_sql
-    return SourceFile(path, fmt, builder(columns, read_sql(path)))
+    info = inspect(con, path)
+    if fmt is not None:
+        try:
+            chosen = by_name(fmt)
+        except KeyError:
+            names = ", ".join(f.name for f in FORMATS)
+            raise NormalisationError(str(path), None, f"unknown format {fmt!r}; known formats: {names}") from None
+    else:
+        chosen = detect_format(info)
+    for requirement in chosen.requirements:
+        if not info.has(*requirement.names):
+            raise NormalisationError(str(path), requirement.names[0], f"required column is missing for {chosen.name}")
+    canonical = chosen.canonical_sql(info)
+    _check_currencies(con, info, chosen, canonical)
+    return SourceFile(path, chosen, canonical, _units(con, chosen, canonical))
+
+
+def _check_currencies(con: duckdb.DuckDBPyConnection, info: SourceInfo, fmt: Format, canonical: str) -> None:
+    column = fmt.currency_column
+    try:
+        found = con.execute(f"SELECT DISTINCT {column} FROM ({canonical})").fetchall()
+    except duckdb.Error as exc:
+        raise NormalisationError(str(info.path), None, f"cannot be read as {fmt.name}: {exc}") from None
+    for (code,) in found:
+        if code is None or not is_iso_4217(str(code).strip()):
+            problem = "empty billing currency" if code is None else f"{code!r} is not an ISO 4217 currency code"
+            raise NormalisationError(str(info.path), _source_name(info, fmt, column), problem)
+
+
+def _source_name(info: SourceInfo, fmt: Format, canonical: str) -> str:
+    for requirement in fmt.requirements:
+        if requirement.canonical == canonical:
+            return info.find(*requirement.names) or requirement.names[0]
+    return canonical
+
+
+def _units(con: duckdb.DuckDBPyConnection, fmt: Format, canonical: str) -> UnitMap:
+    raw: set[str] = set()
+    for column in fmt.unit_columns:
+        raw |= {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM ({canonical})").fetchall() if r[0]}
+    return UnitMap({unit: focus_unit(unit) for unit in raw})
 
 
 def focus_sql(source: SourceFile, *, source_id: str) -> str:
     """FOCUS 1.2 rows of a source file."""
-    return aws.focus_sql(
-        source.source_sql, source_id=source_id, source_format=source.format, source_file=str(source.path)
+    context = Context(
+        source_id=source_id, source_format=source.format.name, source_file=str(source.path), units=source.units
     )
+    return source.format.focus_sql(source.canonical_sql, context)
 
 
 def source_totals_sql(source: SourceFile) -> str:
-    """The source's own cost column summed per UTC day of usage start and currency: what the
-    FOCUS rows' BilledCost must add up to."""
-    return (
-        f"SELECT CAST(line_item_usage_start_date AS DATE) AS day, line_item_currency_code AS currency, "
-        f"sum(CAST({aws.SOURCE_COST_COLUMN} AS {DECIMAL})) AS cost, count(*) AS line_items "
-        f"FROM ({source.source_sql}) GROUP BY ALL"
-    )
+    """The file's own cost column summed per UTC day and currency (columns day, currency,
+    cost, line_items): what the FOCUS rows' ``source.format.reconciles_with`` must add up to."""
+    return source.format.totals_sql(source.canonical_sql)

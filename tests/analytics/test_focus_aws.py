@@ -13,9 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics.focus.aws import legacy_to_cur2
 from analytics.focus.errors import NormalisationError
-from analytics.focus.normalise import AWS_CUR2, AWS_CUR_LEGACY, focus_sql, open_source, source_totals_sql
+from analytics.focus.formats.aws_cur import legacy_to_cur2
+from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
 from analytics.focus.schema import ALLOWED_VALUES, COLUMN_NAMES, MANDATORY_NON_NULL, create_table_sql
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
@@ -37,7 +37,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 def load(con: duckdb.DuckDBPyConnection, path: Path) -> str:
     source = open_source(con, path)
     con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id='test')})")
-    return source.format
+    return source.format_name
 
 
 def source_totals(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, Decimal]:
@@ -65,7 +65,7 @@ def test_legacy_column_names_become_cur2_names(legacy: str, cur2: str | None) ->
 
 
 def test_legacy_sample_keeps_every_line_and_the_exact_invoice_total(con: duckdb.DuckDBPyConnection) -> None:
-    assert load(con, LEGACY_SAMPLE) == AWS_CUR_LEGACY
+    assert load(con, LEGACY_SAMPLE) == "aws_cur_legacy"
     assert con.execute("SELECT count(*) FROM focus_costs").fetchall() == [(1281,)]
     # the file's own cost column, read with the csv module and summed as exact decimals
     with open(LEGACY_SAMPLE, newline="") as handle:
@@ -106,7 +106,7 @@ def test_focus_columns_come_in_specification_order_before_the_x_columns(con: duc
 def test_sandbox_cur2_export_normalises_to_its_own_total(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
     world = build_world(3, date(2026, 2, 15), date(2026, 2, 1))
     written = write_exports(world, tmp_path)[FlavourKey.AWS][0]
-    assert load(con, written) == AWS_CUR2
+    assert load(con, written) == "aws_cur2"
     assert focus_totals(con) == source_totals(con, written)
     tags = con.execute("SELECT Tags->>'team' FROM focus_costs WHERE Tags IS NOT NULL LIMIT 1").fetchall()
     assert tags[0][0] in {"platform", "data"}
@@ -167,11 +167,29 @@ def test_a_file_without_a_cost_column_is_refused_naming_file_and_column(
     con: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     path = tmp_path / "broken.csv"
-    path.write_text("lineItem/LineItemType,lineItem/UsageStartDate\nUsage,2026-01-01T00:00:00Z\n")
+    header = [
+        "bill/PayerAccountId", "bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate", "lineItem/LineItemType",
+        "lineItem/UsageStartDate", "lineItem/UsageEndDate", "lineItem/CurrencyCode",
+    ]  # fmt: skip
+    path.write_text(",".join(header) + "\n1,2026-01-01,2026-02-01,Usage,2026-01-01,2026-01-02,USD\n")
     with pytest.raises(NormalisationError) as refused:
         open_source(con, path)
     assert str(path) in str(refused.value)
-    assert refused.value.column == "bill_payer_account_id"
+    assert refused.value.column == "lineItem/UnblendedCost"
+    assert "required column is missing" in refused.value.problem
+
+
+def test_a_currency_that_is_not_iso_4217_is_refused(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+    path = tmp_path / "dollars.csv"
+    header = [
+        "bill/PayerAccountId", "bill/BillingPeriodStartDate", "bill/BillingPeriodEndDate", "lineItem/LineItemType",
+        "lineItem/UsageStartDate", "lineItem/UsageEndDate", "lineItem/CurrencyCode", "lineItem/UnblendedCost",
+    ]  # fmt: skip
+    path.write_text(",".join(header) + "\n1,2026-01-01,2026-02-01,Usage,2026-01-01,2026-01-02,DOLLARS,1.5\n")
+    with pytest.raises(NormalisationError) as refused:
+        open_source(con, path)
+    assert refused.value.column == "lineItem/CurrencyCode"
+    assert "'DOLLARS' is not an ISO 4217 currency code" in str(refused.value)
 
 
 def test_an_unknown_layout_is_refused(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:

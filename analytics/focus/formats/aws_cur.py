@@ -2,9 +2,10 @@
 
 Both formats carry the same facts under different names. A legacy file is first renamed
 into CUR 2.0 columns (``lineItem/UnblendedCost`` -> ``line_item_unblended_cost``, the
-``product/*`` columns into the ``product`` map, ``resourceTags/*`` into ``resource_tags``);
-then one mapping turns CUR 2.0 into FOCUS. Columns an export does not include read as NULL;
-columns the mapping cannot do without are required and their absence refuses the file.
+``product/*`` columns into the ``product`` map, ``resourceTags/*`` into ``resource_tags``,
+``costCategory/*`` into ``cost_category``); then one mapping turns CUR 2.0 into FOCUS.
+Columns an export does not include read as NULL; columns the mapping cannot do without are
+required and their absence refuses the file.
 
 Line item types and what they become:
 - Usage, DiscountedUsage (reserved), SavingsPlanCoveredUsage -> ChargeCategory Usage;
@@ -14,16 +15,21 @@ Line item types and what they become:
   EffectiveCost 0 (its cost is amortised into the usage it covers); the unused part of a
   recurring fee becomes an extra Usage row with CommitmentDiscountStatus Unused;
 - Tax -> Tax; Credit, Refund and the discount types -> Credit; anything else -> Adjustment.
+
+AWS bills directly, so InvoiceIssuerName is "AWS" like ProviderName (the legal invoicing
+entity, e.g. "Amazon Web Services EMEA SARL", is kept in ``x_Extras``); Marketplace rows name
+the seller as publisher.
 """
 
 from __future__ import annotations
 
 import re
 
-from analytics.focus.aws_services import values_sql
+from analytics.focus.formats.aws_services import values_sql
+from analytics.focus.formats.base import Context, Requirement, SourceInfo, lineage_sql, literal, priced_sql, quote
 from analytics.focus.schema import DECIMAL
 
-D, S, TS, MAP = DECIMAL, "VARCHAR", "TIMESTAMPTZ", "MAP(VARCHAR, VARCHAR)"
+D, S, TS, MAP = DECIMAL, "VARCHAR", "TIMESTAMP WITH TIME ZONE", "MAP(VARCHAR, VARCHAR)"
 
 CUR2_COLUMNS: dict[str, str] = {
     "bill_billing_entity": S,
@@ -72,6 +78,7 @@ CUR2_COLUMNS: dict[str, str] = {
     "reservation_unused_amortized_upfront_fee_for_billing_period": D,
     "reservation_unused_recurring_fee": D,
     "resource_tags": MAP,
+    "cost_category": MAP,
     "savings_plan_savings_plan_a_r_n": S,
     "savings_plan_savings_plan_effective_cost": D,
     "savings_plan_total_commitment_to_date": D,
@@ -87,7 +94,14 @@ REQUIRED_COLUMNS = (
     "line_item_currency_code",
     "line_item_unblended_cost",
 )
-SOURCE_COST_COLUMN = "line_item_unblended_cost"
+EXTRAS_SQL = """json_object(
+        'InvoicingEntity', NULLIF(bill_invoicing_entity, ''),
+        'LegalEntity', NULLIF(line_item_legal_entity, ''),
+        'LineItemType', line_item_line_item_type,
+        'Operation', NULLIF(line_item_operation, ''),
+        'ProductCode', line_item_product_code,
+        'CostCategories', CASE WHEN cardinality(cost_category) > 0 THEN cost_category END
+    )"""
 
 _LEGACY_PREFIXES = {
     "identity": "identity",
@@ -99,6 +113,18 @@ _LEGACY_PREFIXES = {
     "savingsPlan": "savings_plan",
     "discount": "discount",
     "splitLineItem": "split_line_item",
+}
+
+
+_LEGACY_NAMES = {
+    "bill/PayerAccountId": "bill_payer_account_id",
+    "bill/BillingPeriodStartDate": "bill_billing_period_start_date",
+    "bill/BillingPeriodEndDate": "bill_billing_period_end_date",
+    "lineItem/LineItemType": "line_item_line_item_type",
+    "lineItem/UsageStartDate": "line_item_usage_start_date",
+    "lineItem/UsageEndDate": "line_item_usage_end_date",
+    "lineItem/CurrencyCode": "line_item_currency_code",
+    "lineItem/UnblendedCost": "line_item_unblended_cost",
 }
 
 
@@ -116,39 +142,36 @@ def legacy_to_cur2(column: str) -> str | None:
     return f"{_LEGACY_PREFIXES[prefix]}_{snake(rest)}"
 
 
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _map_sql(pairs: list[tuple[str, str]]) -> str:
     """A MAP built from (key, column) pairs, leaving out empty values."""
     if not pairs:
         return f"MAP {{}}::{MAP}"
-    entries = ", ".join(f"struct_pack(key := {_literal(k)}, value := {_quote(c)}::VARCHAR)" for k, c in pairs)
+    entries = ", ".join(f"struct_pack(key := {literal(k)}, value := {quote(c)}::VARCHAR)" for k, c in pairs)
     return f"map_from_entries(list_filter([{entries}], lambda e: e.value IS NOT NULL AND e.value <> ''))"
 
 
-def cur2_source_sql(columns: list[str], relation: str) -> str:
+def cur2_source_sql(columns: list[str] | tuple[str, ...], relation: str) -> str:
     """Select the mapping's CUR 2.0 columns from a CUR 2.0 relation, typed, NULL if absent."""
     present = set(columns)
     select = []
     for name, sql_type in CUR2_COLUMNS.items():
         if name in present:
-            select.append(f"TRY_CAST({_quote(name)} AS {sql_type}) AS {name}" if sql_type != MAP else name)
+            select.append(f"TRY_CAST({quote(name)} AS {sql_type}) AS {name}" if sql_type != MAP else name)
         else:
             select.append(f"NULL::{sql_type} AS {name}")
     return f"SELECT {', '.join(select)} FROM {relation}"
 
 
-def legacy_source_sql(columns: list[str], relation: str) -> str:
+def legacy_source_sql(columns: list[str] | tuple[str, ...], relation: str) -> str:
     """Rename a legacy CUR relation into the CUR 2.0 columns the mapping reads."""
     renamed: dict[str, str] = {}
-    product_pairs, tag_pairs = [], []
+    product_pairs: list[tuple[str, str]] = []
+    tag_pairs: list[tuple[str, str]] = []
+    category_pairs: list[tuple[str, str]] = []
     for column in columns:
+        if column.startswith("costCategory/"):
+            category_pairs.append((column.removeprefix("costCategory/"), column))
+            continue
         if column.startswith("resourceTags/"):
             key = column.removeprefix("resourceTags/")
             tag_pairs.append((key.replace("user:", "user_", 1).replace("aws:", "aws_", 1), column))
@@ -164,16 +187,13 @@ def legacy_source_sql(columns: list[str], relation: str) -> str:
             select.append(f"{_map_sql(product_pairs)} AS product")
         elif name == "resource_tags":
             select.append(f"{_map_sql(tag_pairs)} AS resource_tags")
+        elif name == "cost_category":
+            select.append(f"{_map_sql(category_pairs)} AS cost_category")
         elif name in renamed:
-            select.append(f"TRY_CAST(NULLIF({_quote(renamed[name])}, '') AS {sql_type}) AS {name}")
+            select.append(f"TRY_CAST(NULLIF({quote(renamed[name])}, '') AS {sql_type}) AS {name}")
         else:
             select.append(f"NULL::{sql_type} AS {name}")
     return f"SELECT {', '.join(select)} FROM {relation}"
-
-
-def missing_required(columns: list[str], *, legacy: bool) -> list[str]:
-    names = {legacy_to_cur2(c) for c in columns} if legacy else set(columns)
-    return [c for c in REQUIRED_COLUMNS if c not in names]
 
 
 _USAGE_TYPES = "('Usage', 'DiscountedUsage', 'SavingsPlanCoveredUsage')"
@@ -184,10 +204,11 @@ _CREDIT_TYPES = (
 )
 
 
-def focus_sql(source_sql: str, *, source_id: str, source_format: str, source_file: str) -> str:
-    """FOCUS 1.2 rows (plus WedCloud's ``x_`` columns) from a CUR 2.0-shaped source query."""
+def focus_sql(canonical_sql: str, context: Context) -> str:
+    """FOCUS 1.2 rows (plus WedCloud's ``x_`` columns) from CUR 2.0-shaped rows."""
+    units = context.units
     return f"""
-WITH src AS ({source_sql}),
+WITH src AS ({canonical_sql}),
 typed AS (
     SELECT *,
         line_item_line_item_type AS t,
@@ -224,12 +245,23 @@ expanded AS (
     SELECT * EXCLUDE (category, billed), 'Usage' AS category, 0::{DECIMAL} AS billed, TRUE AS unused
     FROM typed WHERE unused_commitment > 0
 ),
+priced AS (
+    SELECT *,
+        CASE WHEN category IN ('Usage', 'Purchase') THEN line_item_usage_amount END AS pricing_quantity,
+        CASE WHEN unused THEN 0::{DECIMAL}
+             WHEN category IN ('Usage', 'Purchase') THEN pricing_public_on_demand_rate END AS list_unit_price,
+        CASE WHEN unused THEN 0::{DECIMAL}
+             WHEN category IN ('Usage', 'Purchase') AND committed THEN pricing_public_on_demand_rate
+             WHEN category IN ('Usage', 'Purchase')
+             THEN COALESCE(line_item_net_unblended_rate, line_item_unblended_rate) END AS contracted_unit_price
+    FROM expanded
+),
 services AS (SELECT * FROM {values_sql()})
 SELECT
     NULLIF(line_item_availability_zone, '') AS AvailabilityZone,
     billed AS BilledCost,
     bill_payer_account_id AS BillingAccountId,
-    NULLIF(bill_payer_account_name, '') AS BillingAccountName,
+    COALESCE(NULLIF(bill_payer_account_name, ''), bill_payer_account_id) AS BillingAccountName,
     'Billing Account' AS BillingAccountType,
     line_item_currency_code AS BillingCurrency,
     bill_billing_period_end_date AS BillingPeriodEnd,
@@ -258,36 +290,39 @@ SELECT
     NULL::VARCHAR AS CommitmentDiscountUnit,
     CASE WHEN category = 'Usage' AND NOT unused THEN line_item_usage_amount END AS ConsumedQuantity,
     CASE WHEN category = 'Usage' AND NOT unused AND line_item_usage_amount IS NOT NULL
-         THEN NULLIF(pricing_unit, '') END AS ConsumedUnit,
-    CASE WHEN unused THEN billed
-         WHEN category = 'Usage' AND committed THEN COALESCE(pricing_public_on_demand_cost, billed)
-         WHEN category IN ('Usage', 'Purchase') THEN COALESCE(line_item_net_unblended_cost, line_item_unblended_cost)
+         THEN {units.unit_sql("pricing_unit", with_block=False)} END AS ConsumedUnit,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN {
+        priced_sql(
+            "contracted_unit_price",
+            "pricing_quantity",
+            "CASE WHEN committed THEN COALESCE(pricing_public_on_demand_cost, billed) "
+            "ELSE COALESCE(line_item_net_unblended_cost, line_item_unblended_cost) END",
+        )
+    }
          ELSE billed END AS ContractedCost,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN
-         CASE WHEN committed THEN pricing_public_on_demand_rate
-              ELSE COALESCE(line_item_net_unblended_rate, line_item_unblended_rate) END
-    END AS ContractedUnitPrice,
+    contracted_unit_price AS ContractedUnitPrice,
     CASE WHEN unused THEN unused_commitment
          WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
          WHEN t = 'SavingsPlanCoveredUsage' THEN COALESCE(savings_plan_savings_plan_effective_cost, 0)
          WHEN category = 'Purchase' THEN 0::{DECIMAL}
          ELSE billed END AS EffectiveCost,
     NULLIF(bill_invoice_id, '') AS InvoiceId,
-    COALESCE(NULLIF(bill_invoicing_entity, ''), NULLIF(line_item_legal_entity, ''), 'Amazon Web Services, Inc.')
-        AS InvoiceIssuerName,
-    CASE WHEN category = 'Usage' AND NOT unused THEN COALESCE(pricing_public_on_demand_cost, billed)
+    CASE WHEN bill_billing_entity = 'AWS Marketplace' THEN 'AWS Marketplace' ELSE 'AWS' END AS InvoiceIssuerName,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN {
+        priced_sql("list_unit_price", "pricing_quantity", "COALESCE(pricing_public_on_demand_cost, billed)")
+    }
          ELSE billed END AS ListCost,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN pricing_public_on_demand_rate END AS ListUnitPrice,
+    list_unit_price AS ListUnitPrice,
     CASE WHEN category = 'Usage' AND (committed OR unused) THEN 'Committed'
          WHEN category = 'Usage' AND (pricing_term = 'Spot' OR line_item_usage_type LIKE '%SpotUsage%') THEN 'Dynamic'
          WHEN category IN ('Usage', 'Purchase') THEN 'Standard' END AS PricingCategory,
-    NULL::VARCHAR AS PricingCurrency,
-    NULL::{DECIMAL} AS PricingCurrencyContractedUnitPrice,
-    NULL::{DECIMAL} AS PricingCurrencyEffectiveCost,
-    NULL::{DECIMAL} AS PricingCurrencyListUnitPrice,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN line_item_usage_amount END AS PricingQuantity,
+    COALESCE(NULLIF(pricing_currency, ''), line_item_currency_code) AS PricingCurrency,
+    ContractedUnitPrice AS PricingCurrencyContractedUnitPrice,
+    EffectiveCost AS PricingCurrencyEffectiveCost,
+    ListUnitPrice AS PricingCurrencyListUnitPrice,
+    pricing_quantity AS PricingQuantity,
     CASE WHEN category IN ('Usage', 'Purchase') AND line_item_usage_amount IS NOT NULL
-         THEN NULLIF(pricing_unit, '') END AS PricingUnit,
+         THEN COALESCE({units.unit_sql("pricing_unit")}, 'Units') END AS PricingUnit,
     'AWS' AS ProviderName,
     CASE WHEN bill_billing_entity = 'AWS Marketplace'
          THEN COALESCE(NULLIF(line_item_legal_entity, ''), 'AWS Marketplace') ELSE 'AWS' END AS PublisherName,
@@ -316,17 +351,68 @@ SELECT
     CASE WHEN category IN ('Usage', 'Purchase')
          THEN COALESCE(NULLIF(pricing_rate_code, ''), NULLIF(pricing_rate_id, '')) END AS SkuPriceId,
     NULLIF(line_item_usage_account_id, '') AS SubAccountId,
-    CASE WHEN NULLIF(line_item_usage_account_id, '') IS NOT NULL THEN NULLIF(line_item_usage_account_name, '') END
-        AS SubAccountName,
+    CASE WHEN NULLIF(line_item_usage_account_id, '') IS NOT NULL
+         THEN COALESCE(NULLIF(line_item_usage_account_name, ''), line_item_usage_account_id) END AS SubAccountName,
     CASE WHEN NULLIF(line_item_usage_account_id, '') IS NOT NULL THEN 'AWS Account' END AS SubAccountType,
     CASE WHEN cardinality(resource_tags) > 0 THEN to_json(map_from_entries(list_transform(
         map_entries(resource_tags),
         lambda e: struct_pack(key := regexp_replace(e.key, '^user_', ''), value := e.value)
     )))::JSON END AS Tags,
-    {_literal(source_id)} AS x_SourceId,
-    {_literal(source_format)} AS x_SourceFormat,
-    {_literal(source_file)} AS x_SourceFile,
-    NULLIF(identity_line_item_id, '') || CASE WHEN unused THEN ':unused' ELSE '' END AS x_SourceLineId,
-    NULLIF(line_item_usage_type, '') AS x_UsageType
-FROM expanded LEFT JOIN services ON services.code = expanded.line_item_product_code
+    {
+        lineage_sql(
+            context,
+            "NULLIF(identity_line_item_id, '') || CASE WHEN unused THEN ':unused' ELSE '' END",
+            "NULLIF(line_item_usage_type, '')",
+            EXTRAS_SQL,
+        )
+    }
+FROM priced LEFT JOIN services ON services.code = priced.line_item_product_code
 """
+
+
+def totals_sql(canonical_sql: str) -> str:
+    """The export's own cost column per UTC day of usage start and currency."""
+    return (
+        "SELECT CAST(line_item_usage_start_date AS DATE) AS day, line_item_currency_code AS currency, "
+        f"sum(line_item_unblended_cost) AS cost, count(*) AS line_items FROM ({canonical_sql}) GROUP BY ALL"
+    )
+
+
+_REQUIREMENTS = tuple(Requirement(c, (c,)) for c in REQUIRED_COLUMNS)
+
+
+class AwsCur2:
+    """AWS Data Exports "CUR 2.0" (Parquet, CSV or gzip CSV)."""
+
+    name = "aws_cur2"
+    provider = "AWS"
+    description = "AWS Data Exports CUR 2.0 (snake_case columns, product and resource_tags maps)"
+    reconciles_with = "BilledCost"
+    requirements = _REQUIREMENTS
+    currency_column = "line_item_currency_code"
+    unit_columns = ("pricing_unit",)
+
+    def matches(self, info: SourceInfo) -> bool:
+        return info.has("line_item_unblended_cost", "line_item_line_item_type")
+
+    def canonical_sql(self, info: SourceInfo) -> str:
+        return cur2_source_sql(info.columns, info.relation)
+
+    focus_sql = staticmethod(focus_sql)
+    totals_sql = staticmethod(totals_sql)
+
+
+class AwsCurLegacy(AwsCur2):
+    """The legacy AWS Cost and Usage Report (CSV, ``lineItem/UnblendedCost`` names)."""
+
+    name = "aws_cur_legacy"
+    description = "AWS Cost and Usage Report, legacy (lineItem/... columns)"
+    requirements = tuple(
+        Requirement(c, (next(k for k, v in _LEGACY_NAMES.items() if v == c),)) for c in REQUIRED_COLUMNS
+    )
+
+    def matches(self, info: SourceInfo) -> bool:
+        return info.has("lineItem/UnblendedCost", "lineItem/LineItemType")
+
+    def canonical_sql(self, info: SourceInfo) -> str:
+        return legacy_source_sql(info.columns, info.relation)

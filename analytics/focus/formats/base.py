@@ -1,0 +1,139 @@
+"""What every billing format provides, and the SQL helpers they share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol
+
+from analytics.focus.schema import DECIMAL
+
+MONEY = DECIMAL
+
+
+def quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """A billing file as read: its path, a DuckDB expression reading it, and its columns."""
+
+    path: Path
+    relation: str
+    columns: tuple[str, ...]
+    types: Mapping[str, str] = field(default_factory=dict)
+
+    def find(self, *names: str) -> str | None:
+        """The file's own spelling of the first of ``names`` it has (case-insensitive)."""
+        lowered = {c.lower(): c for c in self.columns}
+        for name in names:
+            if name.lower() in lowered:
+                return lowered[name.lower()]
+        return None
+
+    def has(self, *names: str) -> bool:
+        return self.find(*names) is not None
+
+    def col(self, *names: str, default: str = "NULL") -> str:
+        """A quoted reference to the first of ``names`` present, else ``default`` (SQL)."""
+        found = self.find(*names)
+        return quote(found) if found else default
+
+    def type_of(self, name: str) -> str:
+        return self.types.get(name, "VARCHAR")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A column the format cannot do without, under any of its known names."""
+
+    canonical: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnitMap:
+    """Provider unit strings -> (FOCUS unit, block size), for the units a file contains."""
+
+    units: Mapping[str, tuple[str | None, Decimal]]
+
+    def unit_sql(self, expr: str, *, with_block: bool = True) -> str:
+        """CASE expression giving the FOCUS unit (with its block size, for PricingUnit)."""
+        from analytics.focus.units import pricing_unit_label
+
+        if not self.units:
+            return "NULL::VARCHAR"
+        whens = []
+        for raw, (unit, block) in sorted(self.units.items()):
+            label = pricing_unit_label(unit, block) if with_block else unit
+            whens.append(f"WHEN {literal(raw)} THEN {literal(label) if label else 'NULL'}")
+        return f"(CASE {expr} {' '.join(whens)} ELSE NULL END)"
+
+    def block_sql(self, expr: str) -> str:
+        """CASE expression giving the block size of a unit (1 when it has none)."""
+        whens = [f"WHEN {literal(raw)} THEN {block}" for raw, (_, block) in sorted(self.units.items()) if block != 1]
+        if not whens:
+            return f"1::{MONEY}"
+        return f"(CASE {expr} {' '.join(whens)} ELSE 1 END)::{MONEY}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a format's FOCUS query needs besides the file: ids for lineage, units found."""
+
+    source_id: str
+    source_format: str
+    source_file: str
+    units: UnitMap
+
+
+class Format(Protocol):
+    name: str
+    provider: str
+    description: str
+    #: which FOCUS metric the source's own cost column reconciles with
+    reconciles_with: str
+    requirements: tuple[Requirement, ...]
+    currency_column: str  # canonical column holding the billing currency
+    unit_columns: tuple[str, ...]  # canonical columns holding provider units
+
+    def matches(self, info: SourceInfo) -> bool: ...
+    def canonical_sql(self, info: SourceInfo) -> str: ...
+    def focus_sql(self, canonical_sql: str, context: Context) -> str: ...
+    def totals_sql(self, canonical_sql: str) -> str: ...
+
+
+def lineage_sql(context: Context, line_id: str, usage_type: str, extras: str = "NULL") -> str:
+    """WedCloud's own ``x_`` columns, identical for every format."""
+    return f"""
+    {literal(context.source_id)} AS x_SourceId,
+    {literal(context.source_format)} AS x_SourceFormat,
+    {literal(context.source_file)} AS x_SourceFile,
+    {line_id} AS x_SourceLineId,
+    {usage_type} AS x_UsageType,
+    {extras}::JSON AS x_Extras"""
+
+
+def priced_sql(unit_price: str, quantity: str, fallback: str) -> str:
+    """A cost defined as unit price x pricing quantity (how FOCUS defines ListCost and
+    ContractedCost), or ``fallback`` when either is unknown."""
+    return (
+        f"CASE WHEN {unit_price} IS NOT NULL AND {quantity} IS NOT NULL "
+        f"THEN CAST({unit_price} * {quantity} AS {MONEY}) ELSE {fallback} END"
+    )
+
+
+NULL_PLACEHOLDERS = ("", "Unassigned", "Not applicable", "Not Applicable", "-2", "None", "null", "NULL", "N/A")
+
+
+def clean(expr: str) -> str:
+    """NULL where a provider writes a placeholder instead of nothing."""
+    placeholders = ", ".join(literal(p) for p in NULL_PLACEHOLDERS)
+    return f"(CASE WHEN trim(CAST({expr} AS VARCHAR)) IN ({placeholders}) THEN NULL ELSE CAST({expr} AS VARCHAR) END)"
