@@ -390,7 +390,7 @@ class AwsCur2:
     reconciles_with = "BilledCost"
     requirements = _REQUIREMENTS
     currency_column = "line_item_currency_code"
-    unit_columns = ("pricing_unit",)
+    unit_columns: tuple[str, ...] = ("pricing_unit",)
 
     def matches(self, info: SourceInfo) -> bool:
         return info.has("line_item_unblended_cost", "line_item_line_item_type")
@@ -398,8 +398,11 @@ class AwsCur2:
     def canonical_sql(self, info: SourceInfo) -> str:
         return cur2_source_sql(info.columns, info.relation)
 
-    focus_sql = staticmethod(focus_sql)
-    totals_sql = staticmethod(totals_sql)
+    def focus_sql(self, canonical_sql: str, context: Context) -> str:
+        return focus_sql(canonical_sql, context)
+
+    def totals_sql(self, canonical_sql: str) -> str:
+        return totals_sql(canonical_sql)
 
 
 class AwsCurLegacy(AwsCur2):
