@@ -23,6 +23,14 @@ class Converted:
     formats: dict[str, str]  # input file -> detected format
 
 
+# JSON columns as plain text: readers without DuckDB's JSON type (the FOCUS validator's
+# Polars among them) cannot read Parquet's JSON extension type.
+EXPORT_SELECT = (
+    "SELECT * REPLACE (Tags::VARCHAR AS Tags, SkuPriceDetails::VARCHAR AS SkuPriceDetails, "
+    "x_Extras::VARCHAR AS x_Extras) FROM focus_costs"
+)
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -42,10 +50,10 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.partial")
         if suffix == ".parquet":
-            con.execute(f"COPY focus_costs TO {_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
+            con.execute(f"COPY ({EXPORT_SELECT}) TO {_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
         else:
             con.execute(
-                f"COPY focus_costs TO {_literal(str(partial))} "
+                f"COPY ({EXPORT_SELECT}) TO {_literal(str(partial))} "
                 "(FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')"
             )
         os.replace(partial, out)

@@ -16,7 +16,7 @@ import duckdb
 from analytics.focus.currencies import is_iso_4217
 from analytics.focus.errors import NormalisationError
 from analytics.focus.formats import FORMATS, by_name
-from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal
+from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal, money_sql, quote
 from analytics.focus.units import focus_unit
 
 
@@ -80,9 +80,30 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = No
     for requirement in chosen.requirements:
         if not info.has(*requirement.names):
             raise NormalisationError(str(path), requirement.names[0], f"required column is missing for {chosen.name}")
+    _check_costs_parse(con, info, chosen)
     canonical = chosen.canonical_sql(info)
     _check_currencies(con, info, chosen, canonical)
+    refine = getattr(chosen, "refine", None)
+    if fmt is None and refine is not None:
+        chosen = refine(con, canonical)
     return SourceFile(path, chosen, canonical, _units(con, chosen, canonical))
+
+
+def _check_costs_parse(con: duckdb.DuckDBPyConnection, info: SourceInfo, fmt: Format) -> None:
+    """Every non-empty value of the cost column must be a number: a cost the converter cannot
+    read would silently drop money from the totals."""
+    column = info.find(*fmt.cost_sources)
+    if column is None:
+        return
+    ref = quote(column)
+    rows = con.execute(
+        f"SELECT count(*), any_value(CAST({ref} AS VARCHAR)) FROM {info.relation} "
+        f"WHERE {ref} IS NOT NULL AND trim(CAST({ref} AS VARCHAR)) NOT IN ('', 'null', 'NULL') "
+        f"AND {money_sql(ref)} IS NULL"
+    ).fetchall()
+    count, example = rows[0]
+    if count:
+        raise NormalisationError(str(info.path), column, f"{count} value(s) are not numbers, e.g. {example!r}")
 
 
 def _check_currencies(con: duckdb.DuckDBPyConnection, info: SourceInfo, fmt: Format, canonical: str) -> None:

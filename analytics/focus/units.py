@@ -50,6 +50,9 @@ def focus_unit(raw: str | None) -> tuple[str | None, Decimal]:
     if raw is None or not raw.strip():
         return None, Decimal(1)
     text = raw.strip()
+    bare = re.match(r"^(\d+(?:\.\d+)?)\s*([kKmMbB])?$", text)
+    if bare:  # a count with no unit, e.g. Azure's "10K": ten thousand of whatever is metered
+        return "Units", Decimal(bare.group(1)) * _SCALE.get((bare.group(2) or "").lower(), 1)
     block = Decimal(1)
     match = re.match(r"^(\d+(?:\.\d+)?)\s*([kKmMbB])?\s+(.*)$", text)
     if match:

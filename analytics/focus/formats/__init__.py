@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from analytics.focus.formats.aws_cur import AwsCur2, AwsCurLegacy
+from analytics.focus.formats.azure import AzureCostDetails, AzureCostDetailsAmortized
 from analytics.focus.formats.base import Format
+from analytics.focus.formats.focus_files import FocusFile
+from analytics.focus.formats.gcp import GcpBillingExport
 
-FORMATS: tuple[Format, ...] = (AwsCur2(), AwsCurLegacy())
+FORMATS: tuple[Format, ...] = (
+    FocusFile(),
+    AwsCur2(),
+    AwsCurLegacy(),
+    AzureCostDetails(),
+    AzureCostDetailsAmortized(),
+    GcpBillingExport(),
+)
 
 
 def by_name(name: str) -> Format:

@@ -388,8 +388,9 @@ class AwsCur2:
     provider = "AWS"
     description = "AWS Data Exports CUR 2.0 (snake_case columns, product and resource_tags maps)"
     reconciles_with = "BilledCost"
-    requirements = _REQUIREMENTS
+    requirements: tuple[Requirement, ...] = _REQUIREMENTS
     currency_column = "line_item_currency_code"
+    cost_sources: tuple[str, ...] = ("line_item_unblended_cost",)
     unit_columns: tuple[str, ...] = ("pricing_unit",)
 
     def matches(self, info: SourceInfo) -> bool:
@@ -410,9 +411,11 @@ class AwsCurLegacy(AwsCur2):
 
     name = "aws_cur_legacy"
     description = "AWS Cost and Usage Report, legacy (lineItem/... columns)"
-    requirements = tuple(
+    requirements: tuple[Requirement, ...] = tuple(
         Requirement(c, (next(k for k, v in _LEGACY_NAMES.items() if v == c),)) for c in REQUIRED_COLUMNS
     )
+
+    cost_sources: tuple[str, ...] = ("lineItem/UnblendedCost",)
 
     def matches(self, info: SourceInfo) -> bool:
         return info.has("lineItem/UnblendedCost", "lineItem/LineItemType")

@@ -102,6 +102,7 @@ class Format(Protocol):
     reconciles_with: str
     requirements: tuple[Requirement, ...]
     currency_column: str  # canonical column holding the billing currency
+    cost_sources: tuple[str, ...]  # the file's own cost column, under each name it may have
     unit_columns: tuple[str, ...]  # canonical columns holding provider units
 
     def matches(self, info: SourceInfo) -> bool: ...
@@ -119,6 +120,18 @@ def lineage_sql(context: Context, line_id: str, usage_type: str, extras: str = "
     {line_id} AS x_SourceLineId,
     {usage_type} AS x_UsageType,
     {extras}::JSON AS x_Extras"""
+
+
+_GROUPED_NUMBER = r"^\s*-?[$€£¥]?\s*-?[0-9]{1,3}(,[0-9]{3})*(\.[0-9]+)?\s*$"
+
+
+def money_sql(expr: str) -> str:
+    """A decimal from a number, or from text a spreadsheet wrote (``"$10,100.00 "``)."""
+    text = f"CAST({expr} AS VARCHAR)"
+    return (
+        f"COALESCE(TRY_CAST({expr} AS {MONEY}), CASE WHEN regexp_matches({text}, {literal(_GROUPED_NUMBER)}) "
+        f"THEN TRY_CAST(regexp_replace({text}, '[\\s$€£¥,]', '', 'g') AS {MONEY}) END)"
+    )
 
 
 def priced_sql(unit_price: str, quantity: str, fallback: str) -> str:

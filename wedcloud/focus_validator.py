@@ -1,0 +1,186 @@
+"""Run the FinOps Foundation's official FOCUS validator on a file, in its own environment.
+
+focus-validator 2.2.1 needs Python 3.12, pins numpy<2 and crashes with pyarrow 20+, so it
+never shares WedCloud's environment: uv runs it as a tool (``uv tool run``), which caches
+the environment after the first run. It reads ``focus_validator/rules/currency_codes.csv``
+relative to its working directory, so each run gets a folder holding a copy. It exits 0
+even when rules fail; the JUnit XML it writes is the verdict.
+
+Its bundled 1.2 rule model (1.2.0.1) contradicts the specification in a few rules, which no
+correct file can pass; they are listed in ``MODEL_DEFECTS`` with the reason, and a report
+tells them apart from real failures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+VALIDATOR = "focus-validator==2.2.1"
+PYTHON = "3.12"
+EXTRA = "pyarrow<20"
+
+MODEL_DEFECTS = {
+    "InvoiceId-C-004-C": "requires InvoiceId to be null with no condition (spec: null only when no invoice applies)",
+    "InvoiceId-C-005-C": "requires InvoiceId to be non-null with no condition; no file passes both this and C-004",
+    "CommitmentDiscountStatus-C-004-C": "its condition is inverted: it demands a status on rows without a commitment",
+    "CapacityReservationStatus-C-004-C": "its condition lost its AND and demands a status on every row",
+}
+# Only for data priced in a virtual currency (tokens, credits), which FOCUS allows in
+# PricingCurrency; the model checks CurrencyFormat as three capital letters.
+VIRTUAL_CURRENCY_DEFECTS = {
+    "PricingCurrency-C-003-M": "checks three capital letters; FOCUS allows a virtual currency such as 'Token' here",
+}
+MODEL_FILE = "model-1.2.0.1.json"
+
+
+class ValidatorUnavailable(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Failure:
+    rule: str
+    message: str
+
+
+@dataclass
+class ValidatorReport:
+    total: int
+    failures: list[Failure]
+    skipped: int
+    xml: Path
+    explained: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unexplained(self) -> list[Failure]:
+        """Failures that are not model defects and not composites failing only because of them."""
+        return [f for f in self.failures if f.rule not in self.explained]
+
+
+def uv_executable() -> str:
+    candidates = [
+        os.environ.get("UV"),
+        shutil.which("uv"),
+        str(Path(__file__).resolve().parents[1] / ".tools/uv/bin/uv"),
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise ValidatorUnavailable("uv is not installed; run ./dev once or install uv")
+
+
+def _env() -> dict[str, str]:
+    # pyenv's shims answer only with PYENV_VERSION set; harmless where pyenv is absent
+    return {**os.environ, "PYENV_VERSION": os.environ.get("WEDCLOUD_VALIDATOR_PYENV", "3.12.1")}
+
+
+def _tool(*argv: str) -> list[str]:
+    return [uv_executable(), "tool", "run", "--python", PYTHON, "--from", VALIDATOR, "--with", EXTRA, *argv]
+
+
+def prepare_workdir(workdir: Path) -> Path:
+    """A working directory where the validator finds its currency list."""
+    rules = workdir / "focus_validator" / "rules"
+    if (rules / "currency_codes.csv").exists() and (rules / MODEL_FILE).exists():
+        return workdir
+    probe = subprocess.run(  # noqa: S603 - fixed argv
+        _tool("python", "-c", "import focus_validator, os; print(os.path.dirname(focus_validator.__file__))"),
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=600,
+        check=False,
+    )
+    if probe.returncode != 0:
+        raise ValidatorUnavailable(f"cannot install {VALIDATOR} with Python {PYTHON}: {probe.stderr.strip()[-500:]}")
+    package = Path(probe.stdout.strip().splitlines()[-1])
+    rules.mkdir(parents=True, exist_ok=True)
+    for name in ("currency_codes.csv", MODEL_FILE):
+        shutil.copyfile(package / "rules" / name, rules / name)
+    return workdir
+
+
+def run(
+    data_file: Path,
+    workdir: Path,
+    *,
+    criteria: str | None = "ALL",
+    timeout: float = 600,
+    virtual_currency: bool = False,
+) -> ValidatorReport:
+    """Validate ``data_file`` (.parquet or .csv) against FOCUS 1.2 and parse the verdict."""
+    prepare_workdir(workdir)
+    xml = workdir / f"{data_file.stem}.junit.xml"
+    argv = [
+        "focus-validator", "--data-file", str(data_file.resolve()), "--validate-version", "1.2", "--block-download",
+        "--output-type", "unittest", "--output-destination", str(xml),
+    ]  # fmt: skip
+    if criteria:
+        argv += ["--applicability-criteria", criteria]
+    done = subprocess.run(  # noqa: S603 - fixed argv
+        _tool(*argv), cwd=workdir, capture_output=True, text=True, env=_env(), timeout=timeout, check=False
+    )
+    if done.returncode != 0 or not xml.exists():
+        raise ValidatorUnavailable(f"focus-validator failed on {data_file}: {done.stderr.strip()[-800:]}")
+    defects = {**MODEL_DEFECTS, **(VIRTUAL_CURRENCY_DEFECTS if virtual_currency else {})}
+    return parse(xml, composites(workdir / "focus_validator" / "rules" / MODEL_FILE), defects)
+
+
+def composites(model_file: Path) -> dict[str, tuple[str, ...]]:
+    """Each composite rule of the model and the rules it is made of."""
+    rules = json.loads(model_file.read_text())["ModelRules"]
+
+    def children(node: object) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["ModelRuleId"]] if node.get("CheckFunction") == "CheckModelRule" else []
+            return found + [c for value in node.values() for c in children(value)]
+        if isinstance(node, list):
+            return [c for item in node for c in children(item)]
+        return []
+
+    return {
+        rule_id: tuple(children(rule["ValidationCriteria"]["Requirement"]))
+        for rule_id, rule in rules.items()
+        if rule.get("Function") == "Composite"
+    }
+
+
+def parse(
+    xml: Path, tree: dict[str, tuple[str, ...]] | None = None, defects: dict[str, str] | None = None
+) -> ValidatorReport:
+    root = ET.parse(xml).getroot()  # noqa: S314 - a file the validator just wrote
+    failures = []
+    for case in root.iter("testcase"):
+        failure = case.find("failure")
+        if failure is not None:
+            rule = (case.get("name") or "").split(" ::")[0]
+            failures.append(Failure(rule=rule, message=failure.get("message") or failure.text or ""))
+    report = ValidatorReport(
+        total=int(root.get("tests", 0)),
+        failures=failures,
+        skipped=int(root.get("skipped", 0)),
+        xml=xml,
+    )
+    report.explained = _explain(failures, tree or {}, MODEL_DEFECTS if defects is None else defects)
+    return report
+
+
+def _explain(failures: list[Failure], tree: dict[str, tuple[str, ...]], defects: dict[str, str]) -> dict[str, str]:
+    """Model defects, and composites whose failing parts are all explained."""
+    failed = {f.rule for f in failures}
+    explained = {rule: defects[rule] for rule in failed if rule in defects}
+    changed = True
+    while changed:
+        changed = False
+        for rule in failed - explained.keys():
+            failing_parts = [child for child in tree.get(rule, ()) if child in failed]
+            if failing_parts and all(child in explained for child in failing_parts):
+                explained[rule] = "fails only because of " + ", ".join(failing_parts)
+                changed = True
+    return explained
