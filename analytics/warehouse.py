@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics.focus.schema import DECIMAL, create_table_sql
+from analytics.focus.schema import MONEY, create_table_sql
 
 COST_DAILY_SQL = f"""
 CREATE TABLE IF NOT EXISTS cost_daily (
@@ -17,9 +17,9 @@ CREATE TABLE IF NOT EXISTS cost_daily (
     RegionId VARCHAR,
     ChargeCategory VARCHAR NOT NULL,
     BillingCurrency VARCHAR NOT NULL,
-    BilledCost {DECIMAL} NOT NULL,
-    EffectiveCost {DECIMAL} NOT NULL,
-    ListCost {DECIMAL} NOT NULL,
+    BilledCost {MONEY} NOT NULL,
+    EffectiveCost {MONEY} NOT NULL,
+    ListCost {MONEY} NOT NULL,
     LineItems BIGINT NOT NULL
 )
 """

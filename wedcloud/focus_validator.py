@@ -30,6 +30,7 @@ MODEL_DEFECTS = {
     "InvoiceId-C-005-C": "requires InvoiceId to be non-null with no condition; no file passes both this and C-004",
     "CommitmentDiscountStatus-C-004-C": "its condition is inverted: it demands a status on rows without a commitment",
     "CapacityReservationStatus-C-004-C": "its condition lost its AND and demands a status on every row",
+    "CapacityReservationStatus-C-003-C": "its condition is dropped: it demands a null status even on reservation rows",
 }
 # Only for data priced in a virtual currency (tokens, credits), which FOCUS allows in
 # PricingCurrency; the model checks CurrencyFormat as three capital letters.

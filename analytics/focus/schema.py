@@ -2,8 +2,10 @@
 
 The FinOps Open Cost and Usage Specification is the vocabulary of the whole warehouse and
 API. Every column of the 1.2 Cost and Usage dataset is present, in specification order,
-followed by WedCloud's own ``x_`` columns. Money and quantities are DECIMAL(38, 10) so that
-the providers' own precision survives; times are TIMESTAMPTZ in UTC.
+followed by WedCloud's own ``x_`` columns. Costs and unit prices are DECIMAL(38, 18) so that
+every digit a provider writes survives (Azure writes up to 16 decimals) and a sum is exact;
+quantities are DECIMAL(38, 10), which leaves room for byte-seconds; times are TIMESTAMPTZ in
+UTC.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 FOCUS_VERSION = "1.2"
-DECIMAL = "DECIMAL(38,10)"
+MONEY = "DECIMAL(38,18)"
+QUANTITY = "DECIMAL(38,10)"
 
 
 class Level(StrEnum):
@@ -40,7 +43,7 @@ J = "JSON"
 
 COLUMNS: tuple[Column, ...] = (
     _c("AvailabilityZone", S, R, True),
-    _c("BilledCost", DECIMAL, M, False),
+    _c("BilledCost", MONEY, M, False),
     _c("BillingAccountId", S, M, False),
     _c("BillingAccountName", S, M, True),
     _c("BillingAccountType", S, C, True),
@@ -58,25 +61,25 @@ COLUMNS: tuple[Column, ...] = (
     _c("CommitmentDiscountCategory", S, C, True),
     _c("CommitmentDiscountId", S, C, True),
     _c("CommitmentDiscountName", S, C, True),
-    _c("CommitmentDiscountQuantity", DECIMAL, C, True),
+    _c("CommitmentDiscountQuantity", QUANTITY, C, True),
     _c("CommitmentDiscountStatus", S, C, True),
     _c("CommitmentDiscountType", S, C, True),
     _c("CommitmentDiscountUnit", S, C, True),
-    _c("ConsumedQuantity", DECIMAL, C, True),
+    _c("ConsumedQuantity", QUANTITY, C, True),
     _c("ConsumedUnit", S, C, True),
-    _c("ContractedCost", DECIMAL, M, False),
-    _c("ContractedUnitPrice", DECIMAL, C, True),
-    _c("EffectiveCost", DECIMAL, M, False),
+    _c("ContractedCost", MONEY, M, False),
+    _c("ContractedUnitPrice", MONEY, C, True),
+    _c("EffectiveCost", MONEY, M, False),
     _c("InvoiceId", S, R, True),
     _c("InvoiceIssuerName", S, M, False),
-    _c("ListCost", DECIMAL, M, False),
-    _c("ListUnitPrice", DECIMAL, C, True),
+    _c("ListCost", MONEY, M, False),
+    _c("ListUnitPrice", MONEY, C, True),
     _c("PricingCategory", S, C, True),
     _c("PricingCurrency", S, C, True),
-    _c("PricingCurrencyContractedUnitPrice", DECIMAL, C, True),
-    _c("PricingCurrencyEffectiveCost", DECIMAL, C, True),
-    _c("PricingCurrencyListUnitPrice", DECIMAL, C, True),
-    _c("PricingQuantity", DECIMAL, M, True),
+    _c("PricingCurrencyContractedUnitPrice", MONEY, C, True),
+    _c("PricingCurrencyEffectiveCost", MONEY, C, True),
+    _c("PricingCurrencyListUnitPrice", MONEY, C, True),
+    _c("PricingQuantity", QUANTITY, M, True),
     _c("PricingUnit", S, M, True),
     _c("ProviderName", S, M, False),
     _c("PublisherName", S, M, False),

@@ -16,20 +16,21 @@ Line item types and what they become:
   recurring fee becomes an extra Usage row with CommitmentDiscountStatus Unused;
 - Tax -> Tax; Credit, Refund and the discount types -> Credit; anything else -> Adjustment.
 
-AWS bills directly, so InvoiceIssuerName is "AWS" like ProviderName (the legal invoicing
-entity, e.g. "Amazon Web Services EMEA SARL", is kept in ``x_Extras``); Marketplace rows name
-the seller as publisher.
+Every row is on AWS's invoice, Marketplace purchases included, so InvoiceIssuerName is "AWS"
+like ProviderName (the legal invoicing entity, e.g. "Amazon Web Services EMEA SARL", is kept
+in ``x_Extras``); Marketplace rows name the seller as publisher.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from analytics.focus.formats.aws_services import values_sql
 from analytics.focus.formats.base import Context, Requirement, SourceInfo, lineage_sql, literal, priced_sql, quote
-from analytics.focus.schema import DECIMAL
+from analytics.focus.schema import MONEY, QUANTITY
 
-D, S, TS, MAP = DECIMAL, "VARCHAR", "TIMESTAMP WITH TIME ZONE", "MAP(VARCHAR, VARCHAR)"
+D, S, TS, MAP = MONEY, "VARCHAR", "TIMESTAMP WITH TIME ZONE", "MAP(VARCHAR, VARCHAR)"
 
 CUR2_COLUMNS: dict[str, str] = {
     "bill_billing_entity": S,
@@ -55,7 +56,7 @@ CUR2_COLUMNS: dict[str, str] = {
     "line_item_unblended_rate": D,
     "line_item_usage_account_id": S,
     "line_item_usage_account_name": S,
-    "line_item_usage_amount": D,
+    "line_item_usage_amount": QUANTITY,
     "line_item_usage_end_date": TS,
     "line_item_usage_start_date": TS,
     "line_item_usage_type": S,
@@ -150,15 +151,20 @@ def _map_sql(pairs: list[tuple[str, str]]) -> str:
     return f"map_from_entries(list_filter([{entries}], lambda e: e.value IS NOT NULL AND e.value <> ''))"
 
 
-def cur2_source_sql(columns: list[str] | tuple[str, ...], relation: str) -> str:
-    """Select the mapping's CUR 2.0 columns from a CUR 2.0 relation, typed, NULL if absent."""
+def cur2_source_sql(columns: list[str] | tuple[str, ...], relation: str, types: Mapping[str, str] | None = None) -> str:
+    """Select the mapping's CUR 2.0 columns from a CUR 2.0 relation, typed, NULL if absent.
+    Map columns are native maps in Parquet and JSON objects in the CSV exports."""
     present = set(columns)
     select = []
     for name, sql_type in CUR2_COLUMNS.items():
-        if name in present:
-            select.append(f"TRY_CAST({quote(name)} AS {sql_type}) AS {name}" if sql_type != MAP else name)
-        else:
+        if name not in present:
             select.append(f"NULL::{sql_type} AS {name}")
+        elif sql_type != MAP:
+            select.append(f"TRY_CAST({quote(name)} AS {sql_type}) AS {name}")
+        elif (types or {}).get(name, MAP).startswith("MAP"):
+            select.append(name)
+        else:
+            select.append(f"COALESCE(TRY_CAST(TRY_CAST({quote(name)} AS JSON) AS {MAP}), MAP {{}}) AS {name}")
     return f"SELECT {', '.join(select)} FROM {relation}"
 
 
@@ -225,7 +231,7 @@ typed AS (
         CASE WHEN NULLIF(reservation_reservation_a_r_n, '') IS NOT NULL THEN 'Reservation'
              WHEN NULLIF(savings_plan_savings_plan_a_r_n, '') IS NOT NULL THEN 'Savings Plan' END AS commitment_type,
         line_item_line_item_type IN ('DiscountedUsage', 'SavingsPlanCoveredUsage') AS committed,
-        CASE WHEN line_item_line_item_type = 'SavingsPlanCoveredUsage' THEN 0::{DECIMAL}
+        CASE WHEN line_item_line_item_type = 'SavingsPlanCoveredUsage' THEN 0::{MONEY}
              ELSE line_item_unblended_cost END AS billed,
         CASE line_item_line_item_type
             WHEN 'RIFee' THEN COALESCE(reservation_unused_amortized_upfront_fee_for_billing_period, 0)
@@ -233,7 +239,7 @@ typed AS (
             WHEN 'SavingsPlanRecurringFee' THEN GREATEST(
                 COALESCE(savings_plan_total_commitment_to_date, 0) - COALESCE(savings_plan_used_commitment, 0), 0)
             ELSE 0
-        END::{DECIMAL} AS unused_commitment
+        END::{MONEY} AS unused_commitment
     FROM src
     WHERE line_item_line_item_type IS DISTINCT FROM 'SavingsPlanNegation'
 ),
@@ -242,15 +248,15 @@ typed AS (
 expanded AS (
     SELECT * EXCLUDE (category, billed), category, billed, FALSE AS unused FROM typed
     UNION ALL
-    SELECT * EXCLUDE (category, billed), 'Usage' AS category, 0::{DECIMAL} AS billed, TRUE AS unused
+    SELECT * EXCLUDE (category, billed), 'Usage' AS category, 0::{MONEY} AS billed, TRUE AS unused
     FROM typed WHERE unused_commitment > 0
 ),
 priced AS (
     SELECT *,
         CASE WHEN category IN ('Usage', 'Purchase') THEN line_item_usage_amount END AS pricing_quantity,
-        CASE WHEN unused THEN 0::{DECIMAL}
+        CASE WHEN unused THEN 0::{MONEY}
              WHEN category IN ('Usage', 'Purchase') THEN pricing_public_on_demand_rate END AS list_unit_price,
-        CASE WHEN unused THEN 0::{DECIMAL}
+        CASE WHEN unused THEN 0::{MONEY}
              WHEN category IN ('Usage', 'Purchase') AND committed THEN pricing_public_on_demand_rate
              WHEN category IN ('Usage', 'Purchase')
              THEN COALESCE(line_item_net_unblended_rate, line_item_unblended_rate) END AS contracted_unit_price
@@ -283,7 +289,7 @@ SELECT
         AS CommitmentDiscountCategory,
     commitment_id AS CommitmentDiscountId,
     regexp_extract(commitment_id, '[^/:]+$') AS CommitmentDiscountName,
-    NULL::{DECIMAL} AS CommitmentDiscountQuantity,
+    NULL::{QUANTITY} AS CommitmentDiscountQuantity,
     CASE WHEN unused THEN 'Unused'
          WHEN commitment_id IS NOT NULL AND category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
     commitment_type AS CommitmentDiscountType,
@@ -304,10 +310,10 @@ SELECT
     CASE WHEN unused THEN unused_commitment
          WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
          WHEN t = 'SavingsPlanCoveredUsage' THEN COALESCE(savings_plan_savings_plan_effective_cost, 0)
-         WHEN category = 'Purchase' THEN 0::{DECIMAL}
+         WHEN category = 'Purchase' THEN 0::{MONEY}
          ELSE billed END AS EffectiveCost,
     NULLIF(bill_invoice_id, '') AS InvoiceId,
-    CASE WHEN bill_billing_entity = 'AWS Marketplace' THEN 'AWS Marketplace' ELSE 'AWS' END AS InvoiceIssuerName,
+    'AWS' AS InvoiceIssuerName,
     CASE WHEN category IN ('Usage', 'Purchase') THEN {
         priced_sql("list_unit_price", "pricing_quantity", "COALESCE(pricing_public_on_demand_cost, billed)")
     }
@@ -397,7 +403,7 @@ class AwsCur2:
         return info.has("line_item_unblended_cost", "line_item_line_item_type")
 
     def canonical_sql(self, info: SourceInfo) -> str:
-        return cur2_source_sql(info.columns, info.relation)
+        return cur2_source_sql(info.columns, info.relation, info.types)
 
     def focus_sql(self, canonical_sql: str, context: Context) -> str:
         return focus_sql(canonical_sql, context)

@@ -9,7 +9,9 @@ tags with or without their outer braces. Columns are matched case-insensitively.
 The mapping follows Microsoft's own FOCUS conversion (see docs/focus-mapping.md):
 ChargeType Usage/Purchase/Tax/Credit keep their name, UnusedReservation and
 UnusedSavingsPlan become Usage with CommitmentDiscountStatus Unused, Refund becomes a
-Purchase with ChargeClass Correction, anything else an Adjustment. In an actual-cost file,
+Purchase with ChargeClass Correction (Azure refunds are for reservations and savings plans; a
+refund with no commitment becomes a Credit), anything else an Adjustment. Legacy
+pay-as-you-go files have no billing account; their subscription is the billing scope. In an actual-cost file,
 usage covered by a reservation or savings plan bills 0 and its EffectiveCost is its effective
 price times quantity; commitment purchases bill their price and have EffectiveCost 0. In an
 amortized file (recognised by its unused-commitment rows or by covered usage with a cost) the
@@ -23,6 +25,7 @@ import duckdb
 from analytics.focus.formats.azure_services import values_sql
 from analytics.focus.formats.base import (
     MONEY,
+    QUANTITY,
     Context,
     Requirement,
     SourceInfo,
@@ -119,7 +122,7 @@ SELECT
     COALESCE({clean(c("ChargeType"))}, 'Usage') AS charge_type,
     replace({clean(c("PricingModel"))}, 'On Demand', 'OnDemand') AS pricing_model,
     {clean(c("Frequency"))} AS frequency,
-    {_money(c("Quantity", "ConsumedQuantity", "UsageQuantity"))} AS quantity,
+    CAST({_money(c("Quantity", "ConsumedQuantity", "UsageQuantity"))} AS {QUANTITY}) AS quantity,
     {clean(c("UnitOfMeasure"))} AS unit_of_measure,
     {_money(c("EffectivePrice", "ResourceRate", "Rate"))} AS effective_price,
     {_money(c("UnitPrice"))} AS unit_price,
@@ -188,7 +191,10 @@ typed AS (
     SELECT *,
         {units.block_sql("unit_of_measure")} AS block,
         CASE WHEN charge_type IN ('Usage', 'UnusedReservation', 'UnusedSavingsPlan') THEN 'Usage'
-             WHEN charge_type IN ('Purchase', 'Refund') THEN 'Purchase'
+             WHEN charge_type = 'Purchase' THEN 'Purchase'
+             WHEN charge_type = 'Refund' AND (benefit_id IS NOT NULL OR pricing_model IN {COMMITTED_MODELS})
+             THEN 'Purchase'
+             WHEN charge_type = 'Refund' THEN 'Credit'
              WHEN charge_type = 'Tax' THEN 'Tax'
              WHEN charge_type = 'Credit' THEN 'Credit'
              ELSE 'Adjustment' END AS category,
@@ -202,7 +208,7 @@ typed AS (
 ),
 priced AS (
     SELECT *,
-        CASE WHEN category IN ('Usage', 'Purchase') THEN CAST(quantity / block AS {MONEY}) END AS pricing_quantity,
+        CASE WHEN category IN ('Usage', 'Purchase') THEN CAST(quantity / block AS {QUANTITY}) END AS pricing_quantity,
         CASE WHEN category IN ('Usage', 'Purchase')
              THEN CAST(CASE WHEN exchange_rate IS NOT NULL THEN payg_price * exchange_rate ELSE payg_price END
                        AS {MONEY}) END AS list_unit_price,
@@ -216,9 +222,9 @@ regions AS (SELECT * FROM {_region_values()})
 SELECT
     availability_zone AS AvailabilityZone,
     billed AS BilledCost,
-    billing_account_id AS BillingAccountId,
-    COALESCE(billing_account_name, billing_account_id) AS BillingAccountName,
-    billing_account_type AS BillingAccountType,
+    COALESCE(billing_account_id, subscription_id) AS BillingAccountId,
+    COALESCE(billing_account_name, billing_account_id, subscription_name, subscription_id) AS BillingAccountName,
+    CASE WHEN billing_account_id IS NULL THEN 'Subscription' ELSE billing_account_type END AS BillingAccountType,
     billing_currency AS BillingCurrency,
     CAST(COALESCE(billing_period_end + INTERVAL 1 DAY, date_trunc('month', charge_date) + INTERVAL 1 MONTH)
          AS TIMESTAMPTZ) AS BillingPeriodEnd,
@@ -241,7 +247,7 @@ SELECT
     CASE WHEN commitment_type IS NOT NULL THEN benefit_id END AS CommitmentDiscountId,
     CASE WHEN commitment_type IS NOT NULL AND benefit_id IS NOT NULL
          THEN COALESCE(benefit_name, regexp_extract(benefit_id, '[^/]+$')) END AS CommitmentDiscountName,
-    NULL::{MONEY} AS CommitmentDiscountQuantity,
+    NULL::{QUANTITY} AS CommitmentDiscountQuantity,
     CASE WHEN benefit_id IS NULL OR commitment_type IS NULL THEN NULL
          WHEN unused THEN 'Unused'
          WHEN category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from analytics.focus.schema import DECIMAL
+from analytics.focus.schema import MONEY, QUANTITY
 
-MONEY = DECIMAL
+__all__ = ["MONEY", "QUANTITY"]
 
 
 def quote(identifier: str) -> str:
@@ -80,8 +80,8 @@ class UnitMap:
         """CASE expression giving the block size of a unit (1 when it has none)."""
         whens = [f"WHEN {literal(raw)} THEN {block}" for raw, (_, block) in sorted(self.units.items()) if block != 1]
         if not whens:
-            return f"1::{MONEY}"
-        return f"(CASE {expr} {' '.join(whens)} ELSE 1 END)::{MONEY}"
+            return f"1::{QUANTITY}"
+        return f"(CASE {expr} {' '.join(whens)} ELSE 1 END)::{QUANTITY}"
 
 
 @dataclass(frozen=True)

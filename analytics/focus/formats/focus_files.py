@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from analytics.focus.formats.base import (
     MONEY,
+    QUANTITY,
     Context,
     Requirement,
     SourceInfo,
@@ -69,6 +70,8 @@ class FocusFile:
             source = info.col(column.name, *(REQUIRED.get(column.name, ())[1:]))
             if column.sql_type == MONEY:
                 value = money_sql(clean(source))
+            elif column.sql_type == QUANTITY:
+                value = f"CAST({money_sql(clean(source))} AS {QUANTITY})"
             elif column.sql_type.startswith("TIMESTAMP"):
                 value = _timestamp(clean(source))
             elif column.sql_type == "JSON":

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from analytics.focus.formats.base import (
     MONEY,
+    QUANTITY,
     Context,
     Requirement,
     SourceInfo,
@@ -153,9 +154,9 @@ SELECT
     TRY_CAST({info.col("cost")} AS {MONEY}) AS cost,
     trim(CAST({info.col("currency")} AS VARCHAR)) AS currency,
     TRY_CAST({f("currency_conversion_rate")} AS {MONEY}) AS conversion_rate,
-    TRY_CAST({f("usage.amount")} AS {MONEY}) AS usage_amount,
+    TRY_CAST({f("usage.amount")} AS {QUANTITY}) AS usage_amount,
     {clean(f("usage.unit"))} AS usage_unit,
-    TRY_CAST({f("usage.amount_in_pricing_units")} AS {MONEY}) AS pricing_amount,
+    TRY_CAST({f("usage.amount_in_pricing_units")} AS {QUANTITY}) AS pricing_amount,
     {clean(f("usage.pricing_unit"))} AS pricing_unit,
     TRY_CAST({f("price.effective_price")} AS {MONEY}) AS effective_price,
     TRY_CAST({f("cost_at_list")} AS {MONEY}) AS cost_at_list,
@@ -249,7 +250,7 @@ SELECT
     CASE WHEN NOT is_credit AND cud IS NOT NULL THEN COALESCE(subscription_id, cud.id, cud.name) END
         AS CommitmentDiscountId,
     CASE WHEN NOT is_credit AND cud IS NOT NULL THEN COALESCE(cud.full_name, cud.name) END AS CommitmentDiscountName,
-    NULL::{MONEY} AS CommitmentDiscountQuantity,
+    NULL::{QUANTITY} AS CommitmentDiscountQuantity,
     CASE WHEN NOT is_credit AND cud IS NOT NULL AND category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
     CASE WHEN NOT is_credit AND cud IS NOT NULL THEN 'Committed Use Discount' END AS CommitmentDiscountType,
     NULL::VARCHAR AS CommitmentDiscountUnit,
