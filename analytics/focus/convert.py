@@ -1,34 +1,47 @@
-"""Convert billing files to one FOCUS 1.2 file, without Dagster (``wedcloud focus convert``).
+"""Convert billing files to one FOCUS 1.2 file, and export the warehouse as FOCUS Parquet.
 
-Every input is read and normalised before anything is written; the output appears under its
-final name only when it is complete, so a refused input leaves nothing behind.
+Every input is read, normalised and reconciled (its own cost column per currency against the
+FOCUS total) before anything is written; the output appears under its final name only when it
+is complete, so a refused input leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 
-from analytics.focus.normalise import focus_sql, open_source
+from analytics.focus.errors import NormalisationError
+from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
 from analytics.focus.schema import create_table_sql
+
+# JSON columns as plain text: readers without DuckDB's JSON type (the FOCUS validator's
+# Polars among them) cannot read Parquet's JSON extension type.
+JSON_AS_TEXT = "Tags::VARCHAR AS Tags, SkuPriceDetails::VARCHAR AS SkuPriceDetails, x_Extras::VARCHAR AS x_Extras"
+EXPORT_SELECT = f"SELECT * REPLACE ({JSON_AS_TEXT}) FROM focus_costs"
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    path: Path
+    format: str
+    rows: int
+    totals: dict[str, Decimal]  # per currency, the metric the format reconciles
+    metric: str
 
 
 @dataclass(frozen=True)
 class Converted:
     path: Path
     rows: int
-    formats: dict[str, str]  # input file -> detected format
+    inputs: list[InputSummary] = field(default_factory=list)
 
-
-# JSON columns as plain text: readers without DuckDB's JSON type (the FOCUS validator's
-# Polars among them) cannot read Parquet's JSON extension type.
-EXPORT_SELECT = (
-    "SELECT * REPLACE (Tags::VARCHAR AS Tags, SkuPriceDetails::VARCHAR AS SkuPriceDetails, "
-    "x_Extras::VARCHAR AS x_Extras) FROM focus_costs"
-)
+    @property
+    def formats(self) -> dict[str, str]:
+        return {str(i.path): i.format for i in self.inputs}
 
 
 def _literal(text: str) -> str:
@@ -36,27 +49,82 @@ def _literal(text: str) -> str:
 
 
 def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id: str = "convert") -> Converted:
-    suffix = "".join(out.suffixes[-1:]).lower()
+    suffix = out.suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise ValueError(f"--out must end with .parquet or .csv, not {out.name!r}")
     con = duckdb.connect()
+    summaries = []
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(create_table_sql())
-        sources = [open_source(con, path, fmt) for path in inputs]
-        for source in sources:
+        for path in inputs:
+            source = open_source(con, path, fmt)
+            before = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
             con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id=source_id)})")
-        rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
+            metric = source.format.reconciles_with
+            expected = dict(
+                con.execute(f"SELECT currency, sum(cost) FROM ({source_totals_sql(source)}) GROUP BY ALL").fetchall()
+            )
+            found = dict(
+                con.execute(
+                    f"SELECT BillingCurrency, sum({metric}) FROM focus_costs WHERE x_SourceFile = ? GROUP BY ALL",
+                    [str(path)],
+                ).fetchall()
+            )
+            if expected != found:
+                raise NormalisationError(
+                    str(path), None, f"normalised {metric} {found} does not equal the file's own total {expected}"
+                )
+            rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0] - before
+            summaries.append(InputSummary(path, source.format_name, rows, found, metric))
+        total_rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.partial")
-        if suffix == ".parquet":
-            con.execute(f"COPY ({EXPORT_SELECT}) TO {_literal(str(partial))} (FORMAT parquet, COMPRESSION zstd)")
-        else:
-            con.execute(
-                f"COPY ({EXPORT_SELECT}) TO {_literal(str(partial))} "
-                "(FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ')"
-            )
-        os.replace(partial, out)
+        options = (
+            "FORMAT parquet, COMPRESSION zstd"
+            if suffix == ".parquet"
+            else "FORMAT csv, HEADER, TIMESTAMPFORMAT '%Y-%m-%dT%H:%M:%SZ'"
+        )
+        try:
+            con.execute(f"COPY ({EXPORT_SELECT}) TO {_literal(str(partial))} ({options})")
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
     finally:
         con.close()
-    return Converted(out, rows, {str(s.path): s.format_name for s in sources})
+    return Converted(out, total_rows, summaries)
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    rows: int
+    partitions: list[tuple[str, str, int]]  # provider, month, rows
+
+
+def export_warehouse(warehouse: Path, out_dir: Path, *, provider: str | None = None) -> Exported:
+    """Write ``focus_costs`` as Parquet, ``provider=<ProviderName>/month=<YYYY-MM>/`` folders."""
+    if not warehouse.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse}; materialize the billing assets first")
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.IOException as exc:
+        raise RuntimeError(f"the warehouse is busy (a Dagster run is writing it); try again shortly: {exc}") from None
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        where = "WHERE ProviderName = " + _literal(provider) if provider else ""
+        select = (
+            f"SELECT * REPLACE ({JSON_AS_TEXT}), ProviderName AS provider, "
+            f"strftime(BillingPeriodStart, '%Y-%m') AS month FROM focus_costs {where}"
+        )
+        partitions = con.execute(
+            f"SELECT provider, month, count(*) FROM ({select}) GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        con.execute(
+            f"COPY ({select}) TO {_literal(str(out_dir))} "
+            "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (provider, month), OVERWRITE_OR_IGNORE)"
+        )
+    finally:
+        con.close()
+    return Exported(out_dir, sum(p[2] for p in partitions), [(p[0], p[1], p[2]) for p in partitions])

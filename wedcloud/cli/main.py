@@ -12,6 +12,7 @@ from control_api.security import Role
 from control_api.services import api_keys, sandbox
 from control_api.store.db import transaction
 from control_api.store.migrate import current_revision, head_revision, upgrade
+from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox cloud
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(focus_cli.app, name="focus")
 
 
 @db_app.command("upgrade")
