@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS cost_daily (
     BilledCost {MONEY} NOT NULL,
     EffectiveCost {MONEY} NOT NULL,
     ListCost {MONEY} NOT NULL,
-    LineItems BIGINT NOT NULL
+    LineItems BIGINT NOT NULL,
+    x_SourceId VARCHAR NOT NULL,
+    x_BillingMonth DATE
 )
 """
 
@@ -42,13 +44,29 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
 
 
 def rebuild_cost_daily_sql() -> str:
-    """Insert the daily aggregate of focus_costs for ChargePeriodStart in [$1, $2)."""
+    """Insert the daily aggregate of one source's month (``$1`` source id, ``$2`` month)."""
     dims = ", ".join(COST_DAILY_DIMENSIONS)
     return f"""
 INSERT INTO cost_daily
 SELECT CAST(ChargePeriodStart AS DATE) AS ChargeDate, {dims},
-       sum(BilledCost), sum(EffectiveCost), sum(ListCost), count(*)
+       sum(BilledCost), sum(EffectiveCost), sum(ListCost), count(*), x_SourceId, x_BillingMonth
 FROM focus_costs
-WHERE ChargePeriodStart >= $1 AND ChargePeriodStart < $2
+WHERE x_SourceId = $1 AND x_BillingMonth = $2
 GROUP BY ALL
 """
+
+
+def replace_cost_daily(connection: duckdb.DuckDBPyConnection, *, source_id: str, month: object) -> int:
+    """Rebuild one source's month of ``cost_daily`` from ``focus_costs``; returns its rows."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute("DELETE FROM cost_daily WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month])
+        connection.execute(rebuild_cost_daily_sql(), [source_id, month])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    rows: int = connection.execute(
+        "SELECT count(*) FROM cost_daily WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month]
+    ).fetchall()[0][0]
+    return rows

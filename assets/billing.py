@@ -1,114 +1,92 @@
-"""Billing ingestion: native export files -> FOCUS 1.2 line items in ``focus_costs``.
+"""Billing ingestion: each provider's bills -> FOCUS 1.2 line items in ``focus_costs``.
 
-Partitioned by UTC day of ChargePeriodStart. A run over a range of days reads each export
-file that covers those days once, and replaces the range whole for its source: re-running a
-day never duplicates it.
+Partitioned by billing source (a registered provider) and month. A run replaces each of its
+partitions whole (``analytics.ingest.replace_month``): re-running a month never duplicates it,
+and a restated month is reloaded by the ``billing_exports`` sensor when its files change.
 """
 
-from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 
-from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
+from analytics.focus.normalise import open_source
 from analytics.focus.schema import ALL_COLUMNS, ALLOWED_VALUES, MANDATORY_NON_NULL
-from analytics.money import format_amount, to_cents
+from analytics.ingest import reconcile_file, replace_month
+from analytics.money import format_amount
 from assets.checks import per_partition
-from clouds.base import BillingExport
-from clouds.sandbox.catalog import FlavourKey
-from pipelines.resources import SandboxExportsResource, WarehouseResource
+from pipelines.partitions import BillingPartition
+from pipelines.resources import BillingSourcesResource, WarehouseResource
 
-SANDBOX_AWS_SOURCE = "sandbox-aws"
 OWNERS = ["team:finops"]
+FRESH_WITHIN = timedelta(hours=48)
 
 
-def _month(day: date) -> date:
-    return day.replace(day=1)
+def partitions_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[BillingPartition]:
+    return [BillingPartition.parse(key) for key in context.partition_keys]
 
 
-def exports_for_window(exports: list[BillingExport], start: datetime, end: datetime) -> list[BillingExport]:
-    """The monthly export files whose billing period overlaps [start, end)."""
-    if end <= start:
-        return []
-    first, last = _month(start.date()), _month((end - timedelta(microseconds=1)).date())
-    return [e for e in exports if first <= e.billing_period <= last]
-
-
-def partition_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[datetime, datetime]:
-    window = context.partition_time_window
-    return window.start.astimezone(UTC), window.end.astimezone(UTC)
-
-
-def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
     @dg.asset(
         name="focus_costs",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="billing",
         owners=OWNERS,
-        kinds={"duckdb", "aws"},
+        kinds={"duckdb", "aws", "azure", "gcp"},
         description=(
-            "FOCUS 1.2 cost and usage line items, one row per provider line item, normalised from "
-            "the sandbox's AWS CUR 2.0 export. Money is DECIMAL(38,10); times are UTC."
+            "FOCUS 1.2 cost and usage line items from every provider's bills (AWS CUR, Azure cost details, "
+            "Google Cloud billing export, FOCUS files), one row per provider line item. Costs are "
+            "DECIMAL(38,18); times are UTC. Partitioned by billing source and month."
         ),
         metadata={"focus_version": "1.2", "table": "focus_costs"},
     )
     def focus_costs(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, sandbox_exports: SandboxExportsResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        start, end = partition_window(context)
-        files = exports_for_window(sandbox_exports.exports(FlavourKey.AWS), start, end)
-        with warehouse.connect() as con:
-            sources = [open_source(con, export.path) for export in files]
-            con.execute("BEGIN TRANSACTION")
-            con.execute(
-                "DELETE FROM focus_costs WHERE x_SourceId = $1 AND ChargePeriodStart >= $2 AND ChargePeriodStart < $3",
-                [SANDBOX_AWS_SOURCE, start, end],
-            )
-            for source in sources:
-                rows_sql = focus_sql(source, source_id=SANDBOX_AWS_SOURCE)
-                con.execute(
-                    f"INSERT INTO focus_costs BY NAME SELECT * FROM ({rows_sql}) "
-                    "WHERE ChargePeriodStart >= $1 AND ChargePeriodStart < $2",
-                    [start, end],
+        loaded: dict[str, Any] = {}
+        signatures: dict[str, str] = {}
+        rows = 0
+        for partition in partitions_of(context):
+            source = billing_sources.source(partition.source)
+            files = source.fetch(partition.month)
+            signatures[str(partition.key)] = source.months().get(partition.month, "")
+            with warehouse.connect() as con:
+                month = replace_month(
+                    con, source_id=partition.source, month=partition.month, files=[(f.path, f.format) for f in files]
                 )
-            con.execute("COMMIT")
-            totals = con.execute(
-                "SELECT BillingCurrency, sum(BilledCost), count(*) FROM focus_costs "
-                "WHERE x_SourceId = $1 AND ChargePeriodStart >= $2 AND ChargePeriodStart < $3 GROUP BY ALL ORDER BY 1",
-                [SANDBOX_AWS_SOURCE, start, end],
-            ).fetchall()
-        rows = sum(count for _, _, count in totals)
-        context.log.info(
-            f"focus_costs: {rows} line items for {start:%Y-%m-%d}..{end:%Y-%m-%d} from {len(files)} file(s)"
-        )
-        return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": rows,
-                "billed_cost": {currency: format_amount(amount) for currency, amount, _ in totals},
-                "source_files": [str(f.path) for f in files],
-                "days": len(context.partition_keys),
+            rows += month.rows
+            loaded[str(partition.key)] = {
+                "rows": month.rows,
+                "files": [f"{f.path.name} ({f.format})" for f in month.files],
+                "billed_cost": {c: format_amount(a) for c, a in month.billed.items()},
             }
+            context.log.info(f"{partition.key}: {month.rows} line items from {len(files)} file(s)")
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": rows, "partitions": loaded, "signatures": signatures}
         )
 
     return focus_costs
 
 
-def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:
+def _where() -> str:
+    return "x_SourceId = $1 AND x_BillingMonth = $2"
+
+
+def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:  # type: ignore[type-arg]
     @dg.asset_check(
         asset="focus_costs",
         name="focus_conformance",
         partitions_def=partitions,
         blocking=True,
         description=(
-            "FOCUS 1.2 conformance of each day: every column present with its type, no nulls in "
-            "mandatory non-nullable columns, only allowed values in closed-list columns, charge "
-            "periods that end after they start."
+            "FOCUS 1.2 conformance of each source-month: every column present with its type, no nulls in "
+            "mandatory non-nullable columns, only allowed values in closed-list columns, charge periods "
+            "that end after they start."
         ),
     )
     def focus_conformance(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
-        start, end = partition_window(context)
+        results = {}
         with warehouse.connect() as con:
             table_types = dict(
                 con.execute(
@@ -120,30 +98,27 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
                 for c in ALL_COLUMNS
                 if table_types.get(c.name, "").replace(" ", "") != c.sql_type.replace(" ", "")
             ]
-            rules = [f"sum(CASE WHEN {c} IS NULL THEN 1 ELSE 0 END) AS null_{c}" for c in MANDATORY_NON_NULL]
+            rules = [f"count(*) FILTER (WHERE {c} IS NULL) AS null_{c}" for c in MANDATORY_NON_NULL]
             for column, allowed in ALLOWED_VALUES.items():
                 listed = ", ".join("'" + v.replace("'", "''") + "'" for v in allowed)
-                rules.append(f"sum(CASE WHEN {column} NOT IN ({listed}) THEN 1 ELSE 0 END) AS invalid_{column}")
-            rules.append("sum(CASE WHEN ChargePeriodEnd <= ChargePeriodStart THEN 1 ELSE 0 END) AS inverted_periods")
-            rows = con.execute(
-                f"SELECT CAST(ChargePeriodStart AS DATE) AS day, count(*) AS line_items, {', '.join(rules)} "
-                "FROM focus_costs WHERE ChargePeriodStart >= $1 AND ChargePeriodStart < $2 GROUP BY ALL",
-                [start, end],
-            )
-            names = [d[0] for d in rows.description]
-            per_day = {row[0].isoformat(): dict(zip(names[1:], row[1:], strict=True)) for row in rows.fetchall()}
-        results = {}
-        for key in context.partition_keys:
-            counts = per_day.get(key, {"line_items": 0})
-            violations = {name: int(value) for name, value in counts.items() if name != "line_items" and value}
-            results[key] = (
-                not schema_problems and not violations,
-                {
-                    "line_items": int(counts["line_items"] or 0),
-                    "violations": violations,
-                    "schema_problems": schema_problems,
-                },
-            )
+                rules.append(f"count(*) FILTER (WHERE {column} NOT IN ({listed})) AS invalid_{column}")
+            rules.append("count(*) FILTER (WHERE ChargePeriodEnd <= ChargePeriodStart) AS inverted_periods")
+            for partition in partitions_of(context):
+                cursor = con.execute(
+                    f"SELECT count(*) AS line_items, {', '.join(rules)} FROM focus_costs WHERE {_where()}",
+                    [partition.source, partition.month],
+                )
+                names = [d[0] for d in cursor.description]
+                counts = dict(zip(names, cursor.fetchall()[0], strict=True))
+                violations = {k: int(v) for k, v in counts.items() if k != "line_items" and v}
+                results[str(partition.key)] = (
+                    not schema_problems and not violations,
+                    {
+                        "line_items": int(counts["line_items"]),
+                        "violations": violations,
+                        "schema_problems": schema_problems,
+                    },
+                )
         yield from per_partition("focus_costs", "focus_conformance", results)
 
     @dg.asset_check(
@@ -152,47 +127,85 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         partitions_def=partitions,
         blocking=True,
         description=(
-            "Each day's BilledCost per currency equals the export file's own cost column "
-            "(line_item_unblended_cost) for that day, to the cent."
+            "For every file of the source-month and every currency, the file's own cost column adds up "
+            "to the FOCUS metric it stands for (BilledCost; EffectiveCost for amortized files), to 0.01."
         ),
     )
     def billed_cost_reconciles(  # type: ignore[no-untyped-def]
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, sandbox_exports: SandboxExportsResource
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
     ):
-        start, end = partition_window(context)
-        files = exports_for_window(sandbox_exports.exports(FlavourKey.AWS), start, end)
-        expected: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        actual: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-        with warehouse.connect() as con:
-            for export in files:
-                source = open_source(con, export.path)
-                for day, currency, cost, _ in con.execute(
-                    f"SELECT * FROM ({source_totals_sql(source)}) WHERE day >= $1 AND day < $2",
-                    [start.date(), end.date()],
-                ).fetchall():
-                    expected[(day.isoformat(), currency)] += cost
-            for day, currency, cost in con.execute(
-                "SELECT CAST(ChargePeriodStart AS DATE), BillingCurrency, sum(BilledCost) FROM focus_costs "
-                "WHERE x_SourceId = $1 AND ChargePeriodStart >= $2 AND ChargePeriodStart < $3 GROUP BY ALL",
-                [SANDBOX_AWS_SOURCE, start, end],
-            ).fetchall():
-                actual[(day.isoformat(), currency)] += cost
         results = {}
-        for key in context.partition_keys:
-            currencies = sorted({c for d, c in (*expected, *actual) if d == key})
-            mismatches = {
-                c: {"export": str(expected[(key, c)]), "focus": str(actual[(key, c)])}
-                for c in currencies
-                if to_cents(expected[(key, c)]) != to_cents(actual[(key, c)])
-            }
-            results[key] = (
-                not mismatches,
-                {
-                    "export_total": {c: format_amount(expected[(key, c)]) for c in currencies},
-                    "focus_total": {c: format_amount(actual[(key, c)]) for c in currencies},
-                    "mismatches": mismatches,
-                },
-            )
+        with warehouse.connect() as con:
+            for partition in partitions_of(context):
+                files = billing_sources.source(partition.source).fetch(partition.month)
+                report: dict[str, Any] = {}
+                mismatched = False
+                for file in files:
+                    source = open_source(con, file.path, file.format)
+                    check = reconcile_file(con, source, source_id=partition.source, month=partition.month)
+                    mismatched |= bool(check.mismatches)
+                    report[file.path.name] = {
+                        "metric": check.metric,
+                        "source": {c: format_amount(a) for c, a in check.source.items()},
+                        "focus": {c: format_amount(a) for c, a in check.focus.items()},
+                        "mismatches": {c: [str(a), str(b)] for c, (a, b) in check.mismatches.items()},
+                    }
+                results[str(partition.key)] = (not mismatched, {"files": report})
         yield from per_partition("focus_costs", "billed_cost_reconciles", results)
 
-    return [focus_conformance, billed_cost_reconciles]
+    @dg.asset_check(
+        asset="focus_costs",
+        name="no_duplicate_line_items",
+        partitions_def=partitions,
+        blocking=True,
+        description="No provider line item appears twice in a source-month (same line id and charge period).",
+    )
+    def no_duplicate_line_items(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+        results = {}
+        with warehouse.connect() as con:
+            for partition in partitions_of(context):
+                duplicates, example = con.execute(
+                    "SELECT count(*), any_value(x_SourceLineId) FROM (SELECT x_SourceLineId FROM focus_costs "
+                    f"WHERE {_where()} GROUP BY x_SourceLineId, ChargePeriodStart, ChargePeriodEnd "
+                    "HAVING count(*) > 1)",
+                    [partition.source, partition.month],
+                ).fetchall()[0]
+                results[str(partition.key)] = (
+                    duplicates == 0,
+                    {"duplicated_line_items": duplicates, "example": example},
+                )
+        yield from per_partition("focus_costs", "no_duplicate_line_items", results)
+
+    @dg.asset_check(
+        asset="focus_costs",
+        name="billing_is_fresh",
+        partitions_def=partitions,
+        blocking=False,
+        description=(
+            "A closed month has charges up to its last day; the open month has charges from the last "
+            f"{FRESH_WITHIN.total_seconds() / 3600:.0f} hours (providers deliver bills a day or so late)."
+        ),
+    )
+    def billing_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+        now = datetime.now(UTC)
+        results = {}
+        with warehouse.connect() as con:
+            for partition in partitions_of(context):
+                (latest,) = con.execute(
+                    f"SELECT max(ChargePeriodEnd) FROM focus_costs WHERE {_where()} AND ChargeCategory = 'Usage'",
+                    [partition.source, partition.month],
+                ).fetchall()[0]
+                month_start = datetime(partition.month.year, partition.month.month, 1, tzinfo=UTC)
+                month_end = (month_start + timedelta(days=32)).replace(day=1)
+                expected = min(now - FRESH_WITHIN, month_end - timedelta(days=1))
+                fresh = latest is not None and latest >= expected
+                results[str(partition.key)] = (
+                    fresh,
+                    {
+                        "latest_charge_end": latest.isoformat() if latest else "none",
+                        "expected_by": expected.isoformat(),
+                    },
+                )
+        yield from per_partition("focus_costs", "billing_is_fresh", results, severity=dg.AssetCheckSeverity.WARN)
+
+    return [focus_conformance, billed_cost_reconciles, no_duplicate_line_items, billing_is_fresh]

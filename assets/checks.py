@@ -7,7 +7,11 @@ import dagster as dg
 
 
 def per_partition(
-    asset: str, check_name: str, results: Mapping[str, tuple[bool, Mapping[str, Any]]]
+    asset: str,
+    check_name: str,
+    results: Mapping[str, tuple[bool, Mapping[str, Any]]],
+    *,
+    severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> Iterator[dg.AssetCheckEvaluation | dg.Output[None]]:
     """One evaluation per partition key, then the check op's own (empty) output.
 
@@ -23,7 +27,7 @@ def per_partition(
             passed=passed,
             partition=key,
             metadata=dict(metadata),
-            severity=dg.AssetCheckSeverity.ERROR,
-            blocking=True,
+            severity=severity,
+            blocking=severity == dg.AssetCheckSeverity.ERROR,
         )
     yield dg.Output(None)

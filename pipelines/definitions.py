@@ -7,8 +7,9 @@ import dagster as dg
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
 from assets.costs import build_cost_daily_asset, build_cost_daily_checks
 from assets.serving import serving, snapshot_matches_warehouse
-from pipelines.partitions import daily_partitions
-from pipelines.resources import SandboxExportsResource, ServingResource, WarehouseResource
+from pipelines.partitions import billing_partitions
+from pipelines.resources import BillingSourcesResource, ServingResource, WarehouseResource
+from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
 from pipelines.settings import PipelineSettings
 
 BILLING_ASSETS = ("focus_costs", "cost_daily")
@@ -17,11 +18,11 @@ BILLING_ASSETS = ("focus_costs", "cost_daily")
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
     settings = settings or PipelineSettings()
     layout = settings.layout
-    partitions = daily_partitions(settings.partitions_start)
+    partitions = billing_partitions(settings.partitions_start)
     billing_refresh = dg.define_asset_job(
         "billing_refresh",
         selection=dg.AssetSelection.assets(*BILLING_ASSETS),
-        description="Ingest billing exports and rebuild the daily aggregates for a day or a range of days.",
+        description="Load billing sources' months into focus_costs and rebuild their daily aggregates.",
     )
     publish = dg.define_asset_job(
         "publish_serving_snapshot",
@@ -36,9 +37,13 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             snapshot_matches_warehouse,
         ],
         jobs=[billing_refresh, publish],
+        sensors=[build_billing_exports_sensor(billing_refresh)],
+        schedules=[build_daily_refresh_schedule(billing_refresh)],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),
-            "sandbox_exports": SandboxExportsResource(exports_dir=str(layout.exports)),
+            "billing_sources": BillingSourcesResource(
+                database_url=settings.resolved_database_url, home=str(layout.root)
+            ),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
         },
     )

@@ -1,45 +1,25 @@
-"""Materialize the billing history in process, a month per run, then publish a snapshot.
+"""Materialize billing months in process, a month of all sources per run, then publish.
 
-Used by ``wedcloud materialize`` and the demo. Each month is one run of the
-``billing_refresh`` job over that month's daily partitions (the way a single-run backfill
-from the UI runs), so the Dagster UI shows every run, materialization and check result.
+Used by ``wedcloud materialize`` and the demo. Each run is the ``billing_refresh`` job over one
+month's partitions of every source (the way a single-run backfill from the UI runs), so the
+Dagster UI shows every run, materialization and check result.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
+
+from pipelines.partitions import BillingPartition, billing_source_partitions
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 # In-process runs log every event to the console at DEBUG; the UI keeps the full event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-@dataclass(frozen=True)
-class Chunk:
-    first: date
-    last: date  # inclusive
-
-    @property
-    def label(self) -> str:
-        return f"{self.first:%Y-%m-%d} .. {self.last:%Y-%m-%d}"
-
-
-def month_chunks(first: date, last: date) -> list[Chunk]:
-    """Calendar-month pieces of the inclusive day range [first, last]."""
-    chunks = []
-    cursor = first
-    while cursor <= last:
-        next_month = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
-        chunks.append(Chunk(cursor, min(last, next_month - timedelta(days=1))))
-        cursor = next_month
-    return chunks
 
 
 def dagster_instance(dagster_home: Path) -> dg.DagsterInstance:
@@ -56,31 +36,52 @@ class MaterializationFailed(RuntimeError):
     pass
 
 
-def materialize_history(
+def register_sources(instance: dg.DagsterInstance, names: Sequence[str]) -> None:
+    name = billing_source_partitions.name or "billing_source"
+    missing = [n for n in names if not instance.has_dynamic_partition(name, n)]
+    if missing:
+        instance.add_dynamic_partitions(name, missing)
+
+
+def months_between(first: date, last: date) -> list[date]:
+    months, cursor = [], first.replace(day=1)
+    while cursor <= last:
+        months.append(cursor)
+        cursor = date(cursor.year + cursor.month // 12, cursor.month % 12 + 1, 1)
+    return months
+
+
+def materialize_months(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    first: date,
-    last: date,
+    months: Sequence[date],
     *,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
-    """Ingest and aggregate every day in [first, last], then publish the serving snapshot."""
-    chunks = month_chunks(first, last)
-    total = len(chunks) + 1
+    """Load ``months`` of every registered billing source (one run per month: the month's
+    partitions are contiguous), then publish the serving snapshot."""
+    partitions = defs.resolve_assets_def("focus_costs").partitions_def
+    assert partitions is not None
+    keys = partitions.get_partition_keys(dynamic_partitions_store=instance)
+    total = len(months) + 1
     billing = defs.resolve_job_def("billing_refresh")
-    for done, chunk in enumerate(chunks):
+    for done, month in enumerate(months):
+        of_month = [k for k in keys if BillingPartition.parse(k).month == month]
+        if not of_month:
+            raise MaterializationFailed(f"no billing partitions for {month:%Y-%m}: register a billing source first")
         if on_progress:
-            on_progress(f"billing {chunk.label}", done, total)
+            on_progress(f"billing {month:%Y-%m} ({len(of_month)} sources)", done, total)
+        first, last = of_month[0], of_month[-1]
         result = billing.execute_in_process(
             instance=instance,
             run_config=QUIET,
-            tags={RANGE_START_TAG: chunk.first.isoformat(), RANGE_END_TAG: chunk.last.isoformat()},
+            tags={RANGE_START_TAG: str(first), RANGE_END_TAG: str(last)},
             raise_on_error=False,
         )
         if not result.success:
-            raise MaterializationFailed(f"billing_refresh failed for {chunk.label} (run {result.run_id})")
+            raise MaterializationFailed(f"billing_refresh failed for {month:%Y-%m} (run {result.run_id})")
     if on_progress:
-        on_progress("publishing the serving snapshot", len(chunks), total)
+        on_progress("publishing the serving snapshot", len(months), total)
     result = defs.resolve_job_def("publish_serving_snapshot").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )

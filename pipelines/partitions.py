@@ -1,11 +1,44 @@
-"""Partitions of the billing data: one per UTC day, up to yesterday (the last whole day)."""
+"""Billing partitions: one per billing source (a registered provider) and month.
+
+``source`` is dynamic: a partition exists for every provider whose bills WedCloud reads
+(the ``billing_sources`` sensor and the demo add them). ``month`` runs from the history start
+to the current, still open, month. Keys read ``2026-11|sandbox-aws``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
 
+SOURCE = "source"
+MONTH = "month"
+MONTH_FORMAT = "%Y-%m"
+billing_source_partitions = dg.DynamicPartitionsDefinition(name="billing_source")
 
-def daily_partitions(start: date) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone="UTC")
+
+def billing_partitions(start: date) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition(
+        {
+            MONTH: dg.MonthlyPartitionsDefinition(
+                start_date=start.strftime(MONTH_FORMAT), fmt=MONTH_FORMAT, timezone="UTC", end_offset=1
+            ),
+            SOURCE: billing_source_partitions,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class BillingPartition:
+    source: str
+    month: date
+
+    @property
+    def key(self) -> dg.MultiPartitionKey:
+        return dg.MultiPartitionKey({SOURCE: self.source, MONTH: self.month.strftime(MONTH_FORMAT)})
+
+    @classmethod
+    def parse(cls, key: str) -> BillingPartition:
+        month, _, source = key.partition("|")
+        return cls(source=source, month=date.fromisoformat(month + "-01"))

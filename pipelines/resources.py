@@ -1,4 +1,4 @@
-"""Thin typed resources around the warehouse, the serving folder and the billing sources."""
+"""Thin typed resources around the warehouse, the billing sources and the serving folder."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from sqlalchemy.orm import Session
 
 from analytics.warehouse import ensure_schema
-from clouds.base import BillingExport
-from clouds.sandbox.catalog import FlavourKey
-from clouds.sandbox.exports import list_exports
+from clouds.billing import BillingSource
+from control_api.services import billing
+from control_api.store.db import make_engine
+from wedcloud.home import HomeLayout
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -32,13 +34,28 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             connection.close()
 
 
-class SandboxExportsResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The sandbox cloud's billing export folder (WEDCLOUD_HOME/exports)."""
+class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The billing source of each registered provider, read from the state store."""
 
-    exports_dir: str
+    database_url: str
+    home: str
 
-    def exports(self, flavour: FlavourKey) -> list[BillingExport]:
-        return list_exports(Path(self.exports_dir), flavour)
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        engine = make_engine(self.database_url)
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    def source(self, name: str) -> BillingSource:
+        with self._session() as session:
+            return billing.billing_source(session, HomeLayout(Path(self.home)), name=name)
+
+    def sources(self) -> list[BillingSource]:
+        with self._session() as session:
+            return billing.billing_sources(session, HomeLayout(Path(self.home)))
 
 
 class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]

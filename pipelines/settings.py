@@ -16,6 +16,7 @@ class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEDCLOUD_", extra="ignore")
 
     home: Path = Field(default=Path(".wedcloud"), description="Root folder for all local state.")
+    database_url: str | None = Field(default=None, description="State store URL; SQLite in WEDCLOUD_HOME when unset.")
     billing_start: date | None = Field(
         default=None,
         description="First day of the billing partitions; default: the sandbox's history start "
@@ -25,6 +26,10 @@ class PipelineSettings(BaseSettings):
     @property
     def layout(self) -> HomeLayout:
         return HomeLayout(self.home.expanduser().resolve())
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or self.layout.default_database_url()
 
     @property
     def partitions_start(self) -> date:

@@ -108,6 +108,7 @@ EXTRA_COLUMNS: tuple[Column, ...] = (
     _c("x_SourceLineId", S, R, True),  # the provider's line-item id, where it has one
     _c("x_UsageType", S, R, True),  # the provider's own usage type / meter
     _c("x_Extras", J, R, True),  # provider fields FOCUS has no column for (JSON object)
+    _c("x_BillingMonth", "DATE", R, True),  # the billing-source month (partition) the row was loaded under
 )
 
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS

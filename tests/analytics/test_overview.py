@@ -27,7 +27,8 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
     ]
     for day, provider, service, currency, cost in rows:
         connection.execute(
-            "INSERT INTO cost_daily VALUES (?, ?, 'acct', NULL, 'Compute', ?, NULL, 'Usage', ?, ?, ?, ?, 1)",
+            "INSERT INTO cost_daily VALUES "
+            "(?, ?, 'acct', NULL, 'Compute', ?, NULL, 'Usage', ?, ?, ?, ?, 1, 'src', NULL)",
             [date.fromisoformat(day), provider, service, currency, Decimal(cost), Decimal(cost), Decimal(cost)],
         )
     yield connection

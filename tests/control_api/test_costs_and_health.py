@@ -23,7 +23,7 @@ def _publish(home: Path, rows: list[tuple[str, str, str]]) -> None:
             for day, currency, cost in rows:
                 con.execute(
                     "INSERT INTO cost_daily VALUES "
-                    "(?, 'AWS', 'a', 's', 'Compute', 'EC2', 'eu-west-2', 'Usage', ?, ?, ?, ?, 1)",
+                    "(?, 'AWS', 'a', 's', 'Compute', 'EC2', 'eu-west-2', 'Usage', ?, ?, ?, ?, 1, 'src', NULL)",
                     [date.fromisoformat(day), currency, Decimal(cost), Decimal(cost), Decimal(cost)],
                 )
         return {"data_through": max(r[0] for r in rows)}

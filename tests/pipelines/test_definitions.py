@@ -8,7 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.definitions import build_definitions
-from pipelines.materialize import month_chunks
+from pipelines.materialize import months_between
+from pipelines.partitions import BillingPartition
 from pipelines.settings import PipelineSettings
 
 
@@ -26,18 +27,24 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     assert checks == {
         "focus_conformance",
         "billed_cost_reconciles",
+        "no_duplicate_line_items",
+        "billing_is_fresh",
         "cost_daily_matches_line_items",
         "snapshot_matches_warehouse",
     }
     partitions = assets["focus_costs"].partitions_def
-    assert isinstance(partitions, dg.DailyPartitionsDefinition)
-    assert partitions.get_first_partition_key() == "2026-01-01"
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    assert {d.name for d in partitions.partitions_defs} == {"source", "month"}
+    assert {s.name for s in defs.sensors or []} == {"billing_exports"}
+    assert {s.name for s in defs.schedules or []} == {"billing_daily_refresh"}
 
 
-def test_history_is_materialized_a_calendar_month_per_run() -> None:
-    chunks = month_chunks(date(2025, 12, 20), date(2026, 2, 3))
-    assert [(c.first.isoformat(), c.last.isoformat()) for c in chunks] == [
-        ("2025-12-20", "2025-12-31"),
-        ("2026-01-01", "2026-01-31"),
-        ("2026-02-01", "2026-02-03"),
+def test_billing_partitions_are_source_and_month() -> None:
+    partition = BillingPartition.parse("2026-02|sandbox-aws")
+    assert (partition.source, partition.month) == ("sandbox-aws", date(2026, 2, 1))
+    assert str(partition.key) == "2026-02|sandbox-aws"
+    assert months_between(date(2025, 12, 20), date(2026, 2, 3)) == [
+        date(2025, 12, 1),
+        date(2026, 1, 1),
+        date(2026, 2, 1),
     ]

@@ -15,10 +15,11 @@ import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from control_api.security import Role, key_from_token
-from control_api.services import api_keys, sandbox
+from control_api.services import api_keys, billing, sandbox
 from control_api.store.db import transaction
 from pipelines.definitions import build_definitions
-from pipelines.materialize import dagster_instance, materialize_history
+from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
+from pipelines.partitions import BillingPartition
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
@@ -59,6 +60,8 @@ def prepare_sandbox(context: CliContext, *, seed: int, today: date, rebuild: boo
     world = sandbox.current_world(context.engine)
     fresh = rebuild or world is None or world.seed != seed or world.as_of != today
     if fresh:
+        # a new sandbox has new bills: rows loaded from the previous one must not linger
+        context.settings.layout.warehouse.unlink(missing_ok=True)
         with console.status("creating the sandbox cloud: two years of usage and bills..."):
             world = sandbox.build_sandbox(context.engine, context.settings.layout, seed=seed, as_of=today, months=24)
     assert world is not None
@@ -84,15 +87,21 @@ def admin_key(context: CliContext, token: str | None) -> str:
 
 
 def materialize(context: CliContext, first: date, last: date, *, everything: bool) -> None:
-    """Run the billing pipeline for every day not yet materialized (all of them after a
-    rebuild), then publish the serving snapshot, with a progress bar."""
-    settings = PipelineSettings(home=context.settings.layout.root, billing_start=first)
+    """Load every registered provider's bills for the months from ``first`` to ``last`` (only the
+    months not loaded yet unless ``everything``), then publish the serving snapshot, with a
+    progress bar."""
+    settings = PipelineSettings(home=context.settings.layout.root, billing_start=first.replace(day=1))
     defs = build_definitions(settings)
+    with transaction(context.sessions) as session:
+        names = [source.source_id for source in billing.billing_sources(session, context.settings.layout)]
     with dagster_instance(context.settings.layout.dagster_home) as instance:
-        done = set() if everything else instance.get_materialized_partitions(dg.AssetKey("cost_daily"))
-        missing = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-        missing = [d for d in missing if d.isoformat() not in done]
-        start = missing[0] if missing else last + timedelta(days=1)
+        register_sources(instance, names)
+        months = months_between(first, last)
+        if not everything:
+            done = instance.get_materialized_partitions(dg.AssetKey("cost_daily"))
+            wanted = {str(BillingPartition(n, m).key) for n in names for m in months}
+            missing = {BillingPartition.parse(k).month for k in wanted - done}
+            months = [m for m in months if m in missing or m == months[-1]]
         with Progress(
             TextColumn("[bold]materializing[/]"),
             BarColumn(),
@@ -106,7 +115,7 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
             def report(step: str, completed: int, total: int) -> None:
                 progress.update(task, description=step, completed=completed, total=total)
 
-            materialize_history(defs, instance, start, last, on_progress=report)
+            materialize_months(defs, instance, months, on_progress=report)
 
 
 def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:

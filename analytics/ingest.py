@@ -1,0 +1,110 @@
+"""Load a billing source's month into ``focus_costs``: replace it whole, or not at all.
+
+Every file is opened and checked (format, required columns, currencies, numbers) before the
+transaction starts; the month's previous rows for the source are deleted and the new ones
+inserted in one transaction, so a reader sees the old month or the new one, never a mix, and a
+re-run never duplicates a row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from analytics.focus.normalise import SourceFile, focus_sql, open_source, source_totals_sql
+
+
+@dataclass(frozen=True)
+class LoadedFile:
+    path: Path
+    format: str
+    metric: str  # the FOCUS metric that must equal the file's own cost column
+    rows: int
+
+
+@dataclass(frozen=True)
+class LoadedMonth:
+    source_id: str
+    month: date
+    files: list[LoadedFile] = field(default_factory=list)
+    billed: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def replace_month(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_id: str,
+    month: date,
+    files: list[tuple[Path, str | None]],
+) -> LoadedMonth:
+    """Replace ``source_id``'s rows for ``month`` with the normalised ``files``."""
+    sources = [open_source(con, path, fmt) for path, fmt in files]
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute("DELETE FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month])
+        loaded = []
+        for source in sources:
+            count = con.execute(
+                f"INSERT INTO focus_costs BY NAME SELECT *, $1::DATE AS x_BillingMonth "
+                f"FROM ({focus_sql(source, source_id=source_id)})",
+                [month],
+            ).fetchall()[0][0]
+            loaded.append(LoadedFile(source.path, source.format_name, source.format.reconciles_with, int(count)))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    billed = dict(
+        con.execute(
+            "SELECT BillingCurrency, sum(BilledCost) FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2 "
+            "GROUP BY ALL ORDER BY 1",
+            [source_id, month],
+        ).fetchall()
+    )
+    return LoadedMonth(source_id, month, loaded, billed)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Per file and currency: the file's own total and the FOCUS metric that must equal it."""
+
+    metric: str
+    source: dict[str, Decimal]
+    focus: dict[str, Decimal]
+
+    @property
+    def mismatches(self) -> dict[str, tuple[Decimal, Decimal]]:
+        currencies = set(self.source) | set(self.focus)
+        return {
+            c: (self.source.get(c, Decimal(0)), self.focus.get(c, Decimal(0)))
+            for c in currencies
+            if round(self.source.get(c, Decimal(0)), 2) != round(self.focus.get(c, Decimal(0)), 2)
+        }
+
+
+def reconcile_file(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, *, source_id: str, month: date
+) -> Reconciliation:
+    metric = source.format.reconciles_with
+    expected: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, cost in con.execute(
+        f"SELECT currency, sum(cost) FROM ({source_totals_sql(source)}) GROUP BY ALL"
+    ).fetchall():
+        expected[currency] += cost
+    found = dict(
+        con.execute(
+            f"SELECT BillingCurrency, sum({metric}) FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2 "
+            "AND x_SourceFile = $3 GROUP BY ALL",
+            [source_id, month, str(source.path)],
+        ).fetchall()
+    )
+    return Reconciliation(metric, dict(expected), found)

@@ -1,0 +1,85 @@
+"""The billing sensor and schedule: new providers, new months and restated months get loaded."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from sqlalchemy.orm import Session
+
+from clouds.sandbox.create import create_sandbox
+from control_api.services.sandbox import register_sandbox_providers
+from control_api.store.db import make_engine
+from control_api.store.migrate import upgrade
+from pipelines.definitions import build_definitions
+from pipelines.materialize import dagster_instance, materialize_months
+from pipelines.resources import BillingSourcesResource
+from pipelines.settings import PipelineSettings
+from wedcloud.home import HomeLayout
+
+FIRST, AS_OF = date(2026, 1, 1), date(2026, 2, 10)
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> HomeLayout:
+    layout = HomeLayout(tmp_path / "home").ensure()
+    monkeypatch.setenv("DAGSTER_HOME", str(layout.dagster_home))
+    engine = make_engine(layout.default_database_url())
+    upgrade(engine)
+    create_sandbox(engine, layout.exports, seed=3, as_of=AS_OF, history_start=FIRST)
+    with Session(engine) as session, session.begin():
+        register_sandbox_providers(session)
+    engine.dispose()
+    return layout
+
+
+def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, layout: HomeLayout) -> dg.SensorResult:
+    sensor = defs.resolve_sensor_def("billing_exports")
+    resources = {
+        "billing_sources": BillingSourcesResource(database_url=layout.default_database_url(), home=str(layout.root))
+    }
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        result = sensor(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
+
+
+def test_the_sensor_adds_new_providers_and_loads_only_what_changed(home: HomeLayout) -> None:
+    defs = build_definitions(PipelineSettings(home=home.root, billing_start=FIRST))
+    with dagster_instance(home.dagster_home) as instance:
+        first = _evaluate(defs, instance, home)
+        (added,) = first.dynamic_partitions_requests or []
+        assert sorted(added.partition_keys) == ["sandbox-aws", "sandbox-azure", "sandbox-gcp"]
+        requested = sorted(r.partition_key for r in first.run_requests or [])
+        assert requested == [f"2026-0{m}|sandbox-{f}" for m in (1, 2) for f in ("aws", "azure", "gcp")]
+
+        instance.add_dynamic_partitions("billing_source", list(added.partition_keys))
+        materialize_months(defs, instance, [FIRST, date(2026, 2, 1)])
+        assert _evaluate(defs, instance, home).run_requests == []  # everything loaded is up to date
+
+        # AWS restates January: its export file is rewritten
+        january = next((home.exports / "aws").rglob("BILLING_PERIOD=2026-01/*.parquet"))
+        january.write_bytes(january.read_bytes())
+        os.utime(january, (1_900_000_000, 1_900_000_000))
+        restated = _evaluate(defs, instance, home)
+        assert [r.partition_key for r in restated.run_requests or []] == ["2026-01|sandbox-aws"]
+
+
+def test_the_daily_schedule_reloads_the_open_month_and_last_month_early_on(home: HomeLayout) -> None:
+    defs = build_definitions(PipelineSettings(home=home.root, billing_start=FIRST))
+    schedule = defs.resolve_schedule_def("billing_daily_refresh")
+    with dagster_instance(home.dagster_home) as instance:
+        instance.add_dynamic_partitions("billing_source", ["sandbox-aws", "sandbox-gcp"])
+        for day, expected in (
+            (3, ["2026-02|sandbox-aws", "2026-02|sandbox-gcp", "2026-03|sandbox-aws", "2026-03|sandbox-gcp"]),
+            (20, ["2026-03|sandbox-aws", "2026-03|sandbox-gcp"]),
+        ):
+            when = datetime(2026, 3, day, 6, tzinfo=UTC)
+            with dg.build_schedule_context(
+                instance=instance, scheduled_execution_time=when, repository_def=defs.get_repository_def()
+            ) as context:
+                requests = schedule.evaluate_tick(context).run_requests or []
+            assert sorted(r.partition_key or "" for r in requests) == expected
