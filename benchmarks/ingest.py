@@ -138,13 +138,21 @@ def main() -> None:
             for mode in results:
                 outcome = run(mode, data, workdir, n)
                 results[mode].append(outcome)
-                print(f"  run {n + 1} {mode:8} {outcome['seconds']:6.2f} s  peak {outcome['peak_bytes'] / 2**30:.2f} GiB")
+                print(
+                    f"  run {n + 1} {mode:8} {outcome['seconds']:6.2f} s  peak {outcome['peak_bytes'] / 2**30:.2f} GiB"
+                )
         medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in results.items()}
         peaks = {m: max(r["peak_bytes"] for r in rs) for m, rs in results.items()}
         rows = int(results["ingest"][0]["rows"])
-        print(f"baseline CREATE TABLE AS read_parquet: median {medians['baseline']:.2f} s, peak {peaks['baseline'] / 2**30:.2f} GiB")
-        print(f"focus_costs ingestion ({rows:,} rows):   median {medians['ingest']:.2f} s, peak {peaks['ingest'] / 2**30:.2f} GiB")
-        print(f"ingestion takes {medians['ingest'] / medians['baseline']:.2f}x the baseline; peak memory {peaks['ingest'] / 2**30:.2f} GiB")
+        print(
+            f"baseline CREATE TABLE AS read_parquet: median {medians['baseline']:.2f} s, peak {peaks['baseline'] / 2**30:.2f} GiB"
+        )
+        print(
+            f"focus_costs ingestion ({rows:,} rows):   median {medians['ingest']:.2f} s, peak {peaks['ingest'] / 2**30:.2f} GiB"
+        )
+        print(
+            f"ingestion takes {medians['ingest'] / medians['baseline']:.2f}x the baseline; peak memory {peaks['ingest'] / 2**30:.2f} GiB"
+        )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from control_api.settings import ApiSettings
 from control_api.store.db import make_engine, make_sessionmaker
 from control_api.store.migrate import upgrade
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class CliContext:

@@ -1,0 +1,63 @@
+"""``wedcloud focus``: convert, export and refuse, from the command line."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from typer.testing import CliRunner
+
+from analytics.focus.convert import export_warehouse
+from analytics.ingest import replace_month
+from analytics.warehouse import ensure_schema
+from wedcloud.cli.main import app
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+
+
+def test_convert_reports_each_input_and_writes_one_file(tmp_path: Path) -> None:
+    out = tmp_path / "focus.csv"
+    inputs = [FIXTURES / "azure/mca_actual_2026-01.csv", FIXTURES / "gcp/detailed_export_2026-01.jsonl"]
+    result = CliRunner().invoke(app, ["focus", "convert", *map(str, inputs), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "azure_cost_details, 6 rows" in result.stderr
+    assert "gcp_billing_export, 7 rows" in result.stderr
+    rows = duckdb.sql(f"SELECT count(*), count(DISTINCT x_SourceFile) FROM read_csv('{out}')").fetchall()
+    assert rows == [(13, 2)]
+    header = out.read_text().splitlines()[0].split(",")
+    assert header[:3] == ["AvailabilityZone", "BilledCost", "BillingAccountId"]
+
+
+def test_a_refused_input_writes_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("what,when\nsomething,today\n")
+    out = tmp_path / "focus.parquet"
+    result = CliRunner().invoke(
+        app, ["focus", "convert", str(FIXTURES / "azure/mca_actual_2026-01.csv"), str(bad), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "unrecognised billing layout" in result.stderr
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_export_writes_the_warehouse_by_provider_and_month(tmp_path: Path) -> None:
+    warehouse = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        ensure_schema(con)
+        replace_month(
+            con, source_id="a", month=date(2026, 1, 1), files=[(FIXTURES / "azure/mca_actual_2026-01.csv", None)]
+        )
+        replace_month(
+            con, source_id="g", month=date(2026, 1, 1), files=[(FIXTURES / "gcp/detailed_export_2026-01.jsonl", None)]
+        )
+    exported = export_warehouse(warehouse, tmp_path / "out")
+    assert exported.partitions == [("Google Cloud", "2026-01", 7), ("Microsoft", "2026-01", 6)]
+    files = sorted(p.relative_to(tmp_path / "out").parts[:2] for p in (tmp_path / "out").rglob("*.parquet"))
+    assert files == [
+        ("provider=Google%20Cloud", "month=2026-01"),
+        ("provider=Microsoft", "month=2026-01"),
+    ]  # hive-encoded
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'out'}/**/*.parquet')").fetchall() == [(13,)]
