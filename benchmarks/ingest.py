@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -47,7 +46,8 @@ COPY (
     CASE WHEN i % 97 = 0 THEN 'Tax' WHEN i % 89 = 0 THEN 'DiscountedUsage' WHEN i % 83 = 0 THEN 'Credit'
          ELSE 'Usage' END AS line_item_line_item_type,
     'RunInstances' AS line_item_operation,
-    (['AmazonEC2', 'AmazonS3', 'AmazonRDS', 'AWSDataTransfer', 'AWSLambda'])[1 + (i % 5)::INT] AS line_item_product_code,
+    (['AmazonEC2', 'AmazonS3', 'AmazonRDS', 'AWSDataTransfer', 'AWSLambda'])[1 + (i % 5)::INT]
+        AS line_item_product_code,
     'i-' || lpad(printf('%x', i % 200000), 17, '0') AS line_item_resource_id,
     round(random() * 3, 10)::DOUBLE AS line_item_unblended_cost,
     '0.096' AS line_item_unblended_rate,
@@ -113,7 +113,7 @@ print(json.dumps({"seconds": elapsed, "rows": rows, "peak_bytes": peak}))
 
 def run(mode: str, data: Path, workdir: Path, n: int) -> dict[str, float]:
     db = workdir / f"{mode}-{n}.duckdb"
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, "-c", CHILD, mode, str(data), str(db)], capture_output=True, text=True, check=True
     )
     db.unlink(missing_ok=True)
@@ -142,17 +142,12 @@ def main() -> None:
                     f"  run {n + 1} {mode:8} {outcome['seconds']:6.2f} s  peak {outcome['peak_bytes'] / 2**30:.2f} GiB"
                 )
         medians = {m: statistics.median(r["seconds"] for r in rs) for m, rs in results.items()}
-        peaks = {m: max(r["peak_bytes"] for r in rs) for m, rs in results.items()}
+        peaks = {m: max(r["peak_bytes"] for r in rs) / 2**30 for m, rs in results.items()}
         rows = int(results["ingest"][0]["rows"])
-        print(
-            f"baseline CREATE TABLE AS read_parquet: median {medians['baseline']:.2f} s, peak {peaks['baseline'] / 2**30:.2f} GiB"
-        )
-        print(
-            f"focus_costs ingestion ({rows:,} rows):   median {medians['ingest']:.2f} s, peak {peaks['ingest'] / 2**30:.2f} GiB"
-        )
-        print(
-            f"ingestion takes {medians['ingest'] / medians['baseline']:.2f}x the baseline; peak memory {peaks['ingest'] / 2**30:.2f} GiB"
-        )
+        base, ingest = medians["baseline"], medians["ingest"]
+        print(f"baseline CREATE TABLE AS read_parquet: median {base:.2f} s, peak {peaks['baseline']:.2f} GiB")
+        print(f"focus_costs ingestion ({rows:,} rows): median {ingest:.2f} s, peak {peaks['ingest']:.2f} GiB")
+        print(f"ingestion takes {ingest / base:.2f}x the baseline; peak memory {peaks['ingest']:.2f} GiB")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from analytics.warehouse import ensure_schema
 from clouds.billing import BillingSource
+from control_api.crypto import load_cipher
 from control_api.services import billing
 from control_api.store.db import make_engine
 from wedcloud.home import HomeLayout
@@ -50,12 +51,14 @@ class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             engine.dispose()
 
     def source(self, name: str) -> BillingSource:
+        home = Path(self.home)
         with self._session() as session:
-            return billing.billing_source(session, HomeLayout(Path(self.home)), name=name)
+            return billing.billing_source(session, HomeLayout(home), name=name, cipher=load_cipher(home))
 
     def sources(self) -> list[BillingSource]:
+        home = Path(self.home)
         with self._session() as session:
-            return billing.billing_sources(session, HomeLayout(Path(self.home)))
+            return billing.billing_sources(session, HomeLayout(home), load_cipher(home))
 
 
 class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]

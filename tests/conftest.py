@@ -83,3 +83,25 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server over HTTP (all AWS services moto emulates), on a free port."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_keys(moto_endpoint: str) -> Iterator[dict[str, str]]:
+    """Test credentials for moto, and a clean moto state for each test."""
+    import urllib.request
+
+    yield {"access_key_id": "AKIATESTING", "secret_access_key": "testing-secret-not-real"}
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(request).close()  # noqa: S310

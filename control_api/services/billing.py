@@ -2,41 +2,102 @@
 
 A provider's ``settings["billing"]`` says where its bills are:
 ``{"source": "sandbox"}`` (the default for sandbox providers), ``{"source": "folder", "path":
-..., "format": ...}`` for exports someone already downloads, and the cloud sources (S3 CUR,
-Cost Explorer, Blob exports, Cost Management Query, BigQuery) that need credentials.
+..., "format": ...}`` for exports someone already downloads, and the cloud sources that use
+the provider's credentials (decrypted in memory only) or the SDK's own chain:
+``{"source": "s3_cur", "bucket": ..., "prefix": "<path>/<export name>"}``,
+``{"source": "cost_explorer", "first_month": "2025-01-01"}``, and the Azure and Google Cloud
+sources. Any source may name an ``endpoint_url`` (S3-compatible storage, or an emulator).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clouds import aws
 from clouds.billing import BillingSource
 from clouds.sandbox.billing_source import SandboxBillingSource
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sources.folder import FolderSource
+from control_api.crypto import Cipher
 from control_api.services.errors import InvalidRequest, NotFound
+from control_api.services.providers import credentials_of
 from control_api.store.models import Provider
 from wedcloud.home import HomeLayout
 
-SourceBuilder = Callable[[Provider, dict[str, Any], HomeLayout], BillingSource]
+
+@dataclass(frozen=True)
+class BuildContext:
+    provider: Provider
+    config: dict[str, Any]
+    layout: HomeLayout
+    cipher: Cipher | None
+
+    def require(self, *keys: str) -> None:
+        missing = [k for k in keys if not self.config.get(k)]
+        if missing:
+            source = self.config.get("source")
+            raise InvalidRequest(
+                f"provider {self.provider.name!r}: a {source} billing source needs {', '.join(missing)}"
+            )
+
+    def credentials(self) -> dict[str, Any] | None:
+        if self.provider.credentials_ciphertext is None:
+            return None
+        if self.cipher is None:
+            raise InvalidRequest(f"provider {self.provider.name!r} has credentials but no key was given to open them")
+        return credentials_of(self.provider, self.cipher)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.layout.root / "cache" / "billing" / self.provider.name
 
 
-def _sandbox(provider: Provider, config: dict[str, Any], layout: HomeLayout) -> BillingSource:
-    return SandboxBillingSource(provider.name, layout.exports, FlavourKey(provider.settings["flavour"]))
+def _sandbox(ctx: BuildContext) -> BillingSource:
+    return SandboxBillingSource(ctx.provider.name, ctx.layout.exports, FlavourKey(ctx.provider.settings["flavour"]))
 
 
-def _folder(provider: Provider, config: dict[str, Any], layout: HomeLayout) -> BillingSource:
-    if "path" not in config:
-        raise InvalidRequest(f"provider {provider.name!r}: a folder billing source needs a 'path'")
-    return FolderSource(provider.name, Path(config["path"]).expanduser(), config.get("format"))
+def _folder(ctx: BuildContext) -> BillingSource:
+    ctx.require("path")
+    return FolderSource(ctx.provider.name, Path(ctx.config["path"]).expanduser(), ctx.config.get("format"))
 
 
-BUILDERS: dict[str, SourceBuilder] = {"sandbox": _sandbox, "folder": _folder}
+def _aws_session(ctx: BuildContext) -> Any:
+    return aws.session_for(ctx.credentials(), ctx.provider.default_region)
+
+
+def _s3_cur(ctx: BuildContext) -> BillingSource:
+    ctx.require("bucket", "prefix")
+    s3 = aws.client(_aws_session(ctx), "s3", ctx.config.get("endpoint_url"))
+    return aws.S3CurSource(
+        ctx.provider.name, s3, ctx.config["bucket"], ctx.config["prefix"], ctx.cache_dir, ctx.config.get("format")
+    )
+
+
+def _cost_explorer(ctx: BuildContext) -> BillingSource:
+    ctx.require("first_month")
+    ce = aws.client(_aws_session(ctx), "ce", ctx.config.get("endpoint_url"))
+    return aws.CostExplorerSource(
+        ctx.provider.name,
+        ce,
+        ctx.cache_dir,
+        date.fromisoformat(ctx.config["first_month"]),
+        billing_account_id=ctx.config.get("billing_account_id"),
+    )
+
+
+BUILDERS: dict[str, Callable[[BuildContext], BillingSource]] = {
+    "sandbox": _sandbox,
+    "folder": _folder,
+    "s3_cur": _s3_cur,
+    "cost_explorer": _cost_explorer,
+}
 
 
 def billing_config(provider: Provider) -> dict[str, Any] | None:
@@ -46,31 +107,32 @@ def billing_config(provider: Provider) -> dict[str, Any] | None:
     return dict(config) if config else None
 
 
-def billing_source_for(provider: Provider, layout: HomeLayout) -> BillingSource | None:
+def billing_source_for(provider: Provider, layout: HomeLayout, cipher: Cipher | None = None) -> BillingSource | None:
     config = billing_config(provider)
     if config is None:
         return None
     builder = BUILDERS.get(config.get("source", ""))
     if builder is None:
-        raise InvalidRequest(f"provider {provider.name!r}: unknown billing source {config.get('source')!r}")
-    return builder(provider, config, layout)
+        known = ", ".join(sorted(BUILDERS))
+        raise InvalidRequest(f"provider {provider.name!r}: unknown billing source {config.get('source')!r} ({known})")
+    return builder(BuildContext(provider, config, layout, cipher))
 
 
-def billing_sources(session: Session, layout: HomeLayout) -> list[BillingSource]:
+def billing_sources(session: Session, layout: HomeLayout, cipher: Cipher | None = None) -> list[BillingSource]:
     """A source for every active provider whose bills WedCloud reads, by provider name."""
     sources = []
     for provider in session.scalars(select(Provider).where(Provider.status == "active").order_by(Provider.name)):
-        source = billing_source_for(provider, layout)
+        source = billing_source_for(provider, layout, cipher)
         if source is not None:
             sources.append(source)
     return sources
 
 
-def billing_source(session: Session, layout: HomeLayout, *, name: str) -> BillingSource:
+def billing_source(session: Session, layout: HomeLayout, *, name: str, cipher: Cipher | None = None) -> BillingSource:
     provider = session.scalar(select(Provider).where(Provider.name == name))
     if provider is None:
         raise NotFound(f"no provider named {name!r} (billing partitions are named after providers)")
-    source = billing_source_for(provider, layout)
+    source = billing_source_for(provider, layout, cipher)
     if source is None:
         raise NotFound(f"provider {name!r} has no billing source configured")
     return source

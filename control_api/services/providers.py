@@ -15,6 +15,7 @@ from clouds.sandbox import state as sandbox_state
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import DEFAULT_WORLD
+from control_api.crypto import Cipher
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services.errors import Conflict, InvalidRequest, NotFound
 from control_api.store.models import Provider
@@ -62,6 +63,49 @@ def create_sandbox_provider(
     session.add(provider)
     session.flush()
     return provider
+
+
+CLOUD_KINDS = ("aws", "azure", "gcp")
+
+
+def create_cloud_provider(
+    session: Session,
+    cipher: Cipher,
+    *,
+    kind: str,
+    name: str,
+    default_region: str | None,
+    regions: list[str] | None = None,
+    tags: dict[str, str] | None = None,
+    credentials: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Provider:
+    """Register an AWS, Azure or Google Cloud account. Credentials are encrypted before they
+    reach the store and bound to this provider's id; without them the SDK's own chain is used."""
+    if kind not in CLOUD_KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(CLOUD_KINDS)}, not {kind!r}")
+    _ensure_unique_name(session, name)
+    provider = Provider(
+        id=uuid.uuid4(),
+        kind=kind,
+        name=name,
+        default_region=default_region,
+        regions=regions or ([default_region] if default_region else []),
+        tags=tags or {},
+        settings=settings or {},
+    )
+    if credentials:
+        provider.credentials_ciphertext = cipher.encrypt(credentials, context=str(provider.id))
+    session.add(provider)
+    session.flush()
+    return provider
+
+
+def credentials_of(provider: Provider, cipher: Cipher) -> dict[str, Any] | None:
+    """The provider's credentials, decrypted in memory only (None: use the SDK's chain)."""
+    if provider.credentials_ciphertext is None:
+        return None
+    return cipher.decrypt(provider.credentials_ciphertext, context=str(provider.id))
 
 
 def _world_missing(session: Session, world: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from analytics.focus.formats.aws_cost_explorer import AwsCostExplorer
 from analytics.focus.formats.aws_cur import AwsCur2, AwsCurLegacy
 from analytics.focus.formats.azure import AzureCostDetails, AzureCostDetailsAmortized
 from analytics.focus.formats.base import Format
@@ -15,6 +16,7 @@ FORMATS: tuple[Format, ...] = (
     AzureCostDetails(),
     AzureCostDetailsAmortized(),
     GcpBillingExport(),
+    AwsCostExplorer(),
 )
 
 

@@ -27,7 +27,16 @@ import re
 from collections.abc import Mapping
 
 from analytics.focus.formats.aws_services import values_sql
-from analytics.focus.formats.base import Context, Requirement, SourceInfo, lineage_sql, literal, priced_sql, quote
+from analytics.focus.formats.base import (
+    Context,
+    Requirement,
+    SourceInfo,
+    decimal_sql,
+    lineage_sql,
+    literal,
+    priced_sql,
+    quote,
+)
 from analytics.focus.schema import MONEY, QUANTITY
 
 D, S, TS, MAP = MONEY, "VARCHAR", "TIMESTAMP WITH TIME ZONE", "MAP(VARCHAR, VARCHAR)"
@@ -160,7 +169,8 @@ def cur2_source_sql(columns: list[str] | tuple[str, ...], relation: str, types: 
         if name not in present:
             select.append(f"NULL::{sql_type} AS {name}")
         elif sql_type != MAP:
-            select.append(f"TRY_CAST({quote(name)} AS {sql_type}) AS {name}")
+            cast = decimal_sql(quote(name), sql_type) if sql_type in (MONEY, QUANTITY) else None
+            select.append(f"{cast or f'TRY_CAST({quote(name)} AS {sql_type})'} AS {name}")
         elif (types or {}).get(name, MAP).startswith("MAP"):
             select.append(name)
         else:

@@ -125,11 +125,18 @@ def lineage_sql(context: Context, line_id: str, usage_type: str, extras: str = "
 _GROUPED_NUMBER = r"^\s*-?[$€£¥]?\s*-?[0-9]{1,3}(,[0-9]{3})*(\.[0-9]+)?\s*$"
 
 
+def decimal_sql(expr: str, sql_type: str = MONEY) -> str:
+    """A number as the decimal it is written as. Through text, because a binary double
+    (Parquet and JSON exports) cast straight to DECIMAL(38,18) keeps its binary noise
+    (``5339.485366025500015744``) while its shortest text is what the provider meant."""
+    return f"TRY_CAST(CAST({expr} AS VARCHAR) AS {sql_type})"
+
+
 def money_sql(expr: str) -> str:
     """A decimal from a number, or from text a spreadsheet wrote (``"$10,100.00 "``)."""
     text = f"CAST({expr} AS VARCHAR)"
     return (
-        f"COALESCE(TRY_CAST({expr} AS {MONEY}), CASE WHEN regexp_matches({text}, {literal(_GROUPED_NUMBER)}) "
+        f"COALESCE({decimal_sql(expr)}, CASE WHEN regexp_matches({text}, {literal(_GROUPED_NUMBER)}) "
         f"THEN TRY_CAST(regexp_replace({text}, '[\\s$€£¥,]', '', 'g') AS {MONEY}) END)"
     )
 

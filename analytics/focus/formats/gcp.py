@@ -24,6 +24,7 @@ from analytics.focus.formats.base import (
     Requirement,
     SourceInfo,
     clean,
+    decimal_sql,
     lineage_sql,
     literal,
     priced_sql,
@@ -151,15 +152,15 @@ SELECT
     {clean(f("location.region"))} AS region,
     {clean(f("location.zone"))} AS zone,
     {clean(f("location.location"))} AS location,
-    TRY_CAST({info.col("cost")} AS {MONEY}) AS cost,
+    {decimal_sql(info.col("cost"))} AS cost,
     trim(CAST({info.col("currency")} AS VARCHAR)) AS currency,
-    TRY_CAST({f("currency_conversion_rate")} AS {MONEY}) AS conversion_rate,
-    TRY_CAST({f("usage.amount")} AS {QUANTITY}) AS usage_amount,
+    {decimal_sql(f("currency_conversion_rate"))} AS conversion_rate,
+    {decimal_sql(f("usage.amount"), QUANTITY)} AS usage_amount,
     {clean(f("usage.unit"))} AS usage_unit,
-    TRY_CAST({f("usage.amount_in_pricing_units")} AS {QUANTITY}) AS pricing_amount,
+    {decimal_sql(f("usage.amount_in_pricing_units"), QUANTITY)} AS pricing_amount,
     {clean(f("usage.pricing_unit"))} AS pricing_unit,
-    TRY_CAST({f("price.effective_price")} AS {MONEY}) AS effective_price,
-    TRY_CAST({f("cost_at_list")} AS {MONEY}) AS cost_at_list,
+    {decimal_sql(f("price.effective_price"))} AS effective_price,
+    {decimal_sql(f("cost_at_list"))} AS cost_at_list,
     {_repeated(info, "credits", CREDITS_TYPE)} AS credits,
     {clean(f("invoice.month"))} AS invoice_month,
     COALESCE({clean(f("cost_type"))}, 'regular') AS cost_type,
@@ -183,7 +184,7 @@ typed AS (
     SELECT *,
         COALESCE(list_sum(list_transform(
             list_filter(credits, lambda c: c.type NOT IN {PROMOTIONAL}),
-            lambda c: CAST(c.amount AS {MONEY}))), 0)::{MONEY} AS row_discounts,
+            lambda c: {decimal_sql("c.amount")})), 0)::{MONEY} AS row_discounts,
         list_filter(credits, lambda c: c.type LIKE 'COMMITTED_USAGE_DISCOUNT%')[1] AS cud,
         CASE WHEN cost_type = 'tax' THEN 'Tax'
              WHEN cost_type IN ('adjustment', 'rounding_error') THEN 'Adjustment'
@@ -200,7 +201,7 @@ expanded AS (
            (cost + row_discounts)::{MONEY} AS billed
     FROM typed
     UNION ALL
-    SELECT * EXCLUDE (credit_item), TRUE, credit_item, 'Credit', CAST(credit_item.amount AS {MONEY})
+    SELECT * EXCLUDE (credit_item), TRUE, credit_item, 'Credit', {decimal_sql("credit_item.amount")}
     FROM (SELECT *, unnest(list_filter(credits, lambda c: c.type IN {PROMOTIONAL})) AS credit_item FROM typed)
 ),
 priced AS (
@@ -322,6 +323,6 @@ LEFT JOIN regions ON regions.region_key = priced.region
         """The export's cost plus all its credits (what the invoice charges), per day and currency."""
         return f"""
 SELECT CAST(usage_start AS DATE) AS day, currency,
-       sum(cost + COALESCE(list_sum(list_transform(credits, lambda c: CAST(c.amount AS {MONEY}))), 0)) AS cost,
+       sum(cost + COALESCE(list_sum(list_transform(credits, lambda c: {decimal_sql("c.amount")})), 0)) AS cost,
        count(*) AS line_items
 FROM ({canonical_sql}) GROUP BY ALL"""
