@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from control_api.store.db import make_engine
 from control_api.store.migrate import upgrade
+from tests.emulators.azure_arm import AzureArmEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_URL = os.environ.get("WEDCLOUD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -105,3 +110,78 @@ def aws_keys(moto_endpoint: str) -> Iterator[dict[str, str]]:
     yield {"access_key_id": "AKIATESTING", "secret_access_key": "testing-secret-not-real"}
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(request).close()  # noqa: S310
+
+
+EMULATORS_DIR = Path(__file__).parent / "emulators"
+AZURITE_BLOB = EMULATORS_DIR / "node" / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's published development account (https://learn.microsoft.com/azure/storage/common/storage-use-azurite)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise RuntimeError(f"emulator exited with {process.returncode}: {output}") from None
+            time.sleep(0.05)
+    raise RuntimeError(f"emulator did not listen on port {port} within {seconds} s")
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in its own process group: SIGTERM, then SIGKILL if it lingers."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's Blob service (npm, installed by ./dev test) on a free port; yields a
+    connection string for its development account."""
+    require(AZURITE_BLOB.exists(), f"Azurite is missing ({AZURITE_BLOB}): run ./dev test or npm ci there")
+    port = free_port()
+    location = tmp_path_factory.mktemp("azurite")
+    command = [str(AZURITE_BLOB), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(location)]
+    command += ["--silent", "--disableTelemetry", "--skipApiVersionCheck"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for_port(port, process, 30)
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        )
+    finally:
+        stop_group(process)
+
+
+@pytest.fixture(scope="session")
+def azure_arm_server() -> Iterator[AzureArmEmulator]:
+    """The project's Azure Resource Manager emulator (tests/emulators/azure_arm.py)."""
+    emulator = AzureArmEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def azure_arm(azure_arm_server: AzureArmEmulator) -> Iterator[AzureArmEmulator]:
+    """The ARM emulator, emptied after each test."""
+    yield azure_arm_server
+    azure_arm_server.reset()

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clouds import aws
+from clouds import aws, azure
 from clouds.billing import BillingSource
 from clouds.sandbox.billing_source import SandboxBillingSource
 from clouds.sandbox.catalog import FlavourKey
@@ -87,9 +87,46 @@ def _cost_explorer(ctx: BuildContext) -> BillingSource:
         ctx.provider.name,
         ce,
         ctx.cache_dir,
-        date.fromisoformat(ctx.config["first_month"]),
+        _first_month(ctx),
         billing_account_id=ctx.config.get("billing_account_id"),
     )
+
+
+def _azure_blob_export(ctx: BuildContext) -> BillingSource:
+    ctx.require("container")
+    credentials = ctx.credentials()
+    if not ctx.config.get("account_url") and not (credentials or {}).get("connection_string"):
+        ctx.require("account_url")
+    container = azure.blob_container(credentials, ctx.config.get("account_url"), ctx.config["container"])
+    return azure.BlobExportSource(
+        ctx.provider.name, container, ctx.config.get("prefix", ""), ctx.cache_dir, ctx.config.get("format")
+    )
+
+
+def _azure_cost_query(ctx: BuildContext) -> BillingSource:
+    ctx.require("scope", "first_month")
+    client = azure.cost_management_client(ctx.credentials(), ctx.config.get("endpoint_url"))
+    grouping = tuple(ctx.config.get("group_by") or azure.DEFAULT_GROUPING)
+    if not 0 < len(grouping) <= azure.MAX_GROUPING:
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: group_by takes one or two dimensions, not {grouping}")
+    return azure.CostQuerySource(
+        ctx.provider.name,
+        client,
+        ctx.config["scope"],
+        ctx.cache_dir,
+        _first_month(ctx),
+        grouping=grouping,
+    )
+
+
+def _first_month(ctx: BuildContext) -> date:
+    try:
+        return date.fromisoformat(ctx.config["first_month"]).replace(day=1)
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            f"provider {ctx.provider.name!r}: first_month must be a date like 2025-01-01, "
+            f"not {ctx.config['first_month']!r}"
+        ) from None
 
 
 BUILDERS: dict[str, Callable[[BuildContext], BillingSource]] = {
@@ -97,6 +134,8 @@ BUILDERS: dict[str, Callable[[BuildContext], BillingSource]] = {
     "folder": _folder,
     "s3_cur": _s3_cur,
     "cost_explorer": _cost_explorer,
+    "azure_blob_export": _azure_blob_export,
+    "azure_cost_query": _azure_cost_query,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from analytics.focus.formats.aws_cost_explorer import AwsCostExplorer
 from analytics.focus.formats.aws_cur import AwsCur2, AwsCurLegacy
 from analytics.focus.formats.azure import AzureCostDetails, AzureCostDetailsAmortized
+from analytics.focus.formats.azure_cost_query import AzureCostQuery
 from analytics.focus.formats.base import Format
 from analytics.focus.formats.focus_files import FocusFile
 from analytics.focus.formats.gcp import GcpBillingExport
@@ -17,6 +18,7 @@ FORMATS: tuple[Format, ...] = (
     AzureCostDetailsAmortized(),
     GcpBillingExport(),
     AwsCostExplorer(),
+    AzureCostQuery(),
 )
 
 
