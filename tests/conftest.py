@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from control_api.store.db import make_engine
 from control_api.store.migrate import upgrade
 from tests.emulators.azure_arm import AzureArmEmulator
+from tests.emulators.google_rest import GoogleRestEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 POSTGRES_ADMIN_URL = os.environ.get("WEDCLOUD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -185,3 +186,66 @@ def azure_arm(azure_arm_server: AzureArmEmulator) -> Iterator[AzureArmEmulator]:
     """The ARM emulator, emptied after each test."""
     yield azure_arm_server
     azure_arm_server.reset()
+
+
+REPO = Path(__file__).parent.parent
+BQ_EMULATOR_PYTHON = REPO / ".tools" / "bqemulator" / "bin" / "python"
+BQ_PROJECT = "wedcloud-test"
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """bqemulator (PyPI) from its own environment, on a free port; yields its endpoint URL.
+    Data lives in memory for the session; tests use a dataset each."""
+    require(BQ_EMULATOR_PYTHON.exists(), f"bqemulator is missing ({BQ_EMULATOR_PYTHON}): run ./dev test")
+    port = free_port()
+    home = REPO / ".tools" / "bqemulator" / "home"  # DuckDB keeps its extensions under $HOME
+    home.mkdir(exist_ok=True)
+    log = tmp_path_factory.mktemp("bqemulator") / "bqemulator.log"
+    command = [str(BQ_EMULATOR_PYTHON), str(EMULATORS_DIR / "bigquery" / "launch.py"), "start"]
+    command += ["--rest-host", "127.0.0.1", "--rest-port", str(port), "--grpc-port", "0"]
+    command += ["--project", BQ_PROJECT, "--log-level", "warning"]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=os.environ | {"HOME": str(home)},
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_http(f"{url}/bigquery/v2/projects/{BQ_PROJECT}/datasets", process, 60, log)
+        yield url
+    finally:
+        stop_group(process)
+
+
+def wait_for_http(url: str, process: subprocess.Popen[bytes], seconds: float, log: Path) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - a local emulator
+            return
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"emulator exited with {process.returncode}: {log.read_text()[-2000:]}") from None
+            time.sleep(0.1)
+    raise RuntimeError(f"emulator did not answer {url} within {seconds} s: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="session")
+def google_rest_server() -> Iterator[GoogleRestEmulator]:
+    """The project's Google Cloud REST emulator (tests/emulators/google_rest.py)."""
+    emulator = GoogleRestEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def google_rest(google_rest_server: GoogleRestEmulator) -> Iterator[GoogleRestEmulator]:
+    yield google_rest_server
+    google_rest_server.reset()

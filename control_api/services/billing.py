@@ -5,8 +5,12 @@ A provider's ``settings["billing"]`` says where its bills are:
 ..., "format": ...}`` for exports someone already downloads, and the cloud sources that use
 the provider's credentials (decrypted in memory only) or the SDK's own chain:
 ``{"source": "s3_cur", "bucket": ..., "prefix": "<path>/<export name>"}``,
-``{"source": "cost_explorer", "first_month": "2025-01-01"}``, and the Azure and Google Cloud
-sources. Any source may name an ``endpoint_url`` (S3-compatible storage, or an emulator).
+``{"source": "cost_explorer", "first_month": "2025-01-01"}``,
+``{"source": "azure_blob_export", "account_url": ..., "container": ..., "prefix": ...}``,
+``{"source": "azure_cost_query", "scope": "/subscriptions/<id>", "first_month": ...}`` and
+``{"source": "gcp_bigquery_export", "table": "<project>.<dataset>.<table>"}`` (or ``"dataset"``,
+the table then found from the billing account). Any source may name an ``endpoint_url``
+(S3-compatible storage, a sovereign cloud, or an emulator). docs/billing-sources.md has them all.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clouds import aws, azure
+from clouds import aws, azure, gcp
 from clouds.billing import BillingSource
 from clouds.sandbox.billing_source import SandboxBillingSource
 from clouds.sandbox.catalog import FlavourKey
@@ -119,6 +123,44 @@ def _azure_cost_query(ctx: BuildContext) -> BillingSource:
     )
 
 
+def _gcp_bigquery_export(ctx: BuildContext) -> BillingSource:
+    """The export table named in the settings, or found in ``dataset`` from the billing account
+    (``billing_account_id``, else the only open account the credentials can see)."""
+    from google.auth.exceptions import DefaultCredentialsError
+
+    table = ctx.config.get("table")
+    if table and not gcp.is_table_id(table):
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: table must be project.dataset.table, not {table!r}")
+    if not table:
+        ctx.require("dataset")
+    credentials = ctx.credentials()
+    project = ctx.config.get("project") or (table or ctx.config["dataset"]).split(".")[0]
+    try:
+        client = gcp.bigquery_client(credentials, project, ctx.config.get("endpoint_url"))
+        if not table:
+            account = ctx.config.get("billing_account_id") or _only_billing_account(ctx, credentials)
+            table = gcp.export_table_for(client, ctx.config["dataset"], account)
+    except DefaultCredentialsError:
+        raise InvalidRequest(
+            f"provider {ctx.provider.name!r} has no Google Cloud credentials: register a service account key "
+            "or set up Application Default Credentials"
+        ) from None
+    except LookupError as error:
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
+    return gcp.BigQueryExportSource(ctx.provider.name, client, table, ctx.cache_dir)
+
+
+def _only_billing_account(ctx: BuildContext, credentials: dict[str, Any] | None) -> str:
+    catalog = gcp.billing_catalog(credentials, ctx.config.get("billing_endpoint_url"))
+    accounts = [a.account_id for a in catalog.billing_accounts() if a.open]
+    if len(accounts) != 1:
+        raise InvalidRequest(
+            f"provider {ctx.provider.name!r}: the credentials see {len(accounts)} open billing accounts "
+            f"({', '.join(accounts) or 'none'}); name one as billing_account_id"
+        )
+    return accounts[0]
+
+
 def _first_month(ctx: BuildContext) -> date:
     try:
         return date.fromisoformat(ctx.config["first_month"]).replace(day=1)
@@ -136,6 +178,7 @@ BUILDERS: dict[str, Callable[[BuildContext], BillingSource]] = {
     "cost_explorer": _cost_explorer,
     "azure_blob_export": _azure_blob_export,
     "azure_cost_query": _azure_cost_query,
+    "gcp_bigquery_export": _gcp_bigquery_export,
 }
 
 

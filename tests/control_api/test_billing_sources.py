@@ -4,6 +4,7 @@ source, through each cloud's SDK against its emulator; bad settings are refused 
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -11,15 +12,19 @@ from typing import Any
 
 import pytest
 from azure.storage.blob import BlobServiceClient
+from google.cloud import bigquery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from clouds import aws, azure
+from clouds import aws, azure, gcp
 from control_api.crypto import Cipher
 from control_api.services.billing import billing_source
 from control_api.services.errors import InvalidRequest, NotFound
 from control_api.services.providers import create_cloud_provider
+from tests.conftest import BQ_PROJECT
 from tests.emulators.azure_arm import AzureArmEmulator, CostRecord
+from tests.emulators.bigquery.billing_export import EXPORT_SCHEMA
+from tests.emulators.google_rest import GoogleRestEmulator
 from wedcloud.home import HomeLayout
 
 CIPHER = Cipher(os.urandom(32))
@@ -110,6 +115,8 @@ def test_an_azure_cost_query_source_sends_the_providers_token_to_its_endpoint(
             "group_by takes one or two dimensions",
         ),
         ("gcp", {"source": "carrier_pigeon"}, "unknown billing source 'carrier_pigeon'"),
+        ("gcp", {"source": "gcp_bigquery_export"}, "needs dataset"),
+        ("gcp", {"source": "gcp_bigquery_export", "table": "billing"}, r"project\.dataset\.table"),
     ],
 )
 def test_incomplete_billing_settings_are_refused_with_the_missing_setting_named(
@@ -132,4 +139,46 @@ def test_a_provider_without_billing_settings_has_no_source(sqlite_engine: Engine
         create_cloud_provider(session, CIPHER, kind="gcp", name="gcp-billing", default_region=None)
         session.commit()
     with pytest.raises(NotFound, match="no billing source configured"):
+        _source(sqlite_engine, tmp_path, "gcp")
+
+
+@pytest.mark.integration
+def test_a_bigquery_source_finds_the_export_table_of_the_only_open_billing_account(
+    sqlite_engine: Engine, tmp_path: Path, bigquery_emulator: str, google_rest: GoogleRestEmulator
+) -> None:
+    google_rest.add_billing_account("01A2B3-C4D5E6-F7A8B9", "WedSync")
+    google_rest.add_billing_account("0F0F0F-000000-000000", "Old", open_=False)
+    client = gcp.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
+    dataset = f"{BQ_PROJECT}.finops_{uuid.uuid4().hex[:6]}"
+    client.create_dataset(dataset)
+    table = f"{dataset}.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
+    client.create_table(bigquery.Table(table, schema=EXPORT_SCHEMA))
+    billing = {
+        "source": "gcp_bigquery_export",
+        "dataset": dataset,
+        "endpoint_url": bigquery_emulator,
+        "billing_endpoint_url": google_rest.url,
+    }
+    _register(sqlite_engine, "gcp", billing)
+    source = _source(sqlite_engine, tmp_path, "gcp")
+    assert isinstance(source, gcp.BigQueryExportSource)
+    assert source.table == table
+    assert source.months() == {}
+    client.delete_dataset(dataset, delete_contents=True)
+
+
+@pytest.mark.integration
+def test_a_bigquery_source_asks_which_account_when_several_are_open(
+    sqlite_engine: Engine, tmp_path: Path, bigquery_emulator: str, google_rest: GoogleRestEmulator
+) -> None:
+    google_rest.add_billing_account("01A2B3-C4D5E6-F7A8B9", "WedSync")
+    google_rest.add_billing_account("0B0B0B-000000-000000", "WedSync US")
+    billing = {
+        "source": "gcp_bigquery_export",
+        "dataset": f"{BQ_PROJECT}.finops",
+        "endpoint_url": bigquery_emulator,
+        "billing_endpoint_url": google_rest.url,
+    }
+    _register(sqlite_engine, "gcp", billing)
+    with pytest.raises(InvalidRequest, match=r"see 2 open billing accounts .*name one as billing_account_id"):
         _source(sqlite_engine, tmp_path, "gcp")
