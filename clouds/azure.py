@@ -4,8 +4,9 @@ sources.
 - ``BlobExportSource``: Cost Management exports delivered to Blob storage
   (``<container>/<path>/<YYYYMMDD-YYYYMMDD>/<run>/<file>.csv[.gz]``), fetched only when a blob's
   ETag or size changed, every listing page followed, each download's size verified.
-- ``CostQuerySource``: the Cost Management Query API (daily cost by two dimensions, service and
-  charge type unless configured) for subscriptions without an export, following ``nextLink``.
+- ``CostQuerySource``: the Cost Management Query API (daily actual and amortized cost by two
+  dimensions, service and charge type unless configured) for subscriptions without an export,
+  following ``nextLink``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -237,7 +239,7 @@ class CostQuerySource:
             cursor = (cursor + timedelta(days=32)).replace(day=1)
         return months
 
-    def _definition(self, month: date) -> Any:
+    def _definition(self, month: date, cost_type: str) -> Any:
         from azure.mgmt.costmanagement.models import (
             QueryAggregation,
             QueryDataset,
@@ -248,7 +250,7 @@ class CostQuerySource:
 
         end = min((month + timedelta(days=32)).replace(day=1), self.today) - timedelta(days=1)
         return QueryDefinition(
-            type="ActualCost",
+            type=cost_type,
             timeframe="Custom",
             time_period=QueryTimePeriod(
                 from_property=datetime.combine(month, datetime.min.time(), tzinfo=UTC),
@@ -261,21 +263,42 @@ class CostQuerySource:
             ),
         )
 
-    def fetch(self, month: date) -> list[ExportFile]:
-        if month > self.today:
-            return []
-        definition = self._definition(month)
+    def _rows(self, month: date, cost_type: str) -> dict[tuple[Any, ...], Any]:
+        """Every page of one query, keyed by day, grouping values and currency."""
+        definition = self._definition(month, cost_type)
         properties = self._page(definition, {})
-        columns = [c.name for c in properties.columns]
-        rows = list(properties.rows or [])
+        pages = [properties]
         while properties.next_link:
             # nextLink repeats the POST with a $skiptoken; the SDK does not follow it by itself
             link = parse_qs(urlsplit(properties.next_link).query)
             properties = self._page(definition, {k: v[-1] for k, v in link.items() if k != "api-version"})
-            rows.extend(properties.rows or [])
+            pages.append(properties)
+        keyed: dict[tuple[Any, ...], Any] = {}
+        for page in pages:
+            names = [c.name for c in page.columns]
+            cost = next(n for n in names if n in ("Cost", "PreTaxCost", "CostUSD", "totalCost"))
+            for values in page.rows or []:
+                row = dict(zip(names, values, strict=True))
+                key = (row["UsageDate"], *(row.get(g) for g in self.grouping), row.get("Currency"))
+                keyed[key] = keyed.get(key, Decimal(0)) + Decimal(str(row[cost]))  # a float prints as its shortest repr
+        return keyed
+
+    def fetch(self, month: date) -> list[ExportFile]:
+        """The month's actual cost (what the invoice charges) beside its amortized cost (what
+        the usage cost once commitments are spread over it): BilledCost and EffectiveCost."""
+        if month > self.today:
+            return []
+        actual = self._rows(month, "ActualCost")
+        amortized = self._rows(month, "AmortizedCost")
+        lines = []
+        for key in sorted(actual.keys() | amortized.keys(), key=lambda k: tuple(str(part) for part in k)):
+            day, *groups, currency = key
+            costs = {"Cost": str(actual.get(key, 0)), "AmortizedCost": str(amortized.get(key, 0))}
+            row = costs | {"UsageDate": day}
+            row |= dict(zip(self.grouping, groups, strict=True)) | {"Currency": currency, "Scope": self.scope}
+            lines.append(json.dumps(row) + "\n")
         path = self.cache_dir / "cost-query" / f"{self.source_id}-{month:%Y-%m}.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [json.dumps(dict(zip(columns, row, strict=True)) | {"Scope": self.scope}) + "\n" for row in rows]
         path.write_text("".join(lines))
         return [ExportFile(month, path, path.stat().st_size, combined_signature(lines), "azure_cost_query")]
 

@@ -116,6 +116,7 @@ def run(
     virtual_currency: bool = False,
 ) -> ValidatorReport:
     """Validate ``data_file`` (.parquet or .csv) against FOCUS 1.2 and parse the verdict."""
+    workdir = workdir.resolve()  # the validator runs inside it: relative paths would point elsewhere
     prepare_workdir(workdir)
     xml = workdir / f"{data_file.stem}.junit.xml"
     argv = [

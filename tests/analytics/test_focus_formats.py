@@ -42,6 +42,22 @@ def _total(rows: list[dict[str, str]], cost: str, currency: str) -> dict[str, De
     return dict(totals)
 
 
+def _jsonl_total(path: Path, cost: str, currency: str) -> dict[str, Decimal]:
+    """``cost`` and ``currency`` are paths into each JSON line (``UnblendedCost.Amount``)."""
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for line in path.read_text().splitlines():
+        row = json.loads(line, parse_float=Decimal)
+
+        def get(dotted: str, row: dict[str, object] = row) -> object:
+            value: object = row
+            for part in dotted.split("."):
+                value = value[part]  # type: ignore[index]
+            return value
+
+        totals[str(get(currency))] += Decimal(str(get(cost)))
+    return dict(totals)
+
+
 def _gcp_total(path: Path) -> dict[str, Decimal]:
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for line in path.read_text().splitlines():
@@ -66,6 +82,10 @@ CASES = [
      lambda p: _total(_csv_rows(p), "PreTaxCost", "Currency")),
     ("azure/focuscost_1_0_2026-01.csv", "focus", 2, "BilledCost",
      lambda p: _total(_csv_rows(p), "BilledCost", "BillingCurrency")),
+    ("azure/cost_query_2026-01.jsonl", "azure_cost_query", 9, "BilledCost",
+     lambda p: _jsonl_total(p, "Cost", "Currency")),
+    ("aws/cost_explorer_2026-01.jsonl", "aws_cost_explorer", 5, "BilledCost",
+     lambda p: _jsonl_total(p, "UnblendedCost.Amount", "UnblendedCost.Unit")),
     ("gcp/detailed_export_2026-01.jsonl", "gcp_billing_export", 7, "BilledCost", _gcp_total),
     ("gcp/gcp_focus_export_2026-01.csv", "focus", 1, "BilledCost",
      lambda p: _total(_csv_rows(p), "BilledCost", "BillingCurrency")),

@@ -30,6 +30,8 @@ NATIVE = [
     "azure/ea_amortized_2026-01.csv",
     "azure/legacy_usage_pretaxcost_2019-06.csv",
     "azure/focuscost_1_0_2026-01.csv",
+    "azure/cost_query_2026-01.jsonl",
+    "aws/cost_explorer_2026-01.jsonl",
     "gcp/gcp_bq_export_2020-11_koku.csv",
     "gcp/detailed_export_2026-01.jsonl",
     "gcp/gcp_focus_export_2026-01.csv",

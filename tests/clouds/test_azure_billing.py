@@ -159,6 +159,7 @@ def _records(days: int) -> list[CostRecord]:
             Decimal("3.1415") * (i + 1),
             "EUR",
             {"ServiceName": services[i % 3][0], "ChargeType": services[i % 3][1]},
+            amortized_cost=Decimal(0) if services[i % 3][1] == "Purchase" else None,  # a reservation
         )
         for i in range(days * 3)
     ]
@@ -173,10 +174,12 @@ def test_cost_query_follows_next_link_and_loads_to_the_cent(azure_arm: AzureArmE
         (file,) = source.fetch(date(2026, 1, 1))
     finally:
         azure_arm.page_size = 1000
-    assert source.calls == 5  # 93 rows in pages of 20
+    assert source.calls == 10  # 93 rows in pages of 20, actual and amortized
     loaded, con = _load([file], "azure-query", date(2026, 1, 1))
     assert loaded.rows == 93
     assert loaded.billed["EUR"] == sum((r.cost for r in records), Decimal(0))
+    (effective,) = con.execute("SELECT sum(EffectiveCost) FROM focus_costs").fetchone() or (None,)
+    assert effective == sum((r.cost for r in records if r.amortized_cost is None), Decimal(0))
     categories = dict(
         con.execute("SELECT ServiceName, any_value(ChargeCategory) FROM focus_costs GROUP BY 1").fetchall()
     )
@@ -202,7 +205,7 @@ def test_cost_query_retries_when_throttled(azure_arm: AzureArmEmulator, tmp_path
     (file,) = source.fetch(date(2026, 1, 1))
     costs = [Decimal(str(json.loads(line)["Cost"])) for line in file.path.read_text().splitlines()]
     assert sum(costs, Decimal(0)) == sum((r.cost for r in _records(3)), Decimal(0))
-    assert len(azure_arm.requests) == 3  # two 429s, then the answer
+    assert len(azure_arm.requests) == 4  # two 429s, then the actual and the amortized answers
 
 
 def test_cost_query_refuses_more_than_two_groupings(azure_arm: AzureArmEmulator, tmp_path: Path) -> None:

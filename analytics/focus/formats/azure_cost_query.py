@@ -3,8 +3,15 @@ one JSON object per row, keyed by the response's column names) to FOCUS 1.2.
 
 The Query API returns aggregates (a day's cost per service, resource, location, charge type
 and pricing model), not line items or prices; it stands in for subscriptions without an
-export. Unit prices are unknown, so each row is priced as one unit ("Units") at its own cost:
-totals are exact, per-unit figures are not meaningful.
+export. ``clouds.azure.CostQuerySource`` asks for the actual cost (BilledCost: purchases at full
+price, usage covered by a commitment at zero) and the amortized cost (EffectiveCost:
+commitment purchases at zero, their cost spread over the usage they cover, unused commitment
+on rows of its own) of each group and day; a file without ``AmortizedCost`` falls back to the
+actual cost, with commitment purchases at zero when the pricing model says so.
+
+Unit prices are unknown, so each row is priced as one unit ("Units"), or minus one for a
+negative amount (FOCUS prices are never negative), at the larger of its two costs: totals are
+exact, per-unit figures are not meaningful.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class AzureCostQuery:
 SELECT
     strptime(CAST({c("UsageDate")} AS VARCHAR), '%Y%m%d')::DATE AS charge_date,
     {money_sql(c(*COST))} AS cost,
+    {money_sql(c("AmortizedCost"))} AS amortized_cost,
     trim({c("Currency")}) AS currency,
     {clean(c("ServiceName"))} AS service_name,
     {clean(c("MeterCategory"))} AS meter_category,
@@ -72,6 +80,15 @@ typed AS (
              WHEN charge_type IN ('Tax', 'Credit') THEN charge_type
              ELSE 'Adjustment' END AS category
     FROM src
+),
+costed AS (
+    SELECT *,
+        COALESCE(amortized_cost,
+                 CASE WHEN category = 'Purchase' AND pricing_model IN ('Reservation', 'SavingsPlan') THEN 0
+                      ELSE cost END)::{MONEY} AS effective_cost,
+        greatest(abs(cost), abs(COALESCE(amortized_cost, cost)))::{MONEY} AS unit_price,
+        CASE WHEN COALESCE(NULLIF(cost, 0), amortized_cost, 0) < 0 THEN -1 ELSE 1 END::{QUANTITY} AS units
+    FROM typed
 ),
 services AS (SELECT * FROM {values_sql()})
 SELECT
@@ -98,24 +115,23 @@ SELECT
     NULL::VARCHAR AS CommitmentDiscountStatus,
     NULL::VARCHAR AS CommitmentDiscountType,
     NULL::VARCHAR AS CommitmentDiscountUnit,
-    CASE WHEN category = 'Usage' THEN 1::{QUANTITY} END AS ConsumedQuantity,
+    CASE WHEN category = 'Usage' THEN units END AS ConsumedQuantity,
     CASE WHEN category = 'Usage' THEN 'Units' END AS ConsumedUnit,
-    cost AS ContractedCost,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN cost END AS ContractedUnitPrice,
-    CASE WHEN category = 'Purchase' AND pricing_model IN ('Reservation', 'SavingsPlan') THEN 0::{MONEY}
-         ELSE cost END AS EffectiveCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price * units ELSE cost END AS ContractedCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS ContractedUnitPrice,
+    effective_cost AS EffectiveCost,
     NULL::VARCHAR AS InvoiceId,
     'Microsoft' AS InvoiceIssuerName,
-    cost AS ListCost,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN cost END AS ListUnitPrice,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price * units ELSE cost END AS ListCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS ListUnitPrice,
     CASE WHEN category NOT IN ('Usage', 'Purchase') THEN NULL
          WHEN pricing_model IN ('Reservation', 'SavingsPlan') AND category = 'Usage' THEN 'Committed'
          WHEN pricing_model = 'Spot' THEN 'Dynamic' ELSE 'Standard' END AS PricingCategory,
     currency AS PricingCurrency,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN cost END AS PricingCurrencyContractedUnitPrice,
-    EffectiveCost AS PricingCurrencyEffectiveCost,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN cost END AS PricingCurrencyListUnitPrice,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN 1::{QUANTITY} END AS PricingQuantity,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS PricingCurrencyContractedUnitPrice,
+    effective_cost AS PricingCurrencyEffectiveCost,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS PricingCurrencyListUnitPrice,
+    CASE WHEN category IN ('Usage', 'Purchase') THEN units END AS PricingQuantity,
     CASE WHEN category IN ('Usage', 'Purchase') THEN 'Units' END AS PricingUnit,
     'Microsoft' AS ProviderName,
     'Microsoft' AS PublisherName,
@@ -139,7 +155,7 @@ SELECT
     CASE WHEN NULLIF(subscription_id, '') IS NOT NULL THEN 'Subscription' END AS SubAccountType,
     NULL::JSON AS Tags,
     {lineage_sql(context, "line_id", "meter_category", EXTRAS)}
-FROM typed LEFT JOIN services ON services.service_key = COALESCE(typed.meter_category, typed.service_name)
+FROM costed LEFT JOIN services ON services.service_key = COALESCE(costed.meter_category, costed.service_name)
 """
 
     def totals_sql(self, canonical_sql: str) -> str:
