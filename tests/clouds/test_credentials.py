@@ -1,0 +1,54 @@
+"""A provider's stored credentials become the SDK's own credential objects (nothing is sent
+anywhere: these are built offline)."""
+
+from __future__ import annotations
+
+import pytest
+from azure.identity import ClientSecretCredential, DefaultAzureCredential
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import AnonymousCredentials
+from google.oauth2 import credentials as oauth2
+from google.oauth2 import service_account
+
+from clouds import azure, gcp
+
+
+def _service_account_key() -> dict[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "wedsync-billing",
+        "private_key_id": "0123456789abcdef",
+        "private_key": pem,
+        "client_email": "wedcloud-reader@wedsync-billing.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+
+
+def test_a_google_service_account_key_becomes_scoped_service_account_credentials() -> None:
+    credentials = gcp.credentials_for(_service_account_key())
+    assert isinstance(credentials, service_account.Credentials)
+    assert credentials.service_account_email == "wedcloud-reader@wedsync-billing.iam.gserviceaccount.com"
+    assert list(credentials.scopes) == list(gcp.SCOPES)
+
+
+def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
+    token = gcp.credentials_for({"access_token": "ya29.token"})
+    assert isinstance(token, oauth2.Credentials)
+    assert token.token == "ya29.token"
+    assert gcp.credentials_for(None) is None  # the client library's Application Default Credentials
+    assert isinstance(gcp.credentials_for(_service_account_key(), "http://127.0.0.1:9050"), AnonymousCredentials)
+    with pytest.raises(ValueError, match="service account key or an access_token"):
+        gcp.credentials_for({"password": "hunter2"})
+
+
+def test_azure_service_principals_tokens_and_the_ambient_chain() -> None:
+    secret = azure.credential_for({"tenant_id": "t", "client_id": "c", "client_secret": "s"})
+    assert isinstance(secret, ClientSecretCredential)
+    assert isinstance(azure.credential_for({"access_token": "eyJ0"}), azure.StaticToken)
+    assert isinstance(azure.credential_for(None), DefaultAzureCredential)
