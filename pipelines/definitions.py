@@ -42,7 +42,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),
             "billing_sources": BillingSourcesResource(
-                database_url=settings.resolved_database_url, home=str(layout.root)
+                database_url=settings.resolved_database_url, home=str(layout.root), environment=settings.environment
             ),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
         },

@@ -40,6 +40,7 @@ class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     database_url: str
     home: str
+    environment: str = "development"
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -53,12 +54,14 @@ class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def source(self, name: str) -> BillingSource:
         home = Path(self.home)
         with self._session() as session:
-            return billing.billing_source(session, HomeLayout(home), name=name, cipher=load_cipher(home))
+            return billing.billing_source(
+                session, HomeLayout(home), name=name, cipher=load_cipher(home, environment=self.environment)
+            )
 
     def sources(self) -> list[BillingSource]:
         home = Path(self.home)
         with self._session() as session:
-            return billing.billing_sources(session, HomeLayout(home), load_cipher(home))
+            return billing.billing_sources(session, HomeLayout(home), load_cipher(home, environment=self.environment))
 
 
 class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]

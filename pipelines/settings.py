@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +18,10 @@ class PipelineSettings(BaseSettings):
 
     home: Path = Field(default=Path(".wedcloud"), description="Root folder for all local state.")
     database_url: str | None = Field(default=None, description="State store URL; SQLite in WEDCLOUD_HOME when unset.")
+    environment: Literal["development", "production", "test"] = Field(
+        default="development",
+        description="In production the credentials key must come from WEDCLOUD_SECRET_KEY(_FILE), never a local file.",
+    )
     billing_start: date | None = Field(
         default=None,
         description="First day of the billing partitions; default: the sandbox's history start "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,7 +114,16 @@ def _world_missing(session: Session, world: str) -> bool:
     return found.first() is None
 
 
+# Names become Dagster partition keys and file names: letters, digits, space, dot, dash, underscore.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}")
+
+
 def _ensure_unique_name(session: Session, name: str) -> None:
+    if not NAME_PATTERN.fullmatch(name):
+        raise InvalidRequest(
+            f"provider name {name!r}: 1 to 120 letters, digits, spaces, dots, dashes or underscores, "
+            "starting with a letter or digit"
+        )
     if session.scalar(select(Provider.id).where(Provider.name == name)) is not None:
         raise Conflict(f"a provider named {name!r} already exists; choose another name")
 

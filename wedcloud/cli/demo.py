@@ -14,6 +14,7 @@ from types import FrameType
 import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from control_api.crypto import load_cipher
 from control_api.security import Role, key_from_token
 from control_api.services import api_keys, billing, sandbox
 from control_api.store.db import transaction
@@ -90,10 +91,16 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
     """Load every registered provider's bills for the months from ``first`` to ``last`` (only the
     months not loaded yet unless ``everything``), then publish the serving snapshot, with a
     progress bar."""
-    settings = PipelineSettings(home=context.settings.layout.root, billing_start=first.replace(day=1))
+    settings = PipelineSettings(
+        home=context.settings.layout.root,
+        database_url=context.settings.database_url,
+        environment=context.settings.environment,
+        billing_start=first.replace(day=1),
+    )
     defs = build_definitions(settings)
     with transaction(context.sessions) as session:
-        names = [source.source_id for source in billing.billing_sources(session, context.settings.layout)]
+        cipher = load_cipher(context.settings.layout.root, environment=context.settings.environment)
+        names = [source.source_id for source in billing.billing_sources(session, context.settings.layout, cipher)]
     with dagster_instance(context.settings.layout.dagster_home) as instance:
         register_sources(instance, names)
         months = months_between(first, last)

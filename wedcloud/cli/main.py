@@ -12,6 +12,7 @@ from control_api.security import Role
 from control_api.services import api_keys, sandbox
 from control_api.store.db import transaction
 from control_api.store.migrate import current_revision, head_revision, upgrade
+from wedcloud.cli import billing as billing_cli
 from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
 
@@ -32,6 +33,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(focus_cli.app, name="focus")
+app.add_typer(billing_cli.app, name="billing")
 
 
 @db_app.command("upgrade")

@@ -1,0 +1,82 @@
+"""``wedcloud billing``: register a cloud account's billing source, list it, ask it for months."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from clouds import aws
+from wedcloud.cli.main import app
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("WEDCLOUD_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("WEDCLOUD_DATABASE_URL", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.mark.integration
+def test_an_s3_source_is_added_listed_and_asked_for_its_months(
+    home: Path, tmp_path: Path, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    s3 = aws.client(aws.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint)
+    s3.create_bucket(Bucket="bills")
+    for month in ("2026-01", "2026-02"):
+        s3.put_object(Bucket="bills", Key=f"cur/wedsync/data/BILLING_PERIOD={month}/part-1.parquet", Body=b"PAR1")
+    keys = tmp_path / "aws.json"
+    keys.write_text(json.dumps(aws_keys))
+    runner = CliRunner()
+    settings = ["--set", "bucket=bills", "--set", "prefix=cur/wedsync", "--set", f"endpoint_url={moto_endpoint}"]
+    added = runner.invoke(
+        app,
+        [
+            "billing",
+            "add",
+            "aws-prod",
+            "--kind",
+            "aws",
+            "--source",
+            "s3_cur",
+            *settings,
+            "--credentials-file",
+            str(keys),
+        ],
+    )
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(app, ["billing", "list"])
+    assert "aws-prod" in listed.stdout
+    assert "credentials stored" in listed.stdout
+    assert aws_keys["secret_access_key"] not in listed.stdout
+    months = runner.invoke(app, ["billing", "months", "aws-prod"])
+    assert months.exit_code == 0, months.output
+    assert [line[:7] for line in months.stdout.splitlines()] == ["2026-01", "2026-02"]
+
+
+def test_a_source_missing_a_setting_is_refused_and_nothing_is_saved(home: Path) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(app, ["billing", "add", "az", "--kind", "azure", "--source", "azure_cost_query"])
+    assert refused.exit_code == 2
+    assert "needs scope, first_month" in refused.stderr
+    assert "az " not in runner.invoke(app, ["billing", "list"]).stdout
+
+
+def test_a_credentials_file_that_is_not_json_is_refused(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "creds.txt"
+    bad.write_text("AKIA... secret")
+    command = ["billing", "add", "x", "--kind", "aws", "--source", "cost_explorer", "--set", "first_month=2026-01-01"]
+    result = CliRunner().invoke(app, [*command, "--credentials-file", str(bad)])
+    assert result.exit_code == 2
+    assert "not a readable JSON file" in result.output
+
+
+def test_a_name_that_cannot_be_a_partition_key_is_refused(home: Path) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["billing", "add", "aws|prod", "--kind", "aws", "--source", "cost_explorer", "--set", "first_month=2026-01-01"],
+    )
+    assert result.exit_code == 2
+    assert "letters, digits, spaces" in result.stderr
