@@ -2,8 +2,9 @@
 sources.
 
 - ``BlobExportSource``: Cost Management exports delivered to Blob storage
-  (``<container>/<path>/<YYYYMMDD-YYYYMMDD>/<run>/<file>.csv[.gz]``), fetched only when a blob's
-  ETag or size changed, every listing page followed, each download's size verified.
+  (``<container>/<path>/<YYYYMMDD-YYYYMMDD>/<run>/<file>.csv[.gz]``): the latest run of each
+  month, every listing page followed, a blob fetched only when its ETag or size changed and
+  checked against the listing and the run's manifest.
 - ``CostQuerySource``: the Cost Management Query API (daily actual and amortized cost by two
   dimensions, service and charge type unless configured) for subscriptions without an export,
   following ``nextLink``.
@@ -27,6 +28,7 @@ from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from clouds.billing import ExportFile, combined_signature, month_of_path
+from clouds.endpoints import is_local_http
 
 ARM_SCOPE = "https://management.azure.com/.default"
 
@@ -40,10 +42,15 @@ def credential_for(credentials: dict[str, Any] | None) -> TokenCredential:
         return DefaultAzureCredential()
     if credentials.get("access_token"):
         return StaticToken(credentials["access_token"])
-    tenant, client_id = credentials["tenant_id"], credentials["client_id"]
-    if credentials.get("client_secret"):
+    tenant, client_id = credentials.get("tenant_id"), credentials.get("client_id")
+    if tenant and client_id and credentials.get("client_secret"):
         return ClientSecretCredential(tenant, client_id, credentials["client_secret"])
-    return CertificateCredential(tenant, client_id, certificate_data=credentials["certificate"].encode())
+    if tenant and client_id and credentials.get("certificate"):
+        return CertificateCredential(tenant, client_id, certificate_data=credentials["certificate"].encode())
+    raise ValueError(
+        "Azure credentials are a service principal (tenant_id, client_id and client_secret or certificate) "
+        "or an access_token"
+    )
 
 
 class StaticToken:
@@ -61,14 +68,6 @@ class AllowHttp(SansIOHTTPPolicy):  # type: ignore[type-arg]
 
     def on_request(self, request: PipelineRequest) -> None:  # type: ignore[type-arg]
         request.context.options["enforce_https"] = False
-
-
-def is_local_http(url: str | None) -> bool:
-    """An emulator on this machine: the only place a token may travel over plain http."""
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def client_options(endpoint_url: str | None) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from clouds.billing import ExportFile
+from clouds.endpoints import is_local_http
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # Table names Cloud Billing gives its exports, with the account id's dashes as underscores.
@@ -30,13 +30,6 @@ _TABLE = re.compile(r"^[A-Za-z0-9_\-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+$")
 def is_table_id(text: str) -> bool:
     """``project.dataset.table``, nothing else (the id is put into SQL between backticks)."""
     return bool(_TABLE.match(text))
-
-
-def is_local_http(url: str | None) -> bool:
-    if not url:
-        return False
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def credentials_for(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> Any:

@@ -101,7 +101,10 @@ def _azure_blob_export(ctx: BuildContext) -> BillingSource:
     credentials = ctx.credentials()
     if not ctx.config.get("account_url") and not (credentials or {}).get("connection_string"):
         ctx.require("account_url")
-    container = azure.blob_container(credentials, ctx.config.get("account_url"), ctx.config["container"])
+    try:
+        container = azure.blob_container(credentials, ctx.config.get("account_url"), ctx.config["container"])
+    except ValueError as error:
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
     return azure.BlobExportSource(
         ctx.provider.name, container, ctx.config.get("prefix", ""), ctx.cache_dir, ctx.config.get("format")
     )
@@ -109,7 +112,10 @@ def _azure_blob_export(ctx: BuildContext) -> BillingSource:
 
 def _azure_cost_query(ctx: BuildContext) -> BillingSource:
     ctx.require("scope", "first_month")
-    client = azure.cost_management_client(ctx.credentials(), ctx.config.get("endpoint_url"))
+    try:
+        client = azure.cost_management_client(ctx.credentials(), ctx.config.get("endpoint_url"))
+    except ValueError as error:
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
     grouping = tuple(ctx.config.get("group_by") or azure.DEFAULT_GROUPING)
     if not 0 < len(grouping) <= azure.MAX_GROUPING:
         raise InvalidRequest(f"provider {ctx.provider.name!r}: group_by takes one or two dimensions, not {grouping}")
@@ -145,7 +151,7 @@ def _gcp_bigquery_export(ctx: BuildContext) -> BillingSource:
             f"provider {ctx.provider.name!r} has no Google Cloud credentials: register a service account key "
             "or set up Application Default Credentials"
         ) from None
-    except LookupError as error:
+    except (LookupError, ValueError) as error:
         raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
     return gcp.BigQueryExportSource(ctx.provider.name, client, table, ctx.cache_dir)
 

@@ -182,3 +182,18 @@ def test_a_bigquery_source_asks_which_account_when_several_are_open(
     _register(sqlite_engine, "gcp", billing)
     with pytest.raises(InvalidRequest, match=r"see 2 open billing accounts .*name one as billing_account_id"):
         _source(sqlite_engine, tmp_path, "gcp")
+
+
+@pytest.mark.parametrize(
+    ("kind", "billing"),
+    [
+        ("azure", {"source": "azure_cost_query", "scope": "/subscriptions/x", "first_month": "2026-01-01"}),
+        ("gcp", {"source": "gcp_bigquery_export", "table": "p.d.t"}),
+    ],
+)
+def test_credentials_of_the_wrong_shape_are_refused_by_name(
+    sqlite_engine: Engine, tmp_path: Path, kind: str, billing: dict[str, Any]
+) -> None:
+    _register(sqlite_engine, kind, billing, {"access_key_id": "AKIA", "secret_access_key": "not for this cloud"})
+    with pytest.raises(InvalidRequest, match=f"provider '{kind}-billing': .*credentials"):
+        _source(sqlite_engine, tmp_path, kind)
