@@ -89,6 +89,9 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = No
     return SourceFile(path, chosen, canonical, _units(con, chosen, canonical))
 
 
+_NUMBER_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT")
+
+
 def _check_costs_parse(con: duckdb.DuckDBPyConnection, info: SourceInfo, fmt: Format) -> None:
     """Every non-empty value of the cost column must be a number: a cost the converter cannot
     read would silently drop money from the totals."""
@@ -96,10 +99,17 @@ def _check_costs_parse(con: duckdb.DuckDBPyConnection, info: SourceInfo, fmt: Fo
     if column is None:
         return
     ref = quote(column)
+    if info.type_of(column).upper().startswith(_NUMBER_TYPES):
+        # typed by the file (Parquet, JSON): the only values that are not amounts are NaN,
+        # the infinities and magnitudes beyond what a MONEY column holds
+        number = f"CAST({ref} AS DOUBLE)"
+        unreadable = f"(NOT isfinite({number}) OR abs({number}) >= 1e20)"
+    else:
+        text = f"CAST({ref} AS VARCHAR)"
+        unreadable = f"trim({text}) NOT IN ('', 'null', 'NULL') AND {money_sql(ref)} IS NULL"
     rows = con.execute(
         f"SELECT count(*), any_value(CAST({ref} AS VARCHAR)) FROM {info.relation} "
-        f"WHERE {ref} IS NOT NULL AND trim(CAST({ref} AS VARCHAR)) NOT IN ('', 'null', 'NULL') "
-        f"AND {money_sql(ref)} IS NULL"
+        f"WHERE {ref} IS NOT NULL AND {unreadable}"
     ).fetchall()
     count, example = rows[0]
     if count:

@@ -238,3 +238,28 @@ def test_spreadsheet_money_is_read_and_unreadable_money_is_refused(
         open_source(con, broken)
     assert refused.value.column == "BilledCost"
     assert "not numbers" in refused.value.problem
+
+
+def test_a_typed_export_with_a_cost_that_is_not_a_number_is_refused(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from analytics.focus.errors import NormalisationError
+
+    gzipped = FIXTURES / "aws/cur2_commitments_2026-01.csv.gz"
+    for bad in ("'nan'", "'inf'", "'1e25'"):
+        parquet = tmp_path / f"cur2_{bad.strip(chr(39))}.parquet"
+        con.execute(
+            f"COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 3 THEN {bad}::DOUBLE "
+            f"ELSE CAST(line_item_unblended_cost AS DOUBLE) END AS line_item_unblended_cost) "
+            f"FROM read_csv('{gzipped}', all_varchar = true)) TO '{parquet}' (FORMAT parquet)"
+        )
+        with pytest.raises(NormalisationError) as refused:
+            open_source(con, parquet)
+        assert refused.value.column == "line_item_unblended_cost"
+        assert "1 value(s) are not numbers" in refused.value.problem
+    good = tmp_path / "cur2_good.parquet"
+    con.execute(
+        f"COPY (SELECT * REPLACE (CAST(line_item_unblended_cost AS DOUBLE) AS line_item_unblended_cost) "
+        f"FROM read_csv('{gzipped}', all_varchar = true)) TO '{good}' (FORMAT parquet)"
+    )
+    assert open_source(con, good).format_name == "aws_cur2"

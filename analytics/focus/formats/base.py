@@ -141,12 +141,13 @@ def money_sql(expr: str) -> str:
     )
 
 
-def priced_sql(unit_price: str, quantity: str, fallback: str) -> str:
+def priced_sql(unit_price: str, quantity: str, fallback: str, *, product: str | None = None) -> str:
     """A cost defined as unit price x pricing quantity (how FOCUS defines ListCost and
-    ContractedCost), or ``fallback`` when either is unknown."""
+    ContractedCost), or ``fallback`` when either is unknown. ``product`` is the product
+    already computed as MONEY, where the query has it."""
     return (
         f"CASE WHEN {unit_price} IS NOT NULL AND {quantity} IS NOT NULL "
-        f"THEN CAST({unit_price} * {quantity} AS {MONEY}) ELSE {fallback} END"
+        f"THEN {product or f'CAST({unit_price} * {quantity} AS {MONEY})'} ELSE {fallback} END"
     )
 
 

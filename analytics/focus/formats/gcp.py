@@ -195,14 +195,18 @@ typed AS (
         END AS invoice_start
     FROM src
 ),
--- one row per export row, plus one Credit row per promotional credit it carries
-expanded AS (
-    SELECT *, FALSE AS is_credit, NULL AS credit, row_category AS category,
-           (cost + row_discounts)::{MONEY} AS billed
+-- one row per export row (credit NULL), plus one Credit row per promotional credit it
+-- carries; in one pass, because reading ``typed`` twice makes DuckDB fan the scan out
+with_credits AS (
+    SELECT *, unnest(list_concat([NULL], list_filter(credits, lambda c: c.type IN {PROMOTIONAL}))) AS credit
     FROM typed
-    UNION ALL
-    SELECT * EXCLUDE (credit_item), TRUE, credit_item, 'Credit', {decimal_sql("credit_item.amount")}
-    FROM (SELECT *, unnest(list_filter(credits, lambda c: c.type IN {PROMOTIONAL})) AS credit_item FROM typed)
+),
+expanded AS (
+    SELECT *, credit IS NOT NULL AS is_credit,
+        CASE WHEN credit IS NULL THEN row_category ELSE 'Credit' END AS category,
+        CASE WHEN credit IS NULL THEN (cost + row_discounts)::{MONEY} ELSE {decimal_sql("credit.amount")} END
+            AS billed
+    FROM with_credits
 ),
 priced AS (
     SELECT *,
