@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from control_api.audit import RequestContextMiddleware
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
-from control_api.routers import costs, monitoring, providers
+from control_api.routers import costs, monitoring, operations, providers
 from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
 from control_api.store.db import make_engine, make_sessionmaker
@@ -68,7 +68,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.snapshots = snapshots
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, costs, monitoring):
+    for module in (providers, operations, costs, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")

@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from control_api.audit import MUTATING, AuditTrail, build_entry
+from control_api.crypto import Cipher, SecretKeyError, load_cipher
 from control_api.errors import ProblemException
 from control_api.security import Role
 from control_api.services.api_keys import Principal, authenticate
@@ -115,3 +116,19 @@ async def get_snapshot(request: Request) -> SnapshotInfo | None:
 
 
 SnapshotDep = Annotated[SnapshotInfo | None, Depends(get_snapshot)]
+
+
+async def get_cipher(request: Request) -> Cipher:
+    """The deployment's credential cipher, loaded on first use (see ``control_api.crypto``)."""
+    cipher: Cipher | None = getattr(request.app.state, "cipher", None)
+    if cipher is None:
+        settings: ApiSettings = request.app.state.settings
+        try:
+            cipher = load_cipher(settings.layout.root, environment=settings.environment)
+        except SecretKeyError as exc:
+            raise ProblemException(503, f"Credentials cannot be stored or read: {exc}", slug="no-secret-key") from None
+        request.app.state.cipher = cipher
+    return cipher
+
+
+CipherDep = Annotated[Cipher, Depends(get_cipher)]

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clouds import errors as cloud_errors
 from control_api.services import errors as service_errors
 
 PROBLEM_JSON = "application/problem+json"
@@ -26,6 +27,14 @@ _STATUS_OF: dict[type[service_errors.ServiceError], int] = {
     service_errors.Conflict: 409,
     service_errors.InvalidRequest: 422,
     service_errors.Unavailable: 503,
+}
+# A cloud's answer, passed on: what the caller asked of it, or the cloud itself, was at fault.
+_CLOUD_STATUS: dict[type[cloud_errors.CloudError], tuple[int, str]] = {
+    cloud_errors.ResourceNotFound: (404, "The resource does not exist at the provider"),
+    cloud_errors.InvalidStateTransition: (409, "Not allowed in the resource's state"),
+    cloud_errors.UnsupportedRequest: (422, "The provider cannot do this"),
+    cloud_errors.Throttled: (503, "The provider is busy or unreachable"),
+    cloud_errors.AuthenticationFailed: (502, "The provider refused WedCloud's credentials"),
 }
 
 
@@ -77,8 +86,15 @@ class ProblemException(Exception):
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
+    # A body that is one of several kinds (a discriminated union) reports its errors under the
+    # kind's tag (body.aws.name); the caller wrote body.name.
+    kind = exc.body.get("kind") if isinstance(exc.body, dict) else None
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
+        if kind is not None and len(location) > 2 and location[0] == "body" and location[1] == str(kind):
+            del location[1]
+        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the tag itself is wrong
+            location.append(str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         out.append(
             {
                 "location": location[0] if location else "body",
@@ -99,6 +115,14 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _service(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 400)
         return problem_response(request, status, detail=exc.detail, title=exc.title, **exc.extra)
+
+    @app.exception_handler(cloud_errors.CloudError)
+    async def _cloud(request: Request, exc: cloud_errors.CloudError) -> JSONResponse:
+        status, title = next(
+            (found for cls, found in _CLOUD_STATUS.items() if isinstance(exc, cls)), (502, "The provider failed")
+        )
+        headers = {"Retry-After": "30"} if exc.retryable else None
+        return problem_response(request, status, detail=str(exc), title=title, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -108,7 +108,7 @@ def aws_keys(moto_endpoint: str) -> Iterator[dict[str, str]]:
     """Test credentials for moto, and a clean moto state for each test."""
     import urllib.request
 
-    yield {"access_key_id": "AKIATESTING", "secret_access_key": "testing-secret-not-real"}
+    yield {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "testing-secret-not-real"}
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")  # noqa: S310
     urllib.request.urlopen(request).close()  # noqa: S310
 

@@ -2,23 +2,154 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, model_validator
 
 from clouds.sandbox.catalog import FlavourKey
-from control_api.deps import AuditDep, RequireAdmin, RequireViewer, SessionDep
+from control_api.deps import (
+    AuditDep,
+    CipherDep,
+    CurrentPrincipal,
+    RequireAdmin,
+    RequireOperator,
+    RequireViewer,
+    SessionDep,
+    SettingsDep,
+)
 from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_api.routers.operations import IDEMPOTENCY_KEY, OperationOut, accepted
+from control_api.services import inventory, operations
 from control_api.services import providers as service
+from control_api.services.errors import InvalidRequest
 
 router = APIRouter(prefix="/providers", tags=["providers"], dependencies=[RequireViewer])
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}$"
+REGION_PATTERNS = {
+    "aws": r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]$",
+    "azure": r"^[a-z][a-z0-9]{2,39}$",
+    "gcp": r"^[a-z]+-[a-z]+[0-9]$",
+}
+T = TypeVar("T")
+Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 
 
+# -- credentials ---------------------------------------------------------------------------
+def _revealed(model: BaseModel) -> dict[str, Any]:
+    """The credentials as stored (encrypted): secrets revealed, absent fields left out."""
+    out = {}
+    for key, value in model.model_dump(exclude_none=True).items():
+        out[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return out
+
+
+class AwsCredentials(BaseModel):
+    """Access keys, a role to assume (with its external id), or keys that assume a role."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"role_arn": "arn:aws:iam::111122223333:role/WedCloudReadWrite", "external_id": "wedsync-7f3a"},
+                {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLE"},
+            ]
+        },
+    )
+
+    access_key_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{16,128}$")
+    secret_access_key: SecretStr | None = Field(default=None, min_length=8, max_length=256)
+    session_token: SecretStr | None = Field(default=None, max_length=4096)
+    role_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}$"
+    )
+    external_id: str | None = Field(default=None, min_length=2, max_length=1224)
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> AwsCredentials:
+        has_id, has_secret = self.access_key_id is not None, self.secret_access_key is not None
+        if has_id != has_secret:
+            raise ValueError("access_key_id and secret_access_key go together")
+        if not has_id and not self.role_arn:
+            raise ValueError("give access keys, a role_arn, or both (keys that assume the role)")
+        if self.external_id and not self.role_arn:
+            raise ValueError("external_id is only used with role_arn")
+        return self
+
+
+class AzureCredentials(BaseModel):
+    """A service principal: tenant, client id, and a client secret or a PEM certificate."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                    "client_id": "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+                    "client_secret": "example-secret-value",
+                }
+            ]
+        },
+    )
+
+    tenant_id: uuid.UUID
+    client_id: uuid.UUID
+    client_secret: SecretStr | None = Field(default=None, min_length=8, max_length=512)
+    certificate: SecretStr | None = Field(default=None, description="PEM: the certificate and its private key.")
+
+    @model_validator(mode="after")
+    def _secret_or_certificate(self) -> AzureCredentials:
+        if (self.client_secret is None) == (self.certificate is None):
+            raise ValueError("give exactly one of client_secret and certificate")
+        if self.certificate is not None and "-----BEGIN" not in self.certificate.get_secret_value():
+            raise ValueError("certificate must be PEM text (-----BEGIN ...)")
+        return self
+
+
+class GcpCredentials(BaseModel):
+    """A service-account key, exactly as Google Cloud issues it (the JSON file's content)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "service_account",
+                    "project_id": "wedsync-prod",
+                    "private_key_id": "1f2e3d4c5b6a",
+                    "private_key": "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----\n",
+                    "client_email": "wedcloud@wedsync-prod.iam.gserviceaccount.com",
+                    "client_id": "110000000000000000000",
+                    "token_uri": "https://oauth2.googleapis.com/token",
+                }
+            ]
+        },
+    )
+
+    type: Literal["service_account"]
+    project_id: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    private_key_id: str = Field(min_length=1)
+    private_key: SecretStr
+    client_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$")
+    token_uri: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a public URL
+
+    @model_validator(mode="after")
+    def _pem(self) -> GcpCredentials:
+        if "PRIVATE KEY-----" not in self.private_key.get_secret_value():
+            raise ValueError("private_key must be the PEM key from the service-account JSON")
+        return self
+
+
+CREDENTIALS: dict[str, type[BaseModel]] = {"aws": AwsCredentials, "azure": AzureCredentials, "gcp": GcpCredentials}
+
+
+# -- bodies --------------------------------------------------------------------------------
 class SandboxProviderCreate(BaseModel):
     """Register one flavour of the embedded sandbox cloud."""
 
@@ -29,13 +160,150 @@ class SandboxProviderCreate(BaseModel):
         },
     )
 
-    kind: Literal["sandbox"] = Field(description="Provider kind. This release accepts `sandbox`.")
+    kind: Literal["sandbox"] = Field(description="The embedded sandbox cloud.")
     name: str = Field(pattern=NAME_PATTERN, description="Unique display name.")
     flavour: FlavourKey = Field(description="Which cloud the sandbox imitates: aws, azure or gcp.")
     default_region: str | None = Field(default=None, description="Defaults to the flavour's first region.")
-    tags: dict[Annotated[str, Field(max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
-        default_factory=dict, max_length=50
+    tags: Tags = Field(default_factory=dict, max_length=50)
+
+
+class _CloudProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique display name.")
+    default_region: str = Field(description="Where resources go when a request names no region.")
+    regions: list[str] = Field(
+        default_factory=list, max_length=50, description="Regions WedCloud works in (default: the default region)."
     )
+    tags: Tags = Field(default_factory=dict, max_length=50)
+    endpoint_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+(/\S*)?$",
+        description="Another endpoint for the cloud's APIs (a sovereign cloud, a local emulator).",
+    )
+
+    @model_validator(mode="after")
+    def _regions_of_the_cloud(self) -> _CloudProviderCreate:
+        kind = getattr(self, "kind", "")
+        pattern = REGION_PATTERNS[kind]
+        bad = [r for r in [self.default_region, *self.regions] if not re.fullmatch(pattern, r)]
+        if bad:
+            raise ValueError(f"not {kind} region names: {', '.join(bad)}")
+        return self
+
+
+class AwsProviderCreate(_CloudProviderCreate):
+    """An AWS account."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "aws",
+                    "name": "wedsync-prod",
+                    "default_region": "eu-west-2",
+                    "regions": ["eu-west-2", "eu-west-1"],
+                    "credentials": {"role_arn": "arn:aws:iam::111122223333:role/WedCloud", "external_id": "ws-7f3a"},
+                    "tags": {"owner": "platform"},
+                }
+            ]
+        },
+    )
+
+    kind: Literal["aws"]
+    credentials: AwsCredentials | None = Field(default=None, description="None: the SDK's own credential chain.")
+
+
+class AzureProviderCreate(_CloudProviderCreate):
+    """An Azure subscription."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "azure",
+                    "name": "wedsync-azure",
+                    "subscription_id": "00000000-0000-0000-0000-000000000001",
+                    "default_region": "uksouth",
+                    "credentials": AzureCredentials.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                }
+            ]
+        },
+    )
+
+    kind: Literal["azure"]
+    subscription_id: uuid.UUID
+    credentials: AzureCredentials | None = Field(default=None, description="None: DefaultAzureCredential.")
+
+
+class GcpProviderCreate(_CloudProviderCreate):
+    """A Google Cloud project."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"kind": "gcp", "name": "wedsync-gcp", "project_id": "wedsync-prod", "default_region": "europe-west2"}
+            ]
+        },
+    )
+
+    kind: Literal["gcp"]
+    project_id: str = Field(pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    credentials: GcpCredentials | None = Field(default=None, description="None: Application Default Credentials.")
+
+
+ProviderCreate = Annotated[
+    SandboxProviderCreate | AwsProviderCreate | AzureProviderCreate | GcpProviderCreate, Field(discriminator="kind")
+]
+
+
+class ProviderUpdate(BaseModel):
+    """Fields to change; the others stay as they are."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "wedsync-production", "regions": ["eu-west-2", "eu-west-1"]},
+                {"credentials": {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "new-secret-value"}},
+            ]
+        },
+    )
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    default_region: str | None = None
+    regions: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    tags: Tags | None = Field(default=None, max_length=50)
+    credentials: dict[str, Any] | None = Field(
+        default=None, description="New credentials, in the shape of the provider's kind (rotates them)."
+    )
+    endpoint_url: str | None = Field(default=None, pattern=r"^(https?://[^\s/]+(/\S*)?)?$")
+
+
+# -- answers -------------------------------------------------------------------------------
+class ConnectionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": False,
+                    "identity": "arn:aws:sts::111122223333:assumed-role/WedCloud/wedcloud",
+                    "detail": "account 111122223333; missing permissions: rds:DescribeDBInstances",
+                    "missing_permissions": ["rds:DescribeDBInstances"],
+                    "checked_at": "2026-11-27T09:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    ok: bool
+    identity: str
+    detail: str
+    missing_permissions: list[str]
+    checked_at: datetime
 
 
 class ProviderOut(BaseModel):
@@ -44,14 +312,15 @@ class ProviderOut(BaseModel):
             "examples": [
                 {
                     "id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
-                    "kind": "sandbox",
-                    "name": "sandbox-aws",
+                    "kind": "aws",
+                    "name": "wedsync-prod",
                     "default_region": "eu-west-2",
-                    "regions": ["eu-west-2", "us-east-1", "eu-west-1"],
+                    "regions": ["eu-west-2", "eu-west-1"],
                     "tags": {"owner": "platform"},
-                    "settings": {"flavour": "aws", "world": "default"},
+                    "settings": {},
                     "status": "active",
-                    "has_credentials": False,
+                    "has_credentials": True,
+                    "last_check": ConnectionOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
                     "created_at": "2026-11-27T09:00:00Z",
                     "updated_at": "2026-11-27T09:00:00Z",
                 }
@@ -68,10 +337,49 @@ class ProviderOut(BaseModel):
     settings: dict[str, Any]
     status: str
     has_credentials: bool
+    last_check: ConnectionOut | None = None
     created_at: datetime
     updated_at: datetime
 
 
+class RegionOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "eu-west-2", "name": "eu-west-2", "geography": "Europe"}]}
+    )
+
+    id: str
+    name: str
+    geography: str
+
+
+class ServiceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "AmazonEC2",
+                    "name": "Amazon Elastic Compute Cloud",
+                    "category": "Compute",
+                    "resource_types": ["compute"],
+                }
+            ]
+        }
+    )
+
+    id: str
+    name: str
+    category: str
+    resource_types: list[str]
+
+
+class Listing(BaseModel, Generic[T]):
+    items: list[T]
+
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No provider with this id."}}
+
+
+# -- endpoints -----------------------------------------------------------------------------
 @router.post(
     "",
     status_code=201,
@@ -81,10 +389,29 @@ class ProviderOut(BaseModel):
     operation_id="create_provider",
     responses={409: {"description": "The name is taken, or the sandbox world does not exist yet."}},
 )
-def create_provider(body: SandboxProviderCreate, session: SessionDep, audit: AuditDep) -> Any:
-    provider = service.create_sandbox_provider(
-        session, name=body.name, flavour=body.flavour, default_region=body.default_region, tags=body.tags
-    )
+def create_provider(body: ProviderCreate, session: SessionDep, audit: AuditDep, cipher: CipherDep) -> Any:
+    if isinstance(body, SandboxProviderCreate):
+        provider = service.create_sandbox_provider(
+            session, name=body.name, flavour=body.flavour, default_region=body.default_region, tags=body.tags
+        )
+    else:
+        settings: dict[str, Any] = {"endpoint_url": body.endpoint_url} if body.endpoint_url else {}
+        if isinstance(body, AzureProviderCreate):
+            settings["subscription_id"] = str(body.subscription_id)
+        elif isinstance(body, GcpProviderCreate):
+            settings["project_id"] = body.project_id
+        regions = list(dict.fromkeys([body.default_region, *body.regions]))
+        provider = service.create_cloud_provider(
+            session,
+            cipher,
+            kind=body.kind,
+            name=body.name,
+            default_region=body.default_region,
+            regions=regions,
+            tags=body.tags,
+            credentials=_revealed(body.credentials) if body.credentials else None,
+            settings=settings,
+        )
     view = service.public_view(provider)
     audit.record(target=f"provider:{provider.id}", after=view)
     return view
@@ -100,3 +427,171 @@ def list_providers(
 ) -> Any:
     page = service.list_providers(session, kind=kind, status=status, limit=limit, cursor=cursor)
     return {"items": [service.public_view(p) for p in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/{provider_id}",
+    response_model=ProviderOut,
+    summary="Get a provider",
+    operation_id="get_provider",
+    responses=_NOT_FOUND,
+)
+def get_provider(provider_id: uuid.UUID, session: SessionDep) -> Any:
+    return service.public_view(service.get_provider(session, provider_id=provider_id))
+
+
+@router.put(
+    "/{provider_id}",
+    response_model=ProviderOut,
+    dependencies=[RequireAdmin],
+    summary="Rename a provider, rotate its credentials or change its regions",
+    operation_id="update_provider",
+    responses={**_NOT_FOUND, 409: {"description": "The new name is taken."}},
+)
+def update_provider(
+    provider_id: uuid.UUID, body: ProviderUpdate, session: SessionDep, audit: AuditDep, cipher: CipherDep
+) -> Any:
+    provider = service.get_provider(session, provider_id=provider_id)
+    before = service.public_view(provider)
+    credentials = None
+    if body.credentials is not None:
+        shape = CREDENTIALS.get(provider.kind)
+        if shape is None:
+            raise InvalidRequest(f"a {provider.kind} provider has no credentials")
+        try:
+            credentials = _revealed(TypeAdapter(shape).validate_python(body.credentials))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", "credentials", *e["loc"]), "input": None} for e in exc.errors()]
+            ) from None
+    for region in [*(body.regions or []), *([body.default_region] if body.default_region else [])]:
+        pattern = REGION_PATTERNS.get(provider.kind)
+        if pattern and not re.fullmatch(pattern, region):
+            raise InvalidRequest(
+                f"{region!r} is not a {provider.kind} region name",
+                errors=[{"location": "body", "field": "regions", "message": "a region name of the provider's cloud"}],
+            )
+    changes = service.ProviderChanges(
+        name=body.name,
+        default_region=body.default_region,
+        regions=body.regions,
+        tags=body.tags,
+        credentials=credentials,
+        endpoint_url=body.endpoint_url,
+    )
+    service.update_provider(session, cipher, provider, changes)
+    view = service.public_view(provider)
+    audit.record(target=f"provider:{provider.id}", before=before, after=view, rotated=credentials is not None)
+    return view
+
+
+@router.delete(
+    "/{provider_id}",
+    status_code=204,
+    dependencies=[RequireAdmin],
+    summary="Remove a provider",
+    operation_id="delete_provider",
+    responses={**_NOT_FOUND, 409: {"description": "The provider still has active resources; they are listed."}},
+)
+def delete_provider(provider_id: uuid.UUID, session: SessionDep, audit: AuditDep) -> Response:
+    provider = service.get_provider(session, provider_id=provider_id)
+    before = service.public_view(provider)
+    service.delete_provider(session, provider)
+    audit.record(target=f"provider:{provider_id}", before=before)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{provider_id}/test-connection",
+    response_model=ConnectionOut,
+    dependencies=[RequireOperator],
+    summary="Check the provider's credentials and the permissions WedCloud needs",
+    operation_id="test_provider_connection",
+    responses=_NOT_FOUND,
+)
+def test_connection(
+    provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep, audit: AuditDep
+) -> Any:
+    provider = service.get_provider(session, provider_id=provider_id)
+    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+    outcome = service.record_check(provider, adapter.test_connection())
+    audit.record(target=f"provider:{provider.id}", ok=outcome["ok"])
+    return outcome
+
+
+@router.get(
+    "/{provider_id}/regions",
+    response_model=Listing[RegionOut],
+    summary="Regions the provider's cloud offers",
+    operation_id="list_provider_regions",
+    responses=_NOT_FOUND,
+)
+def list_regions(provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
+    provider = service.get_provider(session, provider_id=provider_id)
+    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+    return {"items": [vars(r) for r in adapter.list_regions()]}
+
+
+@router.get(
+    "/{provider_id}/services",
+    response_model=Listing[ServiceOut],
+    summary="Services WedCloud manages and bills at this provider",
+    operation_id="list_provider_services",
+    responses=_NOT_FOUND,
+)
+def list_services(provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
+    provider = service.get_provider(session, provider_id=provider_id)
+    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+    return {
+        "items": [
+            {"id": s.id, "name": s.name, "category": s.category, "resource_types": [t.value for t in s.resource_types]}
+            for s in adapter.list_services()
+        ]
+    }
+
+
+@router.post(
+    "/{provider_id}/sync",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Import the provider's inventory into WedCloud (an operation)",
+    operation_id="sync_provider",
+    responses={
+        **_NOT_FOUND,
+        422: {"description": "The Idempotency-Key was used before for a different request."},
+    },
+)
+def sync_provider(
+    provider_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    provider = service.get_provider(session, provider_id=provider_id)
+    service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)  # refuses kinds without one
+    operation, created = operations.begin(
+        session,
+        kind="sync",
+        actor=principal.actor,
+        request={"provider_id": str(provider.id)},
+        provider_id=provider.id,
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        layout = settings.layout
+
+        def work(work_session: Any) -> dict[str, Any]:
+            target = service.get_provider(work_session, provider_id=provider_id)
+            adapter = service.adapter_for(target, session=work_session, layout=layout, cipher=cipher)
+            return inventory.sync(work_session, target, adapter.list_resources())
+
+        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+    audit.record(target=f"provider:{provider.id}", operation=str(operation.id), replayed=not created)
+    return accepted(response, operation)

@@ -8,19 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider
+from clouds.aws_cloud import AwsCloud
+from clouds.base import CloudProvider, ConnectionCheck, ResourceState
 from clouds.sandbox import state as sandbox_state
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import DEFAULT_WORLD
 from control_api.crypto import Cipher
 from control_api.pagination import decode_cursor, encode_cursor
-from control_api.services.errors import Conflict, InvalidRequest, NotFound
-from control_api.store.models import Provider
+from control_api.services.errors import Conflict, InvalidRequest, NotFound, Unavailable
+from control_api.store.models import Operation, Provider, Resource
 from wedcloud.home import HomeLayout
+from wedcloud.sqltypes import utcnow
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,10 @@ def list_providers(
     return ProviderPage(rows, next_cursor)
 
 
-def adapter_for(provider: Provider, *, session: Session, layout: HomeLayout) -> CloudProvider:
-    """The adapter that talks to ``provider``'s cloud."""
+def adapter_for(
+    provider: Provider, *, session: Session, layout: HomeLayout, cipher: Cipher | None = None
+) -> CloudProvider:
+    """The adapter that talks to ``provider``'s cloud (credentials decrypted in memory only)."""
     if provider.kind == "sandbox":
         flavour = FlavourKey(provider.settings["flavour"])
         engine = session.get_bind()
@@ -177,7 +181,96 @@ def adapter_for(provider: Provider, *, session: Session, layout: HomeLayout) -> 
             exports_dir=layout.exports,
             world=provider.settings.get("world", DEFAULT_WORLD),
         )
-    raise InvalidRequest(f"provider kind {provider.kind!r} has no adapter yet")
+    if provider.kind == "aws":
+        if provider.credentials_ciphertext is not None and cipher is None:
+            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
+        return AwsCloud(
+            credentials_of(provider, cipher) if cipher else None,
+            regions=provider.regions,
+            default_region=provider.default_region,
+            endpoint_url=provider.settings.get("endpoint_url"),
+        )
+    raise InvalidRequest(
+        f"provider kind {provider.kind!r} has no inventory adapter yet; its billing sources work "
+        "(see docs/billing-sources.md)"
+    )
+
+
+def record_check(provider: Provider, check: ConnectionCheck) -> dict[str, Any]:
+    """Remember a connection test on the provider (health reports it) and return it."""
+    outcome = {
+        "ok": check.ok,
+        "identity": check.identity,
+        "detail": check.detail,
+        "missing_permissions": list(check.missing_permissions),
+        "checked_at": utcnow().isoformat(),
+    }
+    provider.last_check, provider.last_checked_at = outcome, utcnow()
+    provider.status = "active" if check.ok else "failing"
+    return outcome
+
+
+@dataclass(frozen=True)
+class ProviderChanges:
+    """What ``PUT /providers/{id}`` may change; None leaves a field as it is."""
+
+    name: str | None = None
+    default_region: str | None = None
+    regions: list[str] | None = None
+    tags: dict[str, str] | None = None
+    credentials: dict[str, Any] | None = None
+    endpoint_url: str | None = None
+
+
+def update_provider(session: Session, cipher: Cipher, provider: Provider, changes: ProviderChanges) -> Provider:
+    if changes.name is not None and changes.name != provider.name:
+        _ensure_unique_name(session, changes.name)
+        provider.name = changes.name
+    regions = changes.regions if changes.regions is not None else list(provider.regions)
+    default_region = changes.default_region or provider.default_region
+    if provider.kind == "sandbox":
+        allowed = [p.region.id for p in FLAVOURS[FlavourKey(provider.settings["flavour"])].regions]
+        unknown = [r for r in [*regions, default_region] if r and r not in allowed]
+        if unknown:
+            raise InvalidRequest(
+                f"{', '.join(sorted(set(unknown)))}: not a region of this sandbox; choose from {', '.join(allowed)}",
+                errors=[{"location": "body", "field": "regions", "message": f"each one of {allowed}"}],
+            )
+    if default_region and default_region not in regions:
+        regions = [default_region, *regions]
+    provider.regions, provider.default_region = regions, default_region
+    if changes.tags is not None:
+        provider.tags = changes.tags
+    if changes.endpoint_url is not None:
+        provider.settings = {**provider.settings, "endpoint_url": changes.endpoint_url or None}
+    if changes.credentials is not None:
+        if provider.kind == "sandbox":
+            raise InvalidRequest("a sandbox provider has no credentials")
+        provider.credentials_ciphertext = cipher.encrypt(changes.credentials, context=str(provider.id))
+        provider.last_check, provider.last_checked_at = None, None  # the old test says nothing of new keys
+    session.flush()
+    return provider
+
+
+def delete_provider(session: Session, provider: Provider) -> None:
+    """Forget a provider that has no active resources (terminated ones go with it)."""
+    active = list(
+        session.scalars(
+            select(Resource)
+            .where(Resource.provider_id == provider.id, Resource.state != ResourceState.TERMINATED.value)
+            .order_by(Resource.name)
+        )
+    )
+    if active:
+        raise Conflict(
+            f"the provider still has {len(active)} active resource(s); terminate them (or sync, if they are "
+            "gone already) before removing it",
+            active_resources=[{"id": str(r.id), "cloud_id": r.cloud_id, "name": r.name} for r in active[:100]],
+        )
+    session.execute(delete(Resource).where(Resource.provider_id == provider.id))
+    session.execute(update(Operation).where(Operation.provider_id == provider.id).values(provider_id=None))
+    session.delete(provider)
+    session.flush()
 
 
 def public_view(provider: Provider) -> dict[str, Any]:
@@ -192,6 +285,7 @@ def public_view(provider: Provider) -> dict[str, Any]:
         "settings": provider.settings,
         "status": provider.status,
         "has_credentials": provider.credentials_ciphertext is not None,
+        "last_check": provider.last_check,
         "created_at": provider.created_at.isoformat(),
         "updated_at": provider.updated_at.isoformat(),
     }

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wedcloud.sqltypes import Money, UTCDateTime, utcnow
@@ -40,6 +40,9 @@ class Provider(Base):
     status: Mapped[str] = mapped_column(String(32), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # the outcome of the last connection test (ok, identity, detail, missing_permissions)
+    last_check: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    last_checked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ApiKey(Base):
@@ -91,3 +94,68 @@ class Budget(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Resource(Base):
+    """A cloud resource WedCloud knows of: provisioned through it, or imported by a sync.
+
+    ``cloud_id`` is the provider's own id (instance id, ARM id, self link); it is unique per
+    provider, so a sync or a retried provision updates the row instead of adding another.
+    """
+
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "cloud_id", name="uq_resources_provider_cloud_id"),
+        Index("ix_resources_provider_state", "provider_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("providers.id"))
+    cloud_id: Mapped[str] = mapped_column(String(512))
+    name: Mapped[str] = mapped_column(String(255))
+    resource_type: Mapped[str] = mapped_column(String(16), index=True)
+    subtype: Mapped[str] = mapped_column(String(64))
+    region: Mapped[str] = mapped_column(String(64), index=True)
+    zone: Mapped[str | None] = mapped_column(String(64), default=None)
+    size: Mapped[str | None] = mapped_column(String(64), default=None)
+    state: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    hourly_cost: Mapped[Decimal | None] = mapped_column(default=None)
+    cost_currency: Mapped[str | None] = mapped_column(String(3), default=None)
+    launched_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    terminated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Operation(Base):
+    """A long-running change (provision, scale, sync, ...) and how it ended.
+
+    Created before the provider is called and finished after, so a crash in between leaves a
+    row in ``running`` for the reconciler. ``idempotency_key`` (per actor) with the hash of the
+    request makes a retried POST return the same operation.
+    """
+
+    __tablename__ = "operations"
+    __table_args__ = (UniqueConstraint("actor", "idempotency_key", name="uq_operations_actor_idempotency_key"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    provider_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("providers.id"), default=None)
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    actor: Mapped[str] = mapped_column(String(160))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)
+    request_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

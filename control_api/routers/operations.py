@@ -1,0 +1,98 @@
+"""Long-running operations: /api/cloud/operations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_api.deps import RequireViewer, SessionDep
+from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_api.services import operations as service
+from control_api.store.models import Operation
+
+router = APIRouter(prefix="/operations", tags=["operations"], dependencies=[RequireViewer])
+
+IDEMPOTENCY_KEY = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Makes a retry safe: the same key and body return the first attempt's operation; "
+        "the same key with another body is refused (422).",
+    ),
+]
+
+
+class OperationOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5d0c1bd6-0e77-4b4f-9a8e-6f1f0c3f2a10",
+                    "kind": "sync",
+                    "status": "succeeded",
+                    "provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
+                    "resource_id": None,
+                    "request": {"provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11"},
+                    "result": {"counts": {"added": 130, "changed": 2, "gone": 1, "unchanged": 40}},
+                    "error": None,
+                    "attempts": 1,
+                    "created_at": "2026-11-27T09:00:00+00:00",
+                    "started_at": "2026-11-27T09:00:00+00:00",
+                    "finished_at": "2026-11-27T09:00:03+00:00",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    kind: str
+    status: str = Field(description="pending, running, succeeded or failed.")
+    provider_id: uuid.UUID | None
+    resource_id: uuid.UUID | None
+    request: dict[str, Any]
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None = Field(description="`type` and `detail` of what stopped a failed operation.")
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+def accepted(response: Response, operation: Operation) -> dict[str, Any]:
+    """A 202 answer: the operation, with where to poll it."""
+    response.headers["Location"] = f"/api/cloud/operations/{operation.id}"
+    return service.public_view(operation)
+
+
+@router.get(
+    "/{operation_id}",
+    response_model=OperationOut,
+    summary="Get an operation (poll until it succeeds or fails)",
+    operation_id="get_operation",
+    responses={404: {"description": "No operation with this id."}},
+)
+def get_operation(operation_id: uuid.UUID, session: SessionDep) -> Any:
+    return service.public_view(service.get_operation(session, operation_id))
+
+
+@router.get(
+    "", response_model=Page[OperationOut], summary="List operations, newest first", operation_id="list_operations"
+)
+def list_operations(
+    session: SessionDep,
+    kind: Annotated[str | None, Query(description="Only operations of this kind (sync, provision, ...).")] = None,
+    status: Annotated[str | None, Query(description="pending, running, succeeded or failed.")] = None,
+    provider_id: Annotated[uuid.UUID | None, Query(description="Only this provider's operations.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> Any:
+    page = service.list_operations(
+        session, kind=kind, status=status, provider_id=provider_id, limit=limit, cursor=cursor
+    )
+    return {"items": [service.public_view(o) for o in page.items], "next_cursor": page.next_cursor}
