@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from control_api.audit import MUTATING, AuditTrail, build_entry
-from control_api.crypto import Cipher, SecretKeyError, load_cipher
+from control_api.crypto import Cipher, SecretKeyError, key_file, load_cipher
 from control_api.errors import ProblemException
 from control_api.security import Role
 from control_api.services.api_keys import Principal, authenticate
@@ -119,16 +119,23 @@ SnapshotDep = Annotated[SnapshotInfo | None, Depends(get_snapshot)]
 
 
 async def get_cipher(request: Request) -> Cipher:
-    """The deployment's credential cipher, loaded on first use (see ``control_api.crypto``)."""
-    cipher: Cipher | None = getattr(request.app.state, "cipher", None)
-    if cipher is None:
-        settings: ApiSettings = request.app.state.settings
+    """The deployment's credential cipher (see ``control_api.crypto``). The key file is read
+    again when it changes, so ``wedcloud secrets rotate`` needs no restart."""
+    settings: ApiSettings = request.app.state.settings
+    path = key_file(settings.layout.root)
+
+    def stamp() -> int | None:
+        return path.stat().st_mtime_ns if path is not None and path.exists() else None
+
+    cached: tuple[Cipher, int | None] | None = getattr(request.app.state, "cipher", None)
+    if cached is None or cached[1] != stamp():
         try:
             cipher = load_cipher(settings.layout.root, environment=settings.environment)
-        except SecretKeyError as exc:
+        except (SecretKeyError, OSError) as exc:
             raise ProblemException(503, f"Credentials cannot be stored or read: {exc}", slug="no-secret-key") from None
-        request.app.state.cipher = cipher
-    return cipher
+        cached = (cipher, stamp())
+        request.app.state.cipher = cached
+    return cached[0]
 
 
 CipherDep = Annotated[Cipher, Depends(get_cipher)]

@@ -17,7 +17,7 @@ from clouds.sandbox import state as sandbox_state
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import DEFAULT_WORLD
-from control_api.crypto import Cipher
+from control_api.crypto import Cipher, SecretKeyError
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from control_api.store.models import Operation, Provider, Resource
@@ -108,7 +108,10 @@ def credentials_of(provider: Provider, cipher: Cipher) -> dict[str, Any] | None:
     """The provider's credentials, decrypted in memory only (None: use the SDK's chain)."""
     if provider.credentials_ciphertext is None:
         return None
-    return cipher.decrypt(provider.credentials_ciphertext, context=str(provider.id))
+    try:
+        return cipher.decrypt(provider.credentials_ciphertext, context=str(provider.id))
+    except SecretKeyError as exc:
+        raise Unavailable(f"the credentials of provider {provider.name!r} cannot be opened: {exc}") from None
 
 
 def _world_missing(session: Session, world: str) -> bool:

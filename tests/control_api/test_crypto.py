@@ -30,7 +30,7 @@ def test_a_ciphertext_moved_to_another_provider_does_not_open() -> None:
 
 def test_another_key_is_recognised_and_named() -> None:
     sealed = Cipher(os.urandom(32)).encrypt(SECRET, context="p")
-    with pytest.raises(SecretKeyError, match="another key"):
+    with pytest.raises(SecretKeyError, match="a key this deployment does not have"):
         Cipher(os.urandom(32)).decrypt(sealed, context="p")
 
 
@@ -52,3 +52,26 @@ def test_production_refuses_to_invent_a_key(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("WEDCLOUD_SECRET_KEY", "not base64!")
     with pytest.raises(SecretKeyError, match="base64"):
         load_cipher(tmp_path)
+
+
+def test_earlier_keys_still_open_their_credentials_until_resealed() -> None:
+    old, new = os.urandom(32), os.urandom(32)
+    sealed = Cipher(old).encrypt(SECRET, context="p")
+    ring = Cipher(new, (old,))
+    assert ring.decrypt(sealed, context="p") == SECRET
+    assert not ring.is_current(sealed)
+    resealed = ring.reseal(sealed, context="p")
+    assert ring.is_current(resealed)
+    assert Cipher(new).decrypt(resealed, context="p") == SECRET
+
+
+def test_a_key_file_lists_the_current_key_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WEDCLOUD_SECRET_KEY", raising=False)
+    path = tmp_path / "keys"
+    path.write_text(f"{new_key_text()}\n{new_key_text()}\n")
+    monkeypatch.setenv("WEDCLOUD_SECRET_KEY_FILE", str(path))
+    assert len(load_cipher(tmp_path).previous) == 1
+    monkeypatch.delenv("WEDCLOUD_SECRET_KEY_FILE")
+    monkeypatch.setenv("WEDCLOUD_SECRET_KEY", new_key_text())
+    monkeypatch.setenv("WEDCLOUD_SECRET_KEY_PREVIOUS", f"{new_key_text()},{new_key_text()}")
+    assert len(load_cipher(tmp_path).previous) == 2

@@ -391,3 +391,36 @@ def test_health_reports_a_clouds_last_connection_test_without_calling_it(
     api.client.post(f"{URL}/{created['id']}/test-connection", headers=api.headers(Role.OPERATOR))
     assert reported()["status"] == "ok"
     assert reported()["checked_at"]
+
+
+# -- wedcloud secrets rotate -------------------------------------------------------------------
+@pytest.mark.integration
+def test_rotating_the_key_reseals_every_credential_while_the_api_keeps_serving(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from wedcloud.cli.main import app
+
+    created = _aws(api, moto_endpoint, aws_keys)
+    key_file = api.home / "secret.key"
+    old_key = key_file.read_text()
+    with Session(api.engine) as session:
+        before = session.get(Provider, uuid.UUID(created["id"])).credentials_ciphertext  # type: ignore[union-attr]
+    monkeypatch.setenv("WEDCLOUD_HOME", str(api.home))
+    monkeypatch.setenv("WEDCLOUD_DATABASE_URL", api.engine.url.render_as_string(hide_password=False))
+    monkeypatch.delenv("WEDCLOUD_SECRET_KEY", raising=False)
+    monkeypatch.delenv("WEDCLOUD_SECRET_KEY_FILE", raising=False)
+    rotated = CliRunner().invoke(app, ["secrets", "rotate", "--new-key"])
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-encrypted 1 credential(s)" in rotated.output
+    assert key_file.read_text() != old_key
+    assert len(key_file.read_text().split()) == 1  # the old key is gone
+    with Session(api.engine) as session:
+        assert session.get(Provider, uuid.UUID(created["id"])).credentials_ciphertext != before  # type: ignore[union-attr]
+    # the running API re-reads the key file: the resealed keys still reach AWS
+    check = api.client.post(f"{URL}/{created['id']}/test-connection", headers=api.headers(Role.OPERATOR))
+    assert check.status_code == 200, check.text
+    assert check.json()["ok"] is True
+    again = CliRunner().invoke(app, ["secrets", "rotate"])
+    assert "re-encrypted 0 credential(s); 1 were already current" in again.output

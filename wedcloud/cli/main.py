@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
@@ -29,9 +30,11 @@ app = typer.Typer(
 db_app = typer.Typer(no_args_is_help=True, help="The state store (SQLite in WEDCLOUD_HOME, or WEDCLOUD_DATABASE_URL).")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, revoke. Keys are stored hashed.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="The embedded sandbox cloud (AWS-, Azure- and GCP-like).")
+secrets_app = typer.Typer(no_args_is_help=True, help="The key that encrypts provider credentials at rest.")
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(secrets_app, name="secrets")
 app.add_typer(focus_cli.app, name="focus")
 app.add_typer(billing_cli.app, name="billing")
 
@@ -84,6 +87,50 @@ def keys_revoke(key_id: Annotated[uuid.UUID, typer.Argument(help="The id shown b
     with transaction(context.sessions) as session:
         api_keys.revoke_key(session, key_id=key_id)
     console.print(f"revoked {key_id}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    new_key: Annotated[
+        bool, typer.Option(help="Generate a new key into the key file first (not with WEDCLOUD_SECRET_KEY).")
+    ] = False,
+    keep_previous: Annotated[
+        bool, typer.Option(help="Keep the earlier keys in the key file after re-encrypting.")
+    ] = False,
+) -> None:
+    """Re-encrypt every stored credential under the current key, without downtime.
+
+    With a key file (the default in development): `--new-key` puts a new key first and keeps
+    the old one readable, every credential is re-encrypted in one transaction, then the old key
+    is dropped; running API processes re-read the file when it changes. With
+    WEDCLOUD_SECRET_KEY: set the new key there and the old one in WEDCLOUD_SECRET_KEY_PREVIOUS,
+    run this, then remove the old one.
+    """
+    from control_api.crypto import Cipher, SecretKeyError, key_file, load_cipher, write_key_file
+    from control_api.services.secrets import reseal_all
+
+    context = CliContext()
+    home, environment = context.settings.layout.root, context.settings.environment
+    path = key_file(home)
+    try:
+        cipher = load_cipher(home, environment=environment)
+        if new_key:
+            if path is None:
+                raise SecretKeyError("--new-key writes the key file; with WEDCLOUD_SECRET_KEY, set the new key there")
+            cipher = Cipher(os.urandom(32), (cipher.key, *cipher.previous))
+            write_key_file(path, cipher)
+            console.print(f"new key {cipher.key_id.hex()} written first in {path}; the old one stays readable")
+        with transaction(context.sessions) as session:
+            done = reseal_all(session, cipher)
+    except SecretKeyError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"re-encrypted {done.resealed} credential(s); {done.already_current} were already current")
+    if path is not None and cipher.previous and not keep_previous:
+        write_key_file(path, Cipher(cipher.key))
+        console.print(f"dropped {len(cipher.previous)} earlier key(s) from {path}")
+    elif cipher.previous:
+        console.print("earlier keys are still configured; remove them once every process runs with the new key")
 
 
 @sandbox_app.command("create")
