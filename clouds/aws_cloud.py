@@ -370,8 +370,27 @@ class AwsCloud:
         return next(r for r in self._volumes(request.region) if r.id == created["VolumeId"])
 
     def describe(self, resource_id: str) -> CloudResource:
+        if resource_id.startswith("vol-"):
+            for region in self.regions:
+                found = [v for v in self._volumes(region) if v.id == resource_id]
+                if found:
+                    return found[0]
+            raise ResourceNotFound(resource_id)
         region = self._find_region(resource_id)
         return next(self._instances(region, InstanceIds=[resource_id]))
+
+    def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
+        """Replace the resource's tags (its Name tag follows its name and is kept)."""
+        current = self.describe(resource_id)
+        ec2 = self.client("ec2", current.region)
+        kept = ("Name", "aws:", "wedcloud:")  # the name, AWS's own tags and ours
+        gone = [{"Key": k} for k in current.tags if k not in tags and not k.startswith(kept)]
+        if gone:
+            self._call(lambda: ec2.delete_tags(Resources=[resource_id], Tags=gone), resource_id)
+        if tags:
+            new = [{"Key": k, "Value": v} for k, v in tags.items()]
+            self._call(lambda: ec2.create_tags(Resources=[resource_id], Tags=new), resource_id)
+        return self.describe(resource_id)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
         if request.capacity is not None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_api.audit import RequestContextMiddleware
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
-from control_api.routers import costs, monitoring, operations, providers
+from control_api.routers import costs, monitoring, operations, providers, resources
 from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
 from control_api.store.db import make_engine, make_sessionmaker
@@ -19,6 +21,7 @@ from control_api.store.migrate import upgrade
 from wedcloud import __version__
 
 API_PREFIX = "/api/cloud"
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 WedCloud's control plane: register cloud providers, see what they cost, and act on them.
@@ -49,7 +52,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(upgrade, engine)
-        yield
+        async with anyio.create_task_group() as background:
+            if settings.reconcile_every_seconds > 0:
+                background.start_soon(_reconcile_forever, settings, sessions)
+            yield
+            background.cancel_scope.cancel()
         snapshots.close()
         engine.dispose()
 
@@ -68,7 +75,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.snapshots = snapshots
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, operations, costs, monitoring):
+    for module in (providers, resources, operations, costs, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")
@@ -76,3 +83,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return {"status": "alive"}
 
     return app
+
+
+async def _reconcile_forever(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:
+    """Every few seconds: finish provisions a crash interrupted, refresh resources still
+    provisioning (``services.resources.reconcile``). A failed round is logged, never fatal."""
+    from control_api.services.reconciler import reconcile_once
+
+    while True:
+        await anyio.sleep(settings.reconcile_every_seconds)
+        try:
+            await anyio.to_thread.run_sync(reconcile_once, settings, sessions)
+        except Exception:
+            log.exception("reconciling failed; trying again next round")

@@ -22,6 +22,12 @@ class ApiSettings(BaseSettings):
     snapshot_stale_after_hours: float = Field(
         default=36, gt=0, description="Health turns 'degraded' when the serving snapshot is older."
     )
+    reconcile_every_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="How often the API finishes interrupted provisions and refreshes resources still "
+        "provisioning (0: never; `wedcloud reconcile` runs it once).",
+    )
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json in production, text otherwise, unless set."
     )

@@ -90,11 +90,25 @@ class SandboxCloud:
             )
         return world
 
-    def _resource(self, world: World, resource_id: str) -> SandboxResource:
-        for resource in world.resources_of(self.flavour.key):
-            if resource.id == resource_id:
-                return resource
-        raise ResourceNotFound(resource_id)
+    def _resource(self, world: World | None, resource_id: str) -> SandboxResource:
+        """One resource of this flavour, read by its id (not by loading the whole world)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(state.resources).where(
+                    state.resources.c.id == resource_id,
+                    state.resources.c.world == self.world_name,
+                    state.resources.c.flavour == self.flavour.key.value,
+                )
+            ).one_or_none()
+        if row is None:
+            if world is None:
+                self._world()  # a missing world says so, rather than "no such resource"
+            raise ResourceNotFound(resource_id)
+        return SandboxResource(
+            id=row.id, flavour=FlavourKey(row.flavour), account_id=row.account_id, blueprint=row.blueprint,
+            name=row.name, kind=Kind(row.kind), region=row.region, zone=row.zone, size=row.size, state=row.state,
+            tags=dict(row.tags), spec=dict(row.spec), created_at=row.created_at, terminated_at=row.terminated_at,
+        )  # fmt: skip
 
     def _to_cloud(self, resource: SandboxResource) -> CloudResource:
         resource_type, subtype = _TYPE_OF_KIND[resource.kind]
@@ -122,8 +136,37 @@ class SandboxCloud:
             if changes:
                 connection.execute(update(state.resources).where(state.resources.c.id == resource_id).values(**changes))
 
+    def _usage_accounts(self) -> list[str]:
+        """The ids of the accounts resources can be made in (all but the billing account)."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(state.accounts.c.id)
+                .where(
+                    state.accounts.c.world == self.world_name,
+                    state.accounts.c.flavour == self.flavour.key.value,
+                    state.accounts.c.role != "billing",
+                )
+                .order_by(state.accounts.c.id)
+            ).scalars()
+            accounts = list(found)
+        if not accounts:
+            self._world()  # says the world is missing
+            raise UnsupportedRequest(f"the sandbox world {self.world_name!r} has no {self.flavour.key} accounts")
+        return accounts
+
     def _reload(self, resource_id: str) -> CloudResource:
-        return self._to_cloud(self._resource(self._world(), resource_id))
+        return self._to_cloud(self._resource(None, resource_id))
+
+    def describe(self, resource_id: str) -> CloudResource:
+        return self._reload(resource_id)
+
+    def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
+        """Replace the resource's tags."""
+        resource = self._resource(None, resource_id)
+        if resource.state == ResourceState.TERMINATED:
+            raise InvalidStateTransition(resource_id, resource.state, "tag")
+        self._record(resource_id, "tagged", {"tags": dict(tags)}, tags=dict(tags))
+        return self._reload(resource_id)
 
     # -- read side -----------------------------------------------------------------------
     def test_connection(self) -> ConnectionCheck:
@@ -193,7 +236,14 @@ class SandboxCloud:
 
     # -- write side ----------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
-        world = self._world()
+        token = request.options.get("client_token")
+        if token is not None:
+            # the same token is the same resource: a retried provision returns it, like EC2's ClientToken
+            resource_id = f"sbx-{self.flavour.key}-{format(stable_hash(f'token:{token}'), 'x')[:12]}"
+            try:
+                return self._reload(resource_id)
+            except ResourceNotFound:
+                pass
         kind = _KIND_OF_REQUEST.get((request.resource_type, str(request.options.get("subtype", "instance"))))
         if kind is None and request.resource_type == ResourceType.STORAGE:
             kind = Kind.VOLUME if request.options.get("subtype") != "bucket" else Kind.BUCKET
@@ -216,10 +266,11 @@ class SandboxCloud:
             if not request.size.removesuffix("GB").isdigit():
                 raise UnsupportedRequest(f"storage size must be a number of GB such as '100GB', not {request.size!r}")
             storage_gb, size = int(request.size.removesuffix("GB")), None
-        accounts = [a for a in world.accounts_of(self.flavour.key) if a.role != "billing"]
-        account = next((a for a in accounts if a.id == request.account_id), accounts[0])
+        accounts = self._usage_accounts()
+        account_id = request.account_id if request.account_id in accounts else accounts[0]
         now = self.clock()
-        resource_id = f"sbx-{self.flavour.key}-{format(stable_hash(f'{request.name}:{now.isoformat()}'), 'x')[:12]}"
+        if token is None:
+            resource_id = f"sbx-{self.flavour.key}-{format(stable_hash(f'{request.name}:{now.isoformat()}'), 'x')[:12]}"
         initial = "running" if kind in POWERED else "available"
         spec = {
             "workload": request.options.get("workload", Workload.API.value if kind in POWERED else "storage"),
@@ -234,9 +285,9 @@ class SandboxCloud:
             connection.execute(
                 insert(state.resources).values(
                     id=resource_id,
-                    world=world.name,
+                    world=self.world_name,
                     flavour=self.flavour.key.value,
-                    account_id=account.id,
+                    account_id=account_id,
                     blueprint=f"provisioned:{request.name}",
                     name=request.name,
                     kind=kind.value,
@@ -257,7 +308,7 @@ class SandboxCloud:
         return self._reload(resource_id)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
-        resource = self._resource(self._world(), resource_id)
+        resource = self._resource(None, resource_id)
         if resource.state == ResourceState.TERMINATED:
             raise InvalidStateTransition(resource_id, resource.state, "scale")
         if request.size is not None:
@@ -281,7 +332,7 @@ class SandboxCloud:
         return self._reload(resource_id)
 
     def _transition(self, resource_id: str, action: str, allowed_from: tuple[str, ...], to: str) -> CloudResource:
-        resource = self._resource(self._world(), resource_id)
+        resource = self._resource(None, resource_id)
         if resource.kind not in POWERED and action != "terminate":
             raise InvalidStateTransition(resource_id, resource.state, action)
         if resource.state == to:
@@ -306,7 +357,7 @@ class SandboxCloud:
         return self._transition(resource_id, "terminate", ("running", "stopped", "available", "failed"), "terminated")
 
     def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        resource = self._resource(self._world(), resource_id)
+        resource = self._resource(None, resource_id)
         if resource.state == ResourceState.TERMINATED:
             raise InvalidStateTransition(resource_id, resource.state, "snapshot")
         now = self.clock()

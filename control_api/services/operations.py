@@ -26,7 +26,7 @@ from clouds.errors import CloudError
 from control_api.audit import redact
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services.errors import InvalidRequest, NotFound, ServiceError
-from control_api.store.models import Operation
+from control_api.store.models import AuditEntry, Operation
 from wedcloud.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,26 @@ def execute(sessions: sessionmaker[Session], operation_id: uuid.UUID, work: Work
         if operation is not None:
             operation.status, operation.result, operation.error = outcome["status"], outcome["result"], outcome["error"]
             operation.finished_at = utcnow()
+            session.add(_finished_entry(operation))
             session.commit()
+
+
+def _finished_entry(operation: Operation) -> AuditEntry:
+    """The audit row of an operation's end: what it changed (its result holds the before and
+    after state) or why it failed. The request that started it has its own row."""
+    target = f"resource:{operation.resource_id}" if operation.resource_id else f"provider:{operation.provider_id}"
+    succeeded = operation.status == SUCCEEDED
+    return AuditEntry(
+        actor=operation.actor,
+        method="TASK",
+        path=f"/api/cloud/operations/{operation.id}",
+        action=f"operation.{operation.kind}",
+        target=target[:200],
+        outcome="success" if succeeded else "error",
+        status_code=200 if succeeded else 500,
+        request_id=operation.id.hex,
+        detail=redact({"operation": str(operation.id), "result": operation.result, "error": operation.error}),
+    )
 
 
 def get_operation(session: Session, operation_id: uuid.UUID) -> Operation:

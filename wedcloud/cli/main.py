@@ -133,6 +133,17 @@ def secrets_rotate(
         console.print("earlier keys are still configured; remove them once every process runs with the new key")
 
 
+@app.command("reconcile")
+def reconcile_command() -> None:
+    """Finish provisions a crash interrupted and refresh resources still provisioning, once
+    (the API also does this every WEDCLOUD_RECONCILE_EVERY_SECONDS)."""
+    from control_api.services.reconciler import reconcile_once
+
+    context = CliContext()
+    done = reconcile_once(context.settings, context.sessions)
+    console.print(f"resumed {len(done.resumed)} operation(s); refreshed {len(done.refreshed)} resource(s)")
+
+
 @sandbox_app.command("create")
 def sandbox_create(
     seed: Annotated[int, typer.Option(help="Same seed, same world, same bills.")] = 20260214,

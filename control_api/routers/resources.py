@@ -1,0 +1,612 @@
+"""Resources: /api/cloud/resources. Changes to a cloud answer 202 with an operation to poll."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.orm import Session
+
+from clouds.base import CloudProvider, ResourceType, ScaleRequest
+from clouds.errors import CloudError
+from control_api.deps import (
+    AuditDep,
+    CipherDep,
+    CurrentPrincipal,
+    RequireAdmin,
+    RequireOperator,
+    RequireViewer,
+    SessionDep,
+    SettingsDep,
+)
+from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_api.routers.operations import IDEMPOTENCY_KEY, OperationOut, accepted
+from control_api.services import operations
+from control_api.services import providers as provider_service
+from control_api.services import resources as service
+from control_api.services.errors import Conflict, InvalidRequest
+from control_api.store.models import Provider
+
+router = APIRouter(prefix="/resources", tags=["resources"], dependencies=[RequireViewer])
+
+Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+STEPS = {"5m": "5m", "1h": "1h", "1d": "1d"}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No resource with this id."}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not allowed in the resource's state (or it is protected)."}
+}
+
+
+class ResourceSpec(BaseModel):
+    """One resource to provision."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
+                    "name": "bookings-api-3",
+                    "type": "compute",
+                    "size": "m5.large",
+                    "region": "eu-west-2",
+                    "image": "ami-0abcdef1234567890",
+                    "tags": {"team": "bookings", "env": "production"},
+                }
+            ]
+        },
+    )
+
+    provider_id: uuid.UUID
+    name: str = Field(pattern=NAME, description="Letters, digits, dot, dash, underscore; up to 63.")
+    type: ResourceType = Field(description="compute, storage or database.")
+    subtype: Literal["instance", "instance_group", "volume", "bucket", "database"] | None = Field(
+        default=None, description="Defaults to instance, volume or database by type."
+    )
+    size: str = Field(min_length=1, max_length=64, description="An instance type, or a volume size such as 100GB.")
+    region: str | None = Field(default=None, max_length=64, description="Defaults to the provider's default region.")
+    image: str | None = Field(default=None, max_length=256, description="Machine image (AWS: an AMI id).")
+    network: str | None = Field(default=None, max_length=256, description="Subnet or network to attach to.")
+    tags: Tags = Field(default_factory=dict, max_length=50)
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Kind-specific: min and max of an instance group, volume_type, zone."
+    )
+
+    def spec(self) -> service.ProvisionSpec:
+        return service.ProvisionSpec(
+            provider_id=self.provider_id, name=self.name, resource_type=self.type, size=self.size,
+            region=self.region, subtype=self.subtype, image=self.image, network=self.network,
+            tags=dict(self.tags), options=dict(self.options),
+        )  # fmt: skip
+
+
+class BulkProvision(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"atomic": True, "specs": ResourceSpec.model_config["json_schema_extra"]["examples"]}]  # type: ignore[index]
+        },
+    )
+
+    specs: list[ResourceSpec] = Field(min_length=1, max_length=service.BULK_LIMIT)
+    atomic: bool = Field(default=False, description="All or nothing: any failure terminates what was made.")
+
+
+class ScaleBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"size": "m5.xlarge"}, {"capacity": 6}]})
+
+    size: str | None = Field(default=None, min_length=1, max_length=64, description="Vertical: the new type.")
+    capacity: int | None = Field(default=None, ge=0, le=1000, description="Horizontal: a group's instance count.")
+
+    @model_validator(mode="after")
+    def _one(self) -> ScaleBody:
+        if (self.size is None) == (self.capacity is None):
+            raise ValueError("give exactly one of size (vertical) and capacity (horizontal)")
+        return self
+
+
+class ResourceUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tags": {"team": "bookings"}, "protected": True}, {"size": "m5.xlarge"}]},
+    )
+
+    tags: Tags | None = Field(default=None, max_length=50, description="Replaces the tags, here and at the provider.")
+    protected: bool | None = Field(default=None, description="A protected resource refuses termination.")
+    size: str | None = Field(default=None, min_length=1, max_length=64, description="Resizes through the scale path.")
+
+
+class CostRate(BaseModel):
+    hourly: Decimal
+    monthly: Decimal = Field(description="Hourly x 730.")
+    currency: str | None
+
+
+class ResourceOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9a3e3d55-6a43-4c64-9f0e-8a3f2b8c1d20",
+                    "provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
+                    "cloud_id": "i-0abcdef1234567890",
+                    "name": "bookings-api-3",
+                    "type": "compute",
+                    "subtype": "instance",
+                    "region": "eu-west-2",
+                    "zone": "eu-west-2a",
+                    "size": "m5.large",
+                    "state": "running",
+                    "account_id": "111122223333",
+                    "tags": {"team": "bookings"},
+                    "details": {"image": "ami-0abcdef1234567890"},
+                    "protected": False,
+                    "cost_rate": {"hourly": "0.111000", "monthly": "81.030000", "currency": "USD"},
+                    "launched_at": "2026-11-27T09:00:00+00:00",
+                    "created_at": "2026-11-27T09:00:00+00:00",
+                    "updated_at": "2026-11-27T09:00:05+00:00",
+                    "terminated_at": None,
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    provider_id: uuid.UUID
+    cloud_id: str | None = Field(description="The provider's id; null until provisioning has an answer.")
+    name: str
+    type: str
+    subtype: str
+    region: str
+    zone: str | None
+    size: str | None
+    state: str = Field(description="provisioning, running, stopped, available, terminated or failed.")
+    account_id: str | None
+    tags: dict[str, str]
+    details: dict[str, Any]
+    protected: bool
+    cost_rate: CostRate | None
+    launched_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    terminated_at: datetime | None
+
+
+class MetricSample(BaseModel):
+    timestamp: datetime
+    value: float
+
+
+class ResourceDetail(ResourceOut):
+    last_metrics: dict[str, MetricSample] | None = Field(
+        default=None, description="The newest sample of each metric from the provider (null where it has none)."
+    )
+
+
+class ResourceUpdated(BaseModel):
+    resource: ResourceOut
+    operation: OperationOut | None = Field(description="The resize, when the size changed (poll it).")
+
+
+class MetricSeries(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "resource_id": "9a3e3d55-6a43-4c64-9f0e-8a3f2b8c1d20",
+                    "start": "2026-11-26T09:00:00+00:00",
+                    "end": "2026-11-27T09:00:00+00:00",
+                    "step": "1h",
+                    "series": {"cpu_percent": [{"timestamp": "2026-11-26T09:00:00+00:00", "value": 41.5}]},
+                }
+            ]
+        }
+    )
+
+    resource_id: uuid.UUID
+    start: datetime
+    end: datetime
+    step: str
+    series: dict[str, list[MetricSample]]
+
+
+def _adapters(settings: Any, cipher: Any) -> service.AdapterFor:
+    layout = settings.layout
+
+    def adapter_for(provider: Provider, session: Session) -> CloudProvider:
+        return provider_service.adapter_for(provider, session=session, layout=layout, cipher=cipher)
+
+    return adapter_for
+
+
+# -- endpoints -----------------------------------------------------------------------------------
+@router.post(
+    "",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Provision a resource (an operation that ends in the resource or a clear error)",
+    operation_id="provision_resource",
+    responses={404: {"description": "No such provider."}, 422: {"description": "The spec cannot work there."}},
+)
+def provision(
+    body: ResourceSpec,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    provider = provider_service.get_provider(session, provider_id=body.provider_id)
+    adapter_for = _adapters(settings, cipher)
+    adapter_for(provider, session)  # refuses a provider kind without an adapter before anything is written
+    operation, created, provision_request = service.begin_provision(
+        session, provider, body.spec(), actor=principal.actor, idempotency_key=idempotency_key
+    )
+    if created:
+        work = service.provision_work(adapter_for, operation.id, provision_request)
+        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+    audit.record(target=f"resource:{operation.resource_id}", after=body.model_dump(mode="json"), replayed=not created)
+    return accepted(response, operation)
+
+
+@router.get(
+    "",
+    response_model=Page[ResourceOut],
+    summary="List resources (filter, sort, paginate)",
+    operation_id="list_resources",
+)
+def list_resources(
+    session: SessionDep,
+    provider_id: Annotated[uuid.UUID | None, Query(description="Only this provider's resources.")] = None,
+    type: Annotated[ResourceType | None, Query(description="compute, storage or database.")] = None,
+    region: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(description="A state: running, stopped, terminated, ...")] = None,
+    tag: Annotated[str | None, Query(description="`key` (has the tag) or `key=value`.", max_length=385)] = None,
+    name_contains: Annotated[str | None, Query(max_length=120, description="Case-insensitive.")] = None,
+    cost_above: Annotated[Decimal | None, Query(ge=0, description="Hourly list price above this.")] = None,
+    sort: Annotated[
+        str, Query(description="name, created_at, region, state or hourly_cost; prefix - for descending.")
+    ] = "created_at",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> Any:
+    where = service.ResourceFilter(
+        provider_id=provider_id, resource_type=type.value if type else None, region=region, state=status, tag=tag,
+        name_contains=name_contains, cost_above=cost_above,
+    )  # fmt: skip
+    page = service.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
+    return {"items": [service.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/bulk-provision",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Provision up to 1,000 resources; each result is reported (atomic: all or nothing)",
+    operation_id="bulk_provision_resources",
+    responses={422: {"description": "Atomic, and a spec cannot work (each one is listed)."}},
+)
+def bulk_provision(
+    body: BulkProvision,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    adapter_for = _adapters(settings, cipher)
+    providers: dict[uuid.UUID, Provider] = {}
+    items: list[tuple[int, uuid.UUID, Any, str | None]] = []
+    problems = []
+    for index, spec in enumerate(body.specs):
+        provider = providers.get(spec.provider_id)
+        if provider is None:
+            provider = provider_service.get_provider(session, provider_id=spec.provider_id)
+            adapter_for(provider, session)
+            providers[spec.provider_id] = provider
+        try:
+            items.append((index, provider.id, service.check_spec(provider, spec.spec()), None))
+        except InvalidRequest as exc:
+            items.append((index, provider.id, None, exc.detail))
+            problems.append({"location": "body", "field": f"specs.{index}", "message": exc.detail})
+    if body.atomic and problems:
+        raise InvalidRequest(
+            f"{len(problems)} spec(s) cannot work and the request is atomic; nothing was provisioned", errors=problems
+        )
+    operation, created = operations.begin(
+        session,
+        kind="bulk_provision",
+        actor=principal.actor,
+        request=body.model_dump(mode="json"),
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        work = service.bulk_work(adapter_for, operation.id, items, atomic=body.atomic)
+        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+    audit.record(operation=str(operation.id), specs=len(body.specs), atomic=body.atomic, replayed=not created)
+    return accepted(response, operation)
+
+
+@router.get(
+    "/{resource_id}",
+    response_model=ResourceDetail,
+    summary="Get a resource, with its cost rate and latest metrics",
+    operation_id="get_resource",
+    responses=_NOT_FOUND,
+)
+def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
+    row = service.get_resource(session, resource_id)
+    view = service.public_view(row)
+    view["last_metrics"] = None
+    if row.subtype in service.POWERED and row.state == "running":
+        provider = provider_service.get_provider(session, provider_id=row.provider_id)
+        end = datetime.now(UTC)
+        try:
+            frame = _adapters(settings, cipher)(provider, session).get_metrics(
+                [row.cloud_id], start=end - timedelta(hours=1), end=end
+            )
+        except CloudError:
+            frame = None  # this provider's adapter reports no metrics yet
+        if frame is not None and frame.height:
+            latest = frame.sort("timestamp").group_by("metric").last()
+            view["last_metrics"] = {
+                r["metric"]: {"timestamp": r["timestamp"], "value": r["value"]} for r in latest.iter_rows(named=True)
+            }
+    return view
+
+
+@router.put(
+    "/{resource_id}",
+    response_model=ResourceUpdated,
+    dependencies=[RequireOperator],
+    summary="Change tags or protection; a new size goes through the scale path",
+    operation_id="update_resource",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def update_resource(
+    resource_id: uuid.UUID,
+    body: ResourceUpdate,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+) -> Any:
+    row = service.get_resource(session, resource_id)
+    before = service.public_view(row)
+    adapter_for = _adapters(settings, cipher)
+    if body.size is not None and body.size != row.size:
+        service.check_scale(row, ScaleRequest(size=body.size))
+    if body.tags is not None and body.tags != row.tags:
+        if row.cloud_id.startswith(service.PENDING_PREFIX):
+            raise Conflict(f"{row.name!r} is still being provisioned; tag it once it exists")
+        provider = provider_service.get_provider(session, provider_id=row.provider_id)
+        adapter = adapter_for(provider, session)
+        service.apply_cloud(row, adapter.tag(row.cloud_id, body.tags), adapter)
+    if body.protected is not None:
+        row.protected = body.protected
+    operation = None
+    if body.size is not None and body.size != row.size:
+        operation, _ = service.begin_action(
+            session, row, "scale", actor=principal.actor, idempotency_key=None, payload={"size": body.size}
+        )
+        work = service.action_work(adapter_for, operation.id, "scale", {"size": body.size})
+        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+    session.flush()
+    after = service.public_view(row)
+    audit.record(
+        target=f"resource:{row.id}", before=before, after=after, operation=str(operation.id) if operation else None
+    )
+    return {"resource": after, "operation": accepted(response, operation) if operation else None}
+
+
+def _act(
+    action: str,
+    resource_id: uuid.UUID,
+    payload: dict[str, Any],
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: Session,
+    settings: Any,
+    cipher: Any,
+    principal: Any,
+    audit: Any,
+    idempotency_key: str | None,
+) -> Any:
+    row = service.get_resource(session, resource_id)
+    if action == "scale":
+        service.check_scale(row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
+    else:
+        service.check_transition(row, action)
+    operation, created = service.begin_action(
+        session, row, action, actor=principal.actor, idempotency_key=idempotency_key, payload=payload
+    )
+    if created:
+        work = service.action_work(_adapters(settings, cipher), operation.id, action, payload)
+        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+    audit.record(
+        target=f"resource:{row.id}", before=service.public_view(row), requested={"action": action, **payload},
+        operation=str(operation.id), replayed=not created,
+    )  # fmt: skip
+    return accepted(response, operation)
+
+
+@router.delete(
+    "/{resource_id}",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireAdmin],
+    summary="Terminate a resource (protected resources refuse)",
+    operation_id="terminate_resource",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def terminate(
+    resource_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    return _act(
+        "terminate", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
+        idempotency_key,
+    )  # fmt: skip
+
+
+@router.post(
+    "/{resource_id}/scale",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Scale vertically (a new type; stopped and restarted where the provider needs it) or horizontally",
+    operation_id="scale_resource",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def scale(
+    resource_id: uuid.UUID,
+    body: ScaleBody,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    payload = body.model_dump(exclude_none=True)
+    return _act(
+        "scale", resource_id, payload, request, response, background, session, settings, cipher, principal, audit,
+        idempotency_key,
+    )  # fmt: skip
+
+
+@router.post(
+    "/{resource_id}/start",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Start a stopped resource",
+    operation_id="start_resource",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def start(
+    resource_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    return _act(
+        "start", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
+        idempotency_key,
+    )  # fmt: skip
+
+
+@router.post(
+    "/{resource_id}/stop",
+    status_code=202,
+    response_model=OperationOut,
+    dependencies=[RequireOperator],
+    summary="Stop a running resource (its disks keep billing)",
+    operation_id="stop_resource",
+    responses={**_NOT_FOUND, **_CONFLICT},
+)
+def stop(
+    resource_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Any:
+    return _act(
+        "stop", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
+        idempotency_key,
+    )  # fmt: skip
+
+
+@router.get(
+    "/{resource_id}/metrics",
+    response_model=MetricSeries,
+    summary="Utilisation metrics over a time range, at a step",
+    operation_id="resource_metrics",
+    responses=_NOT_FOUND,
+)
+def metrics(
+    resource_id: uuid.UUID,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    start: Annotated[datetime | None, Query(description="Default: 24 hours before end.")] = None,
+    end: Annotated[datetime | None, Query(description="Default: now.")] = None,
+    step: Annotated[Literal["5m", "1h", "1d"], Query(description="Samples are averaged per step.")] = "1h",
+) -> Any:
+    end = _utc(end) if end else datetime.now(UTC)
+    start = _utc(start) if start else end - timedelta(hours=24)
+    if start >= end:
+        raise InvalidRequest(
+            "start must be before end", errors=[{"location": "query", "field": "start", "message": "before end"}]
+        )
+    if end - start > timedelta(days=93):
+        raise InvalidRequest(
+            "at most 93 days per request",
+            errors=[{"location": "query", "field": "start", "message": "within 93 days of end"}],
+        )
+    row = service.get_resource(session, resource_id)
+    provider = provider_service.get_provider(session, provider_id=row.provider_id)
+    frame = _adapters(settings, cipher)(provider, session).get_metrics([row.cloud_id], start=start, end=end)
+    series: dict[str, list[dict[str, Any]]] = {}
+    if frame.height:
+        averaged = (
+            frame.sort("timestamp")
+            .group_by_dynamic("timestamp", every=STEPS[step], group_by="metric")
+            .agg(pl.col("value").mean())
+            .sort("metric", "timestamp")
+        )
+        for (metric,), part in averaged.group_by("metric", maintain_order=True):
+            series[str(metric)] = [
+                {"timestamp": t, "value": v} for t, v in part.select("timestamp", "value").iter_rows()
+            ]
+    return {"resource_id": row.id, "start": start, "end": end, "step": step, "series": series}
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise InvalidRequest("times need a timezone (e.g. 2026-11-27T09:00:00Z)")
+    return moment.astimezone(UTC)
