@@ -85,10 +85,13 @@ class SandboxCloud:
     def _world(self) -> World:
         world = load_world(self.engine, self.world_name)
         if world is None:
-            raise AuthenticationFailed(
-                f"the sandbox world {self.world_name!r} does not exist; run `wedcloud sandbox create`"
-            )
+            raise self._no_world()
         return world
+
+    def _no_world(self) -> AuthenticationFailed:
+        return AuthenticationFailed(
+            f"the sandbox world {self.world_name!r} does not exist; run `wedcloud sandbox create`"
+        )
 
     def _resource(self, world: World | None, resource_id: str) -> SandboxResource:
         """One resource of this flavour, read by its id (not by loading the whole world)."""
@@ -102,7 +105,7 @@ class SandboxCloud:
             ).one_or_none()
         if row is None:
             if world is None:
-                self._world()  # a missing world says so, rather than "no such resource"
+                self._ensure_world()  # a missing world says so, rather than "no such resource"
             raise ResourceNotFound(resource_id)
         return SandboxResource(
             id=row.id, flavour=FlavourKey(row.flavour), account_id=row.account_id, blueprint=row.blueprint,
@@ -136,6 +139,15 @@ class SandboxCloud:
             if changes:
                 connection.execute(update(state.resources).where(state.resources.c.id == resource_id).values(**changes))
 
+    def _ensure_world(self) -> None:
+        """AuthenticationFailed, saying what to run, when the world does not exist."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(state.worlds.c.name).where(state.worlds.c.name == self.world_name)
+            ).one_or_none()
+        if found is None:
+            raise self._no_world()
+
     def _usage_accounts(self) -> list[str]:
         """The ids of the accounts resources can be made in (all but the billing account)."""
         with self.engine.connect() as connection:
@@ -150,7 +162,7 @@ class SandboxCloud:
             ).scalars()
             accounts = list(found)
         if not accounts:
-            self._world()  # says the world is missing
+            self._ensure_world()
             raise UnsupportedRequest(f"the sandbox world {self.world_name!r} has no {self.flavour.key} accounts")
         return accounts
 

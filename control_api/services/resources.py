@@ -308,7 +308,7 @@ class ResourceFilter:
 
 @dataclass(frozen=True)
 class ResourcePage:
-    items: list[Resource]
+    items: list[Any]  # rows with the Resource columns as attributes
     next_cursor: str | None
 
 
@@ -320,7 +320,8 @@ def list_resources(
     if key is None:
         raise InvalidRequest(f"sort by one of {', '.join(SORTS)} (prefix - for descending), not {sort!r}")
     order = (key.desc(), Resource.id.desc()) if descending else (key.asc(), Resource.id.asc())
-    query = select(Resource).where(*where.clauses()).order_by(*order).limit(limit + 1)
+    # plain rows, not ORM objects: a page is read, never changed, and this halves its cost
+    query = select(*Resource.__table__.columns).where(*where.clauses()).order_by(*order).limit(limit + 1)
     if cursor:
         raw_value, raw_id = decode_cursor(cursor, 2)
         try:
@@ -332,7 +333,7 @@ def list_resources(
             key > value, and_(key == value, Resource.id > last_id)
         )  # fmt: skip
         query = query.where(or_(*after))
-    rows = list(session.scalars(query))
+    rows: list[Any] = list(session.execute(query))
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]

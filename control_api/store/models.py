@@ -107,15 +107,18 @@ class Resource(Base):
     __table_args__ = (
         UniqueConstraint("provider_id", "cloud_id", name="uq_resources_provider_cloud_id"),
         Index("ix_resources_provider_state", "provider_id", "state"),
+        # the default order: a filtered page walks this index and stops after one page, where
+        # an index on a filter column (region, type: a few values each) would sort thousands
+        Index("ix_resources_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("providers.id"))
     cloud_id: Mapped[str] = mapped_column(String(512))
     name: Mapped[str] = mapped_column(String(255))
-    resource_type: Mapped[str] = mapped_column(String(16), index=True)
+    resource_type: Mapped[str] = mapped_column(String(16))
     subtype: Mapped[str] = mapped_column(String(64))
-    region: Mapped[str] = mapped_column(String(64), index=True)
+    region: Mapped[str] = mapped_column(String(64))
     zone: Mapped[str | None] = mapped_column(String(64), default=None)
     size: Mapped[str | None] = mapped_column(String(64), default=None)
     state: Mapped[str] = mapped_column(String(16))

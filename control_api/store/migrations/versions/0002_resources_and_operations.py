@@ -31,9 +31,9 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.Uuid(), sa.ForeignKey("providers.id"), nullable=False),
         sa.Column("cloud_id", sa.String(512), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("resource_type", sa.String(16), nullable=False, index=True),
+        sa.Column("resource_type", sa.String(16), nullable=False),
         sa.Column("subtype", sa.String(64), nullable=False),
-        sa.Column("region", sa.String(64), nullable=False, index=True),
+        sa.Column("region", sa.String(64), nullable=False),
         sa.Column("zone", sa.String(64)),
         sa.Column("size", sa.String(64)),
         sa.Column("state", sa.String(16), nullable=False),
@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("provider_id", "cloud_id", name="uq_resources_provider_cloud_id"),
     )
     op.create_index("ix_resources_provider_state", "resources", ["provider_id", "state"])
+    op.create_index("ix_resources_created_at_id", "resources", ["created_at", "id"])
     op.create_table(
         "operations",
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -75,6 +76,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("operations")
+    op.drop_index("ix_resources_created_at_id", table_name="resources")
     op.drop_index("ix_resources_provider_state", table_name="resources")
     op.drop_table("resources")
     with op.batch_alter_table("providers") as providers:

@@ -1,0 +1,186 @@
+"""The resource endpoints under load: listing 10,000 resources, and provisioning 1,000 at once.
+
+Builds a home with a sandbox world, one sandbox provider and 10,000 resources in the state
+store, starts the API with uvicorn in its own process, then:
+- drives ``GET /api/cloud/resources`` with a filter (region and type, 50 a page) and the bare
+  liveness endpoint (``/api/healthz``, no key, no database) with the same concurrency for the
+  same time, one after the other; prints p50/p95/p99 and throughput of both and the ratio;
+- posts one ``bulk-provision`` of 1,000 sandbox resources and times it until its operation has
+  finished, beside 1,000 provisions straight through the sandbox adapter (no API, no store).
+
+    uv run python benchmarks/resources_api.py [--seconds 20] [--concurrency 50] [--resources 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import httpx2 as httpx
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from benchmarks.overview_api import drive, summary
+from clouds.base import ProvisionRequest, ResourceType
+from clouds.sandbox.catalog import FlavourKey
+from clouds.sandbox.provider import SandboxCloud
+from clouds.sandbox.world import build_world, save_world
+from control_api.security import Role
+from control_api.services.api_keys import create_key
+from control_api.services.providers import create_sandbox_provider
+from control_api.store.db import make_engine
+from control_api.store.migrate import upgrade
+from control_api.store.models import Resource
+from wedcloud.home import HomeLayout
+
+REGIONS = ("us-east-1", "eu-west-2", "eu-west-1")
+SIZES = (("t3.medium", "0.0416"), ("m5.large", "0.0960"), ("m5.xlarge", "0.1920"), ("r5.large", "0.1260"))
+TEAMS = ("bookings", "payments", "search", "photos", "messaging")
+
+
+def build_home(root: Path, count: int) -> tuple[HomeLayout, str, str]:
+    layout = HomeLayout(root).ensure()
+    engine = make_engine(layout.default_database_url())
+    upgrade(engine)
+    today = datetime.now(UTC).date()
+    save_world(engine, build_world(7, today + timedelta(days=1), today - timedelta(days=30)))
+    with Session(engine) as session, session.begin():
+        _, key = create_key(session, name="bench", role=Role.OPERATOR)
+        provider = create_sandbox_provider(
+            session, name="sandbox-aws", flavour=FlavourKey.AWS, default_region=None, tags={}
+        )
+        provider_id = provider.id
+        provider.regions = list(REGIONS)
+    rows = []
+    chance = random.Random(11)
+    now = datetime.now(UTC)
+    for index in range(count):
+        kind = chance.choice((ResourceType.COMPUTE, ResourceType.COMPUTE, ResourceType.STORAGE, ResourceType.DATABASE))
+        size, price = chance.choice(SIZES)
+        rows.append(
+            {
+                "id": uuid.uuid4(), "provider_id": provider_id, "cloud_id": f"bench-{index}",
+                "name": f"{chance.choice(TEAMS)}-{index}", "resource_type": kind.value,
+                "subtype": {"compute": "instance", "storage": "volume", "database": "database"}[kind.value],
+                "region": chance.choice(REGIONS), "zone": None, "size": size,
+                "state": chance.choice(("running", "running", "running", "stopped", "terminated")),
+                "account_id": "111122223333", "tags": {"team": chance.choice(TEAMS), "env": "production"},
+                "details": {}, "protected": False, "hourly_cost": Decimal(price), "cost_currency": "USD",
+                "launched_at": now, "created_at": now - timedelta(seconds=count - index), "updated_at": now,
+                "last_seen_at": now, "terminated_at": None,
+            }
+        )  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(Resource), rows)
+    engine.dispose()
+    return layout, key, str(provider_id)
+
+
+def direct_provisions(layout: HomeLayout, count: int) -> float:
+    """Baseline: the sandbox adapter alone, ``count`` provisions in a row."""
+    engine = make_engine(layout.default_database_url())
+    cloud = SandboxCloud(engine, flavour=FlavourKey.AWS, exports_dir=layout.exports)
+    started = time.perf_counter()
+    for index in range(count):
+        cloud.provision(
+            ProvisionRequest(
+                name=f"direct-{index}", resource_type=ResourceType.COMPUTE, region="eu-west-2", size="t3.medium",
+                options={"client_token": f"direct-{index}"},
+            )
+        )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    return elapsed
+
+
+def bulk_provision(base: str, key: str, provider_id: str, count: int) -> tuple[float, dict[str, int]]:
+    specs = [
+        {"provider_id": provider_id, "name": f"bulk-{i}", "type": "compute", "size": "m5.large", "region": "eu-west-2"}
+        for i in range(count)
+    ]
+    headers = {"X-API-Key": key}
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
+        started = time.perf_counter()
+        response = client.post("/api/cloud/resources/bulk-provision", json={"specs": specs})
+        response.raise_for_status()
+        location = response.headers["location"]
+        while True:
+            operation = client.get(location).json()
+            if operation["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    if operation["status"] != "succeeded":
+        raise SystemExit(f"bulk provision failed: {operation['error']}")
+    return elapsed, operation["result"]["counts"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--resources", type=int, default=10_000)
+    parser.add_argument("--bulk", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=18766)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="wedcloud-bench-") as tmp:
+        print(f"building a home with {args.resources:,} resources...", flush=True)
+        layout, key, provider_id = build_home(Path(tmp), args.resources)
+        env = {
+            **os.environ, "WEDCLOUD_HOME": str(layout.root), "WEDCLOUD_LOG_FORMAT": "json",
+            "WEDCLOUD_RECONCILE_EVERY_SECONDS": "0",
+        }  # fmt: skip
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "control_api.asgi:app",
+                "--port",
+                str(args.port),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            start_new_session=True,
+        )
+        try:
+            base = f"http://127.0.0.1:{args.port}"
+            for _ in range(100):
+                try:
+                    if httpx.get(f"{base}/api/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            headers = {"X-API-Key": key}
+            listing = f"{base}/api/cloud/resources?region=eu-west-2&type=compute&limit=50"
+            asyncio.run(drive(listing, headers, 2, 4))  # warm up
+            bare, bare_errors = asyncio.run(drive(f"{base}/api/healthz", {}, args.seconds, args.concurrency))
+            real, real_errors = asyncio.run(drive(listing, headers, args.seconds, args.concurrency))
+            print(f"concurrency {args.concurrency}, {args.seconds:.0f} s each, {date.today()}")
+            bare_rate = summary("GET /api/healthz (bare)", bare, args.seconds)
+            real_rate = summary("GET /resources?region&type", real, args.seconds)
+            assert bare_errors == real_errors == 0, (bare_errors, real_errors)
+            print(f"listing throughput is {real_rate / bare_rate:.2f}x the bare endpoint's")
+            elapsed, counts = bulk_provision(base, key, provider_id, args.bulk)
+            print(f"bulk-provision of {args.bulk:,} sandbox resources: {elapsed:.2f} s ({counts})")
+        finally:
+            server.terminate()
+            server.wait(10)
+        direct = direct_provisions(layout, args.bulk)
+        print(f"baseline: {args.bulk:,} provisions through the sandbox adapter alone: {direct:.2f} s")
+        print(f"bulk-provision takes {elapsed / direct:.2f}x the adapter alone")
+
+
+if __name__ == "__main__":
+    main()
