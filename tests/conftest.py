@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from control_api.store.db import make_engine
 from control_api.store.migrate import upgrade
 from tests.emulators.azure_arm import AzureArmEmulator
+from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_rest import GoogleRestEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -186,6 +187,20 @@ def azure_arm(azure_arm_server: AzureArmEmulator) -> Iterator[AzureArmEmulator]:
     """The ARM emulator, emptied after each test."""
     yield azure_arm_server
     azure_arm_server.reset()
+
+
+@pytest.fixture(scope="session")
+def azure_compute_server() -> Iterator[AzureComputeEmulator]:
+    """The ARM emulator with subscriptions, resource groups and virtual machines."""
+    emulator = AzureComputeEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def azure_compute(azure_compute_server: AzureComputeEmulator) -> Iterator[AzureComputeEmulator]:
+    yield azure_compute_server
+    azure_compute_server.reset()
 
 
 REPO = Path(__file__).parent.parent

@@ -83,7 +83,8 @@ class AwsCredentials(BaseModel):
 
 
 class AzureCredentials(BaseModel):
-    """A service principal: tenant, client id, and a client secret or a PEM certificate."""
+    """A service principal (tenant, client id, and a client secret or a PEM certificate), or an
+    access token obtained elsewhere (``az account get-access-token``; it expires)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -98,15 +99,19 @@ class AzureCredentials(BaseModel):
         },
     )
 
-    tenant_id: uuid.UUID
-    client_id: uuid.UUID
+    tenant_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
     client_secret: SecretStr | None = Field(default=None, min_length=8, max_length=512)
     certificate: SecretStr | None = Field(default=None, description="PEM: the certificate and its private key.")
+    access_token: SecretStr | None = Field(default=None, min_length=8, max_length=16384)
 
     @model_validator(mode="after")
     def _secret_or_certificate(self) -> AzureCredentials:
-        if (self.client_secret is None) == (self.certificate is None):
-            raise ValueError("give exactly one of client_secret and certificate")
+        given = [f for f in ("client_secret", "certificate", "access_token") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of client_secret, certificate and access_token")
+        if given[0] != "access_token" and (self.tenant_id is None or self.client_id is None):
+            raise ValueError("a service principal needs tenant_id and client_id")
         if self.certificate is not None and "-----BEGIN" not in self.certificate.get_secret_value():
             raise ValueError("certificate must be PEM text (-----BEGIN ...)")
         return self
@@ -180,6 +185,13 @@ class _CloudProviderCreate(BaseModel):
         default=None,
         pattern=r"^https?://[^\s/]+(/\S*)?$",
         description="Another endpoint for the cloud's APIs (a sovereign cloud, a local emulator).",
+    )
+    poll_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        description="Seconds between polls of a long-running operation when the cloud does not say "
+        "(default: the SDK's).",
     )
 
     @model_validator(mode="after")
@@ -396,6 +408,8 @@ def create_provider(body: ProviderCreate, session: SessionDep, audit: AuditDep, 
         )
     else:
         settings: dict[str, Any] = {"endpoint_url": body.endpoint_url} if body.endpoint_url else {}
+        if body.poll_seconds is not None:
+            settings["poll_seconds"] = body.poll_seconds
         if isinstance(body, AzureProviderCreate):
             settings["subscription_id"] = str(body.subscription_id)
         elif isinstance(body, GcpProviderCreate):

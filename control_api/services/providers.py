@@ -12,6 +12,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from clouds.aws_cloud import AwsCloud
+from clouds.azure_cloud import AzureCloud
 from clouds.base import CloudProvider, ConnectionCheck, ResourceState
 from clouds.sandbox import state as sandbox_state
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
@@ -192,6 +193,17 @@ def adapter_for(
             regions=provider.regions,
             default_region=provider.default_region,
             endpoint_url=provider.settings.get("endpoint_url"),
+        )
+    if provider.kind == "azure":
+        if provider.credentials_ciphertext is not None and cipher is None:
+            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
+        return AzureCloud(
+            credentials_of(provider, cipher) if cipher else None,
+            subscription_id=provider.settings["subscription_id"],
+            regions=provider.regions,
+            default_region=provider.default_region,
+            endpoint_url=provider.settings.get("endpoint_url"),
+            polling_interval=provider.settings.get("poll_seconds"),
         )
     raise InvalidRequest(
         f"provider kind {provider.kind!r} has no inventory adapter yet; its billing sources work "

@@ -98,6 +98,15 @@ def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
             errors.append(("image", "an EC2 instance needs an AMI id (ami-...)"))
         if subtype not in ("instance", "volume"):
             errors.append(("subtype", "the AWS adapter provisions instances and volumes"))
+    if provider.kind == "azure":
+        if subtype != "instance":
+            errors.append(("subtype", "the Azure adapter provisions virtual machines"))
+        if not spec.image:
+            errors.append(("image", "an Azure VM needs an image (publisher:offer:sku:version)"))
+        if not spec.network:
+            errors.append(("network", "an Azure VM needs the ARM id of its network interface"))
+        if not spec.options.get("ssh_public_key"):
+            errors.append(("options", "an Azure VM needs options.ssh_public_key for its administrator"))
     if errors:
         raise InvalidRequest(
             "the resource cannot be provisioned as asked: "
