@@ -19,6 +19,7 @@ from control_api.store.db import make_engine
 from control_api.store.migrate import upgrade
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_compute import AzureComputeEmulator
+from tests.emulators.google_compute import GoogleComputeEmulator
 from tests.emulators.google_rest import GoogleRestEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -201,6 +202,20 @@ def azure_compute_server() -> Iterator[AzureComputeEmulator]:
 def azure_compute(azure_compute_server: AzureComputeEmulator) -> Iterator[AzureComputeEmulator]:
     yield azure_compute_server
     azure_compute_server.reset()
+
+
+@pytest.fixture(scope="session")
+def google_compute_server() -> Iterator[GoogleComputeEmulator]:
+    """The project's Compute Engine emulator (tests/emulators/google_compute.py)."""
+    emulator = GoogleComputeEmulator().start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def google_compute(google_compute_server: GoogleComputeEmulator) -> Iterator[GoogleComputeEmulator]:
+    yield google_compute_server
+    google_compute_server.reset()
 
 
 REPO = Path(__file__).parent.parent

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from clouds.aws_cloud import AwsCloud
 from clouds.azure_cloud import AzureCloud
 from clouds.base import CloudProvider, ConnectionCheck, ResourceState
+from clouds.gcp_cloud import GcpCloud
 from clouds.sandbox import state as sandbox_state
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
@@ -205,10 +206,17 @@ def adapter_for(
             endpoint_url=provider.settings.get("endpoint_url"),
             polling_interval=provider.settings.get("poll_seconds"),
         )
-    raise InvalidRequest(
-        f"provider kind {provider.kind!r} has no inventory adapter yet; its billing sources work "
-        "(see docs/billing-sources.md)"
-    )
+    if provider.kind == "gcp":
+        if provider.credentials_ciphertext is not None and cipher is None:
+            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
+        return GcpCloud(
+            credentials_of(provider, cipher) if cipher else None,
+            project_id=provider.settings["project_id"],
+            regions=provider.regions,
+            default_region=provider.default_region,
+            endpoint_url=provider.settings.get("endpoint_url"),
+        )
+    raise InvalidRequest(f"provider kind {provider.kind!r} has no inventory adapter")
 
 
 def record_check(provider: Provider, check: ConnectionCheck) -> dict[str, Any]:

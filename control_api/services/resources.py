@@ -98,6 +98,11 @@ def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
             errors.append(("image", "an EC2 instance needs an AMI id (ami-...)"))
         if subtype not in ("instance", "volume"):
             errors.append(("subtype", "the AWS adapter provisions instances and volumes"))
+    if provider.kind == "gcp":
+        if subtype != "instance":
+            errors.append(("subtype", "the Google Cloud adapter provisions Compute Engine instances"))
+        if not spec.image:
+            errors.append(("image", "a GCE instance needs an image (projects/<project>/global/images/...)"))
     if provider.kind == "azure":
         if subtype != "instance":
             errors.append(("subtype", "the Azure adapter provisions virtual machines"))
