@@ -45,7 +45,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     configure_logging(settings.resolved_log_format)
     if settings.database_url is None:
         settings.layout.ensure()
-    engine = make_engine(settings.resolved_database_url)
+    # A request holds its session's connection between the thread hops of its dependencies; with
+    # fewer connections than worker threads (anyio's 40), threads waiting for a connection can
+    # starve the hops that would give one back. So the pool may grow to more than the threads.
+    engine = make_engine(settings.resolved_database_url, pool_size=10, max_overflow=40)
     sessions = make_sessionmaker(engine)
     snapshots = SnapshotReader(settings.layout.serving)
 

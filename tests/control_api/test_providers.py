@@ -424,3 +424,9 @@ def test_rotating_the_key_reseals_every_credential_while_the_api_keeps_serving(
     assert check.json()["ok"] is True
     again = CliRunner().invoke(app, ["secrets", "rotate"])
     assert "re-encrypted 0 credential(s); 1 were already current" in again.output
+
+
+@pytest.mark.parametrize("path", ["", "/regions", "/services"])
+def test_a_provider_path_with_a_bad_id_or_query_is_refused(api: Api, path: str) -> None:
+    _problem(api.client.get(f"{URL}/not-a-uuid{path}", headers=api.headers(Role.VIEWER)), 422)
+    _problem(api.client.get(URL, params={"limit": 0, "cursor": "x"}, headers=api.headers(Role.VIEWER)), 422)

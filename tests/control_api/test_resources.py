@@ -174,9 +174,10 @@ def test_a_bad_sort_or_cursor_is_refused(api: Api) -> None:
 
 
 # -- GET /resources/{id} ------------------------------------------------------------------------
-def test_an_unknown_resource_is_404_and_a_bad_id_422(api: Api) -> None:
+def test_an_unknown_resource_is_404_a_bad_id_422_and_no_key_401(api: Api) -> None:
     _problem(api.client.get(f"{URL}/{uuid.uuid4()}", headers=api.headers(Role.VIEWER)), 404)
     _problem(api.client.get(f"{URL}/nope", headers=api.headers(Role.VIEWER)), 422)
+    _problem(api.client.get(f"{URL}/{uuid.uuid4()}"), 401)
 
 
 # -- start, stop, terminate: the state machine ---------------------------------------------------
