@@ -12,23 +12,17 @@ other. Prints p50/p95/p99 and throughput of both, and the ratio.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx2 as httpx
 from sqlalchemy.orm import Session
 
 from analytics.focus.normalise import focus_sql, open_source
 from analytics.warehouse import ensure_schema, rebuild_cost_daily_sql
+from benchmarks.apiload import against_bare, api_server
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import create_sandbox
 from clouds.sandbox.exports import list_exports
@@ -69,35 +63,6 @@ def build_home(root: Path) -> tuple[HomeLayout, str, int]:
     return layout, key, rows
 
 
-async def drive(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30) as client:
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                started = time.perf_counter()
-                response = await client.get(url)
-                latencies.append(time.perf_counter() - started)
-                errors += response.status_code != 200
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors
-
-
-def summary(name: str, latencies: list[float], seconds: float) -> float:
-    cuts = statistics.quantiles(latencies, n=100)
-    rate = len(latencies) / seconds
-    print(
-        f"{name:<28} n={len(latencies):>6}  {rate:7.1f} req/s  p50 {cuts[49] * 1000:6.1f} ms  "
-        f"p95 {cuts[94] * 1000:6.1f} ms  p99 {cuts[98] * 1000:6.1f} ms"
-    )
-    return rate
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
@@ -108,43 +73,11 @@ def main() -> None:
         print("building two years of sandbox bills and a serving snapshot...", flush=True)
         layout, key, rows = build_home(Path(tmp))
         print(f"{rows} FOCUS line items")
-        env = {**os.environ, "WEDCLOUD_HOME": str(layout.root), "WEDCLOUD_LOG_FORMAT": "json"}
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "control_api.asgi:app",
-                "--port",
-                str(args.port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{args.port}"
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/api/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
-            headers = {"X-API-Key": key}
-            asyncio.run(drive(f"{base}/api/cloud/costs/overview", headers, 2, 4))  # warm up
-            bare, bare_errors = asyncio.run(drive(f"{base}/api/healthz", {}, args.seconds, args.concurrency))
-            real, real_errors = asyncio.run(
-                drive(f"{base}/api/cloud/costs/overview", headers, args.seconds, args.concurrency)
+        with api_server(layout.root, args.port) as base:
+            ratio = against_bare(
+                base, "/api/cloud/costs/overview", {"X-API-Key": key}, "/costs/overview", args.seconds, args.concurrency
             )
-            print(f"concurrency {args.concurrency}, {args.seconds:.0f} s each, {date.today()}")
-            bare_rate = summary("GET /api/healthz (bare)", bare, args.seconds)
-            real_rate = summary("GET /costs/overview", real, args.seconds)
-            assert bare_errors == real_errors == 0, (bare_errors, real_errors)
-            print(f"overview throughput is {real_rate / bare_rate:.2f}x the bare endpoint's")
-        finally:
-            server.terminate()
-            server.wait(10)
+        print(f"overview throughput is {ratio:.2f}x the bare endpoint's")
 
 
 if __name__ == "__main__":

@@ -14,15 +14,11 @@ store, starts the API with uvicorn in its own process, then:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -30,7 +26,7 @@ import httpx2 as httpx
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from benchmarks.overview_api import drive, summary
+from benchmarks.apiload import against_bare, api_server
 from clouds.base import ProvisionRequest, ResourceType
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.provider import SandboxCloud
@@ -136,47 +132,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="wedcloud-bench-") as tmp:
         print(f"building a home with {args.resources:,} resources...", flush=True)
         layout, key, provider_id = build_home(Path(tmp), args.resources)
-        env = {
-            **os.environ, "WEDCLOUD_HOME": str(layout.root), "WEDCLOUD_LOG_FORMAT": "json",
-            "WEDCLOUD_RECONCILE_EVERY_SECONDS": "0",
-        }  # fmt: skip
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "control_api.asgi:app",
-                "--port",
-                str(args.port),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-            start_new_session=True,
-        )
-        try:
-            base = f"http://127.0.0.1:{args.port}"
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/api/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.2)
+        with api_server(layout.root, args.port, WEDCLOUD_RECONCILE_EVERY_SECONDS="0") as base:
+            listing = "/api/cloud/resources?region=eu-west-2&type=compute&limit=50"
             headers = {"X-API-Key": key}
-            listing = f"{base}/api/cloud/resources?region=eu-west-2&type=compute&limit=50"
-            asyncio.run(drive(listing, headers, 2, 4))  # warm up
-            bare, bare_errors = asyncio.run(drive(f"{base}/api/healthz", {}, args.seconds, args.concurrency))
-            real, real_errors = asyncio.run(drive(listing, headers, args.seconds, args.concurrency))
-            print(f"concurrency {args.concurrency}, {args.seconds:.0f} s each, {date.today()}")
-            bare_rate = summary("GET /api/healthz (bare)", bare, args.seconds)
-            real_rate = summary("GET /resources?region&type", real, args.seconds)
-            assert bare_errors == real_errors == 0, (bare_errors, real_errors)
-            print(f"listing throughput is {real_rate / bare_rate:.2f}x the bare endpoint's")
+            ratio = against_bare(base, listing, headers, "/resources?region&type", args.seconds, args.concurrency)
+            print(f"listing throughput is {ratio:.2f}x the bare endpoint's")
             elapsed, counts = bulk_provision(base, key, provider_id, args.bulk)
             print(f"bulk-provision of {args.bulk:,} sandbox resources: {elapsed:.2f} s ({counts})")
-        finally:
-            server.terminate()
-            server.wait(10)
         direct = direct_provisions(layout, args.bulk)
         print(f"baseline: {args.bulk:,} provisions through the sandbox adapter alone: {direct:.2f} s")
         print(f"bulk-provision takes {elapsed / direct:.2f}x the adapter alone")
