@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.errors import CloudError
 from control_api.audit import redact
-from control_api.pagination import decode_cursor, encode_cursor
+from control_api.pagination import page_of, seek
 from control_api.services.errors import InvalidRequest, NotFound, ServiceError
 from control_api.store.models import AuditEntry, Operation
 from wedcloud.sqltypes import utcnow
@@ -161,28 +161,18 @@ def list_operations(
     cursor: str | None = None,
 ) -> OperationPage:
     """Newest first."""
-    query = select(Operation).order_by(Operation.created_at.desc(), Operation.id.desc()).limit(limit + 1)
+    query = select(Operation)
     if kind:
         query = query.where(Operation.kind == kind)
     if status:
         query = query.where(Operation.status == status)
     if provider_id:
         query = query.where(Operation.provider_id == provider_id)
-    if cursor:
-        created_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            created, last_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
-        except (TypeError, ValueError):
-            raise InvalidRequest("the cursor is not one this API issued; start again without `cursor`") from None
-        query = query.where(
-            or_(Operation.created_at < created, and_(Operation.created_at == created, Operation.id < last_id))
-        )
-    rows = list(session.scalars(query))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id))
-    return OperationPage(rows, next_cursor)
+    query = seek(
+        query, Operation.created_at, Operation.id, limit=limit, cursor=cursor, descending=True,
+        decode=datetime.fromisoformat,
+    )  # fmt: skip
+    return OperationPage(*page_of(list(session.scalars(query)), limit, lambda o: o.created_at.isoformat()))
 
 
 def public_view(operation: Operation) -> dict[str, Any]:

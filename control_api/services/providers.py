@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from clouds.aws_cloud import AwsCloud
@@ -20,7 +20,7 @@ from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import DEFAULT_WORLD
 from control_api.crypto import Cipher, SecretKeyError
-from control_api.pagination import decode_cursor, encode_cursor
+from control_api.pagination import page_of, seek
 from control_api.services.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from control_api.store.models import Operation, Provider, Resource
 from wedcloud.home import HomeLayout
@@ -151,26 +151,13 @@ def list_providers(
     cursor: str | None = None,
 ) -> ProviderPage:
     """Providers in creation order, ``limit`` at a time."""
-    query = select(Provider).order_by(Provider.created_at, Provider.id).limit(limit + 1)
+    query = select(Provider)
     if kind:
         query = query.where(Provider.kind == kind)
     if status:
         query = query.where(Provider.status == status)
-    if cursor:
-        created_raw, id_raw = decode_cursor(cursor, 2)
-        try:
-            created, last_id = datetime.fromisoformat(created_raw), uuid.UUID(id_raw)
-        except (TypeError, ValueError):
-            raise InvalidRequest("the cursor is not one this API issued; start again without `cursor`") from None
-        query = query.where(
-            or_(Provider.created_at > created, and_(Provider.created_at == created, Provider.id > last_id))
-        )
-    rows = list(session.scalars(query))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(rows[-1].created_at.isoformat(), str(rows[-1].id))
-    return ProviderPage(rows, next_cursor)
+    query = seek(query, Provider.created_at, Provider.id, limit=limit, cursor=cursor, decode=datetime.fromisoformat)
+    return ProviderPage(*page_of(list(session.scalars(query)), limit, lambda p: p.created_at.isoformat()))
 
 
 def adapter_for(

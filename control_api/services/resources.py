@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider, CloudResource, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import CloudError, InvalidStateTransition
-from control_api.pagination import decode_cursor, encode_cursor
+from control_api.pagination import page_of, seek
 from control_api.services import operations
 from control_api.services.errors import Conflict, InvalidRequest, NotFound
 from control_api.services.inventory import values_of
@@ -329,31 +329,17 @@ class ResourcePage:
 def list_resources(
     session: Session, where: ResourceFilter, *, sort: str = "created_at", limit: int, cursor: str | None = None
 ) -> ResourcePage:
-    descending = sort.startswith("-")
-    key = SORTS.get(sort.lstrip("-"))
+    name = sort.removeprefix("-")
+    key = SORTS.get(name)
     if key is None:
         raise InvalidRequest(f"sort by one of {', '.join(SORTS)} (prefix - for descending), not {sort!r}")
-    order = (key.desc(), Resource.id.desc()) if descending else (key.asc(), Resource.id.asc())
     # plain rows, not ORM objects: a page is read, never changed, and this halves its cost
-    query = select(*Resource.__table__.columns).where(*where.clauses()).order_by(*order).limit(limit + 1)
-    if cursor:
-        raw_value, raw_id = decode_cursor(cursor, 2)
-        try:
-            last_id = uuid.UUID(raw_id)
-            value: Any = _cursor_value(sort.lstrip("-"), raw_value)
-        except (TypeError, ValueError, ArithmeticError):
-            raise InvalidRequest("the cursor is not one this API issued; start again without `cursor`") from None
-        after = (key < value, and_(key == value, Resource.id < last_id)) if descending else (
-            key > value, and_(key == value, Resource.id > last_id)
-        )  # fmt: skip
-        query = query.where(or_(*after))
+    query = seek(
+        select(*Resource.__table__.columns).where(*where.clauses()), key, Resource.id, limit=limit, cursor=cursor,
+        descending=sort.startswith("-"), decode=lambda raw: _cursor_value(name, raw),
+    )  # fmt: skip
     rows: list[Any] = list(session.execute(query))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        next_cursor = encode_cursor(_sort_value(sort.lstrip("-"), last), str(last.id))
-    return ResourcePage(rows, next_cursor)
+    return ResourcePage(*page_of(rows, limit, lambda row: _sort_value(name, row)))
 
 
 def _sort_value(sort: str, row: Resource) -> Any:

@@ -439,3 +439,23 @@ def test_a_crash_after_the_provider_call_is_recovered_without_a_second_resource(
         at_provider = [r for r in adapters(provider, session).list_resources() if r.name == "survivor"]
         assert [r.id for r in at_provider] == [made.id]
         assert session.scalar(select(AuditEntry).where(AuditEntry.action == "operation.provision")) is not None
+
+
+def test_operations_are_listed_newest_first_page_by_page(api: Api) -> None:
+    provider_id = _provider(api)
+    made = [_provision(api, provider_id, name=f"op-{i}")["id"] for i in range(3)]
+    _done(api, _act(api, made[0], "stop"))
+    viewer = api.headers(Role.VIEWER)
+    seen, cursor = [], None
+    while True:
+        query = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.client.get("/api/cloud/operations", params=query, headers=viewer).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert [o["kind"] for o in seen] == ["stop", "provision", "provision", "provision"]
+    assert [o["created_at"] for o in seen] == sorted((o["created_at"] for o in seen), reverse=True)
+    only = api.client.get("/api/cloud/operations", params={"kind": "stop"}, headers=viewer).json()["items"]
+    assert [o["resource_id"] for o in only] == [made[0]]
+    _problem(api.client.get("/api/cloud/operations", params={"cursor": "not-ours"}, headers=viewer), 422)
