@@ -10,28 +10,23 @@ Explorer); metrics, price lists and snapshots are not part of this adapter yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime
 from functools import partial
 from typing import Any
 
 import boto3
-import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError
 
 from clouds import aws
 from clouds.base import (
-    BillingExport,
     CloudResource,
     ConnectionCheck,
-    DnsRouting,
-    InstanceType,
+    NotYetAdapted,
     ProvisionRequest,
     Region,
     ResourceState,
     ResourceType,
     ScaleRequest,
     Service,
-    Snapshot,
 )
 from clouds.errors import (
     AuthenticationFailed,
@@ -125,7 +120,7 @@ def _geography(region: str) -> str:
     return _GEOGRAPHIES.get(region.split("-")[0], "Other")
 
 
-class AwsCloud:
+class AwsCloud(NotYetAdapted):
     """One AWS account (its registered credentials or the SDK's chain), over ``regions``."""
 
     kind = "aws"
@@ -310,15 +305,6 @@ class AwsCloud:
                 created_at=bucket.get("CreationDate"),
             )
 
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
-        raise UnsupportedRequest("CloudWatch metrics are read by the optimisation pipeline, not this adapter yet")
-
-    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
-        raise UnsupportedRequest("AWS bills are read by the billing sources (clouds.aws), not this adapter")
-
-    def price_catalogue(self, *, region: str) -> list[InstanceType]:
-        raise UnsupportedRequest("the AWS price list is not part of this adapter yet")
-
     # -- write side ----------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         subtype = str(request.options.get("subtype", "instance"))
@@ -450,15 +436,6 @@ class AwsCloud:
 
     def terminate(self, resource_id: str) -> CloudResource:
         return self._power(resource_id, "terminate")
-
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        raise UnsupportedRequest("snapshots belong to disaster recovery, not this adapter yet")
-
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
-        raise UnsupportedRequest("restores belong to disaster recovery, not this adapter yet")
-
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
-        raise UnsupportedRequest("DNS routing belongs to disaster recovery, not this adapter yet")
 
 
 def _probe_arguments(operation: str) -> dict[str, Any]:

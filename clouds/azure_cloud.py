@@ -11,10 +11,8 @@ stops billing compute hours. Billing lives in :mod:`clouds.azure`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
-import polars as pl
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -25,18 +23,15 @@ from azure.core.rest import HttpRequest
 
 from clouds.azure import client_options, credential_for
 from clouds.base import (
-    BillingExport,
     CloudResource,
     ConnectionCheck,
-    DnsRouting,
-    InstanceType,
+    NotYetAdapted,
     ProvisionRequest,
     Region,
     ResourceState,
     ResourceType,
     ScaleRequest,
     Service,
-    Snapshot,
 )
 from clouds.errors import (
     AuthenticationFailed,
@@ -109,7 +104,7 @@ def _image(text: str) -> dict[str, str]:
     return dict(zip(("publisher", "offer", "sku", "version"), parts, strict=True))
 
 
-class AzureCloud:
+class AzureCloud(NotYetAdapted):
     """One Azure subscription (a service principal or the SDK's chain), over ``regions``."""
 
     kind = "azure"
@@ -250,15 +245,6 @@ class AzureCloud:
             raise translate(exc, resource_id) from exc
         return self._to_cloud(vm.as_dict())
 
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
-        raise UnsupportedRequest("Azure Monitor metrics are read by the optimisation pipeline, not this adapter yet")
-
-    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
-        raise UnsupportedRequest("Azure bills are read by the billing sources (clouds.azure), not this adapter")
-
-    def price_catalogue(self, *, region: str) -> list[InstanceType]:
-        raise UnsupportedRequest("the Azure retail price list is not part of this adapter yet")
-
     # -- write side ----------------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         if request.resource_type != ResourceType.COMPUTE or request.options.get("subtype", "instance") != "instance":
@@ -353,12 +339,3 @@ class AzureCloud:
 
     def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
         return self._update(resource_id, {"tags": dict(tags)})
-
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        raise UnsupportedRequest("snapshots belong to disaster recovery, not this adapter yet")
-
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
-        raise UnsupportedRequest("restores belong to disaster recovery, not this adapter yet")
-
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
-        raise UnsupportedRequest("DNS routing belongs to disaster recovery, not this adapter yet")

@@ -18,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
+from clouds.errors import UnsupportedRequest
+
 
 class ResourceType(StrEnum):
     COMPUTE = "compute"
@@ -178,6 +180,33 @@ class CloudProvider(Protocol):
     def snapshot(self, resource_id: str, *, name: str) -> Snapshot: ...
     def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource: ...
     def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting: ...
+
+
+class NotYetAdapted:
+    """The parts of :class:`CloudProvider` a real cloud's adapter leaves to other modules or to
+    later work; each refuses with UnsupportedRequest (the API answers 422 with the reason)."""
+
+    kind: str
+
+    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        raise UnsupportedRequest(
+            f"{self.kind}: utilisation metrics are read by the optimisation pipeline, not here yet"
+        )
+
+    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
+        raise UnsupportedRequest(f"{self.kind}: bills are read by the billing sources (clouds.{self.kind}), not here")
+
+    def price_catalogue(self, *, region: str) -> list[InstanceType]:
+        raise UnsupportedRequest(f"{self.kind}: the price catalogue is not part of this adapter yet")
+
+    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
+        raise UnsupportedRequest(f"{self.kind}: snapshots belong to disaster recovery, not this adapter yet")
+
+    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
+        raise UnsupportedRequest(f"{self.kind}: restores belong to disaster recovery, not this adapter yet")
+
+    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
+        raise UnsupportedRequest(f"{self.kind}: DNS routing belongs to disaster recovery, not this adapter yet")
 
 
 METRICS_SCHEMA = pl.Schema(

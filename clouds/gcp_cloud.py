@@ -14,25 +14,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-import polars as pl
 from google.api_core import exceptions as google_errors
 
 from clouds.base import (
-    BillingExport,
     CloudResource,
     ConnectionCheck,
-    DnsRouting,
-    InstanceType,
+    NotYetAdapted,
     ProvisionRequest,
     Region,
     ResourceState,
     ResourceType,
     ScaleRequest,
     Service,
-    Snapshot,
 )
 from clouds.errors import (
     AuthenticationFailed,
@@ -94,7 +90,7 @@ def _parts(resource_id: str) -> tuple[str, str, str]:
     return found["project"], found["zone"], found["name"]
 
 
-class GcpCloud:
+class GcpCloud(NotYetAdapted):
     """One Google Cloud project (a service-account key or Application Default Credentials)."""
 
     kind = "gcp"
@@ -222,15 +218,6 @@ class GcpCloud:
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
 
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
-        raise UnsupportedRequest("Cloud Monitoring metrics are read by the optimisation pipeline, not this adapter yet")
-
-    def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
-        raise UnsupportedRequest("Google Cloud bills are read by the billing sources (clouds.gcp), not this adapter")
-
-    def price_catalogue(self, *, region: str) -> list[InstanceType]:
-        raise UnsupportedRequest("the Cloud Billing catalogue is read by clouds.gcp.BillingCatalog, not this adapter")
-
     # -- write side ----------------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         if request.resource_type != ResourceType.COMPUTE or request.options.get("subtype", "instance") != "instance":
@@ -302,12 +289,3 @@ class GcpCloud:
         body = self._compute.InstancesSetLabelsRequest(labels=labels, label_fingerprint=current.label_fingerprint)
         self._call(resource_id, "set_labels", instances_set_labels_request_resource=body)
         return self.describe(resource_id)
-
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        raise UnsupportedRequest("snapshots belong to disaster recovery, not this adapter yet")
-
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
-        raise UnsupportedRequest("restores belong to disaster recovery, not this adapter yet")
-
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
-        raise UnsupportedRequest("DNS routing belongs to disaster recovery, not this adapter yet")
