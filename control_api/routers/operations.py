@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
-from control_api.deps import RequireViewer, SessionDep
+from clouds.base import CloudProvider
+from control_api.audit import AuditTrail
+from control_api.crypto import Cipher
+from control_api.deps import AuditDep, CipherDep, CurrentPrincipal, RequireViewer, SessionDep, SettingsDep
 from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_api.services import operations as service
-from control_api.store.models import Operation
+from control_api.services import providers as provider_service
+from control_api.services.api_keys import Principal
+from control_api.settings import ApiSettings
+from control_api.store.models import Operation, Provider
 
 router = APIRouter(prefix="/operations", tags=["operations"], dependencies=[RequireViewer])
 
@@ -68,6 +76,47 @@ def accepted(response: Response, operation: Operation) -> dict[str, Any]:
     """A 202 answer: the operation, with where to poll it."""
     response.headers["Location"] = f"/api/cloud/operations/{operation.id}"
     return service.public_view(operation)
+
+
+@dataclass
+class Acting:
+    """What an endpoint that changes a cloud needs: the request's session and audit trail, who
+    asks, the adapters to the clouds, and a way to run an operation's work after answering."""
+
+    request: Request
+    response: Response
+    background: BackgroundTasks
+    session: Session
+    settings: ApiSettings
+    cipher: Cipher
+    principal: Principal
+    audit: AuditTrail
+
+    def adapter_for(self, provider: Provider, session: Session) -> CloudProvider:
+        return provider_service.adapter_for(provider, session=session, layout=self.settings.layout, cipher=self.cipher)
+
+    def start(self, operation: Operation, work: service.Work) -> None:
+        """Run ``work`` for ``operation`` once the answer has gone (in its own transaction)."""
+        self.background.add_task(service.execute, self.request.app.state.sessions, operation.id, work)
+
+    def accepted(self, operation: Operation) -> dict[str, Any]:
+        return accepted(self.response, operation)
+
+
+async def acting(
+    request: Request,
+    response: Response,
+    background: BackgroundTasks,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    principal: CurrentPrincipal,
+    audit: AuditDep,
+) -> Acting:
+    return Acting(request, response, background, session, settings, cipher, principal, audit)
+
+
+ActingDep = Annotated[Acting, Depends(acting)]
 
 
 @router.get(

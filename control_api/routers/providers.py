@@ -7,15 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, model_validator
 
+from clouds.base import CloudProvider
 from clouds.sandbox.catalog import FlavourKey
 from control_api.deps import (
     AuditDep,
     CipherDep,
-    CurrentPrincipal,
     RequireAdmin,
     RequireOperator,
     RequireViewer,
@@ -23,7 +23,7 @@ from control_api.deps import (
     SettingsDep,
 )
 from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_api.routers.operations import IDEMPOTENCY_KEY, OperationOut, accepted
+from control_api.routers.operations import IDEMPOTENCY_KEY, ActingDep, OperationOut
 from control_api.services import inventory, operations
 from control_api.services import providers as service
 from control_api.services.errors import InvalidRequest
@@ -391,6 +391,15 @@ class Listing(BaseModel, Generic[T]):
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No provider with this id."}}
 
 
+def provider_adapter(provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
+    """The adapter to the cloud of the provider in the path (404 when there is no such provider)."""
+    provider = service.get_provider(session, provider_id=provider_id)
+    return service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+
+
+AdapterDep = Annotated[CloudProvider, Depends(provider_adapter)]
+
+
 # -- endpoints -----------------------------------------------------------------------------
 @router.post(
     "",
@@ -523,11 +532,8 @@ def delete_provider(provider_id: uuid.UUID, session: SessionDep, audit: AuditDep
     operation_id="test_provider_connection",
     responses=_NOT_FOUND,
 )
-def test_connection(
-    provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep, audit: AuditDep
-) -> Any:
+def test_connection(provider_id: uuid.UUID, session: SessionDep, adapter: AdapterDep, audit: AuditDep) -> Any:
     provider = service.get_provider(session, provider_id=provider_id)
-    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
     outcome = service.record_check(provider, adapter.test_connection())
     audit.record(target=f"provider:{provider.id}", ok=outcome["ok"])
     return outcome
@@ -540,9 +546,7 @@ def test_connection(
     operation_id="list_provider_regions",
     responses=_NOT_FOUND,
 )
-def list_regions(provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
-    provider = service.get_provider(session, provider_id=provider_id)
-    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+def list_regions(adapter: AdapterDep) -> Any:
     return {"items": [vars(r) for r in adapter.list_regions()]}
 
 
@@ -553,9 +557,7 @@ def list_regions(provider_id: uuid.UUID, session: SessionDep, settings: Settings
     operation_id="list_provider_services",
     responses=_NOT_FOUND,
 )
-def list_services(provider_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
-    provider = service.get_provider(session, provider_id=provider_id)
-    adapter = service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
+def list_services(adapter: AdapterDep) -> Any:
     return {
         "items": [
             {"id": s.id, "name": s.name, "category": s.category, "resource_types": [t.value for t in s.resource_types]}
@@ -577,35 +579,23 @@ def list_services(provider_id: uuid.UUID, session: SessionDep, settings: Setting
     },
 )
 def sync_provider(
-    provider_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
+    provider_id: uuid.UUID, acting: ActingDep, adapter: AdapterDep, idempotency_key: IDEMPOTENCY_KEY = None
 ) -> Any:
-    provider = service.get_provider(session, provider_id=provider_id)
-    service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)  # refuses kinds without one
+    # (the adapter is asked for only to refuse, before anything is written, a kind without one)
     operation, created = operations.begin(
-        session,
+        acting.session,
         kind="sync",
-        actor=principal.actor,
-        request={"provider_id": str(provider.id)},
-        provider_id=provider.id,
+        actor=acting.principal.actor,
+        request={"provider_id": str(provider_id)},
+        provider_id=provider_id,
         idempotency_key=idempotency_key,
     )
     if created:
-        layout = settings.layout
 
         def work(work_session: Any) -> dict[str, Any]:
             target = service.get_provider(work_session, provider_id=provider_id)
-            adapter = service.adapter_for(target, session=work_session, layout=layout, cipher=cipher)
-            return inventory.sync(work_session, target, adapter.list_resources())
+            return inventory.sync(work_session, target, acting.adapter_for(target, work_session).list_resources())
 
-        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
-    audit.record(target=f"provider:{provider.id}", operation=str(operation.id), replayed=not created)
-    return accepted(response, operation)
+        acting.start(operation, work)
+    acting.audit.record(target=f"provider:{provider_id}", operation=str(operation.id), replayed=not created)
+    return acting.accepted(operation)

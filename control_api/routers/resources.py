@@ -8,16 +8,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider, ResourceType, ScaleRequest
 from clouds.errors import CloudError
 from control_api.deps import (
-    AuditDep,
     CipherDep,
-    CurrentPrincipal,
     RequireAdmin,
     RequireOperator,
     RequireViewer,
@@ -25,7 +23,7 @@ from control_api.deps import (
     SettingsDep,
 )
 from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_api.routers.operations import IDEMPOTENCY_KEY, OperationOut, accepted
+from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep, OperationOut
 from control_api.services import operations
 from control_api.services import providers as provider_service
 from control_api.services import resources as service
@@ -216,13 +214,8 @@ class MetricSeries(BaseModel):
     series: dict[str, list[MetricSample]]
 
 
-def _adapters(settings: Any, cipher: Any) -> service.AdapterFor:
-    layout = settings.layout
-
-    def adapter_for(provider: Provider, session: Session) -> CloudProvider:
-        return provider_service.adapter_for(provider, session=session, layout=layout, cipher=cipher)
-
-    return adapter_for
+def _adapter(provider: Provider, session: Session, settings: Any, cipher: Any) -> CloudProvider:
+    return provider_service.adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
 
 
 # -- endpoints -----------------------------------------------------------------------------------
@@ -235,29 +228,20 @@ def _adapters(settings: Any, cipher: Any) -> service.AdapterFor:
     operation_id="provision_resource",
     responses={404: {"description": "No such provider."}, 422: {"description": "The spec cannot work there."}},
 )
-def provision(
-    body: ResourceSpec,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    provider = provider_service.get_provider(session, provider_id=body.provider_id)
-    adapter_for = _adapters(settings, cipher)
-    adapter_for(provider, session)  # refuses a provider kind without an adapter before anything is written
+def provision(body: ResourceSpec, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    provider = provider_service.get_provider(acting.session, provider_id=body.provider_id)
+    acting.adapter_for(
+        provider, acting.session
+    )  # refuses a provider kind without an adapter before anything is written
     operation, created, provision_request = service.begin_provision(
-        session, provider, body.spec(), actor=principal.actor, idempotency_key=idempotency_key
+        acting.session, provider, body.spec(), actor=acting.principal.actor, idempotency_key=idempotency_key
     )
     if created:
-        work = service.provision_work(adapter_for, operation.id, provision_request)
-        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
-    audit.record(target=f"resource:{operation.resource_id}", after=body.model_dump(mode="json"), replayed=not created)
-    return accepted(response, operation)
+        acting.start(operation, service.provision_work(acting.adapter_for, operation.id, provision_request))
+    acting.audit.record(
+        target=f"resource:{operation.resource_id}", after=body.model_dump(mode="json"), replayed=not created
+    )
+    return acting.accepted(operation)
 
 
 @router.get(
@@ -298,19 +282,8 @@ def list_resources(
     operation_id="bulk_provision_resources",
     responses={422: {"description": "Atomic, and a spec cannot work (each one is listed)."}},
 )
-def bulk_provision(
-    body: BulkProvision,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    adapter_for = _adapters(settings, cipher)
+def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    session = acting.session
     providers: dict[uuid.UUID, Provider] = {}
     items: list[tuple[int, uuid.UUID, Any, str | None]] = []
     problems = []
@@ -318,7 +291,7 @@ def bulk_provision(
         provider = providers.get(spec.provider_id)
         if provider is None:
             provider = provider_service.get_provider(session, provider_id=spec.provider_id)
-            adapter_for(provider, session)
+            acting.adapter_for(provider, session)
             providers[spec.provider_id] = provider
         try:
             items.append((index, provider.id, service.check_spec(provider, spec.spec()), None))
@@ -332,15 +305,14 @@ def bulk_provision(
     operation, created = operations.begin(
         session,
         kind="bulk_provision",
-        actor=principal.actor,
+        actor=acting.principal.actor,
         request=body.model_dump(mode="json"),
         idempotency_key=idempotency_key,
     )
     if created:
-        work = service.bulk_work(adapter_for, operation.id, items, atomic=body.atomic)
-        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
-    audit.record(operation=str(operation.id), specs=len(body.specs), atomic=body.atomic, replayed=not created)
-    return accepted(response, operation)
+        acting.start(operation, service.bulk_work(acting.adapter_for, operation.id, items, atomic=body.atomic))
+    acting.audit.record(operation=str(operation.id), specs=len(body.specs), atomic=body.atomic, replayed=not created)
+    return acting.accepted(operation)
 
 
 @router.get(
@@ -358,7 +330,7 @@ def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: Settings
         provider = provider_service.get_provider(session, provider_id=row.provider_id)
         end = datetime.now(UTC)
         try:
-            frame = _adapters(settings, cipher)(provider, session).get_metrics(
+            frame = _adapter(provider, session, settings, cipher).get_metrics(
                 [row.cloud_id], start=end - timedelta(hours=1), end=end
             )
         except CloudError:
@@ -379,76 +351,53 @@ def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: Settings
     operation_id="update_resource",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def update_resource(
-    resource_id: uuid.UUID,
-    body: ResourceUpdate,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-) -> Any:
+def update_resource(resource_id: uuid.UUID, body: ResourceUpdate, acting: ActingDep) -> Any:
+    session = acting.session
     row = service.get_resource(session, resource_id)
     before = service.public_view(row)
-    adapter_for = _adapters(settings, cipher)
     if body.size is not None and body.size != row.size:
         service.check_scale(row, ScaleRequest(size=body.size))
     if body.tags is not None and body.tags != row.tags:
         if row.cloud_id.startswith(service.PENDING_PREFIX):
             raise Conflict(f"{row.name!r} is still being provisioned; tag it once it exists")
         provider = provider_service.get_provider(session, provider_id=row.provider_id)
-        adapter = adapter_for(provider, session)
+        adapter = acting.adapter_for(provider, session)
         service.apply_cloud(row, adapter.tag(row.cloud_id, body.tags), adapter)
     if body.protected is not None:
         row.protected = body.protected
     operation = None
     if body.size is not None and body.size != row.size:
         operation, _ = service.begin_action(
-            session, row, "scale", actor=principal.actor, idempotency_key=None, payload={"size": body.size}
+            session, row, "scale", actor=acting.principal.actor, idempotency_key=None, payload={"size": body.size}
         )
-        work = service.action_work(adapter_for, operation.id, "scale", {"size": body.size})
-        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
+        acting.start(operation, service.action_work(acting.adapter_for, operation.id, "scale", {"size": body.size}))
     session.flush()
     after = service.public_view(row)
-    audit.record(
+    acting.audit.record(
         target=f"resource:{row.id}", before=before, after=after, operation=str(operation.id) if operation else None
     )
-    return {"resource": after, "operation": accepted(response, operation) if operation else None}
+    return {"resource": after, "operation": acting.accepted(operation) if operation else None}
 
 
 def _act(
-    action: str,
-    resource_id: uuid.UUID,
-    payload: dict[str, Any],
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: Session,
-    settings: Any,
-    cipher: Any,
-    principal: Any,
-    audit: Any,
-    idempotency_key: str | None,
+    acting: Acting, action: str, resource_id: uuid.UUID, payload: dict[str, Any], idempotency_key: str | None
 ) -> Any:
-    row = service.get_resource(session, resource_id)
+    """Start, stop, terminate or scale: checked against the state machine, then an operation."""
+    row = service.get_resource(acting.session, resource_id)
     if action == "scale":
         service.check_scale(row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
     else:
         service.check_transition(row, action)
     operation, created = service.begin_action(
-        session, row, action, actor=principal.actor, idempotency_key=idempotency_key, payload=payload
+        acting.session, row, action, actor=acting.principal.actor, idempotency_key=idempotency_key, payload=payload
     )
     if created:
-        work = service.action_work(_adapters(settings, cipher), operation.id, action, payload)
-        background.add_task(operations.execute, request.app.state.sessions, operation.id, work)
-    audit.record(
+        acting.start(operation, service.action_work(acting.adapter_for, operation.id, action, payload))
+    acting.audit.record(
         target=f"resource:{row.id}", before=service.public_view(row), requested={"action": action, **payload},
         operation=str(operation.id), replayed=not created,
     )  # fmt: skip
-    return accepted(response, operation)
+    return acting.accepted(operation)
 
 
 @router.delete(
@@ -460,22 +409,8 @@ def _act(
     operation_id="terminate_resource",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def terminate(
-    resource_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    return _act(
-        "terminate", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
-        idempotency_key,
-    )  # fmt: skip
+def terminate(resource_id: uuid.UUID, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    return _act(acting, "terminate", resource_id, {}, idempotency_key)
 
 
 @router.post(
@@ -487,24 +422,8 @@ def terminate(
     operation_id="scale_resource",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def scale(
-    resource_id: uuid.UUID,
-    body: ScaleBody,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    payload = body.model_dump(exclude_none=True)
-    return _act(
-        "scale", resource_id, payload, request, response, background, session, settings, cipher, principal, audit,
-        idempotency_key,
-    )  # fmt: skip
+def scale(resource_id: uuid.UUID, body: ScaleBody, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    return _act(acting, "scale", resource_id, body.model_dump(exclude_none=True), idempotency_key)
 
 
 @router.post(
@@ -516,22 +435,8 @@ def scale(
     operation_id="start_resource",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def start(
-    resource_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    return _act(
-        "start", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
-        idempotency_key,
-    )  # fmt: skip
+def start(resource_id: uuid.UUID, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    return _act(acting, "start", resource_id, {}, idempotency_key)
 
 
 @router.post(
@@ -543,22 +448,8 @@ def start(
     operation_id="stop_resource",
     responses={**_NOT_FOUND, **_CONFLICT},
 )
-def stop(
-    resource_id: uuid.UUID,
-    request: Request,
-    response: Response,
-    background: BackgroundTasks,
-    session: SessionDep,
-    settings: SettingsDep,
-    cipher: CipherDep,
-    principal: CurrentPrincipal,
-    audit: AuditDep,
-    idempotency_key: IDEMPOTENCY_KEY = None,
-) -> Any:
-    return _act(
-        "stop", resource_id, {}, request, response, background, session, settings, cipher, principal, audit,
-        idempotency_key,
-    )  # fmt: skip
+def stop(resource_id: uuid.UUID, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
+    return _act(acting, "stop", resource_id, {}, idempotency_key)
 
 
 @router.get(
@@ -590,7 +481,7 @@ def metrics(
         )
     row = service.get_resource(session, resource_id)
     provider = provider_service.get_provider(session, provider_id=row.provider_id)
-    frame = _adapters(settings, cipher)(provider, session).get_metrics([row.cloud_id], start=start, end=end)
+    frame = _adapter(provider, session, settings, cipher).get_metrics([row.cloud_id], start=start, end=end)
     series: dict[str, list[dict[str, Any]]] = {}
     if frame.height:
         averaged = (
