@@ -47,8 +47,6 @@ SERVICES = (
     Service("Microsoft.Compute/virtualMachines", "Virtual Machines", "Compute", (ResourceType.COMPUTE,)),
     Service("Microsoft.Compute/disks", "Managed Disks", "Storage", (ResourceType.STORAGE,)),
 )
-# The read permissions a connection test probes.
-PERMISSION_PROBES = ("Microsoft.Resources/subscriptions/read", "Microsoft.Compute/virtualMachines/read")
 _POWER = {
     "running": ResourceState.RUNNING,
     "starting": ResourceState.PROVISIONING,

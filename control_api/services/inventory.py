@@ -19,12 +19,11 @@ from clouds.base import CloudResource, ResourceState
 from control_api.store.models import Provider, Resource
 from wedcloud.sqltypes import utcnow
 
-# The facts a sync compares; anything else on the row belongs to WedCloud (protection, cost).
-SYNCED = ("name", "resource_type", "subtype", "region", "zone", "size", "state", "account_id", "tags", "details")
 REPORT_LIMIT = 200  # resources named per category in a sync's report; the counts are always whole
 
 
 def values_of(resource: CloudResource) -> dict[str, Any]:
+    """The facts a sync compares and copies; the rest of a row belongs to WedCloud (protection, cost)."""
     details = {k: v for k, v in resource.details.items() if v is not None}
     if resource.attached_to:
         details["attached_to"] = resource.attached_to

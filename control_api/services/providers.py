@@ -208,14 +208,15 @@ def adapter_for(
 
 def record_check(provider: Provider, check: ConnectionCheck) -> dict[str, Any]:
     """Remember a connection test on the provider (health reports it) and return it."""
+    now = utcnow()
     outcome = {
         "ok": check.ok,
         "identity": check.identity,
         "detail": check.detail,
         "missing_permissions": list(check.missing_permissions),
-        "checked_at": utcnow().isoformat(),
+        "checked_at": now.isoformat(),
     }
-    provider.last_check, provider.last_checked_at = outcome, utcnow()
+    provider.last_check, provider.last_checked_at = outcome, now
     provider.status = "active" if check.ok else "failing"
     return outcome
 
