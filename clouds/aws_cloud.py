@@ -21,6 +21,7 @@ from clouds.base import (
     CloudResource,
     ConnectionCheck,
     NotYetAdapted,
+    Problem,
     ProvisionRequest,
     Region,
     ResourceState,
@@ -124,6 +125,16 @@ class AwsCloud(NotYetAdapted):
     """One AWS account (its registered credentials or the SDK's chain), over ``regions``."""
 
     kind = "aws"
+
+    @classmethod
+    def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
+        subtype = request.options["subtype"]
+        problems: list[Problem] = []
+        if subtype == "instance" and not (request.image or "").startswith("ami-"):
+            problems.append(("image", "an EC2 instance needs an AMI id (ami-...)"))
+        if subtype not in ("instance", "volume"):
+            problems.append(("subtype", "the AWS adapter provisions instances and volumes"))
+        return problems
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from clouds.base import (
     CloudResource,
     ConnectionCheck,
     NotYetAdapted,
+    Problem,
     ProvisionRequest,
     Region,
     ResourceState,
@@ -106,6 +107,19 @@ class AzureCloud(NotYetAdapted):
     """One Azure subscription (a service principal or the SDK's chain), over ``regions``."""
 
     kind = "azure"
+
+    @classmethod
+    def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
+        problems: list[Problem] = []
+        if request.options["subtype"] != "instance":
+            problems.append(("subtype", "the Azure adapter provisions virtual machines"))
+        if not request.image:
+            problems.append(("image", "an Azure VM needs an image (publisher:offer:sku:version)"))
+        if not request.network:
+            problems.append(("network", "an Azure VM needs the ARM id of its network interface"))
+        if not request.options.get("ssh_public_key"):
+            problems.append(("options", "an Azure VM needs options.ssh_public_key for its administrator"))
+        return problems
 
     def __init__(
         self,

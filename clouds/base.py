@@ -154,11 +154,20 @@ class ConnectionCheck:
     missing_permissions: Sequence[str] = ()
 
 
+Problem = tuple[str, str]
+"""A reason a request cannot work: (the request field at fault, what it needs)."""
+
+
 @runtime_checkable
 class CloudProvider(Protocol):
     """What WedCloud needs from a cloud. Every call is blocking; callers run it in a thread."""
 
     kind: str
+
+    # checked before anything is recorded or sent (the API answers 422 listing each problem);
+    # ``request.options["subtype"]`` is set and is one of the type's subtypes
+    @classmethod
+    def provision_problems(cls, request: ProvisionRequest) -> list[Problem]: ...
 
     # read side
     def test_connection(self) -> ConnectionCheck: ...

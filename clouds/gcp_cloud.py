@@ -23,6 +23,7 @@ from clouds.base import (
     CloudResource,
     ConnectionCheck,
     NotYetAdapted,
+    Problem,
     ProvisionRequest,
     Region,
     ResourceState,
@@ -94,6 +95,15 @@ class GcpCloud(NotYetAdapted):
     """One Google Cloud project (a service-account key or Application Default Credentials)."""
 
     kind = "gcp"
+
+    @classmethod
+    def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
+        problems: list[Problem] = []
+        if request.options["subtype"] != "instance":
+            problems.append(("subtype", "the Google Cloud adapter provisions Compute Engine instances"))
+        if not request.image:
+            problems.append(("image", "a GCE instance needs an image (projects/<project>/global/images/...)"))
+        return problems
 
     def __init__(
         self,

@@ -71,6 +71,9 @@ def create_sandbox_provider(
 
 
 CLOUD_KINDS = ("aws", "azure", "gcp")
+ADAPTERS: dict[str, type[CloudProvider]] = {
+    "sandbox": SandboxCloud, "aws": AwsCloud, "azure": AzureCloud, "gcp": GcpCloud,
+}  # fmt: skip
 
 
 def create_cloud_provider(

@@ -27,6 +27,7 @@ from control_api.pagination import page_of, seek
 from control_api.services import operations
 from control_api.services.errors import Conflict, InvalidRequest, NotFound
 from control_api.services.inventory import values_of
+from control_api.services.providers import ADAPTERS
 from control_api.store.models import Operation, Provider, Resource
 from wedcloud.sqltypes import utcnow
 
@@ -93,32 +94,7 @@ def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
         low, high = spec.options.get("min", 1), spec.options.get("max", 4)
         if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 1000):
             errors.append(("options", "an instance group needs integer options.min <= options.max (0..1000)"))
-    if provider.kind == "aws":
-        if subtype == "instance" and not (spec.image or "").startswith("ami-"):
-            errors.append(("image", "an EC2 instance needs an AMI id (ami-...)"))
-        if subtype not in ("instance", "volume"):
-            errors.append(("subtype", "the AWS adapter provisions instances and volumes"))
-    if provider.kind == "gcp":
-        if subtype != "instance":
-            errors.append(("subtype", "the Google Cloud adapter provisions Compute Engine instances"))
-        if not spec.image:
-            errors.append(("image", "a GCE instance needs an image (projects/<project>/global/images/...)"))
-    if provider.kind == "azure":
-        if subtype != "instance":
-            errors.append(("subtype", "the Azure adapter provisions virtual machines"))
-        if not spec.image:
-            errors.append(("image", "an Azure VM needs an image (publisher:offer:sku:version)"))
-        if not spec.network:
-            errors.append(("network", "an Azure VM needs the ARM id of its network interface"))
-        if not spec.options.get("ssh_public_key"):
-            errors.append(("options", "an Azure VM needs options.ssh_public_key for its administrator"))
-    if errors:
-        raise InvalidRequest(
-            "the resource cannot be provisioned as asked: "
-            + "; ".join(f"{name}: {message}" for name, message in errors),
-            errors=[{"location": "body", "field": name, "message": message} for name, message in errors],
-        )
-    return ProvisionRequest(
+    request = ProvisionRequest(
         name=spec.name,
         resource_type=spec.resource_type,
         region=str(region),
@@ -128,6 +104,15 @@ def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
         tags=spec.tags,
         options={**spec.options, "subtype": subtype},
     )
+    if subtype in SUBTYPES[spec.resource_type]:  # the provider's own rules for that subtype
+        errors.extend(ADAPTERS[provider.kind].provision_problems(request))
+    if errors:
+        raise InvalidRequest(
+            "the resource cannot be provisioned as asked: "
+            + "; ".join(f"{name}: {message}" for name, message in errors),
+            errors=[{"location": "body", "field": name, "message": message} for name, message in errors],
+        )
+    return request
 
 
 def _price(adapter: CloudProvider, region: str, size: str | None) -> tuple[Decimal | None, str | None]:
