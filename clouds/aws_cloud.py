@@ -9,12 +9,15 @@ Explorer); metrics, price lists and snapshots are not part of this adapter yet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from clouds import aws
 from clouds.base import (
@@ -58,6 +61,23 @@ PERMISSION_PROBES: tuple[tuple[str, str], ...] = (
 )
 
 TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
+STORAGE_CLASS_TAG = "wedcloud:storage-class"  # a bucket's intended S3 storage class (S3 sets it per object)
+BUCKET_ARN = "arn:aws:s3:::"
+# What provision_problems accepts, from the EC2, S3 and RDS API references.
+VOLUME_TYPES = ("gp3", "gp2", "io2", "io1", "st1", "sc1", "standard")
+S3_STORAGE_CLASSES = ("STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR", "GLACIER",
+                      "DEEP_ARCHIVE")  # fmt: skip
+DB_ENGINES = ("postgres", "mysql", "mariadb")
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+BUCKET_NAME_RULE = (
+    "an S3 bucket name is 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter "
+    "or digit, and not an IP address"
+)
+DB_IDENTIFIER_RULE = (
+    "an RDS identifier is 1-63 letters, digits and single hyphens, starting with a letter and not ending with a hyphen"
+)
+DB_IDENTIFIER = re.compile(r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 _INSTANCE_STATES = {
     "pending": ResourceState.PROVISIONING,
@@ -98,6 +118,8 @@ def _code(exc: ClientError) -> str:
 
 def translate(exc: ClientError | BotoCoreError, resource_id: str | None = None) -> CloudError:
     """The :mod:`clouds.errors` error for an SDK error."""
+    if isinstance(exc, ParamValidationError):
+        return UnsupportedRequest(f"AWS would refuse the request: {exc}")
     if isinstance(exc, BotoCoreError):
         error: CloudError = Throttled(f"AWS could not be reached: {exc}")
         return error
@@ -128,12 +150,31 @@ class AwsCloud(NotYetAdapted):
 
     @classmethod
     def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
-        subtype = request.options["subtype"]
+        subtype, options = request.options["subtype"], request.options
         problems: list[Problem] = []
         if subtype == "instance" and not (request.image or "").startswith("ami-"):
             problems.append(("image", "an EC2 instance needs an AMI id (ami-...)"))
-        if subtype not in ("instance", "volume"):
-            problems.append(("subtype", "the AWS adapter provisions instances and volumes"))
+        if subtype == "volume" and options.get("volume_type", "gp3") not in VOLUME_TYPES:
+            problems.append(("options", f"options.volume_type is one of {', '.join(VOLUME_TYPES)}"))
+        if subtype == "bucket":
+            if not BUCKET_NAME.fullmatch(request.name) or IP_ADDRESS.fullmatch(request.name):
+                problems.append(("name", BUCKET_NAME_RULE))
+            if request.size not in S3_STORAGE_CLASSES:
+                problems.append(
+                    ("size", f"a bucket's size is its storage class: one of {', '.join(S3_STORAGE_CLASSES)}")
+                )
+        if subtype == "database":
+            if not DB_IDENTIFIER.fullmatch(request.name) or "--" in request.name:
+                problems.append(("name", DB_IDENTIFIER_RULE))
+            if not request.size.startswith("db."):
+                problems.append(("size", "an RDS instance class such as db.t4g.micro"))
+            if options.get("engine") not in DB_ENGINES:
+                problems.append(("options", f"options.engine is one of {', '.join(DB_ENGINES)}"))
+            storage = options.get("storage_gb", 20)
+            if not (isinstance(storage, int) and 20 <= storage <= 65536):
+                problems.append(("options", "options.storage_gb is a whole number of GB from 20 to 65536"))
+        if subtype == "instance_group" and not options.get("launch_template"):
+            problems.append(("options", "an Auto Scaling group needs options.launch_template (an lt- id or a name)"))
         return problems
 
     def __init__(
@@ -169,7 +210,8 @@ class AwsCloud(NotYetAdapted):
             for page in paginator.paginate(**kwargs):
                 yield from page.get(key, [])
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, ",".join(kwargs.get("InstanceIds", [])) or None) from exc
+            named = kwargs.get("InstanceIds") or kwargs.get("VolumeIds") or [kwargs.get("DBInstanceIdentifier", "")]
+            raise translate(exc, ",".join(named) or None) from exc
 
     def _find_region(self, resource_id: str) -> str:
         """The region holding an EC2 instance (ids are unique across regions)."""
@@ -218,6 +260,7 @@ class AwsCloud(NotYetAdapted):
             yield from self._instances(name)
             yield from self._volumes(name)
             yield from self._databases(name)
+            yield from self._groups(name)
         yield from self._buckets(regions)
 
     def _instances(self, region: str, **filters: Any) -> Iterator[CloudResource]:
@@ -251,8 +294,8 @@ class AwsCloud(NotYetAdapted):
             },
         )
 
-    def _volumes(self, region: str) -> Iterator[CloudResource]:
-        for item in self._pages("ec2", region, "describe_volumes", "Volumes"):
+    def _volumes(self, region: str, **filters: Any) -> Iterator[CloudResource]:
+        for item in self._pages("ec2", region, "describe_volumes", "Volumes", **filters):
             tags = _tags(item.get("Tags"))
             attachments = item.get("Attachments") or []
             yield CloudResource(
@@ -273,127 +316,253 @@ class AwsCloud(NotYetAdapted):
 
     def _databases(self, region: str) -> Iterator[CloudResource]:
         for item in self._pages("rds", region, "describe_db_instances", "DBInstances"):
-            yield CloudResource(
-                id=item["DBInstanceArn"],
-                name=item["DBInstanceIdentifier"],
-                resource_type=ResourceType.DATABASE,
-                subtype="instance",
-                region=region,
-                zone=item.get("AvailabilityZone"),
-                state=_DB_STATES.get(item["DBInstanceStatus"], ResourceState.RUNNING),
-                account_id=item["DBInstanceArn"].split(":")[4],
-                size=item.get("DBInstanceClass"),
-                tags=_tags(item.get("TagList")),
-                created_at=item.get("InstanceCreateTime"),
-                details={"engine": item.get("Engine"), "storage_gb": item.get("AllocatedStorage")},
-            )
+            yield _database(item, region)
 
     def _buckets(self, regions: Sequence[str]) -> Iterator[CloudResource]:
         """S3 buckets are global; each is listed once, under its own region, if that region is
         one of ``regions``."""
-        s3 = self.client("s3")
-        answer = self._call(s3.list_buckets)
-        owner = answer.get("Owner", {}).get("ID", "")
+        answer = self._call(self.client("s3").list_buckets)
         for bucket in answer.get("Buckets", []):
-            name = bucket["Name"]
-            location = self._call(partial(s3.get_bucket_location, Bucket=name), name)
-            region = location.get("LocationConstraint") or "us-east-1"
-            if region not in regions:
-                continue
-            try:
-                tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
-            except ClientError:
-                tags = {}  # NoSuchTagSet: a bucket without tags
-            yield CloudResource(
-                id=f"arn:aws:s3:::{name}",
-                name=name,
-                resource_type=ResourceType.STORAGE,
-                subtype="bucket",
-                region=region,
-                state=ResourceState.AVAILABLE,
-                account_id=owner,
-                tags=tags,
-                created_at=bucket.get("CreationDate"),
-            )
+            found = self._bucket(bucket["Name"])
+            if found.region in regions:
+                yield replace(found, created_at=bucket.get("CreationDate"))
+
+    def _groups(self, region: str, *names: str) -> Iterator[CloudResource]:
+        arguments = {"AutoScalingGroupNames": list(names)} if names else {}
+        for item in self._pages(
+            "autoscaling", region, "describe_auto_scaling_groups", "AutoScalingGroups", **arguments
+        ):
+            yield _group(item, region)
+
+    def _database(self, region: str, identifier: str) -> CloudResource:
+        found = list(
+            self._pages("rds", region, "describe_db_instances", "DBInstances", DBInstanceIdentifier=identifier)
+        )
+        return _database(found[0], region)
+
+    def _bucket(self, name: str) -> CloudResource:
+        s3 = self.client("s3")
+        location = self._call(partial(s3.get_bucket_location, Bucket=name), f"{BUCKET_ARN}{name}")
+        region = location.get("LocationConstraint") or "us-east-1"
+        try:
+            tags = _tags(s3.get_bucket_tagging(Bucket=name).get("TagSet"))
+        except ClientError:
+            tags = {}  # NoSuchTagSet: a bucket without tags
+        return CloudResource(
+            id=f"{BUCKET_ARN}{name}", name=name, resource_type=ResourceType.STORAGE, subtype="bucket",
+            region=region, state=ResourceState.AVAILABLE, account_id="", tags=tags,
+            details={"storage_class": tags.get(STORAGE_CLASS_TAG, "STANDARD")},
+        )  # fmt: skip
 
     # -- write side ----------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         subtype = str(request.options.get("subtype", "instance"))
-        tags = [{"Key": k, "Value": v} for k, v in {"Name": request.name, **request.tags}.items()]
-        if request.resource_type == ResourceType.COMPUTE and subtype == "instance":
-            return self._run_instance(request, tags)
-        if request.resource_type == ResourceType.STORAGE and subtype == "volume":
-            return self._create_volume(request, tags)
-        raise UnsupportedRequest(
-            f"the AWS adapter provisions compute instances and storage volumes, not {request.resource_type}/{subtype}"
-        )
+        if problems := self.provision_problems(replace(request, options={**request.options, "subtype": subtype})):
+            raise UnsupportedRequest("; ".join(f"{field}: {message}" for field, message in problems))
+        token = request.options.get("client_token")
+        tags = {"Name": request.name, **request.tags, **({TOKEN_TAG: str(token)} if token else {})}
+        make = {
+            "instance": self._run_instance,
+            "volume": self._create_volume,
+            "bucket": self._create_bucket,
+            "database": self._create_database,
+            "instance_group": self._create_group,
+        }.get(subtype)
+        if make is None:
+            raise UnsupportedRequest(f"the AWS adapter cannot provision a {subtype}")
+        return make(request, tags)
 
-    def _run_instance(self, request: ProvisionRequest, tags: list[dict[str, str]]) -> CloudResource:
-        if not request.image:
-            raise UnsupportedRequest("an EC2 instance needs an image (an AMI id)")
+    def _run_instance(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
         arguments: dict[str, Any] = {
             "ImageId": request.image,
             "InstanceType": request.size,
             "MinCount": 1,
             "MaxCount": 1,
-            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags}],
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": _tag_list(tags)}],
         }
-        if token := request.options.get("client_token"):
+        if token := tags.get(TOKEN_TAG):
             # A retry of the same operation must not make a second instance. EC2 honours
             # ClientToken itself; the tag also lets a reconciler find the instance later.
             existing = list(self._instances(request.region, Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]))
             if existing:
                 return existing[0]
-            arguments["ClientToken"] = str(token)
-            tags = [*tags, {"Key": TOKEN_TAG, "Value": str(token)}]
-            arguments["TagSpecifications"] = [{"ResourceType": "instance", "Tags": tags}]
+            arguments["ClientToken"] = token
         if request.network:
             arguments["SubnetId"] = request.network
         answer = self._call(lambda: self.client("ec2", request.region).run_instances(**arguments))
         return self._instance(answer["Instances"][0], request.region, answer.get("OwnerId"))
 
-    def _create_volume(self, request: ProvisionRequest, tags: list[dict[str, str]]) -> CloudResource:
-        size = int(str(request.size).removesuffix("GB"))
-        zone = str(request.options.get("zone") or f"{request.region}a")
+    def _create_volume(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
         ec2 = self.client("ec2", request.region)
-        created = self._call(
-            lambda: ec2.create_volume(
-                AvailabilityZone=zone,
-                Size=size,
-                VolumeType=str(request.options.get("volume_type", "gp3")),
-                TagSpecifications=[{"ResourceType": "volume", "Tags": tags}],
+        arguments: dict[str, Any] = {
+            "AvailabilityZone": str(request.options.get("zone") or f"{request.region}a"),
+            "Size": int(str(request.size).removesuffix("GB")),
+            "VolumeType": str(request.options.get("volume_type", "gp3")),
+            "TagSpecifications": [{"ResourceType": "volume", "Tags": _tag_list(tags)}],
+        }
+        if token := tags.get(TOKEN_TAG):
+            existing = list(self._volumes(request.region, Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]))
+            if existing:
+                return existing[0]
+            arguments["ClientToken"] = token
+        created = self._call(lambda: ec2.create_volume(**arguments))
+        return next(self._volumes(request.region, VolumeIds=[created["VolumeId"]]))
+
+    def _create_bucket(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
+        """S3 has no client token: the bucket's name is its identity. A bucket of that name this
+        account already owns is this operation's if it carries the operation's tag, or no tags
+        at all (a retry after a crash between creating and tagging it)."""
+        s3 = self.client("s3", request.region)
+        arguments: dict[str, Any] = {"Bucket": request.name}
+        if request.region != "us-east-1":  # us-east-1 is S3's default and refuses the constraint
+            arguments["CreateBucketConfiguration"] = {"LocationConstraint": request.region}
+        try:
+            s3.create_bucket(**arguments)
+        except ClientError as exc:
+            if _code(exc) == "BucketAlreadyExists":
+                raise UnsupportedRequest(f"the bucket name {request.name!r} is taken by another account") from None
+            if _code(exc) != "BucketAlreadyOwnedByYou":
+                raise translate(exc) from exc
+            owned = self._bucket(request.name)
+            if owned.tags and owned.tags.get(TOKEN_TAG) != tags.get(TOKEN_TAG, "-"):
+                raise UnsupportedRequest(f"this account already has a bucket named {request.name!r}") from None
+        tag_set = {"TagSet": _tag_list({**tags, STORAGE_CLASS_TAG: request.size})}
+        self._call(lambda: s3.put_bucket_tagging(Bucket=request.name, Tagging=tag_set), request.name)
+        return self._bucket(request.name)
+
+    def _create_database(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
+        """An RDS instance whose master password RDS keeps in Secrets Manager: no password
+        passes through WedCloud. The identifier is unique per region, so a retry finds its own."""
+        rds = self.client("rds", request.region)
+        options = request.options
+        try:
+            rds.create_db_instance(
+                DBInstanceIdentifier=request.name,
+                DBInstanceClass=request.size,
+                Engine=str(options["engine"]),
+                AllocatedStorage=int(options.get("storage_gb", 20)),
+                MasterUsername=str(options.get("master_username", "wedcloud")),
+                ManageMasterUserPassword=True,
+                MultiAZ=bool(options.get("multi_az", False)),
+                Tags=_tag_list(tags),
             )
+        except ClientError as exc:
+            if _code(exc) != "DBInstanceAlreadyExists":
+                raise translate(exc) from exc
+            existing = self._database(request.region, request.name)
+            if TOKEN_TAG not in tags or existing.tags.get(TOKEN_TAG) != tags[TOKEN_TAG]:
+                raise UnsupportedRequest(f"a database named {request.name!r} exists in {request.region}") from None
+            return existing
+        return self._database(request.region, request.name)
+
+    def _create_group(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
+        autoscaling = self.client("autoscaling", request.region)
+        low, high = int(request.options.get("min", 1)), int(request.options.get("max", 4))
+        template = str(request.options["launch_template"])
+        key = "LaunchTemplateId" if template.startswith("lt-") else "LaunchTemplateName"
+        placement = (
+            {"VPCZoneIdentifier": request.network} if request.network else {"AvailabilityZones": [f"{request.region}a"]}
         )
-        return next(r for r in self._volumes(request.region) if r.id == created["VolumeId"])
+        try:
+            autoscaling.create_auto_scaling_group(
+                AutoScalingGroupName=request.name,
+                LaunchTemplate={key: template, "Version": "$Default"},
+                MinSize=low,
+                MaxSize=high,
+                DesiredCapacity=int(request.options.get("desired", low)),
+                Tags=[{**tag, "PropagateAtLaunch": True} for tag in _tag_list(tags)],
+                **placement,
+            )
+        except ClientError as exc:
+            if _code(exc) != "AlreadyExists":
+                raise translate(exc) from exc
+            existing = next(self._groups(request.region, request.name))
+            if TOKEN_TAG not in tags or existing.tags.get(TOKEN_TAG) != tags[TOKEN_TAG]:
+                raise UnsupportedRequest(f"an Auto Scaling group named {request.name!r} exists") from None
+            return existing
+        return next(self._groups(request.region, request.name))
 
     def describe(self, resource_id: str) -> CloudResource:
-        if resource_id.startswith("vol-"):
-            for region in self.regions:
-                found = [v for v in self._volumes(region) if v.id == resource_id]
-                if found:
-                    return found[0]
+        kind, region, name = _identify(resource_id)
+        if kind == "bucket":
+            return self._bucket(name)
+        if kind == "database":
+            return self._database(region, name)
+        if kind == "instance_group":
+            found = list(self._groups(region, name))
+            if not found:
+                raise ResourceNotFound(resource_id)
+            return found[0]
+        if kind == "volume":
+            for candidate in [region] if region else self.regions:
+                try:
+                    return next(self._volumes(candidate, VolumeIds=[resource_id]))
+                except ResourceNotFound:
+                    continue
             raise ResourceNotFound(resource_id)
         region = self._find_region(resource_id)
         return next(self._instances(region, InstanceIds=[resource_id]))
 
     def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
-        """Replace the resource's tags (its Name tag follows its name and is kept)."""
+        """Replace the resource's own tags; its Name, AWS's ``aws:`` and WedCloud's ``wedcloud:``
+        tags are kept."""
         current = self.describe(resource_id)
-        ec2 = self.client("ec2", current.region)
-        kept = ("Name", "aws:", "wedcloud:")  # the name, AWS's own tags and ours
-        gone = [{"Key": k} for k in current.tags if k not in tags and not k.startswith(kept)]
-        if gone:
-            self._call(lambda: ec2.delete_tags(Resources=[resource_id], Tags=gone), resource_id)
-        if tags:
-            new = [{"Key": k, "Value": v} for k, v in tags.items()]
-            self._call(lambda: ec2.create_tags(Resources=[resource_id], Tags=new), resource_id)
+        kept = {k: v for k, v in current.tags.items() if k.startswith(("Name", "aws:", "wedcloud:"))}
+        gone = [k for k in current.tags if k not in tags and k not in kept]
+        kind, region, name = _identify(resource_id)
+        region = current.region
+        if kind == "bucket":
+            tag_set = {"TagSet": _tag_list({**kept, **tags})}
+            self._call(lambda: self.client("s3").put_bucket_tagging(Bucket=name, Tagging=tag_set), resource_id)
+        elif kind == "database":
+            rds = self.client("rds", region)
+            if gone:
+                self._call(lambda: rds.remove_tags_from_resource(ResourceName=resource_id, TagKeys=gone), resource_id)
+            if tags:
+                new = _tag_list(tags)
+                self._call(lambda: rds.add_tags_to_resource(ResourceName=resource_id, Tags=new), resource_id)
+        elif kind == "instance_group":
+            autoscaling = self.client("autoscaling", region)
+
+            def group_tags(keys: Mapping[str, str]) -> list[dict[str, Any]]:
+                return [
+                    {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v,
+                     "PropagateAtLaunch": True}
+                    for k, v in keys.items()
+                ]  # fmt: skip
+
+            if gone:
+                old = group_tags({k: current.tags[k] for k in gone})
+                self._call(lambda: autoscaling.delete_tags(Tags=old), resource_id)
+            if tags:
+                self._call(lambda: autoscaling.create_or_update_tags(Tags=group_tags(tags)), resource_id)
+        else:
+            ec2 = self.client("ec2", region)
+            if gone:
+                self._call(lambda: ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in gone]))
+            if tags:
+                self._call(lambda: ec2.create_tags(Resources=[resource_id], Tags=_tag_list(tags)), resource_id)
         return self.describe(resource_id)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
+        kind, region, name = _identify(resource_id)
         if request.capacity is not None:
-            return self._scale_group(resource_id, request.capacity)
+            if kind != "instance_group":
+                raise UnsupportedRequest("only an Auto Scaling group scales horizontally")
+            return self._scale_group(region or self.default_region, name, request.capacity)
         if not request.size:
             raise UnsupportedRequest("scaling needs a new size or a capacity")
+        if kind == "database":  # RDS changes the class of a running instance itself
+            rds = self.client("rds", region)
+            self._call(
+                lambda: rds.modify_db_instance(
+                    DBInstanceIdentifier=name, DBInstanceClass=request.size, ApplyImmediately=True
+                ),
+                resource_id,
+            )
+            return self._database(region, name)
+        if kind != "instance":
+            raise UnsupportedRequest(f"a {kind} has no instance type to change")
         current = self.describe(resource_id)
         ec2 = self.client("ec2", current.region)
         was_running = current.state == ResourceState.RUNNING
@@ -408,45 +577,128 @@ class AwsCloud(NotYetAdapted):
             self._call(lambda: ec2.start_instances(InstanceIds=[resource_id]), resource_id)
         return self.describe(resource_id)
 
-    def _scale_group(self, group: str, capacity: int) -> CloudResource:
-        autoscaling = self.client("autoscaling")
-        groups = self._call(lambda: autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group]))
-        if not groups["AutoScalingGroups"]:
-            raise ResourceNotFound(group)
-        found = groups["AutoScalingGroups"][0]
-        if not found["MinSize"] <= capacity <= found["MaxSize"]:
-            raise UnsupportedRequest(
-                f"capacity {capacity} is outside the group's bounds {found['MinSize']}..{found['MaxSize']}"
-            )
-        self._call(lambda: autoscaling.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=capacity))
-        return CloudResource(
-            id=group,
-            name=group,
-            resource_type=ResourceType.COMPUTE,
-            subtype="group",
-            region=self.default_region,
-            state=ResourceState.RUNNING,
-            account_id="",
-            size=str(capacity),
-            tags=_tags(found.get("Tags")),
-            details={"min": found["MinSize"], "max": found["MaxSize"], "desired": capacity},
-        )
+    def _scale_group(self, region: str, name: str, capacity: int) -> CloudResource:
+        found = list(self._groups(region, name))
+        if not found:
+            raise ResourceNotFound(name)
+        low, high = found[0].details["min"], found[0].details["max"]
+        if not low <= capacity <= high:
+            raise UnsupportedRequest(f"capacity {capacity} is outside the group's bounds {low}..{high}")
+        autoscaling = self.client("autoscaling", region)
+        self._call(lambda: autoscaling.set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=capacity))
+        return next(self._groups(region, name))
 
-    def _power(self, resource_id: str, action: str) -> CloudResource:
-        region = self._find_region(resource_id)
-        ec2 = self.client("ec2", region)
-        call = {"start": ec2.start_instances, "stop": ec2.stop_instances, "terminate": ec2.terminate_instances}[action]
-        self._call(lambda: call(InstanceIds=[resource_id]), resource_id)
-        return next(self._instances(region, InstanceIds=[resource_id]))
+    def _lifecycle(self, resource_id: str, action: str) -> CloudResource:
+        kind, region, name = _identify(resource_id)
+        if kind == "instance":
+            region = self._find_region(resource_id)
+            ec2 = self.client("ec2", region)
+            call = {"start": ec2.start_instances, "stop": ec2.stop_instances, "terminate": ec2.terminate_instances}
+            self._call(lambda: call[action](InstanceIds=[resource_id]), resource_id)
+            return next(self._instances(region, InstanceIds=[resource_id]))
+        if kind == "database" and action in ("start", "stop"):
+            rds = self.client("rds", region)
+            power = rds.start_db_instance if action == "start" else rds.stop_db_instance
+            self._call(lambda: power(DBInstanceIdentifier=name), resource_id)
+            return self._database(region, name)
+        if action != "terminate":
+            hint = "; scale the group to 0 instead" if kind == "instance_group" else ""
+            raise UnsupportedRequest(f"a {kind} cannot {action}{hint}")
+        before = self.describe(resource_id)
+        if kind == "database":
+            # a final snapshot, so that terminating a database is never the end of its data
+            final = f"{name}-final-{datetime.now(UTC):%Y%m%d%H%M}"
+            rds = self.client("rds", region)
+            self._call(
+                lambda: rds.delete_db_instance(DBInstanceIdentifier=name, FinalDBSnapshotIdentifier=final), resource_id
+            )
+        elif kind == "volume":
+            ec2 = self.client("ec2", before.region)
+            self._call(lambda: ec2.delete_volume(VolumeId=resource_id), resource_id)
+        elif kind == "bucket":
+            try:
+                self.client("s3").delete_bucket(Bucket=name)
+            except ClientError as exc:
+                if _code(exc) == "BucketNotEmpty":
+                    raise UnsupportedRequest(f"the bucket {name!r} is not empty; empty it first") from None
+                raise translate(exc, resource_id) from exc
+        else:
+            autoscaling = self.client("autoscaling", region)
+            self._call(lambda: autoscaling.delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=True))
+        return replace(before, state=ResourceState.TERMINATED)
 
     def start(self, resource_id: str) -> CloudResource:
-        return self._power(resource_id, "start")
+        return self._lifecycle(resource_id, "start")
 
     def stop(self, resource_id: str) -> CloudResource:
-        return self._power(resource_id, "stop")
+        return self._lifecycle(resource_id, "stop")
 
     def terminate(self, resource_id: str) -> CloudResource:
-        return self._power(resource_id, "terminate")
+        return self._lifecycle(resource_id, "terminate")
+
+
+def _identify(resource_id: str) -> tuple[str, str, str]:
+    """(subtype, region, name) from an id: EC2 ids by prefix, the rest by ARN. The region of an
+    EC2 id is not in it ("")."""
+    if resource_id.startswith(BUCKET_ARN):
+        return "bucket", "", resource_id.removeprefix(BUCKET_ARN)
+    if resource_id.startswith("arn:aws:rds:"):
+        parts = resource_id.split(":")
+        return "database", parts[3], parts[-1]
+    if resource_id.startswith("arn:aws:autoscaling:"):
+        return "instance_group", resource_id.split(":")[3], resource_id.rsplit("autoScalingGroupName/", 1)[-1]
+    if resource_id.startswith("vol-"):
+        return "volume", "", resource_id
+    if resource_id.startswith("i-"):
+        return "instance", "", resource_id
+    if resource_id.startswith("arn:"):
+        raise ResourceNotFound(resource_id)
+    return "instance_group", "", resource_id  # a group's bare name
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _group(item: Mapping[str, Any], region: str) -> CloudResource:
+    tags = _tags(item.get("Tags"))
+    return CloudResource(
+        id=item["AutoScalingGroupARN"],
+        name=item["AutoScalingGroupName"],
+        resource_type=ResourceType.COMPUTE,
+        subtype="instance_group",
+        region=region,
+        state=ResourceState.RUNNING if item["DesiredCapacity"] else ResourceState.STOPPED,
+        account_id=item["AutoScalingGroupARN"].split(":")[4],
+        size=str(item["DesiredCapacity"]),
+        tags=tags,
+        created_at=item.get("CreatedTime"),
+        details={
+            "min": item["MinSize"],
+            "max": item["MaxSize"],
+            "desired": item["DesiredCapacity"],
+            "instances": [i["InstanceId"] for i in item.get("Instances", [])],
+            "launch_template": (item.get("LaunchTemplate") or {}).get("LaunchTemplateName"),
+        },
+    )
+
+
+def _database(item: Mapping[str, Any], region: str) -> CloudResource:
+    return CloudResource(
+        id=item["DBInstanceArn"],
+        name=item["DBInstanceIdentifier"],
+        resource_type=ResourceType.DATABASE,
+        subtype="database",
+        region=region,
+        zone=item.get("AvailabilityZone"),
+        state=_DB_STATES.get(item["DBInstanceStatus"], ResourceState.RUNNING),
+        account_id=item["DBInstanceArn"].split(":")[4],
+        size=item.get("DBInstanceClass"),
+        tags=_tags(item.get("TagList")),
+        created_at=item.get("InstanceCreateTime"),
+        details={"engine": item.get("Engine"), "storage_gb": item.get("AllocatedStorage"),
+                 "multi_az": item.get("MultiAZ")},
+    )  # fmt: skip
 
 
 def _probe_arguments(operation: str) -> dict[str, Any]:

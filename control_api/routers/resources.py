@@ -67,7 +67,14 @@ class ResourceSpec(BaseModel):
     subtype: Literal["instance", "instance_group", "volume", "bucket", "database"] | None = Field(
         default=None, description="Defaults to instance, volume or database by type."
     )
-    size: str = Field(min_length=1, max_length=64, description="An instance type, or a volume size such as 100GB.")
+    size: str = Field(
+        min_length=1,
+        max_length=64,
+        description=(
+            "An instance or database class (m5.large, db.t4g.micro), a volume size such as 100GB, or a "
+            "bucket's storage class or SKU (STANDARD, Standard_LRS)."
+        ),
+    )
     region: str | None = Field(default=None, max_length=64, description="Defaults to the provider's default region.")
     image: str | None = Field(default=None, max_length=256, description="Machine image (AWS: an AMI id).")
     network: str | None = Field(default=None, max_length=256, description="Subnet or network to attach to.")

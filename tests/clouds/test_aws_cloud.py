@@ -96,3 +96,125 @@ def test_unknown_instances_and_unsupported_kinds_are_refused(moto_endpoint: str,
         cloud.provision(
             ProvisionRequest(name="x", resource_type=ResourceType.COMPUTE, region="eu-west-2", size="t3.micro")
         )
+
+
+def _storage(name: str, size: str, subtype: str, **options: Any) -> ProvisionRequest:
+    return ProvisionRequest(
+        name=name, resource_type=ResourceType.STORAGE, region="eu-west-2", size=size,
+        tags={"team": "photos"}, options={"subtype": subtype, **options},
+    )  # fmt: skip
+
+
+def test_a_bucket_is_made_once_per_token_retagged_and_removed(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    request = _storage("wedsync-albums", "STANDARD_IA", "bucket", client_token="op-b1")
+    made = cloud.provision(request)
+    assert (made.id, made.region, made.details["storage_class"]) == (
+        "arn:aws:s3:::wedsync-albums", "eu-west-2", "STANDARD_IA",
+    )  # fmt: skip
+    assert cloud.provision(request).id == made.id  # a retry of the same operation
+    with pytest.raises(UnsupportedRequest, match="already has a bucket"):
+        cloud.provision(_storage("wedsync-albums", "STANDARD", "bucket", client_token="op-b2"))
+    retagged = cloud.tag(made.id, {"team": "albums", "env": "prod"})
+    assert (retagged.tags["team"], retagged.tags["env"]) == ("albums", "prod")
+    assert retagged.tags["wedcloud:operation"] == "op-b1"  # WedCloud's own tags survive a retag
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    assert [r for r in cloud.list_resources() if r.subtype == "bucket"] == []
+
+
+def test_a_volume_is_made_once_per_token_and_deleted(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    request = _storage("scratch", "50GB", "volume", client_token="op-v1", volume_type="gp2")
+    made = cloud.provision(request)
+    assert (made.size, made.details["volume_type"], made.attached_to) == ("50GB", "gp2", None)
+    assert cloud.provision(request).id == made.id
+    assert cloud.describe(made.id).tags["team"] == "photos"
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+def test_a_database_is_made_resized_stopped_started_and_deleted_with_a_final_snapshot(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    request = ProvisionRequest(
+        name="bookings-db", resource_type=ResourceType.DATABASE, region="eu-west-2", size="db.t4g.micro",
+        options={"subtype": "database", "engine": "postgres", "storage_gb": 50, "client_token": "op-d1"},
+    )  # fmt: skip
+    made = cloud.provision(request)
+    assert (made.subtype, made.size, made.details["engine"], made.details["storage_gb"]) == (
+        "database", "db.t4g.micro", "postgres", 50,
+    )  # fmt: skip
+    assert cloud.provision(request).id == made.id
+    assert [r.id for r in cloud.list_resources() if r.subtype == "database"] == [made.id]
+    assert cloud.scale(made.id, ScaleRequest(size="db.t4g.small")).size == "db.t4g.small"
+    assert cloud.stop(made.id).state == ResourceState.STOPPED
+    assert cloud.start(made.id).state in (ResourceState.RUNNING, ResourceState.PROVISIONING)
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    rds = aws.client(aws.session_for(aws_keys, "eu-west-2"), "rds", moto_endpoint)
+    snapshots = rds.describe_db_snapshots(DBInstanceIdentifier="bookings-db")["DBSnapshots"]
+    assert [s["DBSnapshotIdentifier"].startswith("bookings-db-final-") for s in snapshots] == [True]
+
+
+def test_an_auto_scaling_group_is_made_scaled_within_its_bounds_and_deleted(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    ec2.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.small"}
+    )
+    cloud = _cloud(moto_endpoint, aws_keys)
+    made = cloud.provision(
+        ProvisionRequest(
+            name="web-fleet", resource_type=ResourceType.COMPUTE, region="eu-west-2", size="t3.small",
+            options={"subtype": "instance_group", "launch_template": "web", "min": 1, "max": 5, "desired": 2},
+        )
+    )  # fmt: skip
+    assert made.id.startswith("arn:aws:autoscaling:eu-west-2:")
+    assert (made.details["min"], made.details["max"], made.details["desired"]) == (1, 5, 2)
+    listed = {r.id: r for r in cloud.list_resources()}
+    assert listed[made.id].subtype == "instance_group"
+    scaled = cloud.scale(made.id, ScaleRequest(capacity=4))
+    assert (scaled.details["desired"], scaled.size) == (4, "4")
+    with pytest.raises(UnsupportedRequest, match=r"bounds 1\.\.5"):
+        cloud.scale(made.id, ScaleRequest(capacity=6))
+    with pytest.raises(UnsupportedRequest, match="scale the group to 0"):
+        cloud.stop(made.id)
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+@pytest.mark.parametrize(
+    ("request_", "field", "words"),
+    [
+        (_storage("Bad_Name", "STANDARD", "bucket"), "name", "S3 bucket name"),
+        (_storage("192.168.1.10", "STANDARD", "bucket"), "name", "not an IP address"),
+        (_storage("photos-2026", "COLD", "bucket"), "size", "storage class"),
+        (_storage("scratch", "10GB", "volume", volume_type="fast"), "options", "volume_type"),
+        (
+            ProvisionRequest(name="1db", resource_type=ResourceType.DATABASE, region="eu-west-2", size="t3.micro",
+                             options={"subtype": "database", "engine": "oracle", "storage_gb": 5}),
+            "name", "RDS identifier",
+        ),
+        (
+            ProvisionRequest(name="fleet", resource_type=ResourceType.COMPUTE, region="eu-west-2", size="t3.micro",
+                             options={"subtype": "instance_group"}),
+            "options", "launch_template",
+        ),
+    ],
+)  # fmt: skip
+def test_requests_aws_would_refuse_are_named_before_any_call(
+    request_: ProvisionRequest, field: str, words: str
+) -> None:
+    problems = AwsCloud.provision_problems(request_)
+    assert any(name == field and words in message for name, message in problems), problems
+
+
+def test_a_database_request_names_every_problem_at_once() -> None:
+    request = ProvisionRequest(
+        name="db--x", resource_type=ResourceType.DATABASE, region="eu-west-2", size="t3.micro",
+        options={"subtype": "database", "engine": "oracle", "storage_gb": 5},
+    )  # fmt: skip
+    assert [name for name, _ in AwsCloud.provision_problems(request)] == ["name", "size", "options", "options"]

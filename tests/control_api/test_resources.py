@@ -366,15 +366,19 @@ def test_a_bad_metrics_range_is_refused(api: Api) -> None:
 
 
 # -- AWS through moto ----------------------------------------------------------------------------
-@pytest.mark.integration
-def test_an_ec2_instance_is_provisioned_resized_and_terminated_through_the_api(
-    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
-) -> None:
+def _aws_provider(api: Api, moto_endpoint: str, aws_keys: dict[str, str]) -> str:
     body = {
         "kind": "aws", "name": "wedsync-aws", "default_region": "eu-west-2", "endpoint_url": moto_endpoint,
         "credentials": {"access_key_id": aws_keys["access_key_id"], "secret_access_key": aws_keys["secret_access_key"]},
     }  # fmt: skip
-    provider_id = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).json()["id"]
+    return str(api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).json()["id"])
+
+
+@pytest.mark.integration
+def test_an_ec2_instance_is_provisioned_resized_and_terminated_through_the_api(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    provider_id = _aws_provider(api, moto_endpoint, aws_keys)
     no_image = _problem(
         api.client.post(URL, json=_spec(provider_id, size="t3.micro"), headers=api.headers(Role.OPERATOR)), 422
     )
@@ -397,6 +401,44 @@ def test_an_ec2_instance_is_provisioned_resized_and_terminated_through_the_api(
     assert _done(api, _act(api, made["id"], "delete", Role.ADMIN))["status"] == "succeeded"
     state = ec2.describe_instances(InstanceIds=[made["cloud_id"]])["Reservations"][0]["Instances"][0]["State"]["Name"]
     assert state == "terminated"
+
+
+@pytest.mark.integration
+def test_a_database_and_a_bucket_are_provisioned_and_an_imported_group_scaled_through_the_api(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    provider_id = _aws_provider(api, moto_endpoint, aws_keys)
+    database = _provision(api, provider_id, name="bookings-db", type="database", size="db.t4g.micro",
+                          options={"engine": "postgres", "storage_gb": 30})  # fmt: skip
+    assert (database["subtype"], database["size"], database["details"]["engine"]) == (
+        "database", "db.t4g.micro", "postgres",
+    )  # fmt: skip
+    bucket = _provision(api, provider_id, name="wedsync-albums", type="storage", subtype="bucket", size="STANDARD")
+    assert (bucket["cloud_id"], bucket["state"]) == ("arn:aws:s3:::wedsync-albums", "available")
+    bad_bucket = _spec(provider_id, name="Bad_Bucket", type="storage", subtype="bucket", size="COLD")
+    refused = _problem(api.client.post(URL, json=bad_bucket, headers=api.headers(Role.OPERATOR)), 422)
+    assert [e["field"] for e in refused["errors"]] == ["name", "size"]
+
+    session = aws.session_for(aws_keys, "eu-west-2")
+    aws.client(session, "ec2", moto_endpoint).create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.small"}
+    )
+    aws.client(session, "autoscaling", moto_endpoint).create_auto_scaling_group(
+        AutoScalingGroupName="web-fleet", LaunchTemplate={"LaunchTemplateName": "web"}, MinSize=1, MaxSize=4,
+        DesiredCapacity=1, AvailabilityZones=["eu-west-2a"],
+    )  # fmt: skip
+    synced = _done(api, api.client.post(f"/api/cloud/providers/{provider_id}/sync", headers=api.headers(Role.OPERATOR)))
+    assert synced["status"] == "succeeded", synced
+    groups = api.client.get(URL, params={"name_contains": "web-fleet"}, headers=api.headers(Role.VIEWER)).json()
+    (group,) = [g for g in groups["items"] if g["subtype"] == "instance_group"]
+    assert _done(api, _act(api, group["id"], "scale", capacity=3))["status"] == "succeeded"
+    described = aws.client(session, "autoscaling", moto_endpoint).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["web-fleet"]
+    )["AutoScalingGroups"][0]
+    assert described["DesiredCapacity"] == 3
+    beyond = _done(api, _act(api, group["id"], "scale", capacity=9))
+    assert (beyond["status"], "bounds 1..4" in beyond["error"]["detail"]) == ("failed", True)
+    assert _done(api, _act(api, database["id"], "delete", Role.ADMIN))["status"] == "succeeded"
 
 
 # -- recovery ------------------------------------------------------------------------------------
