@@ -1,17 +1,27 @@
-"""Azure as a CloudProvider: one subscription's virtual machines, through azure-mgmt-compute
-and azure-mgmt-resource.
+"""Azure as a CloudProvider: one subscription's virtual machines, managed disks and scale sets
+(azure-mgmt-compute), storage accounts (azure-mgmt-storage), and resource groups
+(azure-mgmt-resource).
 
-Long-running operations (create, start, deallocate, delete) are polled to their end by the
-SDK's ARM poller; every list follows ``nextLink``; ARM's errors leave this module as the errors
-of :mod:`clouds.errors`. A VM is created by name with PUT, which ARM treats as idempotent: a
-retried provision of the same name finds the same VM. Stopping deallocates, so a stopped VM
-stops billing compute hours. Billing lives in :mod:`clouds.azure`.
+Long-running operations (create, start, deallocate, delete, scale) are polled to their end by
+the SDK's ARM poller; every list follows ``nextLink``; ARM's errors leave this module as the
+errors of :mod:`clouds.errors`. A resource is found by its ARM id, whose provider segment
+(``Microsoft.Compute/disks`` ...) says which SDK operations manage it.
+
+Provisioning is idempotent per client token: what a request makes carries the token in the
+tag ``wedcloud:operation`` (hidden from the tags this module reports, and kept when tags are
+replaced), so a retried request finds what it made; a name another request or person holds is
+refused. Without a token, an existing name is answered with what exists (ARM's PUT by name).
+Stopping a VM deallocates it, so it stops billing compute hours; a scale set starts and stops
+by its capacity. Billing lives in :mod:`clouds.azure`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -44,10 +54,47 @@ from clouds.errors import (
 )
 
 SUBSCRIPTIONS_API = "2022-12-01"
-SERVICES = (
-    Service("Microsoft.Compute/virtualMachines", "Virtual Machines", "Compute", (ResourceType.COMPUTE,)),
-    Service("Microsoft.Compute/disks", "Managed Disks", "Storage", (ResourceType.STORAGE,)),
+VM = "Microsoft.Compute/virtualMachines"
+DISK = "Microsoft.Compute/disks"
+SCALE_SET = "Microsoft.Compute/virtualMachineScaleSets"
+ACCOUNT = "Microsoft.Storage/storageAccounts"
+_KINDS = {kind.lower(): kind for kind in (VM, DISK, SCALE_SET, ACCOUNT)}
+_NAMES = {VM: "virtual machine", DISK: "managed disk", SCALE_SET: "scale set", ACCOUNT: "storage account"}
+# (kind, the operation listing the subscription's resources of that kind, its arguments)
+_LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    (VM, "list_all", {"status_only": "true"}),
+    (DISK, "list", {}),
+    (SCALE_SET, "list_all", {}),
+    (ACCOUNT, "list", {}),
 )
+SERVICES = (
+    Service(VM, "Virtual Machines", "Compute", (ResourceType.COMPUTE,)),
+    Service(SCALE_SET, "Virtual Machine Scale Sets", "Compute", (ResourceType.COMPUTE,)),
+    Service(DISK, "Managed Disks", "Storage", (ResourceType.STORAGE,)),
+    Service(ACCOUNT, "Storage Accounts", "Storage", (ResourceType.STORAGE,)),
+)
+TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
+MIN_TAG, MAX_TAG = "wedcloud:min", "wedcloud:max"  # a scale set's capacity bounds
+MAX_CAPACITY = 1000  # instances in one scale set (platform images)
+DISK_SKUS = (
+    "Standard_LRS", "StandardSSD_LRS", "StandardSSD_ZRS", "Premium_LRS", "Premium_ZRS", "PremiumV2_LRS", "UltraSSD_LRS",
+)  # fmt: skip
+DEFAULT_DISK_SKU = "StandardSSD_LRS"
+MAX_DISK_GB = 32767
+STORAGE_SKUS = (
+    "Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Standard_GZRS", "Standard_RAGZRS",
+    "Premium_LRS", "Premium_ZRS",
+)  # fmt: skip
+_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+_DISK_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
+_GROUP_NAME = re.compile(r"[-\w.()]{0,89}[-\w()]")
+_NAME_TAKEN = ("StorageAccountAlreadyTaken", "StorageAccountInAnotherResourceGroup")
+_SUBTYPE_TYPES = {
+    "instance": ResourceType.COMPUTE,
+    "instance_group": ResourceType.COMPUTE,
+    "volume": ResourceType.STORAGE,
+    "bucket": ResourceType.STORAGE,
+}
 _POWER = {
     "running": ResourceState.RUNNING,
     "starting": ResourceState.PROVISIONING,
@@ -75,22 +122,35 @@ def translate(exc: Exception, resource_id: str | None = None) -> CloudError:
             return AuthenticationFailed(f"{code}: {message}")
         if exc.status_code == 404 and resource_id:
             return ResourceNotFound(resource_id)
+        if code in _NAME_TAKEN:
+            return UnsupportedRequest(f"{message} Storage account names are unique across Azure: choose another.")
         if exc.status_code == 409:
             return InvalidStateTransition(resource_id or "", "busy", message)
         return UnsupportedRequest(f"{code or exc.status_code}: {message}")
     return UnsupportedRequest(str(exc))
 
 
-def _parts(resource_id: str) -> tuple[str, str]:
-    """(resource group, name) of a VM's ARM id."""
+class ArmId(NamedTuple):
+    group: str
+    kind: str  # VM, DISK, SCALE_SET or ACCOUNT
+    name: str
+
+
+def _parts(resource_id: str) -> ArmId:
+    """Resource group, type and name of the ARM id of a resource this adapter manages."""
     pieces = resource_id.strip("/").split("/")
     lowered = [p.lower() for p in pieces]
     try:
         group = pieces[lowered.index("resourcegroups") + 1]
-        name = pieces[lowered.index("virtualmachines") + 1]
+        at = lowered.index("providers")
+        kind, name = "/".join(lowered[at + 1 : at + 3]), pieces[at + 3]
     except (ValueError, IndexError):
         raise ResourceNotFound(resource_id) from None
-    return group, name
+    if kind not in _KINDS or len(pieces) != at + 4:
+        raise UnsupportedRequest(
+            f"{resource_id}: the Azure adapter manages {', '.join(_NAMES.values())}, not {'/'.join(pieces[at + 1 :])}"
+        )
+    return ArmId(group, _KINDS[kind], name)
 
 
 def _image(text: str) -> dict[str, str]:
@@ -103,6 +163,94 @@ def _image(text: str) -> dict[str, str]:
     return dict(zip(("publisher", "offer", "sku", "version"), parts, strict=True))
 
 
+def _tags(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {k: v for k, v in (raw.get("tags") or {}).items() if k != TOKEN_TAG}
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _state(properties: Mapping[str, Any], settled: ResourceState) -> ResourceState:
+    """A resource without a power state: ``settled`` once ARM has finished provisioning it."""
+    provisioning = properties.get("provisioningState", "Succeeded")
+    if provisioning in ("Creating", "ResolvingDNS", "Accepted"):
+        return ResourceState.PROVISIONING
+    return ResourceState.FAILED if provisioning == "Failed" else settled
+
+
+def _bounds(tags: Mapping[str, str]) -> tuple[int, int]:
+    """A scale set's capacity bounds: its wedcloud:min and wedcloud:max tags, else 0..1000."""
+
+    def bound(key: str, default: int) -> int:
+        try:
+            return min(max(int(tags[key]), 0), MAX_CAPACITY)
+        except (KeyError, ValueError):
+            return default
+
+    return bound(MIN_TAG, 0), bound(MAX_TAG, MAX_CAPACITY)
+
+
+def _subtype(request: ProvisionRequest) -> str:
+    default = "volume" if request.resource_type == ResourceType.STORAGE else "instance"
+    return str(request.options.get("subtype") or default)
+
+
+def _vm_problems(request: ProvisionRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    if not request.image:
+        problems.append(("image", "an Azure VM needs an image (publisher:offer:sku:version)"))
+    if not request.network:
+        problems.append(("network", "an Azure VM needs the ARM id of its network interface"))
+    if not request.options.get("ssh_public_key"):
+        problems.append(("options", "an Azure VM needs options.ssh_public_key for its administrator"))
+    return problems
+
+
+def _disk_problems(request: ProvisionRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    if not _DISK_NAME.fullmatch(request.name):
+        problems.append(
+            ("name", "a managed disk's name is 1-80 letters, digits, '_', '.' or '-', starting with a letter or "
+             "digit and ending with a letter, digit or '_'")
+        )  # fmt: skip
+    size = request.size.removesuffix("GB")
+    if not (request.size.endswith("GB") and size.isdigit() and 1 <= int(size) <= MAX_DISK_GB):
+        problems.append(("size", f"a managed disk's size is '<n>GB' with n from 1 to {MAX_DISK_GB}"))
+    if request.options.get("sku", DEFAULT_DISK_SKU) not in DISK_SKUS:
+        problems.append(("options", f"options.sku of a managed disk is one of {', '.join(DISK_SKUS)}"))
+    return problems
+
+
+def _account_problems(request: ProvisionRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    if not _ACCOUNT_NAME.fullmatch(request.name):
+        problems.append(
+            ("name", "a storage account's name is 3-24 lowercase letters and digits, and unique across all of Azure")
+        )
+    if request.size not in STORAGE_SKUS:
+        problems.append(("size", f"a storage account's size is its SKU: one of {', '.join(STORAGE_SKUS)}"))
+    return problems
+
+
+def _scale_set_problems(request: ProvisionRequest) -> list[Problem]:
+    return [
+        ("subtype", "Azure scale sets are not provisioned by WedCloud: a sync imports them, and "
+         "POST /resources/{id}/scale changes their capacity")
+    ]  # fmt: skip
+
+
+_PROBLEMS: dict[str, Callable[[ProvisionRequest], list[Problem]]] = {
+    "instance": _vm_problems,
+    "volume": _disk_problems,
+    "bucket": _account_problems,
+    "instance_group": _scale_set_problems,
+}
+
+
 class AzureCloud(NotYetAdapted):
     """One Azure subscription (a service principal or the SDK's chain), over ``regions``."""
 
@@ -110,15 +258,16 @@ class AzureCloud(NotYetAdapted):
 
     @classmethod
     def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
-        problems: list[Problem] = []
-        if request.options["subtype"] != "instance":
-            problems.append(("subtype", "the Azure adapter provisions virtual machines"))
-        if not request.image:
-            problems.append(("image", "an Azure VM needs an image (publisher:offer:sku:version)"))
-        if not request.network:
-            problems.append(("network", "an Azure VM needs the ARM id of its network interface"))
-        if not request.options.get("ssh_public_key"):
-            problems.append(("options", "an Azure VM needs options.ssh_public_key for its administrator"))
+        subtype = request.options["subtype"]
+        check = _PROBLEMS.get(subtype)
+        if check is None or _SUBTYPE_TYPES[subtype] != request.resource_type:
+            return [("subtype", "the Azure adapter provisions virtual machines (compute instance), managed disks "
+                     "(storage volume) and storage accounts (storage bucket)")]  # fmt: skip
+        problems = check(request)
+        group = request.options.get("resource_group")
+        if group is not None and not (isinstance(group, str) and _GROUP_NAME.fullmatch(group)):
+            problems.append(("options", "options.resource_group is 1-90 letters, digits, '_', '-', '.', '(' or ')', "
+                             "not ending in '.'"))  # fmt: skip
         return problems
 
     def __init__(
@@ -134,6 +283,7 @@ class AzureCloud(NotYetAdapted):
     ) -> None:
         from azure.mgmt.compute import ComputeManagementClient
         from azure.mgmt.resource.resources import ResourceManagementClient
+        from azure.mgmt.storage import StorageManagementClient
 
         self.subscription_id = subscription_id
         self.regions = list(regions)
@@ -145,6 +295,7 @@ class AzureCloud(NotYetAdapted):
         credential = credential_for(credentials)
         options = client_options(endpoint_url)
         self.compute = ComputeManagementClient(credential, subscription_id, **options)
+        self.storage = StorageManagementClient(credential, subscription_id, **options)
         self.resources = ResourceManagementClient(credential, subscription_id, **options)
 
     # -- helpers -------------------------------------------------------------------------------
@@ -155,11 +306,32 @@ class AzureCloud(NotYetAdapted):
         body: dict[str, Any] = response.json()
         return body
 
-    def _to_cloud(self, raw: Mapping[str, Any], power: str | None = None) -> CloudResource:
+    def _id(self, arm: ArmId) -> str:
+        return f"/subscriptions/{self.subscription_id}/resourceGroups/{arm.group}/providers/{arm.kind}/{arm.name}"
+
+    def _operations(self, kind: str) -> Any:
+        """The SDK's operations on one kind of resource."""
+        return {
+            VM: self.compute.virtual_machines,
+            DISK: self.compute.disks,
+            SCALE_SET: self.compute.virtual_machine_scale_sets,
+            ACCOUNT: self.storage.storage_accounts,
+        }[kind]
+
+    def _to_cloud(self, kind: str, raw: Mapping[str, Any]) -> CloudResource:
+        convert = {
+            VM: self._vm_to_cloud,
+            DISK: self._disk_to_cloud,
+            SCALE_SET: self._scale_set_to_cloud,
+            ACCOUNT: self._account_to_cloud,
+        }[kind]
+        return convert(raw)
+
+    def _vm_to_cloud(self, raw: Mapping[str, Any]) -> CloudResource:
         properties = raw.get("properties") or {}
         statuses = (properties.get("instanceView") or {}).get("statuses") or []
         codes = [s.get("code", "") for s in statuses]
-        power = power or next((c.split("/", 1)[1] for c in codes if c.startswith("PowerState/")), None)
+        power = next((c.split("/", 1)[1] for c in codes if c.startswith("PowerState/")), None)
         provisioning = properties.get("provisioningState", "Succeeded")
         if provisioning in ("Creating", "Updating") and power is None:
             state = ResourceState.PROVISIONING
@@ -179,25 +351,99 @@ class AzureCloud(NotYetAdapted):
             state=state,
             account_id=self.subscription_id,
             size=(properties.get("hardwareProfile") or {}).get("vmSize"),
-            tags=raw.get("tags") or {},
-            created_at=None,
+            tags=_tags(raw),
+            created_at=_time(properties.get("timeCreated")),
             details={
-                "resource_group": _parts(raw["id"])[0],
+                "resource_group": _parts(raw["id"]).group,
                 "image": ":".join(image[k] for k in ("publisher", "offer", "sku", "version") if k in image) or None,
                 "power_state": power,
                 "deallocated": power == "deallocated",
             },
         )
 
-    def _begin(self, operation: str, *arguments: Any) -> Any:
-        """Start a long-running VM operation (``begin_...``) with this adapter's polling."""
-        return getattr(self.compute.virtual_machines, operation)(*arguments, **self.polling)
+    def _disk_to_cloud(self, raw: Mapping[str, Any]) -> CloudResource:
+        properties = raw.get("properties") or {}
+        zones = raw.get("zones") or []
+        size = properties.get("diskSizeGB")
+        return CloudResource(
+            id=raw["id"], name=raw["name"], resource_type=ResourceType.STORAGE, subtype="volume",
+            region=raw["location"], zone=zones[0] if zones else None,
+            state=_state(properties, ResourceState.AVAILABLE), account_id=self.subscription_id,
+            size=None if size is None else f"{size}GB", tags=_tags(raw),
+            created_at=_time(properties.get("timeCreated")), attached_to=raw.get("managedBy"),
+            details={
+                "resource_group": _parts(raw["id"]).group, "sku": (raw.get("sku") or {}).get("name"),
+                "disk_state": properties.get("diskState"),
+            },
+        )  # fmt: skip
+
+    def _scale_set_to_cloud(self, raw: Mapping[str, Any]) -> CloudResource:
+        properties, sku = raw.get("properties") or {}, raw.get("sku") or {}
+        capacity = int(sku.get("capacity") or 0)
+        low, high = _bounds(raw.get("tags") or {})
+        return CloudResource(
+            id=raw["id"], name=raw["name"], resource_type=ResourceType.COMPUTE, subtype="instance_group",
+            region=raw["location"], account_id=self.subscription_id, size=sku.get("name"), tags=_tags(raw),
+            state=_state(properties, ResourceState.RUNNING if capacity else ResourceState.STOPPED),
+            created_at=_time(properties.get("timeCreated")),
+            details={
+                "resource_group": _parts(raw["id"]).group, "min": low, "max": high, "desired": capacity,
+                "orchestration_mode": properties.get("orchestrationMode"),
+            },
+        )  # fmt: skip
+
+    def _account_to_cloud(self, raw: Mapping[str, Any]) -> CloudResource:
+        properties = raw.get("properties") or {}
+        return CloudResource(
+            id=raw["id"], name=raw["name"], resource_type=ResourceType.STORAGE, subtype="bucket",
+            region=raw["location"], state=_state(properties, ResourceState.AVAILABLE),
+            account_id=self.subscription_id, size=(raw.get("sku") or {}).get("name"), tags=_tags(raw),
+            created_at=_time(properties.get("creationTime")),
+            details={
+                "resource_group": _parts(raw["id"]).group, "kind": raw.get("kind"),
+                "access_tier": properties.get("accessTier"),
+                "blob_endpoint": (properties.get("primaryEndpoints") or {}).get("blob"),
+            },
+        )  # fmt: skip
+
+    def _begin(self, kind: str, operation: str, *arguments: Any) -> Any:
+        """Start a long-running operation (``begin_...``) on ``kind`` with this adapter's polling."""
+        return getattr(self._operations(kind), operation)(*arguments, **self.polling)
 
     def _wait(self, poller: Any, resource_id: str) -> None:
         try:
             poller.result()
         except Exception as exc:  # the poller raises the SDK's errors
             raise translate(exc, resource_id) from exc
+
+    def _run(self, arm: ArmId, operation: str, *arguments: Any) -> None:
+        """One write on a resource; a long-running one (``begin_...``) is polled to its end."""
+        resource_id = self._id(arm)
+        long_running = operation.startswith("begin_")
+        try:
+            if long_running:
+                poller = self._begin(arm.kind, operation, arm.group, arm.name, *arguments)
+            else:
+                getattr(self._operations(arm.kind), operation)(arm.group, arm.name, *arguments)
+        except Exception as exc:
+            raise translate(exc, resource_id) from exc
+        if long_running:
+            self._wait(poller, resource_id)
+
+    def _raw(self, arm: ArmId) -> dict[str, Any]:
+        """The resource as ARM answers a GET of it."""
+        operations = self._operations(arm.kind)
+        try:
+            if arm.kind == VM:
+                found = operations.get(arm.group, arm.name, expand="instanceView")
+            elif arm.kind == ACCOUNT:
+                found = operations.get_properties(arm.group, arm.name)
+            else:
+                found = operations.get(arm.group, arm.name)
+        except Exception as exc:
+            raise translate(exc, self._id(arm)) from exc
+        raw: dict[str, Any] = found.as_dict()
+        return raw
 
     # -- read side -----------------------------------------------------------------------------
     def test_connection(self) -> ConnectionCheck:
@@ -207,11 +453,12 @@ class AzureCloud(NotYetAdapted):
             return ConnectionCheck(ok=False, identity="", detail=f"the subscription cannot be read: {translate(exc)}")
         identity = f"/subscriptions/{self.subscription_id} ({subscription.get('displayName', '')})"
         missing = []
-        try:
-            next(iter(self.compute.virtual_machines.list_all()), None)
-        except HttpResponseError as exc:
-            if exc.status_code == 403:
-                missing.append("Microsoft.Compute/virtualMachines/read")
+        for kind, listing, arguments in _LISTS:
+            try:
+                next(iter(getattr(self._operations(kind), listing)(**arguments)), None)
+            except HttpResponseError as exc:
+                if exc.status_code == 403:
+                    missing.append(f"{kind}/read")
         detail = (
             f"subscription {subscription.get('state', 'unknown')}; missing permissions: {', '.join(missing)}"
             if missing
@@ -240,46 +487,67 @@ class AzureCloud(NotYetAdapted):
         return list(SERVICES)
 
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
+        """VMs, managed disks, scale sets and storage accounts, every page of each."""
         wanted = {region} if region else set(self.regions)
-        try:
-            for vm in self.compute.virtual_machines.list_all(status_only="true"):
-                raw = vm.as_dict()
-                if not wanted or raw["location"] in wanted:
-                    yield self._to_cloud(raw)
-        except Exception as exc:
-            raise translate(exc) from exc
+        for kind, listing, arguments in _LISTS:
+            try:
+                for found in getattr(self._operations(kind), listing)(**arguments):
+                    raw = found.as_dict()
+                    if not wanted or raw["location"] in wanted:
+                        yield self._to_cloud(kind, raw)
+            except Exception as exc:
+                raise translate(exc) from exc
 
     def describe(self, resource_id: str) -> CloudResource:
-        group, name = _parts(resource_id)
-        try:
-            vm = self.compute.virtual_machines.get(group, name, expand="instanceView")
-        except Exception as exc:
-            raise translate(exc, resource_id) from exc
-        return self._to_cloud(vm.as_dict())
+        arm = _parts(resource_id)
+        return self._to_cloud(arm.kind, self._raw(arm))
 
     # -- write side ----------------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
-        if request.resource_type != ResourceType.COMPUTE or request.options.get("subtype", "instance") != "instance":
-            raise UnsupportedRequest("the Azure adapter provisions virtual machines")
-        if not request.image:
-            raise UnsupportedRequest("an Azure VM needs an image (publisher:offer:sku:version)")
-        if not request.network:
-            raise UnsupportedRequest("an Azure VM needs a network interface: give its ARM id as network")
-        key = request.options.get("ssh_public_key")
-        if not key:
-            raise UnsupportedRequest("an Azure VM needs options.ssh_public_key for its administrator")
-        group = str(request.options.get("resource_group") or self.resource_group)
+        request = replace(request, options={**request.options, "subtype": _subtype(request)})
+        problems = self.provision_problems(request)
+        if problems:
+            raise UnsupportedRequest("; ".join(f"{field}: {message}" for field, message in problems))
+        kind, create, body = {
+            "instance": (VM, "begin_create_or_update", self._vm_body),
+            "volume": (DISK, "begin_create_or_update", self._disk_body),
+            "bucket": (ACCOUNT, "begin_create", self._account_body),
+        }[request.options["subtype"]]
+        arm = ArmId(str(request.options.get("resource_group") or self.resource_group), kind, request.name)
+        token = request.options.get("client_token")
+        existing = self._claimed(arm, str(token) if token else None)
+        if existing is not None:
+            return existing
         try:
-            self.resources.resource_groups.create_or_update(group, {"location": request.region})
+            self.resources.resource_groups.create_or_update(arm.group, {"location": request.region})
         except Exception as exc:
             raise translate(exc) from exc
+        tags = {**request.tags, **({TOKEN_TAG: str(token)} if token else {})}
+        self._run(arm, create, {**body(request), "location": request.region, "tags": tags})
+        return self.describe(self._id(arm))
+
+    def _claimed(self, arm: ArmId, token: str | None) -> CloudResource | None:
+        """What already holds the name: None if nothing; the resource if this request's token
+        made it (a retry) or no token was given; else UnsupportedRequest."""
+        try:
+            raw = self._raw(arm)
+        except ResourceNotFound:
+            return None
+        if token is None or (raw.get("tags") or {}).get(TOKEN_TAG) == token:
+            return self._to_cloud(arm.kind, raw)
+        raise UnsupportedRequest(
+            f"a {_NAMES[arm.kind]} named {arm.name!r} already exists in resource group {arm.group} and this "
+            "request did not make it: choose another name"
+        )
+
+    @staticmethod
+    def _vm_body(request: ProvisionRequest) -> dict[str, Any]:
         admin = str(request.options.get("admin_username", "wedcloud"))
-        body: dict[str, Any] = {
-            "location": request.region,
-            "tags": dict(request.tags),
+        key = request.options["ssh_public_key"]
+        return {
             "properties": {
                 "hardwareProfile": {"vmSize": request.size},
-                "storageProfile": {"imageReference": _image(request.image)},
+                "storageProfile": {"imageReference": _image(str(request.image))},
                 "osProfile": {
                     "computerName": request.name[:15],
                     "adminUsername": admin,
@@ -291,63 +559,74 @@ class AzureCloud(NotYetAdapted):
                 "networkProfile": {"networkInterfaces": [{"id": request.network}]},
             },
         }
-        resource_id = (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{group}"
-            f"/providers/Microsoft.Compute/virtualMachines/{request.name}"
-        )
-        try:
-            poller = self._begin("begin_create_or_update", group, request.name, body)
-        except Exception as exc:
-            raise translate(exc, resource_id) from exc
-        self._wait(poller, resource_id)
-        return self.describe(resource_id)
 
-    def _action(self, resource_id: str, begin: str) -> CloudResource:
-        group, name = _parts(resource_id)
-        try:
-            poller = self._begin(begin, group, name)
-        except Exception as exc:
-            raise translate(exc, resource_id) from exc
-        self._wait(poller, resource_id)
-        if begin == "begin_delete":
-            return self._gone(resource_id)
-        return self.describe(resource_id)
+    @staticmethod
+    def _disk_body(request: ProvisionRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "sku": {"name": request.options.get("sku", DEFAULT_DISK_SKU)},
+            "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": int(request.size[:-2])},
+        }
+        if request.options.get("zone"):
+            body["zones"] = [str(request.options["zone"])]
+        return body
 
-    def _gone(self, resource_id: str) -> CloudResource:
-        group, name = _parts(resource_id)
-        return CloudResource(
-            id=resource_id, name=name, resource_type=ResourceType.COMPUTE, subtype="instance",
-            region=self.default_region, state=ResourceState.TERMINATED, account_id=self.subscription_id,
-            details={"resource_group": group},
-        )  # fmt: skip
+    @staticmethod
+    def _account_body(request: ProvisionRequest) -> dict[str, Any]:
+        return {
+            "sku": {"name": request.size},
+            "kind": "StorageV2",
+            "properties": {"minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": False},
+        }
+
+    def _power(self, resource_id: str, operation: str) -> CloudResource:
+        arm = _parts(resource_id)
+        if arm.kind == SCALE_SET:
+            raise UnsupportedRequest("a scale set starts and stops by its capacity: scale it to 0 to stop it")
+        if arm.kind != VM:
+            raise UnsupportedRequest(f"a {_NAMES[arm.kind]} has no power state")
+        self._run(arm, operation)
+        return self.describe(resource_id)
 
     def start(self, resource_id: str) -> CloudResource:
-        return self._action(resource_id, "begin_start")
+        return self._power(resource_id, "begin_start")
 
     def stop(self, resource_id: str) -> CloudResource:
         """Deallocate: a VM that is only powered off keeps billing its compute hours."""
-        return self._action(resource_id, "begin_deallocate")
+        return self._power(resource_id, "begin_deallocate")
 
     def terminate(self, resource_id: str) -> CloudResource:
         current = self.describe(resource_id)
-        gone = self._action(resource_id, "begin_delete")
-        return CloudResource(**{**vars(gone), "region": current.region, "size": current.size, "tags": current.tags})
+        arm = _parts(resource_id)
+        self._run(arm, "delete" if arm.kind == ACCOUNT else "begin_delete")
+        return replace(current, state=ResourceState.TERMINATED)
 
     def _update(self, resource_id: str, patch: dict[str, Any]) -> CloudResource:
-        group, name = _parts(resource_id)
-        try:
-            poller = self._begin("begin_update", group, name, patch)
-        except Exception as exc:
-            raise translate(exc, resource_id) from exc
-        self._wait(poller, resource_id)
+        arm = _parts(resource_id)
+        self._run(arm, "update" if arm.kind == ACCOUNT else "begin_update", patch)
         return self.describe(resource_id)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
+        kind = _parts(resource_id).kind
         if request.capacity is not None:
-            raise UnsupportedRequest("scale sets are not part of the Azure adapter yet; give a size")
+            if kind != SCALE_SET:
+                raise UnsupportedRequest(f"a {_NAMES[kind]} has no capacity: only a scale set scales horizontally")
+            return self._scale_out(resource_id, request.capacity)
+        if kind != VM:
+            raise UnsupportedRequest(f"a {_NAMES[kind]} is not resized here; a scale set scales by capacity")
         if not request.size:
             raise UnsupportedRequest("scaling needs a new size")
         return self._update(resource_id, {"properties": {"hardwareProfile": {"vmSize": request.size}}})
 
+    def _scale_out(self, resource_id: str, capacity: int) -> CloudResource:
+        """A scale set's new capacity, within the bounds its tags set (wedcloud:min/max)."""
+        low, high = _bounds(self._raw(_parts(resource_id)).get("tags") or {})
+        if not low <= capacity <= high:
+            raise UnsupportedRequest(
+                f"capacity {capacity} is outside the scale set's bounds {low}..{high} (its tags {MIN_TAG}, {MAX_TAG})"
+            )
+        return self._update(resource_id, {"sku": {"capacity": capacity}})
+
     def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
-        return self._update(resource_id, {"tags": dict(tags)})
+        """Replace the tags, keeping the token of the operation that made the resource."""
+        token = (self._raw(_parts(resource_id)).get("tags") or {}).get(TOKEN_TAG)
+        return self._update(resource_id, {"tags": {**tags, **({TOKEN_TAG: token} if token else {})}})

@@ -1,5 +1,5 @@
-"""The Azure adapter through azure-mgmt-compute and azure-mgmt-resource against the project's
-ARM emulator over HTTP, long-running operations polled to their end."""
+"""The Azure adapter through azure-mgmt-compute, azure-mgmt-storage and azure-mgmt-resource
+against the project's ARM emulator over HTTP, long-running operations polled to their end."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import pytest
 
 from clouds.azure_cloud import AzureCloud
 from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
-from clouds.errors import AuthenticationFailed, ResourceNotFound, UnsupportedRequest
-from tests.emulators.azure_compute import AzureComputeEmulator, VirtualMachine
+from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
+from tests.emulators.azure_compute import (
+    AzureComputeEmulator,
+    ManagedDisk,
+    ScaleSet,
+    StorageAccount,
+    VirtualMachine,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -16,6 +22,11 @@ SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2c1"
 TOKEN = {"access_token": "emulator-token"}
 NIC = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/networkInterfaces/web-nic"
 UBUNTU = "Canonical:ubuntu-24_04-lts:server:latest"
+STORAGE, AVAILABLE = ResourceType.STORAGE, ResourceState.AVAILABLE
+OTHER_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000ff"
+ACCOUNTS_PATH = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Storage/storageAccounts"
+DISKS_PATH = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/disks"
+SCALE_SETS_PATH = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Compute/virtualMachineScaleSets"
 
 
 def _cloud(emulator: AzureComputeEmulator, regions: tuple[str, ...] = ("uksouth",)) -> AzureCloud:
@@ -105,6 +116,19 @@ def test_provisioning_the_same_name_again_finds_the_same_vm(azure_compute: Azure
     assert len(list(cloud.list_resources())) == 1
 
 
+def test_a_vm_retried_with_its_token_is_found_and_a_name_another_token_holds_is_refused(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    cloud = _cloud(azure_compute)
+    first = cloud.provision(_request(client_token="op-1"))
+    assert cloud.provision(_request(client_token="op-1")).id == first.id
+    assert first.tags == {"team": "bookings"}  # the token is kept on the VM, not shown
+    assert sum(1 for method, path in azure_compute.requests if method == "PUT" and "virtualMachines" in path) == 1
+    with pytest.raises(UnsupportedRequest, match="did not make it"):
+        cloud.provision(_request(client_token="op-2"))
+
+
 def test_what_azure_refuses_comes_back_as_a_clear_error(azure_compute: AzureComputeEmulator) -> None:
     azure_compute.add_subscription(SUBSCRIPTION)
     cloud = _cloud(azure_compute)
@@ -116,3 +140,219 @@ def test_what_azure_refuses_comes_back_as_a_clear_error(azure_compute: AzureComp
         cloud.start(
             f"/subscriptions/{SUBSCRIPTION}/resourceGroups/web/providers/Microsoft.Compute/virtualMachines/nope"
         )
+
+
+def _storage(name: str, subtype: str, size: str, *, token: str | None = None, **options: str) -> ProvisionRequest:
+    if token:
+        options["client_token"] = token
+    return ProvisionRequest(
+        name=name, resource_type=ResourceType.STORAGE, region="uksouth", size=size, tags={"team": "bookings"},
+        options={"subtype": subtype, **options},
+    )  # fmt: skip
+
+
+def _problem_fields(request: ProvisionRequest) -> list[str]:
+    return [field for field, _ in AzureCloud.provision_problems(request)]
+
+
+def _list_calls(emulator: AzureComputeEmulator, path: str) -> int:
+    return sum(1 for method, called in emulator.requests if (method, called) == ("GET", path))
+
+
+# -- storage accounts (bucket) -------------------------------------------------------------------
+def test_storage_account_inventory_follows_every_page_in_the_providers_regions(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.page_size = 2
+    for index in range(5):
+        azure_compute.add_account(StorageAccount(SUBSCRIPTION, "data", f"wedlogs{index}", "uksouth"))
+    azure_compute.add_account(StorageAccount(SUBSCRIPTION, "data", "farlogs", "eastus"))
+    found = [r for r in _cloud(azure_compute).list_resources() if r.subtype == "bucket"]
+    assert sorted(r.name for r in found) == [f"wedlogs{index}" for index in range(5)]
+    assert _list_calls(azure_compute, ACCOUNTS_PATH) == 3  # six accounts, two a page
+    first = found[0]
+    assert (first.resource_type, first.state, first.size) == (STORAGE, AVAILABLE, "Standard_LRS")
+    assert first.details["kind"] == "StorageV2"
+    assert first.created_at is not None
+    assert first.created_at.utcoffset() is not None
+
+
+def test_a_storage_account_is_created_as_storagev2_tagged_and_deleted(azure_compute: AzureComputeEmulator) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    cloud = _cloud(azure_compute)
+    made = cloud.provision(_storage("wedlogs", "bucket", "Standard_GRS", resource_group="data"))
+    assert (made.subtype, made.size, made.state) == ("bucket", "Standard_GRS", AVAILABLE)
+    assert made.tags == {"team": "bookings"}
+    assert made.id.endswith("/resourceGroups/data/providers/Microsoft.Storage/storageAccounts/wedlogs")
+    assert made.details["kind"] == "StorageV2"
+    assert any("/asyncoperations/" in path for _, path in azure_compute.requests)  # the create was polled
+    assert cloud.describe(made.id).tags == {"team": "bookings"}
+    assert cloud.tag(made.id, {"team": "payments"}).tags == {"team": "payments"}
+    gone = cloud.terminate(made.id)
+    assert (gone.state, gone.size, gone.region) == (ResourceState.TERMINATED, "Standard_GRS", "uksouth")
+    assert azure_compute.accounts == {}
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+def test_a_retried_account_provision_with_the_same_token_returns_the_same_account(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    cloud = _cloud(azure_compute)
+    first = cloud.provision(_storage("wedlogs", "bucket", "Standard_LRS", token="op-1"))
+    cloud.tag(first.id, {"team": "payments"})  # replacing the tags keeps the token
+    second = cloud.provision(_storage("wedlogs", "bucket", "Standard_LRS", token="op-1"))
+    assert second.id == first.id
+    assert second.tags == {"team": "payments"}  # the token tag is not shown
+    assert len(azure_compute.accounts) == 1
+    assert sum(1 for method, path in azure_compute.requests if method == "PUT" and "storageAccounts" in path) == 1
+    with pytest.raises(UnsupportedRequest, match="did not make it"):
+        cloud.provision(_storage("wedlogs", "bucket", "Standard_LRS", token="op-2"))
+
+
+def test_an_account_name_taken_in_another_subscription_is_refused_clearly(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    azure_compute.add_account(StorageAccount(OTHER_SUBSCRIPTION, "theirs", "popularname", "westeurope"))
+    with pytest.raises(UnsupportedRequest, match=r"already taken.*unique across Azure"):
+        _cloud(azure_compute).provision(_storage("popularname", "bucket", "Standard_LRS", token="op-1"))
+    assert len(azure_compute.accounts) == 1
+
+
+def test_provision_problems_refuse_bad_account_names_and_skus() -> None:
+    assert _problem_fields(_storage("wedlogs2026", "bucket", "Standard_ZRS")) == []
+    for name in ("Wed_Logs", "ab", "a" * 25, "wed-logs"):
+        assert _problem_fields(_storage(name, "bucket", "Standard_LRS")) == ["name"], name
+    assert _problem_fields(_storage("wedlogs", "bucket", "Standard_Huge")) == ["size"]
+    refused = AzureCloud.provision_problems(_storage("Bad", "bucket", "Standard_LRS"))
+    assert "3-24 lowercase letters and digits" in refused[0][1]
+
+
+# -- managed disks (volume) ----------------------------------------------------------------------
+def test_disk_inventory_pages_and_names_the_vm_a_disk_is_attached_to(azure_compute: AzureComputeEmulator) -> None:
+    azure_compute.page_size = 2
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", "web-1-data", "uksouth", 256, managed_by=vm.id))
+    for index in range(3):
+        azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", f"spare-{index}", "uksouth", 64, "Premium_LRS"))
+    disks = {r.name: r for r in _cloud(azure_compute).list_resources() if r.subtype == "volume"}
+    assert sorted(disks) == ["spare-0", "spare-1", "spare-2", "web-1-data"]
+    assert _list_calls(azure_compute, DISKS_PATH) == 2
+    assert disks["web-1-data"].attached_to == vm.id
+    spare = disks["spare-0"]
+    assert (spare.attached_to, spare.size, spare.state) == (None, "64GB", AVAILABLE)
+    assert spare.details["sku"] == "Premium_LRS"
+
+
+def test_a_managed_disk_is_created_empty_retried_tagged_and_deleted(azure_compute: AzureComputeEmulator) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    cloud = _cloud(azure_compute)
+    made = cloud.provision(_storage("bookings-data", "volume", "128GB", token="op-7", sku="Premium_LRS"))
+    assert (made.subtype, made.size, made.state, made.attached_to) == ("volume", "128GB", AVAILABLE, None)
+    assert made.details["sku"] == "Premium_LRS"
+    assert made.id.endswith("/providers/Microsoft.Compute/disks/bookings-data")
+    assert any("/operations/" in path for _, path in azure_compute.requests)  # the create was polled
+    again = cloud.provision(_storage("bookings-data", "volume", "128GB", token="op-7", sku="Premium_LRS"))
+    assert again.id == made.id
+    assert len(azure_compute.disks) == 1
+    assert cloud.provision(_storage("plain", "volume", "8GB")).details["sku"] == "StandardSSD_LRS"
+    assert cloud.tag(made.id, {"team": "payments"}).tags == {"team": "payments"}
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+def test_an_attached_disk_is_not_deleted_and_has_no_power_state(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    disk = azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", "web-1-data", "uksouth", 64, managed_by=vm.id))
+    cloud = _cloud(azure_compute)
+    with pytest.raises(InvalidStateTransition, match="attached"):
+        cloud.terminate(disk.id)
+    with pytest.raises(UnsupportedRequest, match="no power state"):
+        cloud.stop(disk.id)
+    assert len(azure_compute.disks) == 1
+
+
+def test_provision_problems_refuse_bad_disk_sizes_skus_and_names() -> None:
+    assert _problem_fields(_storage("data_1.v2", "volume", "32767GB", sku="UltraSSD_LRS")) == []
+    for size in ("0GB", "32768GB", "100", "1TB"):
+        assert _problem_fields(_storage("data", "volume", size)) == ["size"], size
+    assert _problem_fields(_storage("data", "volume", "10GB", sku="Floppy_LRS")) == ["options"]
+    for name in ("-data", "data.", "d" * 81):
+        assert _problem_fields(_storage(name, "volume", "10GB")) == ["name"], name
+
+
+# -- scale sets (instance_group) -----------------------------------------------------------------
+def test_scale_sets_are_listed_over_every_page_with_their_bounds(azure_compute: AzureComputeEmulator) -> None:
+    azure_compute.page_size = 1
+    azure_compute.add_scale_set(
+        ScaleSet(SUBSCRIPTION, "web", "web-vmss", "uksouth", "Standard_D2s_v5", 3,
+                 tags={"wedcloud:min": "2", "wedcloud:max": "8"})
+    )  # fmt: skip
+    azure_compute.add_scale_set(ScaleSet(SUBSCRIPTION, "batch", "batch-vmss", "uksouth", "Standard_B2s", 0))
+    groups = {r.name: r for r in _cloud(azure_compute).list_resources() if r.subtype == "instance_group"}
+    assert _list_calls(azure_compute, SCALE_SETS_PATH) == 2
+    web, batch = groups["web-vmss"], groups["batch-vmss"]
+    assert (web.resource_type, web.size, web.state) == (ResourceType.COMPUTE, "Standard_D2s_v5", ResourceState.RUNNING)
+    assert {k: web.details[k] for k in ("min", "max", "desired")} == {"min": 2, "max": 8, "desired": 3}
+    assert {k: batch.details[k] for k in ("min", "max", "desired")} == {"min": 0, "max": 1000, "desired": 0}
+    assert batch.state == ResourceState.STOPPED  # no instances
+
+
+def test_a_scale_set_scales_within_its_bounds_and_refuses_outside_them(azure_compute: AzureComputeEmulator) -> None:
+    scale_set = azure_compute.add_scale_set(
+        ScaleSet(SUBSCRIPTION, "web", "web-vmss", "uksouth", "Standard_D2s_v5", 2,
+                 tags={"wedcloud:min": "1", "wedcloud:max": "5"})
+    )  # fmt: skip
+    cloud = _cloud(azure_compute)
+    scaled = cloud.scale(scale_set.id, ScaleRequest(capacity=5))
+    assert scaled.details["desired"] == 5
+    assert scale_set.capacity == 5
+    assert any("/operations/" in path for _, path in azure_compute.requests)  # the update was polled
+    with pytest.raises(UnsupportedRequest, match=r"bounds 1\.\.5"):
+        cloud.scale(scale_set.id, ScaleRequest(capacity=6))
+    with pytest.raises(UnsupportedRequest, match=r"bounds 1\.\.5"):
+        cloud.scale(scale_set.id, ScaleRequest(capacity=0))
+    assert scale_set.capacity == 5
+    with pytest.raises(UnsupportedRequest, match="scale it to 0"):
+        cloud.stop(scale_set.id)
+    tagged = cloud.tag(scale_set.id, {"team": "web"})  # without bounds tags: 0..1000
+    assert (tagged.details["min"], tagged.details["max"]) == (0, 1000)
+    assert cloud.scale(scale_set.id, ScaleRequest(capacity=0)).state == ResourceState.STOPPED
+    assert cloud.terminate(scale_set.id).state == ResourceState.TERMINATED
+    assert azure_compute.scale_sets == {}
+
+
+def test_only_a_scale_set_scales_by_capacity(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    with pytest.raises(UnsupportedRequest, match="only a scale set"):
+        _cloud(azure_compute).scale(vm.id, ScaleRequest(capacity=3))
+
+
+def test_scale_sets_are_not_provisioned_and_the_refusal_says_they_are_imported() -> None:
+    request = ProvisionRequest(
+        name="web-vmss", resource_type=ResourceType.COMPUTE, region="uksouth", size="Standard_B2s",
+        options={"subtype": "instance_group", "min": 1, "max": 4},
+    )  # fmt: skip
+    (problem,) = AzureCloud.provision_problems(request)
+    assert problem[0] == "subtype"
+    assert "sync imports them" in problem[1]
+    assert "scale" in problem[1]
+
+
+# -- dispatch and permissions --------------------------------------------------------------------
+def test_an_id_of_a_kind_the_adapter_does_not_manage_is_refused(azure_compute: AzureComputeEmulator) -> None:
+    with pytest.raises(UnsupportedRequest, match="networkInterfaces"):
+        _cloud(azure_compute).describe(NIC)
+    with pytest.raises(ResourceNotFound):
+        _cloud(azure_compute).describe("/not/an/arm/id")
+
+
+def test_connection_names_a_missing_storage_read_permission(azure_compute: AzureComputeEmulator) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    azure_compute.deny("Microsoft.Storage/storageAccounts/read", "Microsoft.Compute/disks/read")
+    check = _cloud(azure_compute).test_connection()
+    assert not check.ok
+    assert list(check.missing_permissions) == ["Microsoft.Compute/disks/read", "Microsoft.Storage/storageAccounts/read"]

@@ -1,5 +1,6 @@
-"""An Azure subscription through the API: registered, tested, synced and given a VM, through
-azure-mgmt-compute against the project's ARM emulator (long-running operations polled)."""
+"""An Azure subscription through the API: registered, tested, synced, given a VM, a storage
+account and a managed disk, and a scale set scaled, through azure-mgmt-compute and
+azure-mgmt-storage against the project's ARM emulator (long-running operations polled)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import pytest
 
 from control_api.security import Role
 from tests.control_api.conftest import Api
-from tests.emulators.azure_compute import AzureComputeEmulator, VirtualMachine
+from tests.emulators.azure_compute import AzureComputeEmulator, ScaleSet, VirtualMachine
 
 pytestmark = pytest.mark.integration
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2c1"
 NIC = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/networkInterfaces/web-nic"
 TOKEN = "emulator-token-never-shown"
+URL = "/api/cloud/resources"
 
 
 def _register(api: Api, emulator: AzureComputeEmulator) -> str:
@@ -87,3 +89,80 @@ def test_a_vm_is_provisioned_stopped_and_terminated_through_the_api(
     gone = _done(api, api.client.delete(f"/api/cloud/resources/{resource_id}", headers=api.headers(Role.ADMIN)))
     assert gone["result"]["after"]["state"] == "terminated"
     assert azure_compute.vms == {}
+
+
+def _row(api: Api, operation: dict[str, Any]) -> dict[str, Any]:
+    assert operation["status"] == "succeeded", operation
+    resource_id = operation["result"]["resource_id"]
+    return dict(api.client.get(f"{URL}/{resource_id}", headers=api.headers(Role.VIEWER)).json())
+
+
+def test_a_storage_account_and_a_managed_disk_are_provisioned_through_the_api(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    provider_id = _register(api, azure_compute)
+    bucket = {
+        "provider_id": provider_id, "name": "wedsyncexports", "type": "storage", "subtype": "bucket",
+        "size": "Standard_ZRS", "tags": {"team": "finance"}, "options": {"resource_group": "exports"},
+    }  # fmt: skip
+    made = _done(api, api.client.post(URL, json=bucket, headers=api.headers(Role.OPERATOR)))
+    account = _row(api, made)
+    assert (account["subtype"], account["size"], account["state"]) == ("bucket", "Standard_ZRS", "available")
+    assert account["cloud_id"].endswith(
+        "/resourceGroups/exports/providers/Microsoft.Storage/storageAccounts/wedsyncexports"
+    )
+    assert account["tags"] == {"team": "finance"}
+    (stored,) = azure_compute.accounts.values()
+    assert stored.tags["wedcloud:operation"] == made["id"]  # the operation's client token, for retries
+    volume = {
+        "provider_id": provider_id, "name": "bookings-data", "type": "storage", "subtype": "volume", "size": "256GB",
+        "options": {"sku": "Premium_LRS"},
+    }  # fmt: skip
+    disk = _row(api, _done(api, api.client.post(URL, json=volume, headers=api.headers(Role.OPERATOR))))
+    assert (disk["subtype"], disk["size"], disk["state"]) == ("volume", "256GB", "available")
+    assert disk["details"]["sku"] == "Premium_LRS"
+    gone = _done(api, api.client.delete(f"{URL}/{disk['id']}", headers=api.headers(Role.ADMIN)))
+    assert gone["result"]["after"]["state"] == "terminated"
+    assert azure_compute.disks == {}
+
+
+def test_a_bad_storage_account_name_or_sku_is_refused_with_a_problem_naming_the_field(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    provider_id = _register(api, azure_compute)
+    bucket = {"provider_id": provider_id, "name": "WedSync_Exports", "type": "storage", "subtype": "bucket",
+              "size": "Standard_Tape"}  # fmt: skip
+    refused = api.client.post(URL, json=bucket, headers=api.headers(Role.OPERATOR))
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    errors = {e["field"]: e["message"] for e in refused.json()["errors"]}
+    assert sorted(errors) == ["name", "size"]
+    assert "3-24 lowercase letters and digits" in errors["name"]
+    assert azure_compute.accounts == {}
+    assert not [path for method, path in azure_compute.requests if method == "PUT"]
+
+
+def test_a_synced_scale_set_is_scaled_within_its_bounds_through_the_api(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    scale_set = azure_compute.add_scale_set(
+        ScaleSet(SUBSCRIPTION, "web", "web-vmss", "uksouth", "Standard_D2s_v5", 2,
+                 tags={"wedcloud:min": "1", "wedcloud:max": "6"})
+    )  # fmt: skip
+    provider_id = _register(api, azure_compute)
+    synced = _done(api, api.client.post(f"/api/cloud/providers/{provider_id}/sync", headers=api.headers(Role.OPERATOR)))
+    assert synced["status"] == "succeeded", synced
+    listed = api.client.get(URL, params={"provider_id": provider_id}, headers=api.headers(Role.VIEWER)).json()
+    (group,) = [r for r in listed["items"] if r["subtype"] == "instance_group"]
+    assert (group["details"]["min"], group["details"]["max"], group["details"]["desired"]) == (1, 6, 2)
+    scale = f"{URL}/{group['id']}/scale"
+    scaled = _done(api, api.client.post(scale, json={"capacity": 5}, headers=api.headers(Role.OPERATOR)))
+    assert scaled["status"] == "succeeded", scaled
+    assert scale_set.capacity == 5
+    row = api.client.get(f"{URL}/{group['id']}", headers=api.headers(Role.VIEWER)).json()
+    assert row["details"]["desired"] == 5
+    beyond = _done(api, api.client.post(scale, json={"capacity": 7}, headers=api.headers(Role.OPERATOR)))
+    assert beyond["status"] == "failed"
+    assert "bounds 1..6" in beyond["error"]["detail"]
+    assert scale_set.capacity == 5

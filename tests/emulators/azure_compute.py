@@ -1,5 +1,6 @@
-"""Azure Resource Manager, compute side: subscriptions, locations, resource groups and virtual
-machines, with the long-running operations the SDK polls, over real HTTP.
+"""Azure Resource Manager, compute and storage side: subscriptions, locations, resource groups,
+virtual machines, managed disks, virtual machine scale sets and storage accounts, with the
+long-running operations the SDK polls, over real HTTP.
 
 What it enforces, as ARM documents it: a bearer token and an ``api-version`` on every call
 (inherited from the cost emulator); unknown subscriptions answer 404 ``SubscriptionNotFound``;
@@ -7,15 +8,28 @@ a VM needs a location, a size, an image, an OS profile and a network interface, 
 resource group must exist; actions the caller may not take answer 403 ``AuthorizationFailed``
 naming the action (``deny``). Creating, starting, deallocating, powering off and deleting a VM
 answer 201/202 with an ``Azure-AsyncOperation`` URL that reports ``InProgress`` once and then
-``Succeeded`` (``Retry-After: 0`` keeps the SDK's polling fast). Lists page with ``nextLink``.
+``Succeeded`` (``Retry-After: 0`` keeps the SDK's polling fast). Lists page with ``nextLink``
+(``page_size``, restored by ``reset``).
+
+Managed disks: a name of 1-80 letters, digits, ``_ . -``; an ``Empty`` disk needs
+``diskSizeGB`` 1..32767; a SKU Azure sells; creating and deleting are long-running; deleting an
+attached disk answers 409 ``OperationNotAllowed``. Scale sets (a test adds them; there is no
+PUT): ``sku.capacity`` 0..1000 through a long-running PATCH. Storage accounts: a name of 3-24
+lowercase letters and digits, unique across every subscription (409
+``StorageAccountAlreadyTaken``); a SKU and kind Azure sells; creating answers 202 with a
+``Location`` that answers 202 once and then 200 with the account; deleting is immediate (200,
+or 204 when there was nothing to delete). ``deny`` takes each kind's actions too
+(``Microsoft.Storage/storageAccounts/read``, ``Microsoft.Compute/disks/write`` ...).
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.http import HttpError, Reply, Request
@@ -29,6 +43,39 @@ LOCATIONS = (
     ("eastus", "East US", "US"),
 )
 SIZES = ("Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5", "Standard_E2s_v5")
+DISK = SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Compute)/(?i:disks)/(?P<name>[^/]+)"
+SCALE_SET = (
+    SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Compute)"
+    r"/(?i:virtualMachineScaleSets)/(?P<name>[^/]+)"
+)
+ACCOUNT = (
+    SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Storage)/(?i:storageAccounts)/(?P<name>[^/]+)"
+)
+DISK_SKUS = (
+    "Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS",
+)  # fmt: skip
+DISK_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?")
+MAX_DISK_GB = 32767
+MAX_CAPACITY = 1000
+STORAGE_SKUS = (
+    "Standard_LRS", "Standard_GRS", "Standard_RAGRS", "Standard_ZRS", "Premium_LRS", "Premium_ZRS", "Standard_GZRS",
+    "Standard_RAGZRS",
+)  # fmt: skip
+STORAGE_KINDS = ("StorageV2", "Storage", "BlobStorage", "BlockBlobStorage", "FileStorage")
+ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+Item = TypeVar("Item", "ManagedDisk", "ScaleSet", "StorageAccount")
+
+
+def _arm_id(subscription: str, group: str, kind: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{group}/providers/{kind}/{name}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _invalid(message: str, code: str = "InvalidParameter") -> HttpError:
+    return HttpError(400, {"error": {"code": code, "message": message}})
 
 
 @dataclass
@@ -77,12 +124,102 @@ class VirtualMachine:
         ]
 
 
+@dataclass
+class ManagedDisk:
+    subscription: str
+    group: str
+    name: str
+    location: str
+    size_gb: int
+    sku: str = "StandardSSD_LRS"
+    tags: dict[str, str] = field(default_factory=dict)
+    managed_by: str | None = None  # the ARM id of the VM it is attached to
+    zones: list[str] = field(default_factory=list)
+    created: str = field(default_factory=_now)
+
+    @property
+    def id(self) -> str:
+        return _arm_id(self.subscription, self.group, "Microsoft.Compute/disks", self.name)
+
+    def view(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id, "name": self.name, "type": "Microsoft.Compute/disks", "location": self.location,
+            "tags": self.tags, "zones": self.zones, "sku": {"name": self.sku, "tier": self.sku.split("_")[0]},
+            "properties": {
+                "creationData": {"createOption": "Empty"}, "diskSizeGB": self.size_gb, "timeCreated": self.created,
+                "diskState": "Attached" if self.managed_by else "Unattached", "provisioningState": "Succeeded",
+            },
+        }  # fmt: skip
+        if self.managed_by:
+            body["managedBy"] = self.managed_by
+        return body
+
+
+@dataclass
+class ScaleSet:
+    subscription: str
+    group: str
+    name: str
+    location: str
+    size: str
+    capacity: int
+    tags: dict[str, str] = field(default_factory=dict)
+    created: str = field(default_factory=_now)
+
+    @property
+    def id(self) -> str:
+        return _arm_id(self.subscription, self.group, "Microsoft.Compute/virtualMachineScaleSets", self.name)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "type": "Microsoft.Compute/virtualMachineScaleSets",
+            "location": self.location, "tags": self.tags,
+            "sku": {"name": self.size, "tier": "Standard", "capacity": self.capacity},
+            "properties": {
+                "orchestrationMode": "Uniform", "upgradePolicy": {"mode": "Manual"}, "timeCreated": self.created,
+                "provisioningState": "Succeeded",
+            },
+        }  # fmt: skip
+
+
+@dataclass
+class StorageAccount:
+    subscription: str
+    group: str
+    name: str
+    location: str
+    sku: str = "Standard_LRS"
+    kind: str = "StorageV2"
+    tags: dict[str, str] = field(default_factory=dict)
+    created: str = field(default_factory=_now)
+
+    @property
+    def id(self) -> str:
+        return _arm_id(self.subscription, self.group, "Microsoft.Storage/storageAccounts", self.name)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "name": self.name, "type": "Microsoft.Storage/storageAccounts", "location": self.location,
+            "tags": self.tags, "kind": self.kind, "sku": {"name": self.sku, "tier": self.sku.split("_")[0]},
+            "properties": {
+                "provisioningState": "Succeeded", "creationTime": self.created, "accessTier": "Hot",
+                "primaryLocation": self.location, "statusOfPrimary": "available",
+                "primaryEndpoints": {"blob": f"https://{self.name}.blob.core.windows.net/"},
+            },
+        }  # fmt: skip
+
+
 class AzureComputeEmulator(AzureArmEmulator):
     def __init__(self, page_size: int = 50) -> None:
         super().__init__(page_size=page_size)
         self.subscriptions: set[str] = set()
         self.groups: dict[tuple[str, str], str] = {}  # (subscription, group lower) -> location
         self.vms: dict[tuple[str, str, str], VirtualMachine] = {}
+        self.disks: dict[tuple[str, str, str], ManagedDisk] = {}
+        self.scale_sets: dict[tuple[str, str, str], ScaleSet] = {}
+        self.accounts: dict[tuple[str, str, str], StorageAccount] = {}
+        self.created_accounts: dict[str, StorageAccount] = {}  # storage operation id -> the account it creates
+        self.default_page_size = page_size
         self.denied: set[str] = set()
         self.operations: dict[str, int] = {}  # operation id -> polls left before Succeeded
         self._ids = itertools.count(1)
@@ -103,6 +240,36 @@ class AzureComputeEmulator(AzureArmEmulator):
             SUB + r"/providers/(?i:Microsoft\.Compute)/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
             self._operation,
         )
+        self._disk_routes()
+        self._scale_set_routes()
+        self._storage_routes()
+
+    def _disk_routes(self) -> None:
+        self.route("GET", SUB + r"/providers/(?i:Microsoft\.Compute)/(?i:disks)", self._list_disks)
+        self.route("GET", DISK, self._get_disk)
+        self.route("PUT", DISK, self._put_disk)
+        self.route("PATCH", DISK, self._patch_disk)
+        self.route("DELETE", DISK, self._delete_disk)
+
+    def _scale_set_routes(self) -> None:
+        self.route(
+            "GET", SUB + r"/providers/(?i:Microsoft\.Compute)/(?i:virtualMachineScaleSets)", self._list_scale_sets
+        )
+        self.route("GET", SCALE_SET, self._get_scale_set)
+        self.route("PATCH", SCALE_SET, self._patch_scale_set)
+        self.route("DELETE", SCALE_SET, self._delete_scale_set)
+
+    def _storage_routes(self) -> None:
+        self.route("GET", SUB + r"/providers/(?i:Microsoft\.Storage)/(?i:storageAccounts)", self._list_accounts)
+        self.route("GET", ACCOUNT, self._get_account)
+        self.route("PUT", ACCOUNT, self._put_account)
+        self.route("PATCH", ACCOUNT, self._patch_account)
+        self.route("DELETE", ACCOUNT, self._delete_account)
+        self.route(
+            "GET",
+            SUB + r"/providers/(?i:Microsoft\.Storage)/locations/(?P<loc>[^/]+)/asyncoperations/(?P<op>[^/]+)",
+            self._storage_operation,
+        )
 
     # -- test set-up ---------------------------------------------------------------------------
     def add_subscription(self, subscription: str) -> None:
@@ -116,6 +283,22 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.vms[(vm.subscription, vm.group.lower(), vm.name.lower())] = vm
         return vm
 
+    def add_disk(self, disk: ManagedDisk) -> ManagedDisk:
+        return self._add(self.disks, disk)
+
+    def add_scale_set(self, scale_set: ScaleSet) -> ScaleSet:
+        return self._add(self.scale_sets, scale_set)
+
+    def add_account(self, account: StorageAccount) -> StorageAccount:
+        return self._add(self.accounts, account)
+
+    def _add(self, store: dict[tuple[str, str, str], Item], item: Item) -> Item:
+        with self.lock:
+            self.subscriptions.add(item.subscription)
+            self.groups.setdefault((item.subscription, item.group.lower()), item.location)
+            store[(item.subscription, item.group.lower(), item.name.lower())] = item
+        return item
+
     def deny(self, *actions: str) -> None:
         with self.lock:
             self.denied |= set(actions)
@@ -126,8 +309,13 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.subscriptions.clear()
             self.groups.clear()
             self.vms.clear()
+            self.disks.clear()
+            self.scale_sets.clear()
+            self.accounts.clear()
+            self.created_accounts.clear()
             self.denied.clear()
             self.operations.clear()
+            self.page_size = self.default_page_size
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, action: str) -> str:
@@ -158,10 +346,14 @@ class AzureComputeEmulator(AzureArmEmulator):
         return subscription
 
     def _vm(self, request: Request) -> VirtualMachine:
+        vm: VirtualMachine = self._find(self.vms, request)
+        return vm
+
+    def _find(self, store: dict[tuple[str, str, str], Any], request: Request) -> Any:
         key = (request.params["sub"], request.params["rg"].lower(), request.params["name"].lower())
         with self.lock:
-            vm = self.vms.get(key)
-        if vm is None:
+            found = store.get(key)
+        if found is None:
             raise HttpError(
                 404,
                 {
@@ -171,7 +363,25 @@ class AzureComputeEmulator(AzureArmEmulator):
                     }
                 },
             )
-        return vm
+        return found
+
+    def _require_group(self, subscription: str, group: str) -> None:
+        with self.lock:
+            if (subscription, group.lower()) not in self.groups:
+                raise HttpError(
+                    404,
+                    {
+                        "error": {
+                            "code": "ResourceGroupNotFound",
+                            "message": f"Resource group '{group}' could not be found.",
+                        }
+                    },
+                )
+
+    def _listed(self, request: Request, store: dict[tuple[str, str, str], Any], subscription: str) -> Reply:
+        with self.lock:
+            items = sorted((i for i in store.values() if i.subscription == subscription), key=lambda i: i.id.lower())
+        return self._page(request, [i.view() for i in items])
 
     def _long_running(self, request: Request, location: str, status: int, body: Any = None) -> Reply:
         operation = f"op-{next(self._ids)}"
@@ -292,17 +502,8 @@ class AzureComputeEmulator(AzureArmEmulator):
             raise HttpError(
                 400, {"error": {"code": "InvalidParameter", "message": f"Required or invalid: {', '.join(problems)}."}}
             )
+        self._require_group(subscription, request.params["rg"])
         with self.lock:
-            if (subscription, request.params["rg"].lower()) not in self.groups:
-                raise HttpError(
-                    404,
-                    {
-                        "error": {
-                            "code": "ResourceGroupNotFound",
-                            "message": f"Resource group '{request.params['rg']}' could not be found.",
-                        }
-                    },
-                )
             key = (subscription, request.params["rg"].lower(), request.params["name"].lower())
             existing = self.vms.get(key)
             vm = existing or VirtualMachine(
@@ -357,3 +558,171 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.operations[operation] = max(left - 1, 0)
         status = "InProgress" if left else "Succeeded"
         return Reply(200, {"name": operation, "status": status}, {"Retry-After": "0"})
+
+    # -- managed disks ---------------------------------------------------------------------------
+    def _list_disks(self, request: Request) -> Reply:
+        subscription = self._check(request, "Microsoft.Compute/disks/read")
+        return self._listed(request, self.disks, subscription)
+
+    def _get_disk(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/disks/read")
+        return Reply(200, self._find(self.disks, request).view())
+
+    def _put_disk(self, request: Request) -> Reply:
+        subscription = self._check(request, "Microsoft.Compute/disks/write")
+        name, body = request.params["name"], request.json() or {}
+        properties = body.get("properties") or {}
+        sku = (body.get("sku") or {}).get("name", "Standard_LRS")
+        size = properties.get("diskSizeGB")
+        if not DISK_NAME.fullmatch(name):
+            message = f"Disk name '{name}' is invalid: 1-80 letters, digits, '_', '.' or '-'."
+            raise _invalid(message, "InvalidResourceName")
+        if not body.get("location"):
+            raise _invalid("The location property is required.", "LocationRequired")
+        if (properties.get("creationData") or {}).get("createOption") != "Empty":
+            raise _invalid("creationData.createOption: this emulator creates Empty disks only.")
+        if not isinstance(size, int) or not 1 <= size <= MAX_DISK_GB:
+            raise _invalid(f"diskSizeGB must be between 1 and {MAX_DISK_GB} for an Empty disk.")
+        if sku not in DISK_SKUS:
+            raise _invalid(f"The value '{sku}' of sku.name is not valid: one of {', '.join(DISK_SKUS)}.")
+        self._require_group(subscription, request.params["rg"])
+        key = (subscription, request.params["rg"].lower(), name.lower())
+        with self.lock:
+            disk = self.disks.get(key) or ManagedDisk(subscription, request.params["rg"], name, body["location"], size)
+            if size < disk.size_gb:
+                raise _invalid("Disk size can only be increased.", "BadRequest")
+            disk.size_gb, disk.sku, disk.tags = size, sku, body.get("tags") or {}
+            self.disks[key] = disk
+        return self._long_running(request, disk.location, 202)
+
+    def _patch_disk(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/disks/write")
+        disk: ManagedDisk = self._find(self.disks, request)
+        body = request.json() or {}
+        with self.lock:
+            if "tags" in body:
+                disk.tags = body["tags"] or {}
+        return Reply(200, disk.view())
+
+    def _delete_disk(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/disks/delete")
+        disk: ManagedDisk = self._find(self.disks, request)
+        if disk.managed_by:
+            message = f"Disk {disk.name} is attached to VM {disk.managed_by}."
+            raise HttpError(409, {"error": {"code": "OperationNotAllowed", "message": message}})
+        with self.lock:
+            self.disks.pop((disk.subscription, disk.group.lower(), disk.name.lower()), None)
+        return self._long_running(request, disk.location, 202)
+
+    # -- virtual machine scale sets --------------------------------------------------------------
+    def _list_scale_sets(self, request: Request) -> Reply:
+        subscription = self._check(request, "Microsoft.Compute/virtualMachineScaleSets/read")
+        return self._listed(request, self.scale_sets, subscription)
+
+    def _get_scale_set(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/virtualMachineScaleSets/read")
+        return Reply(200, self._find(self.scale_sets, request).view())
+
+    def _patch_scale_set(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/virtualMachineScaleSets/write")
+        scale_set: ScaleSet = self._find(self.scale_sets, request)
+        body = request.json() or {}
+        capacity = (body.get("sku") or {}).get("capacity", scale_set.capacity)
+        if not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
+            raise _invalid(f"sku.capacity must be between 0 and {MAX_CAPACITY}.")
+        with self.lock:
+            scale_set.capacity = capacity
+            if "tags" in body:
+                scale_set.tags = body["tags"] or {}
+        return self._long_running(request, scale_set.location, 200, scale_set.view())
+
+    def _delete_scale_set(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Compute/virtualMachineScaleSets/delete")
+        scale_set: ScaleSet = self._find(self.scale_sets, request)
+        with self.lock:
+            self.scale_sets.pop((scale_set.subscription, scale_set.group.lower(), scale_set.name.lower()), None)
+        return self._long_running(request, scale_set.location, 202)
+
+    # -- storage accounts ------------------------------------------------------------------------
+    def _list_accounts(self, request: Request) -> Reply:
+        subscription = self._check(request, "Microsoft.Storage/storageAccounts/read")
+        return self._listed(request, self.accounts, subscription)
+
+    def _get_account(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Storage/storageAccounts/read")
+        return Reply(200, self._find(self.accounts, request).view())
+
+    def _put_account(self, request: Request) -> Reply:
+        subscription = self._check(request, "Microsoft.Storage/storageAccounts/write")
+        name, body = request.params["name"], request.json() or {}
+        sku, kind = (body.get("sku") or {}).get("name"), body.get("kind")
+        if not ACCOUNT_NAME.fullmatch(name):
+            message = f"{name} is not a valid storage account name: 3-24 lowercase letters and numbers."
+            raise _invalid(message, "AccountNameInvalid")
+        if not body.get("location"):
+            raise _invalid("The location property is required.", "LocationRequired")
+        if sku not in STORAGE_SKUS or kind not in STORAGE_KINDS:
+            message = f"sku.name ({', '.join(STORAGE_SKUS)}) and kind ({', '.join(STORAGE_KINDS)}) are required."
+            raise _invalid(message, "InvalidValuesForRequestParameters")
+        self._require_group(subscription, request.params["rg"])
+        key = (subscription, request.params["rg"].lower(), name)
+        with self.lock:
+            holder = next((a for k, a in self.accounts.items() if a.name == name and k != key), None)
+            if holder is not None:
+                message = f"The storage account named {name} is already taken."
+                raise HttpError(409, {"error": {"code": "StorageAccountAlreadyTaken", "message": message}})
+            existing = self.accounts.get(key)
+            account = existing or StorageAccount(subscription, request.params["rg"], name, body["location"])
+            account.sku, account.kind, account.tags = sku, kind, body.get("tags") or {}
+            self.accounts[key] = account
+        if existing:
+            return Reply(200, account.view())
+        return self._accepted(request, account)
+
+    def _accepted(self, request: Request, account: StorageAccount) -> Reply:
+        """202 with a Location the SDK polls: 202 once more, then 200 with the account."""
+        operation = f"op-{next(self._ids)}"
+        with self.lock:
+            self.operations[operation] = 1
+            self.created_accounts[operation] = account
+        url = (
+            f"{self.url}/subscriptions/{request.params['sub']}/providers/Microsoft.Storage/locations/"
+            f"{account.location}/asyncoperations/{operation}?monitor=true&api-version={request.query['api-version']}"
+        )
+        return Reply(202, None, {"Location": url, "Retry-After": "0"})
+
+    def _storage_operation(self, request: Request) -> Reply:
+        self._common(request)
+        operation = request.params["op"]
+        with self.lock:
+            left, account = self.operations.get(operation), self.created_accounts.get(operation)
+            if left is None or account is None:
+                raise HttpError(404, {"error": {"code": "NotFound", "message": f"operation {operation} not found"}})
+            self.operations[operation] = max(left - 1, 0)
+        if left:
+            return Reply(202, None, {"Location": f"{self.url}{request.path}?{_query(request)}", "Retry-After": "0"})
+        return Reply(200, account.view())
+
+    def _patch_account(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Storage/storageAccounts/write")
+        account: StorageAccount = self._find(self.accounts, request)
+        body = request.json() or {}
+        sku = (body.get("sku") or {}).get("name")
+        if sku is not None and sku not in STORAGE_SKUS:
+            raise _invalid(f"sku.name must be one of {', '.join(STORAGE_SKUS)}.", "InvalidValuesForRequestParameters")
+        with self.lock:
+            account.sku = sku or account.sku
+            if "tags" in body:
+                account.tags = body["tags"] or {}
+        return Reply(200, account.view())
+
+    def _delete_account(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Storage/storageAccounts/delete")
+        key = (request.params["sub"], request.params["rg"].lower(), request.params["name"].lower())
+        with self.lock:
+            gone = self.accounts.pop(key, None)
+        return Reply(200 if gone else 204, None)
+
+
+def _query(request: Request) -> str:
+    return "&".join(f"{k}={v}" for k, v in request.query.items())
