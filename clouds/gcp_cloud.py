@@ -1,20 +1,31 @@
-"""Google Cloud as a CloudProvider: one project's Compute Engine instances, through
-google-cloud-compute over REST.
+"""Google Cloud as a CloudProvider: one project's Compute Engine instances, persistent disks and
+zonal managed instance groups through google-cloud-compute over REST, and its Cloud Storage
+buckets through google-cloud-storage (JSON API), every client pointed at the same endpoint.
 
 Changes return zone operations; this adapter waits on them with its own zone-operations client
 (``ZoneOperationsClient.wait``) pointed at the same endpoint as the others, instead of the
 library's ``ExtendedOperation.result()``, whose poller would otherwise talk to the default
 endpoint. Lists are aggregated across zones and follow every page. GCE reports a stopped
 instance as ``TERMINATED``: that is our ``stopped``; a deleted instance is gone (404). A name is
-unique per zone, so a retried provision finds the instance its operation already made (by the
-``wedcloud-operation`` label) instead of making another.
+unique per zone (per Google Cloud for a bucket), so a retried provision finds the resource its
+operation already made (by the ``wedcloud-operation`` label) instead of making another.
+
+Ids: ``projects/<p>/zones/<z>/{instances|disks|instanceGroupManagers}/<name>`` and, for buckets,
+``projects/_/buckets/<name>`` (Google's own resource name: a bucket belongs to no zone and its
+name is global); describe, tag and the write side dispatch on the id's shape. A bucket's region
+is its location in lower case: a region (``europe-west2``), a dual-region (``eur4``) or a
+multi-region (``eu``); a region filter keeps a bucket whose data lives in one of the regions
+asked for (a multi-region covers every region of its continent). A group scales between its
+autoscaler's min and max replicas, or 0..1000 without one; regional groups are not listed yet.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from google.api_core import exceptions as google_errors
@@ -44,8 +55,12 @@ from clouds.gcp import credentials_for
 SERVICES = (
     Service("compute.googleapis.com/instances", "Compute Engine", "Compute", (ResourceType.COMPUTE,)),
     Service("compute.googleapis.com/disks", "Persistent Disk", "Storage", (ResourceType.STORAGE,)),
+    Service(
+        "compute.googleapis.com/instanceGroupManagers", "Managed Instance Groups", "Compute", (ResourceType.COMPUTE,)
+    ),
+    Service("storage.googleapis.com/buckets", "Cloud Storage", "Storage", (ResourceType.STORAGE,)),
 )
-TOKEN_LABEL = "wedcloud-operation"  # noqa: S105 - a label key: the operation that made an instance
+TOKEN_LABEL = "wedcloud-operation"  # noqa: S105 - a label key: the operation that made a resource
 _STATES = {
     "PROVISIONING": ResourceState.PROVISIONING,
     "STAGING": ResourceState.PROVISIONING,
@@ -56,11 +71,44 @@ _STATES = {
     "TERMINATED": ResourceState.STOPPED,  # GCE's word for a stopped instance
     "REPAIRING": ResourceState.RUNNING,
 }
+_DISK_STATES = {
+    "CREATING": ResourceState.PROVISIONING,
+    "RESTORING": ResourceState.PROVISIONING,
+    "READY": ResourceState.AVAILABLE,
+    "DELETING": ResourceState.TERMINATED,
+}
 _GEOGRAPHIES = {
     "europe": "Europe", "us": "North America", "northamerica": "North America", "asia": "Asia Pacific",
     "australia": "Asia Pacific", "southamerica": "South America", "me": "Middle East", "africa": "Africa",
 }  # fmt: skip
-_ID = re.compile(r"projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/instances/(?P<name>[^/]+)$")
+# the regions a multi-region (by prefix) or a predefined dual-region keeps a bucket's data in
+_MULTI_REGIONS = {"eu": ("europe-",), "us": ("us-",), "asia": ("asia-",)}
+_DUAL_REGIONS = {
+    "eur4": ("europe-north1", "europe-west4"),
+    "nam4": ("us-central1", "us-east1"),
+    "asia1": ("asia-northeast1", "asia-northeast2"),
+}
+_ID = re.compile(
+    r"projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/(?P<collection>instances|disks|instanceGroupManagers)"
+    r"/(?P<name>[^/]+)$"
+)
+_BUCKET_ID = re.compile(r"projects/_/buckets/(?P<name>[^/]+)$")
+GCE_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+GCE_NAME_RULE = "is 1-63 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
+BUCKET_NAME_RULE = (
+    "a bucket name is 3-63 lowercase letters, digits, dashes, underscores and dots, starts and ends with a "
+    "letter or digit, and neither starts with 'goog' nor contains 'google'"
+)
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
+DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
+GROUP_BOUNDS = (0, 1000)  # what a zonal managed instance group holds without an autoscaler
+_NOUNS = {
+    "instances": "an instance",
+    "disks": "a volume",
+    "instanceGroupManagers": "an instance group",
+    "bucket": "a bucket",
+}
 
 
 def translate(exc: Exception, resource_id: str | None = None) -> CloudError:
@@ -84,11 +132,135 @@ def label_value(text: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", text.lower())[:63]
 
 
-def _parts(resource_id: str) -> tuple[str, str, str]:
+def _collection(resource_id: str) -> str:
+    """What an id names: ``bucket`` or a zonal collection (``instances``, ``disks``, ...)."""
+    if _BUCKET_ID.search(resource_id):
+        return "bucket"
     found = _ID.search(resource_id)
     if found is None:
         raise ResourceNotFound(resource_id)
+    return found["collection"]
+
+
+def _parts(resource_id: str, collection: str = "instances") -> tuple[str, str, str]:
+    found = _ID.search(resource_id)
+    if found is None or found["collection"] != collection:
+        raise ResourceNotFound(resource_id)
     return found["project"], found["zone"], found["name"]
+
+
+def _bucket_name(resource_id: str) -> str:
+    found = _BUCKET_ID.search(resource_id)
+    if found is None:
+        raise ResourceNotFound(resource_id)
+    return found["name"]
+
+
+def _last(url: str) -> str:
+    return str(url).rsplit("/", 1)[-1]
+
+
+def _created(timestamp: str) -> datetime | None:
+    """GCE's RFC 3339 timestamp (in the zone's offset) in UTC."""
+    return datetime.fromisoformat(timestamp).astimezone(UTC) if timestamp else None
+
+
+def _subtype(request: ProvisionRequest) -> str:
+    return str(request.options.get("subtype") or _DEFAULT_SUBTYPES.get(request.resource_type, request.resource_type))
+
+
+def _user_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in labels.items() if k != TOKEN_LABEL}
+
+
+def _with_token(tags: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
+    """New labels for a resource: ``tags``, keeping the label of the operation that made it."""
+    labels = dict(tags)
+    if TOKEN_LABEL in current:
+        labels[TOKEN_LABEL] = current[TOKEN_LABEL]
+    return labels
+
+
+def _labels(request: ProvisionRequest) -> dict[str, str]:
+    labels = dict(request.tags)
+    if request.options.get("client_token"):
+        labels[TOKEN_LABEL] = label_value(str(request.options["client_token"]))
+    return labels
+
+
+def _gigabytes(size: str) -> int | None:
+    digits = size.upper().removesuffix("GB")
+    return int(digits) if digits.isdigit() else None
+
+
+def _zone(request: ProvisionRequest) -> str:
+    return str(request.options.get("zone") or f"{request.region}-b")
+
+
+def _covers(location: str, data_locations: Sequence[str] | None, wanted: set[str]) -> bool:
+    """Whether a bucket at ``location`` keeps data in one of the ``wanted`` regions (any when none)."""
+    place = location.lower()
+    if not wanted:
+        return True
+    if data_locations:  # a configurable dual-region names its two regions
+        return bool({d.lower() for d in data_locations} & wanted)
+    if place in _MULTI_REGIONS:
+        return any(region.startswith(_MULTI_REGIONS[place]) for region in wanted)
+    return bool(set(_DUAL_REGIONS.get(place, (place,))) & wanted)
+
+
+# -- what each subtype needs before anything is sent ------------------------------------------
+def _zonal_problems(request: ProvisionRequest, noun: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if not GCE_NAME.fullmatch(request.name):
+        problems.append(("name", f"{noun} name {GCE_NAME_RULE}"))
+    if not _zone(request).startswith(f"{request.region}-"):
+        problems.append(("options", f"options.zone must be a zone of {request.region}, such as {request.region}-b"))
+    return problems
+
+
+def _instance_problems(request: ProvisionRequest) -> list[Problem]:
+    problems = _zonal_problems(request, "an instance")
+    if not request.image:
+        problems.append(("image", "a GCE instance needs an image (projects/<project>/global/images/...)"))
+    return problems
+
+
+def _volume_problems(request: ProvisionRequest) -> list[Problem]:
+    problems = _zonal_problems(request, "a volume")
+    size = _gigabytes(request.size)
+    if size is None or not 10 <= size <= 65536:
+        problems.append(("size", "a persistent disk's size is 10GB to 65536GB, such as '100GB'"))
+    if request.options.get("disk_type", "pd-balanced") not in DISK_TYPES:
+        problems.append(("options", f"options.disk_type is one of {', '.join(DISK_TYPES)}"))
+    return problems
+
+
+def _bucket_problems(request: ProvisionRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    name = request.name
+    if not BUCKET_NAME.fullmatch(name) or name.startswith("goog") or "google" in name:
+        problems.append(("name", BUCKET_NAME_RULE))
+    if request.size.upper() not in STORAGE_CLASSES:
+        problems.append(("size", f"a bucket's size is its storage class: one of {', '.join(STORAGE_CLASSES)}"))
+    return problems
+
+
+def _refused(message: str) -> Callable[[ProvisionRequest], list[Problem]]:
+    return lambda request: [("subtype", message)]
+
+
+_PROBLEMS: dict[str, Callable[[ProvisionRequest], list[Problem]]] = {
+    "instance": _instance_problems,
+    "volume": _volume_problems,
+    "bucket": _bucket_problems,
+    "instance_group": _refused(
+        "managed instance groups are imported by a provider sync and scaled here "
+        "(scale with a capacity); WedCloud does not create them"
+    ),
+    "database": _refused("the Google Cloud adapter does not provision databases (Cloud SQL) yet"),
+}
+_DEFAULT_SUBTYPES = {ResourceType.COMPUTE: "instance", ResourceType.STORAGE: "volume"}
 
 
 class GcpCloud(NotYetAdapted):
@@ -98,12 +270,9 @@ class GcpCloud(NotYetAdapted):
 
     @classmethod
     def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
-        problems: list[Problem] = []
-        if request.options["subtype"] != "instance":
-            problems.append(("subtype", "the Google Cloud adapter provisions Compute Engine instances"))
-        if not request.image:
-            problems.append(("image", "a GCE instance needs an image (projects/<project>/global/images/...)"))
-        return problems
+        subtype = _subtype(request)
+        check = _PROBLEMS.get(subtype, _refused(f"the Google Cloud adapter cannot provision a {subtype!r}"))
+        return check(request)
 
     def __init__(
         self,
@@ -120,25 +289,39 @@ class GcpCloud(NotYetAdapted):
         self.project = project_id
         self.regions = list(regions)
         self.default_region = default_region or (self.regions[0] if self.regions else "europe-west2")
+        self.endpoint_url = endpoint_url
+        self._credentials = credentials_for(credentials, endpoint_url)
         options = ClientOptions(api_endpoint=endpoint_url) if endpoint_url else None
-        common: dict[str, Any] = {
-            "credentials": credentials_for(credentials, endpoint_url),
-            "transport": "rest",
-            "client_options": options,
-        }
+        common: dict[str, Any] = {"credentials": self._credentials, "transport": "rest", "client_options": options}
         self.instances = compute_v1.InstancesClient(**common)
+        self.disks = compute_v1.DisksClient(**common)
+        self.groups = compute_v1.InstanceGroupManagersClient(**common)
+        self.autoscalers = compute_v1.AutoscalersClient(**common)
         self.zone_operations = compute_v1.ZoneOperationsClient(**common)
         self.regions_client = compute_v1.RegionsClient(**common)
         self.projects = compute_v1.ProjectsClient(**common)
         self._compute = compute_v1
+        # each zonal collection's client and the keyword its methods name a resource by
+        self._zonal: dict[str, tuple[Any, str]] = {
+            "instances": (self.instances, "instance"),
+            "disks": (self.disks, "disk"),
+            "instanceGroupManagers": (self.groups, "instance_group_manager"),
+        }
+
+    @cached_property
+    def storage(self) -> Any:
+        """The Cloud Storage client (JSON API), made when first used."""
+        from google.cloud.storage import Client
+
+        options = {"api_endpoint": self.endpoint_url} if self.endpoint_url else None
+        return Client(project=self.project, credentials=self._credentials, client_options=options)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _id(self, zone: str, name: str) -> str:
-        return f"projects/{self.project}/zones/{zone}/instances/{name}"
+    def _id(self, zone: str, name: str, collection: str = "instances") -> str:
+        return f"projects/{self.project}/zones/{zone}/{collection}/{name}"
 
     def _to_cloud(self, instance: Any) -> CloudResource:
-        zone = str(instance.zone).rsplit("/", 1)[-1]
-        labels = dict(instance.labels)
+        zone = _last(instance.zone)
         return CloudResource(
             id=self._id(zone, instance.name),
             name=instance.name,
@@ -148,15 +331,83 @@ class GcpCloud(NotYetAdapted):
             zone=zone,
             state=_STATES.get(str(instance.status), ResourceState.FAILED),
             account_id=self.project,
-            size=str(instance.machine_type).rsplit("/", 1)[-1],
-            tags={k: v for k, v in labels.items() if k != TOKEN_LABEL},
-            created_at=datetime.fromisoformat(instance.creation_timestamp) if instance.creation_timestamp else None,
+            size=_last(instance.machine_type),
+            tags=_user_labels(instance.labels),
+            created_at=_created(instance.creation_timestamp),
             details={"gce_status": str(instance.status), "instance_id": str(instance.id)},
         )
 
+    def _disk_to_cloud(self, disk: Any) -> CloudResource:
+        zone = _last(disk.zone)
+        users = [str(u) for u in disk.users]
+        return CloudResource(
+            id=self._id(zone, disk.name, "disks"),
+            name=disk.name,
+            resource_type=ResourceType.STORAGE,
+            subtype="volume",
+            region=zone.rsplit("-", 1)[0],
+            zone=zone,
+            state=_DISK_STATES.get(str(disk.status), ResourceState.FAILED),
+            account_id=self.project,
+            size=f"{disk.size_gb}GB",
+            tags=_user_labels(disk.labels),
+            created_at=_created(disk.creation_timestamp),
+            attached_to=users[0][users[0].index("projects/") :] if users else None,  # an instance's id
+            details={"disk_type": _last(disk.type_), "gce_status": str(disk.status), "disk_id": str(disk.id)},
+        )
+
+    def _group_to_cloud(self, group: Any) -> CloudResource:
+        zone = _last(group.zone)
+        low, high = self._bounds(group)
+        return CloudResource(
+            id=self._id(zone, group.name, "instanceGroupManagers"),
+            name=group.name,
+            resource_type=ResourceType.COMPUTE,
+            subtype="instance_group",
+            region=zone.rsplit("-", 1)[0],
+            zone=zone,
+            state=ResourceState.RUNNING if group.target_size else ResourceState.STOPPED,
+            account_id=self.project,
+            created_at=_created(group.creation_timestamp),
+            details={
+                "min": low,
+                "max": high,
+                "desired": group.target_size,
+                "instance_template": _last(group.instance_template),
+                "autoscaler": _last(group.status.autoscaler) or None,
+            },
+        )
+
+    def _bucket_to_cloud(self, bucket: Any) -> CloudResource:
+        location = str(bucket.location or "")
+        return CloudResource(
+            id=f"projects/_/buckets/{bucket.name}",
+            name=bucket.name,
+            resource_type=ResourceType.STORAGE,
+            subtype="bucket",
+            region=location.lower(),
+            state=ResourceState.AVAILABLE,
+            account_id=self.project,
+            size=bucket.storage_class,
+            tags=_user_labels(bucket.labels or {}),
+            created_at=bucket.time_created,
+            details={"location": location, "location_type": bucket.location_type},
+        )
+
+    def _bounds(self, group: Any) -> tuple[int, int]:
+        """The replicas a group may hold: its autoscaler's min and max, else 0..1000."""
+        if not group.status.autoscaler:
+            return GROUP_BOUNDS
+        zone, name = _last(group.zone), _last(group.status.autoscaler)
+        try:
+            policy = self.autoscalers.get(project=self.project, zone=zone, autoscaler=name).autoscaling_policy
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, self._id(zone, group.name, "instanceGroupManagers")) from exc
+        return policy.min_num_replicas, policy.max_num_replicas
+
     def _wait(self, operation: Any, resource_id: str) -> None:
         """Wait on a zone operation to its end (``wait`` returns early on long ones: ask again)."""
-        zone = str(operation.zone).rsplit("/", 1)[-1]
+        zone = _last(operation.zone)
         try:
             while operation.status != self._compute.Operation.Status.DONE:
                 operation = self.zone_operations.wait(project=self.project, zone=zone, operation=operation.name)
@@ -166,16 +417,60 @@ class GcpCloud(NotYetAdapted):
             first = operation.error.errors[0]
             raise UnsupportedRequest(f"{first.code}: {first.message}")
 
-    def _call(self, resource_id: str, method: str, **arguments: Any) -> None:
-        project, zone, name = _parts(resource_id)
+    def _call(self, resource_id: str, method: str, name_as: str | None = None, **arguments: Any) -> None:
+        """Call a zonal resource's ``method`` (naming it by ``name_as`` where the API does) and wait."""
+        collection = _collection(resource_id)
+        project, zone, name = _parts(resource_id, collection)
+        client, keyword = self._zonal[collection]
         try:
             # the _unary variants answer the zone operation itself, which ``_wait`` polls
-            operation = getattr(self.instances, f"{method}_unary")(
-                project=project, zone=zone, instance=name, **arguments
+            operation = getattr(client, f"{method}_unary")(
+                project=project, zone=zone, **{name_as or keyword: name}, **arguments
             )
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
         self._wait(operation, resource_id)
+
+    def _get(self, resource_id: str) -> Any:
+        """A zonal resource as the SDK answers it."""
+        collection = _collection(resource_id)
+        project, zone, name = _parts(resource_id, collection)
+        client, keyword = self._zonal[collection]
+        try:
+            return client.get(project=project, zone=zone, **{keyword: name})
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, resource_id) from exc
+
+    def _bucket(self, resource_id: str) -> Any:
+        try:
+            return self.storage.get_bucket(_bucket_name(resource_id))
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, resource_id) from exc
+
+    def _aggregated(self, client: Any, field: str) -> Iterator[Any]:
+        """Every resource of a zonal collection, across zones and pages."""
+        for _scope, scoped in client.aggregated_list(request={"project": self.project, "max_results": 500}):
+            yield from getattr(scoped, field)
+
+    def _retried(self, resource_id: str, token: Any, labels: Mapping[str, str], taken: str) -> CloudResource:
+        """The resource a name conflict found, when this operation (``token``) made it before."""
+        if token and labels.get(TOKEN_LABEL) == label_value(str(token)):
+            return self.describe(resource_id)  # a retry, not a second resource
+        raise UnsupportedRequest(taken)
+
+    def _insert(self, resource_id: str, body: Mapping[str, Any], token: Any) -> CloudResource:
+        collection = _collection(resource_id)
+        project, zone, name = _parts(resource_id, collection)
+        client, _ = self._zonal[collection]
+        try:
+            operation = client.insert_unary(project=project, zone=zone, **body)
+        except google_errors.Conflict:
+            taken = f"{_NOUNS[collection]} named {name!r} already exists in {zone}"
+            return self._retried(resource_id, token, self._get(resource_id).labels, taken)
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, resource_id) from exc
+        self._wait(operation, resource_id)
+        return self.describe(resource_id)
 
     # -- read side -----------------------------------------------------------------------------
     def test_connection(self) -> ConnectionCheck:
@@ -183,11 +478,20 @@ class GcpCloud(NotYetAdapted):
             project = self.projects.get(project=self.project)
         except google_errors.GoogleAPICallError as exc:
             return ConnectionCheck(ok=False, identity="", detail=f"the project cannot be read: {translate(exc)}")
+        probes: dict[str, Callable[[], Any]] = {
+            "compute.instances.list": lambda: next(self._aggregated(self.instances, "instances"), None),
+            "compute.disks.list": lambda: next(self._aggregated(self.disks, "disks"), None),
+            "compute.instanceGroupManagers.list": lambda: next(
+                self._aggregated(self.groups, "instance_group_managers"), None
+            ),
+            "storage.buckets.list": lambda: next(iter(self.storage.list_buckets(max_results=1)), None),
+        }
         missing = []
-        try:
-            next(iter(self.instances.aggregated_list(request={"project": self.project, "max_results": 1})), None)
-        except google_errors.Forbidden:
-            missing.append("compute.instances.list")
+        for permission, probe in probes.items():
+            try:
+                probe()
+            except google_errors.Forbidden:
+                missing.append(permission)
         detail = (
             f"project {project.name}; missing permissions: {', '.join(missing)}"
             if missing
@@ -211,75 +515,154 @@ class GcpCloud(NotYetAdapted):
         return list(SERVICES)
 
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
+        """Instances, disks, zonal managed instance groups, then buckets; every page of each."""
         wanted = {region} if region else set(self.regions)
+        zonal = (
+            (self.instances, "instances", self._to_cloud),
+            (self.disks, "disks", self._disk_to_cloud),
+            (self.groups, "instance_group_managers", self._group_to_cloud),
+        )
         try:
-            for _zone, scoped in self.instances.aggregated_list(request={"project": self.project, "max_results": 500}):
-                for instance in scoped.instances:
-                    resource = self._to_cloud(instance)
-                    if not wanted or resource.region in wanted:
-                        yield resource
+            for client, field, to_cloud in zonal:
+                for found in self._aggregated(client, field):
+                    if found.zone and (not wanted or _last(found.zone).rsplit("-", 1)[0] in wanted):
+                        yield to_cloud(found)  # a regional group (no zone) is not adapted yet
+            for bucket in self.storage.list_buckets(project=self.project):
+                if _covers(str(bucket.location or ""), bucket.data_locations, wanted):
+                    yield self._bucket_to_cloud(bucket)
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc) from exc
 
     def describe(self, resource_id: str) -> CloudResource:
-        project, zone, name = _parts(resource_id)
+        collection = _collection(resource_id)
+        if collection == "bucket":
+            return self._bucket_to_cloud(self._bucket(resource_id))
+        to_cloud = {
+            "instances": self._to_cloud,
+            "disks": self._disk_to_cloud,
+            "instanceGroupManagers": self._group_to_cloud,
+        }
+        return to_cloud[collection](self._get(resource_id))
+
+    def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
+        collection = _collection(resource_id)
+        if collection == "bucket":
+            return self._tag_bucket(resource_id, tags)
+        if collection == "instanceGroupManagers":
+            raise UnsupportedRequest("a managed instance group has no labels in Compute Engine; tag its instances")
+        current = self._get(resource_id)
+        labels = _with_token(tags, current.labels)
+        if collection == "instances":
+            body = self._compute.InstancesSetLabelsRequest(labels=labels, label_fingerprint=current.label_fingerprint)
+            self._call(resource_id, "set_labels", instances_set_labels_request_resource=body)
+        else:
+            zonal = self._compute.ZoneSetLabelsRequest(labels=labels, label_fingerprint=current.label_fingerprint)
+            self._call(resource_id, "set_labels", name_as="resource", zone_set_labels_request_resource=zonal)
+        return self.describe(resource_id)
+
+    def _tag_bucket(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
+        bucket = self._bucket(resource_id)
+        bucket.labels = _with_token(tags, bucket.labels or {})
         try:
-            return self._to_cloud(self.instances.get(project=project, zone=zone, instance=name))
+            bucket.patch()
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
+        return self._bucket_to_cloud(bucket)
 
     # -- write side ----------------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
-        if request.resource_type != ResourceType.COMPUTE or request.options.get("subtype", "instance") != "instance":
-            raise UnsupportedRequest("the Google Cloud adapter provisions Compute Engine instances")
-        if not request.image:
-            raise UnsupportedRequest(
-                "a GCE instance needs an image (e.g. projects/debian-cloud/global/images/family/debian-12)"
-            )
-        zone = str(request.options.get("zone") or f"{request.region}-b")
-        resource_id = self._id(zone, request.name)
-        labels = dict(request.tags)
-        token = request.options.get("client_token")
-        if token:
-            labels[TOKEN_LABEL] = label_value(str(token))
+        problems = self.provision_problems(request)
+        if problems:
+            raise UnsupportedRequest("; ".join(f"{field}: {message}" for field, message in problems))
+        subtype = _subtype(request)
+        make = {
+            "instance": self._provision_instance,
+            "volume": self._provision_volume,
+            "bucket": self._provision_bucket,
+        }
+        return make[subtype](request)
+
+    def _provision_instance(self, request: ProvisionRequest) -> CloudResource:
+        zone = _zone(request)
         instance = self._compute.Instance(
             name=request.name,
             machine_type=f"zones/{zone}/machineTypes/{request.size}",
-            labels=labels,
+            labels=_labels(request),
             disks=[{"boot": True, "auto_delete": True, "initialize_params": {"source_image": request.image}}],
             network_interfaces=[{"network": request.network or "global/networks/default"}],
         )
+        resource_id = self._id(zone, request.name)
+        return self._insert(resource_id, {"instance_resource": instance}, request.options.get("client_token"))
+
+    def _provision_volume(self, request: ProvisionRequest) -> CloudResource:
+        zone = _zone(request)
+        disk = self._compute.Disk(
+            name=request.name,
+            size_gb=_gigabytes(request.size),
+            type_=f"zones/{zone}/diskTypes/{request.options.get('disk_type', 'pd-balanced')}",
+            labels=_labels(request),
+        )
+        resource_id = self._id(zone, request.name, "disks")
+        return self._insert(resource_id, {"disk_resource": disk}, request.options.get("client_token"))
+
+    def _provision_bucket(self, request: ProvisionRequest) -> CloudResource:
+        bucket = self.storage.bucket(request.name)
+        bucket.storage_class = request.size.upper()
+        bucket.labels = _labels(request)
+        resource_id = f"projects/_/buckets/{request.name}"
         try:
-            operation = self.instances.insert_unary(project=self.project, zone=zone, instance_resource=instance)
+            location = request.options.get("location") or request.region  # e.g. a multi-region: EU
+            made = self.storage.create_bucket(bucket, project=self.project, location=location)
         except google_errors.Conflict:
-            existing = self.describe(resource_id)
-            made_by = self.instances.get(project=self.project, zone=zone, instance=request.name).labels.get(TOKEN_LABEL)
-            if token and made_by == label_value(str(token)):
-                return existing  # this operation made it before: a retry, not a second instance
-            raise UnsupportedRequest(f"an instance named {request.name!r} already exists in {zone}") from None
+            try:
+                labels = self.storage.get_bucket(request.name).labels or {}
+            except google_errors.GoogleAPICallError:
+                labels = {}  # another project's bucket, which this one may not read
+            taken = f"a bucket named {request.name!r} already exists (bucket names are global across Google Cloud)"
+            return self._retried(resource_id, request.options.get("client_token"), labels, taken)
         except google_errors.GoogleAPICallError as exc:
-            raise translate(exc, resource_id) from exc
-        self._wait(operation, resource_id)
-        return self.describe(resource_id)
+            raise translate(exc) from exc
+        return self._bucket_to_cloud(made)
 
     def start(self, resource_id: str) -> CloudResource:
+        self._powered(resource_id, "start")
         self._call(resource_id, "start")
         return self.describe(resource_id)
 
     def stop(self, resource_id: str) -> CloudResource:
+        self._powered(resource_id, "stop")
         self._call(resource_id, "stop")
         return self.describe(resource_id)
 
+    def _powered(self, resource_id: str, action: str) -> None:
+        collection = _collection(resource_id)
+        if collection == "instanceGroupManagers":
+            raise UnsupportedRequest(
+                f"a managed instance group is not {action}ed as a whole: scale it (capacity 0 stops every "
+                "instance, a larger capacity brings them back)"
+            )
+        if collection != "instances":
+            raise UnsupportedRequest(f"{_NOUNS[collection]} has no power state to {action}")
+
     def terminate(self, resource_id: str) -> CloudResource:
         current = self.describe(resource_id)
-        self._call(resource_id, "delete")
-        return CloudResource(**{**vars(current), "state": ResourceState.TERMINATED})
+        if _collection(resource_id) == "bucket":
+            try:
+                self.storage.bucket(current.name).delete()
+            except google_errors.GoogleAPICallError as exc:
+                raise translate(exc, resource_id) from exc
+        else:
+            self._call(resource_id, "delete")
+        return replace(current, state=ResourceState.TERMINATED)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:
+        collection = _collection(resource_id)
+        if collection == "instanceGroupManagers":
+            return self._resize(resource_id, request)
+        if collection != "instances":
+            raise UnsupportedRequest(f"{_NOUNS[collection]} does not scale through WedCloud")
         if request.capacity is not None:
-            raise UnsupportedRequest(
-                "managed instance groups are not part of the Google Cloud adapter yet; give a size"
-            )
+            raise UnsupportedRequest("only a managed instance group scales by capacity; give an instance a size")
         if not request.size:
             raise UnsupportedRequest("scaling needs a new machine type")
         _, zone, _ = _parts(resource_id)
@@ -287,15 +670,18 @@ class GcpCloud(NotYetAdapted):
         self._call(resource_id, "set_machine_type", instances_set_machine_type_request_resource=body)
         return self.describe(resource_id)
 
-    def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
-        project, zone, name = _parts(resource_id)
-        try:
-            current = self.instances.get(project=project, zone=zone, instance=name)
-        except google_errors.GoogleAPICallError as exc:
-            raise translate(exc, resource_id) from exc
-        labels = dict(tags)
-        if TOKEN_LABEL in current.labels:
-            labels[TOKEN_LABEL] = current.labels[TOKEN_LABEL]
-        body = self._compute.InstancesSetLabelsRequest(labels=labels, label_fingerprint=current.label_fingerprint)
-        self._call(resource_id, "set_labels", instances_set_labels_request_resource=body)
+    def _resize(self, resource_id: str, request: ScaleRequest) -> CloudResource:
+        if request.capacity is None:
+            raise UnsupportedRequest(
+                "a managed instance group scales by capacity (its number of instances); its machine type is "
+                "its instance template's"
+            )
+        group = self.describe(resource_id)
+        low, high = group.details["min"], group.details["max"]
+        if not low <= request.capacity <= high:
+            bounds = "its autoscaler's min and max replicas" if group.details["autoscaler"] else "Compute Engine's"
+            raise UnsupportedRequest(
+                f"{group.name} holds {low} to {high} instances ({bounds}); {request.capacity} is outside"
+            )
+        self._call(resource_id, "resize", size=request.capacity)
         return self.describe(resource_id)

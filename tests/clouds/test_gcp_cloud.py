@@ -1,14 +1,18 @@
-"""The Google Cloud adapter through google-cloud-compute (REST) against the project's Compute
-Engine emulator over HTTP, zone operations waited on through the same endpoint."""
+"""The Google Cloud adapter through google-cloud-compute (REST) and google-cloud-storage (JSON)
+against the project's Compute Engine emulator over HTTP (which also serves Cloud Storage's bucket
+routes), zone operations waited on through the same endpoint."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import pytest
 
 from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from clouds.gcp_cloud import GcpCloud
-from tests.emulators.google_compute import GoogleComputeEmulator, Instance
+from tests.emulators.google_compute import Disk, GoogleComputeEmulator, Group, Instance
+from tests.emulators.google_storage import Bucket
 
 pytestmark = pytest.mark.integration
 
@@ -25,6 +29,28 @@ def _request(name: str = "web-1", **options: str) -> ProvisionRequest:
         name=name, resource_type=ResourceType.COMPUTE, region="europe-west2", size="e2-medium", image=DEBIAN,
         tags={"team": "bookings"}, options=dict(options),
     )  # fmt: skip
+
+
+def _bucket(name: str = "wedsync-archive", size: str = "NEARLINE", **options: str) -> ProvisionRequest:
+    return ProvisionRequest(
+        name=name, resource_type=ResourceType.STORAGE, region="europe-west2", size=size, tags={"team": "bookings"},
+        options={"subtype": "bucket", **options},
+    )  # fmt: skip
+
+
+def _volume(name: str = "data-1", size: str = "200GB", **options: str) -> ProvisionRequest:
+    return ProvisionRequest(
+        name=name, resource_type=ResourceType.STORAGE, region="europe-west2", size=size, tags={"team": "bookings"},
+        options={"subtype": "volume", **options},
+    )  # fmt: skip
+
+
+def _fields(request: ProvisionRequest) -> list[str]:
+    return [field for field, _ in GcpCloud.provision_problems(request)]
+
+
+def _pages(emulator: GoogleComputeEmulator, path: str) -> int:
+    return sum(1 for method, seen in emulator.requests if method == "GET" and seen.endswith(path))
 
 
 def test_inventory_is_aggregated_across_zones_and_follows_every_page(google_compute: GoogleComputeEmulator) -> None:
@@ -104,3 +130,230 @@ def test_what_gce_refuses_comes_back_as_a_clear_error(google_compute: GoogleComp
         cloud.provision(ProvisionRequest(**{**vars(_request()), "size": "e9-imaginary"}))
     with pytest.raises(ResourceNotFound):
         cloud.start(f"projects/{PROJECT}/zones/europe-west2-b/instances/nope")
+
+
+# -- Cloud Storage buckets -----------------------------------------------------------------------
+def test_buckets_are_listed_from_every_page_and_kept_where_their_data_lives(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.storage.page_size = 2
+    places = {"eu-archive": "EU", "london-logs": "EUROPE-WEST2", "us-media": "US", "iowa-tmp": "US-CENTRAL1",
+              "dual-eu": "EUR4", "belgium-bak": "EUROPE-WEST1", "london-cold": "EUROPE-WEST2"}  # fmt: skip
+    for name, location in places.items():
+        google_compute.add_bucket(Bucket(PROJECT, name, location, "COLDLINE", {"team": "data"}))
+    google_compute.add_bucket(Bucket("someone-else", "not-ours", "EUROPE-WEST2"))
+    found = {r.name: r for r in _cloud(google_compute).list_resources() if r.subtype == "bucket"}
+    assert _pages(google_compute, "/storage/v1/b") == 4  # seven buckets, two a page
+    assert set(found) == {"eu-archive", "london-logs", "london-cold"}  # EU keeps data in europe-west2
+    assert found["eu-archive"].region == "eu"
+    assert found["london-logs"].region == "europe-west2"
+    assert (found["london-logs"].size, found["london-logs"].tags) == ("COLDLINE", {"team": "data"})
+    everywhere = {r.name for r in _cloud(google_compute, regions=()).list_resources()}
+    assert everywhere == set(places)
+
+
+def test_a_bucket_is_made_in_the_region_with_its_storage_class_relabelled_and_deleted(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.add_project(PROJECT)
+    cloud = _cloud(google_compute)
+    made = cloud.provision(_bucket())
+    assert made.id == "projects/_/buckets/wedsync-archive"
+    assert (made.resource_type, made.subtype, made.region, made.size, made.state) == (
+        ResourceType.STORAGE, "bucket", "europe-west2", "NEARLINE", ResourceState.AVAILABLE,
+    )  # fmt: skip
+    assert made.created_at is not None
+    assert made.created_at.tzinfo == UTC
+    stored = google_compute.storage.buckets["wedsync-archive"]
+    assert (stored.project, stored.location, stored.storage_class) == (PROJECT, "EUROPE-WEST2", "NEARLINE")
+    assert cloud.tag(made.id, {"team": "payments", "tier": "cold"}).tags == {"team": "payments", "tier": "cold"}
+    assert cloud.tag(made.id, {"tier": "cold"}).tags == {"tier": "cold"}  # a label left out is removed
+    assert cloud.describe(made.id).tags == {"tier": "cold"}
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    assert google_compute.storage.buckets == {}
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+def test_a_bucket_goes_to_the_multi_region_its_options_name(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    made = _cloud(google_compute).provision(_bucket(location="EU"))
+    assert (made.region, made.details["location"], made.details["location_type"]) == ("eu", "EU", "multi-region")
+
+
+def test_a_retried_bucket_provision_returns_the_bucket_its_token_made(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    cloud = _cloud(google_compute)
+    first = cloud.provision(_bucket(client_token="op-1"))
+    assert cloud.provision(_bucket(client_token="op-1")) == first
+    assert first.tags == {"team": "bookings"}  # the token's label is WedCloud's, not a tag
+    with pytest.raises(UnsupportedRequest, match="already exists"):
+        cloud.provision(_bucket(client_token="op-2"))
+    google_compute.add_bucket(Bucket("someone-else", "taken-name", "US"))
+    with pytest.raises(UnsupportedRequest, match="global across Google Cloud"):
+        cloud.provision(_bucket("taken-name", client_token="op-3"))
+    assert [b.project for b in google_compute.storage.buckets.values()] == [PROJECT, "someone-else"]
+
+
+def test_bucket_names_and_storage_classes_google_refuses_are_caught_before_anything_is_sent(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    for bad in ("ab", "Wedsync-Archive", "-archive", "archive.", "goog-archive", "my-google-files", "x" * 64):
+        assert _fields(_bucket(bad)) == ["name"], bad
+    assert _fields(_bucket("wedsync_archive.eu-1")) == []
+    assert _fields(_bucket(size="HOT")) == ["size"]
+    assert _fields(_bucket(size="archive")) == []  # any case
+    google_compute.add_project(PROJECT)
+    with pytest.raises(UnsupportedRequest, match="storage class"):
+        _cloud(google_compute).provision(_bucket(size="HOT"))
+    assert not any(method == "POST" for method, _ in google_compute.requests)
+
+
+def test_a_missing_storage_permission_is_named(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    google_compute.deny("storage.buckets.create", "storage.buckets.list")
+    cloud = _cloud(google_compute)
+    with pytest.raises(AuthenticationFailed, match=r"storage\.buckets\.create"):
+        cloud.provision(_bucket())
+    assert list(cloud.test_connection().missing_permissions) == ["storage.buckets.list"]
+
+
+def test_a_bucket_that_holds_objects_is_not_deleted(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_bucket(Bucket(PROJECT, "full-bucket", "EU", objects=3))
+    with pytest.raises(UnsupportedRequest, match="not empty"):
+        _cloud(google_compute).terminate("projects/_/buckets/full-bucket")
+    assert "full-bucket" in google_compute.storage.buckets
+
+
+# -- persistent disks ------------------------------------------------------------------------------
+def test_volumes_are_listed_from_every_page_with_the_instance_they_are_attached_to(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.page_size = 3
+    web = google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    for index in range(10):
+        zone = ("europe-west2-a", "europe-west2-b", "us-central1-a")[index % 3]
+        users = [web.name] if index == 0 else []
+        google_compute.add_disk(Disk(PROJECT, zone, f"data-{index}", 10 * (index + 1), "pd-ssd", users=users))
+    found = {r.name: r for r in _cloud(google_compute).list_resources() if r.subtype == "volume"}
+    assert _pages(google_compute, "/aggregated/disks") == 4  # ten disks, three a page
+    assert len(found) == 7  # the two europe-west2 zones
+    assert found["data-0"].attached_to == f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1"
+    assert found["data-1"].attached_to is None  # unattached disks are listed too
+    assert (found["data-1"].size, found["data-1"].state, found["data-1"].zone) == (
+        "20GB", ResourceState.AVAILABLE, "europe-west2-b",
+    )  # fmt: skip
+    assert found["data-1"].details["disk_type"] == "pd-ssd"
+    assert found["data-1"].created_at == datetime(2026, 11, 1, 16, tzinfo=UTC)  # GCE said 09:00 at -07:00
+
+
+def test_a_volume_is_made_relabelled_and_deleted_once_per_token(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    cloud = _cloud(google_compute)
+    made = cloud.provision(_volume(client_token="op-1", disk_type="pd-ssd", zone="europe-west2-a"))
+    assert made.id == f"projects/{PROJECT}/zones/europe-west2-a/disks/data-1"
+    assert (made.size, made.zone, made.details["disk_type"], made.tags) == (
+        "200GB", "europe-west2-a", "pd-ssd", {"team": "bookings"},
+    )  # fmt: skip
+    assert cloud.provision(_volume(client_token="op-1", disk_type="pd-ssd", zone="europe-west2-a")).id == made.id
+    with pytest.raises(UnsupportedRequest, match="already exists"):
+        cloud.provision(_volume(client_token="op-2", zone="europe-west2-a"))
+    assert len(google_compute.disks) == 1
+    assert cloud.tag(made.id, {"team": "payments"}).tags == {"team": "payments"}
+    assert google_compute.disks[(PROJECT, "europe-west2-a", "data-1")].labels["wedcloud-operation"] == "op-1"
+    assert cloud.terminate(made.id).state == ResourceState.TERMINATED
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(made.id)
+
+
+def test_a_volume_defaults_to_a_balanced_disk_in_the_regions_b_zone(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    made = _cloud(google_compute).provision(_volume(size="50GB"))
+    assert (made.zone, made.size, made.details["disk_type"]) == ("europe-west2-b", "50GB", "pd-balanced")
+
+
+def test_an_attached_volume_is_deleted_only_once_its_instance_is_gone(google_compute: GoogleComputeEmulator) -> None:
+    web = google_compute.add_instance(Instance(PROJECT, "europe-west2-b", "web-1", "e2-small"))
+    google_compute.add_disk(Disk(PROJECT, "europe-west2-b", "data-1", users=[web.name]))
+    cloud = _cloud(google_compute)
+    volume = f"projects/{PROJECT}/zones/europe-west2-b/disks/data-1"
+    with pytest.raises(UnsupportedRequest, match="already being used"):
+        cloud.terminate(volume)
+    cloud.terminate(f"projects/{PROJECT}/zones/europe-west2-b/instances/web-1")
+    assert cloud.describe(volume).attached_to is None
+    assert cloud.terminate(volume).state == ResourceState.TERMINATED
+
+
+def test_volume_sizes_types_names_and_zones_gce_refuses_are_caught_before_anything_is_sent() -> None:
+    assert _fields(_volume()) == []
+    assert _fields(_volume(size="5GB")) == ["size"]
+    assert _fields(_volume(size="lots")) == ["size"]
+    assert _fields(_volume(size="70000GB")) == ["size"]
+    assert _fields(_volume(disk_type="pd-fast")) == ["options"]
+    assert _fields(_volume(zone="us-central1-a")) == ["options"]
+    assert _fields(_volume("Data_1")) == ["name"]
+    assert _fields(_volume("1-data")) == ["name"]
+
+
+# -- managed instance groups -----------------------------------------------------------------------
+def test_instance_groups_are_listed_from_every_page_with_their_bounds(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.page_size = 2
+    for index in range(5):
+        google_compute.add_group(Group(PROJECT, "europe-west2-a", f"pool-{index}", target_size=index))
+    google_compute.add_group(Group(PROJECT, "europe-west2-b", "web", target_size=3, autoscaler=(2, 6)))
+    found = {r.name: r for r in _cloud(google_compute).list_resources() if r.subtype == "instance_group"}
+    assert _pages(google_compute, "/aggregated/instanceGroupManagers") == 3
+    assert set(found) == {"pool-0", "pool-1", "pool-2", "pool-3", "pool-4", "web"}
+    assert found["web"].resource_type == ResourceType.COMPUTE
+    assert {k: found["web"].details[k] for k in ("min", "max", "desired")} == {"min": 2, "max": 6, "desired": 3}
+    assert {k: found["pool-1"].details[k] for k in ("min", "max", "desired")} == {"min": 0, "max": 1000, "desired": 1}
+    assert (found["pool-0"].state, found["pool-1"].state) == (ResourceState.STOPPED, ResourceState.RUNNING)
+
+
+def test_a_group_scales_within_its_autoscalers_bounds_and_is_refused_outside_them(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.add_group(Group(PROJECT, "europe-west2-b", "web", target_size=3, autoscaler=(2, 6)))
+    cloud = _cloud(google_compute)
+    group_id = f"projects/{PROJECT}/zones/europe-west2-b/instanceGroupManagers/web"
+    scaled = cloud.scale(group_id, ScaleRequest(capacity=6))
+    assert scaled.details["desired"] == 6
+    assert google_compute.groups[(PROJECT, "europe-west2-b", "web")].target_size == 6
+    assert any(path.endswith("/instanceGroupManagers/web/resize") for _, path in google_compute.requests)
+    for outside in (1, 7):
+        with pytest.raises(UnsupportedRequest, match=r"2 to 6 instances \(its autoscaler"):
+            cloud.scale(group_id, ScaleRequest(capacity=outside))
+    assert google_compute.groups[(PROJECT, "europe-west2-b", "web")].target_size == 6
+    with pytest.raises(UnsupportedRequest, match="by capacity"):
+        cloud.scale(group_id, ScaleRequest(size="e2-standard-4"))
+
+
+def test_a_group_without_an_autoscaler_scales_from_0_to_1000(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_group(Group(PROJECT, "europe-west2-a", "batch", target_size=2))
+    cloud = _cloud(google_compute)
+    group_id = f"projects/{PROJECT}/zones/europe-west2-a/instanceGroupManagers/batch"
+    assert cloud.scale(group_id, ScaleRequest(capacity=0)).state == ResourceState.STOPPED
+    with pytest.raises(UnsupportedRequest, match="0 to 1000"):
+        cloud.scale(group_id, ScaleRequest(capacity=1001))
+    assert cloud.scale(group_id, ScaleRequest(capacity=1000)).details["desired"] == 1000
+
+
+def test_a_group_is_imported_not_provisioned_scaled_not_started_and_deleted(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    group = ProvisionRequest(**{**vars(_request("pool")), "options": {"subtype": "instance_group"}})
+    problems = GcpCloud.provision_problems(group)
+    assert [field for field, _ in problems] == ["subtype"]
+    assert "imported by a provider sync" in problems[0][1]
+    google_compute.add_group(Group(PROJECT, "europe-west2-a", "pool"))
+    cloud = _cloud(google_compute)
+    with pytest.raises(UnsupportedRequest, match="imported by a provider sync"):
+        cloud.provision(group)
+    group_id = f"projects/{PROJECT}/zones/europe-west2-a/instanceGroupManagers/pool"
+    for action in (cloud.start, cloud.stop):
+        with pytest.raises(UnsupportedRequest, match="scale it"):
+            action(group_id)
+    assert cloud.terminate(group_id).state == ResourceState.TERMINATED
+    assert google_compute.groups == {}
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(group_id)

@@ -1,5 +1,6 @@
-"""A Google Cloud project through the API: registered, tested, synced and given an instance,
-through google-cloud-compute against the project's Compute Engine emulator."""
+"""A Google Cloud project through the API: registered, tested, synced, given an instance, a bucket
+and a volume, and its managed instance group scaled, through google-cloud-compute and
+google-cloud-storage against the project's Compute Engine emulator (which serves both)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from control_api.security import Role
 from tests.control_api.conftest import Api
-from tests.emulators.google_compute import GoogleComputeEmulator, Instance
+from tests.emulators.google_compute import GoogleComputeEmulator, Group, Instance
 
 pytestmark = pytest.mark.integration
 
@@ -66,3 +67,63 @@ def test_an_instance_is_provisioned_resized_while_running_and_terminated(
     gone = _done(api, api.client.delete(f"/api/cloud/resources/{resource_id}", headers=api.headers(Role.ADMIN)))
     assert gone["result"]["after"]["state"] == "terminated"
     assert google_compute.instances == {}
+
+
+def _provisioned(api: Api, spec: dict[str, Any]) -> dict[str, Any]:
+    made = _done(api, api.client.post("/api/cloud/resources", json=spec, headers=api.headers(Role.OPERATOR)))
+    assert made["status"] == "succeeded", made
+    resource_id = made["result"]["resource_id"]
+    return dict(api.client.get(f"/api/cloud/resources/{resource_id}", headers=api.headers(Role.VIEWER)).json())
+
+
+def test_a_bucket_and_a_volume_are_provisioned_and_recorded(api: Api, google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    provider_id = _register(api, google_compute)
+    base = {"provider_id": provider_id, "type": "storage", "tags": {"team": "bookings"}}
+    bucket = _provisioned(api, {**base, "subtype": "bucket", "name": "wedsync-invoices", "size": "NEARLINE"})
+    assert (bucket["cloud_id"], bucket["state"], bucket["region"], bucket["size"]) == (
+        "projects/_/buckets/wedsync-invoices", "available", "europe-west2", "NEARLINE",
+    )  # fmt: skip
+    assert google_compute.storage.buckets["wedsync-invoices"].location == "EUROPE-WEST2"
+    spec = {**base, "subtype": "volume", "name": "ledger-data", "size": "50GB", "options": {"disk_type": "pd-ssd"}}
+    volume = _provisioned(api, spec)
+    assert volume["cloud_id"] == f"projects/{PROJECT}/zones/europe-west2-b/disks/ledger-data"
+    assert (volume["size"], volume["state"], volume["details"]["disk_type"]) == ("50GB", "available", "pd-ssd")
+    assert google_compute.disks[(PROJECT, "europe-west2-b", "ledger-data")].size_gb == 50
+
+
+def test_a_bucket_google_would_refuse_is_answered_422_naming_each_field(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    google_compute.add_project(PROJECT)
+    provider_id = _register(api, google_compute)
+    spec = {"provider_id": provider_id, "type": "storage", "subtype": "bucket", "name": "Wedsync.Invoices",
+            "size": "HOT"}  # fmt: skip
+    refused = api.client.post("/api/cloud/resources", json=spec, headers=api.headers(Role.OPERATOR))
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in refused.json()["errors"]] == ["name", "size"]
+    assert google_compute.storage.buckets == {}
+
+
+def test_a_synced_instance_group_is_scaled_within_its_autoscalers_bounds(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    google_compute.add_group(Group(PROJECT, "europe-west2-a", "web-pool", target_size=2, autoscaler=(1, 5)))
+    provider_id = _register(api, google_compute)
+    synced = _done(api, api.client.post(f"/api/cloud/providers/{provider_id}/sync", headers=api.headers(Role.OPERATOR)))
+    assert synced["result"]["counts"]["added"] == 1
+    listed = api.client.get(
+        "/api/cloud/resources", params={"provider_id": provider_id}, headers=api.headers(Role.VIEWER)
+    )
+    (group,) = listed.json()["items"]
+    assert (group["subtype"], group["state"]) == ("instance_group", "running")
+    assert {k: group["details"][k] for k in ("min", "max", "desired")} == {"min": 1, "max": 5, "desired": 2}
+    url = f"/api/cloud/resources/{group['id']}/scale"
+    scaled = _done(api, api.client.post(url, json={"capacity": 4}, headers=api.headers(Role.OPERATOR)))
+    assert scaled["status"] == "succeeded", scaled
+    assert google_compute.groups[(PROJECT, "europe-west2-a", "web-pool")].target_size == 4
+    beyond = _done(api, api.client.post(url, json={"capacity": 9}, headers=api.headers(Role.OPERATOR)))
+    assert beyond["status"] == "failed"
+    assert "holds 1 to 5 instances" in beyond["error"]["detail"]
+    assert google_compute.groups[(PROJECT, "europe-west2-a", "web-pool")].target_size == 4

@@ -1,5 +1,7 @@
-"""A Google Compute Engine REST emulator (``/compute/v1``): projects, regions and instances,
-with the zone operations google-cloud-compute waits on, over real HTTP.
+"""A Google Compute Engine REST emulator (``/compute/v1``): projects, regions, instances,
+persistent disks, zonal managed instance groups and their autoscalers, with the zone operations
+google-cloud-compute waits on, over real HTTP; its server also answers Cloud Storage's bucket
+routes (``/storage/v1/b``, :mod:`tests.emulators.google_storage`).
 
 What it enforces, as the Compute API reference documents it: an instance needs a machine type,
 a boot disk image and a network interface; a name is unique per zone (409 ``alreadyExists``);
@@ -7,21 +9,34 @@ the machine type changes only while the instance is stopped (GCE reports a stopp
 ``TERMINATED``); labels change only with the current ``labelFingerprint`` (412); a missing
 permission answers 403 naming it (``deny``). Changes return a zone operation that is
 ``RUNNING`` until polled once, then ``DONE``; ``aggregatedList`` pages with ``nextPageToken``.
+Disks: a name matches ``[a-z]([-a-z0-9]{0,61}[a-z0-9])?`` and is unique per zone, the type is a
+known ``pd-*`` type, the size 10..65536 GB, a disk in use by an instance cannot be deleted (400
+``resourceInUseByAnotherResource``), deleting an instance detaches its disks. Groups: ``resize``
+takes a size of 0..1000; ``status.autoscaler`` names the group's autoscaler, if it has one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.emulators.google_storage import Bucket, GoogleStorage
 from tests.emulators.http import Emulator, HttpError, Reply, Request
 
 BASE = "https://www.googleapis.com/compute/v1"
 PROJECT = r"/compute/v1/projects/(?P<project>[^/]+)"
 INSTANCES = PROJECT + r"/zones/(?P<zone>[^/]+)/instances"
 INSTANCE = INSTANCES + r"/(?P<name>[^/]+)"
+DISKS = PROJECT + r"/zones/(?P<zone>[^/]+)/disks"
+DISK = DISKS + r"/(?P<name>[^/]+)"
+GROUP = PROJECT + r"/zones/(?P<zone>[^/]+)/instanceGroupManagers/(?P<name>[^/]+)"
+AUTOSCALER = PROJECT + r"/zones/(?P<zone>[^/]+)/autoscalers/(?P<name>[^/]+)"
+DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
+_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 REGIONS = {"europe-west2": ("a", "b"), "europe-west1": ("b", "c"), "us-central1": ("a", "b")}
 MACHINE_TYPES = ("e2-small", "e2-medium", "e2-standard-2", "e2-standard-4", "n2-standard-2")
 STATUS = {
@@ -41,6 +56,14 @@ def _error(code: int, message: str, reason: str = "invalid") -> HttpError:
     )  # fmt: skip
 
 
+def _fingerprint(labels: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(labels.items())).encode()).hexdigest()[:16]
+
+
+def _zonal(project: str, zone: str, collection: str, name: str) -> str:
+    return f"{BASE}/projects/{project}/zones/{zone}/{collection}/{name}"
+
+
 @dataclass
 class Instance:
     project: str
@@ -54,11 +77,11 @@ class Instance:
 
     @property
     def fingerprint(self) -> str:
-        return hashlib.sha256(repr(sorted(self.labels.items())).encode()).hexdigest()[:16]
+        return _fingerprint(self.labels)
 
     @property
     def self_link(self) -> str:
-        return f"{BASE}/projects/{self.project}/zones/{self.zone}/instances/{self.name}"
+        return _zonal(self.project, self.zone, "instances", self.name)
 
     def view(self) -> dict[str, Any]:
         return {
@@ -77,18 +100,108 @@ class Instance:
         }
 
 
+@dataclass
+class Disk:
+    project: str
+    zone: str
+    name: str
+    size_gb: int = 100
+    disk_type: str = "pd-balanced"
+    labels: dict[str, str] = field(default_factory=dict)
+    users: list[str] = field(default_factory=list)  # names of the instances (same zone) it is attached to
+    id: int = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return _fingerprint(self.labels)
+
+    @property
+    def self_link(self) -> str:
+        return _zonal(self.project, self.zone, "disks", self.name)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "kind": "compute#disk",
+            "id": str(self.id),
+            "name": self.name,
+            "zone": f"{BASE}/projects/{self.project}/zones/{self.zone}",
+            "sizeGb": str(self.size_gb),
+            "type": f"{BASE}/projects/{self.project}/zones/{self.zone}/diskTypes/{self.disk_type}",
+            "status": "READY",
+            "users": [_zonal(self.project, self.zone, "instances", user) for user in self.users],
+            "labels": self.labels,
+            "labelFingerprint": self.fingerprint,
+            "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
+            "selfLink": self.self_link,
+        }
+
+
+@dataclass
+class Group:
+    """A zonal managed instance group; ``autoscaler`` is (min, max) replicas when it has one."""
+
+    project: str
+    zone: str
+    name: str
+    target_size: int = 2
+    template: str = "web-template"
+    autoscaler: tuple[int, int] | None = None
+    id: int = 0
+
+    @property
+    def self_link(self) -> str:
+        return _zonal(self.project, self.zone, "instanceGroupManagers", self.name)
+
+    def view(self) -> dict[str, Any]:
+        status: dict[str, Any] = {"isStable": True}
+        if self.autoscaler:
+            status["autoscaler"] = _zonal(self.project, self.zone, "autoscalers", f"{self.name}-autoscaler")
+        return {
+            "kind": "compute#instanceGroupManager",
+            "id": str(self.id),
+            "name": self.name,
+            "zone": f"{BASE}/projects/{self.project}/zones/{self.zone}",
+            "targetSize": self.target_size,
+            "baseInstanceName": self.name,
+            "instanceTemplate": f"{BASE}/projects/{self.project}/global/instanceTemplates/{self.template}",
+            "instanceGroup": _zonal(self.project, self.zone, "instanceGroups", self.name),
+            "currentActions": {"none": self.target_size},
+            "status": status,
+            "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
+            "selfLink": self.self_link,
+        }
+
+
+Store = dict[tuple[str, str, str], Any]
+
+
 class GoogleComputeEmulator(Emulator):
     def __init__(self, page_size: int = 50) -> None:
         super().__init__()
-        self.page_size = page_size
+        self.page_size = self.default_page_size = page_size
         self.projects: set[str] = set()
         self.instances: dict[tuple[str, str, str], Instance] = {}
+        self.disks: dict[tuple[str, str, str], Disk] = {}
+        self.groups: dict[tuple[str, str, str], Group] = {}
         self.operations: dict[str, dict[str, Any]] = {}
         self.denied: set[str] = set()
+        self.storage = GoogleStorage(self, self.projects, self.denied, tuple(REGIONS))
         self._ids = itertools.count(1000)
         self.route("GET", PROJECT, self._project)
         self.route("GET", PROJECT + "/regions", self._regions)
-        self.route("GET", PROJECT + "/aggregated/instances", self._aggregated)
+        self.route("GET", PROJECT + "/aggregated/instances", self._aggregated("instances", self.instances))
+        self.route("GET", PROJECT + "/aggregated/disks", self._aggregated("disks", self.disks))
+        self.route(
+            "GET", PROJECT + "/aggregated/instanceGroupManagers", self._aggregated("instanceGroupManagers", self.groups)
+        )
+        self.route("POST", DISKS, self._insert_disk)
+        self.route("GET", DISK, self._get_of("disks", self.disks))
+        self.route("DELETE", DISK, self._delete_disk)
+        self.route("POST", DISK + "/setLabels", self._set_disk_labels)
+        self.route("GET", GROUP, self._get_of("instanceGroupManagers", self.groups))
+        self.route("DELETE", GROUP, self._delete_group)
+        self.route("POST", GROUP + "/resize", self._resize)
+        self.route("GET", AUTOSCALER, self._autoscaler)
         self.route("GET", INSTANCES, self._list)
         self.route("POST", INSTANCES, self._insert)
         self.route("GET", INSTANCE, self._get)
@@ -109,11 +222,25 @@ class GoogleComputeEmulator(Emulator):
             self.projects.add(project)
 
     def add_instance(self, instance: Instance) -> Instance:
-        with self.lock:
-            self.projects.add(instance.project)
-            instance.id = instance.id or next(self._ids)
-            self.instances[(instance.project, instance.zone, instance.name)] = instance
+        self._add(self.instances, instance)
         return instance
+
+    def add_disk(self, disk: Disk) -> Disk:
+        self._add(self.disks, disk)
+        return disk
+
+    def add_group(self, group: Group) -> Group:
+        self._add(self.groups, group)
+        return group
+
+    def add_bucket(self, bucket: Bucket) -> Bucket:
+        return self.storage.add(bucket)
+
+    def _add(self, store: Store, resource: Any) -> None:
+        with self.lock:
+            self.projects.add(resource.project)
+            resource.id = resource.id or next(self._ids)
+            store[(resource.project, resource.zone, resource.name)] = resource
 
     def deny(self, *permissions: str) -> None:
         with self.lock:
@@ -123,9 +250,13 @@ class GoogleComputeEmulator(Emulator):
         with self.lock:
             self.projects.clear()
             self.instances.clear()
+            self.disks.clear()
+            self.groups.clear()
             self.operations.clear()
             self.denied.clear()
             self.requests.clear()
+            self.page_size = self.default_page_size
+        self.storage.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, permission: str) -> str:
@@ -138,12 +269,16 @@ class GoogleComputeEmulator(Emulator):
         return project
 
     def _instance(self, request: Request) -> Instance:
+        found: Instance = self._find(request, "instances", self.instances)
+        return found
+
+    def _find(self, request: Request, collection: str, store: Store) -> Any:
         key = (request.params["project"], request.params["zone"], request.params["name"])
         with self.lock:
-            found = self.instances.get(key)
+            found = store.get(key)
         if found is None:
             raise _error(
-                404, f"The resource 'projects/{key[0]}/zones/{key[1]}/instances/{key[2]}' was not found", "notFound"
+                404, f"The resource 'projects/{key[0]}/zones/{key[1]}/{collection}/{key[2]}' was not found", "notFound"
             )
         return found
 
@@ -178,22 +313,31 @@ class GoogleComputeEmulator(Emulator):
         ]  # fmt: skip
         return Reply(200, {"kind": "compute#regionList", "items": items})
 
-    def _aggregated(self, request: Request) -> Reply:
-        project = self._check(request, "compute.instances.list")
-        with self.lock:
-            everything = sorted(
-                (i for i in self.instances.values() if i.project == project), key=lambda i: (i.zone, i.name)
-            )
-        size = min(int(request.query.get("maxResults") or 500), self.page_size)
-        offset = int(request.query.get("pageToken") or 0)
-        page = everything[offset : offset + size]
-        items: dict[str, Any] = {}
-        for instance in page:
-            items.setdefault(f"zones/{instance.zone}", {"instances": []})["instances"].append(instance.view())
-        reply: dict[str, Any] = {"kind": "compute#instanceAggregatedList", "items": items}
-        if offset + size < len(everything):
-            reply["nextPageToken"] = str(offset + size)
-        return Reply(200, reply)
+    def _aggregated(self, collection: str, store: Store) -> Callable[[Request], Reply]:
+        """``aggregatedList`` of a zonal collection: pages of resources grouped by ``zones/<zone>``."""
+
+        def handler(request: Request) -> Reply:
+            project = self._check(request, f"compute.{collection}.list")
+            with self.lock:
+                everything = sorted((r for r in store.values() if r.project == project), key=lambda r: (r.zone, r.name))
+            size = min(int(request.query.get("maxResults") or 500), self.page_size)
+            offset = int(request.query.get("pageToken") or 0)
+            items: dict[str, Any] = {}
+            for resource in everything[offset : offset + size]:
+                items.setdefault(f"zones/{resource.zone}", {collection: []})[collection].append(resource.view())
+            reply: dict[str, Any] = {"kind": f"compute#{collection[:-1]}AggregatedList", "items": items}
+            if offset + size < len(everything):
+                reply["nextPageToken"] = str(offset + size)
+            return Reply(200, reply)
+
+        return handler
+
+    def _get_of(self, collection: str, store: Store) -> Callable[[Request], Reply]:
+        def handler(request: Request) -> Reply:
+            self._check(request, f"compute.{collection}.get")
+            return Reply(200, self._find(request, collection, store).view())
+
+        return handler
 
     def _list(self, request: Request) -> Reply:
         project = self._check(request, "compute.instances.list")
@@ -250,6 +394,9 @@ class GoogleComputeEmulator(Emulator):
         instance = self._instance(request)
         with self.lock:
             self.instances.pop((project, instance.zone, instance.name), None)
+            for disk in self.disks.values():  # its disks are detached (the boot disk is not modelled)
+                if disk.project == project and disk.zone == instance.zone and instance.name in disk.users:
+                    disk.users.remove(instance.name)
         return self._operation_for(project, instance.zone, "delete", instance.self_link)
 
     def _power(self, status: str, permission: str) -> Any:
@@ -307,3 +454,83 @@ class GoogleComputeEmulator(Emulator):
                 raise _error(404, f"operation {request.params['op']} not found", "notFound")
             operation.update(status="DONE", progress=100)
             return Reply(200, dict(operation))
+
+    # -- disks ---------------------------------------------------------------------------------
+    def _insert_disk(self, request: Request) -> Reply:
+        project = self._check(request, "compute.disks.create")
+        zone = request.params["zone"]
+        body = request.json() or {}
+        name = str(body.get("name") or "")
+        if not _NAME.fullmatch(name):
+            raise _error(400, f"Invalid value for field 'resource.name': '{name}'. "
+                         "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")  # fmt: skip
+        disk_type = str(body.get("type") or "pd-standard").rsplit("/", 1)[-1]
+        if disk_type not in DISK_TYPES:
+            raise _error(400, f"Invalid value for field 'resource.type': '{body.get('type')}'. "
+                         "Disk type does not exist.")  # fmt: skip
+        size = int(body.get("sizeGb") or 0)
+        if not 10 <= size <= 65536:
+            raise _error(400, f"Invalid value for field 'resource.sizeGb': '{size}'. "
+                         "Disk size must be between 10 GB and 65536 GB.")  # fmt: skip
+        with self.lock:
+            if (project, zone, name) in self.disks:
+                raise _error(409, f"The resource 'projects/{project}/zones/{zone}/disks/{name}' already exists",
+                             "alreadyExists")  # fmt: skip
+            disk = Disk(project, zone, name, size, disk_type, dict(body.get("labels") or {}), [], next(self._ids))
+            self.disks[(project, zone, name)] = disk
+        return self._operation_for(project, zone, "insert", disk.self_link)
+
+    def _delete_disk(self, request: Request) -> Reply:
+        project = self._check(request, "compute.disks.delete")
+        disk: Disk = self._find(request, "disks", self.disks)
+        if disk.users:
+            user = _zonal(project, disk.zone, "instances", disk.users[0])
+            raise _error(400, f"The disk resource '{disk.self_link}' is already being used by '{user}'",
+                         "resourceInUseByAnotherResource")  # fmt: skip
+        with self.lock:
+            self.disks.pop((project, disk.zone, disk.name), None)
+        return self._operation_for(project, disk.zone, "delete", disk.self_link)
+
+    def _set_disk_labels(self, request: Request) -> Reply:
+        project = self._check(request, "compute.disks.setLabels")
+        disk: Disk = self._find(request, "disks", self.disks)
+        body = request.json() or {}
+        if body.get("labelFingerprint") != disk.fingerprint:
+            raise _error(412, "Labels fingerprint either invalid or resource labels have changed", "conditionNotMet")
+        with self.lock:
+            disk.labels = dict(body.get("labels") or {})
+        return self._operation_for(project, disk.zone, "setLabels", disk.self_link)
+
+    # -- managed instance groups ---------------------------------------------------------------
+    def _resize(self, request: Request) -> Reply:
+        project = self._check(request, "compute.instanceGroupManagers.update")
+        group: Group = self._find(request, "instanceGroupManagers", self.groups)
+        size = request.query.get("size", "")
+        if not size.isdigit() or int(size) > 1000:
+            raise _error(400, f"Invalid value for field 'size': '{size}'. Must be between 0 and 1000.")
+        with self.lock:
+            group.target_size = int(size)
+        return self._operation_for(project, group.zone, "compute.instanceGroupManagers.resize", group.self_link)
+
+    def _delete_group(self, request: Request) -> Reply:
+        project = self._check(request, "compute.instanceGroupManagers.delete")
+        group: Group = self._find(request, "instanceGroupManagers", self.groups)
+        with self.lock:
+            self.groups.pop((project, group.zone, group.name), None)
+        return self._operation_for(project, group.zone, "delete", group.self_link)
+
+    def _autoscaler(self, request: Request) -> Reply:
+        project = self._check(request, "compute.autoscalers.get")
+        zone, name = request.params["zone"], request.params["name"]
+        with self.lock:
+            group = next((g for g in self.groups.values() if g.project == project and g.zone == zone
+                          and g.autoscaler and f"{g.name}-autoscaler" == name), None)  # fmt: skip
+        if group is None or group.autoscaler is None:
+            raise _error(404, f"The resource 'projects/{project}/zones/{zone}/autoscalers/{name}' was not found",
+                         "notFound")  # fmt: skip
+        low, high = group.autoscaler
+        return Reply(200, {
+            "kind": "compute#autoscaler", "name": name, "zone": f"{BASE}/projects/{project}/zones/{zone}",
+            "target": group.self_link, "status": "ACTIVE",
+            "autoscalingPolicy": {"minNumReplicas": low, "maxNumReplicas": high, "mode": "ON"},
+        })  # fmt: skip
