@@ -14,8 +14,10 @@ from control_api.audit import RequestContextMiddleware
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
 from control_api.routers import costs, monitoring, operations, providers, resources
+from control_api.services.api_keys import Principal
 from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
+from control_api.store.changes import CounterReader, VersionedCache
 from control_api.store.db import make_engine, make_sessionmaker
 from control_api.store.migrate import upgrade
 from wedcloud import __version__
@@ -51,6 +53,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     engine = make_engine(settings.resolved_database_url, pool_size=10, max_overflow=40)
     sessions = make_sessionmaker(engine)
     snapshots = SnapshotReader(settings.layout.serving)
+    counters = CounterReader(engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +64,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             yield
             background.cancel_scope.cancel()
         snapshots.close()
+        counters.close()
         engine.dispose()
 
     app = FastAPI(
@@ -76,6 +80,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.snapshots = snapshots
+    app.state.counters = counters
+    # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
+    app.state.principals = VersionedCache[Principal](1024, max_age=60)
+    app.state.pages = VersionedCache[bytes](settings.response_cache_entries)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
     for module in (providers, resources, operations, costs, monitoring):

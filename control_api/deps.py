@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from control_api.audit import MUTATING, AuditTrail, build_entry
 from control_api.crypto import Cipher, SecretKeyError, key_file, load_cipher
@@ -16,6 +18,7 @@ from control_api.security import Role
 from control_api.services.api_keys import Principal, authenticate
 from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
+from control_api.store.changes import VersionedCache, counter_in
 from wedcloud.snapshots import SnapshotInfo
 
 
@@ -44,12 +47,22 @@ _api_key_header = APIKeyHeader(
 _bearer = HTTPBearer(auto_error=False, description="The same API key, sent as a bearer token.")
 
 
-def current_principal(
+def store_counters(request: Request) -> dict[str, int]:
+    """The store's change counters, read once per request (``control_api.store.changes``)."""
+    counters: dict[str, int] | None = getattr(request.state, "counters", None)
+    if counters is None:
+        counters = request.state.counters = request.app.state.counters.read()
+    return counters
+
+
+async def current_principal(
     request: Request,
-    session: SessionDep,
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> Principal:
+    """The caller, from a cache that the api_keys table's change counter keeps honest (a
+    revoked key is refused on its next request); a key not cached is checked in a worker
+    thread, which also refreshes its last-used time."""
     token = api_key or (bearer.credentials if bearer else None)
     if not token:
         raise ProblemException(
@@ -58,7 +71,13 @@ def current_principal(
             slug="unauthenticated",
             headers={"WWW-Authenticate": 'Bearer realm="wedcloud"'},
         )
-    principal = authenticate(session, token=token)
+    cache: VersionedCache[Principal] = request.app.state.principals
+    fingerprint = hashlib.sha256(token.encode()).digest()  # the cache holds no key in clear
+    principal = cache.get(fingerprint, store_counters(request)["api_keys"])
+    if principal is None:
+        principal, version = await run_in_threadpool(_authenticate, request.app.state.sessions, token)
+        if principal is not None:
+            cache.put(fingerprint, version, principal)
     if principal is None:
         raise ProblemException(
             401,
@@ -68,6 +87,16 @@ def current_principal(
         )
     request.state.principal = principal
     return principal
+
+
+def _authenticate(sessions: sessionmaker[Session], token: str) -> tuple[Principal | None, int]:
+    """The key's principal and the api_keys counter after its last-used time is written (the
+    counter is read after the commit, which the write bumps)."""
+    with sessions() as session:
+        principal = authenticate(session, token=token)
+        session.commit()
+        version = counter_in(session, "api_keys")
+    return principal, version
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -28,6 +28,11 @@ class ApiSettings(BaseSettings):
         description="How often the API finishes interrupted provisions and refreshes resources still "
         "provisioning (0: never; `wedcloud reconcile` runs it once).",
     )
+    response_cache_entries: int = Field(
+        default=256,
+        ge=0,
+        description="Resource list pages kept in memory, each served until the resources table changes (0: none).",
+    )
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json in production, text otherwise, unless set."
     )

@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import polars as pl
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider, ResourceType, ScaleRequest
 from clouds.errors import CloudError
@@ -21,6 +22,7 @@ from control_api.deps import (
     RequireViewer,
     SessionDep,
     SettingsDep,
+    store_counters,
 )
 from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep, OperationOut
@@ -28,6 +30,7 @@ from control_api.services import operations
 from control_api.services import providers as provider_service
 from control_api.services import resources as service
 from control_api.services.errors import Conflict, InvalidRequest
+from control_api.store.changes import VersionedCache, counter_in
 from control_api.store.models import Provider
 
 router = APIRouter(prefix="/resources", tags=["resources"], dependencies=[RequireViewer])
@@ -257,8 +260,8 @@ def provision(body: ResourceSpec, acting: ActingDep, idempotency_key: IDEMPOTENC
     summary="List resources (filter, sort, paginate)",
     operation_id="list_resources",
 )
-def list_resources(
-    session: SessionDep,
+async def list_resources(
+    request: Request,
     provider_id: Annotated[uuid.UUID | None, Query(description="Only this provider's resources.")] = None,
     type: Annotated[ResourceType | None, Query(description="compute, storage or database.")] = None,
     region: Annotated[str | None, Query(max_length=64)] = None,
@@ -276,8 +279,31 @@ def list_resources(
         provider_id=provider_id, resource_type=type.value if type else None, region=region, state=status, tag=tag,
         name_contains=name_contains, cost_above=cost_above,
     )  # fmt: skip
-    page = service.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
-    return {"items": [service.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
+    # A page is computed in a worker thread and kept until the resources table next changes,
+    # whoever changes it (control_api.store.changes); the same page again is served from here.
+    pages: VersionedCache[bytes] = request.app.state.pages
+    key = (where, sort, limit, cursor)
+    cached = pages.get(key, store_counters(request)["resources"])
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    body, version = await run_in_threadpool(_page_json, request.app.state.sessions, where, sort, limit, cursor)
+    pages.put(key, version, body)
+    return Response(body, media_type="application/json")
+
+
+_PAGE = TypeAdapter(Page[ResourceOut])
+
+
+def _page_json(
+    sessions: sessionmaker[Session], where: service.ResourceFilter, sort: str, limit: int, cursor: str | None
+) -> tuple[bytes, int]:
+    """The page as JSON, and the resources counter read before it (so the page is at least as
+    new as the counter says)."""
+    with sessions() as session:
+        version = counter_in(session, "resources")
+        page = service.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
+    body = {"items": [service.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
+    return _PAGE.dump_json(_PAGE.validate_python(body)), version
 
 
 @router.post(

@@ -96,6 +96,15 @@ class Budget(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ChangeCounter(Base):
+    """How many times a watched table has changed; triggers keep it (migration 0003)."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class Resource(Base):
     """A cloud resource WedCloud knows of: provisioned through it, or imported by a sync.
 

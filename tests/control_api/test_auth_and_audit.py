@@ -43,8 +43,9 @@ def test_an_unknown_key_gets_401(api: Api) -> None:
     assert response.json()["detail"] == "The API key is unknown or revoked."
 
 
-def test_a_revoked_key_is_refused(api: Api) -> None:
-    with transaction(make_sessionmaker(api.engine)) as session:
+def test_a_revoked_key_is_refused_on_its_next_request_even_after_it_was_let_in(api: Api) -> None:
+    assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 200
+    with transaction(make_sessionmaker(api.engine)) as session:  # another connection, as the CLI would
         key = session.scalars(select(ApiKey).where(ApiKey.role == "viewer")).one()
         revoke_key(session, key_id=key.id)
     assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 401

@@ -365,6 +365,23 @@ def test_a_bad_metrics_range_is_refused(api: Api) -> None:
     _problem(api.client.get(f"{URL}/{uuid.uuid4()}/metrics", headers=api.headers(Role.VIEWER)), 404)
 
 
+def test_a_listed_page_is_served_again_until_another_connection_changes_a_resource(api: Api) -> None:
+    provider_id = _provider(api)
+    made = _provision(api, provider_id, name="cached-1")
+    viewer = api.headers(Role.VIEWER)
+    first = api.client.get(URL, params={"region": "eu-west-2"}, headers=viewer)
+    again = api.client.get(URL, params={"region": "eu-west-2"}, headers=viewer)
+    assert first.content == again.content
+    assert len(api.client.app.state.pages) == 1  # type: ignore[attr-defined]  # computed once, then served
+    with api.engine.begin() as connection:  # a writer outside the API: the CLI, the reconciler
+        connection.execute(update(Resource).where(Resource.id == uuid.UUID(made["id"])).values(state="stopped"))
+    after = api.client.get(URL, params={"region": "eu-west-2"}, headers=viewer).json()
+    assert [(r["name"], r["state"]) for r in after["items"]] == [("cached-1", "stopped")]
+    later = _provision(api, provider_id, name="cached-2")
+    names = [r["name"] for r in api.client.get(URL, params={"region": "eu-west-2"}, headers=viewer).json()["items"]]
+    assert names == ["cached-1", later["name"]]
+
+
 # -- AWS through moto ----------------------------------------------------------------------------
 def _aws_provider(api: Api, moto_endpoint: str, aws_keys: dict[str, str]) -> str:
     body = {

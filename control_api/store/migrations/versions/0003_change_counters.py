@@ -1,0 +1,66 @@
+"""Change counters: one row per watched table, incremented by a trigger in the same transaction
+as every insert, update or delete on it, from any process. A reader that sees the same value
+twice knows the table did not change in between, so the API can serve a cached answer after
+one indexed read (``control_api.store.changes``).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-27
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+WATCHED = ("resources", "api_keys")
+
+
+def upgrade() -> None:
+    counters = op.create_table(
+        "change_counters",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+    )
+    op.bulk_insert(counters, [{"name": table, "value": 0} for table in WATCHED])
+    if op.get_bind().dialect.name == "postgresql":
+        # once per statement, not per row: a bulk insert of 1,000 resources bumps it once
+        op.execute(
+            """
+            CREATE FUNCTION bump_change_counter() RETURNS trigger AS $$
+            BEGIN
+                UPDATE change_counters SET value = value + 1 WHERE name = TG_TABLE_NAME;
+                RETURN NULL;
+            END;
+            $$ LANGUAGE plpgsql
+            """
+        )
+        for table in WATCHED:
+            op.execute(
+                f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION bump_change_counter()"
+            )
+    else:  # SQLite has row triggers only
+        for table in WATCHED:
+            for verb in ("INSERT", "UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_{verb.lower()}_counted AFTER {verb} ON {table} "
+                    f"BEGIN UPDATE change_counters SET value = value + 1 WHERE name = '{table}'; END"
+                )
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in WATCHED:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_changed ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS bump_change_counter()")
+    else:
+        for table in WATCHED:
+            for verb in ("insert", "update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_{verb}_counted")
+    op.drop_table("change_counters")

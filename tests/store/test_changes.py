@@ -1,0 +1,85 @@
+"""Change counters bump with every write to a watched table, from any connection, on both
+engines; answers cached against them are served only while the table is unchanged."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy.orm import Session
+
+from control_api.security import Role
+from control_api.services.api_keys import create_key
+from control_api.store.changes import CounterReader, VersionedCache
+from control_api.store.models import Provider, Resource
+
+
+def _resource(provider_id: uuid.UUID, index: int) -> dict[str, object]:
+    return {"id": uuid.uuid4(), "provider_id": provider_id, "cloud_id": f"i-{index}", "name": f"web-{index}",
+            "resource_type": "compute", "subtype": "instance", "region": "eu-west-2", "state": "running",
+            "tags": {}, "details": {}}  # fmt: skip
+
+
+def test_every_insert_update_and_delete_of_a_watched_table_bumps_its_counter(engine: Engine) -> None:
+    reader = CounterReader(engine)
+    start = reader.read()
+    with Session(engine) as session, session.begin():
+        provider = Provider(kind="sandbox", name="counted", regions=[], tags={}, settings={})
+        session.add(provider)
+        session.flush()
+        provider_id = provider.id
+    assert reader.read() == start  # providers are not watched
+    with engine.begin() as connection:
+        connection.execute(insert(Resource), [_resource(provider_id, i) for i in range(3)])
+    inserted = reader.read()["resources"]
+    assert inserted > start["resources"]
+    with engine.begin() as connection:
+        connection.execute(update(Resource).values(state="stopped"))
+    updated = reader.read()["resources"]
+    assert updated > inserted
+    with engine.begin() as connection:
+        connection.execute(delete(Resource))
+    assert reader.read()["resources"] > updated
+    with Session(engine) as session, session.begin():
+        create_key(session, name="counted", role=Role.VIEWER)
+    assert reader.read()["api_keys"] > start["api_keys"]
+    reader.close()
+
+
+def test_a_rolled_back_write_leaves_the_counter_alone(engine: Engine) -> None:
+    reader = CounterReader(engine)
+    before = reader.read()
+    with Session(engine) as session:
+        create_key(session, name="never", role=Role.VIEWER)
+        session.rollback()
+    assert reader.read() == before
+    reader.close()
+
+
+def test_a_cached_answer_is_served_only_at_its_version() -> None:
+    cache = VersionedCache[str](4)
+    cache.put("page", 7, "answer")
+    assert cache.get("page", 7) == "answer"
+    assert cache.get("page", 8) is None
+    assert cache.get("page", 7) is None  # a stale entry is dropped, not kept for later
+
+
+def test_the_least_recently_used_answer_goes_first_and_zero_entries_keeps_none() -> None:
+    cache = VersionedCache[int](2)
+    cache.put("a", 1, 1)
+    cache.put("b", 1, 2)
+    assert cache.get("a", 1) == 1  # a is now the most recent
+    cache.put("c", 1, 3)
+    assert (cache.get("a", 1), cache.get("b", 1), cache.get("c", 1)) == (1, None, 3)
+    off = VersionedCache[int](0)
+    off.put("a", 1, 1)
+    assert off.get("a", 1) is None
+
+
+def test_an_answer_older_than_its_max_age_is_not_served() -> None:
+    cache = VersionedCache[int](2, max_age=0.05)
+    cache.put("key", 1, 1)
+    assert cache.get("key", 1) == 1
+    time.sleep(0.06)
+    assert cache.get("key", 1) is None
