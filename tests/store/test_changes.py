@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.orm import Session
 
 from control_api.security import Role
 from control_api.services.api_keys import create_key
 from control_api.store.changes import CounterReader, VersionedCache
+from control_api.store.db import make_engine
+from control_api.store.migrate import upgrade
 from control_api.store.models import Provider, Resource
 
 
@@ -83,3 +87,53 @@ def test_an_answer_older_than_its_max_age_is_not_served() -> None:
     assert cache.get("key", 1) == 1
     time.sleep(0.06)
     assert cache.get("key", 1) is None
+
+
+def test_one_transaction_of_many_writes_bumps_the_counter_once_it_commits(engine: Engine) -> None:
+    reader = CounterReader(engine)
+    before = reader.read()["resources"]
+    with Session(engine) as session, session.begin():
+        provider = Provider(kind="sandbox", name="batch", regions=[], tags={}, settings={})
+        session.add(provider)
+        session.flush()
+        session.execute(insert(Resource), [_resource(provider.id, i) for i in range(50)])
+        session.execute(update(Resource).values(state="stopped"))
+        assert reader.read()["resources"] == before  # nothing is visible before the commit
+    after = reader.read()["resources"]
+    if engine.dialect.name == "postgresql":
+        assert after == before + 1  # counted once, at commit
+    else:
+        assert after > before  # SQLite counts each row; one writer at a time, so no lock to spare
+    reader.close()
+
+
+@pytest.mark.integration
+def test_two_postgresql_writers_crossing_over_resources_do_not_deadlock_on_the_counter(postgres_url: str) -> None:
+    """A writes row 1 then row 2; B writes row 2 and commits in between. Were the counter
+    bumped at each statement, A would hold its lock while waiting for B, and B would wait for
+    the counter: PostgreSQL would abort one of them as a deadlock."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        provider = Provider(kind="sandbox", name="crossing", regions=[], tags={}, settings={})
+        session.add(provider)
+        session.flush()
+        rows = [_resource(provider.id, i) for i in range(2)]
+        session.execute(insert(Resource), rows)
+    first, second = (Resource.id == row["id"] for row in rows)
+    with engine.connect() as a, engine.connect() as b:
+        for connection in (a, b):  # a wait on a lock fails the test instead of hanging it
+            connection.exec_driver_sql("SET lock_timeout = '5s'")
+            connection.commit()
+        a.begin()
+        a.execute(update(Resource).where(first).values(state="stopped"))
+        b.begin()
+        b.execute(update(Resource).where(second).values(state="stopped"))
+        with ThreadPoolExecutor(1) as pool:
+            crossing = pool.submit(lambda: a.execute(update(Resource).where(second).values(size="m5.large")))
+            time.sleep(0.3)  # A now waits for B's row
+            b.commit()
+            crossing.result(timeout=10)
+        a.commit()
+    assert CounterReader(engine).read()["resources"] == 3  # the insert, then A and B once each
+    engine.dispose()

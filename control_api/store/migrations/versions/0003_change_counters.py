@@ -29,12 +29,17 @@ def upgrade() -> None:
     )
     op.bulk_insert(counters, [{"name": table, "value": 0} for table in WATCHED])
     if op.get_bind().dialect.name == "postgresql":
-        # once per statement, not per row: a bulk insert of 1,000 resources bumps it once
+        # Bumped at commit (a deferred constraint trigger), once per transaction (a flag local to
+        # it): the counter's row lock is then held only while committing, so two transactions
+        # writing resources in different orders cannot deadlock on it.
         op.execute(
             """
             CREATE FUNCTION bump_change_counter() RETURNS trigger AS $$
             BEGIN
-                UPDATE change_counters SET value = value + 1 WHERE name = TG_TABLE_NAME;
+                IF current_setting('wedcloud.counted_' || TG_TABLE_NAME, true) IS DISTINCT FROM 'yes' THEN
+                    PERFORM set_config('wedcloud.counted_' || TG_TABLE_NAME, 'yes', true);
+                    UPDATE change_counters SET value = value + 1 WHERE name = TG_TABLE_NAME;
+                END IF;
                 RETURN NULL;
             END;
             $$ LANGUAGE plpgsql
@@ -42,8 +47,8 @@ def upgrade() -> None:
         )
         for table in WATCHED:
             op.execute(
-                f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION bump_change_counter()"
+                f"CREATE CONSTRAINT TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bump_change_counter()"
             )
     else:  # SQLite has row triggers only
         for table in WATCHED:
