@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -37,8 +37,12 @@ class ResourceState(StrEnum):
     FAILED = "failed"
 
 
+HOUR = timedelta(hours=1)
+
+
 class Metric(StrEnum):
-    """Utilisation metrics, named by what they measure and in which unit."""
+    """Utilisation metrics, named by what they measure and in which unit. A sample covers one
+    period: percentages are its average, bytes and operations its total."""
 
     CPU_PERCENT = "cpu_percent"
     MEMORY_PERCENT = "memory_percent"
@@ -176,7 +180,9 @@ class CloudProvider(Protocol):
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]: ...
     def describe(self, resource_id: str) -> CloudResource: ...
     def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource: ...
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame: ...
+    def get_metrics(
+        self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
+    ) -> pl.DataFrame: ...
     def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]: ...
     def price_catalogue(self, *, region: str) -> list[InstanceType]: ...
 
@@ -197,7 +203,9 @@ class NotYetAdapted:
 
     kind: str
 
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+    def get_metrics(
+        self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
+    ) -> pl.DataFrame:
         raise UnsupportedRequest(
             f"{self.kind}: utilisation metrics are read by the optimisation pipeline, not here yet"
         )
@@ -226,4 +234,6 @@ METRICS_SCHEMA = pl.Schema(
         "value": pl.Float64(),
     }
 )
-"""Long format returned by :meth:`CloudProvider.get_metrics`: one row per sample."""
+"""Long format returned by :meth:`CloudProvider.get_metrics`: one row per sample, stamped with
+the start of its period (UTC), ``resource_id`` being the id the caller asked with. A metric the
+provider does not report (memory without an agent) is absent, never zero."""

@@ -8,7 +8,7 @@ stops billing compute hours but keeps paying for its disk.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clouds.base import (
+    HOUR,
     METRICS_SCHEMA,
     BillingExport,
     CloudResource,
@@ -211,7 +212,10 @@ class SandboxCloud:
             if region is None or resource.region == region:
                 yield self._to_cloud(resource)
 
-    def get_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+    def get_metrics(
+        self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
+    ) -> pl.DataFrame:
+        """Hourly samples, whatever ``period`` asks: the sandbox's world is simulated by the hour."""
         world = self._world()
         meter = Meter(world)
         timestamps = hour_range(start, end).astype("datetime64[us]")

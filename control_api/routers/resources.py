@@ -38,6 +38,8 @@ router = APIRouter(prefix="/resources", tags=["resources"], dependencies=[Requir
 Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 STEPS = {"5m": "5m", "1h": "1h", "1d": "1d"}
+# the sample period asked of the provider for each step (a day is averaged from hourly samples)
+PERIODS = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(hours=1)}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No resource with this id."}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Not allowed in the resource's state (or it is protected)."}
@@ -364,7 +366,7 @@ def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: Settings
         end = datetime.now(UTC)
         try:
             frame = _adapter(provider, session, settings, cipher).get_metrics(
-                [row.cloud_id], start=end - timedelta(hours=1), end=end
+                [row.cloud_id], start=end - timedelta(hours=1), end=end, period=timedelta(minutes=5)
             )
         except CloudError:
             frame = None  # this provider's adapter reports no metrics yet
@@ -514,7 +516,9 @@ def metrics(
         )
     row = service.get_resource(session, resource_id)
     provider = provider_service.get_provider(session, provider_id=row.provider_id)
-    frame = _adapter(provider, session, settings, cipher).get_metrics([row.cloud_id], start=start, end=end)
+    frame = _adapter(provider, session, settings, cipher).get_metrics(
+        [row.cloud_id], start=start, end=end, period=PERIODS[step]
+    )
     series: dict[str, list[dict[str, Any]]] = {}
     if frame.height:
         averaged = (
