@@ -3,26 +3,32 @@ databases and Auto Scaling groups.
 
 Every list follows its paginator to the end (EC2 pages at 100 items by default), every call
 retries throttling with botocore's adaptive mode, and SDK errors leave this module as the
-errors of :mod:`clouds.errors`. Billing lives in :mod:`clouds.aws` (exports and Cost
-Explorer); metrics, price lists and snapshots are not part of this adapter yet.
+errors of :mod:`clouds.errors`. Utilisation metrics come from CloudWatch. Billing lives in
+:mod:`clouds.aws` (exports and Cost Explorer); price lists and snapshots are not part of this
+adapter yet.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import boto3
+import polars as pl
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from clouds import aws
 from clouds.base import (
+    HOUR,
+    METRICS_SCHEMA,
     CloudResource,
     ConnectionCheck,
+    Metric,
     NotYetAdapted,
     Problem,
     ProvisionRequest,
@@ -63,6 +69,31 @@ PERMISSION_PROBES: tuple[tuple[str, str], ...] = (
 TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
 STORAGE_CLASS_TAG = "wedcloud:storage-class"  # a bucket's intended S3 storage class (S3 sets it per object)
 BUCKET_ARN = "arn:aws:s3:::"
+
+MetricQuery = tuple[str, str, str, str, bool]
+"""(namespace, metric name, statistic, WedCloud metric, per second: multiply by the period)"""
+# From the EC2, RDS and CloudWatch agent metric references. EBS operations count volumes on the
+# Nitro system; DiskReadOps/DiskWriteOps count instance-store disks only, so they are not used.
+INSTANCE_METRICS: tuple[MetricQuery, ...] = (
+    ("AWS/EC2", "CPUUtilization", "Average", Metric.CPU_PERCENT, False),
+    ("AWS/EC2", "NetworkIn", "Sum", Metric.NETWORK_IN_BYTES, False),
+    ("AWS/EC2", "NetworkOut", "Sum", Metric.NETWORK_OUT_BYTES, False),
+    ("AWS/EC2", "EBSReadOps", "Sum", Metric.DISK_IO_OPS, False),
+    ("AWS/EC2", "EBSWriteOps", "Sum", Metric.DISK_IO_OPS, False),
+    ("CWAgent", "mem_used_percent", "Average", Metric.MEMORY_PERCENT, False),
+)
+DATABASE_METRICS: tuple[MetricQuery, ...] = (
+    ("AWS/RDS", "CPUUtilization", "Average", Metric.CPU_PERCENT, False),
+    ("AWS/RDS", "NetworkReceiveThroughput", "Average", Metric.NETWORK_IN_BYTES, True),
+    ("AWS/RDS", "NetworkTransmitThroughput", "Average", Metric.NETWORK_OUT_BYTES, True),
+    ("AWS/RDS", "ReadIOPS", "Average", Metric.DISK_IO_OPS, True),
+    ("AWS/RDS", "WriteIOPS", "Average", Metric.DISK_IO_OPS, True),
+)
+GROUP_METRICS: tuple[MetricQuery, ...] = (
+    ("AWS/EC2", "CPUUtilization", "Average", Metric.CPU_PERCENT, False),
+    ("AWS/EC2", "NetworkIn", "Sum", Metric.NETWORK_IN_BYTES, False),
+    ("AWS/EC2", "NetworkOut", "Sum", Metric.NETWORK_OUT_BYTES, False),
+)
 # What provision_problems accepts, from the EC2, S3 and RDS API references.
 VOLUME_TYPES = ("gp3", "gp2", "io2", "io1", "st1", "sc1", "standard")
 S3_STORAGE_CLASSES = ("STANDARD", "INTELLIGENT_TIERING", "STANDARD_IA", "ONEZONE_IA", "GLACIER_IR", "GLACIER",
@@ -353,6 +384,79 @@ class AwsCloud(NotYetAdapted):
             region=region, state=ResourceState.AVAILABLE, account_id="", tags=tags,
             details={"storage_class": tags.get(STORAGE_CLASS_TAG, "STANDARD")},
         )  # fmt: skip
+
+    # -- metrics ---------------------------------------------------------------------------
+    def get_metrics(
+        self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
+    ) -> pl.DataFrame:
+        """CloudWatch GetMetricData, up to 500 queries a call and every page, for instances,
+        databases and Auto Scaling groups (volumes and buckets have none of these metrics).
+        Memory comes from the CloudWatch agent (``CWAgent``) where it reports it."""
+        seconds = max(60, int(period.total_seconds()) // 60 * 60)  # CloudWatch periods are whole minutes
+        first = datetime.fromtimestamp(start.timestamp() // seconds * seconds, UTC)
+        last = datetime.fromtimestamp(-(-end.timestamp() // seconds) * seconds, UTC)
+        queries: dict[str, list[tuple[dict[str, Any], str, str, float]]] = {}  # region -> queries
+        ids = (f"q{n}" for n in itertools.count())
+        for resource_id, region, (dimension, value), wanted in self._metric_targets(resource_ids):
+            for namespace, name, statistic, metric, per_second in wanted:
+                query = {
+                    "Id": next(ids),
+                    "MetricStat": {
+                        "Metric": {"Namespace": namespace, "MetricName": name,
+                                   "Dimensions": [{"Name": dimension, "Value": value}]},
+                        "Period": seconds, "Stat": statistic,
+                    },
+                }  # fmt: skip
+                queries.setdefault(region, []).append((query, resource_id, metric, seconds if per_second else 1))
+        rows: list[tuple[str, str, datetime, float]] = []
+        for region, asked in queries.items():
+            by_id = {query["Id"]: (resource_id, metric, scale) for query, resource_id, metric, scale in asked}
+            for chunk in range(0, len(asked), 500):
+                batch = [query for query, *_ in asked[chunk : chunk + 500]]
+                for result in self._metric_results(region, batch, first, last):
+                    resource_id, metric, scale = by_id[result["Id"]]
+                    rows += [
+                        (resource_id, metric, moment.astimezone(UTC), float(value) * scale)
+                        for moment, value in zip(result["Timestamps"], result["Values"], strict=True)
+                    ]
+        if not rows:
+            return pl.DataFrame(schema=METRICS_SCHEMA)
+        frame = pl.DataFrame(rows, schema=["resource_id", "metric", "timestamp", "value"], orient="row")
+        # disk operations are reads plus writes: the two queries add up per period
+        return frame.group_by("resource_id", "metric", "timestamp").agg(pl.col("value").sum()).cast(METRICS_SCHEMA)
+
+    def _metric_targets(
+        self, resource_ids: Sequence[str]
+    ) -> Iterator[tuple[str, str, tuple[str, str], tuple[MetricQuery, ...]]]:
+        """(id, region, CloudWatch dimension, metrics to ask) for each resource that has metrics."""
+        instances = [r for r in resource_ids if _identify(r)[0] == "instance"]
+        regions = self._instance_regions(instances) if instances else {}
+        for resource_id in resource_ids:
+            kind, region, name = _identify(resource_id)
+            if kind == "instance" and resource_id in regions:
+                yield resource_id, regions[resource_id], ("InstanceId", resource_id), INSTANCE_METRICS
+            elif kind == "database":
+                yield resource_id, region, ("DBInstanceIdentifier", name), DATABASE_METRICS
+            elif kind == "instance_group":
+                yield resource_id, region or self.default_region, ("AutoScalingGroupName", name), GROUP_METRICS
+
+    def _instance_regions(self, instance_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for region in self.regions:
+            wanted = [{"Name": "instance-id", "Values": instance_ids}]
+            found |= {resource.id: region for resource in self._instances(region, Filters=wanted)}
+        return found
+
+    def _metric_results(
+        self, region: str, queries: list[dict[str, Any]], start: datetime, end: datetime
+    ) -> Iterator[dict[str, Any]]:
+        cloudwatch = self.client("cloudwatch", region)
+        arguments = {"MetricDataQueries": queries, "StartTime": start, "EndTime": end}
+        try:
+            for page in cloudwatch.get_paginator("get_metric_data").paginate(**arguments):
+                yield from page["MetricDataResults"]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc) from exc
 
     # -- write side ----------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import polars as pl
 import pytest
 
 from clouds import aws
@@ -218,3 +220,83 @@ def test_a_database_request_names_every_problem_at_once() -> None:
         options={"subtype": "database", "engine": "oracle", "storage_gb": 5},
     )  # fmt: skip
     assert [name for name, _ in AwsCloud.provision_problems(request)] == ["name", "size", "options", "options"]
+
+
+def test_cloudwatch_samples_come_back_per_period_as_wedcloud_metrics(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    instance_id = instance["InstanceId"]
+    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    hour = datetime(2026, 11, 26, 9, tzinfo=UTC)
+    points = {
+        "CPUUtilization": [(0, 10.0), (2, 30.0), (7, 80.0)],  # minutes past the hour, value
+        "NetworkIn": [(1, 1000.0), (3, 500.0)],
+        "EBSReadOps": [(1, 40.0)],
+        "EBSWriteOps": [(2, 60.0), (6, 5.0)],
+    }
+    for name, samples in points.items():
+        cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
+            {"MetricName": name, "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+             "Timestamp": hour + timedelta(minutes=minute), "Value": value}
+            for minute, value in samples
+        ])  # fmt: skip
+    frame = _cloud(moto_endpoint, aws_keys).get_metrics(
+        [instance_id], start=hour, end=hour + timedelta(minutes=10), period=timedelta(minutes=5)
+    )
+    found = {(row["metric"], row["timestamp"].minute): row["value"] for row in frame.iter_rows(named=True)}
+    assert found == {
+        ("cpu_percent", 0): 20.0, ("cpu_percent", 5): 80.0,  # averaged per five minutes
+        ("network_in_bytes", 0): 1500.0,  # summed
+        ("disk_io_ops", 0): 100.0, ("disk_io_ops", 5): 5.0,  # EBS reads plus writes
+    }  # fmt: skip
+    assert "memory_percent" not in frame["metric"].to_list()  # no CloudWatch agent: absent, not zero
+    assert frame["timestamp"].dtype == pl.Datetime("us", "UTC")
+
+
+def test_metrics_of_many_resources_are_asked_500_queries_at_a_time(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    instances = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=90, MaxCount=90)["Instances"]
+    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    moment = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    for index, instance in enumerate(instances):
+        cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
+            {"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": instance["InstanceId"]}],
+             "Timestamp": moment, "Value": float(index)}
+        ])  # fmt: skip
+    ids = [i["InstanceId"] for i in instances]  # six queries each: 540, more than one call holds
+    cloud = _cloud(moto_endpoint, aws_keys)
+    calls: list[int] = []
+    cloud.client("cloudwatch")  # the region's session, whose events reach every client made from it
+    cloud._sessions["eu-west-2"].events.register(
+        "provide-client-params.cloudwatch.GetMetricData",
+        lambda params, **_: calls.append(len(params["MetricDataQueries"])),
+    )
+    frame = cloud.get_metrics(ids, start=moment - timedelta(hours=1), end=moment)
+    assert calls == [500, 40]
+    cpu = frame.filter(pl.col("metric") == "cpu_percent")
+    assert dict(zip(cpu["resource_id"], cpu["value"], strict=True)) == {i: float(n) for n, i in enumerate(ids)}
+
+
+def test_database_rates_per_second_become_totals_per_period(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    database = cloud.provision(
+        ProvisionRequest(
+            name="stats-db", resource_type=ResourceType.DATABASE, region="eu-west-2", size="db.t4g.micro",
+            options={"subtype": "database", "engine": "postgres"},
+        )
+    )  # fmt: skip
+    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    hour = datetime(2026, 11, 26, 9, tzinfo=UTC)
+    dimensions = [{"Name": "DBInstanceIdentifier", "Value": "stats-db"}]
+    cloudwatch.put_metric_data(Namespace="AWS/RDS", MetricData=[
+        {"MetricName": "ReadIOPS", "Dimensions": dimensions, "Timestamp": hour, "Value": 2.0},
+        {"MetricName": "CPUUtilization", "Dimensions": dimensions, "Timestamp": hour, "Value": 35.0},
+    ])  # fmt: skip
+    frame = cloud.get_metrics([database.id], start=hour, end=hour + timedelta(hours=1))
+    found = {row["metric"]: row["value"] for row in frame.iter_rows(named=True)}
+    assert found == {"cpu_percent": 35.0, "disk_io_ops": 7200.0}  # 2 a second for an hour
+    assert set(frame["resource_id"]) == {database.id}

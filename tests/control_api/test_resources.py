@@ -458,6 +458,31 @@ def test_a_database_and_a_bucket_are_provisioned_and_an_imported_group_scaled_th
     assert _done(api, _act(api, database["id"], "delete", Role.ADMIN))["status"] == "succeeded"
 
 
+@pytest.mark.integration
+def test_an_ec2_instance_shows_its_cloudwatch_metrics_through_the_api(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    provider_id = _aws_provider(api, moto_endpoint, aws_keys)
+    made = _provision(api, provider_id, size="t3.micro", image=AMI)
+    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    now = datetime.now(UTC)
+    recently = now.replace(minute=now.minute // 5 * 5, second=0, microsecond=0) - timedelta(minutes=20)
+    cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
+        {"MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": made["cloud_id"]}],
+         "Timestamp": recently + timedelta(minutes=minute), "Value": value}
+        for minute, value in ((0, 12.0), (1, 18.0), (10, 64.0))
+    ])  # fmt: skip
+    state = api.client.app.state  # type: ignore[attr-defined]
+    reconcile_once(state.settings, state.sessions)  # pending at EC2 -> running
+    detail = api.client.get(f"{URL}/{made['id']}", headers=api.headers(Role.VIEWER)).json()
+    assert detail["last_metrics"]["cpu_percent"]["value"] == 64.0
+    series = api.client.get(
+        f"{URL}/{made['id']}/metrics", params={"step": "5m", "start": (recently - timedelta(minutes=5)).isoformat()},
+        headers=api.headers(Role.VIEWER),
+    ).json()["series"]  # fmt: skip
+    assert [point["value"] for point in series["cpu_percent"]] == [15.0, 64.0]
+
+
 # -- recovery ------------------------------------------------------------------------------------
 def test_a_crash_after_the_provider_call_is_recovered_without_a_second_resource(api: Api) -> None:
     """The worker made the resource at the provider and died before writing it down: the
