@@ -38,16 +38,62 @@ COST_DAILY_DIMENSIONS = (
 )
 
 
+COST_DETAIL_DAILY_SQL = f"""
+CREATE TABLE IF NOT EXISTS cost_detail_daily (
+    ChargeDate DATE NOT NULL,
+    ProviderName VARCHAR NOT NULL,
+    BillingAccountId VARCHAR NOT NULL,
+    SubAccountId VARCHAR,
+    ServiceCategory VARCHAR NOT NULL,
+    ServiceName VARCHAR NOT NULL,
+    RegionId VARCHAR,
+    ResourceId VARCHAR,
+    ResourceType VARCHAR,
+    ChargeCategory VARCHAR NOT NULL,
+    PricingCategory VARCHAR,
+    BillingCurrency VARCHAR NOT NULL,
+    Tags JSON,
+    BilledCost {MONEY} NOT NULL,
+    EffectiveCost {MONEY} NOT NULL,
+    ListCost {MONEY} NOT NULL,
+    LineItems BIGINT NOT NULL,
+    x_SourceId VARCHAR NOT NULL,
+    x_BillingMonth DATE
+)
+"""
+"""``cost_daily`` one level down, per resource, pricing category and tag set: what breakdowns by
+resource, resource type, pricing category or tag read. Larger than ``cost_daily`` (a row per
+resource and day), which stays the overview's small table."""
+
+COST_DETAIL_DIMENSIONS = (
+    "ProviderName",
+    "BillingAccountId",
+    "SubAccountId",
+    "ServiceCategory",
+    "ServiceName",
+    "RegionId",
+    "ResourceId",
+    "ResourceType",
+    "ChargeCategory",
+    "PricingCategory",
+    "BillingCurrency",
+    "Tags",
+)
+
+AGGREGATES = {"cost_daily": COST_DAILY_DIMENSIONS, "cost_detail_daily": COST_DETAIL_DIMENSIONS}
+
+
 def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(create_table_sql("focus_costs"))
     connection.execute(COST_DAILY_SQL)
+    connection.execute(COST_DETAIL_DAILY_SQL)
 
 
-def rebuild_cost_daily_sql() -> str:
-    """Insert the daily aggregate of one source's month (``$1`` source id, ``$2`` month)."""
-    dims = ", ".join(COST_DAILY_DIMENSIONS)
+def rebuild_sql(table: str = "cost_daily") -> str:
+    """Insert one daily aggregate of one source's month (``$1`` source id, ``$2`` month)."""
+    dims = ", ".join(AGGREGATES[table])
     return f"""
-INSERT INTO cost_daily
+INSERT INTO {table}
 SELECT CAST(ChargePeriodStart AS DATE) AS ChargeDate, {dims},
        sum(BilledCost), sum(EffectiveCost), sum(ListCost), count(*), x_SourceId, x_BillingMonth
 FROM focus_costs
@@ -56,17 +102,20 @@ GROUP BY ALL
 """
 
 
-def replace_cost_daily(connection: duckdb.DuckDBPyConnection, *, source_id: str, month: object) -> int:
-    """Rebuild one source's month of ``cost_daily`` from ``focus_costs``; returns its rows."""
+def replace_cost_daily(
+    connection: duckdb.DuckDBPyConnection, *, source_id: str, month: object, table: str = "cost_daily"
+) -> int:
+    """Rebuild one source's month of a daily aggregate (``cost_daily`` or ``cost_detail_daily``)
+    from ``focus_costs`` in one transaction; returns its rows."""
     connection.execute("BEGIN TRANSACTION")
     try:
-        connection.execute("DELETE FROM cost_daily WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month])
-        connection.execute(rebuild_cost_daily_sql(), [source_id, month])
+        connection.execute(f"DELETE FROM {table} WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month])
+        connection.execute(rebuild_sql(table), [source_id, month])
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
         raise
     rows: int = connection.execute(
-        "SELECT count(*) FROM cost_daily WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month]
+        f"SELECT count(*) FROM {table} WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month]
     ).fetchall()[0][0]
     return rows

@@ -33,37 +33,70 @@ def build_cost_daily_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefi
     return cost_daily
 
 
+def build_cost_detail_daily_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
+    @dg.asset(
+        name="cost_detail_daily",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        deps=["focus_costs"],
+        group_name="costs",
+        owners=OWNERS,
+        kinds={"duckdb"},
+        description=(
+            "Daily costs one level below cost_daily: per resource, resource type, pricing category and tag "
+            "set. What cost breakdowns by resource, pricing category or tag read."
+        ),
+        metadata={"table": "cost_detail_daily"},
+    )
+    def cost_detail_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        rows = 0
+        with warehouse.connect() as con:
+            for partition in partitions_of(context):
+                rows += replace_cost_daily(
+                    con, source_id=partition.source, month=partition.month, table="cost_detail_daily"
+                )
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return cost_detail_daily
+
+
 def build_cost_daily_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:  # type: ignore[type-arg]
+    return [_matches_line_items(partitions, table) for table in ("cost_daily", "cost_detail_daily")]
+
+
+def _matches_line_items(partitions: dg.PartitionsDefinition, table: str) -> dg.AssetChecksDefinition:  # type: ignore[type-arg]
+    check_name = f"{table}_matches_line_items"
+
     @dg.asset_check(
-        asset="cost_daily",
-        name="cost_daily_matches_line_items",
+        asset=table,
+        name=check_name,
         partitions_def=partitions,
         blocking=True,
         description="Each source-month's aggregate adds up to exactly the line items it was built from, per currency.",
     )
-    def cost_daily_matches_line_items(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def matches_line_items(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
         results = {}
         with warehouse.connect() as con:
             for partition in partitions_of(context):
                 rows = con.execute(
-                    """
+                    f"""
                     WITH lines AS (
                         SELECT BillingCurrency AS currency, sum(BilledCost) AS billed, count(*) AS n
                         FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2 GROUP BY ALL),
                     daily AS (
                         SELECT BillingCurrency AS currency, sum(BilledCost) AS billed, sum(LineItems) AS n
-                        FROM cost_daily WHERE x_SourceId = $1 AND x_BillingMonth = $2 GROUP BY ALL)
+                        FROM {table} WHERE x_SourceId = $1 AND x_BillingMonth = $2 GROUP BY ALL)
                     SELECT coalesce(l.currency, d.currency), l.billed, d.billed, l.n, d.n
                     FROM lines l FULL OUTER JOIN daily d USING (currency)
                     """,
                     [partition.source, partition.month],
                 ).fetchall()
                 differences = [
-                    {"currency": c, "line_items": str(lb), "cost_daily": str(db)}
+                    {"currency": c, "line_items": str(lb), table: str(db)}
                     for c, lb, db, ln, dn in rows
                     if lb != db or ln != dn
                 ]
                 results[str(partition.key)] = (not differences, {"differences": differences})
-        yield from per_partition("cost_daily", "cost_daily_matches_line_items", results)
+        yield from per_partition(table, check_name, results)
 
-    return [cost_daily_matches_line_items]
+    return matches_line_items

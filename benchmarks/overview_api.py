@@ -21,7 +21,7 @@ import duckdb
 from sqlalchemy.orm import Session
 
 from analytics.focus.normalise import focus_sql, open_source
-from analytics.warehouse import ensure_schema, rebuild_cost_daily_sql
+from analytics.warehouse import ensure_schema, rebuild_sql
 from benchmarks.apiload import against_bare, api_server
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import create_sandbox
@@ -49,7 +49,7 @@ def build_home(root: Path) -> tuple[HomeLayout, str, int]:
             source = open_source(con, export.path)
             con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id='bench')})")
         start = datetime.combine(world.history_start, datetime.min.time(), tzinfo=UTC)
-        con.execute(rebuild_cost_daily_sql(), [start, start + timedelta(days=800)])
+        con.execute(rebuild_sql(), [start, start + timedelta(days=800)])
         (rows,) = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0]
 
         def build(path: Path) -> dict[str, Any]:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
-from assets.costs import build_cost_daily_asset, build_cost_daily_checks
+from assets.costs import build_cost_daily_asset, build_cost_daily_checks, build_cost_detail_daily_asset
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.partitions import billing_partitions
 from pipelines.resources import BillingSourcesResource, ServingResource, WarehouseResource
 from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
 from pipelines.settings import PipelineSettings
 
-BILLING_ASSETS = ("focus_costs", "cost_daily")
+BILLING_ASSETS = ("focus_costs", "cost_daily", "cost_detail_daily")
 
 
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
@@ -30,7 +30,12 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         description="Publish a new serving snapshot for the API.",
     )
     return dg.Definitions(
-        assets=[build_focus_costs_asset(partitions), build_cost_daily_asset(partitions), serving],
+        assets=[
+            build_focus_costs_asset(partitions),
+            build_cost_daily_asset(partitions),
+            build_cost_detail_daily_asset(partitions),
+            serving,
+        ],
         asset_checks=[
             *build_focus_costs_checks(partitions),
             *build_cost_daily_checks(partitions),

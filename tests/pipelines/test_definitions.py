@@ -17,7 +17,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
     graph = defs.resolve_asset_graph()
     assets = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
-    assert set(assets) == {"focus_costs", "cost_daily", "serving"}
+    assert set(assets) == {"focus_costs", "cost_daily", "cost_detail_daily", "serving"}
     for name, node in assets.items():
         assert node.group_name in {"billing", "costs", "serving"}, name
         assert node.owners == ["team:finops"], name
@@ -30,6 +30,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "no_duplicate_line_items",
         "billing_is_fresh",
         "cost_daily_matches_line_items",
+        "cost_detail_daily_matches_line_items",
         "snapshot_matches_warehouse",
     }
     partitions = assets["focus_costs"].partitions_def

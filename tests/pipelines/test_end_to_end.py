@@ -37,6 +37,7 @@ CHECKS = [
     ("focus_costs", "billed_cost_reconciles"),
     ("focus_costs", "no_duplicate_line_items"),
     ("cost_daily", "cost_daily_matches_line_items"),
+    ("cost_detail_daily", "cost_detail_daily_matches_line_items"),
     ("serving", "snapshot_matches_warehouse"),
 ]
 
