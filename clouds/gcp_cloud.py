@@ -17,6 +17,14 @@ is its location in lower case: a region (``europe-west2``), a dual-region (``eur
 multi-region (``eu``); a region filter keeps a bucket whose data lives in one of the regions
 asked for (a multi-region covers every region of its continent). A group scales between its
 autoscaler's min and max replicas, or 0..1000 without one; regional groups are not listed yet.
+
+Metrics come from Cloud Monitoring's ``projects.timeSeries.list``. google-cloud-monitoring ships
+gRPC transports only, so the adapter calls the documented REST form of the same method
+(``GET /v3/projects/<p>/timeSeries``) with the library's own request and response types,
+authorised by the adapter's credentials and sent to the same endpoint as the other clients.
+Series are matched by the instance's numeric ``resource.labels.instance_id`` (the Ops Agent's
+memory series carry no ``instance_name``), aligned per period and mapped back to the ids asked
+with. Only instances report metrics; disks, groups and buckets answer no rows.
 """
 
 from __future__ import annotations
@@ -24,15 +32,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+import polars as pl
 from google.api_core import exceptions as google_errors
 
 from clouds.base import (
+    HOUR,
+    METRICS_SCHEMA,
     CloudResource,
     ConnectionCheck,
+    Metric,
     NotYetAdapted,
     Problem,
     ProvisionRequest,
@@ -50,7 +62,7 @@ from clouds.errors import (
     Throttled,
     UnsupportedRequest,
 )
-from clouds.gcp import credentials_for
+from clouds.gcp import SCOPES, credentials_for
 
 SERVICES = (
     Service("compute.googleapis.com/instances", "Compute Engine", "Compute", (ResourceType.COMPUTE,)),
@@ -103,6 +115,19 @@ BUCKET_NAME_RULE = (
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE", "ARCHIVE")
 DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
 GROUP_BOUNDS = (0, 1000)  # what a zonal managed instance group holds without an autoscaler
+MONITORING = "https://monitoring.googleapis.com"
+# (metric type, WedCloud metric, aligner, extra filter): utilisation is averaged over the period,
+# counts (DELTA metrics) are summed over it, so a sample is the bytes or operations in its period
+_METRICS = (
+    ("compute.googleapis.com/instance/cpu/utilization", Metric.CPU_PERCENT, "ALIGN_MEAN", ""),
+    ("agent.googleapis.com/memory/percent_used", Metric.MEMORY_PERCENT, "ALIGN_MEAN", 'metric.labels.state = "used"'),
+    ("compute.googleapis.com/instance/network/received_bytes_count", Metric.NETWORK_IN_BYTES, "ALIGN_SUM", ""),
+    ("compute.googleapis.com/instance/network/sent_bytes_count", Metric.NETWORK_OUT_BYTES, "ALIGN_SUM", ""),
+    ("compute.googleapis.com/instance/disk/read_ops_count", Metric.DISK_IO_OPS, "ALIGN_SUM", ""),
+    ("compute.googleapis.com/instance/disk/write_ops_count", Metric.DISK_IO_OPS, "ALIGN_SUM", ""),
+)
+_SCALES = {Metric.CPU_PERCENT: 100.0}  # Google reports CPU utilisation as a fraction
+_AVERAGED = (Metric.CPU_PERCENT.value, Metric.MEMORY_PERCENT.value)  # across series; counts add up
 _NOUNS = {
     "instances": "an instance",
     "disks": "a volume",
@@ -207,6 +232,31 @@ def _covers(location: str, data_locations: Sequence[str] | None, wanted: set[str
     if place in _MULTI_REGIONS:
         return any(region.startswith(_MULTI_REGIONS[place]) for region in wanted)
     return bool(set(_DUAL_REGIONS.get(place, (place,))) & wanted)
+
+
+def _series_filter(metric_type: str, extra: str, instance_ids: Sequence[str]) -> str:
+    """A time series filter: one metric type of the given instances (by numeric id)."""
+    wanted = ", ".join(f'"{i}"' for i in instance_ids)
+    clauses = [f'metric.type = "{metric_type}"', 'resource.type = "gce_instance"',
+               f"resource.labels.instance_id = one_of({wanted})", extra]  # fmt: skip
+    return " AND ".join(c for c in clauses if c)
+
+
+def _point_value(point: Any) -> float:
+    return float(point.value.double_value if "double_value" in point.value else point.value.int64_value)
+
+
+def _metrics_frame(rows: list[tuple[str, str, datetime, float]]) -> pl.DataFrame:
+    """Samples per (resource, metric, period): counts of several series (disks, reads and writes,
+    network interfaces) added up, percentages averaged."""
+    frame = pl.DataFrame(rows, schema=METRICS_SCHEMA, orient="row")
+    summed = frame.group_by("resource_id", "metric", "timestamp").agg(pl.col("value").sum(), pl.len().alias("n"))
+    averaged = pl.when(pl.col("metric").is_in(_AVERAGED)).then(pl.col("value") / pl.col("n"))
+    return (
+        summed.with_columns(averaged.otherwise(pl.col("value")).alias("value"))
+        .select(METRICS_SCHEMA.names())
+        .sort("resource_id", "metric", "timestamp")
+    )
 
 
 # -- what each subtype needs before anything is sent ------------------------------------------
@@ -315,6 +365,15 @@ class GcpCloud(NotYetAdapted):
 
         options = {"api_endpoint": self.endpoint_url} if self.endpoint_url else None
         return Client(project=self.project, credentials=self._credentials, client_options=options)
+
+    @cached_property
+    def _monitoring(self) -> Any:
+        """An authorised HTTP session for Cloud Monitoring's REST API, made when first used."""
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
+
+        credentials = self._credentials or google.auth.default(scopes=SCOPES)[0]
+        return AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
 
     # -- helpers -------------------------------------------------------------------------------
     def _id(self, zone: str, name: str, collection: str = "instances") -> str:
@@ -500,6 +559,63 @@ class GcpCloud(NotYetAdapted):
         return ConnectionCheck(
             ok=not missing, identity=f"projects/{project.name}", detail=detail, missing_permissions=missing
         )
+
+    def get_metrics(
+        self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
+    ) -> pl.DataFrame:
+        """Instances' utilisation in [start, end) per period; other resources report none."""
+        asked = {str(self._get(i).id): i for i in resource_ids if _collection(i) == "instances"}
+        if not asked:
+            return pl.DataFrame(schema=METRICS_SCHEMA)
+        rows = [
+            (asked[instance_id], metric.value, moment, value * _SCALES.get(metric, 1.0))
+            for metric_type, metric, aligner, extra in _METRICS
+            for instance_id, moment, value in self._samples(
+                _series_filter(metric_type, extra, list(asked)), aligner, start, end, period
+            )
+        ]
+        return _metrics_frame(rows)
+
+    def _samples(
+        self, series_filter: str, aligner: str, start: datetime, end: datetime, period: timedelta
+    ) -> Iterator[tuple[str, datetime, float]]:
+        """(instance id, start of period, value) of every aligned point, across every page."""
+        for series in self._time_series(series_filter, aligner, start, end, period):
+            instance_id = series.resource.labels["instance_id"]
+            for point in series.points:
+                moment = datetime.fromtimestamp(point.interval.end_time.timestamp(), UTC) - period
+                yield instance_id, moment, _point_value(point)
+
+    def _time_series(
+        self, series_filter: str, aligner: str, start: datetime, end: datetime, period: timedelta
+    ) -> Iterator[Any]:
+        """``projects.timeSeries.list`` over REST, following ``nextPageToken``."""
+        from google.api_core import rest_helpers
+        from google.cloud import monitoring_v3
+        from google.protobuf import json_format
+
+        request = monitoring_v3.ListTimeSeriesRequest(
+            name=f"projects/{self.project}",
+            filter=series_filter,
+            interval={"start_time": start, "end_time": end},
+            aggregation={"alignment_period": period, "per_series_aligner": aligner},
+        )
+        url = f"{self.endpoint_url or MONITORING}/v3/{request.name}/timeSeries"
+        while True:
+            query = json_format.MessageToDict(monitoring_v3.ListTimeSeriesRequest.pb(request))
+            query.pop("name")  # in the path; the rest are query parameters (interval.startTime, ...)
+            params = rest_helpers.flatten_query_params(query, strict=True)  # type: ignore[no-untyped-call]
+            try:
+                response = self._monitoring.get(url, params=params)
+                if not response.ok:
+                    raise google_errors.from_http_response(response)  # type: ignore[no-untyped-call]
+            except google_errors.GoogleAPICallError as exc:
+                raise translate(exc) from exc
+            page = monitoring_v3.ListTimeSeriesResponse.from_json(response.content, ignore_unknown_fields=True)
+            yield from page.time_series
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
 
     def list_regions(self) -> list[Region]:
         try:

@@ -4,11 +4,12 @@ routes), zone operations waited on through the same endpoint."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 
-from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
+from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from clouds.gcp_cloud import GcpCloud
 from tests.emulators.google_compute import Disk, GoogleComputeEmulator, Group, Instance
@@ -357,3 +358,98 @@ def test_a_group_is_imported_not_provisioned_scaled_not_started_and_deleted(
     assert google_compute.groups == {}
     with pytest.raises(ResourceNotFound):
         cloud.describe(group_id)
+
+
+# -- metrics (Cloud Monitoring projects.timeSeries.list, served by the same emulator) ------------
+COMPUTE = "compute.googleapis.com/instance/"
+T0 = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+FIVE = timedelta(minutes=5)
+
+
+def _minutes(*values: float) -> list[tuple[datetime, float]]:
+    """One sample a minute from T0, as Compute Engine samples its metrics."""
+    return [(T0 + timedelta(minutes=m), value) for m, value in enumerate(values)]
+
+
+def _vm(emulator: GoogleComputeEmulator, name: str = "web-1") -> tuple[Instance, str]:
+    vm = emulator.add_instance(Instance(PROJECT, "europe-west2-a", name, "e2-small"))
+    return vm, f"projects/{PROJECT}/zones/europe-west2-a/instances/{name}"
+
+
+def _values(frame: pl.DataFrame, metric: str) -> list[float]:
+    return frame.filter(pl.col("metric") == metric).sort("timestamp")["value"].to_list()
+
+
+def test_metrics_come_back_per_period_with_cpu_as_percent_and_counts_summed(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    vm, vm_id = _vm(google_compute)
+    google_compute.add_points(COMPUTE + "cpu/utilization", vm, _minutes(0.1, 0.2, 0.3, 0.4, 0.5, 0.9))
+    google_compute.add_points(
+        COMPUTE + "network/received_bytes_count", vm, _minutes(100, 200, 300, 400, 500, 7), "INT64"
+    )
+    google_compute.add_points(COMPUTE + "network/sent_bytes_count", vm, _minutes(1, 1, 1, 1, 1, 1), "INT64")
+    for device in ("boot", "data"):  # one series per disk, reads and writes: all operations add up
+        google_compute.add_points(COMPUTE + "disk/read_ops_count", vm, _minutes(2, 2, 2, 2, 2, 2), "INT64",
+                                  device_name=device)  # fmt: skip
+        google_compute.add_points(COMPUTE + "disk/write_ops_count", vm, _minutes(1, 1, 1, 1, 1, 1), "INT64",
+                                  device_name=device)  # fmt: skip
+    frame = _cloud(google_compute).get_metrics([vm_id], start=T0, end=T0 + 2 * FIVE, period=FIVE)
+    assert frame.schema == METRICS_SCHEMA
+    assert set(frame["resource_id"]) == {vm_id}
+    assert frame.filter(pl.col("metric") == "cpu_percent").sort("timestamp")["timestamp"].to_list() == [T0, T0 + FIVE]
+    assert _values(frame, "cpu_percent") == pytest.approx([30.0, 90.0])  # the mean of 10..50 %, then 90 %
+    assert _values(frame, "network_in_bytes") == [1500.0, 7.0]
+    assert _values(frame, "network_out_bytes") == [5.0, 1.0]
+    assert _values(frame, "disk_io_ops") == [30.0, 6.0]
+    assert "memory_percent" not in set(frame["metric"])  # no Ops Agent: absent, not zero
+
+
+def test_memory_comes_from_the_ops_agents_used_state_only(google_compute: GoogleComputeEmulator) -> None:
+    vm, vm_id = _vm(google_compute)
+    memory = "agent.googleapis.com/memory/percent_used"
+    google_compute.add_points(memory, vm, _minutes(40, 60), state="used")
+    google_compute.add_points(memory, vm, _minutes(55, 35), state="free")
+    frame = _cloud(google_compute).get_metrics([vm_id], start=T0, end=T0 + FIVE, period=FIVE)
+    assert _values(frame, "memory_percent") == [50.0]
+    assert set(frame["metric"]) == {"memory_percent"}
+
+
+def test_every_page_of_time_series_is_read(google_compute: GoogleComputeEmulator) -> None:
+    vm, vm_id = _vm(google_compute)
+    for index in range(5):
+        google_compute.add_points(COMPUTE + "disk/read_ops_count", vm, _minutes(index + 1), "INT64",
+                                  device_name=f"disk-{index}")  # fmt: skip
+    google_compute.monitoring.page_size = 2
+    frame = _cloud(google_compute).get_metrics([vm_id], start=T0, end=T0 + FIVE, period=FIVE)
+    assert _values(frame, "disk_io_ops") == [15.0]  # 1 + 2 + 3 + 4 + 5, from three pages
+    lists = [path for method, path in google_compute.requests if method == "GET" and path.endswith("/timeSeries")]
+    assert len(lists) == 6 + 2  # one list per metric type, two more pages of disk reads
+
+
+def test_several_instances_in_one_call_are_mapped_back_to_their_ids(google_compute: GoogleComputeEmulator) -> None:
+    web, web_id = _vm(google_compute, "web-1")
+    db, db_id = _vm(google_compute, "db-1")
+    _, idle_id = _vm(google_compute, "idle-1")
+    other = google_compute.add_instance(Instance(PROJECT, "europe-west2-b", "not-asked", "e2-small"))
+    for vm, fraction in ((web, 0.25), (db, 0.75), (other, 0.5)):
+        google_compute.add_points(COMPUTE + "cpu/utilization", vm, _minutes(fraction))
+    frame = _cloud(google_compute).get_metrics([web_id, db_id, idle_id], start=T0, end=T0 + FIVE, period=FIVE)
+    by_id = dict(frame.filter(pl.col("metric") == "cpu_percent").select("resource_id", "value").iter_rows())
+    assert by_id == {web_id: 25.0, db_id: 75.0}  # the idle one reported nothing; the other was not asked for
+
+
+def test_disks_and_buckets_report_no_metrics(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_disk(Disk(PROJECT, "europe-west2-a", "data-1"))
+    google_compute.add_bucket(Bucket(PROJECT, "wedsync-archive"))
+    ids = [f"projects/{PROJECT}/zones/europe-west2-a/disks/data-1", "projects/_/buckets/wedsync-archive"]
+    frame = _cloud(google_compute).get_metrics(ids, start=T0, end=T0 + FIVE, period=FIVE)
+    assert frame.is_empty()
+    assert frame.schema == METRICS_SCHEMA
+
+
+def test_a_missing_monitoring_permission_is_named(google_compute: GoogleComputeEmulator) -> None:
+    _, vm_id = _vm(google_compute)
+    google_compute.deny("monitoring.timeSeries.list")
+    with pytest.raises(AuthenticationFailed, match=r"monitoring\.timeSeries\.list"):
+        _cloud(google_compute).get_metrics([vm_id], start=T0, end=T0 + FIVE, period=FIVE)

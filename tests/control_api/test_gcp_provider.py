@@ -4,6 +4,7 @@ google-cloud-storage against the project's Compute Engine emulator (which serves
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -127,3 +128,31 @@ def test_a_synced_instance_group_is_scaled_within_its_autoscalers_bounds(
     assert beyond["status"] == "failed"
     assert "holds 1 to 5 instances" in beyond["error"]["detail"]
     assert google_compute.groups[(PROJECT, "europe-west2-a", "web-pool")].target_size == 4
+
+
+def test_a_synced_instance_shows_its_latest_metrics_and_a_five_minute_series(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    vm = google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    now = datetime.now(UTC)
+    samples = [(now - timedelta(minutes=m), 0.4) for m in range(30, 0, -1)]
+    google_compute.add_points("compute.googleapis.com/instance/cpu/utilization", vm, samples)
+    google_compute.add_points("compute.googleapis.com/instance/network/sent_bytes_count", vm,
+                              [(t, 1000) for t, _ in samples], "INT64")  # fmt: skip
+    provider_id = _register(api, google_compute)
+    _done(api, api.client.post(f"/api/cloud/providers/{provider_id}/sync", headers=api.headers(Role.OPERATOR)))
+    listed = api.client.get(
+        "/api/cloud/resources", params={"provider_id": provider_id}, headers=api.headers(Role.VIEWER)
+    )
+    (resource,) = listed.json()["items"]
+    url = f"/api/cloud/resources/{resource['id']}"
+    latest = api.client.get(url, headers=api.headers(Role.VIEWER)).json()["last_metrics"]
+    assert set(latest) == {"cpu_percent", "network_out_bytes"}  # no Ops Agent: no memory
+    assert latest["cpu_percent"]["value"] == pytest.approx(40.0)
+    series = api.client.get(f"{url}/metrics", params={"step": "5m"}, headers=api.headers(Role.VIEWER))
+    assert series.status_code == 200, series.text
+    cpu = series.json()["series"]["cpu_percent"]
+    assert 6 <= len(cpu) <= 7  # 30 one-minute samples in five-minute periods
+    assert all(s["value"] == pytest.approx(40.0) for s in cpu)
+    sent = series.json()["series"]["network_out_bytes"]
+    assert sum(s["value"] for s in sent) == 30_000  # every byte counted once, in its period

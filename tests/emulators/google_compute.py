@@ -1,7 +1,8 @@
 """A Google Compute Engine REST emulator (``/compute/v1``): projects, regions, instances,
 persistent disks, zonal managed instance groups and their autoscalers, with the zone operations
 google-cloud-compute waits on, over real HTTP; its server also answers Cloud Storage's bucket
-routes (``/storage/v1/b``, :mod:`tests.emulators.google_storage`).
+routes (``/storage/v1/b``, :mod:`tests.emulators.google_storage`) and Cloud Monitoring's time
+series (``/v3/projects/<p>/timeSeries``, :mod:`tests.emulators.google_monitoring`).
 
 What it enforces, as the Compute API reference documents it: an instance needs a machine type,
 a boot disk image and a network interface; a name is unique per zone (409 ``alreadyExists``);
@@ -20,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from tests.emulators.google_monitoring import GoogleMonitoring, Series
 from tests.emulators.google_storage import Bucket, GoogleStorage
 from tests.emulators.http import Emulator, HttpError, Reply, Request
 
@@ -186,6 +189,7 @@ class GoogleComputeEmulator(Emulator):
         self.operations: dict[str, dict[str, Any]] = {}
         self.denied: set[str] = set()
         self.storage = GoogleStorage(self, self.projects, self.denied, tuple(REGIONS))
+        self.monitoring = GoogleMonitoring(self, self.projects, self.denied)
         self._ids = itertools.count(1000)
         self.route("GET", PROJECT, self._project)
         self.route("GET", PROJECT + "/regions", self._regions)
@@ -236,6 +240,24 @@ class GoogleComputeEmulator(Emulator):
     def add_bucket(self, bucket: Bucket) -> Bucket:
         return self.storage.add(bucket)
 
+    def add_points(
+        self,
+        metric_type: str,
+        instance: Instance,
+        points: Sequence[tuple[datetime, float]],
+        value_type: str = "DOUBLE",
+        **labels: str,
+    ) -> Series:
+        """Raw samples of ``metric_type`` (e.g. ``compute.googleapis.com/instance/cpu/utilization``)
+        for an added instance; ``instance_name`` is set among the metric labels for Compute
+        Engine's own metrics, as Google reports it (the Ops Agent's metrics do not carry it)."""
+        if metric_type.startswith("compute.googleapis.com/"):
+            labels = {"instance_name": instance.name} | labels
+        series = Series(
+            instance.project, metric_type, str(instance.id), instance.zone, labels, list(points), value_type
+        )
+        return self.monitoring.add(series)
+
     def _add(self, store: Store, resource: Any) -> None:
         with self.lock:
             self.projects.add(resource.project)
@@ -257,6 +279,7 @@ class GoogleComputeEmulator(Emulator):
             self.requests.clear()
             self.page_size = self.default_page_size
         self.storage.reset()
+        self.monitoring.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, permission: str) -> str:
