@@ -1,12 +1,17 @@
-"""The Azure adapter through azure-mgmt-compute, azure-mgmt-storage and azure-mgmt-resource
-against the project's ARM emulator over HTTP, long-running operations polled to their end."""
+"""The Azure adapter through azure-mgmt-compute, azure-mgmt-storage, azure-mgmt-resource and
+azure-mgmt-monitor against the project's ARM emulator over HTTP, long-running operations polled
+to their end."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
 import pytest
 
 from clouds.azure_cloud import AzureCloud
-from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
+from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from tests.emulators.azure_compute import (
     AzureComputeEmulator,
@@ -356,3 +361,104 @@ def test_connection_names_a_missing_storage_read_permission(azure_compute: Azure
     check = _cloud(azure_compute).test_connection()
     assert not check.ok
     assert list(check.missing_permissions) == ["Microsoft.Compute/disks/read", "Microsoft.Storage/storageAccounts/read"]
+
+
+# -- metrics -------------------------------------------------------------------------------------
+HOUR_10 = datetime(2026, 11, 26, 10, tzinfo=UTC)
+GIB = 2**30
+
+
+def _at(minutes: int) -> datetime:
+    return HOUR_10 + timedelta(minutes=minutes)
+
+
+def _series(frame: pl.DataFrame, resource_id: str, metric: str) -> dict[datetime, float]:
+    rows = frame.filter((pl.col("resource_id") == resource_id) & (pl.col("metric") == metric))
+    return dict(zip(rows["timestamp"].to_list(), rows["value"].to_list(), strict=True))
+
+
+def test_datapoints_come_back_as_wedcloud_metrics_per_hour(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_D2s_v5"))  # 8 GiB
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(5), 20.0), (_at(35), 40.0), (_at(70), 50.0)])
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(-1), 99.0), (_at(120), 99.0)])  # outside the span
+    azure_compute.add_metric(vm.id, "Network In Total", [(_at(5), 1000.0), (_at(40), 500.0)])
+    azure_compute.add_metric(vm.id, "Network Out Total", [(_at(65), 250.0)])
+    azure_compute.add_metric(vm.id, "Disk Read Operations/Sec", [(_at(5), 1.0), (_at(6), 3.0)])
+    azure_compute.add_metric(vm.id, "Disk Write Operations/Sec", [(_at(5), 1.0)])
+    azure_compute.add_metric(vm.id, "Available Memory Bytes", [(_at(5), 2.0 * GIB)])
+    frame = _cloud(azure_compute).get_metrics([vm.id], start=HOUR_10, end=_at(120))
+    assert frame.schema == METRICS_SCHEMA
+    hour_11 = _at(60)
+    assert _series(frame, vm.id, "cpu_percent") == {HOUR_10: 30.0, hour_11: 50.0}
+    assert _series(frame, vm.id, "network_in_bytes") == {HOUR_10: 1500.0}
+    assert _series(frame, vm.id, "network_out_bytes") == {hour_11: 250.0}
+    assert _series(frame, vm.id, "disk_io_ops") == {HOUR_10: (2.0 + 1.0) * 3600}  # average per second, an hour
+    assert _series(frame, vm.id, "memory_percent") == {HOUR_10: 75.0}  # 2 of 8 GiB available
+    (asked,) = [path for _, path in azure_compute.requests if path.endswith("/providers/Microsoft.Insights/metrics")]
+    assert asked.lstrip("/") == vm.id.lstrip("/") + "/providers/Microsoft.Insights/metrics"
+
+
+def test_a_five_minute_period_stamps_each_sample_with_its_periods_start(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(1), 10.0), (_at(4), 30.0), (_at(7), 50.0)])
+    azure_compute.add_metric(vm.id, "Network In Total", [(_at(2), 100.0), (_at(3), 100.0)])
+    frame = _cloud(azure_compute).get_metrics([vm.id], start=_at(0), end=_at(15), period=timedelta(minutes=5))
+    assert _series(frame, vm.id, "cpu_percent") == {_at(0): 20.0, _at(5): 50.0}
+    assert _series(frame, vm.id, "network_in_bytes") == {_at(0): 200.0}
+    assert frame["timestamp"].dtype == pl.Datetime("us", "UTC")
+
+
+def test_a_null_datapoint_and_unreported_memory_are_absent_not_zero(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(5), None), (_at(65), 12.5)])
+    azure_compute.add_metric(vm.id, "Disk Read Operations/Sec", [(_at(5), 4.0)])  # no writes reported
+    frame = _cloud(azure_compute).get_metrics([vm.id], start=HOUR_10, end=_at(120))
+    assert _series(frame, vm.id, "cpu_percent") == {_at(60): 12.5}
+    assert set(frame["metric"]) == {"cpu_percent"}  # no memory, no half-counted disk operations, no zeros
+
+
+def test_memory_is_absent_when_the_vms_size_is_not_listed(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "big", "uksouth", "Standard_M416ms_v2"))
+    azure_compute.add_metric(vm.id, "Available Memory Bytes", [(_at(5), 4.0 * GIB)])
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(5), 7.0)])
+    frame = _cloud(azure_compute).get_metrics([vm.id], start=HOUR_10, end=_at(60))
+    assert set(frame["metric"]) == {"cpu_percent"}
+
+
+def test_several_resources_are_read_in_one_call_and_storage_reports_nothing(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    scale_set = azure_compute.add_scale_set(
+        ScaleSet(SUBSCRIPTION, "web", "web-vmss", "uksouth", "Standard_D4s_v5", 3)  # 16 GiB an instance
+    )
+    disk = azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", "data-1", "uksouth", 64))
+    account = azure_compute.add_account(StorageAccount(SUBSCRIPTION, "web", "wedsyncdata", "uksouth"))
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(_at(5), 10.0)])
+    azure_compute.add_metric(scale_set.id, "Percentage CPU", [(_at(5), 60.0)])
+    azure_compute.add_metric(scale_set.id, "Available Memory Bytes", [(_at(5), 4.0 * GIB)])
+    frame = _cloud(azure_compute).get_metrics([vm.id, scale_set.id, disk.id, account.id], start=HOUR_10, end=_at(60))
+    assert _series(frame, vm.id, "cpu_percent") == {HOUR_10: 10.0}
+    assert _series(frame, scale_set.id, "cpu_percent") == {HOUR_10: 60.0}
+    assert _series(frame, scale_set.id, "memory_percent") == {HOUR_10: 75.0}
+    assert set(frame["resource_id"]) == {vm.id, scale_set.id}
+    empty = _cloud(azure_compute).get_metrics([disk.id, account.id], start=HOUR_10, end=_at(60))
+    assert (empty.height, empty.schema) == (0, METRICS_SCHEMA)
+
+
+def test_a_missing_metrics_permission_is_named_and_an_unknown_vm_is_not_found(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    cloud = _cloud(azure_compute)
+    with pytest.raises(ResourceNotFound):
+        cloud.get_metrics([vm.id.replace("web-1", "gone")], start=HOUR_10, end=_at(60))
+    azure_compute.deny("Microsoft.Insights/metrics/read")
+    with pytest.raises(AuthenticationFailed, match=re.escape("Microsoft.Insights/metrics/read")):
+        cloud.get_metrics([vm.id], start=HOUR_10, end=_at(60))
+
+
+def test_a_period_azure_monitor_does_not_offer_is_refused(azure_compute: AzureComputeEmulator) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    with pytest.raises(UnsupportedRequest, match="PT5M"):
+        _cloud(azure_compute).get_metrics([vm.id], start=HOUR_10, end=_at(60), period=timedelta(minutes=7))

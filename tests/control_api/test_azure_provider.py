@@ -1,9 +1,11 @@
 """An Azure subscription through the API: registered, tested, synced, given a VM, a storage
-account and a managed disk, and a scale set scaled, through azure-mgmt-compute and
-azure-mgmt-storage against the project's ARM emulator (long-running operations polled)."""
+account and a managed disk, a scale set scaled and a VM's metrics read, through
+azure-mgmt-compute, azure-mgmt-storage and azure-mgmt-monitor against the project's ARM emulator
+(long-running operations polled)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -166,3 +168,29 @@ def test_a_synced_scale_set_is_scaled_within_its_bounds_through_the_api(
     assert beyond["status"] == "failed"
     assert "bounds 1..6" in beyond["error"]["detail"]
     assert scale_set.capacity == 5
+
+
+def test_a_synced_vms_metrics_are_read_from_azure_monitor_through_the_api(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_D2s_v5"))
+    now = datetime.now(UTC)
+    recent = datetime.fromtimestamp(now.timestamp() // 300 * 300, UTC) - timedelta(minutes=10)  # a period's start
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(recent, 30.0), (recent + timedelta(minutes=2), 50.0)])
+    azure_compute.add_metric(vm.id, "Percentage CPU", [(recent - timedelta(minutes=5), None)])
+    azure_compute.add_metric(vm.id, "Network Out Total", [(recent, 2048.0)])
+    provider_id = _register(api, azure_compute)
+    synced = _done(api, api.client.post(f"/api/cloud/providers/{provider_id}/sync", headers=api.headers(Role.OPERATOR)))
+    assert synced["status"] == "succeeded", synced
+    listed = api.client.get(URL, params={"provider_id": provider_id}, headers=api.headers(Role.VIEWER)).json()
+    (row,) = listed["items"]
+    detail = api.client.get(f"{URL}/{row['id']}", headers=api.headers(Role.VIEWER)).json()
+    latest = {name: (datetime.fromisoformat(s["timestamp"]), s["value"]) for name, s in detail["last_metrics"].items()}
+    assert latest == {"cpu_percent": (recent, 40.0), "network_out_bytes": (recent, 2048.0)}
+    series = api.client.get(f"{URL}/{row['id']}/metrics", params={"step": "5m"}, headers=api.headers(Role.VIEWER))
+    assert series.status_code == 200, series.text
+    assert series.json()["series"]["cpu_percent"] == [
+        {"timestamp": detail["last_metrics"]["cpu_percent"]["timestamp"], "value": 40.0}
+    ]  # the null period is absent
+    asked = [path for _, path in azure_compute.requests if path.endswith("/providers/Microsoft.Insights/metrics")]
+    assert len(asked) == 2  # one Metrics - List call for the detail, one for the series

@@ -20,6 +20,9 @@ lowercase letters and digits, unique across every subscription (409
 ``Location`` that answers 202 once and then 200 with the account; deleting is immediate (200,
 or 204 when there was nothing to delete). ``deny`` takes each kind's actions too
 (``Microsoft.Storage/storageAccounts/read``, ``Microsoft.Compute/disks/write`` ...).
+
+Its server also answers Azure Monitor's metrics of VMs and scale sets and a location's VM sizes
+(:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tests.emulators.azure_arm import AzureArmEmulator
+from tests.emulators.azure_monitor import AzureMonitor, Sample
 from tests.emulators.http import HttpError, Reply, Request
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
@@ -243,6 +247,7 @@ class AzureComputeEmulator(AzureArmEmulator):
         self._disk_routes()
         self._scale_set_routes()
         self._storage_routes()
+        self.monitor = AzureMonitor(self)
 
     def _disk_routes(self) -> None:
         self.route("GET", SUB + r"/providers/(?i:Microsoft\.Compute)/(?i:disks)", self._list_disks)
@@ -299,6 +304,10 @@ class AzureComputeEmulator(AzureArmEmulator):
             store[(item.subscription, item.group.lower(), item.name.lower())] = item
         return item
 
+    def add_metric(self, resource_id: str, name: str, samples: list[Sample]) -> None:
+        """Samples of an Azure Monitor metric (``Percentage CPU`` ...) of a VM or scale set."""
+        self.monitor.add_metric(resource_id, name, samples)
+
     def deny(self, *actions: str) -> None:
         with self.lock:
             self.denied |= set(actions)
@@ -316,6 +325,7 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.denied.clear()
             self.operations.clear()
             self.page_size = self.default_page_size
+        self.monitor.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, action: str) -> str:
