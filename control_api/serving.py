@@ -60,6 +60,10 @@ class SnapshotReader:
         finally:
             cursor.close()
 
+    def peek(self, info: SnapshotInfo, key: Hashable) -> Any | None:
+        """What :meth:`memoized` keeps for ``key`` in this snapshot, without computing it."""
+        return self._memo.get((info.version, key))
+
     def memoized(self, info: SnapshotInfo, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per snapshot version and key: a snapshot never changes, so
         neither does anything computed from it alone."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from analytics.breakdown import Breakdown, BreakdownQuery, InvalidBreakdown, breakdown, known_dimensions, to_csv
 from analytics.money import format_amount
-from analytics.overview import Money, Period, Spend, cost_overview
+from analytics.overview import Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SnapshotDep
-from control_api.services.errors import Unavailable
+from control_api.services.errors import InvalidRequest, Unavailable
 from control_api.serving import SnapshotReader
+from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs", tags=["costs"], dependencies=[RequireViewer])
 
@@ -110,16 +113,9 @@ def get_overview(
         date | None, Query(description="Day the month-to-date runs to; defaults to the latest day with data.")
     ] = None,
 ) -> Any:
-    if snapshot is None:
-        raise Unavailable(
-            "No cost data has been published yet: materialize the Dagster assets (`wedcloud materialize`) "
-            "so that the `serving` asset publishes a snapshot."
-        )
+    snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
-
-    def query(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        return reader.query(snapshot, sql, params)
-
+    query = _query_of(reader, snapshot)
     overview = reader.memoized(snapshot, ("overview", as_of), lambda: cost_overview(query, as_of=as_of))
     return {
         "metric": "BilledCost",
@@ -130,3 +126,177 @@ def get_overview(
         "by_service": _spend(overview.by_service),
         "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
     }
+
+
+# -- breakdown -----------------------------------------------------------------------------------
+class GroupOut(BaseModel):
+    key: dict[str, str | None] = Field(description="The group's value of each dimension (null: none).")
+    kind: Literal["group", "other", "untagged"] = Field(
+        description="A top group, the rest summed as other, or the cost without the tag grouped by."
+    )
+    currency: str
+    amount: str = Field(description="Total over the range, rounded to cents.")
+    share: str = Field(description="Of its currency's total, to four places.")
+    series: list[dict[str, str]] | None = Field(
+        default=None, description="With a granularity: one {period, amount} per day, week or month."
+    )
+
+
+class BreakdownOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "metric": "billed",
+                    "group_by": ["service"],
+                    "start": "2026-11-01",
+                    "end": "2026-11-26",
+                    "granularity": None,
+                    "groups": [
+                        {"key": {"service": "Amazon Elastic Compute Cloud"}, "kind": "group", "currency": "USD",
+                         "amount": "3900.12", "share": "0.7612", "series": None},
+                        {"key": {"service": "other"}, "kind": "other", "currency": "USD", "amount": "1223.33",
+                         "share": "0.2388", "series": None},
+                    ],
+                    "totals": [{"currency": "USD", "amount": "5123.45"}],
+                    "snapshot": {"version": "20261127T030000000000Z", "published_at": "2026-11-27T03:00:00Z"},
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    metric: str
+    group_by: list[str]
+    start: date
+    end: date
+    granularity: str | None
+    groups: list[GroupOut]
+    totals: list[AmountOut]
+    snapshot: SnapshotOut
+
+
+_BREAKDOWN = TypeAdapter(BreakdownOut)
+CSV_EXAMPLE = "service,kind,currency,amount,share\nAmazon Elastic Compute Cloud,group,USD,3900.12,0.7612\n"
+ValuesQuery = Annotated[list[str] | None, Query(description="Only these values (repeat the parameter for more).")]
+
+
+@router.get(
+    "/breakdown",
+    response_model=BreakdownOut,
+    summary="Spend grouped by one or two dimensions, over a range, optionally per day, week or month",
+    operation_id="get_cost_breakdown",
+    responses={
+        200: {"content": {"text/csv": {"example": CSV_EXAMPLE}}},
+        503: {"description": "No serving snapshot has been published yet."},
+    },
+)  # fmt: skip
+async def get_breakdown(
+    request: Request,
+    snapshot: SnapshotDep,
+    group_by: Annotated[
+        str, Query(description=f"One or two of {known_dimensions()}, comma-separated.", max_length=200)
+    ] = "service",
+    start: Annotated[date | None, Query(description="First day; default: the first of the month of end.")] = None,
+    end: Annotated[date | None, Query(description="Last day; default: the latest day with data.")] = None,
+    metric: Annotated[str, Query(description="billed, effective or list cost.")] = "billed",
+    granularity: Annotated[str | None, Query(description="day, week or month: a series per group.")] = None,
+    top: Annotated[int, Query(description="Groups kept per currency; the rest are summed as other.")] = 10,
+    currency: Annotated[str | None, Query(description="Only this billing currency (ISO 4217).")] = None,
+    provider: ValuesQuery = None,
+    service: ValuesQuery = None,
+    service_category: ValuesQuery = None,
+    region: ValuesQuery = None,
+    billing_account: ValuesQuery = None,
+    sub_account: ValuesQuery = None,
+    charge_category: ValuesQuery = None,
+    resource: ValuesQuery = None,
+    resource_type: ValuesQuery = None,
+    pricing_category: ValuesQuery = None,
+    tag: Annotated[
+        list[str] | None, Query(description="`key=value`: only costs carrying that tag (repeat for more).")
+    ] = None,
+) -> Any:
+    snapshot = _require(snapshot)
+    reader: SnapshotReader = request.app.state.snapshots
+    values = {"provider": provider, "service": service, "service_category": service_category, "region": region,
+              "billing_account": billing_account, "sub_account": sub_account, "charge_category": charge_category,
+              "resource": resource, "resource_type": resource_type, "pricing_category": pricing_category}  # fmt: skip
+    filters: dict[str, list[str]] = {name: sorted(set(v)) for name, v in values.items() if v}
+    for item in tag or []:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise InvalidRequest(
+                f"tag filters are key=value, not {item!r}",
+                errors=[{"location": "query", "field": "tag", "message": "key=value"}],
+            )
+        filters.setdefault(f"tag:{key}", []).append(value)
+    as_csv = "text/csv" in request.headers.get("accept", "")
+    memo_key = ("breakdown", group_by, start, end, metric, granularity, top, currency,
+           tuple(sorted((k, tuple(v)) for k, v in filters.items())), as_csv)  # fmt: skip
+    body = reader.peek(snapshot, memo_key)
+    if body is None:
+
+        def compute() -> bytes:
+            query = _query_of(reader, snapshot)
+            last = end or latest_charge_date(query) or datetime.now(UTC).date()
+            q = BreakdownQuery(
+                group_by=tuple(name.strip() for name in group_by.split(",") if name.strip()),
+                start=start or last.replace(day=1), end=last, metric=metric, granularity=granularity,
+                filters=tuple((name, tuple(v)) for name, v in filters.items()), currency=currency, top=top,
+            )  # fmt: skip
+            try:
+                result = breakdown(query, q)
+            except InvalidBreakdown as exc:
+                raise InvalidRequest(
+                    f"the breakdown cannot be made: {exc}",
+                    errors=[{"location": "query", "field": name, "message": message} for name, message in exc.problems],
+                ) from None
+            return to_csv(result).encode() if as_csv else _breakdown_json(result, snapshot)
+
+        body = await run_in_threadpool(reader.memoized, snapshot, memo_key, compute)
+    if as_csv:
+        return Response(
+            body, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="breakdown.csv"'}
+        )
+    return Response(body, media_type="application/json")
+
+
+def _breakdown_json(result: Breakdown, snapshot: SnapshotInfo) -> bytes:
+    q = result.query
+    body = {
+        "metric": q.metric,
+        "group_by": list(q.group_by),
+        "start": q.start,
+        "end": q.end,
+        "granularity": q.granularity,
+        "groups": [
+            {
+                "key": group.key, "kind": group.kind, "currency": group.currency,
+                "amount": format_amount(group.total), "share": str(result.share(group)),
+                "series": None if q.granularity is None else [
+                    {"period": period.isoformat(), "amount": format_amount(amount)}
+                    for period, amount in sorted(group.series.items())
+                ],
+            }
+            for group in result.groups
+        ],
+        "totals": [{"currency": c, "amount": format_amount(a)} for c, a in result.totals.items()],
+        "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
+    }  # fmt: skip
+    return _BREAKDOWN.dump_json(_BREAKDOWN.validate_python(body))
+
+
+def _query_of(reader: SnapshotReader, snapshot: SnapshotInfo) -> Queryable:
+    def query(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        return reader.query(snapshot, sql, params)
+
+    return query
+
+
+def _require(snapshot: SnapshotInfo | None) -> SnapshotInfo:
+    if snapshot is None:
+        raise Unavailable(
+            "No cost data has been published yet: materialize the Dagster assets (`wedcloud materialize`) "
+            "so that the `serving` asset publishes a snapshot."
+        )
+    return snapshot
