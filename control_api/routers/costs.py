@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from analytics.breakdown import Breakdown, BreakdownQuery, InvalidBreakdown, breakdown, known_dimensions, to_csv
 from analytics.money import format_amount
-from analytics.overview import Money, Period, Queryable, Spend, cost_overview, latest_charge_date
+from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SnapshotDep
 from control_api.services.errors import InvalidRequest, Unavailable
 from control_api.serving import SnapshotReader
@@ -43,6 +43,19 @@ class SnapshotOut(BaseModel):
     published_at: datetime
 
 
+class ChangeOut(BaseModel):
+    currency: str
+    amount: str = Field(description="This period's spend.")
+    previous: str = Field(description="The same days of last month.")
+    change: str = Field(description="amount - previous.")
+    percent: str | None = Field(description="change / previous x 100, one decimal; null when previous is 0.")
+
+
+class MoverOut(ChangeOut):
+    provider: str
+    service: str
+
+
 class OverviewOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -69,11 +82,24 @@ class OverviewOut(BaseModel):
                             "amount": "3900.12",
                         }
                     ],
+                    "same_period_last_month": {
+                        "start": "2026-10-01",
+                        "end": "2026-10-26",
+                        "totals": [{"currency": "USD", "amount": "4980.00"}],
+                    },
+                    "change": [
+                        {"currency": "USD", "amount": "5123.45", "previous": "4980.00", "change": "143.45",
+                         "percent": "2.9"}
+                    ],
+                    "top_movers": [
+                        {"provider": "AWS", "service": "Amazon Elastic Compute Cloud", "currency": "USD",
+                         "amount": "3900.12", "previous": "3650.00", "change": "250.12", "percent": "6.9"}
+                    ],
                     "snapshot": {"version": "20261127T030000000000Z", "published_at": "2026-11-27T03:00:00Z"},
                 }
             ]
         }
-    )
+    )  # fmt: skip
 
     metric: str = "BilledCost"
     data_through: date | None
@@ -81,6 +107,9 @@ class OverviewOut(BaseModel):
     last_month: PeriodOut
     by_provider: list[SpendOut]
     by_service: list[SpendOut]
+    same_period_last_month: PeriodOut = Field(description="The days of last month matching the month to date.")
+    change: list[ChangeOut] = Field(description="Month to date against the same days of last month, per currency.")
+    top_movers: list[MoverOut] = Field(description="Up to five services per currency whose spend moved most.")
     snapshot: SnapshotOut
 
 
@@ -90,6 +119,13 @@ def _money(items: list[Money]) -> list[dict[str, str]]:
 
 def _period(period: Period) -> dict[str, Any]:
     return {"start": period.start, "end": period.end, "totals": _money(period.totals)}
+
+
+def _change(change: Change) -> dict[str, Any]:
+    return {
+        "currency": change.currency, "amount": format_amount(change.now), "previous": format_amount(change.before),
+        "change": format_amount(change.amount), "percent": None if change.percent is None else str(change.percent),
+    }  # fmt: skip
 
 
 def _spend(items: list[Spend]) -> list[dict[str, Any]]:
@@ -124,6 +160,11 @@ def get_overview(
         "last_month": _period(overview.last_month),
         "by_provider": _spend(overview.by_provider),
         "by_service": _spend(overview.by_service),
+        "same_period_last_month": _period(overview.same_period_last_month),
+        "change": [_change(c) for c in overview.change],
+        "top_movers": [
+            {"provider": m.provider, "service": m.service, **_change(m.change)} for m in overview.top_movers
+        ],
         "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
     }
 

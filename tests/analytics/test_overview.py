@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from analytics.overview import Money, cost_overview, previous_month
+from analytics.overview import Money, cost_overview, previous_month, same_days_last_month
 from analytics.warehouse import ensure_schema
 
 
@@ -61,3 +61,37 @@ def test_as_of_moves_the_month(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_previous_month_handles_january() -> None:
     assert previous_month(date(2026, 1, 15)) == (date(2025, 12, 1), date(2025, 12, 31))
+
+
+def test_month_to_date_is_compared_with_the_same_days_of_last_month(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "INSERT INTO cost_daily VALUES ('2026-10-02', 'AWS', 'acct', NULL, 'Storage', 'S3', NULL, 'Usage', 'USD', "
+        "0.80, 0.80, 0.80, 1, 'src', NULL)"
+    )
+    overview = cost_overview(_query(con))
+    assert (overview.same_period_last_month.start, overview.same_period_last_month.end) == (
+        date(2026, 10, 1), date(2026, 10, 3),
+    )  # fmt: skip
+    (usd,) = [c for c in overview.change if c.currency == "USD"]
+    assert (usd.now, usd.before, usd.amount, usd.percent) == (
+        Decimal("1.3000000001"), Decimal("0.80"), Decimal("0.5000000001"), Decimal("62.5"),
+    )  # fmt: skip
+    (gbp,) = [c for c in overview.change if c.currency == "GBP"]
+    assert gbp.percent is None  # nothing to compare with: no percentage, not infinity
+
+
+def test_the_top_movers_are_the_largest_changes_per_currency(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "INSERT INTO cost_daily VALUES ('2026-10-02', 'AWS', 'acct', NULL, 'Storage', 'S3', NULL, 'Usage', 'USD', "
+        "5, 5, 5, 1, 'src', NULL)"
+    )
+    movers = cost_overview(_query(con)).top_movers
+    assert [(m.service, m.change.currency, m.change.amount) for m in movers] == [
+        ("Virtual Machines", "GBP", Decimal("3.333333")),
+        ("S3", "USD", Decimal("-4.80")),  # a fall counts as much as a rise
+        ("EC2", "USD", Decimal("1.1000000001")),
+    ]
+
+
+def test_the_31st_compares_with_the_last_day_of_a_shorter_month() -> None:
+    assert same_days_last_month(date(2026, 12, 1), date(2026, 12, 31)) == (date(2026, 11, 1), date(2026, 11, 30))
