@@ -94,6 +94,50 @@ class Budget(Base):
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # where alerts go: [{"type": "webhook", "url": ...} | {"type": "email", "address": ...}] (0004)
+    targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class Alert(Base):
+    """Something worth telling people about: a budget threshold crossed (later: an anomaly).
+
+    ``key`` is unique and names the event, not the evaluation that found it (a budget alert's is
+    ``budget:<id>:<period start>:<actual|forecast>:<percent>``), so an event is raised once
+    however often it is evaluated. ``status``: pending until every target was tried, then
+    delivered, failed (a target never took it) or no_targets.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_budget_created_at", "budget_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    budget_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("budgets.id", ondelete="SET NULL"), default=None
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """One attempt to hand an alert to one target, successful or not."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # webhook | email
+    target: Mapped[str] = mapped_column(String(2048))
+    attempt: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class ChangeCounter(Base):
