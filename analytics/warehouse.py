@@ -80,6 +80,32 @@ COST_DETAIL_DIMENSIONS = (
     "Tags",
 )
 
+_BANDS = ", ".join(f"lo_{level} DOUBLE, hi_{level} DOUBLE" for level in (80, 95, 99))
+FORECAST_SQL = f"""
+CREATE TABLE IF NOT EXISTS cost_forecast (
+    series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL, model VARCHAR NOT NULL,
+    mean DOUBLE NOT NULL, {_BANDS}
+);
+CREATE TABLE IF NOT EXISTS cost_forecast_fitted (
+    series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL,
+    y DOUBLE NOT NULL, mean DOUBLE NOT NULL, lo_99 DOUBLE, hi_99 DOUBLE
+);
+CREATE TABLE IF NOT EXISTS cost_forecast_models (
+    series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, model VARCHAR,
+    mase DOUBLE, mape DOUBLE, seasonal_naive_mase DOUBLE, seasonal_naive_mape DOUBLE,
+    history_days BIGINT, yearly BOOLEAN, reason VARCHAR, last_actual DATE
+);
+CREATE TABLE IF NOT EXISTS cost_anomalies (
+    anomaly_id VARCHAR NOT NULL, series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL,
+    direction VARCHAR NOT NULL, start DATE NOT NULL, "end" DATE NOT NULL, days BIGINT NOT NULL,
+    actual DOUBLE NOT NULL, expected DOUBLE NOT NULL, impact DOUBLE NOT NULL, peak_day DATE NOT NULL,
+    peak_impact DOUBLE NOT NULL, explanation JSON NOT NULL, covered_by VARCHAR
+);
+"""
+"""What the forecasting and anomaly assets write, replaced whole on each run. ``series`` is
+total, provider or service and ``value`` the provider's or service's name (null for the total);
+one series per billing currency, as currencies are never added together."""
+
 AGGREGATES = {"cost_daily": COST_DAILY_DIMENSIONS, "cost_detail_daily": COST_DETAIL_DIMENSIONS}
 
 
@@ -87,6 +113,7 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(create_table_sql("focus_costs"))
     connection.execute(COST_DAILY_SQL)
     connection.execute(COST_DETAIL_DAILY_SQL)
+    connection.execute(FORECAST_SQL)
 
 
 def rebuild_sql(table: str = "cost_daily") -> str:

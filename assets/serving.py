@@ -10,12 +10,12 @@ from assets.billing import OWNERS
 from pipelines.resources import ServingResource, WarehouseResource
 from wedcloud import snapshots
 
-SERVED_TABLES = ("cost_daily", "cost_detail_daily")
+SERVED_TABLES = ("cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies")
 
 
 @dg.asset(
     name="serving",
-    deps=["cost_daily", "cost_detail_daily"],
+    deps=["cost_daily", "cost_detail_daily", "cost_forecast", "cost_anomalies"],
     group_name="serving",
     owners=OWNERS,
     kinds={"duckdb"},

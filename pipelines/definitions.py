@@ -6,7 +6,9 @@ import dagster as dg
 
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
 from assets.costs import build_cost_daily_asset, build_cost_daily_checks, build_cost_detail_daily_asset
+from assets.forecasts import cost_anomalies, cost_forecast
 from assets.serving import serving, snapshot_matches_warehouse
+from pipelines.budgets import build_budget_sensor
 from pipelines.partitions import billing_partitions
 from pipelines.resources import BillingSourcesResource, ServingResource, WarehouseResource
 from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
@@ -26,14 +28,16 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
     )
     publish = dg.define_asset_job(
         "publish_serving_snapshot",
-        selection=dg.AssetSelection.assets("serving"),
-        description="Publish a new serving snapshot for the API.",
+        selection=dg.AssetSelection.assets("cost_forecast", "cost_anomalies", "serving"),
+        description="Forecast the cost series, find anomalies, then publish a new serving snapshot for the API.",
     )
     return dg.Definitions(
         assets=[
             build_focus_costs_asset(partitions),
             build_cost_daily_asset(partitions),
             build_cost_detail_daily_asset(partitions),
+            cost_forecast,
+            cost_anomalies,
             serving,
         ],
         asset_checks=[
@@ -42,7 +46,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             snapshot_matches_warehouse,
         ],
         jobs=[billing_refresh, publish],
-        sensors=[build_billing_exports_sensor(billing_refresh)],
+        sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings)],
         schedules=[build_daily_refresh_schedule(billing_refresh)],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),

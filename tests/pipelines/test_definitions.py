@@ -17,9 +17,16 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
     graph = defs.resolve_asset_graph()
     assets = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
-    assert set(assets) == {"focus_costs", "cost_daily", "cost_detail_daily", "serving"}
+    assert set(assets) == {
+        "focus_costs",
+        "cost_daily",
+        "cost_detail_daily",
+        "cost_forecast",
+        "cost_anomalies",
+        "serving",
+    }
     for name, node in assets.items():
-        assert node.group_name in {"billing", "costs", "serving"}, name
+        assert node.group_name in {"billing", "costs", "forecasts", "serving"}, name
         assert node.owners == ["team:finops"], name
         assert "duckdb" in node.kinds, name
         assert node.description, name
@@ -36,7 +43,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     partitions = assets["focus_costs"].partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"source", "month"}
-    assert {s.name for s in defs.sensors or []} == {"billing_exports"}
+    assert {s.name for s in defs.sensors or []} == {"billing_exports", "budget_alerts"}
     assert {s.name for s in defs.schedules or []} == {"billing_daily_refresh"}
 
 

@@ -1,0 +1,102 @@
+"""Forecasts of daily cost and the anomalies found against them (statsforecast, in Dagster:
+never in a request)."""
+
+import dagster as dg
+import polars as pl
+
+from analytics.anomalies import MIN_ABS, MIN_REL
+from analytics.cost_series import find_anomalies, load_series, replace_table, with_keys
+from analytics.forecast import forecast
+from assets.billing import OWNERS
+from pipelines.resources import WarehouseResource
+
+HORIZON = 365
+MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape",
+                 "history_days", "yearly", "reason", "last_actual")  # fmt: skip
+
+
+@dg.asset(
+    name="cost_forecast",
+    deps=["cost_daily"],
+    group_name="forecasts",
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    description=(
+        "Daily cost forecasts of the total, each provider and each service (per currency) for the next "
+        f"{HORIZON} days with 80/95/99% intervals. The model of each series is chosen by rolling-origin "
+        "backtest among SeasonalNaive, AutoETS, AutoTheta and MSTL; its MASE and MAPE are in "
+        "cost_forecast_models and in this asset's metadata."
+    ),
+    metadata={"tables": "cost_forecast, cost_forecast_fitted, cost_forecast_models"},
+)
+def cost_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    with warehouse.connect() as con:
+        history, keys = load_series(con)
+        if history.is_empty():
+            context.log.info("no cost history yet: nothing to forecast")
+            return dg.MaterializeResult(metadata={"series": 0})
+        result = forecast(history, horizon=HORIZON)
+        last = history.group_by("unique_id").agg(pl.col("ds").max().alias("last_actual"))
+        models = with_keys(result.selection.join(last, on="unique_id", how="left"), keys).select(MODEL_COLUMNS)
+        replace_table(con, "cost_forecast", with_keys(result.future, keys))
+        replace_table(con, "cost_forecast_fitted", with_keys(result.fitted.select(
+            "unique_id", "ds", "y", "mean", "lo_99", "hi_99"), keys))  # fmt: skip
+        replace_table(con, "cost_forecast_models", models)
+    return dg.MaterializeResult(metadata=_forecast_metadata(models))
+
+
+def _forecast_metadata(models: pl.DataFrame) -> dict[str, object]:
+    total = models.filter(pl.col("series") == "total").sort("currency")
+    return {
+        "series": models.height,
+        "models_chosen": dict(models.group_by("model").len().sort("model").iter_rows()),
+        "total": dg.MetadataValue.md(_markdown(total)),
+        "per_series": dg.MetadataValue.md(_markdown(models)),
+    }
+
+
+def _markdown(models: pl.DataFrame) -> str:
+    lines = [
+        "| series | value | currency | model | MASE | MAPE % | seasonal naive MASE |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in models.iter_rows(named=True):
+        lines.append(
+            f"| {row['series']} | {row['value'] or ''} | {row['currency']} | {row['model']} | "
+            f"{_round(row['mase'])} | {_round(row['mape'])} | {_round(row['seasonal_naive_mase'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _round(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+@dg.asset(
+    name="cost_anomalies",
+    deps=["cost_forecast", "cost_detail_daily"],
+    group_name="forecasts",
+    owners=OWNERS,
+    kinds={"duckdb", "python"},
+    description=(
+        f"Days whose cost left the 99% interval by at least {MIN_ABS:g} (billing currency) and {MIN_REL:.0%}, "
+        "merged into runs of days, each explained by drilling through provider, service, account, region "
+        "and resource. An anomaly a broader series already explains is marked covered_by it."
+    ),
+    metadata={"table": "cost_anomalies"},
+)
+def cost_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    with warehouse.connect() as con:
+        fitted_table = con.sql("SELECT * FROM cost_forecast_fitted").to_arrow_table()
+        fitted = pl.from_arrow(fitted_table)
+        assert isinstance(fitted, pl.DataFrame)
+        found = find_anomalies(con, fitted, min_abs=MIN_ABS, min_rel=MIN_REL) if fitted.height else pl.DataFrame()
+        written = replace_table(con, "cost_anomalies", found) if found.height else _clear(con)
+    uncovered = found.filter(pl.col("covered_by").is_null()).height if found.height else 0
+    context.log.info(f"{written} anomalies, {uncovered} not explained by a broader one")
+    return dg.MaterializeResult(metadata={"anomalies": written, "alerting": uncovered})
+
+
+def _clear(con) -> int:  # type: ignore[no-untyped-def]
+    con.execute("DELETE FROM cost_anomalies")
+    return 0
