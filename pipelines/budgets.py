@@ -1,4 +1,6 @@
-"""The ``budget_alerts`` sensor: after each serving snapshot, evaluate every budget and alert.
+"""The ``budget_alerts`` sensor: after each serving snapshot, evaluate every budget and alert,
+and raise an alert for each cost anomaly no broader anomaly explains
+(``control_api.services.anomalies``).
 
 It watches the ``serving`` asset rather than a job: whichever run publishes a snapshot (the
 publish job, ``wedcloud materialize``, a backfill), budgets are evaluated against it once. The
@@ -47,7 +49,8 @@ def build_budget_sensor(
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="After each serving snapshot: evaluate every budget, raise each newly crossed threshold "
-        "once per period, and deliver its alerts (webhooks with retries; e-mail through an SMTP relay).",
+        "once per period, raise one alert per new cost anomaly, and deliver budget alerts (webhooks with "
+        "retries; e-mail through an SMTP relay).",
     )
     def budget_alerts(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry) -> dg.SkipReason:
         resolved = settings or PipelineSettings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,9 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from analytics.breakdown import Breakdown, BreakdownQuery, InvalidBreakdown, breakdown, known_dimensions, to_csv
+from analytics.focus.currencies import is_iso_4217
+from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
-from control_api.deps import RequireViewer, SnapshotDep
+from control_api.deps import RequireViewer, SessionDep, SnapshotDep
+from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_api.services.anomalies import Anomaly, alerts_by_key, list_anomalies
 from control_api.services.errors import InvalidRequest, Unavailable
 from control_api.serving import SnapshotReader
 from wedcloud.snapshots import SnapshotInfo
@@ -341,3 +346,233 @@ def _require(snapshot: SnapshotInfo | None) -> SnapshotInfo:
             "so that the `serving` asset publishes a snapshot."
         )
     return snapshot
+
+
+# -- forecast ------------------------------------------------------------------------------------
+class ForecastPointOut(BaseModel):
+    date: date
+    mean: str
+    lo_80: str
+    hi_80: str
+    lo_95: str
+    hi_95: str
+
+
+class PeriodEndOut(BaseModel):
+    period: Literal["month", "quarter"]
+    end: date
+    actual_to_date: str = Field(description="Exact actual cost from the period's first day to data_through.")
+    mean: str = Field(description="actual_to_date + the forecast of the days left.")
+    lo_80: str
+    hi_80: str
+    lo_95: str
+    hi_95: str
+
+
+class SeriesForecastOut(BaseModel):
+    key: dict[str, str] = Field(description="{} for the total, else {provider: ...} or {service: ...}.")
+    currency: str
+    model: str | None = Field(description="Chosen by rolling-origin backtest; null when the history is too short.")
+    mase: float | None = Field(description="Backtest MASE of the chosen model (below 1 beats seasonal naive).")
+    mape: float | None = Field(description="Backtest MAPE of the chosen model, percent.")
+    seasonal_naive_mase: float | None
+    seasonal_naive_mape: float | None
+    history_days: int | None
+    reason: str | None = Field(description="Why this model was chosen.")
+    points: list[ForecastPointOut]
+    period_ends: list[PeriodEndOut]
+
+
+class ForecastOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
+                    "series": [{
+                        "key": {}, "currency": "USD", "model": "MSTL", "mase": 0.71, "mape": 6.4,
+                        "seasonal_naive_mase": 1.0, "seasonal_naive_mape": 9.1, "history_days": 730,
+                        "reason": "lowest backtest MASE (3 x 28 days)",
+                        "points": [
+                            {"date": "2026-11-27", "mean": "201.10", "lo_80": "188.00", "hi_80": "214.20",
+                             "lo_95": "181.00", "hi_95": "221.20"},
+                            {"date": "2026-11-28", "mean": "240.32", "lo_80": "225.10", "hi_80": "255.54",
+                             "lo_95": "217.05", "hi_95": "263.59"},
+                        ],
+                        "period_ends": [
+                            {"period": "month", "end": "2026-11-30", "actual_to_date": "5123.45", "mean": "5990.12",
+                             "lo_80": "5930.00", "hi_80": "6050.24", "lo_95": "5898.00", "hi_95": "6082.24"}
+                        ],
+                    }],
+                    "snapshot": {"version": "20261127T030000000000Z", "published_at": "2026-11-27T03:00:00Z"},
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    group_by: str
+    horizon: int
+    data_through: date | None
+    series: list[SeriesForecastOut]
+    snapshot: SnapshotOut
+
+
+_FORECAST = TypeAdapter(ForecastOut)
+
+
+@router.get(
+    "/forecast",
+    response_model=ForecastOut,
+    summary="Daily forecasts with 80/95% intervals, each series' model and backtest error, period ends",
+    operation_id="get_cost_forecast",
+    responses={503: {"description": "No serving snapshot has been published yet."}},
+)
+async def get_forecast(
+    request: Request,
+    snapshot: SnapshotDep,
+    horizon: Annotated[int, Query(ge=1, le=365, description="Days after the last day with data.")] = 90,
+    group_by: Annotated[Literal["total", "provider", "service"], Query(description="Which series.")] = "total",
+    currency: Annotated[str | None, Query(description="Only this billing currency (ISO 4217).")] = None,
+) -> Any:
+    snapshot = _require(snapshot)
+    if currency is not None and not is_iso_4217(currency):
+        raise InvalidRequest(
+            f"currency must be an ISO 4217 code such as USD, not {currency!r}",
+            errors=[{"location": "query", "field": "currency", "message": "an ISO 4217 code"}],
+        )
+    reader: SnapshotReader = request.app.state.snapshots
+    memo_key = ("forecast", horizon, group_by, currency)
+    body = reader.peek(snapshot, memo_key)
+    if body is None:
+
+        def compute() -> bytes:
+            query = _query_of(reader, snapshot)
+            through = latest_charge_date(query)
+            series = [] if through is None or not has_forecasts(query) else forecasts(
+                query, group_by=group_by, horizon=horizon, data_through=through, currency=currency
+            )  # fmt: skip
+            out = {
+                "group_by": group_by, "horizon": horizon, "data_through": through,
+                "series": [{
+                    "key": s.key, "currency": s.currency, "model": s.model, **{k: s.scores[k] for k in SCORES},
+                    "points": [{k: str(v) if isinstance(v, Decimal) else v for k, v in p.items()} for p in s.points],
+                    "period_ends": [{"period": e.period, "end": e.end, "actual_to_date": str(e.actual_to_date),
+                                     "mean": str(e.mean), **{b: str(v) for b, v in e.bands.items()}}
+                                    for e in s.period_ends],
+                } for s in series],
+                "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
+            }  # fmt: skip
+            return _FORECAST.dump_json(_FORECAST.validate_python(out))
+
+        body = await run_in_threadpool(reader.memoized, snapshot, memo_key, compute)
+    return Response(body, media_type="application/json")
+
+
+SCORES = ("mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape", "history_days", "reason")
+
+
+# -- anomalies -----------------------------------------------------------------------------------
+class StepOut(BaseModel):
+    dimension: str
+    value: str | None
+    excess: float = Field(description="Cost above the value's usual daily cost over the anomaly, billing currency.")
+    share: float = Field(description="Of the anomaly's excess.")
+
+
+class AlertRefOut(BaseModel):
+    id: str
+    status: str
+    created_at: datetime
+
+
+class AnomalyOut(BaseModel):
+    id: str
+    scope: dict[str, str] = Field(description="{} for the total, else the provider or service it was found in.")
+    currency: str
+    direction: Literal["spike", "drop"]
+    start: date
+    end: date
+    days: int
+    actual: str
+    expected: str
+    impact: str = Field(description="actual - expected over the anomaly's days.")
+    peak_day: date
+    explanation: list[StepOut] = Field(description="The drill-down: provider, service, account, region, resource.")
+    other_contributors: list[StepOut]
+    covered_by: str | None = Field(description="A broader anomaly that already explains this one.")
+    alert: AlertRefOut | None = Field(description="The alert it raised (one per anomaly not covered).")
+
+
+class AnomalyPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [{
+                        "id": "3f9a0c1d2b4e5f60", "scope": {}, "currency": "USD", "direction": "spike",
+                        "start": "2026-11-15", "end": "2026-11-17", "days": 3, "actual": "1880.00",
+                        "expected": "1010.00", "impact": "870.00", "peak_day": "2026-11-16",
+                        "explanation": [
+                            {"dimension": "ProviderName", "value": "AWS", "excess": 880.1, "share": 1.0},
+                            {"dimension": "ServiceName", "value": "Amazon Elastic Compute Cloud", "excess": 880.1,
+                             "share": 1.0},
+                            {"dimension": "BillingAccountId", "value": "111122223333", "excess": 880.1, "share": 1.0},
+                        ],
+                        "other_contributors": [], "covered_by": None,
+                        "alert": {"id": "8d5e6f70-1a2b-4c3d-9e8f-0a1b2c3d4e5f", "status": "no_targets",
+                                  "created_at": "2026-11-18T03:05:00Z"},
+                    }],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )  # fmt: skip
+
+    items: list[AnomalyOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/anomalies",
+    response_model=AnomalyPage,
+    summary="Cost anomalies found against the forecasts, newest first, each with its explanation",
+    operation_id="list_cost_anomalies",
+    responses={503: {"description": "No serving snapshot has been published yet."}},
+)
+def list_cost_anomalies(
+    request: Request,
+    snapshot: SnapshotDep,
+    session: SessionDep,
+    include_covered: Annotated[bool, Query(description="Also anomalies a broader one explains.")] = False,
+    currency: Annotated[str | None, Query(description="Only this billing currency.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> Any:
+    snapshot = _require(snapshot)
+    reader: SnapshotReader = request.app.state.snapshots
+    found = reader.memoized(
+        snapshot, ("anomalies", include_covered),
+        lambda: list_anomalies(_query_of(reader, snapshot), include_covered=include_covered),
+    )  # fmt: skip
+    chosen = [a for a in found if currency is None or a.currency == currency]
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    page = chosen[start : start + limit]
+    alerts = alerts_by_key(session, [a.alert_key for a in page])
+    return {
+        "items": [_anomaly_view(a, alerts.get(a.alert_key)) for a in page],
+        "next_cursor": str(start + limit) if start + limit < len(chosen) else None,
+    }
+
+
+def _anomaly_view(anomaly: Anomaly, alert: Any) -> dict[str, Any]:
+    explanation = anomaly.explanation
+    return {
+        "id": anomaly.anomaly_id, "scope": {} if anomaly.value is None else {anomaly.series: anomaly.value},
+        "currency": anomaly.currency, "direction": anomaly.direction, "start": anomaly.start, "end": anomaly.end,
+        "days": anomaly.days, "actual": format_amount(anomaly.actual), "expected": format_amount(anomaly.expected),
+        "impact": format_amount(anomaly.impact), "peak_day": anomaly.peak_day,
+        "explanation": explanation.get("path", []), "other_contributors": explanation.get("others", []),
+        "covered_by": anomaly.covered_by,
+        "alert": None if alert is None else {"id": str(alert.id), "status": alert.status,
+                                             "created_at": alert.created_at},
+    }  # fmt: skip

@@ -47,6 +47,7 @@ from analytics.budgets import (
 from analytics.money import format_amount
 from analytics.overview import Queryable, latest_charge_date
 from control_api.pagination import page_of, seek
+from control_api.services.anomalies import raise_anomaly_alerts
 from control_api.services.errors import Conflict, NotFound
 from control_api.store.models import Alert, Budget, Delivery
 from wedcloud import snapshots
@@ -475,6 +476,7 @@ def raise_from_snapshot(sessions: sessionmaker[Session], serving_dir: Path) -> R
                 skipped[budget.name] = str(exc)
                 continue
             raised += [a.key for a in raise_alerts(session, budget, evaluation, info.version)]
+        raised += raise_anomaly_alerts(session, query, info.version)
     return Round(info.version, len(budgets), raised, {}, skipped)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -9,10 +10,15 @@ from typing import Any
 
 import duckdb
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from analytics.warehouse import COST_DAILY_SQL, ensure_schema
 from clouds.sandbox.world import build_world, save_world
 from control_api.security import Role
+from control_api.services.budgets import raise_from_snapshot
+from control_api.store.db import make_sessionmaker
+from control_api.store.models import Alert
 from tests.control_api.conftest import Api
 from wedcloud import snapshots
 
@@ -159,3 +165,94 @@ def test_a_breakdown_that_cannot_be_made_is_a_problem_naming_the_parameter(
 def test_the_breakdown_needs_a_key_and_a_snapshot(api: Api) -> None:
     assert api.client.get(BREAKDOWN).status_code == 401
     assert api.client.get(BREAKDOWN, headers=api.headers(Role.VIEWER)).status_code == 503
+
+
+def _publish_forecast(home: Path) -> None:
+    """Actuals for 1-26 November 2026 (10 a day), a flat forecast of 12 a day (80%: 11-13,
+    95%: 10-14) to the end of the year, and one anomaly with its explanation, plus a covered one."""
+
+    def build(path: Path) -> dict[str, Any]:
+        with duckdb.connect(str(path)) as con:
+            ensure_schema(con)
+            for day in range(1, 27):
+                con.execute(
+                    "INSERT INTO cost_daily VALUES (?, 'AWS', 'acct', NULL, 'Compute', 'Amazon EC2', 'eu-west-2', "
+                    "'Usage', 'USD', 10, 10, 10, 1, 'src', NULL)",
+                    [date(2026, 11, day)],
+                )
+            con.execute(
+                "INSERT INTO cost_forecast SELECT s.series, s.value, 'USD', d::DATE, 'MSTL', 12, 11, 13, 10, 14, 9, 15 "
+                "FROM range(DATE '2026-11-27', DATE '2027-01-01', INTERVAL 1 DAY) t(d), "
+                "(VALUES ('total', NULL), ('service', 'Amazon EC2')) s(series, value)"
+            )
+            con.execute(
+                "INSERT INTO cost_forecast_models VALUES ('total', NULL, 'USD', 'MSTL', 0.71, 6.4, 1.0, 9.1, 730, "
+                "true, 'lowest backtest MASE', DATE '2026-11-26')"
+            )
+            path_json = json.dumps({"path": [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0,
+                                              "share": 1.0}], "others": []})  # fmt: skip
+            for anomaly_id, series, value, covered in (
+                ("a1", "total", None, None),
+                ("a2", "service", "Amazon EC2", "a1"),
+            ):
+                con.execute(
+                    "INSERT INTO cost_anomalies VALUES (?, ?, ?, 'USD', 'spike', DATE '2026-11-15', DATE '2026-11-17',"
+                    " 3, 1880.004, 1010, 870.004, DATE '2026-11-16', 400, ?, ?)",
+                    [anomaly_id, series, value, path_json, covered],
+                )
+        return {"data_through": "2026-11-26"}
+
+    snapshots.publish(home / "serving", build)
+
+
+def test_the_forecast_gives_each_series_its_model_points_and_month_end(api: Api) -> None:
+    _publish_forecast(api.home)
+    body = api.client.get("/api/cloud/costs/forecast", params={"horizon": 3}, headers=api.headers(Role.VIEWER)).json()
+    (total,) = body["series"]
+    assert (total["key"], total["model"], total["mase"], total["seasonal_naive_mase"]) == ({}, "MSTL", 0.71, 1.0)
+    assert [p["date"] for p in total["points"]] == ["2026-11-27", "2026-11-28", "2026-11-29"]
+    assert total["points"][0] == {"date": "2026-11-27", "mean": "12.00", "lo_80": "11.00", "hi_80": "13.00",
+                                  "lo_95": "10.00", "hi_95": "14.00"}  # fmt: skip
+    month = next(e for e in total["period_ends"] if e["period"] == "month")
+    # 26 days of 10 actual, then 4 days of forecast
+    assert (month["end"], month["actual_to_date"], month["mean"], month["lo_95"]) == (
+        "2026-11-30", "260.00", "308.00", "300.00",
+    )  # fmt: skip
+    quarter = next(e for e in total["period_ends"] if e["period"] == "quarter")
+    assert (quarter["end"], quarter["mean"]) == ("2026-12-31", str(Decimal(260 + 35 * 12)) + ".00")
+
+
+def test_a_forecast_for_an_unknown_currency_or_grouping_is_refused(api: Api) -> None:
+    _publish_forecast(api.home)
+    for params in ({"currency": "XYZ"}, {"group_by": "region"}, {"horizon": 400}):
+        response = api.client.get("/api/cloud/costs/forecast", params=params, headers=api.headers(Role.VIEWER))
+        assert response.status_code == 422, params
+        assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_anomalies_are_listed_with_their_explanation_and_covered_ones_only_on_request(api: Api) -> None:
+    _publish_forecast(api.home)
+    body = api.client.get("/api/cloud/costs/anomalies", headers=api.headers(Role.VIEWER)).json()
+    (anomaly,) = body["items"]
+    assert (anomaly["id"], anomaly["scope"], anomaly["impact"], anomaly["days"]) == ("a1", {}, "870.00", 3)
+    assert anomaly["explanation"] == [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0,
+                                       "share": 1.0}]  # fmt: skip
+    assert anomaly["alert"] is None  # the alert sensor has not run
+    everything = api.client.get(
+        "/api/cloud/costs/anomalies", params={"include_covered": "true"}, headers=api.headers(Role.VIEWER)
+    ).json()
+    assert [(a["id"], a["covered_by"]) for a in everything["items"]] == [("a1", None), ("a2", "a1")]
+    assert api.client.get("/api/cloud/costs/anomalies").status_code == 401
+
+
+def test_each_anomaly_no_broader_one_covers_raises_one_alert_once(api: Api) -> None:
+    _publish_forecast(api.home)
+    sessions = make_sessionmaker(api.engine)
+    first = raise_from_snapshot(sessions, api.home / "serving")
+    again = raise_from_snapshot(sessions, api.home / "serving")
+    assert (first.raised, again.raised) == (["anomaly:a1"], [])
+    (anomaly,) = api.client.get("/api/cloud/costs/anomalies", headers=api.headers(Role.VIEWER)).json()["items"]
+    assert anomaly["alert"]["status"] == "no_targets"
+    with Session(api.engine) as session:
+        (alert,) = session.scalars(select(Alert)).all()
+    assert alert.title == "Cost spike in total: 870.00 USD over 3 days from 2026-11-15, mostly Amazon EC2"
