@@ -115,6 +115,11 @@ class OverviewOut(BaseModel):
     same_period_last_month: PeriodOut = Field(description="The days of last month matching the month to date.")
     change: list[ChangeOut] = Field(description="Month to date against the same days of last month, per currency.")
     top_movers: list[MoverOut] = Field(description="Up to five services per currency whose spend moved most.")
+    forecast_month_end: list[MonthEndOut] = Field(
+        default_factory=list,
+        description="Per currency: actual to date plus the total's forecast of the days left, with its intervals "
+        "(empty until forecasts are published, or for an as_of before the latest day).",
+    )
     snapshot: SnapshotOut
 
 
@@ -147,7 +152,7 @@ def _spend(items: list[Spend]) -> list[dict[str, Any]]:
     operation_id="get_cost_overview",
     responses={503: {"description": "No serving snapshot has been published yet."}},
 )
-def get_overview(
+async def get_overview(
     request: Request,
     snapshot: SnapshotDep,
     as_of: Annotated[
@@ -156,9 +161,25 @@ def get_overview(
 ) -> Any:
     snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
+    memo_key = ("overview", as_of)
+    body = reader.peek(snapshot, memo_key)
+    if body is None:
+        body = await run_in_threadpool(
+            reader.memoized, snapshot, memo_key, lambda: _overview_json(reader, snapshot, as_of)
+        )
+    return Response(body, media_type="application/json")
+
+
+def _overview_json(reader: SnapshotReader, snapshot: SnapshotInfo, as_of: date | None) -> bytes:
     query = _query_of(reader, snapshot)
-    overview = reader.memoized(snapshot, ("overview", as_of), lambda: cost_overview(query, as_of=as_of))
-    return {
+    overview = cost_overview(query, as_of=as_of)
+    month_end = []
+    through = overview.data_through
+    if through is not None and (as_of is None or as_of == through) and has_forecasts(query):
+        for series in forecasts(query, group_by="total", horizon=1, data_through=through):
+            month_end += [{"currency": series.currency, **_period_end(e)} for e in series.period_ends
+                          if e.period == "month"]  # fmt: skip
+    body = {
         "metric": "BilledCost",
         "data_through": overview.data_through,
         "month_to_date": _period(overview.month_to_date),
@@ -170,8 +191,15 @@ def get_overview(
         "top_movers": [
             {"provider": m.provider, "service": m.service, **_change(m.change)} for m in overview.top_movers
         ],
+        "forecast_month_end": month_end,
         "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
     }
+    return _OVERVIEW.dump_json(_OVERVIEW.validate_python(body))
+
+
+def _period_end(end: Any) -> dict[str, Any]:
+    return {"period": end.period, "end": end.end, "actual_to_date": str(end.actual_to_date), "mean": str(end.mean),
+            **{band: str(value) for band, value in end.bands.items()}}  # fmt: skip
 
 
 # -- breakdown -----------------------------------------------------------------------------------
@@ -456,9 +484,7 @@ async def get_forecast(
                 "series": [{
                     "key": s.key, "currency": s.currency, "model": s.model, **{k: s.scores[k] for k in SCORES},
                     "points": [{k: str(v) if isinstance(v, Decimal) else v for k, v in p.items()} for p in s.points],
-                    "period_ends": [{"period": e.period, "end": e.end, "actual_to_date": str(e.actual_to_date),
-                                     "mean": str(e.mean), **{b: str(v) for b, v in e.bands.items()}}
-                                    for e in s.period_ends],
+                    "period_ends": [_period_end(e) for e in s.period_ends],
                 } for s in series],
                 "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
             }  # fmt: skip
@@ -468,6 +494,11 @@ async def get_forecast(
     return Response(body, media_type="application/json")
 
 
+class MonthEndOut(PeriodEndOut):
+    currency: str
+
+
+_OVERVIEW = TypeAdapter(OverviewOut)
 SCORES = ("mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape", "history_days", "reason")
 
 

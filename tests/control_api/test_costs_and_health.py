@@ -256,3 +256,16 @@ def test_each_anomaly_no_broader_one_covers_raises_one_alert_once(api: Api) -> N
     with Session(api.engine) as session:
         (alert,) = session.scalars(select(Alert)).all()
     assert alert.title == "Cost spike in total: 870.00 USD over 3 days from 2026-11-15, mostly Amazon EC2"
+
+
+def test_the_overview_forecasts_the_month_end_once_forecasts_are_published(api: Api) -> None:
+    _publish_forecast(api.home)
+    body = api.client.get("/api/cloud/costs/overview", headers=api.headers(Role.VIEWER)).json()
+    assert body["forecast_month_end"] == [{
+        "currency": "USD", "period": "month", "end": "2026-11-30", "actual_to_date": "260.00", "mean": "308.00",
+        "lo_80": "304.00", "hi_80": "312.00", "lo_95": "300.00", "hi_95": "316.00",
+    }]  # fmt: skip
+    earlier = api.client.get(
+        "/api/cloud/costs/overview", params={"as_of": "2026-11-20"}, headers=api.headers(Role.VIEWER)
+    ).json()
+    assert earlier["forecast_month_end"] == []  # the forecast starts after the latest day, not on the 20th
