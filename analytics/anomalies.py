@@ -43,8 +43,11 @@ BASELINE_DAYS = 28
 """Days before an anomaly whose average is a dimension value's expected daily cost: four
 whole weeks, so each weekday weighs the same, and recent enough to follow growth."""
 
-DIMENSIONS = ("ProviderName", "ServiceName", "BillingAccountId", "RegionId", "ResourceId")
-"""The drill-down order: from the coarsest FOCUS dimension an owner recognises to the finest."""
+DIMENSIONS = ("ProviderName", "ServiceName", "BillingAccountId", "SubAccountId", "RegionId", "ResourceId")
+"""The drill-down order: from the coarsest FOCUS dimension an owner recognises to the finest.
+The billing account is the payer (an AWS organisation's management account, an Azure billing
+account); the sub-account is the account, subscription or project that ran the resources,
+usually the one an owner means by "which account"."""
 
 ANOMALY_SCHEMA = {
     "anomaly_id": pl.String,

@@ -69,7 +69,11 @@ def find_anomalies(
 ) -> pl.DataFrame:
     """Anomalies of every series (``fitted`` carries series, value and currency), each
     explained from cost_detail_daily, and marked ``covered_by`` a broader series' anomaly whose
-    explanation already names it (so one incident raises one alert, not three)."""
+    explanation already names it (so one incident raises one alert, not three).
+
+    A day outside the interval that no dimension value explains (its cost is in line with the
+    four weeks before it) is not reported: that is the one-step forecast's own echo, such as
+    the days after a spike, when the model has adapted to the spike and expects more."""
     intervals = fitted.with_columns(
         pl.concat_str("series", pl.col("value").fill_null(""), "currency", separator="\x1f").alias("unique_id")
     )
@@ -81,6 +85,8 @@ def find_anomalies(
         contributions = explain(anomaly, detail) if detail.height else []
         path = [c for c in contributions if c.in_path]
         others = [c for c in contributions if not c.in_path]
+        if not path:
+            continue  # an artefact of the one-step forecast: see the note above
         rows.append({
             **{k: v for k, v in anomaly.items() if k != "unique_id"},
             "series": series, "value": value or None, "currency": currency,

@@ -39,9 +39,14 @@ How a forecast is made, and why:
   "prediction" (MSTL flagged two days of an injected 3-day spike; ETS(A,N,A) flags all three).
 - Forecasts and bounds are clipped at 0: costs are not negative.
 
-MASE here is the mean absolute backtest error divided by the mean absolute in-sample error of
-the one-step seasonal naive forecast (``|y[t] - y[t-7]|``) on the history before the first
-backtest cut-off, one scale per series shared by all windows and models. MAPE is the mean of
+MASE here is "against seasonal naive", as the cost forecasts are judged: the model's mean
+absolute backtest error divided by SeasonalNaive(7)'s over the same backtest windows, so below 1
+means it beat seasonal naive on its own backtest. ``mase_insample`` is the textbook MASE
+(Hyndman and Koehler): the same error divided by the mean absolute in-sample error of the
+one-step seasonal naive forecast (``|y[t] - y[t-7]|``) on the history before the first backtest
+cut-off; ``seasonal_naive_mase_insample`` is seasonal naive's own. A backtest window holding an
+unusual event (a cost spike) pushes both textbook figures above 1 while the ratio stays
+meaningful. Models are ranked by either: per series they order the same. MAPE is the mean of
 ``|error| / |y|`` in percent over backtest days with a non-zero cost (zero-cost days are left
 out, as their percentage error is undefined).
 """
@@ -65,6 +70,7 @@ YEAR = 365
 MIN_DAYS = 2 * WEEK  # below this a weekly seasonal naive has nothing to repeat
 MAX_HORIZON = 366
 BASELINE = "SeasonalNaive"
+SCORE_COLUMNS = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "seasonal_naive_mase_insample")
 DEFAULT_CANDIDATES = ("SeasonalNaive", "AutoETS", "AutoTheta", "MSTL")
 YEARLY_REPEAT_CORRELATION = 0.5
 # Interpolating STL's LOESS smoothers every 14 days instead of every ~10% of the window makes
@@ -95,9 +101,10 @@ class Forecasts:
     - ``future``: unique_id, ds, model, mean, lo_<level>, hi_<level> for each level.
     - ``fitted``: unique_id, ds, y, mean, lo_<level>, hi_<level>: one-step-ahead ETS(A,N,A)
       forecasts of the (zero-filled) history, for anomaly detection (see the module docstring).
-    - ``selection``: unique_id, model, mase, mape, seasonal_naive_mase, seasonal_naive_mape,
-      interval_scale, history_days, yearly, reason. ``model`` is null for series too short to
-      forecast; ``interval_scale`` is the factor the model's native intervals were widened by.
+    - ``selection``: unique_id, model, mase, mape, seasonal_naive_mape, mase_insample,
+      seasonal_naive_mase_insample, interval_scale, history_days, yearly, reason. ``model`` is
+      null for series too short to forecast; ``interval_scale`` is the factor the model's
+      native intervals were widened by.
     """
 
     future: pl.DataFrame
@@ -218,7 +225,7 @@ def _scores(cv: pl.DataFrame, profile: pl.DataFrame) -> pl.DataFrame:
 def _choose(scores: pl.DataFrame, profile: pl.DataFrame, *, eligible: list[str], reason: str) -> pl.DataFrame:
     """The lowest-MASE eligible model per series, with the baseline's errors beside it."""
     baseline = scores.filter(pl.col("model") == BASELINE).select(
-        "unique_id", pl.col("mase").alias("seasonal_naive_mase"), pl.col("mape").alias("seasonal_naive_mape")
+        "unique_id", pl.col("mase").alias("seasonal_naive_mase_insample"), pl.col("mape").alias("seasonal_naive_mape")
     )
     best = (
         scores.filter(pl.col("model").is_in(eligible))
@@ -226,9 +233,16 @@ def _choose(scores: pl.DataFrame, profile: pl.DataFrame, *, eligible: list[str],
         .group_by("unique_id", maintain_order=True)
         .first()
     )
-    return best.join(baseline, on="unique_id", how="left").join(profile, on="unique_id").select(
-        "unique_id", "model", "mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape",
-        "interval_scale", "history_days", "yearly", pl.lit(reason).alias("reason"),
+    relative = pl.col("mase_insample") / pl.col("seasonal_naive_mase_insample")
+    return (
+        best.rename({"mase": "mase_insample"})
+        .join(baseline, on="unique_id", how="left")
+        .join(profile, on="unique_id")
+        .select(
+            "unique_id", "model", pl.when(pl.col("seasonal_naive_mase_insample") > 0).then(relative).alias("mase"),
+            "mape", "seasonal_naive_mape", "mase_insample", "seasonal_naive_mase_insample", "interval_scale",
+            "history_days", "yearly", pl.lit(reason).alias("reason"),
+        )
     )  # fmt: skip
 
 
@@ -237,7 +251,7 @@ def _unscored(profile: pl.DataFrame, model: str | None, reason: str) -> pl.DataF
     return profile.select(
         "unique_id",
         pl.lit(model, pl.String).alias("model"),
-        *(pl.lit(None, pl.Float64).alias(c) for c in ("mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape")),
+        *(pl.lit(None, pl.Float64).alias(c) for c in SCORE_COLUMNS),
         pl.lit(1.0).alias("interval_scale"),
         "history_days",
         "yearly",

@@ -55,12 +55,12 @@ def forecasts(
     backtest scores, ``horizon`` daily points after ``data_through`` and its month and quarter ends."""
     found: dict[tuple[str | None, str], SeriesForecast] = {}
     for row in query(
-        "SELECT value, currency, model, mase, mape, seasonal_naive_mase, seasonal_naive_mape, history_days, yearly, "
+        "SELECT value, currency, model, mase, mape, seasonal_naive_mape, mase_insample, history_days, yearly, "
         "reason FROM cost_forecast_models WHERE series = ? AND (? IS NULL OR currency = ?) ORDER BY value, currency",
         [group_by, currency, currency],
     ):
         value, cur, model, *scores = row
-        names = ("mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape", "history_days", "yearly", "reason")
+        names = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "yearly", "reason")
         key = {} if value is None else {group_by: value}
         found[(value, cur)] = SeriesForecast(key, cur, model, dict(zip(names, scores, strict=True)))
     last = data_through + timedelta(days=horizon)

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS cost_forecast_fitted (
 );
 CREATE TABLE IF NOT EXISTS cost_forecast_models (
     series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, model VARCHAR,
-    mase DOUBLE, mape DOUBLE, seasonal_naive_mase DOUBLE, seasonal_naive_mape DOUBLE,
+    mase DOUBLE, mape DOUBLE, seasonal_naive_mape DOUBLE, mase_insample DOUBLE, seasonal_naive_mase_insample DOUBLE,
     history_days BIGINT, yearly BOOLEAN, reason VARCHAR, last_actual DATE
 );
 CREATE TABLE IF NOT EXISTS cost_anomalies (

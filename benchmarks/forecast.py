@@ -93,7 +93,7 @@ def main() -> None:
             f"  forecast {wall:6.2f} s (cpu {used:6.1f} s)",
             flush=True,
         )
-    chosen = selection.group_by("model").agg(pl.len(), pl.col("mase", "seasonal_naive_mase").median())
+    chosen = selection.group_by("model").agg(pl.len(), pl.col("mase_insample", "seasonal_naive_mase_insample").median())
     for model, count, mase, naive in chosen.sort("len", descending=True).iter_rows():
         print(f"  chosen {model}: {count} series, median backtest MASE {mase:.3f} (seasonal naive {naive:.3f})")
     base, full = statistics.median(times["baseline"]), statistics.median(times["forecast"])

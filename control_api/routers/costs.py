@@ -401,10 +401,14 @@ class SeriesForecastOut(BaseModel):
     key: dict[str, str] = Field(description="{} for the total, else {provider: ...} or {service: ...}.")
     currency: str
     model: str | None = Field(description="Chosen by rolling-origin backtest; null when the history is too short.")
-    mase: float | None = Field(description="Backtest MASE of the chosen model (below 1 beats seasonal naive).")
+    mase: float | None = Field(
+        description="Backtest MAE of the chosen model / seasonal naive's over the same windows (below 1 beats it)."
+    )
     mape: float | None = Field(description="Backtest MAPE of the chosen model, percent.")
-    seasonal_naive_mase: float | None
-    seasonal_naive_mape: float | None
+    seasonal_naive_mape: float | None = Field(description="Seasonal naive's backtest MAPE, percent.")
+    mase_insample: float | None = Field(
+        description="Textbook MASE: the backtest MAE over the in-sample one-step seasonal naive MAE."
+    )
     history_days: int | None
     reason: str | None = Field(description="Why this model was chosen.")
     points: list[ForecastPointOut]
@@ -419,7 +423,7 @@ class ForecastOut(BaseModel):
                     "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
                     "series": [{
                         "key": {}, "currency": "USD", "model": "MSTL", "mase": 0.71, "mape": 6.4,
-                        "seasonal_naive_mase": 1.0, "seasonal_naive_mape": 9.1, "history_days": 730,
+                        "seasonal_naive_mape": 9.1, "mase_insample": 0.93, "history_days": 730,
                         "reason": "lowest backtest MASE (3 x 28 days)",
                         "points": [
                             {"date": "2026-11-27", "mean": "201.10", "lo_80": "188.00", "hi_80": "214.20",
@@ -499,7 +503,7 @@ class MonthEndOut(PeriodEndOut):
 
 
 _OVERVIEW = TypeAdapter(OverviewOut)
-SCORES = ("mase", "mape", "seasonal_naive_mase", "seasonal_naive_mape", "history_days", "reason")
+SCORES = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "reason")
 
 
 # -- anomalies -----------------------------------------------------------------------------------

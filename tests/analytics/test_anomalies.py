@@ -22,7 +22,8 @@ ESTATE = [
     ("Google", "Compute Engine", "proj-a", "europe-west2", "vm-1", 60.0),
     ("Google", "Cloud Storage", "proj-a", "europe-west2", "bucket-a", 8.0),
 ]
-DETAIL_COLUMNS = ["ProviderName", "ServiceName", "BillingAccountId", "RegionId", "ResourceId", "cost"]
+DETAIL_COLUMNS = ["ProviderName", "ServiceName", "BillingAccountId", "SubAccountId", "RegionId", "ResourceId", "cost"]
+PAYER = "payer"  # one billing account above every account, as an AWS organisation has
 
 
 def _intervals(
@@ -48,7 +49,7 @@ def _detail(extra: list[tuple[str, str, str, str, str, float]], *, days: int = 3
     for offset in range(-28, days):
         day = SPIKE_START + timedelta(days=offset)
         todays = ESTATE + extra if offset >= 0 else ESTATE
-        rows.extend((day, *row) for row in todays)
+        rows.extend((day, *row[:2], PAYER, *row[2:]) for row in todays)
     return pl.DataFrame(rows, schema=["ChargeDate", *DETAIL_COLUMNS], orient="row").with_columns(
         pl.col("ChargeDate").cast(pl.Date)
     )
@@ -183,10 +184,11 @@ def test_gpu_spike_is_explained_by_its_provider_service_and_account() -> None:
     contributions = explain(anomaly, detail, top=10)
 
     path = [c for c in contributions if c.in_path]
-    assert _path(contributions)[:3] == [
+    assert _path(contributions)[:4] == [
         ("ProviderName", "AWS"),
         ("ServiceName", "Amazon EC2"),
-        ("BillingAccountId", "dev"),
+        ("BillingAccountId", PAYER),
+        ("SubAccountId", "dev"),
     ]
     assert path[0].excess == pytest.approx(3 * 4 * 73.44)
     assert [c.share for c in path] == sorted((c.share for c in path), reverse=True)
@@ -204,7 +206,8 @@ def test_spike_spread_evenly_over_many_resources_stops_above_the_resource_level(
     assert _path(contributions) == [
         ("ProviderName", "AWS"),
         ("ServiceName", "Amazon EC2"),
-        ("BillingAccountId", "prod"),
+        ("BillingAccountId", PAYER),
+        ("SubAccountId", "prod"),
         ("RegionId", "eu-west-2"),
     ]
     others = [c for c in contributions if not c.in_path]
@@ -232,7 +235,8 @@ def test_drop_is_explained_by_the_value_that_fell() -> None:
     assert _path(contributions) == [
         ("ProviderName", "AWS"),
         ("ServiceName", "Amazon EC2"),
-        ("BillingAccountId", "prod"),
+        ("BillingAccountId", PAYER),
+        ("SubAccountId", "prod"),
         ("RegionId", "eu-west-2"),
         ("ResourceId", "web-1"),
     ]

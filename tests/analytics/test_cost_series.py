@@ -21,8 +21,8 @@ SPIKE = (date(2026, 10, 10), date(2026, 10, 12))
 
 @pytest.fixture
 def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    """Six weeks of two AWS services in USD and one Azure service in GBP; three days of GPU
-    instances in the AWS dev account add 400 a day to EC2."""
+    """Six weeks of two AWS services in USD and one Azure service in GBP, every account under one
+    payer; three days of GPU instances in the AWS dev account add 400 a day to EC2."""
     with duckdb.connect() as connection:
         ensure_schema(connection)
         day = START
@@ -37,8 +37,8 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
             for provider, account, service, resource, currency, cost in rows:
                 amount = Decimal(cost)
                 connection.execute(
-                    "INSERT INTO cost_detail_daily VALUES (?, ?, ?, NULL, 'Compute', ?, 'eu-west-2', ?, 'VM', 'Usage',"
-                    " 'Standard', ?, '{}', ?, ?, ?, 1, 'src', NULL)",
+                    "INSERT INTO cost_detail_daily VALUES (?, ?, 'payer', ?, 'Compute', ?, 'eu-west-2', ?, 'VM', "
+                    "'Usage', 'Standard', ?, '{}', ?, ?, ?, 1, 'src', NULL)",
                     [day, provider, account, service, resource, currency, amount, amount, amount],
                 )
             day += timedelta(days=1)
@@ -83,7 +83,9 @@ def test_one_incident_is_explained_and_alerts_once_though_three_series_see_it(co
     (alerting,) = found.filter(pl.col("covered_by").is_null()).iter_rows(named=True)
     assert alerting["series"] == "total"
     path = [(step["dimension"], step["value"]) for step in json.loads(alerting["explanation"])["path"]]
-    assert path[:3] == [("ProviderName", "AWS"), ("ServiceName", "Amazon EC2"), ("BillingAccountId", "dev")]
+    assert path[:4] == [
+        ("ProviderName", "AWS"), ("ServiceName", "Amazon EC2"), ("BillingAccountId", "payer"), ("SubAccountId", "dev"),
+    ]  # fmt: skip
     assert set(found.filter(pl.col("covered_by").is_not_null())["covered_by"]) == {alerting["anomaly_id"]}
 
 
