@@ -10,6 +10,7 @@ from assets.forecasts import cost_anomalies, cost_forecast
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_budget_sensor
 from pipelines.partitions import billing_partitions
+from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.resources import BillingSourcesResource, ServingResource, WarehouseResource
 from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
 from pipelines.settings import PipelineSettings
@@ -31,6 +32,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         selection=dg.AssetSelection.assets("cost_forecast", "cost_anomalies", "serving"),
         description="Forecast the cost series, find anomalies, then publish a new serving snapshot for the API.",
     )
+    cost_report = build_report_job(settings)
     return dg.Definitions(
         assets=[
             build_focus_costs_asset(partitions),
@@ -45,9 +47,9 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_checks(partitions),
             snapshot_matches_warehouse,
         ],
-        jobs=[billing_refresh, publish],
+        jobs=[billing_refresh, publish, cost_report],
         sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings)],
-        schedules=[build_daily_refresh_schedule(billing_refresh)],
+        schedules=[build_daily_refresh_schedule(billing_refresh), *build_report_schedules(cost_report)],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),
             "billing_sources": BillingSourcesResource(

@@ -37,6 +37,11 @@ class HomeLayout:
         return self.root / "serving"
 
     @property
+    def reports(self) -> Path:
+        """Cost reports the schedules and the API wrote, one folder each."""
+        return self.root / "reports"
+
+    @property
     def exports(self) -> Path:
         """Billing export files, one folder per provider flavour."""
         return self.root / "exports"
@@ -54,6 +59,6 @@ class HomeLayout:
         return f"sqlite:///{self.state_db}"
 
     def ensure(self) -> HomeLayout:
-        for folder in (self.root, self.serving, self.exports, self.dagster_home, self.logs):
+        for folder in (self.root, self.serving, self.reports, self.exports, self.dagster_home, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         return self

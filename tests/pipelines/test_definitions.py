@@ -44,7 +44,11 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"source", "month"}
     assert {s.name for s in defs.sensors or []} == {"billing_exports", "budget_alerts"}
-    assert {s.name for s in defs.schedules or []} == {"billing_daily_refresh"}
+    assert {s.name for s in defs.schedules or []} == {
+        "billing_daily_refresh",
+        "weekly_cost_report",
+        "monthly_cost_report",
+    }
 
 
 def test_billing_partitions_are_source_and_month() -> None:

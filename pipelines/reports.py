@@ -1,0 +1,91 @@
+"""The ``cost_report`` job and its weekly and monthly schedules.
+
+A report is written by an op job rather than an asset: it is a stored document with its own
+id (the API lists and serves every one made, scheduled or on demand), not a table that a
+rerun replaces, and one job serves both kinds. The schedule names the period in the run
+config and in the run key, so a tick makes its report once however often it is evaluated;
+the run reads the *current* serving snapshot, as the API does, never the warehouse.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the op's config annotation as a class.
+from datetime import date
+
+import dagster as dg
+from pydantic import Field
+from sqlalchemy.orm import Session
+
+from analytics.report_data import last_complete_period, period_starting
+from analytics.reports import Kind, ReportPeriod
+from control_api.services.reports import budget_lines, generate, reports_dir, snapshot_query
+from control_api.store.db import make_engine
+from pipelines.settings import PipelineSettings
+from wedcloud import snapshots
+
+JOB_NAME = "cost_report"
+CRONS: dict[Kind, str] = {"weekly": "0 6 * * 1", "monthly": "0 6 1 * *"}
+_UNITS: dict[Kind, str] = {"weekly": "week (Monday to Sunday)", "monthly": "month"}
+
+
+class ReportConfig(dg.Config):
+    kind: str = Field(description="weekly or monthly")
+    start: str = Field(description="First day of the period (ISO date)")
+
+
+def run_config(period: ReportPeriod) -> dg.RunConfig:
+    return dg.RunConfig(ops={"write_cost_report": ReportConfig(kind=period.kind, start=period.start.isoformat())})
+
+
+def period_for_tick(kind: Kind, tick: date) -> ReportPeriod:
+    """The period a schedule tick reports: the last complete week or month before the tick."""
+    return last_complete_period(kind, tick)
+
+
+def build_report_job(settings: PipelineSettings | None = None) -> dg.JobDefinition:
+    """The job, for the home and store of ``settings`` (default: the environment's)."""
+
+    @dg.op(name="write_cost_report", description="Render the period's report from the current serving snapshot.")
+    def write_cost_report(context: dg.OpExecutionContext, config: ReportConfig) -> dg.Output[str]:
+        resolved = settings or PipelineSettings()
+        if config.kind not in CRONS:
+            raise dg.Failure(f"kind must be weekly or monthly, not {config.kind!r}")
+        kind: Kind = "weekly" if config.kind == "weekly" else "monthly"
+        period = period_starting(kind, date.fromisoformat(config.start))
+        info = snapshots.current(resolved.layout.serving)
+        if info is None:
+            raise dg.Failure("no serving snapshot has been published yet: nothing to report on")
+        engine = make_engine(resolved.resolved_database_url)
+        try:
+            with snapshot_query(info.path) as query, Session(engine) as session:
+                meta = generate(reports_dir(resolved.layout.root), query, kind=kind, period=period,
+                                snapshot_version=info.version, budgets=budget_lines(session, query))  # fmt: skip
+        finally:
+            engine.dispose()
+        context.log.info(f"report {meta['id']} written ({len(meta['files'])} files)")
+        return dg.Output(meta["id"], metadata={"report_id": meta["id"], "snapshot_version": info.version})
+
+    @dg.job(name=JOB_NAME, description="Write a weekly or monthly cost report (HTML with charts, CSV per table).")
+    def cost_report() -> None:
+        write_cost_report()
+
+    return cost_report
+
+
+def _schedule(job: dg.JobDefinition, kind: Kind) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name=f"{kind}_cost_report",
+        job=job,
+        cron_schedule=CRONS[kind],
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"The {kind} cost report of the last complete {_UNITS[kind]}.",
+    )
+    def report_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        period = period_for_tick(kind, context.scheduled_execution_time.date())
+        return dg.RunRequest(run_key=f"{kind}-{period.start.isoformat()}", run_config=run_config(period))
+
+    return report_schedule
+
+
+def build_report_schedules(job: dg.JobDefinition) -> list[dg.ScheduleDefinition]:
+    """Monday 06:00 UTC for the week before; the 1st 06:00 UTC for the month before."""
+    return [_schedule(job, "weekly"), _schedule(job, "monthly")]
