@@ -1,5 +1,5 @@
-"""Every provider and resource endpoint is in the OpenAPI document with examples of what it
-takes and what it answers, and with the roles and errors it documents."""
+"""Every provider, resource and cost endpoint is in the OpenAPI document with examples of what
+it takes and what it answers, and with the roles and errors it documents."""
 
 from __future__ import annotations
 
@@ -18,6 +18,11 @@ PROVIDER_OPERATIONS = (
 RESOURCE_OPERATIONS = (
     "provision_resource", "list_resources", "get_resource", "update_resource", "terminate_resource",
     "scale_resource", "start_resource", "stop_resource", "bulk_provision_resources", "resource_metrics",
+)  # fmt: skip
+COST_OPERATIONS = (
+    "get_cost_overview", "get_cost_breakdown", "get_cost_forecast", "list_cost_anomalies",
+    "create_budget", "list_budgets", "get_budget", "update_budget", "delete_budget", "list_budget_alerts",
+    "list_cost_reports", "create_cost_report", "get_cost_report",
 )  # fmt: skip
 
 
@@ -51,7 +56,7 @@ def _has_examples(schema: dict[str, Any], document: dict[str, Any], depth: int =
     return any(isinstance(c, dict) and _has_examples(c, document, depth - 1) for c in children)
 
 
-@pytest.mark.parametrize("operation_id", PROVIDER_OPERATIONS + RESOURCE_OPERATIONS)
+@pytest.mark.parametrize("operation_id", PROVIDER_OPERATIONS + RESOURCE_OPERATIONS + COST_OPERATIONS)
 def test_each_endpoint_documents_examples_errors_and_its_role(document: dict[str, Any], operation_id: str) -> None:
     operation = _operations(document)[operation_id]
     if "requestBody" in operation:
@@ -59,8 +64,9 @@ def test_each_endpoint_documents_examples_errors_and_its_role(document: dict[str
         assert _has_examples(body, document), f"{operation_id}: no request example"
     success = next(code for code in operation["responses"] if code.startswith("2"))
     if success != "204":
-        answer = operation["responses"][success]["content"]["application/json"]["schema"]
-        assert _has_examples(answer, document), f"{operation_id}: no response example"
+        content = operation["responses"][success]["content"]
+        media = content.get("application/json") or next(iter(content.values()))  # a report is text/html
+        assert "example" in media or _has_examples(media["schema"], document), f"{operation_id}: no response example"
     assert "422" in operation["responses"], f"{operation_id}: bad input is not documented"
     assert operation.get("security"), f"{operation_id}: no API key required"
 
