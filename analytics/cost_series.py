@@ -65,16 +65,17 @@ def replace_table(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFram
 
 
 def find_anomalies(
-    con: duckdb.DuckDBPyConnection, fitted: pl.DataFrame, *, min_abs: float, min_rel: float
+    con: duckdb.DuckDBPyConnection, intervals: pl.DataFrame, *, min_abs: float, min_rel: float
 ) -> pl.DataFrame:
-    """Anomalies of every series (``fitted`` carries series, value and currency), each
+    """Anomalies of every series (``intervals``: analytics.forecast.one_step_intervals with
+    series, value and currency in place of unique_id), each
     explained from cost_detail_daily, and marked ``covered_by`` a broader series' anomaly whose
     explanation already names it (so one incident raises one alert, not three).
 
     A day outside the interval that no dimension value explains (its cost is in line with the
     four weeks before it) is not reported: that is the one-step forecast's own echo, such as
     the days after a spike, when the model has adapted to the spike and expects more."""
-    intervals = fitted.with_columns(
+    intervals = intervals.with_columns(
         pl.concat_str("series", pl.col("value").fill_null(""), "currency", separator="\x1f").alias("unique_id")
     )
     found = detect(intervals.select("unique_id", "ds", "y", "mean", "lo_99", "hi_99"), min_abs=min_abs, min_rel=min_rel)

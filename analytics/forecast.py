@@ -73,10 +73,12 @@ BASELINE = "SeasonalNaive"
 SCORE_COLUMNS = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "seasonal_naive_mase_insample")
 DEFAULT_CANDIDATES = ("SeasonalNaive", "AutoETS", "AutoTheta", "MSTL")
 YEARLY_REPEAT_CORRELATION = 0.5
-# Interpolating STL's LOESS smoothers every 14 days instead of every ~10% of the window makes
-# MSTL with a 365-day season about 6x faster with the same backtest error (measured on the
-# benchmark's series).
-_STL_JUMPS = {"seasonal_jump": 2 * WEEK, "trend_jump": 2 * WEEK, "low_pass_jump": 2 * WEEK}
+# Interpolating STL's LOESS smoothers every few weeks instead of every ~10% of the window makes
+# MSTL with a 365-day season about 8x faster with the same backtest error. The seasonal smoother
+# every 14 days; the trend and low-pass smoothers, whose windows span most of a year for the
+# yearly season, every 28: that took another quarter off the benchmark (23.4 s to 17.5 s on 150
+# of its series) for a median MASE of 0.7321 instead of 0.7306.
+_STL_JUMPS = {"seasonal_jump": 2 * WEEK, "trend_jump": 4 * WEEK, "low_pass_jump": 4 * WEEK}
 # Below this many series a process pool costs more to start than it saves.
 _MIN_SERIES_PER_PROCESS = 10
 _Z80 = NormalDist().inv_cdf(0.9)
@@ -99,8 +101,6 @@ class Forecasts:
     """Result of :func:`forecast`.
 
     - ``future``: unique_id, ds, model, mean, lo_<level>, hi_<level> for each level.
-    - ``fitted``: unique_id, ds, y, mean, lo_<level>, hi_<level>: one-step-ahead ETS(A,N,A)
-      forecasts of the (zero-filled) history, for anomaly detection (see the module docstring).
     - ``selection``: unique_id, model, mase, mape, seasonal_naive_mape, mase_insample,
       seasonal_naive_mase_insample, interval_scale, history_days, yearly, reason. ``model`` is
       null for series too short to forecast; ``interval_scale`` is the factor the model's
@@ -108,7 +108,6 @@ class Forecasts:
     """
 
     future: pl.DataFrame
-    fitted: pl.DataFrame
     selection: pl.DataFrame
 
 
@@ -332,8 +331,17 @@ def _widen(future: pl.DataFrame, group: pl.DataFrame, name: str, levels: Sequenc
     return scaled.with_columns(stretch).drop("interval_scale")
 
 
+def one_step_intervals(history: pl.DataFrame, *, levels: Sequence[int] = (99,), n_jobs: int = 2) -> pl.DataFrame:
+    """For anomaly detection: each day of each series (unique_id, ds, y; days filled as for a
+    forecast) with the one-step-ahead forecast of a weekly ETS(A,N,A) fitted on the days before
+    it (unique_id, ds, y, mean, lo_<level>, hi_<level>). Series under two weeks are left out.
+    A separate step from :func:`forecast`, as the anomaly asset is from the forecast asset."""
+    filled = fill_days(history)
+    long_enough = filled.group_by("unique_id").len().filter(pl.col("len") >= MIN_DAYS).select("unique_id")
+    return _one_step_fitted(filled.join(long_enough, on="unique_id"), levels, n_jobs)
+
+
 def _one_step_fitted(filled: pl.DataFrame, levels: Sequence[int], n_jobs: int) -> pl.DataFrame:
-    """One-step-ahead in-sample forecasts and intervals of ETS(A,N,A), for anomaly detection."""
     columns = ["unique_id", "ds", "y", "mean", *_bounds(levels)]
     if filled.height == 0:
         return pl.DataFrame(schema=_schema(columns))
@@ -389,8 +397,7 @@ def forecast(
     selection = _select(filled, profile, names=names, horizon=horizon, backtest=backtest, n_jobs=n_jobs)
     chosen = selection.filter(pl.col("model").is_not_null())
     future = _fit_chosen(filled, chosen, horizon=horizon, levels=levels, n_jobs=n_jobs)
-    fitted = _one_step_fitted(filled.join(chosen.select("unique_id"), on="unique_id"), levels, n_jobs)
-    return Forecasts(future=future, fitted=fitted, selection=selection)
+    return Forecasts(future=future, selection=selection)
 
 
 def _quarter_start(day: date) -> date:

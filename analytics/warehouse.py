@@ -86,10 +86,6 @@ CREATE TABLE IF NOT EXISTS cost_forecast (
     series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL, model VARCHAR NOT NULL,
     mean DOUBLE NOT NULL, {_BANDS}
 );
-CREATE TABLE IF NOT EXISTS cost_forecast_fitted (
-    series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL,
-    y DOUBLE NOT NULL, mean DOUBLE NOT NULL, lo_99 DOUBLE, hi_99 DOUBLE
-);
 CREATE TABLE IF NOT EXISTS cost_forecast_models (
     series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, model VARCHAR,
     mase DOUBLE, mape DOUBLE, seasonal_naive_mape DOUBLE, mase_insample DOUBLE, seasonal_naive_mase_insample DOUBLE,

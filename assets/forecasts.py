@@ -6,7 +6,7 @@ import polars as pl
 
 from analytics.anomalies import MIN_ABS, MIN_REL
 from analytics.cost_series import find_anomalies, load_series, replace_table, with_keys
-from analytics.forecast import forecast
+from analytics.forecast import forecast, one_step_intervals
 from assets.billing import OWNERS
 from pipelines.resources import WarehouseResource
 
@@ -27,7 +27,7 @@ MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "season
         "backtest among SeasonalNaive, AutoETS, AutoTheta and MSTL; its MASE and MAPE are in "
         "cost_forecast_models and in this asset's metadata."
     ),
-    metadata={"tables": "cost_forecast, cost_forecast_fitted, cost_forecast_models"},
+    metadata={"tables": "cost_forecast, cost_forecast_models"},
 )
 def cost_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.connect() as con:
@@ -39,8 +39,6 @@ def cost_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         last = history.group_by("unique_id").agg(pl.col("ds").max().alias("last_actual"))
         models = with_keys(result.selection.join(last, on="unique_id", how="left"), keys).select(MODEL_COLUMNS)
         replace_table(con, "cost_forecast", with_keys(result.future, keys))
-        replace_table(con, "cost_forecast_fitted", with_keys(result.fitted.select(
-            "unique_id", "ds", "y", "mean", "lo_99", "hi_99"), keys))  # fmt: skip
         replace_table(con, "cost_forecast_models", models)
     return dg.MaterializeResult(metadata=_forecast_metadata(models))
 
@@ -72,23 +70,23 @@ def _round(value: float | None) -> str:
 
 @dg.asset(
     name="cost_anomalies",
-    deps=["cost_forecast", "cost_detail_daily"],
+    deps=["cost_daily", "cost_detail_daily"],
     group_name="forecasts",
     owners=OWNERS,
     kinds={"duckdb", "python"},
     description=(
-        f"Days whose cost left the 99% interval by at least {MIN_ABS:g} (billing currency) and {MIN_REL:.0%}, "
-        "merged into runs of days, each explained by drilling through provider, service, account, region "
-        "and resource. An anomaly a broader series already explains is marked covered_by it."
+        "Days whose cost left the 99% interval of a one-step-ahead weekly ETS (fitted on the days before "
+        f"each) by at least {MIN_ABS:g} (billing currency) and {MIN_REL:.0%}, merged into runs of days, each "
+        "explained by drilling through provider, service, accounts, region and resource. An anomaly a broader "
+        "series already explains is marked covered_by it."
     ),
     metadata={"table": "cost_anomalies"},
 )
 def cost_anomalies(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.connect() as con:
-        fitted_table = con.sql("SELECT * FROM cost_forecast_fitted").to_arrow_table()
-        fitted = pl.from_arrow(fitted_table)
-        assert isinstance(fitted, pl.DataFrame)
-        found = find_anomalies(con, fitted, min_abs=MIN_ABS, min_rel=MIN_REL) if fitted.height else pl.DataFrame()
+        history, keys = load_series(con)
+        intervals = with_keys(one_step_intervals(history), keys) if history.height else pl.DataFrame()
+        found = find_anomalies(con, intervals, min_abs=MIN_ABS, min_rel=MIN_REL) if intervals.height else intervals
         written = replace_table(con, "cost_anomalies", found) if found.height else _clear(con)
     uncovered = found.filter(pl.col("covered_by").is_null()).height if found.height else 0
     context.log.info(f"{written} anomalies, {uncovered} not explained by a broader one")

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analytics.forecast import fill_days, forecast, period_end_figures
+from analytics.forecast import fill_days, forecast, one_step_intervals, period_end_figures
 
 END = date(2026, 11, 26)
 
@@ -77,7 +77,7 @@ def test_missing_days_are_filled_with_zero_cost() -> None:
     gcp = filled.filter(pl.col("unique_id") == "gcp")
     assert (gcp.height, gcp["ds"].max()) == (30, END)
     assert gcp["y"].tail(5).to_list() == [0.0] * 5
-    fitted = forecast(history, horizon=7, n_jobs=1).fitted
+    fitted = one_step_intervals(history, n_jobs=1)
     assert fitted.filter(pl.col("ds") == END - timedelta(days=10))["y"].to_list() == [0.0]
 
 
@@ -104,7 +104,7 @@ def test_fitted_99_interval_flags_an_injected_spike_and_not_ordinary_weekends() 
     history = wedding_spend("total", 730, seed=3).with_columns(
         pl.when(pl.col("ds").is_in(spike)).then(pl.col("y") * 3).otherwise(pl.col("y")).alias("y")
     )
-    fitted = forecast(history, horizon=28, n_jobs=1).fitted
+    fitted = one_step_intervals(history, n_jobs=1)
     flagged = fitted.filter(pl.col("y") > pl.col("hi_99"))
     assert set(spike) <= set(flagged["ds"].to_list())
     weekends = fitted.filter(pl.col("ds").dt.weekday() >= 6, ~pl.col("ds").is_in(spike))
