@@ -99,7 +99,10 @@ class BreakdownQuery:
 
 
 def is_dimension(name: str) -> bool:
-    return name in DIMENSIONS or (name.startswith(TAG_PREFIX) and len(name) > len(TAG_PREFIX))
+    """A known dimension, or ``tag:<key>`` whose key holds no quote or backslash (it becomes a
+    JSON path)."""
+    key = name.removeprefix(TAG_PREFIX)
+    return name in DIMENSIONS or (name.startswith(TAG_PREFIX) and bool(key) and not {'"', "\\"} & set(key))
 
 
 def known_dimensions() -> str:
@@ -128,7 +131,7 @@ class Breakdown:
 
 def _expression(name: str, params: list[Any]) -> str:
     if name.startswith(TAG_PREFIX):
-        params.append('$."' + name.removeprefix(TAG_PREFIX).replace('"', '\\"') + '"')
+        params.append('$."' + name.removeprefix(TAG_PREFIX) + '"')  # is_dimension refused quotes
         return "json_extract_string(Tags, ?)"
     return DIMENSIONS[name]
 

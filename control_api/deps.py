@@ -90,12 +90,14 @@ async def current_principal(
 
 
 def _authenticate(sessions: sessionmaker[Session], token: str) -> tuple[Principal | None, int]:
-    """The key's principal and the api_keys counter after its last-used time is written (the
-    counter is read after the commit, which the write bumps)."""
+    """The key's principal, and the api_keys counter read *before* the key was: a revocation
+    committed in between moves the counter past the cached entry, so it is never served. (A
+    last-used write moves it too, which costs one more lookup on the next request.)"""
     with sessions() as session:
+        version = counter_in(session, "api_keys")
+        session.commit()  # end the read so that the key is read in a transaction of its own
         principal = authenticate(session, token=token)
         session.commit()
-        version = counter_in(session, "api_keys")
     return principal, version
 
 

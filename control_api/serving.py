@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ class SnapshotReader:
         self._pointer_mtime: int | None = None
         self._info: SnapshotInfo | None = None
         self._connections: dict[str, duckdb.DuckDBPyConnection] = {}
-        self._memo: dict[tuple[str, Hashable], Any] = {}
+        self._memo: OrderedDict[tuple[str, Hashable], Any] = OrderedDict()
 
     def current(self) -> SnapshotInfo | None:
         try:
@@ -62,20 +63,26 @@ class SnapshotReader:
 
     def peek(self, info: SnapshotInfo, key: Hashable) -> Any | None:
         """What :meth:`memoized` keeps for ``key`` in this snapshot, without computing it."""
-        return self._memo.get((info.version, key))
+        with self._lock:
+            found = self._memo.get((info.version, key))
+            if found is not None:
+                self._memo.move_to_end((info.version, key))
+            return found
 
     def memoized(self, info: SnapshotInfo, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per snapshot version and key: a snapshot never changes, so
         neither does anything computed from it alone."""
         memo_key = (info.version, key)
-        if memo_key in self._memo:
-            result: T = self._memo[memo_key]
-            return result
-        value = compute()
         with self._lock:
-            if len(self._memo) >= MEMO_ENTRIES:
-                self._memo = {k: v for k, v in self._memo.items() if k[0] == info.version}
+            if memo_key in self._memo:
+                self._memo.move_to_end(memo_key)
+                result: T = self._memo[memo_key]
+                return result
+        value = compute()
+        with self._lock:  # least recently used out: callers choose keys, so the memo is bounded
             self._memo[memo_key] = value
+            while len(self._memo) > MEMO_ENTRIES:
+                self._memo.popitem(last=False)
         return value
 
     def close(self) -> None:

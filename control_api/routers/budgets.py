@@ -286,6 +286,10 @@ class AlertOut(BaseModel):
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _shown(target: dict[str, Any]) -> dict[str, Any]:
+    return {**target, "url": service.mask_url(target["url"])} if target.get("type") == "webhook" else target
+
+
 def _view(budget: Budget, status: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "id": str(budget.id),
@@ -295,7 +299,8 @@ def _view(budget: Budget, status: dict[str, Any] | None = None) -> dict[str, Any
         "currency": budget.currency,
         "period": budget.period,
         "thresholds": {kind: list(values) for kind, values in service.thresholds_of(budget).items()},
-        "targets": budget.targets or [],
+        # a webhook's path and query are often its secret: shown, logged and audited masked
+        "targets": [_shown(t) for t in budget.targets or []],
         "notes": budget.notes,
         "created_at": budget.created_at.isoformat(),
         "status": status,

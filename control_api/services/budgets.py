@@ -9,11 +9,14 @@ breakdown by that tag shows.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import smtplib
+import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -73,6 +76,11 @@ class AlertSettings(BaseSettings):
     smtp_host: str | None = Field(default=None, description="SMTP relay; e-mail targets are not sent without one.")
     smtp_port: int = 25
     smtp_sender: str = "wedcloud@localhost"
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (tests, a receiver on "
+        "the same network); off, such a target is refused at send time.",
+    )
 
 
 # -- the rows ------------------------------------------------------------------------------------
@@ -346,13 +354,46 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
     }  # fmt: skip
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers for itself: a redirect could turn the POST into a GET of anything."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {mask_url(newurl)} refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _check_reachable(url: str, settings: AlertSettings) -> None:
+    """Refuse a webhook whose host resolves to this machine, a private network or a link-local
+    address (such as a cloud's metadata service), unless explicitly allowed."""
+    if settings.allow_private_targets:
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as exc:
+        raise DeliveryFailed(f"cannot resolve {host}: {exc}") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(str(address).split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise DeliveryFailed(f"refused: {host} resolves to a non-public address ({ip})")
+
+
+def mask_url(url: str) -> str:
+    """A webhook URL without its path and query, which often hold its secret (a Slack hook's)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/..." if parts.path.strip("/") or parts.query else url
+
+
 def _post_webhook(url: str, payload: dict[str, Any], settings: AlertSettings) -> int:
+    _check_reachable(url, settings)
     body = json.dumps(payload).encode()
     request = urllib.request.Request(  # noqa: S310 - the scheme is checked (http or https) when the target is saved
         url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "WedCloud-alerts"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout_seconds) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=settings.timeout_seconds) as response:
             status: int = response.status
     except urllib.error.HTTPError as exc:
         raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}", exc.code) from None
@@ -402,14 +443,14 @@ def _deliver_to(sessions: sessionmaker[Session], alert_id: uuid.UUID, target: di
         except DeliveryFailed as exc:
             status_code, error = exc.status_code, str(exc)
         delay = settings.backoff_seconds * 2 ** (attempt - 1) if error and attempt < attempts else None
-        _record(sessions, alert_id=alert_id, channel=channel, target=address, attempt=attempt,
+        _record(sessions, alert_id=alert_id, channel=channel,
+                target=mask_url(address) if channel == "webhook" else address, attempt=attempt,
                 status_code=status_code, error=error, delivered=error is None, attempted_at=attempted_at,
                 next_attempt_at=attempted_at + timedelta(seconds=delay) if delay is not None else None)  # fmt: skip
         if error is None:
             return True
-        log.warning(
-            "alert %s to %s %s failed (attempt %d/%d): %s", alert_id, channel, address, attempt, attempts, error
-        )
+        shown = mask_url(address) if channel == "webhook" else address
+        log.warning("alert %s to %s %s failed (attempt %d/%d): %s", alert_id, channel, shown, attempt, attempts, error)
         if delay is not None:
             sleep(delay)
     return False

@@ -133,3 +133,9 @@ def test_a_query_that_cannot_be_answered_names_its_parameter(
     with pytest.raises(InvalidBreakdown) as refused:
         breakdown(query, _q(**fields))
     assert [name for name, _ in refused.value.problems] == [parameter]
+
+
+def test_a_tag_key_with_a_quote_or_backslash_is_refused_not_run(query: Queryable) -> None:
+    for name in ('tag:a"b', "tag:a\\"):
+        with pytest.raises(InvalidBreakdown):
+            breakdown(query, _q(group_by=(name,)))

@@ -421,7 +421,7 @@ def test_a_hung_browser_is_killed_with_its_children(tmp_path: Path) -> None:
     fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child_pid}\nsleep 300\n")
     fake.chmod(0o755)
     with pytest.raises(BrowserError, match="did not finish"):
-        Chromium(str(fake), timeout=0.5).dump_dom("about:blank")
+        Chromium(str(fake), timeout=3).dump_dom("about:blank")  # time enough to start the child
     status = Path(f"/proc/{int(child_pid.read_text())}/status")
     deadline = time.monotonic() + 5  # SIGKILL is delivered asynchronously
     while status.exists() and "zombie" not in status.read_text() and time.monotonic() < deadline:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clouds.sandbox.world import build_world, save_world
 from control_api.audit import REDACTED, redact
 from control_api.security import Role
+from control_api.services import api_keys
 from control_api.services.api_keys import revoke_key
 from control_api.store.db import make_sessionmaker, transaction
 from control_api.store.models import ApiKey, Provider
@@ -161,3 +164,23 @@ def test_the_openapi_document_describes_the_api_and_its_key(api: Api) -> None:
     )
     assert "APIKeyHeader" in document["components"]["securitySchemes"]
     assert api.client.get("/api/docs").status_code == 200
+
+
+def test_a_key_revoked_while_it_is_being_checked_is_not_cached_as_valid(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revocation lands between the counter read and the key read: the principal found is
+    cached under a counter value the revocation has already moved past."""
+    real = api_keys.authenticate
+
+    def revoked_meanwhile(session: Any, *, token: str, now: Any = None) -> Any:
+        principal = real(session, token=token, now=now)
+        with transaction(make_sessionmaker(api.engine)) as other:
+            key = other.scalars(select(ApiKey).where(ApiKey.role == "viewer")).one()
+            revoke_key(other, key_id=key.id)
+        return principal
+
+    monkeypatch.setattr("control_api.deps.authenticate", revoked_meanwhile)
+    assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 200
+    monkeypatch.setattr("control_api.deps.authenticate", real)
+    assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 401

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from analytics.warehouse import COST_DAILY_SQL, COST_DETAIL_DAILY_SQL
 from control_api.app import API_PREFIX
-from control_api.routers import budgets
 from control_api.security import Role
 from control_api.store.models import Alert, Budget, Delivery
 from tests.control_api.conftest import Api
@@ -77,10 +76,7 @@ def publish_costs(home: Path, costs: Iterable[Cost], forecast: Iterable[Forecast
 
 @pytest.fixture
 def api_with_budgets(api: Api) -> Api:
-    """The test API with the budgets router (until app.py includes it, then unchanged)."""
-    app = api.client.app
-    if not any(getattr(route, "path", "").startswith(URL) for route in app.routes):  # type: ignore[attr-defined]
-        app.include_router(budgets.router, prefix=API_PREFIX)  # type: ignore[attr-defined]
+    """The test API (app.py includes the budgets router)."""
     return api
 
 

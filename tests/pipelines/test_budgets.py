@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from control_api.services.budgets import NO_SMTP, AlertSettings, run_round
+from control_api.services.budgets import NO_SMTP, AlertSettings, DeliveryFailed, _post_webhook, run_round
 from control_api.store.db import make_sessionmaker
 from control_api.store.models import Alert, Budget, Delivery
 from pipelines.budgets import build_budget_sensor
@@ -26,7 +26,8 @@ from pipelines.settings import PipelineSettings
 from tests.control_api.test_budgets import daily_forecast, november, publish_costs
 from wedcloud.home import HomeLayout
 
-FAST = AlertSettings(attempts=3, backoff_seconds=0.01, timeout_seconds=5)
+FAST = AlertSettings(attempts=3, backoff_seconds=0.01, timeout_seconds=5, allow_private_targets=True)
+LOCAL = AlertSettings(allow_private_targets=True)  # the test receivers listen on 127.0.0.1
 
 
 @pytest.fixture
@@ -156,7 +157,7 @@ def test_a_webhook_that_keeps_failing_is_tried_three_times_with_backoff(
     add_budget(engine, targets=[{"type": "webhook", "url": url}], amount="990")  # only actual 50 crosses... and
     publish_costs(home.root, november(10))  # ...forecast 100: two alerts
     sleeps: list[float] = []
-    result = run_round(make_sessionmaker(engine), home.serving, AlertSettings(), sleep=sleeps.append)
+    result = run_round(make_sessionmaker(engine), home.serving, LOCAL, sleep=sleeps.append)
     assert sorted(result.delivered.values()) == ["delivered", "failed"]
     assert sleeps == [1.0, 2.0]
     failed = [d for d in deliveries(engine) if not d.delivered]
@@ -167,7 +168,12 @@ def test_a_webhook_that_keeps_failing_is_tried_three_times_with_backoff(
 def test_a_refused_connection_is_recorded_as_an_error(engine: Engine, home: HomeLayout) -> None:
     add_budget(engine, targets=[{"type": "webhook", "url": "http://127.0.0.1:9/nothing-listens"}], amount="100")
     publish_costs(home.root, november(1))
-    run_round(make_sessionmaker(engine), home.serving, AlertSettings(attempts=2), sleep=lambda _: None)
+    run_round(
+        make_sessionmaker(engine),
+        home.serving,
+        AlertSettings(attempts=2, allow_private_targets=True),
+        sleep=lambda _: None,
+    )
     attempts = deliveries(engine)
     assert attempts
     assert all(d.status_code is None and d.error and not d.delivered for d in attempts)
@@ -217,7 +223,10 @@ def test_email_goes_through_a_configured_smtp_relay(engine: Engine, home: HomeLa
         add_budget(engine, targets=[{"type": "email", "address": "finops@example.com"}], amount="100", forecast=())
         publish_costs(home.root, november(1))
         relay = AlertSettings(
-            smtp_host="127.0.0.1", smtp_port=sink.server_address[1], smtp_sender="wedcloud@example.com"
+            allow_private_targets=True,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.server_address[1],
+            smtp_sender="wedcloud@example.com",
         )
         assert run_round(make_sessionmaker(engine), home.serving, relay).delivered
     finally:
@@ -256,3 +265,47 @@ def test_the_sensor_evaluates_after_each_serving_materialization(engine: Engine,
             idle = sensor.evaluate_tick(context)
         assert "raised" not in (idle.skip_message or "")  # no new snapshot: not evaluated at all
     assert len(alerts(engine)) == 2
+
+
+def test_a_webhook_to_this_machine_is_refused_by_default(
+    engine: Engine, home: HomeLayout, hook: tuple[str, type[Hook]]
+) -> None:
+    """Alerts leave for the public internet only: a target on loopback (or a private or
+    link-local network, such as a cloud's metadata service) is refused at send time. Each
+    refusal is a recorded attempt, not a crash."""
+    url, _ = hook
+    add_budget(engine, targets=[{"type": "webhook", "url": url}], amount="100")
+    publish_costs(home.root, november(1))
+    run_round(make_sessionmaker(engine), home.serving, AlertSettings(attempts=1), sleep=lambda _: None)
+    attempts = deliveries(engine)
+    assert attempts
+    assert all("non-public address" in (d.error or "") and not d.delivered for d in attempts)
+    assert all(d.target.endswith("/...") for d in attempts)  # the URL's path is not kept
+
+
+def test_a_webhook_that_redirects_is_not_followed() -> None:
+    """A redirect could turn the alert's POST into a GET of something else: it is an error."""
+    followed: list[str] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/elsewhere")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            followed.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DeliveryFailed, match="redirect"):
+            _post_webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", {"title": "t"}, LOCAL)
+    finally:
+        server.shutdown()
+    assert followed == []

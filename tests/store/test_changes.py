@@ -82,10 +82,10 @@ def test_the_least_recently_used_answer_goes_first_and_zero_entries_keeps_none()
 
 
 def test_an_answer_older_than_its_max_age_is_not_served() -> None:
-    cache = VersionedCache[int](2, max_age=0.05)
+    cache = VersionedCache[int](2, max_age=0.5)
     cache.put("key", 1, 1)
     assert cache.get("key", 1) == 1
-    time.sleep(0.06)
+    time.sleep(0.6)
     assert cache.get("key", 1) is None
 
 
