@@ -1,0 +1,250 @@
+"""Off-hours schedules: stop non-production instances at night and at weekends.
+
+A resource qualifies when, in its own timezone, its CPU stayed idle in the nightly window
+(20:00-07:00 local) on at least 90% of weeknights and in every weekend hour (Friday 20:00 to
+Monday 07:00) of a lookback of at least 14 days. Production is never scheduled, nor is anything
+whose environment is unknown: a missing tag is no evidence that stopping it is safe.
+
+Input: the long METRICS_SCHEMA frame of :mod:`clouds.base` (only ``cpu_percent`` is read: an
+hourly sample is that hour's average), :class:`~analytics.optimisation.model.Resource` rows and
+:class:`~analytics.optimisation.model.Rates`. Windows are built in local time with zoneinfo and
+converted to UTC, so a DST week keeps its nights at 20:00-07:00 local (one of its nights is an
+hour shorter or longer in UTC); samples are compared in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from analytics.money import to_cents
+from analytics.optimisation.model import HOURS_PER_MONTH, Catalogue, PricedHour, Rates, Recommendation, Resource
+from clouds.base import Metric, ResourceState
+
+NON_PRODUCTION = frozenset({"dev", "development", "test", "staging", "qa", "sandbox"})
+"""Environment tag values (case-insensitive) that may be stopped out of hours."""
+
+DEFAULT_TIMEZONE = "Europe/London"
+"""WedSync's office: the timezone of a resource without a ``timezone`` tag."""
+
+NIGHT_START = time(20, 0)
+NIGHT_END = time(7, 0)
+"""The nightly window, local time: after the evening's last deploy, before the first stand-up."""
+
+IDLE_CPU_PERCENT = 5.0
+"""An hour is idle when its average CPU is under 5%: an idle VM's agents, cron and updates stay
+around 1-3%, while anything serving requests or running a job passes 5% in some hour. The
+*maximum* hour of a window is compared, so one nightly batch run makes that night busy: a
+schedule would have killed it."""
+
+MIN_IDLE_WEEKNIGHTS = 0.9
+"""Share of weeknights that must be idle: one busy night in ten (a late fix) is tolerated."""
+
+MIN_SAMPLED = 0.8
+"""Share of a window's hours that must have a sample: no metrics is no evidence of idleness."""
+
+MIN_LOOKBACK_DAYS = 14
+"""Two whole weeks, so both weekends and every weeknight are seen at least twice."""
+
+OFF_HOURS_PER_WEEK = 4 * 11 + 59
+"""Monday-Thursday nights (11 hours each) and the weekend from Friday 20:00 to Monday 07:00."""
+
+HOURS_PER_WEEK = 168
+
+
+@dataclass(frozen=True)
+class Window:
+    """One off-hours window: a weeknight or a weekend, as UTC instants."""
+
+    kind: str  # "weeknight" | "weekend"
+    start: datetime
+    end: datetime
+
+    @property
+    def hours(self) -> float:
+        return (self.end - self.start) / timedelta(hours=1)
+
+
+def timezone_of(resource: Resource) -> ZoneInfo | None:
+    """The resource's ``timezone`` tag (key case-insensitive), DEFAULT_TIMEZONE without one, None
+    for a name zoneinfo does not know: guessing would stop a VM during someone's working day."""
+    name = next((v for k, v in resource.tags.items() if k.lower() == "timezone"), DEFAULT_TIMEZONE)
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "Europe"
+        return None
+
+
+def off_hours_windows(start: datetime, end: datetime, zone: ZoneInfo) -> list[Window]:
+    """The weeknights (starting Monday-Thursday) and weekends (Friday 20:00 to Monday 07:00 local)
+    lying wholly within [start, end)."""
+    windows = []
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    while datetime.combine(day, NIGHT_START, zone) < end:
+        window = _window_starting(day, zone)
+        if window is not None and window.start >= start and window.end <= end:
+            windows.append(window)
+        day += timedelta(days=1)
+    return windows
+
+
+def schedule_spec(zone: ZoneInfo) -> str:
+    """The canonical target: the off-hours and the timezone they are read in."""
+    night, morning = f"{NIGHT_START:%H:%M}", f"{NIGHT_END:%H:%M}"
+    return f"off Mon-Thu {night}-{morning}, Fri {night}-Mon {morning}; {zone.key}"
+
+
+def _window_starting(day: date, zone: ZoneInfo) -> Window | None:
+    weekday = day.weekday()
+    if weekday > 4:  # Saturday and Sunday are inside Friday's weekend window
+        return None
+    days = 3 if weekday == 4 else 1
+    opens = datetime.combine(day, NIGHT_START, zone)
+    closes = datetime.combine(day + timedelta(days=days), NIGHT_END, zone)
+    return Window("weekend" if weekday == 4 else "weeknight", opens.astimezone(UTC), closes.astimezone(UTC))
+
+
+def window_activity(cpu: pl.DataFrame, windows: Sequence[Window]) -> pl.DataFrame:
+    """Per window: its kind, hours, hours with a sample and the highest hourly CPU (null if none).
+    ``cpu`` holds one resource's ``timestamp, value`` samples."""
+    frame = pl.DataFrame(
+        {
+            "window": list(range(len(windows))),
+            "kind": [w.kind for w in windows],
+            "start": [w.start for w in windows],
+            "end": [w.end for w in windows],
+            "hours": [w.hours for w in windows],
+        },
+        schema={
+            "window": pl.Int64,
+            "kind": pl.String,
+            "start": pl.Datetime("us", "UTC"),
+            "end": pl.Datetime("us", "UTC"),
+            "hours": pl.Float64,
+        },
+    )
+    samples = (
+        cpu.sort("timestamp")
+        .join_asof(frame.sort("start"), left_on="timestamp", right_on="start", strategy="backward")
+        .filter(pl.col("timestamp") < pl.col("end"))
+        .group_by("window")
+        .agg(
+            sampled=pl.col("timestamp").dt.truncate("1h").n_unique(),
+            max_cpu=pl.col("value").max(),
+        )
+    )
+    return frame.join(samples, on="window", how="left").with_columns(pl.col("sampled").fill_null(0)).sort("window")
+
+
+def _idle(activity: pl.DataFrame) -> pl.Series:
+    """Idle windows: enough samples, every hour under IDLE_CPU_PERCENT."""
+    return activity.select(
+        (pl.col("sampled") >= pl.col("hours") * MIN_SAMPLED) & (pl.col("max_cpu") < IDLE_CPU_PERCENT)
+    ).to_series()
+
+
+def recommend_schedules(
+    metrics: pl.DataFrame,
+    resources: Sequence[Resource],
+    rates: Rates,
+    *,
+    end: datetime,
+    lookback_days: int = MIN_LOOKBACK_DAYS,
+    catalogue: Catalogue | None = None,
+) -> list[Recommendation]:
+    """A schedule for each running non-production instance idle out of hours over the
+    ``lookback_days`` before ``end``. Saving is priced at the effective rate from billing, at the
+    catalogue's list price when billing has none; without either there is no recommendation."""
+    if lookback_days < MIN_LOOKBACK_DAYS:
+        raise ValueError(f"a schedule needs at least {MIN_LOOKBACK_DAYS} days of metrics, not {lookback_days}")
+    start = end - timedelta(days=lookback_days)
+    cpu = metrics.filter(
+        (pl.col("metric") == Metric.CPU_PERCENT.value) & pl.col("timestamp").is_between(start, end, closed="left")
+    )
+    by_resource = {key[0]: part for key, part in cpu.partition_by("resource_id", as_dict=True).items()}
+    empty = cpu.clear()
+    found = []
+    for resource in resources:
+        if not _candidate(resource):
+            continue
+        samples = by_resource.get(resource.resource_id, empty)
+        rec = _recommend_one(resource, samples, rates, catalogue, start, end)
+        if rec is not None:
+            found.append(rec)
+    return found
+
+
+def _candidate(resource: Resource) -> bool:
+    return (
+        resource.subtype == "instance"
+        and resource.state == ResourceState.RUNNING
+        and (resource.environment or "") in NON_PRODUCTION
+    )
+
+
+def _price(resource: Resource, rates: Rates, catalogue: Catalogue | None) -> PricedHour | None:
+    effective = rates.effective(resource.resource_id)
+    if effective is not None or catalogue is None:
+        return effective
+    listed = catalogue.lookup(resource.provider, resource.region, resource.size)
+    return None if listed is None else PricedHour(listed.hourly_price, listed.currency, "list")
+
+
+def _recommend_one(
+    resource: Resource, cpu: pl.DataFrame, rates: Rates, catalogue: Catalogue | None, start: datetime, end: datetime
+) -> Recommendation | None:
+    zone = timezone_of(resource)
+    price = _price(resource, rates, catalogue)
+    if zone is None or price is None:
+        return None
+    activity = window_activity(cpu.select("timestamp", "value"), off_hours_windows(start, end, zone))
+    idle = _idle(activity)
+    weeknight = activity["kind"] == "weeknight"
+    nights, idle_nights = int(weeknight.sum()), int((idle & weeknight).sum())
+    weekends, idle_weekends = int((~weeknight).sum()), int((idle & ~weeknight).sum())
+    if nights == 0 or weekends == 0 or idle_nights < MIN_IDLE_WEEKNIGHTS * nights or idle_weekends < weekends:
+        return None
+    off_hours = Decimal(repr(float(activity["hours"].sum())))
+    target = (
+        f"off Mon-Thu {NIGHT_START:%H:%M}-{NIGHT_END:%H:%M}, Fri {NIGHT_START:%H:%M}-Mon {NIGHT_END:%H:%M}; {zone.key}"
+    )
+    all_nights = idle_nights == nights
+    return Recommendation.build(
+        kind="schedule",
+        provider=resource.provider,
+        account_id=resource.account_id,
+        resource_id=resource.resource_id,
+        region=resource.region,
+        action="schedule",
+        target=target,
+        monthly_saving=to_cents(price.amount * OFF_HOURS_PER_WEEK * HOURS_PER_MONTH / HOURS_PER_WEEK),
+        currency=price.currency,
+        evidence={
+            "timezone": zone.key,
+            "environment": resource.environment,
+            "lookback_days": (end - start).days,
+            "idle_cpu_percent_below": IDLE_CPU_PERCENT,
+            "weeknights": nights,
+            "idle_weeknights": idle_nights,
+            "weekends": weekends,
+            "idle_weekends": idle_weekends,
+            "off_hours_per_week": OFF_HOURS_PER_WEEK,
+            "hourly_rate": price.amount,
+            "price_basis": price.basis,
+            "saving_over_lookback": to_cents(price.amount * off_hours),
+            "max_off_hours_cpu": activity.filter(idle)["max_cpu"].max(),
+        },
+        risk="low" if all_nights else "medium",
+        risk_reason=(
+            "idle every night and weekend; it starts again at 07:00 local"
+            if all_nights
+            else f"busy on {nights - idle_nights} of {nights} weeknights: that night's work would need a manual start"
+        ),
+        confidence=0.9 if all_nights else 0.7,
+        confidence_reason=f"{idle_nights}/{nights} weeknights and {idle_weekends}/{weekends} weekends idle",
+    )
