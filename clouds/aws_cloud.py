@@ -69,6 +69,7 @@ PERMISSION_PROBES: tuple[tuple[str, str], ...] = (
 TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
 STORAGE_CLASS_TAG = "wedcloud:storage-class"  # a bucket's intended S3 storage class (S3 sets it per object)
 BUCKET_ARN = "arn:aws:s3:::"
+ADOPTION_WINDOW = timedelta(minutes=15)  # how recent an untagged bucket must be for a retry to adopt it
 
 MetricQuery = tuple[str, str, str, str, bool]
 """(namespace, metric name, statistic, WedCloud metric, per second: multiply by the period)"""
@@ -221,6 +222,7 @@ class AwsCloud(NotYetAdapted):
         self.regions = list(regions) or [self.default_region]
         self.endpoint_url = endpoint_url
         self._sessions: dict[str, boto3.Session] = {}
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- helpers -------------------------------------------------------------------------
     def client(self, service: str, region: str | None = None) -> Any:
@@ -514,8 +516,9 @@ class AwsCloud(NotYetAdapted):
 
     def _create_bucket(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
         """S3 has no client token: the bucket's name is its identity. A bucket of that name this
-        account already owns is this operation's if it carries the operation's tag, or no tags
-        at all (a retry after a crash between creating and tagging it)."""
+        account already owns is this operation's if it carries the operation's tag, or if it has
+        no tags at all and was made in the last few minutes (a retry after a crash between
+        creating and tagging it); an older untagged bucket is someone else's, never taken over."""
         s3 = self.client("s3", request.region)
         arguments: dict[str, Any] = {"Bucket": request.name}
         if request.region != "us-east-1":  # us-east-1 is S3's default and refuses the constraint
@@ -528,11 +531,19 @@ class AwsCloud(NotYetAdapted):
             if _code(exc) != "BucketAlreadyOwnedByYou":
                 raise translate(exc) from exc
             owned = self._bucket(request.name)
-            if owned.tags and owned.tags.get(TOKEN_TAG) != tags.get(TOKEN_TAG, "-"):
+            ours = (
+                owned.tags.get(TOKEN_TAG) == tags.get(TOKEN_TAG, "-") if owned.tags else self._just_made(request.name)
+            )
+            if not ours:
                 raise UnsupportedRequest(f"this account already has a bucket named {request.name!r}") from None
         tag_set = {"TagSet": _tag_list({**tags, STORAGE_CLASS_TAG: request.size})}
         self._call(lambda: s3.put_bucket_tagging(Bucket=request.name, Tagging=tag_set), request.name)
         return self._bucket(request.name)
+
+    def _just_made(self, name: str) -> bool:
+        buckets = self._call(self.client("s3").list_buckets).get("Buckets", [])
+        made = next((b.get("CreationDate") for b in buckets if b["Name"] == name), None)
+        return made is not None and self.clock() - made < ADOPTION_WINDOW
 
     def _create_database(self, request: ProvisionRequest, tags: dict[str, str]) -> CloudResource:
         """An RDS instance whose master password RDS keeps in Secrets Manager: no password

@@ -300,3 +300,21 @@ def test_database_rates_per_second_become_totals_per_period(moto_endpoint: str, 
     found = {row["metric"]: row["value"] for row in frame.iter_rows(named=True)}
     assert found == {"cpu_percent": 35.0, "disk_io_ops": 7200.0}  # 2 a second for an hour
     assert set(frame["resource_id"]) == {database.id}
+
+
+def test_an_untagged_bucket_is_adopted_by_a_retry_only_while_it_is_new(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    """A crash between creating a bucket and tagging it leaves it untagged: the retry adopts it.
+    An untagged bucket made long ago is someone else's and is never taken over."""
+    s3 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
+    location = {"LocationConstraint": "eu-west-2"}
+    s3.create_bucket(Bucket="half-made", CreateBucketConfiguration=location)
+    s3.create_bucket(Bucket="handmade", CreateBucketConfiguration=location)
+    cloud = _cloud(moto_endpoint, aws_keys)
+    adopted = cloud.provision(_storage("half-made", "STANDARD", "bucket", client_token="op-crash"))
+    assert adopted.tags["wedcloud:operation"] == "op-crash"
+    cloud.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
+    with pytest.raises(UnsupportedRequest, match="already has a bucket"):
+        cloud.provision(_storage("handmade", "STANDARD", "bucket", client_token="op-late"))
+    assert "wedcloud:operation" not in cloud.describe("arn:aws:s3:::handmade").tags
