@@ -10,10 +10,11 @@ Thresholds and their sources are in docs/optimisation.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
@@ -52,42 +53,59 @@ def _aware(now: datetime) -> datetime:
     return now
 
 
-def _window(metrics: pl.DataFrame, *, start: datetime, end: datetime) -> dict[str, pl.DataFrame]:
-    """The samples in [start, end) split per resource, so each rule scans the frame once."""
-    inside = metrics.filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
-    return {str(key[0]): part for key, part in inside.partition_by("resource_id", as_dict=True).items()}
+_CPU = Metric.CPU_PERCENT.value
+_MEMORY = Metric.MEMORY_PERCENT.value
+_SOURCES = {"cpu": (_CPU,), "memory": (_MEMORY,), "network": _NETWORK}
 
 
-def _hourly(samples: pl.DataFrame | None, metrics: Iterable[str], how: str) -> pl.Series:
-    """One value per hour with data: ``max`` for percentages (the busiest moment of the hour, so
-    short peaks are not averaged away), ``sum`` for byte counts (bytes moved in the hour)."""
-    if samples is None:
-        return pl.Series("value", [], dtype=pl.Float64)
-    rows = samples.filter(pl.col("metric").is_in(list(metrics)))
-    agg = pl.col("value").max() if how == "max" else pl.col("value").sum()
-    by_hour = rows.group_by(pl.col("timestamp").dt.truncate("1h")).agg(agg)
-    return by_hour.get_column("value").drop_nulls()
+def _hourly(metrics: pl.DataFrame, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
+    """One row per resource and hour of [start, end) with data, in one pass over the whole frame
+    (grouping per resource in Python costs a query per resource: minutes at 10,000 instances).
+    ``cpu`` and ``memory`` are the hour's max (the busiest moment, so short peaks are not averaged
+    away), ``network`` the bytes moved in and out in the hour; each is null when the hour has no
+    sample of it, so ``count()`` is its hours with data."""
+    is_net = pl.col("metric").is_in(_NETWORK)
+    pick = {
+        "cpu": pl.when(pl.col("metric") == _CPU).then(pl.col("value")).max().alias("cpu"),
+        "memory": pl.when(pl.col("metric") == _MEMORY).then(pl.col("value")).max().alias("memory"),
+        "network": pl.when(is_net).then(pl.col("value")).sum().alias("network"),
+        "network_rows": is_net.sum().alias("network_rows"),
+    }
+    columns = list(columns)
+    wanted = columns + (["network_rows"] if "network" in columns else [])
+    names = [name for column in columns for name in _SOURCES[column]]
+    inside = metrics.lazy().filter(
+        (pl.col("timestamp") >= start) & (pl.col("timestamp") < end) & pl.col("metric").is_in(names)
+    )
+    hours = inside.group_by("resource_id", pl.col("timestamp").dt.truncate("1h")).agg(pick[c] for c in wanted)
+    if "network" in columns:  # a sum over no rows is 0, not "no data"; null bytes still count as 0
+        hours = hours.with_columns(pl.when(pl.col("network_rows") > 0).then(pl.col("network")).alias("network"))
+    return hours
 
 
-def _percentile(series: pl.Series, percent: float) -> float:
-    """The ``percent``-th percentile with linear interpolation (numpy's default)."""
-    value = series.quantile(percent / 100, interpolation="linear")
-    return float(value) if value is not None else math.nan
+def _rows(summary: pl.LazyFrame, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """The per-resource summary as a dict keyed by ``keys``, for the per-resource decisions.
+    The streaming engine reads the metrics in batches instead of copying the window first: at
+    40 million rows that is several times faster and gigabytes lighter."""
+    frame = summary.collect(engine="streaming")
+    return {tuple(row[k] for k in keys): row for row in frame.iter_rows(named=True)}
 
 
-def _variation(series: pl.Series) -> float:
+def _percentile(value: object) -> float:
+    """A percentile from polars (linear interpolation, numpy's default), NaN when there was none."""
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _variation(mean: object, std: object) -> float:
     """Coefficient of variation (std / mean): how spiky a load is; 0 for a flat or zero series."""
-    mean = series.mean()
-    std = series.std()
     if not isinstance(mean, float) or not isinstance(std, float) or mean <= 0 or math.isnan(std):
         return 0.0
     return std / mean
 
 
-def _network_percent(bytes_per_hour: pl.Series, gbps: Decimal) -> pl.Series:
-    """Bytes moved per hour as a percentage of what the type's link can move in an hour."""
-    capacity = float(gbps) * 1e9 / 8 * 3600
-    return bytes_per_hour / capacity * 100
+def _capacity(gbps: Decimal) -> float:
+    """What the type's link can move in an hour, in bytes: network percent = bytes / this x 100."""
+    return float(gbps) * 1e9 / 8 * 3600
 
 
 # ---------------------------------------------------------------- pricing
@@ -127,29 +145,51 @@ def idle(
     """Running instances whose P95 of hourly max CPU is below 3% *and* whose P95 hourly network
     (in + out) is below 2% of the type's capacity over the last 7 days, with at least 30 hours of
     both. Missing network data or an unknown type means no recommendation, never an assumption."""
-    samples = _window(metrics, start=_aware(now) - IDLE_WINDOW, end=now)
+    start = _aware(now) - IDLE_WINDOW
+    eligible = [
+        (resource, itype)
+        for resource in resources
+        if resource.subtype in _COMPUTE and resource.state == ResourceState.RUNNING
+        and (itype := catalogue.lookup(resource.provider, resource.region, resource.size)) is not None
+    ]  # fmt: skip
+    links = {(resource.resource_id, _capacity(itype.network_gbps)) for resource, itype in eligible}
+    stats = _idle_stats(metrics, start=start, end=now, links=links)
     found = []
-    for resource in resources:
-        if resource.subtype not in _COMPUTE or resource.state != ResourceState.RUNNING:
-            continue
-        itype = catalogue.lookup(resource.provider, resource.region, resource.size)
-        if itype is None:
-            continue
-        rec = _idle_one(resource, samples.get(resource.resource_id), itype, rates)
+    for resource, itype in eligible:
+        load = stats.get((resource.resource_id, _capacity(itype.network_gbps)), {})
+        rec = _idle_one(resource, load, itype, rates)
         if rec is not None:
             found.append(rec)
     return found
 
 
-def _idle_one(
-    resource: Resource, samples: pl.DataFrame | None, itype: InstanceType, rates: Rates
-) -> Recommendation | None:
-    cpu = _hourly(samples, [Metric.CPU_PERCENT.value], "max")
-    network = _network_percent(_hourly(samples, _NETWORK, "sum"), itype.network_gbps)
-    hours = min(cpu.len(), network.len())
+def _idle_stats(
+    metrics: pl.DataFrame, *, start: datetime, end: datetime, links: set[tuple[str, float]]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Per (resource, link capacity in bytes an hour): hours of CPU and of network data, P95 of
+    hourly max CPU and of hourly network as a percentage of the link. Keyed by capacity too, so
+    one id listed twice with different types is judged against each, as per resource before."""
+    capacity = pl.LazyFrame(list(links), schema={"resource_id": pl.String, "capacity": pl.Float64}, orient="row")
+    network = pl.col("network") / pl.col("capacity") * 100
+    summary = (
+        _hourly(metrics, start=start, end=end, columns=("cpu", "network"))
+        .join(capacity, on="resource_id")
+        .group_by("resource_id", "capacity")
+        .agg(
+            pl.col("cpu").count().alias("cpu_hours"),
+            network.count().alias("network_hours"),
+            pl.col("cpu").quantile(0.95, "linear").alias("cpu_p95"),
+            network.quantile(0.95, "linear").alias("network_p95"),
+        )
+    )
+    return _rows(summary, "resource_id", "capacity")
+
+
+def _idle_one(resource: Resource, stats: Mapping[str, Any], itype: InstanceType, rates: Rates) -> Recommendation | None:
+    hours = min(stats.get("cpu_hours", 0), stats.get("network_hours", 0))
     if hours < IDLE_MIN_HOURS:
         return None
-    cpu_p95, net_p95 = _percentile(cpu, 95), _percentile(network, 95)
+    cpu_p95, net_p95 = _percentile(stats["cpu_p95"]), _percentile(stats["network_p95"])
     if not (cpu_p95 < IDLE_CPU_P95_BELOW and net_p95 < IDLE_NETWORK_BELOW):
         return None
     cost = _hourly_cost(resource, rates, _instance_list(itype))
@@ -324,17 +364,19 @@ def rightsize(
         raise ValueError(f"cpu_percentile must be one of {RIGHTSIZE_CPU_PERCENTILES}, got {cpu_percentile}")
     if not 0 < memory_percentile <= 100 or headroom < 0:
         raise ValueError("memory_percentile must be in (0, 100] and headroom >= 0")
-    samples = _window(metrics, start=_aware(now) - timedelta(days=days), end=now)
+    eligible = [
+        (resource, current)
+        for resource in resources
+        if resource.subtype in _COMPUTE and resource.state == ResourceState.RUNNING
+        and (current := catalogue.lookup(resource.provider, resource.region, resource.size)) is not None
+    ]  # fmt: skip
+    start = _aware(now) - timedelta(days=days)
+    stats = _rightsize_stats(metrics, start=start, end=now, cpu_pct=cpu_percentile, mem_pct=memory_percentile)
     found = []
-    for resource in resources:
-        if resource.subtype not in _COMPUTE or resource.state != ResourceState.RUNNING:
-            continue
-        current = catalogue.lookup(resource.provider, resource.region, resource.size)
-        if current is None:
-            continue
+    for resource, current in eligible:
         options = catalogue.types(resource.provider, resource.region)
         rec = _rightsize_one(
-            resource, samples.get(resource.resource_id), current, options, rates,
+            resource, stats.get((resource.resource_id,), {}), current, options, rates,
             days=days, cpu_percentile=cpu_percentile, memory_percentile=memory_percentile, headroom=headroom,
         )  # fmt: skip
         if rec is not None:
@@ -342,16 +384,34 @@ def rightsize(
     return found
 
 
-def _need(
-    current: InstanceType, cpu: pl.Series, memory: pl.Series, cpu_pct: float, mem_pct: float, headroom: float
-) -> _Need:
+def _rightsize_stats(
+    metrics: pl.DataFrame, *, start: datetime, end: datetime, cpu_pct: float, mem_pct: float
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Per resource: hours of CPU and of memory data, their percentiles, and the mean and
+    standard deviation of hourly max CPU (for its coefficient of variation)."""
+    summary = (
+        _hourly(metrics, start=start, end=end, columns=("cpu", "memory"))
+        .group_by("resource_id")
+        .agg(
+            pl.col("cpu").count().alias("cpu_hours"),
+            pl.col("memory").count().alias("memory_hours"),
+            pl.col("cpu").quantile(cpu_pct / 100, "linear").alias("cpu_p"),
+            pl.col("memory").quantile(mem_pct / 100, "linear").alias("memory_p"),
+            pl.col("cpu").mean().alias("cpu_mean"),
+            pl.col("cpu").std().alias("cpu_std"),
+        )
+    )
+    return _rows(summary, "resource_id")
+
+
+def _need(current: InstanceType, stats: Mapping[str, Any], headroom: float) -> _Need:
     """Required vCPU = vcpus x Pcpu% x (1 + headroom); memory likewise, or the current memory
     when it is not measured (absent memory is unknown, not zero)."""
-    cpu_p = _percentile(cpu, cpu_pct)
+    cpu_p = _percentile(stats["cpu_p"])
     vcpus = current.vcpus * cpu_p / 100 * (1 + headroom)
-    if memory.is_empty():
+    if not stats["memory_hours"]:
         return _Need(vcpus, current.memory_gib, cpu_p, None)
-    mem_p = _percentile(memory, mem_pct)
+    mem_p = _percentile(stats["memory_p"])
     need_mem = current.memory_gib * Decimal(str(mem_p)) / 100 * Decimal(str(1 + headroom))
     return _Need(vcpus, need_mem, cpu_p, mem_p)
 
@@ -378,7 +438,7 @@ def _cheapest_fit(
 
 def _rightsize_one(
     resource: Resource,
-    samples: pl.DataFrame | None,
+    stats: Mapping[str, Any],
     current: InstanceType,
     options: Iterable[InstanceType],
     rates: Rates,
@@ -388,20 +448,19 @@ def _rightsize_one(
     memory_percentile: float,
     headroom: float,
 ) -> Recommendation | None:
-    cpu = _hourly(samples, [Metric.CPU_PERCENT.value], "max")
     full = days * 24
-    if cpu.len() < RIGHTSIZE_MIN_COVERAGE * full:
+    hours = stats.get("cpu_hours", 0)
+    if hours < RIGHTSIZE_MIN_COVERAGE * full:
         return None
-    memory = _hourly(samples, [Metric.MEMORY_PERCENT.value], "max")
-    need = _need(current, cpu, memory, cpu_percentile, memory_percentile, headroom)
+    need = _need(current, stats, headroom)
     target = _cheapest_fit(current, resource.architecture or current.architecture, need, options)
     if target is None:
         return None
     ratio = target.hourly_price / current.hourly_price
     cost = rates.effective(resource.resource_id) or PricedHour(current.hourly_price, current.currency, "list")
     saving = monthly(cost.amount * (1 - ratio))
-    variation = _variation(cpu)
-    confidence, why = _rightsize_confidence(cpu.len(), full, variation, need.memory_p is None)
+    variation = _variation(stats["cpu_mean"], stats["cpu_std"])
+    confidence, why = _rightsize_confidence(hours, full, variation, need.memory_p is None)
     risk: RiskLevel = "medium" if need.memory_p is None or variation > 1 else "low"
     risk_reason = (
         "a resize restarts the instance"
@@ -420,7 +479,7 @@ def _rightsize_one(
         currency=cost.currency,
         evidence={
             "window_days": days,
-            "hours_with_data": cpu.len(),
+            "hours_with_data": hours,
             f"cpu_p{cpu_percentile:g}_percent": round(need.cpu_p, 3),
             f"memory_p{memory_percentile:g}_percent": None if need.memory_p is None else round(need.memory_p, 3),
             "memory_measured": need.memory_p is not None,

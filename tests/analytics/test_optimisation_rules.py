@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ import polars as pl
 import pytest
 
 from analytics.money import to_cents
-from analytics.optimisation.model import Catalogue, Rates, Resource, recommendation_id
+from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, recommendation_id
 from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
@@ -262,3 +263,77 @@ def test_ids_are_stable_across_runs_and_change_with_the_target() -> None:
 def test_a_naive_now_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone"):
         unattached([], RATES, now=NOW.replace(tzinfo=None))
+
+
+# ---------------------------------------------------------------- one pass over the fleet
+
+
+def _same(found: list[Recommendation]) -> list[Recommendation]:
+    """Confidence to 9 places: a mean and standard deviation summed in another order may differ
+    in the last bits, which was already so between runs of the per-resource version."""
+    return [replace(r, confidence=round(r.confidence, 9)) for r in found]
+
+
+def _fleet() -> tuple[list[Resource], pl.DataFrame]:
+    """Resources of every case side by side: idle, busy, oversized with and without memory,
+    gappy, with null samples, stopped, of an unknown type, and one listed twice."""
+    spiky = [5.0 if h % 3 else 40.0 for h in range(14 * 24)]
+    gaps = [None if h % 4 == 0 else 1.0 for h in range(14 * 24)]
+    loads = {
+        "i-idle": _idle_metrics([1.0] * 14 * 24, rid="i-idle"),
+        "i-busy": _idle_metrics([70.0] * 14 * 24, 20, rid="i-busy"),
+        "i-over": pl.concat([_series("i-over", "cpu_percent", spiky), _series("i-over", "memory_percent", [20] * 336)]),
+        "i-nomem": _series("i-nomem", "cpu_percent", [12.0] * 14 * 24),
+        "i-gappy": _idle_metrics([1.0] * 100, rid="i-gappy").filter(pl.col("timestamp").dt.hour() % 2 == 0),
+        "i-nulls": _idle_metrics([1.0] * 14 * 24, rid="i-nulls").with_columns(
+            pl.when(pl.col("timestamp").dt.hour() < 12).then(None).otherwise(pl.col("value")).alias("value")
+        ),
+        "i-stopped": _idle_metrics([1.0] * 168, rid="i-stopped"),
+        "i-odd": _idle_metrics([1.0] * 168, rid="i-odd"),
+        "i-spiky": _series("i-spiky", "cpu_percent", [float(v) for v in gaps if v is not None]),
+    }
+    resources = [
+        _vm("i-idle"),
+        _vm("i-busy"),
+        _vm("i-over"),
+        _vm("i-nomem"),
+        _vm("i-gappy"),
+        _vm("i-nulls", size="m6g.xlarge", arch="arm64"),
+        _vm("i-stopped", state=ResourceState.STOPPED),
+        _vm("i-odd", size="x9.huge"),
+        _vm("i-spiky"),
+        _vm("i-idle", tags={"env": "prod"}),
+        _vm("i-none"),
+    ]
+    return resources, pl.concat(loads.values()).sample(fraction=1.0, shuffle=True, seed=1)
+
+
+@pytest.mark.parametrize("rule", [idle, rightsize])
+def test_the_whole_fleet_at_once_equals_each_resource_alone(rule: Callable[..., list[Recommendation]]) -> None:
+    resources, metrics = _fleet()
+    alone = [
+        rec
+        for resource in resources
+        for rec in rule(
+            [resource], metrics.filter(pl.col("resource_id") == resource.resource_id), CATALOGUE, RATES, now=NOW
+        )
+    ]
+    together = rule(resources, metrics, CATALOGUE, RATES, now=NOW)
+    assert _same(together) == _same(alone)
+    assert {r.resource_id for r in together} >= ({"i-idle"} if rule is idle else {"i-over", "i-nomem"})
+
+
+def test_null_samples_are_not_hours_of_cpu_but_null_bytes_count_as_zero() -> None:
+    cpu = _series("i-1", "cpu_percent", [1.0] * 168).with_columns(
+        pl.when(pl.int_range(pl.len()) < 139).then(None).otherwise(pl.col("value")).alias("value")
+    )
+    network = (
+        _idle_metrics([1.0] * 168)
+        .filter(pl.col("metric") != "cpu_percent")
+        .with_columns(pl.lit(None, pl.Float64).alias("value"))
+    )
+    assert idle([_vm()], pl.concat([cpu, network]), CATALOGUE, RATES, now=NOW) == []  # 29 hours of CPU
+    (rec,) = idle(
+        [_vm()], pl.concat([cpu.with_columns(pl.lit(1.0).alias("value")), network]), CATALOGUE, RATES, now=NOW
+    )
+    assert rec.evidence["network_p95_percent_of_capacity"] == 0.0
