@@ -7,61 +7,47 @@ from assets.billing import OWNERS, partitions_of
 from assets.checks import per_partition
 from pipelines.resources import WarehouseResource
 
+DESCRIPTIONS = {
+    "cost_daily": (
+        "Daily BilledCost, EffectiveCost and ListCost by provider, billing account, sub-account, "
+        "service, region, charge category and currency: what the cost API reads."
+    ),
+    "cost_detail_daily": (
+        "Daily costs one level below cost_daily: per resource, resource type, pricing category and tag "
+        "set. What cost breakdowns by resource, pricing category or tag read."
+    ),
+}
 
-def build_cost_daily_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
+
+def build_cost_daily_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:  # type: ignore[type-arg]
+    """The daily aggregates of ``focus_costs``, one asset per table, rebuilt per source-month."""
+    return [_daily_aggregate(partitions, table, description) for table, description in DESCRIPTIONS.items()]
+
+
+def _daily_aggregate(partitions: dg.PartitionsDefinition, table: str, description: str) -> dg.AssetsDefinition:  # type: ignore[type-arg]
     @dg.asset(
-        name="cost_daily",
+        name=table,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         deps=["focus_costs"],
         group_name="costs",
         owners=OWNERS,
         kinds={"duckdb"},
-        description=(
-            "Daily BilledCost, EffectiveCost and ListCost by provider, billing account, sub-account, "
-            "service, region, charge category and currency: what the cost API reads."
-        ),
-        metadata={"table": "cost_daily"},
+        description=description,
+        metadata={"table": table},
     )
-    def cost_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+    def aggregate(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         rows = 0
         with warehouse.connect() as con:
             for partition in partitions_of(context):
-                rows += replace_cost_daily(con, source_id=partition.source, month=partition.month)
+                rows += replace_cost_daily(con, source_id=partition.source, month=partition.month, table=table)
         return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
-    return cost_daily
-
-
-def build_cost_detail_daily_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
-    @dg.asset(
-        name="cost_detail_daily",
-        partitions_def=partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        deps=["focus_costs"],
-        group_name="costs",
-        owners=OWNERS,
-        kinds={"duckdb"},
-        description=(
-            "Daily costs one level below cost_daily: per resource, resource type, pricing category and tag "
-            "set. What cost breakdowns by resource, pricing category or tag read."
-        ),
-        metadata={"table": "cost_detail_daily"},
-    )
-    def cost_detail_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
-        rows = 0
-        with warehouse.connect() as con:
-            for partition in partitions_of(context):
-                rows += replace_cost_daily(
-                    con, source_id=partition.source, month=partition.month, table="cost_detail_daily"
-                )
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
-
-    return cost_detail_daily
+    return aggregate
 
 
 def build_cost_daily_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:  # type: ignore[type-arg]
-    return [_matches_line_items(partitions, table) for table in ("cost_daily", "cost_detail_daily")]
+    return [_matches_line_items(partitions, table) for table in DESCRIPTIONS]
 
 
 def _matches_line_items(partitions: dg.PartitionsDefinition, table: str) -> dg.AssetChecksDefinition:  # type: ignore[type-arg]

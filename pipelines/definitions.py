@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
-from assets.costs import build_cost_daily_asset, build_cost_daily_checks, build_cost_detail_daily_asset
+from assets.costs import build_cost_daily_assets, build_cost_daily_checks
 from assets.forecasts import cost_anomalies, cost_forecast
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_budget_sensor
@@ -36,8 +36,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
     return dg.Definitions(
         assets=[
             build_focus_costs_asset(partitions),
-            build_cost_daily_asset(partitions),
-            build_cost_detail_daily_asset(partitions),
+            *build_cost_daily_assets(partitions),
             cost_forecast,
             cost_anomalies,
             serving,
