@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import anyio
 import duckdb
 
 from wedcloud.snapshots import POINTER_NAME, SnapshotInfo, current
@@ -68,6 +69,15 @@ class SnapshotReader:
             if found is not None:
                 self._memo.move_to_end((info.version, key))
             return found
+
+    async def answer(self, info: SnapshotInfo, key: Hashable, compute: Callable[[], T]) -> T:
+        """:meth:`memoized` for a request handler: a remembered answer is returned from the event
+        loop without a thread hop; only a first computation goes to a worker thread."""
+        found = self.peek(info, key)
+        if found is not None:
+            result: T = found
+            return result
+        return await anyio.to_thread.run_sync(self.memoized, info, key, compute)
 
     def memoized(self, info: SnapshotInfo, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` once per snapshot version and key: a snapshot never changes, so

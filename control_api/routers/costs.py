@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from analytics.breakdown import Breakdown, BreakdownQuery, InvalidBreakdown, breakdown, known_dimensions, to_csv
@@ -161,12 +160,7 @@ async def get_overview(
 ) -> Any:
     snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
-    memo_key = ("overview", as_of)
-    body = reader.peek(snapshot, memo_key)
-    if body is None:
-        body = await run_in_threadpool(
-            reader.memoized, snapshot, memo_key, lambda: _overview_json(reader, snapshot, as_of)
-        )
+    body = await reader.answer(snapshot, ("overview", as_of), lambda: _overview_json(reader, snapshot, as_of))
     return Response(body, media_type="application/json")
 
 
@@ -307,27 +301,25 @@ async def get_breakdown(
     as_csv = "text/csv" in request.headers.get("accept", "")
     memo_key = ("breakdown", group_by, start, end, metric, granularity, top, currency,
            tuple(sorted((k, tuple(v)) for k, v in filters.items())), as_csv)  # fmt: skip
-    body = reader.peek(snapshot, memo_key)
-    if body is None:
 
-        def compute() -> bytes:
-            query = _query_of(reader, snapshot)
-            last = end or latest_charge_date(query) or datetime.now(UTC).date()
-            q = BreakdownQuery(
-                group_by=tuple(name.strip() for name in group_by.split(",") if name.strip()),
-                start=start or last.replace(day=1), end=last, metric=metric, granularity=granularity,
-                filters=tuple((name, tuple(v)) for name, v in filters.items()), currency=currency, top=top,
-            )  # fmt: skip
-            try:
-                result = breakdown(query, q)
-            except InvalidBreakdown as exc:
-                raise InvalidRequest(
-                    f"the breakdown cannot be made: {exc}",
-                    errors=[{"location": "query", "field": name, "message": message} for name, message in exc.problems],
-                ) from None
-            return to_csv(result).encode() if as_csv else _breakdown_json(result, snapshot)
+    def compute() -> bytes:
+        query = _query_of(reader, snapshot)
+        last = end or latest_charge_date(query) or datetime.now(UTC).date()
+        q = BreakdownQuery(
+            group_by=tuple(name.strip() for name in group_by.split(",") if name.strip()),
+            start=start or last.replace(day=1), end=last, metric=metric, granularity=granularity,
+            filters=tuple((name, tuple(v)) for name, v in filters.items()), currency=currency, top=top,
+        )  # fmt: skip
+        try:
+            result = breakdown(query, q)
+        except InvalidBreakdown as exc:
+            raise InvalidRequest(
+                f"the breakdown cannot be made: {exc}",
+                errors=[{"location": "query", "field": name, "message": message} for name, message in exc.problems],
+            ) from None
+        return to_csv(result).encode() if as_csv else _breakdown_json(result, snapshot)
 
-        body = await run_in_threadpool(reader.memoized, snapshot, memo_key, compute)
+    body = await reader.answer(snapshot, memo_key, compute)
     if as_csv:
         return Response(
             body, media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="breakdown.csv"'}
@@ -473,28 +465,25 @@ async def get_forecast(
             errors=[{"location": "query", "field": "currency", "message": "an ISO 4217 code"}],
         )
     reader: SnapshotReader = request.app.state.snapshots
-    memo_key = ("forecast", horizon, group_by, currency)
-    body = reader.peek(snapshot, memo_key)
-    if body is None:
 
-        def compute() -> bytes:
-            query = _query_of(reader, snapshot)
-            through = latest_charge_date(query)
-            series = [] if through is None or not has_forecasts(query) else forecasts(
-                query, group_by=group_by, horizon=horizon, data_through=through, currency=currency
-            )  # fmt: skip
-            out = {
-                "group_by": group_by, "horizon": horizon, "data_through": through,
-                "series": [{
-                    "key": s.key, "currency": s.currency, "model": s.model, **{k: s.scores[k] for k in SCORES},
-                    "points": [{k: str(v) if isinstance(v, Decimal) else v for k, v in p.items()} for p in s.points],
-                    "period_ends": [_period_end(e) for e in s.period_ends],
-                } for s in series],
-                "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
-            }  # fmt: skip
-            return _FORECAST.dump_json(_FORECAST.validate_python(out))
+    def compute() -> bytes:
+        query = _query_of(reader, snapshot)
+        through = latest_charge_date(query)
+        series = [] if through is None or not has_forecasts(query) else forecasts(
+            query, group_by=group_by, horizon=horizon, data_through=through, currency=currency
+        )  # fmt: skip
+        out = {
+            "group_by": group_by, "horizon": horizon, "data_through": through,
+            "series": [{
+                "key": s.key, "currency": s.currency, "model": s.model, **{k: s.scores[k] for k in SCORES},
+                "points": [{k: str(v) if isinstance(v, Decimal) else v for k, v in p.items()} for p in s.points],
+                "period_ends": [_period_end(e) for e in s.period_ends],
+            } for s in series],
+            "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
+        }  # fmt: skip
+        return _FORECAST.dump_json(_FORECAST.validate_python(out))
 
-        body = await run_in_threadpool(reader.memoized, snapshot, memo_key, compute)
+    body = await reader.answer(snapshot, ("forecast", horizon, group_by, currency), compute)
     return Response(body, media_type="application/json")
 
 
