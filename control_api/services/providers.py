@@ -176,37 +176,26 @@ def adapter_for(
             exports_dir=layout.exports,
             world=provider.settings.get("world", DEFAULT_WORLD),
         )
+    if provider.kind not in CLOUD_KINDS:
+        raise InvalidRequest(f"provider kind {provider.kind!r} has no inventory adapter")
+    if provider.credentials_ciphertext is not None and cipher is None:
+        raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
+    credentials = credentials_of(provider, cipher) if cipher else None
+    common: dict[str, Any] = {
+        "regions": provider.regions,
+        "default_region": provider.default_region,
+        "endpoint_url": provider.settings.get("endpoint_url"),
+    }
     if provider.kind == "aws":
-        if provider.credentials_ciphertext is not None and cipher is None:
-            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
-        return AwsCloud(
-            credentials_of(provider, cipher) if cipher else None,
-            regions=provider.regions,
-            default_region=provider.default_region,
-            endpoint_url=provider.settings.get("endpoint_url"),
-        )
+        return AwsCloud(credentials, **common)
     if provider.kind == "azure":
-        if provider.credentials_ciphertext is not None and cipher is None:
-            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
         return AzureCloud(
-            credentials_of(provider, cipher) if cipher else None,
+            credentials,
             subscription_id=provider.settings["subscription_id"],
-            regions=provider.regions,
-            default_region=provider.default_region,
-            endpoint_url=provider.settings.get("endpoint_url"),
             polling_interval=provider.settings.get("poll_seconds"),
+            **common,
         )
-    if provider.kind == "gcp":
-        if provider.credentials_ciphertext is not None and cipher is None:
-            raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
-        return GcpCloud(
-            credentials_of(provider, cipher) if cipher else None,
-            project_id=provider.settings["project_id"],
-            regions=provider.regions,
-            default_region=provider.default_region,
-            endpoint_url=provider.settings.get("endpoint_url"),
-        )
-    raise InvalidRequest(f"provider kind {provider.kind!r} has no inventory adapter")
+    return GcpCloud(credentials, project_id=provider.settings["project_id"], **common)
 
 
 def record_check(provider: Provider, check: ConnectionCheck) -> dict[str, Any]:
