@@ -178,14 +178,22 @@ def with_token(request: ProvisionRequest, token: str) -> ProvisionRequest:
     return ProvisionRequest(**{**vars(request), "options": {**request.options, "client_token": token}})
 
 
+def _operated(
+    session: Session, operation_id: uuid.UUID, adapter_for: AdapterFor, when: str = ""
+) -> tuple[Resource, CloudProvider]:
+    """The resource an operation acts on and the adapter of its provider; NotFound if either
+    was removed since the operation began."""
+    operation = operations.get_operation(session, operation_id)
+    row = session.get(Resource, operation.resource_id)
+    provider = session.get(Provider, operation.provider_id)
+    if row is None or provider is None:
+        raise NotFound(" ".join(filter(None, ("the resource or its provider was removed", when))))
+    return row, adapter_for(provider, session)
+
+
 def provision_work(adapter_for: AdapterFor, operation_id: uuid.UUID, request: ProvisionRequest) -> operations.Work:
     def work(session: Session) -> dict[str, Any]:
-        operation = operations.get_operation(session, operation_id)
-        row = session.get(Resource, operation.resource_id)
-        provider = session.get(Provider, operation.provider_id)
-        if row is None or provider is None:
-            raise NotFound("the resource or its provider was removed while it was being provisioned")
-        adapter = adapter_for(provider, session)
+        row, adapter = _operated(session, operation_id, adapter_for, "while it was being provisioned")
         try:
             made = adapter.provision(with_token(request, str(operation_id)))
         except CloudError:
@@ -230,12 +238,7 @@ def action_work(
     """Start, stop, terminate or scale a resource at its provider, then record what it says."""
 
     def work(session: Session) -> dict[str, Any]:
-        operation = operations.get_operation(session, operation_id)
-        row = session.get(Resource, operation.resource_id)
-        provider = session.get(Provider, operation.provider_id)
-        if row is None or provider is None:
-            raise NotFound("the resource or its provider was removed")
-        adapter = adapter_for(provider, session)
+        row, adapter = _operated(session, operation_id, adapter_for)
         before = {"state": row.state, "size": row.size}
         if action == "scale":
             made = _scale(adapter, row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
