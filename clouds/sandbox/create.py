@@ -5,18 +5,19 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
+from clouds.sandbox import state
 from clouds.sandbox.blueprint import PLANTED_BUDGETS, BudgetSpec
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.exports import aws_cur2, azure_cost_details, gcp_bigquery
 from clouds.sandbox.exports.common import month_of
 from clouds.sandbox.usage import Charge, Meter
-from clouds.sandbox.world import World, build_world, save_world
+from clouds.sandbox.world import DEFAULT_WORLD, World, build_world, load_world, save_world
 
 DEFAULT_SEED = 20260214
 WRITERS: dict[FlavourKey, Callable[[World, list[Charge], Path], list[Path]]] = {
@@ -87,5 +88,24 @@ def create_sandbox(
     """Build the world, store it, and write its bills. Same arguments, same bytes."""
     world = build_world(seed, as_of, history_start)
     save_world(engine, world)
+    write_exports(world, exports_dir)
+    return world
+
+
+def advance_sandbox(engine: Engine, exports_dir: Path, *, days: int = 1, name: str = DEFAULT_WORLD) -> World:
+    """Move the sandbox's today forward by ``days`` and rewrite its bills, so the days since
+    bill what the adapter changed meanwhile (a resize shows at its new rate from the hour it
+    happened). The world's history and every recorded event are kept."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, not {days}")
+    with engine.begin() as connection:
+        found = connection.execute(select(state.worlds.c.as_of).where(state.worlds.c.name == name)).one_or_none()
+        if found is None:
+            raise LookupError(f"the sandbox world {name!r} does not exist")
+        connection.execute(
+            update(state.worlds).where(state.worlds.c.name == name).values(as_of=found.as_of + timedelta(days=days))
+        )
+    world = load_world(engine, name)
+    assert world is not None
     write_exports(world, exports_dir)
     return world

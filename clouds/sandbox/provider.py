@@ -40,7 +40,7 @@ from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.demand import hour_range, stable_hash
 from clouds.sandbox.exports import list_exports
 from clouds.sandbox.usage import Meter
-from clouds.sandbox.world import DEFAULT_WORLD, SandboxResource, World, load_world
+from clouds.sandbox.world import DEFAULT_WORLD, SandboxEvent, SandboxResource, World, load_world, state_since
 
 _TYPE_OF_KIND = {
     Kind.INSTANCE: (ResourceType.COMPUTE, "instance"),
@@ -119,8 +119,13 @@ class SandboxCloud:
             tags=dict(row.tags), spec=dict(row.spec), created_at=row.created_at, terminated_at=row.terminated_at,
         )  # fmt: skip
 
-    def _to_cloud(self, resource: SandboxResource) -> CloudResource:
+    def _to_cloud(self, resource: SandboxResource, events: Sequence[SandboxEvent] | None = None) -> CloudResource:
+        """The resource as the provider reports it; ``events`` (its own, oldest first) give
+        ``details["state_since"]``, read from the store when not passed."""
         resource_type, subtype = _TYPE_OF_KIND[resource.kind]
+        if events is None:
+            events = self._events(resource.id)
+        since = state_since(events)
         return CloudResource(
             id=resource.id,
             name=resource.name,
@@ -134,8 +139,20 @@ class SandboxCloud:
             tags=resource.tags,
             created_at=resource.created_at,
             attached_to=resource.spec.get("attached_to"),
-            details={k: v for k, v in resource.spec.items() if k != "attached_to"},
+            details={
+                **{k: v for k, v in resource.spec.items() if k != "attached_to"},
+                **({"state_since": since} if since is not None else {}),
+            },
         )
+
+    def _events(self, resource_id: str) -> list[SandboxEvent]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(state.events)
+                .where(state.events.c.resource_id == resource_id)
+                .order_by(state.events.c.at, state.events.c.id)
+            )
+            return [SandboxEvent(row.resource_id, row.at, row.event, dict(row.detail)) for row in rows]
 
     def _record(self, resource_id: str, event: str, detail: dict[str, Any], **changes: Any) -> None:
         with self.engine.begin() as connection:
@@ -206,11 +223,12 @@ class SandboxCloud:
         return list(self.flavour.services)
 
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
-        for resource in self._world().resources_of(self.flavour.key):
+        world = self._world()
+        for resource in world.resources_of(self.flavour.key):
             if resource.kind == Kind.EGRESS or resource.state == ResourceState.TERMINATED:
                 continue
             if region is None or resource.region == region:
-                yield self._to_cloud(resource)
+                yield self._to_cloud(resource, world.events_of(resource.id))
 
     def get_metrics(
         self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -83,6 +84,16 @@ class World:
 
     def events_of(self, resource_id: str) -> list[SandboxEvent]:
         return sorted((e for e in self.events if e.resource_id == resource_id), key=lambda e: e.at)
+
+
+STATE_EVENTS = frozenset({"created", "started", "stopped", "detached", "terminated"})
+
+
+def state_since(events: Sequence[SandboxEvent]) -> datetime | None:
+    """When the resource entered its current state (or attachment): its last lifecycle event
+    that changed either, from its events oldest first. A resize or a tag does not count."""
+    changes = [event.at for event in events if event.event in STATE_EVENTS]
+    return changes[-1] if changes else None
 
 
 def at_midnight(day: date) -> datetime:
