@@ -10,12 +10,15 @@ from assets.billing import OWNERS
 from pipelines.resources import ServingResource, WarehouseResource
 from wedcloud import snapshots
 
-SERVED_TABLES = ("cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies")
+SERVED_TABLES = (
+    "cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies",
+    "inventory", "utilisation", "price_catalogue", "resource_rates",
+)  # fmt: skip
 
 
 @dg.asset(
     name="serving",
-    deps=["cost_daily", "cost_detail_daily", "cost_forecast", "cost_anomalies"],
+    deps=["cost_daily", "cost_detail_daily", "cost_forecast", "cost_anomalies", "optimisation"],
     group_name="serving",
     owners=OWNERS,
     kinds={"duckdb"},

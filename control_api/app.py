@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from control_api.audit import RequestContextMiddleware
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
-from control_api.routers import budgets, costs, monitoring, operations, providers, reports, resources
+from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
 from control_api.services.api_keys import Principal
 from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
@@ -86,7 +86,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.pages = VersionedCache[bytes](settings.response_cache_entries)
     install_problem_handlers(app)
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, resources, operations, budgets, reports, costs, monitoring):
+    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")

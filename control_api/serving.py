@@ -62,6 +62,11 @@ class SnapshotReader:
         finally:
             cursor.close()
 
+    def cursor(self, info: SnapshotInfo) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own on the snapshot, for work that reads many tables (the caller
+        closes it)."""
+        return self._connection(info).cursor()
+
     def peek(self, info: SnapshotInfo, key: Hashable) -> Any | None:
         """What :meth:`memoized` keeps for ``key`` in this snapshot, without computing it."""
         with self._lock:

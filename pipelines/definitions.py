@@ -7,15 +7,17 @@ import dagster as dg
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
 from assets.costs import build_cost_daily_assets, build_cost_daily_checks
 from assets.forecasts import cost_anomalies, cost_forecast
+from assets.optimisation import inventory, optimisation, price_catalogue, utilisation
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_budget_sensor
 from pipelines.partitions import billing_partitions
 from pipelines.reports import build_report_job, build_report_schedules
-from pipelines.resources import BillingSourcesResource, ServingResource, WarehouseResource
+from pipelines.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
 from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
 from pipelines.settings import PipelineSettings
 
 BILLING_ASSETS = ("focus_costs", "cost_daily", "cost_detail_daily")
+OPTIMISATION_INPUTS = ("inventory", "utilisation", "price_catalogue")
 
 
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
@@ -27,10 +29,18 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         selection=dg.AssetSelection.assets(*BILLING_ASSETS),
         description="Load billing sources' months into focus_costs and rebuild their daily aggregates.",
     )
+    optimisation_inputs = dg.define_asset_job(
+        "optimisation_inputs",
+        selection=dg.AssetSelection.assets(*OPTIMISATION_INPUTS),
+        description="Read one provider's inventory, utilisation metrics and price catalogue.",
+    )
     publish = dg.define_asset_job(
         "publish_serving_snapshot",
-        selection=dg.AssetSelection.assets("cost_forecast", "cost_anomalies", "serving"),
-        description="Forecast the cost series, find anomalies, then publish a new serving snapshot for the API.",
+        selection=dg.AssetSelection.assets("cost_forecast", "cost_anomalies", "optimisation", "serving"),
+        description=(
+            "Forecast the cost series, find anomalies, refresh the optimisation recommendations, then publish "
+            "a new serving snapshot for the API."
+        ),
     )
     cost_report = build_report_job(settings)
     return dg.Definitions(
@@ -39,6 +49,10 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_assets(partitions),
             cost_forecast,
             cost_anomalies,
+            inventory,
+            utilisation,
+            price_catalogue,
+            optimisation,
             serving,
         ],
         asset_checks=[
@@ -46,7 +60,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_checks(partitions),
             snapshot_matches_warehouse,
         ],
-        jobs=[billing_refresh, publish, cost_report],
+        jobs=[billing_refresh, optimisation_inputs, publish, cost_report],
         sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings)],
         schedules=[build_daily_refresh_schedule(billing_refresh), *build_report_schedules(cost_report)],
         resources={
@@ -55,6 +69,12 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
                 database_url=settings.resolved_database_url, home=str(layout.root), environment=settings.environment
             ),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
+            "providers": ProvidersResource(
+                database_url=settings.resolved_database_url,
+                home=str(layout.root),
+                environment=settings.environment,
+                now=settings.now.isoformat() if settings.now else None,
+            ),
         },
     )
 

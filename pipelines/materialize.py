@@ -59,7 +59,8 @@ def materialize_months(
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Load ``months`` of every registered billing source (one run per month: the month's
-    partitions are contiguous), then publish the serving snapshot."""
+    partitions are contiguous), read each provider's optimisation inputs, then publish the
+    serving snapshot (which refreshes the recommendations first)."""
     partitions = defs.resolve_assets_def("focus_costs").partitions_def
     assert partitions is not None
     keys = partitions.get_partition_keys(dynamic_partitions_store=instance)
@@ -80,6 +81,15 @@ def materialize_months(
         )
         if not result.success:
             raise MaterializationFailed(f"billing_refresh failed for {month:%Y-%m} (run {result.run_id})")
+    inputs = defs.resolve_job_def("optimisation_inputs")
+    for source in instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source"):
+        if on_progress:
+            on_progress(f"inventory, metrics and prices of {source}", len(months), total)
+        result = inputs.execute_in_process(
+            instance=instance, run_config=QUIET, partition_key=source, raise_on_error=False
+        )
+        if not result.success:
+            raise MaterializationFailed(f"optimisation_inputs failed for {source} (run {result.run_id})")
     if on_progress:
         on_progress("publishing the serving snapshot", len(months), total)
     result = defs.resolve_job_def("publish_serving_snapshot").execute_in_process(

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.warehouse import ensure_schema
+from clouds.base import CloudProvider
 from clouds.billing import BillingSource
 from control_api.crypto import load_cipher
 from control_api.services import billing
+from control_api.services.providers import adapter_for
 from control_api.store.db import make_engine
+from control_api.store.models import Provider
 from wedcloud.home import HomeLayout
 
 
@@ -72,3 +77,39 @@ class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     @property
     def folder(self) -> Path:
         return Path(self.serving_dir)
+
+
+class ProvidersResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The registered providers' adapters and the state store, for the optimisation assets.
+    ``now`` pins the clock (ISO 8601, UTC) for the sandbox and tests; unset, it is the time."""
+
+    database_url: str
+    home: str
+    environment: str = "development"
+    now: str | None = None
+
+    def clock(self) -> datetime:
+        if self.now:
+            pinned = datetime.fromisoformat(self.now)
+            return pinned if pinned.tzinfo else pinned.replace(tzinfo=UTC)
+        return datetime.now(UTC)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        engine = make_engine(self.database_url)
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    @contextmanager
+    def adapter(self, name: str) -> Iterator[tuple[str, CloudProvider]]:
+        """The provider's kind and its adapter, open while the block runs."""
+        home = Path(self.home)
+        with self.session() as session:
+            provider = session.scalar(select(Provider).where(Provider.name == name))
+            if provider is None:
+                raise dg.Failure(f"no provider named {name!r}: partitions are named after registered providers")
+            cipher = load_cipher(home, environment=self.environment)
+            yield provider.kind, adapter_for(provider, session=session, layout=HomeLayout(home), cipher=cipher)

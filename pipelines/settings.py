@@ -28,6 +28,11 @@ class PipelineSettings(BaseSettings):
         "(the first of the month 24 months ago).",
     )
 
+    now: datetime | None = Field(
+        default=None,
+        description="Pin the optimisation inputs' clock (UTC), as the sandbox's tests do; default: the time.",
+    )
+
     @property
     def layout(self) -> HomeLayout:
         return HomeLayout(self.home.expanduser().resolve())

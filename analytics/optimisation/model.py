@@ -171,11 +171,20 @@ class Rates:
     effective_hourly: Mapping[str, Decimal] = field(default_factory=dict)
     volume_gb_month: Decimal | None = None
     address_hourly: Decimal | None = None
+    running_hourly: Mapping[str, Decimal] = field(default_factory=dict)
 
     def effective(self, resource_id: str) -> PricedHour | None:
-        """The billed rate, or None when billing has none."""
+        """Everything billed to the resource per hour (its disks included where the provider
+        bills them to it), or None when billing has none: what deleting it saves."""
         amount = self.effective_hourly.get(resource_id)
         return None if amount is None else PricedHour(amount, self.currency, "effective")
+
+    def running(self, resource_id: str) -> PricedHour | None:
+        """What the resource's running time costs per hour (charges priced in hours), which is
+        what stopping, resizing or scheduling it changes; its storage keeps billing. Falls back
+        to :meth:`effective` when billing says nothing about units."""
+        amount = self.running_hourly.get(resource_id)
+        return self.effective(resource_id) if amount is None else PricedHour(amount, self.currency, "effective")
 
     def volume_list(self, size_gb: int | None) -> PricedHour | None:
         """List price per hour of a volume of ``size_gb``."""

@@ -192,7 +192,7 @@ def _idle_one(resource: Resource, stats: Mapping[str, Any], itype: InstanceType,
     cpu_p95, net_p95 = _percentile(stats["cpu_p95"]), _percentile(stats["network_p95"])
     if not (cpu_p95 < IDLE_CPU_P95_BELOW and net_p95 < IDLE_NETWORK_BELOW):
         return None
-    cost = _hourly_cost(resource, rates, _instance_list(itype))
+    cost = rates.running(resource.resource_id) or _instance_list(itype)
     if cost is None:
         return None
     why = "stopping ends whatever it still does; a job rarer than weekly is unseen"
@@ -457,7 +457,7 @@ def _rightsize_one(
     if target is None:
         return None
     ratio = target.hourly_price / current.hourly_price
-    cost = rates.effective(resource.resource_id) or PricedHour(current.hourly_price, current.currency, "list")
+    cost = rates.running(resource.resource_id) or PricedHour(current.hourly_price, current.currency, "list")
     saving = monthly(cost.amount * (1 - ratio))
     variation = _variation(stats["cpu_mean"], stats["cpu_std"])
     confidence, why = _rightsize_confidence(hours, full, variation, need.memory_p is None)

@@ -188,7 +188,7 @@ def _candidate(resource: Resource) -> bool:
 
 
 def _price(resource: Resource, rates: Rates, catalogue: Catalogue | None) -> PricedHour | None:
-    effective = rates.effective(resource.resource_id)
+    effective = rates.running(resource.resource_id)
     if effective is not None or catalogue is None:
         return effective
     listed = catalogue.lookup(resource.provider, resource.region, resource.size)

@@ -11,7 +11,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from wedcloud.sqltypes import Money, UTCDateTime, utcnow
@@ -215,3 +227,47 @@ class Operation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RecommendationRow(Base):
+    """An optimisation recommendation and what became of it (0005).
+
+    ``id`` is the engine's stable id (kind, provider, resource, action, target), so a re-run of
+    the analysis updates the row rather than adding another. ``status``: open, applying,
+    applied, reverted (applied, found unhealthy and put back), failed, dismissed, or obsolete (a
+    later analysis of its provider no longer finds it). ``saving_rank`` is ``monthly_saving`` as a
+    float, only for ordering: SQLite keeps Money as text, which would sort "9" after "10".
+    """
+
+    __tablename__ = "recommendations"
+    __table_args__ = (
+        Index("ix_recommendations_status_rank", "status", "saving_rank", "id"),
+        Index("ix_recommendations_provider_resource", "provider", "resource_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(120))  # the registered provider's name
+    kind: Mapped[str] = mapped_column(String(24))
+    action: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str | None] = mapped_column(String(255), default=None)
+    resource_id: Mapped[str] = mapped_column(String(512))  # the provider's own id
+    account_id: Mapped[str] = mapped_column(String(64), default="")
+    region: Mapped[str] = mapped_column(String(64), default="")
+    monthly_saving: Mapped[Decimal]
+    saving_rank: Mapped[float] = mapped_column(Float, default=0.0)
+    currency: Mapped[str] = mapped_column(String(3))
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    risk: Mapped[str] = mapped_column(String(8))
+    risk_reason: Mapped[str] = mapped_column(Text, default="")
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    confidence_reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # the last apply: who, when, its operation, and its record (before, snapshot, steps, health,
+    # rollback procedure); the effective hourly rate it was priced at, for realised savings
+    applied_at: Mapped[datetime | None] = mapped_column(default=None)
+    applied_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    operation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)

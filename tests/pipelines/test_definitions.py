@@ -23,10 +23,14 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "cost_detail_daily",
         "cost_forecast",
         "cost_anomalies",
+        "inventory",
+        "utilisation",
+        "price_catalogue",
+        "optimisation",
         "serving",
     }
     for name, node in assets.items():
-        assert node.group_name in {"billing", "costs", "forecasts", "serving"}, name
+        assert node.group_name in {"billing", "costs", "forecasts", "optimisation", "serving"}, name
         assert node.owners == ["team:finops"], name
         assert "duckdb" in node.kinds, name
         assert node.description, name

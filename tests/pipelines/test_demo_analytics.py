@@ -1,24 +1,35 @@
-"""The demo's two years of bills, materialized as `./dev demo` does, answer the cost issue's
-acceptance: the total's forecast beats seasonal naive on its own backtest and shows the wedding
-season; the planted GPU anomaly is listed with its service and account; the planted budget's
-overrun raises its alert once and its webhook delivery is recorded."""
+"""The demo's two years of bills, materialized as `./dev demo` does, answer the cost and
+optimisation issues' acceptance: the total's forecast beats seasonal naive on its own backtest
+and shows the wedding season; the planted GPU anomaly is listed with its service and account;
+the planted budget's overrun raises its alert once and its webhook delivery is recorded; the
+planted idle, oversized, unattached and stopped resources are recommended at the sandbox's
+prices and nothing healthy is recommended for shutdown; a rightsizing applied to the sandbox
+shows at the lower rate in the next day's bill, and one that fails its health check is reverted.
+
+The apply test changes the sandbox and advances its day, so it is the module's last."""
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import duckdb
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clouds.sandbox.blueprint import PLANTED_BUDGETS
+from clouds.sandbox.catalog import FLAVOURS, FlavourKey
+from clouds.sandbox.create import advance_sandbox
+from clouds.sandbox.provider import SandboxCloud
 from control_api.app import create_app
 from control_api.security import Role
 from control_api.services.api_keys import create_key
@@ -32,9 +43,11 @@ from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
 from pipelines.settings import PipelineSettings
 from wedcloud.home import HomeLayout
+from wedcloud.snapshots import current
 
 TODAY = date(2026, 11, 27)  # the sandbox's today: its GPU experiment ran 12 to 9 days before
 SEED = 20260214  # the demo's
+NOW = datetime(2026, 11, 27, tzinfo=UTC)  # the optimisation inputs' clock: the sandbox's today
 
 
 @dataclass
@@ -42,6 +55,9 @@ class Demo:
     layout: HomeLayout
     key: str
     dev_account: str
+    operator_key: str
+    ids: dict[tuple[str, str], str]  # (flavour, resource name) -> id
+    settings: PipelineSettings
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -66,7 +82,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         names = [provider.name for provider in register_sandbox_providers(session)]
         register_planted_budgets(session, world)
         _, key = create_key(session, name="acceptance", role=Role.VIEWER)
-    settings = PipelineSettings(home=layout.root, billing_start=world.history_start)
+        _, operator_key = create_key(session, name="acceptance-operator", role=Role.OPERATOR)
+    settings = PipelineSettings(home=layout.root, billing_start=world.history_start, now=NOW)
     with pytest.MonkeyPatch.context() as env, dagster_instance(layout.dagster_home) as instance:
         env.setenv("DAGSTER_HOME", str(layout.dagster_home))
         register_sources(instance, names)
@@ -74,7 +91,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     spec = PLANTED_BUDGETS[0]
     dev = next(a for a in world.accounts_of(spec.flavour) if a.role == spec.account_role)
     engine.dispose()
-    return Demo(layout, key, dev.id)
+    ids = {(r.flavour.value, r.name): r.id for r in world.resources}
+    return Demo(layout, key, dev.id, operator_key, ids, settings)
 
 
 @pytest.fixture
@@ -134,3 +152,165 @@ def test_the_planted_budgets_overrun_alerts_once_and_its_webhook_delivery_is_rec
     assert overrun.status == "delivered"
     assert [(d.attempt, d.status_code, d.delivered) for d in deliveries] == [(1, 204, True)]
     assert any(body.get("title") == overrun.title for body in Receiver.bodies)
+
+
+# -- optimisation -----------------------------------------------------------------------------
+
+
+def _recommendations(client: TestClient) -> list[dict[str, Any]]:
+    body = client.get("/api/cloud/costs/optimization", params={"limit": 500}).json()
+    assert body["next_cursor"] is None
+    return list(body["items"])
+
+
+def _hourly(flavour: str, size: str, region: str) -> Decimal:
+    """A type's hourly price as the sandbox bills it: list price x region factor, in the
+    flavour's billing currency."""
+    spec = FLAVOURS[FlavourKey(flavour)]
+    price = next(t.hourly_price for t in (*spec.instance_types, *spec.database_types) if t.name == size)
+    return price * spec.region(region).price_factor * spec.usd_to_billing
+
+
+def _list_price(flavour: str, size: str) -> Decimal:
+    spec = FLAVOURS[FlavourKey(flavour)]
+    return next(t.hourly_price for t in spec.instance_types if t.name == size)
+
+
+@pytest.mark.slow
+def test_the_planted_idle_and_oversized_machines_are_recommended_at_the_sandboxs_prices(
+    client: TestClient, demo: Demo
+) -> None:
+    found = {(r["resource_id"], r["kind"]): r for r in _recommendations(client)}
+    staging = found[(demo.ids[("aws", "staging-old")], "idle")]
+    test_vm = found[(demo.ids[("azure", "vm-test-old")], "idle")]
+    # idle: stopping saves the running time at the billed rate, 730 hours a month
+    assert (staging["action"], staging["currency"]) == ("stop", "USD")
+    assert abs(Decimal(staging["monthly_saving"]) - _hourly("aws", "m5.large", "eu-west-2") * 730) < Decimal("0.01")
+    assert test_vm["currency"] == "GBP"
+    assert abs(Decimal(test_vm["monthly_saving"]) - _hourly("azure", "Standard_D4s_v5", "uksouth") * 730) < Decimal(
+        "0.01"
+    )
+    # oversized: the saving is the billed rate times the list prices' ratio
+    for flavour, name, size, region in (
+        ("aws", "wedsync-reporting", "m5.4xlarge", "eu-west-2"),
+        ("gcp", "wedsync-warehouse-vm", "n2-standard-16", "europe-west2"),
+    ):
+        rec = found[(demo.ids[(flavour, name)], "rightsize")]
+        target = rec["target"]
+        expected = (
+            _hourly(flavour, size, region) * (1 - _list_price(flavour, target) / _list_price(flavour, size)) * 730
+        )
+        assert abs(Decimal(rec["monthly_saving"]) - expected) < Decimal("0.01"), (name, target)
+        assert rec["evidence"]["rate_basis"] == "effective"
+        proposed = rec["evidence"]["proposed"]
+        assert Decimal(proposed["list_hourly"]) < Decimal(rec["evidence"]["current"]["list_hourly"])
+
+
+@pytest.mark.slow
+def test_only_the_planted_resources_are_recommended_for_shutdown_or_deletion(client: TestClient, demo: Demo) -> None:
+    removals = {r["resource_id"]: r for r in _recommendations(client) if r["action"] in ("stop", "terminate", "delete")}
+    planted = {
+        demo.ids[("aws", "staging-old")]: "idle",
+        demo.ids[("azure", "vm-test-old")]: "idle",
+        demo.ids[("aws", "analytics-old")]: "stopped_paying",
+        demo.ids[("aws", "dev-box-old-data")]: "unattached_disk",
+    }
+    assert {rid: rec["kind"] for rid, rec in removals.items()} == planted
+    disk = removals[demo.ids[("aws", "dev-box-old-data")]]
+    assert disk["evidence"]["unattached_days"] > 7
+
+
+def _wait(client: TestClient, location: str) -> dict[str, Any]:
+    for _ in range(100):
+        operation = client.get(location).json()
+        if operation["status"] in ("succeeded", "failed"):
+            return dict(operation)
+        time.sleep(0.05)
+    raise AssertionError(f"{location} did not finish")
+
+
+class Unhealthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_an_applied_rightsizing_bills_at_the_lower_rate_next_day_and_a_failed_health_check_reverts(
+    demo: Demo,
+) -> None:
+    engine = make_engine(demo.layout.default_database_url())
+    aws = SandboxCloud(engine, flavour="aws", exports_dir=demo.layout.exports)
+    gcp = SandboxCloud(engine, flavour="gcp", exports_dir=demo.layout.exports)
+    reporting, warehouse = demo.ids[("aws", "wedsync-reporting")], demo.ids[("gcp", "wedsync-warehouse-vm")]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unhealthy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    health = f"http://127.0.0.1:{server.server_port}/health"
+    gcp.tag(warehouse, {**gcp.describe(warehouse).tags, "wedcloud:health-url": health})
+    try:
+        with TestClient(create_app(ApiSettings(home=demo.layout.root))) as client:
+            client.headers["X-API-Key"] = demo.operator_key
+            recs = {(r["resource_id"], r["kind"]): r for r in _recommendations(client)}
+            resize = recs[(reporting, "rightsize")]
+            url = f"/api/cloud/costs/optimization/{resize['id']}/apply"
+
+            plan = client.post(url, json={"dry_run": True})
+            assert plan.status_code == 200, plan.text
+            assert plan.json()["steps"][1] == f"change type of {reporting} from m5.4xlarge to {resize['target']}"
+            assert aws.describe(reporting).size == "m5.4xlarge"  # a dry run changes nothing
+
+            applied = client.post(url, json={})
+            assert applied.status_code == 202, applied.text
+            assert _wait(client, applied.headers["Location"])["status"] == "succeeded"
+            again = client.post(url, json={})  # harmless: the same operation, nothing redone
+            assert again.json()["id"] == applied.json()["id"]
+            after = aws.describe(reporting)
+            assert (after.size, after.state.value) == (resize["target"], "running")
+            done = client.get(f"/api/cloud/costs/optimization/{resize['id']}").json()
+            assert done["status"] == "applied"
+            assert done["outcome"]["rollback"][1].endswith("back to m5.4xlarge")
+
+            failing = recs[(warehouse, "rightsize")]
+            response = client.post(f"/api/cloud/costs/optimization/{failing['id']}/apply", json={})
+            assert _wait(client, response.headers["Location"])["status"] == "succeeded"
+            reverted = client.get(f"/api/cloud/costs/optimization/{failing['id']}").json()
+            assert reverted["status"] == "reverted"
+            assert "503" in reverted["outcome"]["reason"]
+            assert gcp.describe(warehouse).size == "n2-standard-16"  # put back
+
+            # the next billing day: advance the sandbox past the day after the change, bill it
+            applied_on = datetime.fromisoformat(done["applied_at"]).date()
+            next_day = applied_on + timedelta(days=1)
+            world = advance_sandbox(engine, demo.layout.exports, days=(next_day - TODAY).days + 1)
+            with dagster_instance(demo.layout.dagster_home) as instance:
+                materialize_months(
+                    build_definitions(demo.settings), instance, months_between(TODAY.replace(day=1), world.as_of)
+                )
+            realised = client.get(f"/api/cloud/costs/optimization/{resize['id']}").json()["realised"]
+    finally:
+        server.shutdown()
+        engine.dispose()
+    new_rate = _hourly("aws", resize["target"], "eu-west-2")
+    old_rate = _hourly("aws", "m5.4xlarge", "eu-west-2")
+    daily = _compute_cost(demo, reporting, next_day)
+    assert daily == new_rate * 24  # the whole next day at the new type's rate
+    assert daily < old_rate * 24
+    assert realised is not None
+    assert realised["from"] == next_day.isoformat()
+    assert Decimal(realised["monthly_saving"]) > 0
+
+
+def _compute_cost(demo: Demo, resource_id: str, day: date) -> Decimal:
+    """The instance's running-time cost on ``day`` from the published snapshot's line items."""
+    info = current(demo.layout.serving)
+    assert info is not None
+    with duckdb.connect(str(info.path), read_only=True) as con:
+        (total,) = con.execute(
+            "SELECT sum(EffectiveCost) FROM cost_detail_daily WHERE ResourceId = $1 AND ChargeDate = $2 "
+            "AND ResourceType = 'Compute Instance'",
+            [resource_id, day],
+        ).fetchall()[0]
+    return Decimal(total)

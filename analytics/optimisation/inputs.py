@@ -1,0 +1,472 @@
+"""What the optimisation rules read, as warehouse tables, and the analysis over them.
+
+Three input tables, written per provider by the Dagster assets in ``assets/optimisation.py``:
+
+- ``inventory``: one row per resource per day (daily snapshots are kept), with ``state_since``
+  carried from the previous snapshot while state and attachment stay the same;
+- ``utilisation``: metric samples (CPU, memory where an agent reports it, network, disk);
+- ``price_catalogue``: list prices per instance type and region, plus block storage and
+  public address prices (``clouds.prices``).
+
+Effective hourly rates come from ``focus_costs`` through ``resource_rates`` (what billing
+actually charged per resource, after commitments and discounts; :func:`build_resource_rates`).
+:func:`analyse` reads the four from one DuckDB
+connection, the warehouse in Dagster or a serving snapshot in the API, and runs every rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
+
+import duckdb
+import polars as pl
+
+from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, Subtype
+from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
+from analytics.optimisation.schedules import recommend_schedules
+from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, ResourceState
+
+INVENTORY_SQL = """
+CREATE TABLE IF NOT EXISTS inventory (
+    snapshot_date DATE NOT NULL, provider VARCHAR NOT NULL, cloud VARCHAR NOT NULL, account_id VARCHAR,
+    resource_id VARCHAR NOT NULL, name VARCHAR, resource_type VARCHAR NOT NULL, subtype VARCHAR NOT NULL,
+    region VARCHAR, zone VARCHAR, state VARCHAR NOT NULL, size VARCHAR, architecture VARCHAR, attached_to VARCHAR,
+    tags JSON, created_at TIMESTAMPTZ, state_since TIMESTAMPTZ, taken_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (snapshot_date, provider, resource_id)
+);
+CREATE TABLE IF NOT EXISTS utilisation (
+    provider VARCHAR NOT NULL, resource_id VARCHAR NOT NULL, metric VARCHAR NOT NULL,
+    "timestamp" TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS price_catalogue (
+    provider VARCHAR NOT NULL, region VARCHAR NOT NULL, name VARCHAR NOT NULL, family VARCHAR NOT NULL,
+    vcpus INTEGER NOT NULL, memory_gib DECIMAL(12, 3) NOT NULL, hourly_price DECIMAL(18, 6) NOT NULL,
+    currency VARCHAR NOT NULL, architecture VARCHAR NOT NULL, gpus INTEGER NOT NULL,
+    network_gbps DECIMAL(10, 3) NOT NULL, block_gb_month DECIMAL(18, 6), address_hourly DECIMAL(18, 6),
+    source VARCHAR NOT NULL, fetched_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resource_rates (
+    provider VARCHAR, bill_id VARCHAR, currency VARCHAR, total DECIMAL(38, 10), running DECIMAL(38, 10),
+    days INTEGER, through DATE
+);
+"""
+INPUT_TABLES = ("inventory", "utilisation", "price_catalogue")  # without resource_rates, list prices
+RULE_SUBTYPES: Mapping[str, Subtype] = {
+    "instance": "instance",
+    "database": "database",
+    "volume": "volume",
+    "address": "address",
+}
+RATE_DAYS = 7
+UTILISATION_KEEP_DAYS = 93  # the longest rightsizing window
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(INVENTORY_SQL)
+
+
+# ---------------------------------------------------------------- inventory
+
+
+def inventory_frame(
+    provider: str, cloud: str, resources: Iterable[CloudResource], *, taken_at: datetime
+) -> pl.DataFrame:
+    """Today's inventory rows of one provider; ``state_since`` is what the provider said (the
+    adapter's ``details["state_since"]``) or null, to be carried from yesterday by
+    :func:`store_inventory`."""
+    rows = []
+    for item in resources:
+        since = item.details.get("state_since")
+        rows.append(
+            {
+                "snapshot_date": taken_at.date(),
+                "provider": provider,
+                "cloud": cloud,
+                "account_id": item.account_id or None,
+                "resource_id": item.id,
+                "name": item.name,
+                "resource_type": item.resource_type.value,
+                "subtype": item.subtype,
+                "region": item.region,
+                "zone": item.zone,
+                "state": item.state.value,
+                "size": item.size,
+                "architecture": _architecture(item.details.get("architecture")),
+                "attached_to": item.attached_to,
+                "tags": json.dumps(dict(item.tags), sort_keys=True),
+                "created_at": item.created_at,
+                "state_since": since if isinstance(since, datetime) else None,
+                "taken_at": taken_at,
+            }
+        )
+    columns: dict[str, Any] = {
+        "snapshot_date": pl.Date, "provider": pl.String, "cloud": pl.String, "account_id": pl.String,
+        "resource_id": pl.String, "name": pl.String, "resource_type": pl.String, "subtype": pl.String,
+        "region": pl.String, "zone": pl.String, "state": pl.String, "size": pl.String, "architecture": pl.String,
+        "attached_to": pl.String, "tags": pl.String, "created_at": pl.Datetime("us", "UTC"),
+        "state_since": pl.Datetime("us", "UTC"), "taken_at": pl.Datetime("us", "UTC"),
+    }  # fmt: skip
+    schema = pl.Schema(columns)
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _architecture(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    return {"x86_64": "x86_64", "amd64": "x86_64", "x64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}.get(
+        value.lower(), value
+    )
+
+
+def store_inventory(con: duckdb.DuckDBPyConnection, today: pl.DataFrame, *, provider: str) -> dict[str, int]:
+    """Replace the provider's snapshot of today's date with ``today``. A resource whose state
+    and attachment match its latest earlier snapshot keeps that snapshot's ``state_since`` (or,
+    when that had none, its time), so "detached for more than 7 days" is measured from when we
+    first saw it detached even where the provider does not say."""
+    ensure_tables(con)
+    snapshot_date = today["snapshot_date"].max() if today.height else None
+    con.register("today_inventory", today.to_arrow())
+    try:
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE carried AS
+            WITH previous AS (
+                SELECT * FROM inventory WHERE provider = $1 AND snapshot_date < $2
+                QUALIFY row_number() OVER (PARTITION BY resource_id ORDER BY snapshot_date DESC) = 1
+            )
+            SELECT t.* REPLACE (
+                CASE WHEN t.state_since IS NOT NULL THEN t.state_since
+                     WHEN p.resource_id IS NOT NULL AND p.state = t.state
+                          AND p.attached_to IS NOT DISTINCT FROM t.attached_to
+                     THEN coalesce(p.state_since, p.taken_at)
+                END AS state_since
+            )
+            FROM today_inventory t LEFT JOIN previous p USING (resource_id)
+            """,
+            [provider, snapshot_date],
+        )
+        con.execute("DELETE FROM inventory WHERE provider = $1 AND snapshot_date = $2", [provider, snapshot_date])
+        con.execute("INSERT INTO inventory BY NAME SELECT * FROM carried")
+        (carried,) = con.execute("SELECT count(*) FILTER (WHERE state_since IS NOT NULL) FROM carried").fetchall()[0]
+    finally:
+        con.unregister("today_inventory")
+    return {"resources": today.height, "with_state_since": int(carried)}
+
+
+# ---------------------------------------------------------------- utilisation
+
+
+def utilisation_since(con: duckdb.DuckDBPyConnection, provider: str) -> datetime | None:
+    """The end of the provider's stored samples (the next fetch starts there)."""
+    ensure_tables(con)
+    (latest,) = con.execute('SELECT max("timestamp") FROM utilisation WHERE provider = $1', [provider]).fetchall()[0]
+    return cast(datetime | None, latest)
+
+
+def store_utilisation(
+    con: duckdb.DuckDBPyConnection, samples: pl.DataFrame, *, provider: str, start: datetime, end: datetime
+) -> int:
+    """Replace the provider's samples in [start, end) with ``samples`` and drop those older than
+    the longest window, in one transaction (a failed fetch leaves yesterday's data whole)."""
+    ensure_tables(con)
+    frame = samples.cast(METRICS_SCHEMA).drop_nulls("value").with_columns(pl.lit(provider).alias("provider"))
+    con.register("new_samples", frame.select("provider", "resource_id", "metric", "timestamp", "value").to_arrow())
+    try:
+        con.execute("BEGIN")
+        con.execute(
+            "DELETE FROM utilisation WHERE provider = $1 "
+            'AND ("timestamp" >= $2 AND "timestamp" < $3 OR "timestamp" < $4)',
+            [provider, start, end, end - timedelta(days=UTILISATION_KEEP_DAYS)],
+        )
+        con.execute("INSERT INTO utilisation BY NAME SELECT * FROM new_samples")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("new_samples")
+    return frame.height
+
+
+# ---------------------------------------------------------------- price catalogue
+
+
+def store_prices(con: duckdb.DuckDBPyConnection, prices: pl.DataFrame, *, provider: str) -> int:
+    """Replace the provider's catalogue rows (one per instance type and region)."""
+    ensure_tables(con)
+    con.register("new_prices", prices.with_columns(pl.lit(provider).alias("provider")).to_arrow())
+    try:
+        con.execute("BEGIN")
+        con.execute("DELETE FROM price_catalogue WHERE provider = $1", [provider])
+        con.execute("INSERT INTO price_catalogue BY NAME SELECT * FROM new_prices")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("new_prices")
+    return prices.height
+
+
+def catalogue_frame(
+    types: Iterable[InstanceType],
+    *,
+    region: str,
+    source: str,
+    fetched_at: datetime,
+    block_gb_month: Decimal | None = None,
+    address_hourly: Decimal | None = None,
+) -> pl.DataFrame:
+    """Catalogue rows of one region, in the ``price_catalogue`` columns (without ``provider``)."""
+    rows = [
+        {
+            "region": region,
+            "name": t.name,
+            "family": t.family,
+            "vcpus": t.vcpus,
+            "memory_gib": t.memory_gib,
+            "hourly_price": t.hourly_price,
+            "currency": t.currency,
+            "architecture": t.architecture,
+            "gpus": t.gpus,
+            "network_gbps": t.network_gbps,
+            "block_gb_month": block_gb_month,
+            "address_hourly": address_hourly,
+            "source": source,
+            "fetched_at": fetched_at,
+        }
+        for t in types
+    ]
+    columns: dict[str, Any] = {
+        "region": pl.String, "name": pl.String, "family": pl.String, "vcpus": pl.Int32,
+        "memory_gib": pl.Decimal(12, 3), "hourly_price": pl.Decimal(18, 6), "currency": pl.String,
+        "architecture": pl.String, "gpus": pl.Int32, "network_gbps": pl.Decimal(10, 3),
+        "block_gb_month": pl.Decimal(18, 6), "address_hourly": pl.Decimal(18, 6), "source": pl.String,
+        "fetched_at": pl.Datetime("us", "UTC"),
+    }  # fmt: skip
+    schema = pl.Schema(columns)
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+# ---------------------------------------------------------------- reading the inputs back
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the rules need, for some providers, as of ``now`` (the end of the data)."""
+
+    now: datetime
+    resources: list[Resource]
+    metrics: pl.DataFrame
+    catalogue: Catalogue
+    rates: Mapping[str, Rates]  # per provider
+    sources: Mapping[str, Any] = field(default_factory=dict)  # what was read, for evidence and metadata
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
+    frame = pl.from_arrow(con.sql(sql, params=list(params)).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = $1", [table]).fetchall()[0][0])
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, *, providers: Sequence[str] | None = None, window_days: int = 14
+) -> Inputs | None:
+    """The latest inventory snapshot of each provider, its samples over the ``window_days``
+    before the end of its data, its catalogue and its effective rates. None when nothing has
+    been ingested. ``now`` is the end of the data (the hour after the last sample, else the
+    inventory's time), so a re-run on the same data gives the same recommendations."""
+    if not all(_has(con, table) for table in INPUT_TABLES):
+        return None
+    where, params = ("WHERE provider IN (SELECT unnest($1::VARCHAR[]))", [list(providers)]) if providers else ("", [])
+    inventory = _frame(
+        con,
+        f"""SELECT * FROM inventory {where}
+            QUALIFY snapshot_date = max(snapshot_date) OVER (PARTITION BY provider)""",
+        params,
+    )
+    if inventory.is_empty():
+        return None
+    (last_sample,) = con.execute(f'SELECT max("timestamp") FROM utilisation {where}', params).fetchall()[0]
+    taken = inventory["taken_at"].max()
+    assert isinstance(taken, datetime)
+    now = last_sample + timedelta(hours=1) if isinstance(last_sample, datetime) else taken
+    now = now.replace(minute=0, second=0, microsecond=0)
+    ids = inventory.filter(pl.col("subtype").is_in(("instance", "database")))["resource_id"].to_list()
+    metrics = _frame(
+        con,
+        'SELECT resource_id, metric, "timestamp", value FROM utilisation '
+        'WHERE resource_id IN (SELECT unnest($1::VARCHAR[])) AND "timestamp" >= $2 AND "timestamp" < $3',
+        [ids, now - timedelta(days=window_days), now],
+    ).cast(METRICS_SCHEMA)
+    catalogue, extras = _catalogue(_frame(con, f"SELECT * FROM price_catalogue {where}", params))
+    names = sorted(set(inventory["provider"].to_list()))
+    rates = _rates(con, names, inventory, extras)
+    return Inputs(
+        now=now,
+        resources=[r for row in inventory.iter_rows(named=True) if (r := _resource(row)) is not None],
+        metrics=metrics,
+        catalogue=catalogue,
+        rates=rates,
+        sources={"providers": names, "inventory_rows": inventory.height, "samples": metrics.height},
+    )
+
+
+def _resource(row: Mapping[str, Any]) -> Resource | None:
+    subtype = RULE_SUBTYPES.get(row["subtype"])
+    if subtype is None:
+        return None
+    return Resource(
+        resource_id=row["resource_id"],
+        provider=row["provider"],
+        account_id=row["account_id"] or "",
+        region=row["region"] or "",
+        subtype=subtype,
+        state=ResourceState(row["state"]),
+        size=row["size"],
+        architecture=row["architecture"],
+        attached_to=row["attached_to"],
+        tags=json.loads(row["tags"] or "{}"),
+        created_at=row["created_at"],
+        state_since=row["state_since"],
+    )
+
+
+def _catalogue(prices: pl.DataFrame) -> tuple[Catalogue, dict[str, dict[str, Decimal | None]]]:
+    offers: dict[tuple[str, str], list[InstanceType]] = {}
+    extras: dict[str, dict[str, Decimal | None]] = {}
+    for row in prices.iter_rows(named=True):
+        offers.setdefault((row["provider"], row["region"]), []).append(
+            InstanceType(
+                name=row["name"],
+                family=row["family"],
+                vcpus=row["vcpus"],
+                memory_gib=row["memory_gib"],
+                hourly_price=row["hourly_price"],
+                currency=row["currency"],
+                architecture=row["architecture"],
+                gpus=row["gpus"],
+                network_gbps=row["network_gbps"],
+            )
+        )
+        known = extras.setdefault(row["provider"], {"block_gb_month": None, "address_hourly": None})
+        for key in ("block_gb_month", "address_hourly"):
+            known[key] = known[key] or row[key]
+    return Catalogue({key: tuple(types) for key, types in offers.items()}), extras
+
+
+RATES_SQL = """
+CREATE OR REPLACE TABLE resource_rates AS
+WITH ends AS (SELECT x_SourceId, max(ChargePeriodStart) AS last_start FROM focus_costs GROUP BY 1),
+recent AS (
+    SELECT f.* FROM focus_costs f JOIN ends USING (x_SourceId)
+    WHERE f.ResourceId IS NOT NULL AND f.ChargePeriodStart > ends.last_start - INTERVAL (CAST($1 AS INTEGER)) DAY
+)
+SELECT x_SourceId AS provider, regexp_replace(lower(ResourceId), '^//[^/]+/', '') AS bill_id,
+       BillingCurrency AS currency, sum(EffectiveCost) AS total,
+       coalesce(sum(EffectiveCost) FILTER (WHERE lower(PricingUnit) IN ('hour', 'hours')), 0) AS running,
+       CAST($1 AS INTEGER) AS days, max(CAST(ChargePeriodStart AS DATE)) AS through
+FROM recent GROUP BY ALL
+"""
+
+
+def build_resource_rates(con: duckdb.DuckDBPyConnection, days: int = RATE_DAYS) -> int:
+    """``resource_rates``: per provider and resource, what billing charged over its last
+    ``days`` days (EffectiveCost: amortised, after commitments and discounts), in all and for
+    running time (charges priced in hours). Billing ids are lower-cased and lose Google's
+    ``//compute.googleapis.com/`` prefix, the form :func:`_bill_id` gives inventory ids."""
+    con.execute(RATES_SQL, [days])
+    return int(con.execute("SELECT count(*) FROM resource_rates").fetchall()[0][0])
+
+
+def _rates(
+    con: duckdb.DuckDBPyConnection,
+    providers: Sequence[str],
+    inventory: pl.DataFrame,
+    extras: Mapping[str, Mapping[str, Decimal | None]],
+) -> dict[str, Rates]:
+    """Per provider, each resource's effective hourly rates from ``resource_rates``, in the
+    provider's main billing currency; list prices fill in where billing has nothing."""
+    found: dict[str, Rates] = {}
+    has_rates = _has(con, "resource_rates")
+    for provider in providers:
+        rows: list[tuple[Any, ...]] = []
+        if has_rates:
+            rows = con.execute(
+                "SELECT bill_id, currency, total, running, days FROM resource_rates WHERE provider = $1", [provider]
+            ).fetchall()
+        currencies: dict[str, Decimal] = {}
+        for _, currency, total, _, _ in rows:
+            currencies[currency] = currencies.get(currency, Decimal(0)) + total
+        currency = max(currencies, key=lambda c: currencies[c]) if currencies else "USD"
+        total_by = {rid: total / (days * 24) for rid, cur, total, _, days in rows if cur == currency}
+        running_by = {rid: running / (days * 24) for rid, cur, _, running, days in rows if cur == currency}
+        ids = inventory.filter(pl.col("provider") == provider)["resource_id"].to_list()
+        extra = extras.get(provider, {})
+        found[provider] = Rates(
+            currency=currency,
+            effective_hourly={rid: total_by[_bill_id(rid)] for rid in ids if _bill_id(rid) in total_by},
+            running_hourly={rid: running_by[_bill_id(rid)] for rid in ids if running_by.get(_bill_id(rid))},
+            volume_gb_month=extra.get("block_gb_month"),
+            address_hourly=extra.get("address_hourly"),
+        )
+    return found
+
+
+def _bill_id(resource_id: str) -> str:
+    """An inventory id in the form billing ids are matched in (see :func:`_rates`)."""
+    lowered = resource_id.lower()
+    return lowered.split("/", 3)[3] if lowered.startswith("//") else lowered
+
+
+# ---------------------------------------------------------------- the analysis
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The analysis' choices that docs/optimisation.md lets a user make."""
+
+    rightsize_window_days: int = 14
+    cpu_percentile: float = 95.0
+
+
+def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendation]:
+    """Every rule over every provider in ``inputs``, each provider priced at its own rates.
+    A resource to stop, delete or terminate gets no rightsizing or schedule as well (there would
+    be nothing left to resize). One recommendation per id, biggest saving first."""
+    found: dict[str, Recommendation] = {}
+    for provider, rates in inputs.rates.items():
+        resources = [r for r in inputs.resources if r.provider == provider]
+        ids = {r.resource_id for r in resources}
+        metrics = inputs.metrics.filter(pl.col("resource_id").is_in(ids))
+        removals = [
+            *idle(resources, metrics, inputs.catalogue, rates, now=inputs.now),
+            *unattached(resources, rates, now=inputs.now),
+            *stopped_paying(resources, rates, now=inputs.now),
+        ]
+        going = {rec.resource_id for rec in removals}
+        kept = [r for r in resources if r.resource_id not in going]
+        for rec in (
+            *removals,
+            *rightsize(
+                kept,
+                metrics,
+                inputs.catalogue,
+                rates,
+                now=inputs.now,
+                days=settings.rightsize_window_days,
+                cpu_percentile=settings.cpu_percentile,
+            ),
+            *recommend_schedules(metrics, kept, rates, end=inputs.now, catalogue=inputs.catalogue),
+        ):
+            found.setdefault(rec.id, rec)
+    return sorted(found.values(), key=lambda r: (-r.monthly_saving, r.id))
