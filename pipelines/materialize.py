@@ -88,8 +88,9 @@ def materialize_months(
         result = inputs.execute_in_process(
             instance=instance, run_config=QUIET, partition_key=source, raise_on_error=False
         )
-        if not result.success:
-            raise MaterializationFailed(f"optimisation_inputs failed for {source} (run {result.run_id})")
+        if not result.success and on_progress:  # a provider the adapter cannot read (no credentials
+            # for its inventory, say) still has its bills published; its run in the UI says why
+            on_progress(f"optimisation inputs of {source} failed (run {result.run_id})", len(months), total)
     if on_progress:
         on_progress("publishing the serving snapshot", len(months), total)
     result = defs.resolve_job_def("publish_serving_snapshot").execute_in_process(
