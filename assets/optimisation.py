@@ -12,6 +12,7 @@ from google.cloud.billing_v1 import CloudCatalogClient
 
 from analytics.optimisation.inputs import (
     analyse,
+    build_commitment_usage,
     build_resource_rates,
     catalogue_frame,
     inventory_frame,
@@ -211,7 +212,8 @@ def _live_prices(kind: str, adapter: CloudProvider, region: str) -> PriceList | 
     owners=OWNERS,
     kinds={"duckdb", "python"},
     description=(
-        "Idle, unattached, stopped-but-paying, rightsizing and off-hours schedule recommendations for "
+        "Idle, unattached, stopped-but-paying, rightsizing, off-hours schedule and compute commitment "
+        "recommendations for "
         "every provider (rules in docs/optimisation.md), each saving priced at the resource's effective "
         "rate from billing (the table resource_rates, built here from focus_costs). Upserted into the "
         "state store by stable id: a re-run updates a "
@@ -221,6 +223,7 @@ def _live_prices(kind: str, adapter: CloudProvider, region: str) -> PriceList | 
 def optimisation(warehouse: WarehouseResource, providers: ProvidersResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.connect() as con:
         rates = build_resource_rates(con)
+        usage_hours = build_commitment_usage(con)
         inputs = load_inputs(con)
     if inputs is None:
         return dg.MaterializeResult(metadata={"recommendations": 0, "reason": "no inventory ingested yet"})
@@ -228,6 +231,7 @@ def optimisation(warehouse: WarehouseResource, providers: ProvidersResource) -> 
     with providers.session() as session:
         counts = store_recommendations(session, found, providers=list(inputs.rates), seen_at=inputs.now)
         counts["resources_with_rates"] = rates
+        counts["commitment_usage_hours"] = usage_hours
         session.commit()
     totals: dict[str, Decimal] = {}
     for rec in found:

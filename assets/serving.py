@@ -12,7 +12,7 @@ from wedcloud import snapshots
 
 SERVED_TABLES = (
     "cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies",
-    "inventory", "utilisation", "price_catalogue", "resource_rates",
+    "inventory", "utilisation", "price_catalogue", "resource_rates", "commitment_usage",
 )  # fmt: skip
 
 

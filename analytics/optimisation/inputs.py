@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -26,6 +26,7 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
+from analytics.optimisation.commitments import CommitmentOffer, recommend_commitments
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, Subtype
 from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
 from analytics.optimisation.schedules import recommend_schedules
@@ -53,6 +54,10 @@ CREATE TABLE IF NOT EXISTS price_catalogue (
 CREATE TABLE IF NOT EXISTS resource_rates (
     provider VARCHAR, bill_id VARCHAR, currency VARCHAR, total DECIMAL(38, 10), running DECIMAL(38, 10),
     days INTEGER, through DATE
+);
+CREATE TABLE IF NOT EXISTS commitment_usage (
+    provider VARCHAR, cloud VARCHAR, account_id VARCHAR, currency VARCHAR, bill_id VARCHAR, hour TIMESTAMPTZ,
+    on_demand_cost DOUBLE, already_covered DOUBLE
 );
 """
 INPUT_TABLES = ("inventory", "utilisation", "price_catalogue")  # without resource_rates, list prices
@@ -265,6 +270,7 @@ class Inputs:
     metrics: pl.DataFrame
     catalogue: Catalogue
     rates: Mapping[str, Rates]  # per provider
+    commitment_usage: pl.DataFrame = field(default_factory=pl.DataFrame)  # see build_commitment_usage
     sources: Mapping[str, Any] = field(default_factory=dict)  # what was read, for evidence and metadata
 
 
@@ -317,6 +323,7 @@ def load_inputs(
         metrics=metrics,
         catalogue=catalogue,
         rates=rates,
+        commitment_usage=_commitment_usage(con, names),
         sources={"providers": names, "inventory_rows": inventory.height, "samples": metrics.height},
     )
 
@@ -388,6 +395,49 @@ def build_resource_rates(con: duckdb.DuckDBPyConnection, days: int = RATE_DAYS) 
     return int(con.execute("SELECT count(*) FROM resource_rates").fetchall()[0][0])
 
 
+COMMITMENT_DAYS = 60  # the longest lookback commitments.py replays
+COMMITMENT_USAGE_SQL = """
+CREATE OR REPLACE TABLE commitment_usage AS
+WITH ends AS (SELECT x_SourceId, max(ChargePeriodEnd) AS last_end FROM focus_costs GROUP BY 1),
+eligible AS (
+    SELECT f.x_SourceId AS provider, f.ProviderName AS cloud, f.BillingAccountId AS account_id,
+           f.BillingCurrency AS currency, regexp_replace(lower(f.ResourceId), '^//[^/]+/', '') AS bill_id,
+           f.ChargePeriodStart AS start,
+           greatest(1, CAST(round(epoch(f.ChargePeriodEnd - f.ChargePeriodStart) / 3600) AS BIGINT)) AS n,
+           CAST(f.ListCost AS DOUBLE) AS on_demand,
+           CASE WHEN f.PricingCategory = 'Committed' THEN CAST(f.ListCost AS DOUBLE) ELSE 0 END AS covered
+    FROM focus_costs f JOIN ends USING (x_SourceId)
+    WHERE f.ChargeCategory = 'Usage' AND f.ServiceCategory = 'Compute'
+      AND lower(f.PricingUnit) IN ('hour', 'hours') AND coalesce(f.PricingCategory, '') <> 'Dynamic'
+      AND f.ChargePeriodStart >= ends.last_end - INTERVAL (CAST($1 AS INTEGER)) DAY
+),
+spread AS (SELECT *, unnest(range(n)) AS h FROM eligible)
+SELECT provider, cloud, account_id, currency, bill_id, start + to_hours(h) AS hour,
+       sum(on_demand / n) AS on_demand_cost, sum(covered / n) AS already_covered
+FROM spread GROUP BY ALL
+"""
+
+
+def build_commitment_usage(con: duckdb.DuckDBPyConnection, days: int = COMMITMENT_DAYS) -> int:
+    """``commitment_usage``: per provider, billing account, resource and hour of its last ``days``
+    days of bills, the on-demand-equivalent cost (ListCost) of compute running time a compute savings
+    plan or flexible commitment would cover, and the part existing commitments already cover
+    (PricingCategory Committed). A line that spans several hours (a daily bill) is spread evenly
+    over them: within a day the usage looks flat, which the evidence says."""
+    con.execute(COMMITMENT_USAGE_SQL, [days])
+    return int(con.execute("SELECT count(*) FROM commitment_usage").fetchall()[0][0])
+
+
+def _commitment_usage(con: duckdb.DuckDBPyConnection, providers: Sequence[str]) -> pl.DataFrame:
+    if not _has(con, "commitment_usage"):
+        return pl.DataFrame()
+    return _frame(
+        con,
+        "SELECT * FROM commitment_usage WHERE provider IN (SELECT unnest($1::VARCHAR[])) ORDER BY ALL",
+        [list(providers)],
+    )
+
+
 def _rates(
     con: duckdb.DuckDBPyConnection,
     providers: Sequence[str],
@@ -437,6 +487,61 @@ class Settings:
 
     rightsize_window_days: int = 14
     cpu_percentile: float = 95.0
+    commitment_lookback_days: int = 30
+
+
+COMMITMENT_OFFERS: Mapping[str, CommitmentOffer] = {
+    "AWS": CommitmentOffer(kind="savings_plan", term_years=1, discount=Decimal("0.27")),
+    "Microsoft": CommitmentOffer(kind="savings_plan", term_years=1, discount=Decimal("0.20")),
+    "Google Cloud": CommitmentOffer(kind="cud", term_years=1, discount=Decimal("0.28")),
+}
+"""What each cloud's default commitment is assumed to save, by FOCUS ProviderName: a 1-year,
+no-upfront compute savings plan (AWS, Azure) or flexible committed use discount (Google). The
+discounts are our assumptions of typical published rates, not a quote: the evidence states the
+discount used, and a customer's own rate changes the level chosen and the saving."""
+
+
+def compute_commitments(
+    usage: pl.DataFrame, provider: str, lookback_days: int, others: Sequence[Recommendation]
+) -> list[Recommendation]:
+    """One compute commitment per billing account and currency of ``provider``, replayed over the
+    last ``lookback_days`` of its hourly usage (the level with the best net saving). Usage is
+    taken net of the ``others`` recommendations first: a resource to stop or delete contributes
+    nothing, a rightsized one its new type's share, so a commitment is not sized for spend the
+    other advice removes."""
+    if usage.is_empty():
+        return []
+    factors = {_bill_id(r.resource_id): 0.0 for r in others if r.action in ("stop", "terminate", "delete")}
+    for rec in others:
+        if rec.action == "resize" and _bill_id(rec.resource_id) not in factors:
+            current, proposed = rec.evidence["current"]["list_hourly"], rec.evidence["proposed"]["list_hourly"]
+            factors[_bill_id(rec.resource_id)] = float(Decimal(proposed) / Decimal(current))
+    adjust = pl.DataFrame(
+        {"bill_id": list(factors), "factor": list(factors.values())},
+        schema={"bill_id": pl.String, "factor": pl.Float64},
+    )
+    mine = (
+        usage.filter(pl.col("provider") == provider)
+        .join(adjust, on="bill_id", how="left")
+        .with_columns((pl.col("on_demand_cost") * pl.col("factor").fill_null(1.0)).alias("on_demand_cost"))
+    )
+    found: list[Recommendation] = []
+    for (cloud, currency), rows in mine.group_by("cloud", "currency", maintain_order=True):
+        offer = COMMITMENT_OFFERS.get(str(cloud))
+        if offer is None:
+            continue
+        frame = rows.select(
+            "hour", "provider", "account_id", pl.lit("").alias("region"), pl.lit("compute").alias("scope"),
+            "on_demand_cost", "already_covered",
+        )  # fmt: skip
+        for rec in recommend_commitments(frame, offer, lookback_days=lookback_days, currency=str(currency)):
+            evidence = {
+                **rec.evidence,
+                "net_of_recommendations": len(factors),
+                "within_day_profile": "flat (daily bills)",
+            }
+            found.append(replace(rec, evidence=evidence))
+    return found
 
 
 def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendation]:
@@ -468,5 +573,8 @@ def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendat
             ),
             *recommend_schedules(metrics, kept, rates, end=inputs.now, catalogue=inputs.catalogue),
         ):
+            found.setdefault(rec.id, rec)
+        advice = [rec for rec in found.values() if rec.provider == provider]
+        for rec in compute_commitments(inputs.commitment_usage, provider, settings.commitment_lookback_days, advice):
             found.setdefault(rec.id, rec)
     return sorted(found.values(), key=lambda r: (-r.monthly_saving, r.id))

@@ -127,6 +127,7 @@ class OptimizeIn(BaseModel):
 
     provider: str | None = Field(default=None, description="One registered provider's name; all when absent.")
     rightsize_window_days: Literal[14, 32, 93] = 14
+    commitment_lookback_days: Literal[7, 30, 60] = 30
     cpu_percentile: float = Field(default=95, description="P90, P95 or P99.5 of CPU (AWS Compute Optimizer's choices).")
 
     @field_validator("cpu_percentile")
@@ -257,7 +258,11 @@ def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn) -> o
             cursor.close()
         if inputs is None:
             return {"recommendations": 0, "reason": "the snapshot has no inventory yet"}
-        settings = Settings(rightsize_window_days=body.rightsize_window_days, cpu_percentile=float(body.cpu_percentile))
+        settings = Settings(
+            rightsize_window_days=body.rightsize_window_days,
+            cpu_percentile=float(body.cpu_percentile),
+            commitment_lookback_days=body.commitment_lookback_days,
+        )
         found = analyse(inputs, settings)
         counts = service.store_recommendations(session, found, providers=list(inputs.rates), seen_at=inputs.now)
         return {**counts, "as_of": inputs.now.isoformat(), "snapshot": info.version}

@@ -220,6 +220,22 @@ def test_only_the_planted_resources_are_recommended_for_shutdown_or_deletion(cli
     assert disk["evidence"]["unattached_days"] > 7
 
 
+@pytest.mark.slow
+def test_each_cloud_gets_a_compute_commitment_sized_net_of_the_other_advice(client: TestClient) -> None:
+    commitments = {r["provider"]: r for r in _recommendations(client) if r["kind"] == "commitment"}
+    assert set(commitments) == {"sandbox-aws", "sandbox-azure", "sandbox-gcp"}
+    assert commitments["sandbox-azure"]["currency"] == "GBP"
+    for rec in commitments.values():
+        evidence = rec["evidence"]
+        assert rec["action"] == "purchase"
+        assert evidence["lookback_days"] == 30
+        assert evidence["net_of_recommendations"] > 0  # stops and rightsizings taken out first
+        assert 0 < evidence["coverage"] <= 1
+        assert evidence["utilisation"] >= 0.9
+        assert evidence["break_even_month"] == 1  # no upfront payment
+        assert Decimal(rec["monthly_saving"]) > 0
+
+
 def _wait(client: TestClient, location: str) -> dict[str, Any]:
     for _ in range(100):
         operation = client.get(location).json()
