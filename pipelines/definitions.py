@@ -10,6 +10,7 @@ from assets.forecasts import cost_anomalies, cost_forecast
 from assets.optimisation import inventory, optimisation, price_catalogue, utilisation
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_budget_sensor
+from pipelines.off_hours import off_hours_job, off_hours_schedule
 from pipelines.partitions import billing_partitions
 from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
@@ -60,9 +61,13 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_checks(partitions),
             snapshot_matches_warehouse,
         ],
-        jobs=[billing_refresh, optimisation_inputs, publish, cost_report],
+        jobs=[billing_refresh, optimisation_inputs, publish, cost_report, off_hours_job],
         sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings)],
-        schedules=[build_daily_refresh_schedule(billing_refresh), *build_report_schedules(cost_report)],
+        schedules=[
+            build_daily_refresh_schedule(billing_refresh),
+            *build_report_schedules(cost_report),
+            off_hours_schedule,
+        ],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),
             "billing_sources": BillingSourcesResource(

@@ -106,10 +106,14 @@ class ProvidersResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     @contextmanager
     def adapter(self, name: str) -> Iterator[tuple[str, CloudProvider]]:
         """The provider's kind and its adapter, open while the block runs."""
-        home = Path(self.home)
         with self.session() as session:
             provider = session.scalar(select(Provider).where(Provider.name == name))
             if provider is None:
                 raise dg.Failure(f"no provider named {name!r}: partitions are named after registered providers")
-            cipher = load_cipher(home, environment=self.environment)
-            yield provider.kind, adapter_for(provider, session=session, layout=HomeLayout(home), cipher=cipher)
+            yield provider.kind, self.adapter_of(provider, session)
+
+    def adapter_of(self, provider: Provider, session: Session) -> CloudProvider:
+        """The adapter of a provider row read in ``session``."""
+        home = Path(self.home)
+        cipher = load_cipher(home, environment=self.environment)
+        return adapter_for(provider, session=session, layout=HomeLayout(home), cipher=cipher)

@@ -99,6 +99,26 @@ def schedule_spec(zone: ZoneInfo) -> str:
     return f"off Mon-Thu {night}-{morning}, Fri {night}-Mon {morning}; {zone.key}"
 
 
+def zone_of_spec(spec: str) -> ZoneInfo | None:
+    """The timezone a :func:`schedule_spec` is read in (after its ``;``), None if unknown."""
+    _, _, name = spec.rpartition(";")
+    try:
+        return ZoneInfo(name.strip()) if name.strip() else None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def is_off_hours(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether ``moment`` (aware) falls in a weeknight or weekend window of ``zone``'s local time.
+    A window opens at most three local days before it ends, so four candidate days suffice."""
+    today = moment.astimezone(zone).date()
+    for back in range(4):
+        window = _window_starting(today - timedelta(days=back), zone)
+        if window is not None and window.start <= moment < window.end:
+            return True
+    return False
+
+
 def _window_starting(day: date, zone: ZoneInfo) -> Window | None:
     weekday = day.weekday()
     if weekday > 4:  # Saturday and Sunday are inside Friday's weekend window

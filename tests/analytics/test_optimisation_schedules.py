@@ -11,7 +11,13 @@ import polars as pl
 import pytest
 
 from analytics.optimisation.model import Catalogue, Rates, Resource
-from analytics.optimisation.schedules import off_hours_windows, recommend_schedules
+from analytics.optimisation.schedules import (
+    is_off_hours,
+    off_hours_windows,
+    recommend_schedules,
+    schedule_spec,
+    zone_of_spec,
+)
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
 LONDON = ZoneInfo("Europe/London")
@@ -175,3 +181,27 @@ def test_list_price_when_billing_has_no_rate_and_nothing_without_either() -> Non
 def test_lookback_under_14_days_is_refused() -> None:
     with pytest.raises(ValueError, match="14 days"):
         recommend_schedules(_cpu(_office_hours()), [_vm(env="dev")], RATES, end=END, lookback_days=7)
+
+
+@pytest.mark.parametrize(
+    ("moment", "off"),
+    [
+        (datetime(2026, 3, 24, 19, 59, tzinfo=UTC), False),  # Tuesday 19:59 GMT
+        (datetime(2026, 3, 24, 20, 0, tzinfo=UTC), True),  # Tuesday 20:00 GMT
+        (datetime(2026, 3, 25, 6, 59, tzinfo=UTC), True),  # Wednesday 06:59 GMT
+        (datetime(2026, 3, 25, 7, 0, tzinfo=UTC), False),  # Wednesday 07:00 GMT
+        (datetime(2026, 3, 28, 12, 0, tzinfo=UTC), True),  # Saturday noon
+        (datetime(2026, 3, 29, 23, 0, tzinfo=UTC), True),  # Monday 00:00 BST, after the clocks went forward
+        (datetime(2026, 3, 30, 6, 0, tzinfo=UTC), False),  # Monday 07:00 BST: the weekend ended an hour early in UTC
+        (datetime(2026, 3, 31, 18, 59, tzinfo=UTC), False),  # Tuesday 19:59 BST
+        (datetime(2026, 3, 31, 19, 0, tzinfo=UTC), True),  # Tuesday 20:00 BST
+    ],
+)
+def test_off_hours_are_read_in_local_time_across_the_clock_change(moment: datetime, off: bool) -> None:
+    zone = zone_of_spec(schedule_spec(ZoneInfo("Europe/London")))
+    assert zone == ZoneInfo("Europe/London")
+    assert is_off_hours(moment, zone) is off
+
+
+def test_a_schedule_with_an_unknown_timezone_is_not_read() -> None:
+    assert zone_of_spec("off Mon-Thu 20:00-07:00, Fri 20:00-Mon 07:00; Mars/Olympus") is None

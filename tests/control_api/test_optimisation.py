@@ -17,10 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Kind, Recommendation
+from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
 from control_api.security import Role
 from control_api.services.optimisation import store_recommendations
 from control_api.store.models import AuditEntry, RecommendationRow
+from pipelines.off_hours import off_hours_job
+from pipelines.resources import ProvidersResource
 from tests.control_api.conftest import Api
 
 PROBLEM = "application/problem+json"
@@ -275,3 +278,35 @@ def test_a_rightsizing_applied_to_ec2_changes_its_type_and_one_failing_its_healt
 
 def _boto_keys(keys: dict[str, str]) -> dict[str, str]:
     return {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"]}
+
+
+# -- applied schedules in force ---------------------------------------------------------------------
+
+
+def _enforce(api: Api, store_url: str, now: datetime) -> None:
+    providers = ProvidersResource(database_url=store_url, home=str(api.home), environment="test", now=now.isoformat())
+    result = off_hours_job.execute_in_process(resources={"providers": providers}, raise_on_error=True)
+    assert result.success
+
+
+def test_an_applied_schedule_stops_its_machine_at_night_and_starts_it_in_the_morning_in_local_time(
+    api: Api, store_url: str
+) -> None:
+    ids = _sandbox(api)
+    box, other = ids["dev-box-1"], ids["dev-box-2"]
+    spec = "off Mon-Thu 20:00-07:00, Fri 20:00-Mon 07:00; Europe/London"
+    rec = _rec(box, kind="schedule", action="schedule", target=spec)
+    _store(api, [rec])
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["result"]["after"]["tags"]["wedcloud:schedule"] == spec
+    adapter = SandboxCloud(api.engine, flavour="aws", exports_dir=api.home / "exports")
+    adapter.stop(other)  # stopped by a person, not by a schedule: it must stay stopped
+
+    _enforce(api, store_url, datetime(2026, 6, 16, 19, 30, tzinfo=UTC))  # Tuesday 20:30 BST
+    assert adapter.describe(box).state.value == "stopped"
+    assert adapter.describe(box).tags["wedcloud:stopped-by"] == "schedule"
+    _enforce(api, store_url, datetime(2026, 6, 17, 6, 5, tzinfo=UTC))  # Wednesday 07:05 BST
+    started = adapter.describe(box)
+    assert started.state.value == "running"
+    assert "wedcloud:stopped-by" not in started.tags
+    assert adapter.describe(other).state.value == "stopped"

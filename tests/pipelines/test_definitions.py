@@ -52,6 +52,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "billing_daily_refresh",
         "weekly_cost_report",
         "monthly_cost_report",
+        "enforce_off_hours",
     }
 
 
