@@ -12,8 +12,10 @@ Then times, in this process, each ``--repeat`` times:
 - baseline: DuckDB computing the per-instance percentiles the rules need, alone, over the same
   Arrow table registered without a copy: P95 of hourly max CPU and of hourly network over 7
   days, P95 of hourly max CPU and P99 of hourly max memory over 14 days;
-- analysis: ``idle`` + ``rightsize`` over the polars frame, plus ``unattached`` and
-  ``stopped_paying`` over the small inventory, to the Recommendation objects.
+- analysis: ``analytics.optimisation.inputs.analyse`` as the pipeline runs it: ``idle``,
+  ``rightsize`` and ``schedules`` (a fifth of the fleet is tagged dev) over the polars frame,
+  ``unattached`` and ``stopped_paying`` over the small inventory, and a compute commitment over
+  30 days of hourly usage per instance, sized net of the rest, to the Recommendation objects.
 Medians are printed with peak memory (``getrusage``), and the last line gives the ratio.
 
     uv run python benchmarks/optimize.py [--instances 10000] [--days 14] [--repeat 3]
@@ -36,8 +38,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from analytics.optimisation.inputs import Inputs
+from analytics.optimisation.inputs import analyse as run_all
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource
-from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -95,6 +98,7 @@ class Fleet:
     rates: Rates
     planted_idle: str
     planted_busy: str
+    commitment_usage: pl.DataFrame
 
 
 def _catalogue() -> list[InstanceType]:
@@ -185,7 +189,8 @@ def generate(instances: int, days: int, seed: int = 11) -> Fleet:
     discount = rng.choice([1.0, 1.0, 0.72, 0.6], instances)
     fleet = [
         Resource(f"i-{i:010d}", PROVIDER, "123", REGION, "instance", ResourceState.RUNNING,
-                 size=types[k].name, architecture=types[k].architecture, state_since=NOW - timedelta(days=90))
+                 size=types[k].name, architecture=types[k].architecture, state_since=NOW - timedelta(days=90),
+                 tags={"env": "dev" if i % 5 == 0 else "production"})
         for i, k in enumerate(kinds.tolist())
     ]  # fmt: skip
     effective = {
@@ -196,16 +201,35 @@ def generate(instances: int, days: int, seed: int = 11) -> Fleet:
     rates = Rates("USD", effective, volume_gb_month=Decimal("0.08"), address_hourly=Decimal("0.005"))
     idle_ids, busy_ids = np.flatnonzero(profile == 0), np.flatnonzero(profile == 2)
     return Fleet(metrics, fleet + _side_inventory(SIDE_INVENTORY), Catalogue({(PROVIDER, REGION): types}), rates,
-                 f"i-{idle_ids[0]:010d}", f"i-{busy_ids[-1]:010d}")  # fmt: skip
+                 f"i-{idle_ids[0]:010d}", f"i-{busy_ids[-1]:010d}", _usage(fleet, types, kinds))  # fmt: skip
+
+
+def _usage(fleet: list[Resource], types: list[InstanceType], kinds: np.ndarray) -> pl.DataFrame:
+    """What the bills would give ``commitment_usage``: each instance's list price in each of the
+    last 30 days' hours (one billing account, nothing covered yet)."""
+    hours = pl.datetime_range(NOW - timedelta(days=30), NOW, "1h", closed="left", time_zone="UTC", eager=True)
+    prices = np.array([float(t.hourly_price) for t in types])[kinds]
+    per_resource = pl.DataFrame({"bill_id": [r.resource_id for r in fleet], "on_demand_cost": prices})
+    return (
+        per_resource.join(pl.DataFrame({"hour": hours}), how="cross").with_columns(
+            provider=pl.lit(PROVIDER),
+            cloud=pl.lit("AWS"),
+            account_id=pl.lit("123"),
+            currency=pl.lit("USD"),
+            already_covered=pl.lit(0.0),
+        )
+    )
 
 
 def analyse(fleet: Fleet) -> list[Recommendation]:
-    """The full analysis: every rule, from the in-memory frame to Recommendation objects."""
-    found = idle(fleet.inventory, fleet.metrics, fleet.catalogue, fleet.rates, now=NOW)
-    found += rightsize(fleet.inventory, fleet.metrics, fleet.catalogue, fleet.rates, now=NOW)
-    found += unattached(fleet.inventory, fleet.rates, now=NOW)
-    found += stopped_paying(fleet.inventory, fleet.rates, now=NOW)
-    return found
+    """The full analysis as the pipeline runs it (``analytics.optimisation.inputs.analyse``):
+    idle, unattached, stopped-but-paying, rightsizing, schedules and a commitment sized net of
+    the rest, from the in-memory frames to Recommendation objects."""
+    inputs = Inputs(
+        now=NOW, resources=fleet.inventory, metrics=fleet.metrics, catalogue=fleet.catalogue,
+        rates={PROVIDER: fleet.rates}, commitment_usage=fleet.commitment_usage,
+    )  # fmt: skip
+    return run_all(inputs)
 
 
 def baseline(con: duckdb.DuckDBPyConnection) -> int:
@@ -262,7 +286,8 @@ def main() -> None:
     print("  recommendations: " + ", ".join(f"{kind} {count:,}" for kind, count in sorted(kinds.items())))
     base, full = statistics.median(times["baseline"]), statistics.median(times["analysis"])
     print(f"baseline DuckDB percentiles alone: median {base:.2f} s")
-    print(f"full analysis (idle, rightsize, unattached, stopped_paying): median {full:.2f} s (target 5 s)")
+    print(f"full analysis (idle, rightsize, unattached, stopped_paying, schedules, commitment): median {full:.2f} s "
+          "(target 5 s)")  # fmt: skip
     print(f"peak memory {peak_gib():.2f} GiB (the generated frame included)")
     print(f"full analysis takes {full / base:.1f}x DuckDB computing the percentiles alone")
 

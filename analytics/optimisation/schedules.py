@@ -130,8 +130,9 @@ def _window_starting(day: date, zone: ZoneInfo) -> Window | None:
 
 
 def window_activity(cpu: pl.DataFrame, windows: Sequence[Window]) -> pl.DataFrame:
-    """Per window: its kind, hours, hours with a sample and the highest hourly CPU (null if none).
-    ``cpu`` holds one resource's ``timestamp, value`` samples."""
+    """Per resource and window: its kind, hours, hours with a sample and the highest hourly CPU
+    (null if none), in one pass over every resource's samples (``resource_id, timestamp,
+    value``). The windows are shared by every resource of one timezone."""
     frame = pl.DataFrame(
         {
             "window": list(range(len(windows))),
@@ -152,13 +153,19 @@ def window_activity(cpu: pl.DataFrame, windows: Sequence[Window]) -> pl.DataFram
         cpu.sort("timestamp")
         .join_asof(frame.sort("start"), left_on="timestamp", right_on="start", strategy="backward")
         .filter(pl.col("timestamp") < pl.col("end"))
-        .group_by("window")
+        .group_by("resource_id", "window")
         .agg(
             sampled=pl.col("timestamp").dt.truncate("1h").n_unique(),
             max_cpu=pl.col("value").max(),
         )
     )
-    return frame.join(samples, on="window", how="left").with_columns(pl.col("sampled").fill_null(0)).sort("window")
+    resources = cpu.select("resource_id").unique()
+    return (
+        resources.join(frame, how="cross")
+        .join(samples, on=["resource_id", "window"], how="left")
+        .with_columns(pl.col("sampled").fill_null(0))
+        .sort("resource_id", "window")
+    )
 
 
 def _idle(activity: pl.DataFrame) -> pl.Series:
@@ -183,19 +190,32 @@ def recommend_schedules(
     if lookback_days < MIN_LOOKBACK_DAYS:
         raise ValueError(f"a schedule needs at least {MIN_LOOKBACK_DAYS} days of metrics, not {lookback_days}")
     start = end - timedelta(days=lookback_days)
-    cpu = metrics.filter(
-        (pl.col("metric") == Metric.CPU_PERCENT.value) & pl.col("timestamp").is_between(start, end, closed="left")
-    )
-    by_resource = {key[0]: part for key, part in cpu.partition_by("resource_id", as_dict=True).items()}
-    empty = cpu.clear()
+    candidates = [resource for resource in resources if _candidate(resource)]
+    by_zone: dict[ZoneInfo, list[Resource]] = {}
+    for resource in candidates:
+        zone = timezone_of(resource)
+        if zone is not None:  # an unknown timezone is never guessed
+            by_zone.setdefault(zone, []).append(resource)
     found = []
-    for resource in resources:
-        if not _candidate(resource):
-            continue
-        samples = by_resource.get(resource.resource_id, empty)
-        rec = _recommend_one(resource, samples, rates, catalogue, start, end)
-        if rec is not None:
-            found.append(rec)
+    for zone, group in by_zone.items():
+        cpu = metrics.filter(
+            (pl.col("metric") == Metric.CPU_PERCENT.value)
+            & pl.col("timestamp").is_between(start, end, closed="left")
+            & pl.col("resource_id").is_in([r.resource_id for r in group])
+        ).select("resource_id", "timestamp", "value")
+        windows = off_hours_windows(start, end, zone)
+        activity = {
+            key[0]: part
+            for key, part in window_activity(cpu, windows).partition_by("resource_id", as_dict=True).items()
+        }
+        for resource in group:
+            price = _price(resource, rates, catalogue)
+            mine = activity.get(resource.resource_id)
+            if price is None or mine is None:  # no samples at all: no evidence of idleness
+                continue
+            rec = _recommend_one(resource, mine, price, zone, start, end)
+            if rec is not None:
+                found.append(rec)
     return found
 
 
@@ -216,13 +236,8 @@ def _price(resource: Resource, rates: Rates, catalogue: Catalogue | None) -> Pri
 
 
 def _recommend_one(
-    resource: Resource, cpu: pl.DataFrame, rates: Rates, catalogue: Catalogue | None, start: datetime, end: datetime
+    resource: Resource, activity: pl.DataFrame, price: PricedHour, zone: ZoneInfo, start: datetime, end: datetime
 ) -> Recommendation | None:
-    zone = timezone_of(resource)
-    price = _price(resource, rates, catalogue)
-    if zone is None or price is None:
-        return None
-    activity = window_activity(cpu.select("timestamp", "value"), off_hours_windows(start, end, zone))
     idle = _idle(activity)
     weeknight = activity["kind"] == "weeknight"
     nights, idle_nights = int(weeknight.sum()), int((idle & weeknight).sum())
