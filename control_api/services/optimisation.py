@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Recommendation
 from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
-from clouds.errors import InvalidStateTransition
+from clouds.errors import CloudError, InvalidStateTransition
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services import operations
 from control_api.services.errors import Conflict, InvalidRequest, NotFound
@@ -358,7 +358,11 @@ def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -
         snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")
         record["snapshot"] = {"id": snap.id, "created_at": snap.created_at.isoformat()}
         record["rollback"] = [f"restore snapshot {snap.id} in {before.region}"]
-    after = _change(adapter, row, before)
+    try:
+        after = _change(adapter, row, before)
+    except CloudError as exc:  # part of it may have happened (stopped, not resized): put it back
+        reverted = _revert(adapter, row, before)
+        return {**record, "result": "reverted", "after": _config(reverted), "reason": f"the change failed: {exc}"}
     healthy, checks = _verify(after, change, before, probe)
     record["health"] = checks
     if healthy:
@@ -419,6 +423,8 @@ def _verify(
 def _revert(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
     rid = row.resource_id
     current = adapter.describe(rid)
+    if current.state == ResourceState.TERMINATED:
+        return current  # a delete cannot be undone here: the rollback procedure says how
     if row.action == "resize" and before.size and current.size != before.size:
         current = _resize(adapter, rid, before.size, current.state == ResourceState.RUNNING)
     if before.state == ResourceState.RUNNING and current.state == ResourceState.STOPPED:

@@ -310,3 +310,16 @@ def test_an_applied_schedule_stops_its_machine_at_night_and_starts_it_in_the_mor
     assert started.state.value == "running"
     assert "wedcloud:stopped-by" not in started.tags
     assert adapter.describe(other).state.value == "stopped"
+
+
+def test_a_change_the_provider_refuses_is_reported_and_leaves_the_resource_as_it_was(api: Api) -> None:
+    staging = _sandbox(api)["staging-old"]
+    rec = _rec(staging, target="m9.imaginary")
+    _store(api, [rec])
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["status"] == "succeeded", operation  # the apply ran; its outcome says what happened
+    detail = api.client.get(f"{URL}/{rec.id}", headers=api.headers(Role.VIEWER)).json()
+    assert detail["status"] == "reverted"
+    assert detail["outcome"]["reason"].startswith("the change failed:")
+    assert "m9.imaginary" in detail["outcome"]["reason"]
+    assert (detail["outcome"]["after"]["size"], detail["outcome"]["after"]["state"]) == ("m5.large", "running")
