@@ -210,14 +210,12 @@ def _usage(fleet: list[Resource], types: list[InstanceType], kinds: np.ndarray) 
     hours = pl.datetime_range(NOW - timedelta(days=30), NOW, "1h", closed="left", time_zone="UTC", eager=True)
     prices = np.array([float(t.hourly_price) for t in types])[kinds]
     per_resource = pl.DataFrame({"bill_id": [r.resource_id for r in fleet], "on_demand_cost": prices})
-    return (
-        per_resource.join(pl.DataFrame({"hour": hours}), how="cross").with_columns(
-            provider=pl.lit(PROVIDER),
-            cloud=pl.lit("AWS"),
-            account_id=pl.lit("123"),
-            currency=pl.lit("USD"),
-            already_covered=pl.lit(0.0),
-        )
+    return per_resource.join(pl.DataFrame({"hour": hours}), how="cross").with_columns(
+        provider=pl.lit(PROVIDER),
+        cloud=pl.lit("AWS"),
+        account_id=pl.lit("123"),
+        currency=pl.lit("USD"),
+        already_covered=pl.lit(0.0),
     )
 
 
