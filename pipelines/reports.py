@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from analytics.report_data import last_complete_period, period_starting
 from analytics.reports import Kind, ReportPeriod
-from control_api.services.reports import budget_lines, generate, reports_dir, snapshot_query
+from control_api.services.reports import (
+    budget_lines,
+    generate,
+    recommendation_lines,
+    reports_dir,
+    snapshot_query,
+)
 from control_api.store.db import make_engine
 from pipelines.settings import PipelineSettings
 from wedcloud import snapshots
@@ -57,7 +63,8 @@ def build_report_job(settings: PipelineSettings | None = None) -> dg.JobDefiniti
         try:
             with snapshot_query(info.path) as query, Session(engine) as session:
                 meta = generate(reports_dir(resolved.layout.root), query, kind=kind, period=period,
-                                snapshot_version=info.version, budgets=budget_lines(session, query))  # fmt: skip
+                                snapshot_version=info.version, budgets=budget_lines(session, query),
+                                recommendations=recommendation_lines(session))  # fmt: skip
         finally:
             engine.dispose()
         context.log.info(f"report {meta['id']} written ({len(meta['files'])} files)")

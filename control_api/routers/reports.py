@@ -197,7 +197,8 @@ def create_report(
     query = _query_of(reader, snapshot)
     meta = service.generate(
         _folder(request), query, kind="on_demand", period=period, snapshot_version=snapshot.version,
-        budgets=service.budget_lines(session, query), generated_at=now,
+        budgets=service.budget_lines(session, query), recommendations=service.recommendation_lines(session),
+        generated_at=now,
     )  # fmt: skip
     audit.record(target=f"report:{meta['id']}", after={k: meta[k] for k in ("kind", "start", "end")})
     response.headers["Location"] = f"{request.url.path.rstrip('/')}/{meta['id']}"

@@ -32,11 +32,12 @@ from sqlalchemy.orm import Session
 from analytics.overview import Queryable, latest_charge_date
 from analytics.report_data import report_data
 from analytics.reports import Budget as ReportBudget
+from analytics.reports import Recommendation as ReportRecommendation
 from analytics.reports import ReportPeriod, render_csv, render_html
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services.budgets import evaluate_budget, read_series
 from control_api.services.errors import InvalidRequest, NotFound
-from control_api.store.models import Budget
+from control_api.store.models import Budget, RecommendationRow
 from wedcloud.home import HomeLayout
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,28 @@ def budget_lines(session: Session, query: Queryable) -> list[ReportBudget]:
     return lines
 
 
+# -- recommendations -------------------------------------------------------------------------------
+REPORT_RECOMMENDATIONS = 10
+_VERBS = {"stop": "Stop", "terminate": "Terminate", "delete": "Delete", "resize": "Resize",
+          "schedule": "Schedule", "purchase": "Buy"}  # fmt: skip
+
+
+def recommendation_lines(session: Session, limit: int = REPORT_RECOMMENDATIONS) -> list[ReportRecommendation]:
+    """The open recommendations with the biggest monthly savings, as the report lists them."""
+    rows = session.scalars(
+        select(RecommendationRow)
+        .where(RecommendationRow.status == "open")
+        .order_by(RecommendationRow.saving_rank.desc(), RecommendationRow.id)
+        .limit(limit)
+    )
+    lines = []
+    for row in rows:
+        title = f"{_VERBS.get(row.action, row.action)} {row.resource_id} ({row.provider})"
+        detail = f"{row.kind.replace('_', ' ')}" + (f": {row.target}" if row.target else "") + f"; risk {row.risk}"
+        lines.append(ReportRecommendation(title, row.currency, row.monthly_saving, detail))
+    return lines
+
+
 # -- writing -------------------------------------------------------------------------------------
 def new_id(kind: ReportKind, period: ReportPeriod, generated_at: datetime, attempt: int = 0) -> str:
     stamp = generated_at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -98,11 +121,12 @@ def generate(
     period: ReportPeriod,
     snapshot_version: str,
     budgets: list[ReportBudget],
+    recommendations: list[ReportRecommendation] | None = None,
     generated_at: datetime | None = None,
 ) -> dict[str, Any]:
     """Read, render and store one report; returns its meta."""
     generated_at = (generated_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    data = report_data(query, period, generated_at=generated_at, budgets=budgets)
+    data = report_data(query, period, generated_at=generated_at, budgets=budgets, recommendations=recommendations or [])
     files = {HTML_FILE: render_html(data), **render_csv(data)}
     meta = {
         "kind": kind,

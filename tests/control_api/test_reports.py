@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
+from analytics.optimisation.model import Recommendation
 from control_api.security import Role
+from control_api.services.optimisation import store_recommendations
 from tests.analytics.test_report_data import build_snapshot
 from tests.control_api.conftest import Api
 from wedcloud import snapshots
@@ -131,3 +136,25 @@ def test_every_endpoint_is_documented_with_examples(api: Api) -> None:
         paths[URL + "/{report_id}"]["get"]["responses"]["200"]["content"]
     )
     assert spec["components"]["schemas"]["ReportOut"]["examples"]
+
+
+def test_a_report_lists_the_biggest_open_recommendations(api: Api) -> None:
+    def rec(resource_id: str, saving: str) -> Recommendation:
+        return Recommendation.build(
+            kind="idle", provider="sandbox-aws", account_id="1", resource_id=resource_id, region="eu-west-2",
+            action="stop", target=None, monthly_saving=Decimal(saving), currency="USD", evidence={}, risk="medium",
+            risk_reason="", confidence=1, confidence_reason="",
+        )  # fmt: skip
+
+    with Session(api.engine) as session:
+        store_recommendations(session, [rec("i-small", "9.50"), rec("i-big", "81.29")], providers=["sandbox-aws"],
+                              seen_at=datetime(2026, 11, 27, tzinfo=UTC))  # fmt: skip
+        session.commit()
+    _publish(api.home)
+    meta = _create(api, WEEK)
+    csv = api.client.get(
+        f"{URL}/{meta['id']}", params={"format": "csv", "table": "recommendations"}, headers=api.headers(Role.VIEWER)
+    ).text
+    lines = csv.strip().splitlines()
+    assert lines[1].startswith("Stop i-big (sandbox-aws),USD,81.29,idle; risk medium")
+    assert lines[2].startswith("Stop i-small (sandbox-aws),USD,9.50")
