@@ -14,7 +14,12 @@ from pipelines.off_hours import off_hours_job, off_hours_schedule
 from pipelines.partitions import billing_partitions
 from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
-from pipelines.sensors import build_billing_exports_sensor, build_daily_refresh_schedule
+from pipelines.sensors import (
+    build_billing_exports_sensor,
+    build_daily_refresh_schedule,
+    build_optimisation_inputs_schedule,
+    build_publish_schedule,
+)
 from pipelines.settings import PipelineSettings
 
 BILLING_ASSETS = ("focus_costs", "cost_daily", "cost_detail_daily")
@@ -66,6 +71,8 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         schedules=[
             build_daily_refresh_schedule(billing_refresh),
             *build_report_schedules(cost_report),
+            build_optimisation_inputs_schedule(optimisation_inputs),
+            build_publish_schedule(publish),
             off_hours_schedule,
         ],
         resources={

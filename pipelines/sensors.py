@@ -83,3 +83,32 @@ def build_daily_refresh_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.Sch
         ]
 
     return billing_daily_refresh
+
+
+def build_optimisation_inputs_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="optimisation_inputs_daily",
+        job=job,
+        cron_schedule="0 5 * * *",
+        execution_timezone="UTC",
+        description="Each morning, read every provider's inventory, new utilisation samples and price catalogue.",
+    )
+    def optimisation_inputs_daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        day = context.scheduled_execution_time.date()
+        sources = context.instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source")
+        return [dg.RunRequest(partition_key=source, run_key=f"{source}|{day}") for source in sources]
+
+    return optimisation_inputs_daily
+
+
+def build_publish_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="publish_daily",
+        job=job,
+        cron_schedule="0 7 * * *",
+        execution_timezone="UTC",
+        description=(
+            "After the morning's billing refresh (06:00) and optimisation inputs (05:00): forecast, find anomalies, "
+            "refresh the recommendations and publish a new serving snapshot."
+        ),
+    )

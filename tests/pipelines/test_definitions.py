@@ -53,6 +53,8 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "weekly_cost_report",
         "monthly_cost_report",
         "enforce_off_hours",
+        "optimisation_inputs_daily",
+        "publish_daily",
     }
 
 

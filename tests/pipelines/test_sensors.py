@@ -83,3 +83,20 @@ def test_the_daily_schedule_reloads_the_open_month_and_last_month_early_on(home:
             ) as context:
                 requests = schedule.evaluate_tick(context).run_requests or []
             assert sorted(r.partition_key or "" for r in requests) == expected
+
+
+def test_the_morning_reads_each_providers_optimisation_inputs_once_a_day(home: HomeLayout) -> None:
+    defs = build_definitions(PipelineSettings(home=home.root, billing_start=FIRST))
+    schedule = defs.resolve_schedule_def("optimisation_inputs_daily")
+    with dagster_instance(home.dagster_home) as instance:
+        instance.add_dynamic_partitions("billing_source", ["sandbox-aws", "sandbox-gcp"])
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 3, 20, 5, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+        ) as context:
+            requests = schedule.evaluate_tick(context).run_requests or []
+    assert sorted((r.partition_key, r.run_key) for r in requests) == [
+        ("sandbox-aws", "sandbox-aws|2026-03-20"),
+        ("sandbox-gcp", "sandbox-gcp|2026-03-20"),
+    ]
