@@ -382,15 +382,19 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
     row = service.get_recommendation(acting.session, rec_id)
     if row.action == "purchase":
         _check_purchase(acting, row, body)
+    key = acting.request.headers.get("Idempotency-Key")
+    if not body.dry_run and row.status in (service.APPLIED, service.APPLYING):  # harmless: its operation again
+        operation, _ = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
+        acting.audit.record(target=f"recommendation:{row.id}", operation=str(operation.id), replayed=True)
+        acting.response.status_code = 202
+        return acting.accepted(operation)
     provider = service.provider_of(acting.session, row)
     adapter = acting.adapter_for(provider, acting.session)
     current = adapter.describe(row.resource_id)
     change = service.change_for(row, current)
     if body.dry_run:
         return service.plan_view(row, current, change)
-    operation, created = service.begin_apply(
-        acting.session, row, actor=acting.principal.actor, idempotency_key=acting.request.headers.get("Idempotency-Key")
-    )
+    operation, created = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
     if created:
         acting.start(
             operation,

@@ -233,6 +233,12 @@ def change_for(row: RecommendationRow, current: CloudResource) -> Change:
     if row.action == "resize":
         if row.target is None:
             raise InvalidRequest("this recommendation names no target type")
+        measured = (row.evidence.get("current") or {}).get("type")
+        if measured is not None and size != measured:
+            raise Conflict(
+                f"{rid} is {size} now, not the {measured} the recommendation was made for; run the analysis again",
+                state=size,
+            )
         restart = [f"stop {rid}", f"change type of {rid} from {size} to {row.target}", f"start {rid}"]
         back = [f"stop {rid}", f"change type of {rid} from {row.target} back to {size}", f"start {rid}"]
         return Change(restart if running else restart[1:2], state, row.target, back if running else back[1:2], False)

@@ -323,3 +323,18 @@ def test_a_change_the_provider_refuses_is_reported_and_leaves_the_resource_as_it
     assert detail["outcome"]["reason"].startswith("the change failed:")
     assert "m9.imaginary" in detail["outcome"]["reason"]
     assert (detail["outcome"]["after"]["size"], detail["outcome"]["after"]["state"]) == ("m5.large", "running")
+
+
+def test_a_rightsizing_made_for_another_type_than_the_resource_has_now_is_refused(api: Api) -> None:
+    staging = _sandbox(api)["staging-old"]  # an m5.large
+    rec = Recommendation.build(
+        kind="rightsize", provider="sandbox-aws", account_id="111", resource_id=staging, region="eu-west-2",
+        action="resize", target="t3.large", monthly_saving=Decimal(10), currency="USD",
+        evidence={"current": {"type": "m5.xlarge"}, "hourly_rate": "0.2"}, risk="low", risk_reason="",
+        confidence=1, confidence_reason="",
+    )  # fmt: skip
+    _store(api, [rec])
+    refused = api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR))
+    assert "run the analysis again" in _problem(refused, 409)["detail"]
+    with Session(api.engine) as session:
+        assert session.get(RecommendationRow, rec.id).status == "open"  # type: ignore[union-attr]
