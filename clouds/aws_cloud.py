@@ -1,9 +1,12 @@
-"""AWS as a CloudProvider, through boto3: EC2 instances and EBS volumes, S3 buckets, RDS
-databases and Auto Scaling groups.
+"""AWS as a CloudProvider, through boto3: EC2 instances, EBS volumes and Elastic IP addresses,
+S3 buckets, RDS databases and Auto Scaling groups.
 
 Every list follows its paginator to the end (EC2 pages at 100 items by default), every call
 retries throttling with botocore's adaptive mode, and SDK errors leave this module as the
-errors of :mod:`clouds.errors`. Utilisation metrics come from CloudWatch. Billing lives in
+errors of :mod:`clouds.errors`. An instance reports when it entered its state where EC2 says
+(``details["state_since"]``: a stopped instance's ``StateTransitionReason``, a running one's
+``LaunchTime``, an attached volume's ``AttachTime``) and its ``details["architecture"]`` as
+``x86_64`` or ``arm64``. Utilisation metrics come from CloudWatch. Billing lives in
 :mod:`clouds.aws` (exports and Cost Explorer); price lists and snapshots are not part of this
 adapter yet.
 """
@@ -54,6 +57,8 @@ SERVICES = (
     Service("AmazonS3", "Amazon Simple Storage Service", "Storage", (ResourceType.STORAGE,)),
     Service("AmazonRDS", "Amazon Relational Database Service", "Databases", (ResourceType.DATABASE,)),
     Service("AutoScaling", "Amazon EC2 Auto Scaling", "Compute", (ResourceType.COMPUTE,)),
+    # public IPv4 addresses, Elastic IPs included, are billed under Amazon VPC
+    Service("AmazonVPC", "Amazon Virtual Private Cloud", "Networking", (ResourceType.NETWORK,)),
 )
 
 # The read permissions a connection test probes, with the call that needs each.
@@ -61,6 +66,7 @@ PERMISSION_PROBES: tuple[tuple[str, str], ...] = (
     ("ec2:DescribeRegions", "describe_regions"),
     ("ec2:DescribeInstances", "describe_instances"),
     ("ec2:DescribeVolumes", "describe_volumes"),
+    ("ec2:DescribeAddresses", "describe_addresses"),
     ("s3:ListAllMyBuckets", "list_buckets"),
     ("rds:DescribeDBInstances", "describe_db_instances"),
     ("autoscaling:DescribeAutoScalingGroups", "describe_auto_scaling_groups"),
@@ -136,6 +142,10 @@ _DB_STATES = {
     "deleting": ResourceState.TERMINATED,
     "failed": ResourceState.FAILED,
 }
+# EC2's architectures as WedCloud names them; i386 (32-bit) has no counterpart among current types
+_ARCHITECTURES = {"x86_64": "x86_64", "x86_64_mac": "x86_64", "arm64": "arm64", "arm64_mac": "arm64"}
+# StateTransitionReason of a stopped instance: "User initiated (2026-11-01 10:00:00 GMT)"
+_TRANSITION_TIME = re.compile(r"\((\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?:GMT|UTC)\)")
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnauthorizedAccess"}
 _BAD_IDENTITY = {"InvalidClientTokenId", "SignatureDoesNotMatch", "AuthFailure", "ExpiredToken"}
 _THROTTLED = {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
@@ -173,6 +183,30 @@ def _tags(items: Sequence[Mapping[str, str]] | None, key: str = "Key", value: st
 
 def _geography(region: str) -> str:
     return _GEOGRAPHIES.get(region.split("-")[0], "Other")
+
+
+def _transition_time(reason: str | None) -> datetime | None:
+    """When EC2 says an instance changed state, from its ``StateTransitionReason`` (in UTC)."""
+    found = _TRANSITION_TIME.search(reason or "")
+    if found is None:
+        return None
+    return datetime.strptime(found[1], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _instance_since(item: Mapping[str, Any], state: ResourceState) -> datetime | None:
+    """When the instance entered its state, where EC2 says: a stopped instance's transition
+    reason names the time it was stopped; ``LaunchTime`` is when it was last started."""
+    if item["State"]["Name"] == "stopped":
+        return _transition_time(item.get("StateTransitionReason"))
+    if state == ResourceState.RUNNING:
+        launched = item.get("LaunchTime")
+        return launched if isinstance(launched, datetime) else None
+    return None
+
+
+def _since(moment: datetime | None) -> dict[str, datetime]:
+    """``details["state_since"]`` when known; absent, never guessed, when not."""
+    return {} if moment is None else {"state_since": moment.astimezone(UTC)}
 
 
 class AwsCloud(NotYetAdapted):
@@ -292,6 +326,7 @@ class AwsCloud(NotYetAdapted):
         for name in regions:
             yield from self._instances(name)
             yield from self._volumes(name)
+            yield from self._addresses(name)
             yield from self._databases(name)
             yield from self._groups(name)
         yield from self._buckets(regions)
@@ -304,6 +339,7 @@ class AwsCloud(NotYetAdapted):
     def _instance(self, item: Mapping[str, Any], region: str, account: str | None) -> CloudResource:
         tags = _tags(item.get("Tags"))
         placement = item.get("Placement", {})
+        state = _INSTANCE_STATES.get(item["State"]["Name"], ResourceState.FAILED)
         return CloudResource(
             id=item["InstanceId"],
             name=tags.get("Name", item["InstanceId"]),
@@ -311,7 +347,7 @@ class AwsCloud(NotYetAdapted):
             subtype="instance",
             region=region,
             zone=placement.get("AvailabilityZone"),
-            state=_INSTANCE_STATES.get(item["State"]["Name"], ResourceState.FAILED),
+            state=state,
             account_id=account or "",
             size=item.get("InstanceType"),
             tags=tags,
@@ -321,9 +357,10 @@ class AwsCloud(NotYetAdapted):
                 "subnet": item.get("SubnetId"),
                 "vpc": item.get("VpcId"),
                 "private_ip": item.get("PrivateIpAddress"),
-                "architecture": item.get("Architecture"),
+                "architecture": _ARCHITECTURES.get(str(item.get("Architecture"))),
                 "lifecycle": item.get("InstanceLifecycle", "on-demand"),
                 "group": tags.get("aws:autoscaling:groupName"),
+                **_since(_instance_since(item, state)),
             },
         )
 
@@ -344,8 +381,23 @@ class AwsCloud(NotYetAdapted):
                 tags=tags,
                 created_at=item.get("CreateTime"),
                 attached_to=attachments[0]["InstanceId"] if attachments else None,
-                details={"volume_type": item.get("VolumeType"), "iops": item.get("Iops")},
+                details={
+                    "volume_type": item.get("VolumeType"),
+                    "iops": item.get("Iops"),
+                    # EC2 says when a volume was attached, not when one was detached
+                    **_since(attachments[0].get("AttachTime") if attachments else None),
+                },
             )
+
+    def _addresses(self, region: str, **filters: Any) -> Iterator[CloudResource]:
+        """Elastic IP addresses of a VPC (DescribeAddresses answers them all at once: it has no
+        pages); an EC2-Classic one, without an allocation id, is left out."""
+        ec2 = self.client("ec2", region)
+        named = ",".join(filters.get("AllocationIds", [])) or None
+        answer = self._call(lambda: ec2.describe_addresses(**filters), named)
+        for item in answer.get("Addresses", []):
+            if item.get("AllocationId"):  # an EC2-Classic address has none, nor an id to act on it by
+                yield _address(item, region)
 
     def _databases(self, region: str) -> Iterator[CloudResource]:
         for item in self._pages("rds", region, "describe_db_instances", "DBInstances"):
@@ -615,6 +667,13 @@ class AwsCloud(NotYetAdapted):
                 except ResourceNotFound:
                     continue
             raise ResourceNotFound(resource_id)
+        if kind == "address":
+            for candidate in self.regions:  # an allocation id is unique across regions
+                try:
+                    return next(self._addresses(candidate, AllocationIds=[resource_id]))
+                except (ResourceNotFound, StopIteration):
+                    continue
+            raise ResourceNotFound(resource_id)
         region = self._find_region(resource_id)
         return next(self._instances(region, InstanceIds=[resource_id]))
 
@@ -677,7 +736,7 @@ class AwsCloud(NotYetAdapted):
             )
             return self._database(region, name)
         if kind != "instance":
-            raise UnsupportedRequest(f"a {kind} has no instance type to change")
+            raise UnsupportedRequest(f"{_noun(kind)} has no instance type to change")
         current = self.describe(resource_id)
         ec2 = self.client("ec2", current.region)
         was_running = current.state == ResourceState.RUNNING
@@ -718,7 +777,7 @@ class AwsCloud(NotYetAdapted):
             return self._database(region, name)
         if action != "terminate":
             hint = "; scale the group to 0 instead" if kind == "instance_group" else ""
-            raise UnsupportedRequest(f"a {kind} cannot {action}{hint}")
+            raise UnsupportedRequest(f"{_noun(kind)} cannot {action}{hint}")
         before = self.describe(resource_id)
         if kind == "database":
             # a final snapshot, so that terminating a database is never the end of its data
@@ -730,6 +789,12 @@ class AwsCloud(NotYetAdapted):
         elif kind == "volume":
             ec2 = self.client("ec2", before.region)
             self._call(lambda: ec2.delete_volume(VolumeId=resource_id), resource_id)
+        elif kind == "address":
+            # EC2 refuses to release an associated address (InvalidIPAddress.InUse): say why first
+            if before.attached_to:
+                raise InvalidStateTransition(resource_id, f"associated with {before.attached_to}", "release")
+            ec2 = self.client("ec2", before.region)
+            self._call(lambda: ec2.release_address(AllocationId=resource_id), resource_id)
         elif kind == "bucket":
             try:
                 self.client("s3").delete_bucket(Bucket=name)
@@ -764,6 +829,8 @@ def _identify(resource_id: str) -> tuple[str, str, str]:
         return "instance_group", resource_id.split(":")[3], resource_id.rsplit("autoScalingGroupName/", 1)[-1]
     if resource_id.startswith("vol-"):
         return "volume", "", resource_id
+    if resource_id.startswith("eipalloc-"):
+        return "address", "", resource_id
     if resource_id.startswith("i-"):
         return "instance", "", resource_id
     if resource_id.startswith("arn:"):
@@ -771,8 +838,37 @@ def _identify(resource_id: str) -> tuple[str, str, str]:
     return "instance_group", "", resource_id  # a group's bare name
 
 
+def _noun(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _address(item: Mapping[str, Any], region: str) -> CloudResource:
+    """An Elastic IP: attached to its instance, or to its network interface when that belongs
+    to no instance (a NAT gateway's, a load balancer's); EC2 says nothing of when it changed."""
+    tags = _tags(item.get("Tags"))
+    return CloudResource(
+        id=item["AllocationId"],
+        name=tags.get("Name", item["PublicIp"]),
+        resource_type=ResourceType.NETWORK,
+        subtype="address",
+        region=region,
+        state=ResourceState.AVAILABLE,
+        account_id="",
+        tags=tags,
+        attached_to=item.get("InstanceId") or item.get("NetworkInterfaceId") or None,
+        details={
+            "ip": item["PublicIp"],
+            "allocation": "static",  # an Elastic IP is the account's until released
+            "domain": item.get("Domain"),
+            "association": item.get("AssociationId"),
+            "network_interface": item.get("NetworkInterfaceId") or None,
+            "private_ip": item.get("PrivateIpAddress"),
+        },
+    )
 
 
 def _group(item: Mapping[str, Any], region: str) -> CloudResource:

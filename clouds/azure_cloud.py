@@ -1,6 +1,16 @@
 """Azure as a CloudProvider: one subscription's virtual machines, managed disks and scale sets
-(azure-mgmt-compute), storage accounts (azure-mgmt-storage), and resource groups
-(azure-mgmt-resource).
+(azure-mgmt-compute), storage accounts (azure-mgmt-storage), resource groups (azure-mgmt-resource)
+and public IP addresses.
+
+azure-mgmt-network is not a dependency: public IP addresses are listed by a GET of ARM's REST
+list (``Microsoft.Network/publicIPAddresses``, following ``nextLink``) through the compute
+client's pipeline (its credential, retries and policies), and read, retagged and deleted by id
+through azure-mgmt-resource's generic resources operations (``get_by_id``, ``begin_update_by_id``,
+``begin_delete_by_id``). An address is attached to the VM of the network interface whose IP
+configuration holds it (to the interface itself when it belongs to no VM or cannot be read), else
+to the load balancer, gateway or NAT gateway that uses it. A listing lists the subscription's
+network interfaces once, the same way (``Microsoft.Network/networkInterfaces``), for the map of
+interface to VM; a describe reads the one interface by id.
 
 Long-running operations (create, start, deallocate, delete, scale) are polled to their end by
 the SDK's ARM poller; every list follows ``nextLink``; ARM's errors leave this module as the
@@ -13,6 +23,15 @@ replaced), so a retried request finds what it made; a name another request or pe
 refused. Without a token, an existing name is answered with what exists (ARM's PUT by name).
 Stopping a VM deallocates it, so it stops billing compute hours; a scale set starts and stops
 by its capacity. Billing lives in :mod:`clouds.azure`.
+
+``details["architecture"]`` of a VM or scale set comes from its size's name: a ``p`` among the
+feature letters after the vCPU count (``Standard_D2ps_v5``, ``Standard_E4pds_v5``) is an Arm
+(Ampere Altra or Cobalt) size. ``details["state_since"]`` is given where Azure states it: a managed
+disk's ``lastOwnershipUpdateTime``, only while a VM manages it (when it was attached) or while it
+is ``Unattached`` and managed by nothing (when it was detached). A disk in any other state
+(``Reserved``, ``ActiveSAS``, ``ActiveUpload``, ``ReadyToUpload`` ...) is in use: it is attached to
+its VM, else the first of ``managedByExtended``, else ``unknown``, and has no state_since. A VM's
+power state and an address carry no such time, so theirs is absent.
 
 Utilisation metrics come from Azure Monitor's platform metrics (azure-mgmt-monitor, Metrics -
 List, one call per VM or scale set): CPU, network and disk operations as the host measures
@@ -67,8 +86,17 @@ VM = "Microsoft.Compute/virtualMachines"
 DISK = "Microsoft.Compute/disks"
 SCALE_SET = "Microsoft.Compute/virtualMachineScaleSets"
 ACCOUNT = "Microsoft.Storage/storageAccounts"
-_KINDS = {kind.lower(): kind for kind in (VM, DISK, SCALE_SET, ACCOUNT)}
-_NAMES = {VM: "virtual machine", DISK: "managed disk", SCALE_SET: "scale set", ACCOUNT: "storage account"}
+ADDRESS = "Microsoft.Network/publicIPAddresses"
+INTERFACE = "Microsoft.Network/networkInterfaces"
+NETWORK_API = "2024-05-01"  # the Microsoft.Network REST version addresses are read and changed with
+_KINDS = {kind.lower(): kind for kind in (VM, DISK, SCALE_SET, ACCOUNT, ADDRESS)}
+UNKNOWN_USER = "unknown"  # what a resource in use is attached to when Azure names no user
+_NAMES = {
+    VM: "virtual machine", DISK: "managed disk", SCALE_SET: "scale set", ACCOUNT: "storage account",
+    ADDRESS: "public IP address",
+}  # fmt: skip
+# a size's name: Standard_<family><vCPUs>[-<constrained vCPUs>]<feature letters>[_<accelerator>][_v<n>]
+_SIZE_NAME = re.compile(r"(?:Standard|Basic)_([A-Z]+)(\d+)(?:-\d+)?([a-z]*)")
 # (kind, the operation listing the subscription's resources of that kind, its arguments)
 _LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     (VM, "list_all", {"status_only": "true"}),
@@ -81,6 +109,7 @@ SERVICES = (
     Service(SCALE_SET, "Virtual Machine Scale Sets", "Compute", (ResourceType.COMPUTE,)),
     Service(DISK, "Managed Disks", "Storage", (ResourceType.STORAGE,)),
     Service(ACCOUNT, "Storage Accounts", "Storage", (ResourceType.STORAGE,)),
+    Service(ADDRESS, "Public IP Addresses", "Networking", (ResourceType.NETWORK,)),
 )
 TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
 MIN_TAG, MAX_TAG = "wedcloud:min", "wedcloud:max"  # a scale set's capacity bounds
@@ -268,6 +297,59 @@ def _time(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _architecture(size: str | None) -> str | None:
+    """``arm64`` for a size whose feature letters include ``p``, else ``x86_64``; None for a name
+    that does not follow Azure's size naming."""
+    found = _SIZE_NAME.match(size or "")
+    if found is None:
+        return None
+    return "arm64" if "p" in found[3] else "x86_64"
+
+
+def _since(text: str | None) -> dict[str, datetime]:
+    """``details["state_since"]`` from a time Azure gives; absent, never guessed, without one."""
+    moment = _time(text)
+    return {} if moment is None else {"state_since": moment.astimezone(UTC)}
+
+
+def _disk_user(raw: Mapping[str, Any]) -> str | None:
+    """What a managed disk is attached to: None only when ARM says it is ``Unattached`` and names
+    no VM. Any other state (Attached, Reserved, ActiveSAS, ActiveUpload, ReadyToUpload, or none
+    given) is in use: the VM that manages it, else the first of ``managedByExtended``, else
+    ``unknown``, so that it is never taken for a disk nothing uses."""
+    managers = [raw.get("managedBy"), *(raw.get("managedByExtended") or [])]
+    user = next((manager for manager in managers if manager), None)
+    if user is None and (raw.get("properties") or {}).get("diskState") != "Unattached":
+        return UNKNOWN_USER
+    return user
+
+
+def _configuration(properties: Mapping[str, Any]) -> str:
+    """The id of the IP configuration holding an address (of its properties); empty without one."""
+    return str((properties.get("ipConfiguration") or {}).get("id") or "")
+
+
+def _is_interface(arm_id: str) -> bool:
+    return f"/providers/{INTERFACE.lower()}/" in arm_id.lower()
+
+
+def _interface_user(interface: Mapping[str, Any]) -> str:
+    """What an address on a network interface (ARM's view of it) is attached to: its VM, else the
+    interface itself (one of a private endpoint, or not yet given to a VM)."""
+    vm = ((interface.get("properties") or {}).get("virtualMachine") or {}).get("id")
+    return str(vm or interface["id"])
+
+
+def _parent(arm_id: str) -> str:
+    """The top-level resource of a child resource's id (an IP configuration's interface)."""
+    pieces = arm_id.strip("/").split("/")
+    lowered = [p.lower() for p in pieces]
+    if "providers" not in lowered:
+        return arm_id
+    at = lowered.index("providers")
+    return "/" + "/".join(pieces[: at + 4])
+
+
 def _state(properties: Mapping[str, Any], settled: ResourceState) -> ResourceState:
     """A resource without a power state: ``settled`` once ARM has finished provisioning it."""
     provisioning = properties.get("provisioningState", "Succeeded")
@@ -403,6 +485,19 @@ class AzureCloud(NotYetAdapted):
         body: dict[str, Any] = response.json()
         return body
 
+    def _arm_list(self, path: str, api_version: str) -> Iterator[dict[str, Any]]:
+        """Every item of an ARM list, following ``nextLink`` (an absolute URL with its own query)."""
+        url: str | None = f"{path}?api-version={api_version}"
+        while url:
+            response = self.compute.send_request(HttpRequest("GET", url))
+            response.raise_for_status()
+            body = response.json()
+            yield from body.get("value") or []
+            url = body.get("nextLink")
+
+    def _addresses(self) -> Iterator[dict[str, Any]]:
+        yield from self._arm_list(f"/subscriptions/{self.subscription_id}/providers/{ADDRESS}", NETWORK_API)
+
     def _id(self, arm: ArmId) -> str:
         return f"/subscriptions/{self.subscription_id}/resourceGroups/{arm.group}/providers/{arm.kind}/{arm.name}"
 
@@ -421,6 +516,7 @@ class AzureCloud(NotYetAdapted):
             DISK: self._disk_to_cloud,
             SCALE_SET: self._scale_set_to_cloud,
             ACCOUNT: self._account_to_cloud,
+            ADDRESS: self._address_to_cloud,
         }[kind]
         return convert(raw)
 
@@ -455,6 +551,7 @@ class AzureCloud(NotYetAdapted):
                 "image": ":".join(image[k] for k in ("publisher", "offer", "sku", "version") if k in image) or None,
                 "power_state": power,
                 "deallocated": power == "deallocated",
+                "architecture": _architecture((properties.get("hardwareProfile") or {}).get("vmSize")),
             },
         )
 
@@ -462,15 +559,19 @@ class AzureCloud(NotYetAdapted):
         properties = raw.get("properties") or {}
         zones = raw.get("zones") or []
         size = properties.get("diskSizeGB")
+        user, state = _disk_user(raw), properties.get("diskState")
+        # lastOwnershipUpdateTime is the attach time of a disk a VM manages, the detach time of an
+        # unattached one; a disk in any other state (ActiveSAS, ReadyToUpload ...) gets none
+        since = bool(raw.get("managedBy")) or (state == "Unattached" and user is None)
         return CloudResource(
             id=raw["id"], name=raw["name"], resource_type=ResourceType.STORAGE, subtype="volume",
             region=raw["location"], zone=zones[0] if zones else None,
             state=_state(properties, ResourceState.AVAILABLE), account_id=self.subscription_id,
             size=None if size is None else f"{size}GB", tags=_tags(raw),
-            created_at=_time(properties.get("timeCreated")), attached_to=raw.get("managedBy"),
+            created_at=_time(properties.get("timeCreated")), attached_to=user,
             details={
                 "resource_group": _parts(raw["id"]).group, "sku": (raw.get("sku") or {}).get("name"),
-                "disk_state": properties.get("diskState"),
+                "disk_state": state, **(_since(properties.get("lastOwnershipUpdateTime")) if since else {}),
             },
         )  # fmt: skip
 
@@ -486,6 +587,7 @@ class AzureCloud(NotYetAdapted):
             details={
                 "resource_group": _parts(raw["id"]).group, "min": low, "max": high, "desired": capacity,
                 "orchestration_mode": properties.get("orchestrationMode"),
+                "architecture": _architecture(sku.get("name")),
             },
         )  # fmt: skip
 
@@ -502,6 +604,77 @@ class AzureCloud(NotYetAdapted):
                 "blob_endpoint": (properties.get("primaryEndpoints") or {}).get("blob"),
             },
         )  # fmt: skip
+
+    def _address_to_cloud(self, raw: Mapping[str, Any], interfaces: Mapping[str, str] | None = None) -> CloudResource:
+        """A public IP address, attached to what uses it (see :meth:`_address_user`)."""
+        properties, zones = raw.get("properties") or {}, raw.get("zones") or []
+        allocation = properties.get("publicIPAllocationMethod")
+        return CloudResource(
+            id=raw["id"], name=raw["name"], resource_type=ResourceType.NETWORK, subtype="address",
+            region=raw["location"], zone=zones[0] if zones else None,
+            state=_state(properties, ResourceState.AVAILABLE), account_id=self.subscription_id, tags=_tags(raw),
+            attached_to=self._address_user(raw["id"], properties, interfaces),
+            details={
+                "resource_group": _parts(raw["id"]).group, "ip": properties.get("ipAddress"),
+                "allocation": allocation.lower() if allocation else None, "sku": (raw.get("sku") or {}).get("name"),
+                "ip_configuration": _configuration(properties) or None,
+            },
+        )  # fmt: skip
+
+    def _address_user(
+        self, address_id: str, properties: Mapping[str, Any], interfaces: Mapping[str, str] | None
+    ) -> str | None:
+        """What an address is attached to: the VM of the network interface whose IP configuration
+        holds it (the interface when it has no VM, or cannot be read), the resource owning any
+        other IP configuration (a load balancer, a gateway), or the NAT gateway using it.
+
+        ``interfaces`` is a listing's map of every interface (see :meth:`_interface_users`); an
+        interface it lacks counts as attached to itself. Without one (a describe), the interface
+        is read by its id."""
+        configuration = _configuration(properties)
+        if not configuration:
+            return (properties.get("natGateway") or {}).get("id") or None
+        owner = _parent(configuration)
+        if not _is_interface(owner):
+            return owner
+        if interfaces is not None:
+            return interfaces.get(owner.lower(), owner)
+        try:
+            found = self.resources.resources.get_by_id(owner, api_version=NETWORK_API).as_dict()
+        except HttpResponseError as exc:
+            if exc.status_code not in (401, 403, 404):
+                raise translate(exc, address_id) from exc
+            return owner  # an interface this identity may not read (or gone): the interface is what is known
+        except Exception as exc:
+            raise translate(exc, address_id) from exc
+        return _interface_user(found)
+
+    def _interface_users(self) -> dict[str, str]:
+        """Every network interface of the subscription (its id in lower case, as ARM ids are
+        case-insensitive) -> what an address on it is attached to (see :func:`_interface_user`),
+        from one listing. Interfaces this identity may not list are left out (so count as
+        attached to themselves); any other error is the listing's."""
+        users: dict[str, str] = {}
+        try:
+            for found in self._arm_list(f"/subscriptions/{self.subscription_id}/providers/{INTERFACE}", NETWORK_API):
+                users[found["id"].lower()] = _interface_user(found)
+        except HttpResponseError as exc:
+            if exc.status_code not in (401, 403):
+                raise translate(exc) from exc
+        except Exception as exc:
+            raise translate(exc) from exc
+        return users
+
+    def _address_write(self, resource_id: str, operation: str, **arguments: Any) -> None:
+        """A long-running change of an address through the generic resources operations (its
+        arguments by keyword: older azure-mgmt-resource takes ``api_version`` second)."""
+        try:
+            poller = getattr(self.resources.resources, operation)(
+                resource_id, api_version=NETWORK_API, **arguments, **self.polling
+            )
+        except Exception as exc:
+            raise translate(exc, resource_id) from exc
+        self._wait(poller, resource_id)
 
     def _begin(self, kind: str, operation: str, *arguments: Any) -> Any:
         """Start a long-running operation (``begin_...``) on ``kind`` with this adapter's polling."""
@@ -529,8 +702,13 @@ class AzureCloud(NotYetAdapted):
 
     def _raw(self, arm: ArmId) -> dict[str, Any]:
         """The resource as ARM answers a GET of it."""
-        operations = self._operations(arm.kind)
         try:
+            if arm.kind == ADDRESS:
+                address: dict[str, Any] = self.resources.resources.get_by_id(
+                    self._id(arm), api_version=NETWORK_API
+                ).as_dict()
+                return address
+            operations = self._operations(arm.kind)
             if arm.kind == VM:
                 found = operations.get(arm.group, arm.name, expand="instanceView")
             elif arm.kind == ACCOUNT:
@@ -556,6 +734,11 @@ class AzureCloud(NotYetAdapted):
             except HttpResponseError as exc:
                 if exc.status_code == 403:
                     missing.append(f"{kind}/read")
+        try:
+            next(self._addresses(), None)
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                missing.append(f"{ADDRESS}/read")
         detail = (
             f"subscription {subscription.get('state', 'unknown')}; missing permissions: {', '.join(missing)}"
             if missing
@@ -584,7 +767,7 @@ class AzureCloud(NotYetAdapted):
         return list(SERVICES)
 
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
-        """VMs, managed disks, scale sets and storage accounts, every page of each."""
+        """VMs, managed disks, scale sets, storage accounts and public IP addresses, every page of each."""
         wanted = {region} if region else set(self.regions)
         for kind, listing, arguments in _LISTS:
             try:
@@ -594,6 +777,17 @@ class AzureCloud(NotYetAdapted):
                         yield self._to_cloud(kind, raw)
             except Exception as exc:
                 raise translate(exc) from exc
+        interfaces: dict[str, str] | None = None  # network interface -> its VM, listed once when first needed
+        try:
+            for raw in self._addresses():
+                if not wanted or raw["location"] in wanted:
+                    if interfaces is None and _is_interface(_parent(_configuration(raw.get("properties") or {}))):
+                        interfaces = self._interface_users()
+                    yield self._address_to_cloud(raw, {} if interfaces is None else interfaces)
+        except CloudError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
 
     def describe(self, resource_id: str) -> CloudResource:
         arm = _parts(resource_id)
@@ -744,12 +938,20 @@ class AzureCloud(NotYetAdapted):
     def terminate(self, resource_id: str) -> CloudResource:
         current = self.describe(resource_id)
         arm = _parts(resource_id)
-        self._run(arm, "delete" if arm.kind == ACCOUNT else "begin_delete")
+        if arm.kind == ADDRESS:
+            if current.attached_to:  # as Azure refuses it (PublicIPAddressCannotBeDeleted), said plainly
+                raise InvalidStateTransition(resource_id, f"associated with {current.attached_to}", "release")
+            self._address_write(resource_id, "begin_delete_by_id")
+        else:
+            self._run(arm, "delete" if arm.kind == ACCOUNT else "begin_delete")
         return replace(current, state=ResourceState.TERMINATED)
 
     def _update(self, resource_id: str, patch: dict[str, Any]) -> CloudResource:
         arm = _parts(resource_id)
-        self._run(arm, "update" if arm.kind == ACCOUNT else "begin_update", patch)
+        if arm.kind == ADDRESS:
+            self._address_write(resource_id, "begin_update_by_id", parameters=patch)
+        else:
+            self._run(arm, "update" if arm.kind == ACCOUNT else "begin_update", patch)
         return self.describe(resource_id)
 
     def scale(self, resource_id: str, request: ScaleRequest) -> CloudResource:

@@ -1,22 +1,33 @@
-"""Google Cloud as a CloudProvider: one project's Compute Engine instances, persistent disks and
-zonal managed instance groups through google-cloud-compute over REST, and its Cloud Storage
-buckets through google-cloud-storage (JSON API), every client pointed at the same endpoint.
+"""Google Cloud as a CloudProvider: one project's Compute Engine instances, persistent disks,
+zonal managed instance groups and reserved external regional addresses through
+google-cloud-compute over REST, and its Cloud Storage buckets through google-cloud-storage (JSON
+API), every client pointed at the same endpoint.
 
-Changes return zone operations; this adapter waits on them with its own zone-operations client
-(``ZoneOperationsClient.wait``) pointed at the same endpoint as the others, instead of the
+Changes return zone operations (region operations for addresses); this adapter waits on them
+with its own operations clients (``ZoneOperationsClient.wait``, ``RegionOperationsClient.wait``)
+pointed at the same endpoint as the others, instead of the
 library's ``ExtendedOperation.result()``, whose poller would otherwise talk to the default
 endpoint. Lists are aggregated across zones and follow every page. GCE reports a stopped
 instance as ``TERMINATED``: that is our ``stopped``; a deleted instance is gone (404). A name is
 unique per zone (per Google Cloud for a bucket), so a retried provision finds the resource its
 operation already made (by the ``wedcloud-operation`` label) instead of making another.
 
-Ids: ``projects/<p>/zones/<z>/{instances|disks|instanceGroupManagers}/<name>`` and, for buckets,
-``projects/_/buckets/<name>`` (Google's own resource name: a bucket belongs to no zone and its
-name is global); describe, tag and the write side dispatch on the id's shape. A bucket's region
-is its location in lower case: a region (``europe-west2``), a dual-region (``eur4``) or a
-multi-region (``eu``); a region filter keeps a bucket whose data lives in one of the regions
-asked for (a multi-region covers every region of its continent). A group scales between its
-autoscaler's min and max replicas, or 0..1000 without one; regional groups are not listed yet.
+Ids: ``projects/<p>/zones/<z>/{instances|disks|instanceGroupManagers}/<name>``,
+``projects/<p>/regions/<r>/addresses/<name>`` and, for buckets, ``projects/_/buckets/<name>``
+(Google's own resource name: a bucket belongs to no zone and its name is global); describe, tag
+and the write side dispatch on the id's shape. A bucket's region is its location in lower case:
+a region (``europe-west2``), a dual-region (``eur4``) or a multi-region (``eu``); a region filter
+keeps a bucket whose data lives in one of the regions asked for (a multi-region covers every
+region of its continent). A group scales between its autoscaler's min and max replicas, or
+0..1000 without one; regional groups are not listed yet.
+
+An external address is attached to its first user (an instance, by the instance's id, or a
+forwarding rule; ``unknown`` when GCE says IN_USE and names none); global addresses (load
+balancers') are not listed yet. ``details["state_since"]`` is what GCE states: an instance's
+last start or stop, an attached disk's last attach, an unattached disk's last detach when it is
+no earlier than its last attach (never its creation); an address has none.
+``details["architecture"]`` comes from the CPU platform or the machine type's series. An external
+address is any but ``INTERNAL`` (GCE may leave ``addressType`` out of one it defaulted).
 
 Metrics come from Cloud Monitoring's ``projects.timeSeries.list``. google-cloud-monitoring ships
 gRPC transports only, so the adapter calls the documented REST form of the same method
@@ -34,7 +45,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from google.api_core import exceptions as google_errors
@@ -64,6 +75,9 @@ from clouds.errors import (
 )
 from clouds.gcp import SCOPES, credentials_for
 
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
 SERVICES = (
     Service("compute.googleapis.com/instances", "Compute Engine", "Compute", (ResourceType.COMPUTE,)),
     Service("compute.googleapis.com/disks", "Persistent Disk", "Storage", (ResourceType.STORAGE,)),
@@ -71,6 +85,7 @@ SERVICES = (
         "compute.googleapis.com/instanceGroupManagers", "Managed Instance Groups", "Compute", (ResourceType.COMPUTE,)
     ),
     Service("storage.googleapis.com/buckets", "Cloud Storage", "Storage", (ResourceType.STORAGE,)),
+    Service("compute.googleapis.com/addresses", "External IP addresses", "Networking", (ResourceType.NETWORK,)),
 )
 TOKEN_LABEL = "wedcloud-operation"  # noqa: S105 - a label key: the operation that made a resource
 _STATES = {
@@ -104,7 +119,19 @@ _ID = re.compile(
     r"projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/(?P<collection>instances|disks|instanceGroupManagers)"
     r"/(?P<name>[^/]+)$"
 )
+_ADDRESS_ID = re.compile(r"projects/(?P<project>[^/]+)/regions/(?P<region>[^/]+)/addresses/(?P<name>[^/]+)$")
 _BUCKET_ID = re.compile(r"projects/_/buckets/(?P<name>[^/]+)$")
+# Machine series by architecture, from Compute Engine's machine families guide: Arm are Tau T2A
+# (Ampere Altra), C4A and N4A (Google Axion) and A4X (NVIDIA Grace); the rest are x86 (custom-*
+# is N1). The CPU platform, where GCE reports one, is read first.
+_ARM_SERIES = frozenset({"t2a", "c4a", "n4a", "a4x"})
+_X86_SERIES = frozenset({
+    "e2", "f1", "g1", "n1", "n2", "n2d", "n4", "n4d", "c2", "c2d", "c3", "c3d", "c4", "c4d", "t2d", "h3", "h4d",
+    "m1", "m2", "m3", "m4", "x4", "z3", "a2", "a3", "a4", "g2", "g4", "custom",
+})  # fmt: skip
+_ARM_PLATFORMS = ("ampere", "axion", "nvidia grace")
+_UNKNOWN_USER = "unknown"  # what an address IN_USE is attached to when GCE names no user
+_X86_PLATFORMS = ("intel", "amd")
 GCE_NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
 GCE_NAME_RULE = "is 1-63 lowercase letters, digits and dashes, starting with a letter and not ending with a dash"
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]")
@@ -132,6 +159,7 @@ _NOUNS = {
     "instances": "an instance",
     "disks": "a volume",
     "instanceGroupManagers": "an instance group",
+    "addresses": "an address",
     "bucket": "a bucket",
 }
 
@@ -158,9 +186,11 @@ def label_value(text: str) -> str:
 
 
 def _collection(resource_id: str) -> str:
-    """What an id names: ``bucket`` or a zonal collection (``instances``, ``disks``, ...)."""
+    """What an id names: ``bucket``, ``addresses`` or a zonal collection (``instances``, ``disks``, ...)."""
     if _BUCKET_ID.search(resource_id):
         return "bucket"
+    if _ADDRESS_ID.search(resource_id):
+        return "addresses"
     found = _ID.search(resource_id)
     if found is None:
         raise ResourceNotFound(resource_id)
@@ -172,6 +202,66 @@ def _parts(resource_id: str, collection: str = "instances") -> tuple[str, str, s
     if found is None or found["collection"] != collection:
         raise ResourceNotFound(resource_id)
     return found["project"], found["zone"], found["name"]
+
+
+def _address_parts(resource_id: str) -> tuple[str, str, str]:
+    found = _ADDRESS_ID.search(resource_id)
+    if found is None:
+        raise ResourceNotFound(resource_id)
+    return found["project"], found["region"], found["name"]
+
+
+def _user_id(url: str) -> str:
+    """A user's id from its URL: an instance's is the id this adapter gives instances."""
+    text = str(url)
+    return text[text.index("projects/") :] if "projects/" in text else text
+
+
+def _architecture(machine_type: str, cpu_platform: str) -> str | None:
+    """``x86_64`` or ``arm64`` from what GCE reports, None when neither says."""
+    platform = cpu_platform.lower()
+    if platform.startswith(_ARM_PLATFORMS):
+        return "arm64"
+    if platform.startswith(_X86_PLATFORMS):
+        return "x86_64"
+    series = machine_type.split("-", 1)[0].lower()
+    if series in _ARM_SERIES:
+        return "arm64"
+    return "x86_64" if series in _X86_SERIES else None
+
+
+def _since(timestamp: str) -> dict[str, datetime]:
+    """``details["state_since"]`` from one of GCE's timestamps; absent when GCE gives none."""
+    moment = _created(timestamp)
+    return {} if moment is None else {"state_since": moment}
+
+
+def _instance_since(instance: Any) -> str:
+    """The timestamp of the instance's last change into its status (empty when GCE has none)."""
+    status = str(instance.status)
+    if status == "RUNNING":
+        return str(instance.last_start_timestamp)
+    if status == "TERMINATED":
+        return str(instance.last_stop_timestamp)
+    if status == "SUSPENDED":
+        return str(instance.last_suspended_timestamp)
+    return ""
+
+
+def _disk_since(disk: Any) -> str:
+    """When the disk entered its state, where GCE says: its last attach while it has users; its
+    last detach while it has none, if that is no earlier than its last attach. Otherwise none: a
+    disk GCE never saw detached, or one last attached after its last detach (at odds with its
+    having no users), has no time GCE states, and its creation is never taken for one."""
+    attached, detached = str(disk.last_attach_timestamp), str(disk.last_detach_timestamp)
+    if disk.users:
+        return attached
+    if not detached:
+        return ""
+    detach_time, attach_time = _created(detached), _created(attached)
+    if detach_time is None or (attach_time is not None and attach_time > detach_time):
+        return ""
+    return detached
 
 
 def _bucket_name(resource_id: str) -> str:
@@ -348,6 +438,8 @@ class GcpCloud(NotYetAdapted):
         self.groups = compute_v1.InstanceGroupManagersClient(**common)
         self.autoscalers = compute_v1.AutoscalersClient(**common)
         self.zone_operations = compute_v1.ZoneOperationsClient(**common)
+        self.addresses = compute_v1.AddressesClient(**common)
+        self.region_operations = compute_v1.RegionOperationsClient(**common)
         self.regions_client = compute_v1.RegionsClient(**common)
         self.projects = compute_v1.ProjectsClient(**common)
         self._compute = compute_v1
@@ -357,6 +449,14 @@ class GcpCloud(NotYetAdapted):
             "disks": (self.disks, "disk"),
             "instanceGroupManagers": (self.groups, "instance_group_manager"),
         }
+
+    @property
+    def credentials(self) -> Credentials | None:
+        """The google-auth credentials this adapter calls Google with, for other Google clients of
+        the same account (e.g. the Billing Catalog); None when the SDK's default chain (Application
+        Default Credentials) is used, which such a client then resolves the same way."""
+        credentials: Credentials | None = self._credentials
+        return credentials
 
     @cached_property
     def storage(self) -> Any:
@@ -393,7 +493,12 @@ class GcpCloud(NotYetAdapted):
             size=_last(instance.machine_type),
             tags=_user_labels(instance.labels),
             created_at=_created(instance.creation_timestamp),
-            details={"gce_status": str(instance.status), "instance_id": str(instance.id)},
+            details={
+                "gce_status": str(instance.status),
+                "instance_id": str(instance.id),
+                "architecture": _architecture(_last(instance.machine_type), str(instance.cpu_platform)),
+                **_since(_instance_since(instance)),
+            },
         )
 
     def _disk_to_cloud(self, disk: Any) -> CloudResource:
@@ -412,7 +517,38 @@ class GcpCloud(NotYetAdapted):
             tags=_user_labels(disk.labels),
             created_at=_created(disk.creation_timestamp),
             attached_to=users[0][users[0].index("projects/") :] if users else None,  # an instance's id
-            details={"disk_type": _last(disk.type_), "gce_status": str(disk.status), "disk_id": str(disk.id)},
+            details={
+                "disk_type": _last(disk.type_),
+                "gce_status": str(disk.status),
+                "disk_id": str(disk.id),
+                **_since(_disk_since(disk)),
+            },
+        )
+
+    def _address_to_cloud(self, address: Any) -> CloudResource:
+        """A reserved address: RESERVED is unattached, IN_USE is used by its first user."""
+        region, status = _last(address.region), str(address.status)
+        users = [_user_id(u) for u in address.users]
+        # in use but naming no user: attached to something unknown, never called unattached
+        attached = users[0] if users else (_UNKNOWN_USER if status == "IN_USE" else None)
+        return CloudResource(
+            id=f"projects/{self.project}/regions/{region}/addresses/{address.name}",
+            name=address.name,
+            resource_type=ResourceType.NETWORK,
+            subtype="address",
+            region=region,
+            state=ResourceState.PROVISIONING if status == "RESERVING" else ResourceState.AVAILABLE,
+            account_id=self.project,
+            tags=_user_labels(address.labels),
+            created_at=_created(address.creation_timestamp),
+            attached_to=attached,
+            details={
+                "ip": address.address,
+                "allocation": "static",  # a reserved address is the project's until released
+                "gce_status": status,
+                "network_tier": str(address.network_tier) or None,
+                "address_id": str(address.id),
+            },
         )
 
     def _group_to_cloud(self, group: Any) -> CloudResource:
@@ -465,11 +601,14 @@ class GcpCloud(NotYetAdapted):
         return policy.min_num_replicas, policy.max_num_replicas
 
     def _wait(self, operation: Any, resource_id: str) -> None:
-        """Wait on a zone operation to its end (``wait`` returns early on long ones: ask again)."""
-        zone = _last(operation.zone)
+        """Wait on a zone or region operation to its end (``wait`` returns early on long ones: ask again)."""
+        client: Any = self.zone_operations if operation.zone else self.region_operations
+        scope: dict[str, Any] = (
+            {"zone": _last(operation.zone)} if operation.zone else {"region": _last(operation.region)}
+        )
         try:
             while operation.status != self._compute.Operation.Status.DONE:
-                operation = self.zone_operations.wait(project=self.project, zone=zone, operation=operation.name)
+                operation = client.wait(project=self.project, operation=operation.name, **scope)
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
         if operation.error and operation.error.errors:
@@ -499,6 +638,24 @@ class GcpCloud(NotYetAdapted):
             return client.get(project=project, zone=zone, **{keyword: name})
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
+
+    def _address(self, resource_id: str) -> Any:
+        project, region, name = _address_parts(resource_id)
+        try:
+            return self.addresses.get(project=project, region=region, address=name)
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, resource_id) from exc
+
+    def _address_call(self, resource_id: str, method: str, name_as: str = "address", **arguments: Any) -> None:
+        """An address's ``method`` (a region operation), waited on."""
+        project, region, name = _address_parts(resource_id)
+        try:
+            operation = getattr(self.addresses, f"{method}_unary")(
+                project=project, region=region, **{name_as: name}, **arguments
+            )
+        except google_errors.GoogleAPICallError as exc:
+            raise translate(exc, resource_id) from exc
+        self._wait(operation, resource_id)
 
     def _bucket(self, resource_id: str) -> Any:
         try:
@@ -543,6 +700,7 @@ class GcpCloud(NotYetAdapted):
             "compute.instanceGroupManagers.list": lambda: next(
                 self._aggregated(self.groups, "instance_group_managers"), None
             ),
+            "compute.addresses.list": lambda: next(self._aggregated(self.addresses, "addresses"), None),
             "storage.buckets.list": lambda: next(iter(self.storage.list_buckets(max_results=1)), None),
         }
         missing = []
@@ -631,7 +789,8 @@ class GcpCloud(NotYetAdapted):
         return list(SERVICES)
 
     def list_resources(self, *, region: str | None = None) -> Iterator[CloudResource]:
-        """Instances, disks, zonal managed instance groups, then buckets; every page of each."""
+        """Instances, disks, zonal managed instance groups, external regional addresses, then
+        buckets; every page of each."""
         wanted = {region} if region else set(self.regions)
         zonal = (
             (self.instances, "instances", self._to_cloud),
@@ -643,6 +802,12 @@ class GcpCloud(NotYetAdapted):
                 for found in self._aggregated(client, field):
                     if found.zone and (not wanted or _last(found.zone).rsplit("-", 1)[0] in wanted):
                         yield to_cloud(found)  # a regional group (no zone) is not adapted yet
+            for address in self._aggregated(self.addresses, "addresses"):
+                # internal addresses cost nothing reserved; a global one (no region) is not adapted yet.
+                # GCE leaves addressType out of an external address it defaults: only INTERNAL is left out
+                external = str(address.address_type) != "INTERNAL"
+                if external and address.region and (not wanted or _last(address.region) in wanted):
+                    yield self._address_to_cloud(address)
             for bucket in self.storage.list_buckets(project=self.project):
                 if _covers(str(bucket.location or ""), bucket.data_locations, wanted):
                     yield self._bucket_to_cloud(bucket)
@@ -653,6 +818,8 @@ class GcpCloud(NotYetAdapted):
         collection = _collection(resource_id)
         if collection == "bucket":
             return self._bucket_to_cloud(self._bucket(resource_id))
+        if collection == "addresses":
+            return self._address_to_cloud(self._address(resource_id))
         to_cloud = {
             "instances": self._to_cloud,
             "disks": self._disk_to_cloud,
@@ -666,6 +833,13 @@ class GcpCloud(NotYetAdapted):
             return self._tag_bucket(resource_id, tags)
         if collection == "instanceGroupManagers":
             raise UnsupportedRequest("a managed instance group has no labels in Compute Engine; tag its instances")
+        if collection == "addresses":
+            address = self._address(resource_id)
+            body = self._compute.RegionSetLabelsRequest(
+                labels=_with_token(tags, address.labels), label_fingerprint=address.label_fingerprint
+            )
+            self._address_call(resource_id, "set_labels", "resource", region_set_labels_request_resource=body)
+            return self.describe(resource_id)
         current = self._get(resource_id)
         labels = _with_token(tags, current.labels)
         if collection == "instances":
@@ -767,6 +941,10 @@ class GcpCloud(NotYetAdapted):
                 self.storage.bucket(current.name).delete()
             except google_errors.GoogleAPICallError as exc:
                 raise translate(exc, resource_id) from exc
+        elif _collection(resource_id) == "addresses":
+            if current.attached_to:  # as GCE refuses it (resourceInUseByAnotherResource), said plainly
+                raise InvalidStateTransition(resource_id, f"in use by {current.attached_to}", "release")
+            self._address_call(resource_id, "delete")
         else:
             self._call(resource_id, "delete")
         return replace(current, state=ResourceState.TERMINATED)

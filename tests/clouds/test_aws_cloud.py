@@ -11,7 +11,7 @@ import pytest
 from clouds import aws
 from clouds.aws_cloud import AwsCloud
 from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
-from clouds.errors import ResourceNotFound, UnsupportedRequest
+from clouds.errors import InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 
 pytestmark = pytest.mark.integration
 
@@ -318,3 +318,123 @@ def test_an_untagged_bucket_is_adopted_by_a_retry_only_while_it_is_new(
     with pytest.raises(UnsupportedRequest, match="already has a bucket"):
         cloud.provision(_storage("handmade", "STANDARD", "bucket", client_token="op-late"))
     assert "wedcloud:operation" not in cloud.describe("arn:aws:s3:::handmade").tags
+
+
+# -- Elastic IP addresses, state_since and architecture --------------------------------------------
+ARM_AMI = "ami-0e9271c829888680e"  # moto's arm64 image (Amazon Linux 2022)
+
+
+def test_elastic_ips_are_listed_attached_to_their_instance_their_interface_or_nothing(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    on_instance = ec2.allocate_address(
+        Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": "web"}]}]
+    )
+    ec2.associate_address(AllocationId=on_instance["AllocationId"], InstanceId=instance["InstanceId"])
+    interface = ec2.create_network_interface(SubnetId=instance["SubnetId"])["NetworkInterface"]["NetworkInterfaceId"]
+    on_interface = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=on_interface["AllocationId"], NetworkInterfaceId=interface)
+    idle = ec2.allocate_address(Domain="vpc")
+    classic = ec2.allocate_address(Domain="standard")  # EC2-Classic: no allocation id to act on it by
+    assert "AllocationId" not in classic
+    found = {r.id: r for r in _cloud(moto_endpoint, aws_keys).list_resources() if r.subtype == "address"}
+    assert set(found) == {on_instance["AllocationId"], on_interface["AllocationId"], idle["AllocationId"]}
+    web = found[on_instance["AllocationId"]]
+    assert (web.resource_type, web.state, web.size, web.name) == (
+        ResourceType.NETWORK,
+        ResourceState.AVAILABLE,
+        None,
+        "web",
+    )
+    assert web.attached_to == instance["InstanceId"]
+    assert web.details["ip"] == on_instance["PublicIp"]
+    assert web.details["allocation"] == "static"
+    assert found[on_interface["AllocationId"]].attached_to == interface  # an interface without an instance
+    unattached = found[idle["AllocationId"]]
+    assert (unattached.attached_to, unattached.details["ip"]) == (None, idle["PublicIp"])
+    assert "state_since" not in unattached.details  # EC2 does not say since when: never guessed
+    assert _cloud(moto_endpoint, aws_keys).describe(idle["AllocationId"]) == unattached
+
+
+def test_terminating_an_unattached_elastic_ip_releases_it_and_an_associated_one_is_refused(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    idle, busy = ec2.allocate_address(Domain="vpc"), ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=busy["AllocationId"], InstanceId=instance["InstanceId"])
+    cloud = _cloud(moto_endpoint, aws_keys)
+    released = cloud.terminate(idle["AllocationId"])
+    assert (released.subtype, released.state) == ("address", ResourceState.TERMINATED)
+    assert [a["AllocationId"] for a in ec2.describe_addresses()["Addresses"]] == [busy["AllocationId"]]
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(idle["AllocationId"])
+    with pytest.raises(InvalidStateTransition, match=instance["InstanceId"]):
+        cloud.terminate(busy["AllocationId"])
+    assert cloud.describe(busy["AllocationId"]).attached_to == instance["InstanceId"]
+    with pytest.raises(UnsupportedRequest, match="an address cannot stop"):
+        cloud.stop(busy["AllocationId"])
+
+
+def test_an_elastic_ip_is_retagged_keeping_its_name(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    address = ec2.allocate_address(
+        Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": [{"Key": "Name", "Value": "ip-1"}]}]
+    )
+    tagged = _cloud(moto_endpoint, aws_keys).tag(address["AllocationId"], {"team": "web"})
+    assert tagged.tags == {"Name": "ip-1", "team": "web"}
+
+
+def test_a_stopped_instance_reports_when_ec2_stopped_it_and_a_running_one_when_it_was_launched(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    cloud = _cloud(moto_endpoint, aws_keys)
+    running = cloud.describe(instance["InstanceId"])
+    assert running.details["state_since"] == instance["LaunchTime"]
+    before = datetime.now(UTC).replace(microsecond=0)
+    stopped = cloud.stop(instance["InstanceId"])
+    after = datetime.now(UTC)
+    # moto writes "User initiated (<now> UTC)" as EC2 writes "... GMT)": the stop time, to the second
+    reason = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert reason["StateTransitionReason"].startswith("User initiated (")
+    since = stopped.details["state_since"]
+    assert since.tzinfo is not None
+    assert before - timedelta(seconds=1) <= since <= after
+    listed = {r.id: r for r in cloud.list_resources()}
+    assert listed[instance["InstanceId"]].details["state_since"] == since
+
+
+def test_ec2_state_transition_reasons_are_read_as_utc_and_others_give_no_time() -> None:
+    from clouds.aws_cloud import _transition_time
+
+    assert _transition_time("User initiated (2026-11-01 10:00:00 GMT)") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert _transition_time("User initiated (2026-11-01 10:00:00 UTC)") == datetime(2026, 11, 1, 10, tzinfo=UTC)
+    assert _transition_time("Server.SpotInstanceTermination") is None
+    assert _transition_time("") is None
+    assert _transition_time(None) is None
+
+
+def test_instances_report_their_architecture_as_x86_64_or_arm64(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (intel,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    (graviton,) = ec2.run_instances(ImageId=ARM_AMI, InstanceType="t4g.micro", MinCount=1, MaxCount=1)["Instances"]
+    found = {r.id: r for r in _cloud(moto_endpoint, aws_keys).list_resources() if r.subtype == "instance"}
+    assert found[intel["InstanceId"]].details["architecture"] == "x86_64"
+    assert found[graviton["InstanceId"]].details["architecture"] == "arm64"
+
+
+def test_an_attached_volume_reports_when_it_was_attached_and_a_detached_one_says_nothing(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _ec2(moto_endpoint, aws_keys)
+    (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
+    spare = ec2.create_volume(AvailabilityZone=instance["Placement"]["AvailabilityZone"], Size=30)["VolumeId"]
+    found = {r.id: r for r in _cloud(moto_endpoint, aws_keys).list_resources() if r.subtype == "volume"}
+    (root,) = [v for v in found.values() if v.attached_to == instance["InstanceId"]]
+    attached = ec2.describe_volumes(VolumeIds=[root.id])["Volumes"][0]["Attachments"][0]["AttachTime"]
+    assert root.details["state_since"] == attached
+    assert "state_since" not in found[spare].details  # EC2 does not say when a volume was detached

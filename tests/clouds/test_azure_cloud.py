@@ -6,16 +6,27 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import polars as pl
 import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.core.rest import HttpRequest
 
 from clouds.azure_cloud import AzureCloud
 from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
-from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
+from clouds.errors import (
+    AuthenticationFailed,
+    InvalidStateTransition,
+    ResourceNotFound,
+    Throttled,
+    UnsupportedRequest,
+)
 from tests.emulators.azure_compute import (
     AzureComputeEmulator,
     ManagedDisk,
+    NetworkInterface,
+    PublicIp,
     ScaleSet,
     StorageAccount,
     VirtualMachine,
@@ -462,3 +473,232 @@ def test_a_period_azure_monitor_does_not_offer_is_refused(azure_compute: AzureCo
     vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
     with pytest.raises(UnsupportedRequest, match="PT5M"):
         _cloud(azure_compute).get_metrics([vm.id], start=HOUR_10, end=_at(60), period=timedelta(minutes=7))
+
+
+# -- public IP addresses, state_since and architecture -------------------------------------------
+LB = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/loadBalancers/web-lb"
+ADDRESSES_PATH = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Network/publicIPAddresses"
+INTERFACES_PATH = f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Network/networkInterfaces"
+NAT = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/natGateways/web-nat"
+
+
+def _address_on_a_vm(azure_compute: AzureComputeEmulator) -> tuple[VirtualMachine, NetworkInterface, PublicIp]:
+    """VM web-1, its network interface web-nic and the address web-ip (20.1.2.3) on the interface."""
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    nic = azure_compute.add_nic(NetworkInterface(SUBSCRIPTION, "net", "web-nic", "uksouth", vm=vm.id))
+    address = azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "web-ip", "uksouth", "20.1.2.3", ip_configuration=nic.ip_configuration())
+    )
+    return vm, nic, address
+
+
+def test_public_ips_are_listed_attached_to_the_vm_of_their_interface_or_to_what_else_uses_them(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.page_size = 2
+    vm, nic, _ = _address_on_a_vm(azure_compute)
+    spare_nic = azure_compute.add_nic(NetworkInterface(SUBSCRIPTION, "net", "spare-nic", "uksouth"))
+    azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "nic-ip", "uksouth", "20.1.2.4", ip_configuration=spare_nic.ip_configuration())
+    )
+    azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "lb-ip", "uksouth", "20.1.2.5",
+                 ip_configuration=f"{LB}/frontendIPConfigurations/front")
+    )  # fmt: skip
+    azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "spare-ip", "uksouth", "20.1.2.6", tags={"team": "web"}, zones=["1"])
+    )
+    azure_compute.add_public_ip(PublicIp(SUBSCRIPTION, "net", "dynamic-ip", "uksouth", None, "Dynamic", "Basic"))
+    azure_compute.add_public_ip(PublicIp(SUBSCRIPTION, "net", "far-ip", "eastus", "40.1.2.3"))
+    cloud = _cloud(azure_compute)
+    found = {r.name: r for r in cloud.list_resources() if r.subtype == "address"}
+    assert _list_calls(azure_compute, ADDRESSES_PATH) == 3  # six addresses, two a page
+    assert set(found) == {"web-ip", "nic-ip", "lb-ip", "spare-ip", "dynamic-ip"}  # the provider's region
+    web = found["web-ip"]
+    assert (web.resource_type, web.state, web.size, web.region) == (
+        ResourceType.NETWORK, ResourceState.AVAILABLE, None, "uksouth",
+    )  # fmt: skip
+    assert web.attached_to == vm.id  # through its network interface
+    assert (web.details["ip"], web.details["allocation"], web.details["sku"]) == ("20.1.2.3", "static", "Standard")
+    assert found["nic-ip"].attached_to == spare_nic.id  # an interface without a VM
+    assert found["lb-ip"].attached_to == LB
+    spare = found["spare-ip"]
+    assert (spare.attached_to, spare.tags, spare.zone) == (None, {"team": "web"}, "1")
+    assert "state_since" not in spare.details  # Azure does not say since when: never guessed
+    assert (found["dynamic-ip"].details["ip"], found["dynamic-ip"].details["allocation"]) == (None, "dynamic")
+    nic_reads = [path for method, path in azure_compute.requests if method == "GET" and "networkInterfaces" in path]
+    assert nic_reads == [INTERFACES_PATH]  # the interfaces listed once, none read one by one
+    assert cloud.describe(spare.id) == spare
+    assert cloud.describe(web.id).attached_to == vm.id  # a describe reads its interface
+    assert _list_calls(azure_compute, nic.id) == 1
+
+
+def test_terminating_an_unattached_public_ip_deletes_it_and_an_associated_one_is_refused(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    _, _, busy = _address_on_a_vm(azure_compute)
+    idle = azure_compute.add_public_ip(PublicIp(SUBSCRIPTION, "net", "spare-ip", "uksouth", "20.1.2.6"))
+    cloud = _cloud(azure_compute)
+    released = cloud.terminate(idle.id)
+    assert (released.subtype, released.state, released.details["ip"]) == (
+        "address", ResourceState.TERMINATED, "20.1.2.6",
+    )  # fmt: skip
+    assert any("/Microsoft.Network/locations/" in path for _, path in azure_compute.requests)  # the delete was polled
+    assert list(azure_compute.public_ips.values()) == [busy]
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(idle.id)
+    with pytest.raises(InvalidStateTransition, match="web-1"):
+        cloud.terminate(busy.id)
+    with pytest.raises(UnsupportedRequest, match="public IP address has no power state"):
+        cloud.stop(busy.id)
+    assert len(azure_compute.public_ips) == 1
+
+
+def test_a_public_ip_is_retagged_keeping_the_token_of_the_operation_that_made_it(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    address = azure_compute.add_public_ip(
+        PublicIp(
+            SUBSCRIPTION, "net", "web-ip", "uksouth", "20.1.2.3", tags={"team": "web", "wedcloud:operation": "op-1"}
+        )
+    )
+    tagged = _cloud(azure_compute).tag(address.id, {"team": "payments"})
+    assert tagged.tags == {"team": "payments"}
+    assert address.tags == {"team": "payments", "wedcloud:operation": "op-1"}
+
+
+def test_a_missing_public_ip_read_permission_is_named_by_the_connection_test(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    azure_compute.deny("Microsoft.Network/publicIPAddresses/read")
+    check = _cloud(azure_compute).test_connection()
+    assert list(check.missing_permissions) == ["Microsoft.Network/publicIPAddresses/read"]
+    with pytest.raises(AuthenticationFailed):
+        list(_cloud(azure_compute).list_resources())
+
+
+def test_vms_and_scale_sets_report_arm64_for_sizes_with_the_p_feature_letter(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    sizes = {"intel": "Standard_D2s_v5", "ampere": "Standard_D2ps_v5", "cobalt": "Standard_E4pds_v6",
+             "amd": "Standard_D4as_v5", "fpga": "Standard_NP10s", "constrained": "Standard_M8-2ms",
+             "odd": "custom-size"}  # fmt: skip
+    for name, size in sizes.items():
+        azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", name, "uksouth", size))
+    azure_compute.add_scale_set(ScaleSet(SUBSCRIPTION, "web", "arm-vmss", "uksouth", "Standard_D2pls_v5", 2))
+    found = {r.name: r.details["architecture"] for r in _cloud(azure_compute).list_resources()}
+    assert found == {
+        "intel": "x86_64", "ampere": "arm64", "cobalt": "arm64", "amd": "x86_64", "fpga": "x86_64",
+        "constrained": "x86_64", "odd": None, "arm-vmss": "arm64",
+    }  # fmt: skip
+
+
+def test_a_disk_reports_when_its_ownership_last_changed_and_nothing_when_azure_does_not_say(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    azure_compute.add_disk(
+        ManagedDisk(
+            SUBSCRIPTION, "web", "detached", "uksouth", 64, ownership_updated="2026-11-03T12:00:00.1234567+00:00"
+        )
+    )
+    azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", "unsaid", "uksouth", 64))
+    found = {r.name: r for r in _cloud(azure_compute).list_resources() if r.subtype == "volume"}
+    assert found["detached"].details["state_since"] == datetime(2026, 11, 3, 12, 0, 0, 123456, tzinfo=UTC)
+    assert "state_since" not in found["unsaid"].details
+    vm = azure_compute.add_vm(
+        VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s", power="deallocated")
+    )
+    assert "state_since" not in _cloud(azure_compute).describe(vm.id).details  # Azure gives no power-state time
+
+
+def test_an_address_on_an_interface_that_cannot_be_read_is_attached_to_the_interface(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    _, nic, address = _address_on_a_vm(azure_compute)
+    azure_compute.deny("Microsoft.Network/networkInterfaces/read")  # 403 to the list and to a read
+    cloud = _cloud(azure_compute)
+    listed = next(r for r in cloud.list_resources() if r.subtype == "address")
+    assert listed.attached_to == nic.id  # never taken for an address nothing uses
+    assert cloud.describe(address.id).attached_to == nic.id
+    with pytest.raises(InvalidStateTransition, match="web-nic"):
+        cloud.terminate(address.id)
+    assert list(azure_compute.public_ips.values()) == [address]
+
+
+def test_an_interface_out_of_reach_is_the_adapters_error_not_the_sdks(
+    azure_compute: AzureComputeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nic = azure_compute.add_nic(NetworkInterface(SUBSCRIPTION, "net", "web-nic", "uksouth"))
+    address = azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "web-ip", "uksouth", "20.1.2.3", ip_configuration=nic.ip_configuration())
+    )
+    cloud = _cloud(azure_compute)
+    get_by_id, send_request = cloud.resources.resources.get_by_id, cloud.compute.send_request
+
+    def read(resource_id: str, **options: Any) -> Any:
+        if "networkInterfaces" in resource_id:
+            raise ServiceRequestError("connection refused")
+        return get_by_id(resource_id, **options)
+
+    def send(request: HttpRequest, **options: Any) -> Any:
+        if "networkInterfaces" in request.url:
+            raise ServiceRequestError("connection refused")
+        return send_request(request, **options)
+
+    monkeypatch.setattr(cloud.resources.resources, "get_by_id", read)
+    monkeypatch.setattr(cloud.compute, "send_request", send)
+    for attempt in (
+        lambda: cloud.describe(address.id), lambda: cloud.tag(address.id, {"team": "web"}),
+        lambda: cloud.terminate(address.id), lambda: list(cloud.list_resources()),
+    ):  # fmt: skip
+        with pytest.raises(Throttled, match="could not be reached"):
+            attempt()
+    assert list(azure_compute.public_ips.values()) == [address]
+
+
+def test_an_address_held_only_by_a_nat_gateway_is_attached_to_it(azure_compute: AzureComputeEmulator) -> None:
+    address = azure_compute.add_public_ip(
+        PublicIp(SUBSCRIPTION, "net", "nat-ip", "uksouth", "20.1.2.7", nat_gateway=NAT)
+    )
+    cloud = _cloud(azure_compute)
+    listed = next(r for r in cloud.list_resources() if r.subtype == "address")
+    assert listed.attached_to == NAT
+    assert not [path for _, path in azure_compute.requests if "networkInterfaces" in path]  # none needed
+    with pytest.raises(InvalidStateTransition, match="web-nat"):
+        cloud.terminate(address.id)
+
+
+def test_a_disk_in_any_state_but_unattached_is_in_use_and_has_no_state_since(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    when = "2026-11-03T12:00:00+00:00"
+    shared_vm = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/web/providers/Microsoft.Compute/virtualMachines/db-2"
+    for name, state, extended in (
+        ("exported", "ActiveSAS", []), ("uploading", "ActiveUpload", []), ("ready", "ReadyToUpload", []),
+        ("reserved", "Reserved", []), ("shared", "Attached", [shared_vm]),
+    ):  # fmt: skip
+        azure_compute.add_disk(
+            ManagedDisk(SUBSCRIPTION, "web", name, "uksouth", 64, ownership_updated=when, disk_state=state,
+                        managed_by_extended=extended)
+        )  # fmt: skip
+    found = {r.name: r for r in _cloud(azure_compute).list_resources() if r.subtype == "volume"}
+    exported = found["exported"]
+    assert (exported.attached_to, exported.details["disk_state"]) == ("unknown", "ActiveSAS")
+    assert "state_since" not in exported.details  # not when it was detached: never a deletion candidate
+    assert {name: r.attached_to for name, r in found.items()} == {
+        "exported": "unknown", "uploading": "unknown", "ready": "unknown", "reserved": "unknown", "shared": shared_vm,
+    }  # fmt: skip
+    assert not [r.name for r in found.values() if "state_since" in r.details]
+
+
+def test_a_disk_reports_its_ownership_time_only_as_its_attach_or_detach_time(
+    azure_compute: AzureComputeEmulator,
+) -> None:
+    vm = azure_compute.add_vm(VirtualMachine(SUBSCRIPTION, "web", "web-1", "uksouth", "Standard_B2s"))
+    azure_compute.add_disk(
+        ManagedDisk(SUBSCRIPTION, "web", "data", "uksouth", 64, managed_by=vm.id,
+                    ownership_updated="2026-11-20T09:00:00+00:00")
+    )  # fmt: skip
+    disk = next(r for r in _cloud(azure_compute).list_resources() if r.subtype == "volume")
+    assert (disk.attached_to, disk.details["state_since"]) == (vm.id, datetime(2026, 11, 20, 9, tzinfo=UTC))

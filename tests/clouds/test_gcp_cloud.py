@@ -12,7 +12,7 @@ import pytest
 from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from clouds.gcp_cloud import GcpCloud
-from tests.emulators.google_compute import Disk, GoogleComputeEmulator, Group, Instance
+from tests.emulators.google_compute import Address, Disk, GoogleComputeEmulator, Group, Instance
 from tests.emulators.google_storage import Bucket
 
 pytestmark = pytest.mark.integration
@@ -453,3 +453,165 @@ def test_a_missing_monitoring_permission_is_named(google_compute: GoogleComputeE
     google_compute.deny("monitoring.timeSeries.list")
     with pytest.raises(AuthenticationFailed, match=r"monitoring\.timeSeries\.list"):
         _cloud(google_compute).get_metrics([vm_id], start=T0, end=T0 + FIVE, period=FIVE)
+
+
+# -- addresses, state_since and architecture -------------------------------------------------------
+def _address_id(name: str, region: str = "europe-west2") -> str:
+    return f"projects/{PROJECT}/regions/{region}/addresses/{name}"
+
+
+def test_external_addresses_are_listed_reserved_as_unattached_and_in_use_as_attached_to_their_user(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.page_size = 2
+    web = google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    rule = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/regions/europe-west2/forwardingRules/lb"
+    google_compute.add_address(Address(PROJECT, "europe-west2", "web-ip", "34.89.1.10", users=[web.self_link]))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "lb-ip", users=[rule]))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "spare-ip", "34.89.1.11", labels={"team": "web"}))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "db-internal", "10.0.0.5", "INTERNAL"))
+    google_compute.add_address(Address(PROJECT, "us-central1", "far-ip"))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "nat-ip", status="IN_USE"))
+    cloud = _cloud(google_compute)
+    found = {r.name: r for r in cloud.list_resources() if r.subtype == "address"}
+    assert _pages(google_compute, "/aggregated/addresses") == 3  # six addresses, two a page
+    assert set(found) == {"web-ip", "lb-ip", "spare-ip", "nat-ip"}  # external ones of the provider's regions
+    assert found["nat-ip"].attached_to == "unknown"  # in use, no user named: never called unattached
+    used, spare = found["web-ip"], found["spare-ip"]
+    assert (used.id, used.resource_type, used.state, used.size, used.region) == (
+        _address_id("web-ip"), ResourceType.NETWORK, ResourceState.AVAILABLE, None, "europe-west2",
+    )  # fmt: skip
+    assert used.attached_to == f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1"  # the instance's id
+    assert (used.details["ip"], used.details["allocation"], used.details["gce_status"]) == (
+        "34.89.1.10", "static", "IN_USE",
+    )  # fmt: skip
+    assert found["lb-ip"].attached_to == f"projects/{PROJECT}/regions/europe-west2/forwardingRules/lb"
+    assert (spare.attached_to, spare.details["ip"], spare.details["gce_status"]) == (None, "34.89.1.11", "RESERVED")
+    assert spare.tags == {"team": "web"}
+    assert "state_since" not in spare.details  # GCE does not say since when it is unused: never guessed
+    assert cloud.describe(spare.id) == spare
+    assert {r.name for r in _cloud(google_compute, regions=()).list_resources() if r.subtype == "address"} == {
+        "web-ip", "lb-ip", "spare-ip", "nat-ip", "far-ip",
+    }  # fmt: skip
+
+
+def test_terminating_a_reserved_address_releases_it_and_one_in_use_is_refused_until_its_instance_is_gone(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    web = google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "web-ip", users=[web.self_link]))
+    google_compute.add_address(Address(PROJECT, "europe-west2", "spare-ip"))
+    cloud = _cloud(google_compute)
+    released = cloud.terminate(_address_id("spare-ip"))
+    assert (released.subtype, released.state) == ("address", ResourceState.TERMINATED)
+    assert list(google_compute.addresses) == [(PROJECT, "europe-west2", "web-ip")]
+    assert any("/regions/europe-west2/operations/" in path for _, path in google_compute.requests)  # waited on
+    with pytest.raises(ResourceNotFound):
+        cloud.describe(_address_id("spare-ip"))
+    with pytest.raises(InvalidStateTransition, match="instances/web-1"):
+        cloud.terminate(_address_id("web-ip"))
+    with pytest.raises(UnsupportedRequest, match="an address has no power state"):
+        cloud.stop(_address_id("web-ip"))
+    cloud.terminate(f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1")
+    assert cloud.describe(_address_id("web-ip")).attached_to is None
+    assert cloud.terminate(_address_id("web-ip")).state == ResourceState.TERMINATED
+    assert google_compute.addresses == {}
+
+
+def test_an_address_is_relabelled_keeping_the_label_of_the_operation_that_made_it(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.add_address(
+        Address(PROJECT, "europe-west2", "web-ip", labels={"team": "web", "wedcloud-operation": "op-1"})
+    )
+    tagged = _cloud(google_compute).tag(_address_id("web-ip"), {"team": "payments"})
+    assert tagged.tags == {"team": "payments"}
+    assert google_compute.addresses[(PROJECT, "europe-west2", "web-ip")].labels["wedcloud-operation"] == "op-1"
+
+
+def test_an_instance_reports_when_it_last_started_or_stopped(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_project(PROJECT)
+    cloud = _cloud(google_compute)
+    made = cloud.provision(_request())
+    started = made.details["state_since"]
+    assert started.tzinfo == UTC
+    assert abs(datetime.now(UTC) - started) < timedelta(minutes=1)
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    stopped = cloud.stop(made.id)
+    assert stopped.details["state_since"] >= before  # lastStopTimestamp, in UTC
+    google_compute.add_instance(
+        Instance(PROJECT, "europe-west2-a", "old", "e2-small", "TERMINATED",
+                 last_start="2026-10-01T01:00:00.000-07:00", last_stop="2026-11-02T02:30:00.000-08:00")
+    )  # fmt: skip
+    google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "unsaid", "e2-small"))
+    found = {r.name: r for r in cloud.list_resources()}
+    assert found["old"].details["state_since"] == datetime(2026, 11, 2, 10, 30, tzinfo=UTC)
+    assert "state_since" not in found["unsaid"].details  # GCE gave no lastStartTimestamp: never guessed
+
+
+def test_instances_report_their_architecture_from_the_cpu_platform_or_machine_series(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    machines = {
+        "intel": ("e2-small", "Intel Broadwell"),
+        "tau": ("t2a-standard-2", "Ampere Altra"),
+        "axion": ("c4a-standard-4", "Unknown CPU Platform"),  # stopped: only the series says
+        "amd": ("n2d-standard-2", "Unknown CPU Platform"),
+        "future": ("zz9-standard-2", "Unknown CPU Platform"),
+    }
+    for name, (machine, platform) in machines.items():
+        google_compute.add_instance(Instance(PROJECT, "europe-west2-a", name, machine, cpu_platform=platform))
+    found = {r.name: r.details["architecture"] for r in _cloud(google_compute).list_resources()}
+    assert found == {"intel": "x86_64", "tau": "arm64", "axion": "arm64", "amd": "x86_64", "future": None}
+
+
+def test_disks_report_when_they_were_last_attached_or_detached_and_never_their_creation(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    web = google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    google_compute.add_disk(
+        Disk(PROJECT, "europe-west2-a", "in-use", users=[web.name], last_attach="2026-11-20T01:00:00.000-08:00")
+    )
+    google_compute.add_disk(
+        Disk(PROJECT, "europe-west2-a", "detached", last_attach="2026-10-01T00:00:00.000-07:00",
+             last_detach="2026-11-03T04:00:00.000-08:00")
+    )  # fmt: skip
+    google_compute.add_disk(Disk(PROJECT, "europe-west2-a", "never-used"))
+    google_compute.add_disk(Disk(PROJECT, "europe-west2-a", "in-use-unsaid", users=[web.name]))
+    found = {r.name: r for r in _cloud(google_compute).list_resources() if r.subtype == "volume"}
+    assert found["in-use"].details["state_since"] == datetime(2026, 11, 20, 9, tzinfo=UTC)
+    assert found["detached"].details["state_since"] == datetime(2026, 11, 3, 12, tzinfo=UTC)
+    # GCE gives no detach time: its creation is not when it became unattached, so none is guessed
+    assert (found["never-used"].attached_to, "state_since" in found["never-used"].details) == (None, False)
+    assert "state_since" not in found["in-use-unsaid"].details
+
+
+def test_an_unattached_disk_attached_since_its_last_detach_gets_no_state_since(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.add_disk(
+        Disk(PROJECT, "europe-west2-a", "reattached", last_attach="2026-11-20T01:00:00.000-08:00",
+             last_detach="2026-11-03T04:00:00.000-08:00")
+    )  # fmt: skip
+    google_compute.add_disk(
+        Disk(PROJECT, "europe-west2-a", "same-moment", last_attach="2026-11-03T04:00:00.000-08:00",
+             last_detach="2026-11-03T12:00:00.000Z")
+    )  # fmt: skip
+    found = {r.name: r for r in _cloud(google_compute).list_resources() if r.subtype == "volume"}
+    assert found["reattached"].attached_to is None
+    assert "state_since" not in found["reattached"].details  # the detach is older than the last attach
+    assert found["same-moment"].details["state_since"] == datetime(2026, 11, 3, 12, tzinfo=UTC)
+
+
+def test_an_address_without_an_address_type_is_external(google_compute: GoogleComputeEmulator) -> None:
+    google_compute.add_address(Address(PROJECT, "europe-west2", "defaulted", "34.89.1.12", address_type=""))
+    found = [r.name for r in _cloud(google_compute).list_resources() if r.subtype == "address"]
+    assert found == ["defaulted"]
+
+
+def test_the_adapter_gives_its_credentials_to_other_google_clients(google_compute: GoogleComputeEmulator) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    cloud = _cloud(google_compute)
+    assert isinstance(cloud.credentials, AnonymousCredentials)  # an emulator's
+    assert cloud.credentials is cloud.instances._transport._credentials

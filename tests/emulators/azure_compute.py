@@ -21,6 +21,19 @@ lowercase letters and digits, unique across every subscription (409
 or 204 when there was nothing to delete). ``deny`` takes each kind's actions too
 (``Microsoft.Storage/storageAccounts/read``, ``Microsoft.Compute/disks/write`` ...).
 
+Managed disks report ``lastOwnershipUpdateTime`` when a test sets it (Azure stamps it when a disk
+is attached, detached, or its VM deallocated or started), and a ``diskState`` and
+``managedByExtended`` a test gives.
+
+Networking (``Microsoft.Network``, api-version 2024-05-01 as the adapter asks): public IP
+addresses (a test adds them) are listed per subscription with ``nextLink``, read, retagged with a
+PATCH and deleted (202 with an ``Azure-AsyncOperation`` the SDK polls); one whose
+``ipConfiguration`` or ``natGateway`` is set cannot be deleted (400
+``PublicIPAddressCannotBeDeleted``). Network interfaces (a test adds them) are listed per
+subscription with ``nextLink`` and read, each with the ``virtualMachine`` it belongs to. ``deny``
+takes ``Microsoft.Network/publicIPAddresses/read``, ``Microsoft.Network/networkInterfaces/read``
+and the like.
+
 Its server also answers Azure Monitor's metrics of VMs and scale sets and a location's VM sizes
 (:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``.
 """
@@ -30,6 +43,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -55,6 +69,14 @@ SCALE_SET = (
 ACCOUNT = (
     SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Storage)/(?i:storageAccounts)/(?P<name>[^/]+)"
 )
+PUBLIC_IP = (
+    SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Network)/(?i:publicIPAddresses)"
+    r"/(?P<name>[^/]+)"
+)
+NIC = (
+    SUB + r"/(?i:resourceGroups)/(?P<rg>[^/]+)/providers/(?i:Microsoft\.Network)/(?i:networkInterfaces)"
+    r"/(?P<name>[^/]+)"
+)
 DISK_SKUS = (
     "Standard_LRS", "Premium_LRS", "StandardSSD_LRS", "UltraSSD_LRS", "Premium_ZRS", "StandardSSD_ZRS", "PremiumV2_LRS",
 )  # fmt: skip
@@ -67,7 +89,7 @@ STORAGE_SKUS = (
 )  # fmt: skip
 STORAGE_KINDS = ("StorageV2", "Storage", "BlobStorage", "BlockBlobStorage", "FileStorage")
 ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
-Item = TypeVar("Item", "ManagedDisk", "ScaleSet", "StorageAccount")
+Item = TypeVar("Item", "ManagedDisk", "ScaleSet", "StorageAccount", "PublicIp", "NetworkInterface")
 
 
 def _arm_id(subscription: str, group: str, kind: str, name: str) -> str:
@@ -140,6 +162,9 @@ class ManagedDisk:
     managed_by: str | None = None  # the ARM id of the VM it is attached to
     zones: list[str] = field(default_factory=list)
     created: str = field(default_factory=_now)
+    ownership_updated: str | None = None  # lastOwnershipUpdateTime
+    disk_state: str | None = None  # diskState when a test sets one (ActiveSAS ...), else as managed_by implies
+    managed_by_extended: list[str] = field(default_factory=list)  # a shared disk's VMs
 
     @property
     def id(self) -> str:
@@ -151,11 +176,16 @@ class ManagedDisk:
             "tags": self.tags, "zones": self.zones, "sku": {"name": self.sku, "tier": self.sku.split("_")[0]},
             "properties": {
                 "creationData": {"createOption": "Empty"}, "diskSizeGB": self.size_gb, "timeCreated": self.created,
-                "diskState": "Attached" if self.managed_by else "Unattached", "provisioningState": "Succeeded",
+                "diskState": self.disk_state or ("Attached" if self.managed_by else "Unattached"),
+                "provisioningState": "Succeeded",
             },
         }  # fmt: skip
         if self.managed_by:
             body["managedBy"] = self.managed_by
+        if self.managed_by_extended:
+            body["managedByExtended"] = list(self.managed_by_extended)
+        if self.ownership_updated:
+            body["properties"]["lastOwnershipUpdateTime"] = self.ownership_updated
         return body
 
 
@@ -213,6 +243,73 @@ class StorageAccount:
         }  # fmt: skip
 
 
+@dataclass
+class PublicIp:
+    """A public IP address; ``ip_configuration`` is the ARM id of the IP configuration (of a
+    network interface, a load balancer ...) it is associated with."""
+
+    subscription: str
+    group: str
+    name: str
+    location: str
+    ip: str | None = None  # a dynamic address has none until it is associated
+    allocation: str = "Static"
+    sku: str = "Standard"
+    tags: dict[str, str] = field(default_factory=dict)
+    ip_configuration: str | None = None
+    nat_gateway: str | None = None
+    zones: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return _arm_id(self.subscription, self.group, "Microsoft.Network/publicIPAddresses", self.name)
+
+    def view(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "provisioningState": "Succeeded", "publicIPAddressVersion": "IPv4",
+            "publicIPAllocationMethod": self.allocation, "idleTimeoutInMinutes": 4,
+        }  # fmt: skip
+        if self.ip:
+            properties["ipAddress"] = self.ip
+        if self.ip_configuration:
+            properties["ipConfiguration"] = {"id": self.ip_configuration}
+        if self.nat_gateway:
+            properties["natGateway"] = {"id": self.nat_gateway}
+        return {
+            "id": self.id, "name": self.name, "type": "Microsoft.Network/publicIPAddresses",
+            "location": self.location, "tags": self.tags, "zones": self.zones,
+            "sku": {"name": self.sku, "tier": "Regional"}, "properties": properties,
+        }  # fmt: skip
+
+
+@dataclass
+class NetworkInterface:
+    subscription: str
+    group: str
+    name: str
+    location: str
+    vm: str | None = None  # the ARM id of the VM it belongs to
+
+    @property
+    def id(self) -> str:
+        return _arm_id(self.subscription, self.group, "Microsoft.Network/networkInterfaces", self.name)
+
+    def ip_configuration(self, name: str = "ipconfig1") -> str:
+        return f"{self.id}/ipConfigurations/{name}"
+
+    def view(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {
+            "provisioningState": "Succeeded",
+            "ipConfigurations": [{"id": self.ip_configuration(), "name": "ipconfig1"}],
+        }
+        if self.vm:
+            properties["virtualMachine"] = {"id": self.vm}
+        return {
+            "id": self.id, "name": self.name, "type": "Microsoft.Network/networkInterfaces",
+            "location": self.location, "properties": properties,
+        }  # fmt: skip
+
+
 class AzureComputeEmulator(AzureArmEmulator):
     def __init__(self, page_size: int = 50) -> None:
         super().__init__(page_size=page_size)
@@ -222,6 +319,8 @@ class AzureComputeEmulator(AzureArmEmulator):
         self.disks: dict[tuple[str, str, str], ManagedDisk] = {}
         self.scale_sets: dict[tuple[str, str, str], ScaleSet] = {}
         self.accounts: dict[tuple[str, str, str], StorageAccount] = {}
+        self.public_ips: dict[tuple[str, str, str], PublicIp] = {}
+        self.nics: dict[tuple[str, str, str], NetworkInterface] = {}
         self.created_accounts: dict[str, StorageAccount] = {}  # storage operation id -> the account it creates
         self.default_page_size = page_size
         self.denied: set[str] = set()
@@ -239,34 +338,36 @@ class AzureComputeEmulator(AzureArmEmulator):
         self.route("DELETE", VM, self._delete_vm)
         for action in ("start", "deallocate", "powerOff", "restart"):
             self.route("POST", VM + f"/{action}", self._power(action))
-        self.route(
-            "GET",
-            SUB + r"/providers/(?i:Microsoft\.Compute)/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
-            self._operation,
-        )
+        for namespace in ("Compute", "Network"):  # the long-running operations of each, polled alike
+            operation = rf"/providers/(?i:Microsoft\.{namespace})/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)"
+            self.route("GET", SUB + operation, self._operation)
         self._disk_routes()
         self._scale_set_routes()
         self._storage_routes()
+        self._network_routes()
         self.monitor = AzureMonitor(self)
 
+    def _reads(self, kind: str, item: str, store: dict[tuple[str, str, str], Any]) -> None:
+        """The subscription's list of a kind (``Microsoft.Compute/disks``) and a GET of one, both
+        needing the kind's read permission."""
+        namespace, collection = (re.escape(part) for part in kind.split("/"))
+        permission = f"{kind}/read"
+        self.route("GET", SUB + f"/providers/(?i:{namespace})/(?i:{collection})", self._list_of(store, permission))
+        self.route("GET", item, self._get_of(store, permission))
+
     def _disk_routes(self) -> None:
-        self.route("GET", SUB + r"/providers/(?i:Microsoft\.Compute)/(?i:disks)", self._list_disks)
-        self.route("GET", DISK, self._get_disk)
+        self._reads("Microsoft.Compute/disks", DISK, self.disks)
         self.route("PUT", DISK, self._put_disk)
-        self.route("PATCH", DISK, self._patch_disk)
+        self.route("PATCH", DISK, self._retag_of(self.disks, "Microsoft.Compute/disks/write"))
         self.route("DELETE", DISK, self._delete_disk)
 
     def _scale_set_routes(self) -> None:
-        self.route(
-            "GET", SUB + r"/providers/(?i:Microsoft\.Compute)/(?i:virtualMachineScaleSets)", self._list_scale_sets
-        )
-        self.route("GET", SCALE_SET, self._get_scale_set)
+        self._reads("Microsoft.Compute/virtualMachineScaleSets", SCALE_SET, self.scale_sets)
         self.route("PATCH", SCALE_SET, self._patch_scale_set)
         self.route("DELETE", SCALE_SET, self._delete_scale_set)
 
     def _storage_routes(self) -> None:
-        self.route("GET", SUB + r"/providers/(?i:Microsoft\.Storage)/(?i:storageAccounts)", self._list_accounts)
-        self.route("GET", ACCOUNT, self._get_account)
+        self._reads("Microsoft.Storage/storageAccounts", ACCOUNT, self.accounts)
         self.route("PUT", ACCOUNT, self._put_account)
         self.route("PATCH", ACCOUNT, self._patch_account)
         self.route("DELETE", ACCOUNT, self._delete_account)
@@ -275,6 +376,12 @@ class AzureComputeEmulator(AzureArmEmulator):
             SUB + r"/providers/(?i:Microsoft\.Storage)/locations/(?P<loc>[^/]+)/asyncoperations/(?P<op>[^/]+)",
             self._storage_operation,
         )
+
+    def _network_routes(self) -> None:
+        self._reads("Microsoft.Network/publicIPAddresses", PUBLIC_IP, self.public_ips)
+        self.route("PATCH", PUBLIC_IP, self._retag_of(self.public_ips, "Microsoft.Network/publicIPAddresses/write"))
+        self.route("DELETE", PUBLIC_IP, self._delete_public_ip)
+        self._reads("Microsoft.Network/networkInterfaces", NIC, self.nics)
 
     # -- test set-up ---------------------------------------------------------------------------
     def add_subscription(self, subscription: str) -> None:
@@ -296,6 +403,12 @@ class AzureComputeEmulator(AzureArmEmulator):
 
     def add_account(self, account: StorageAccount) -> StorageAccount:
         return self._add(self.accounts, account)
+
+    def add_public_ip(self, public_ip: PublicIp) -> PublicIp:
+        return self._add(self.public_ips, public_ip)
+
+    def add_nic(self, nic: NetworkInterface) -> NetworkInterface:
+        return self._add(self.nics, nic)
 
     def _add(self, store: dict[tuple[str, str, str], Item], item: Item) -> Item:
         with self.lock:
@@ -321,6 +434,8 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.disks.clear()
             self.scale_sets.clear()
             self.accounts.clear()
+            self.public_ips.clear()
+            self.nics.clear()
             self.created_accounts.clear()
             self.denied.clear()
             self.operations.clear()
@@ -393,12 +508,50 @@ class AzureComputeEmulator(AzureArmEmulator):
             items = sorted((i for i in store.values() if i.subscription == subscription), key=lambda i: i.id.lower())
         return self._page(request, [i.view() for i in items])
 
-    def _long_running(self, request: Request, location: str, status: int, body: Any = None) -> Reply:
+    def _list_of(self, store: dict[tuple[str, str, str], Any], permission: str) -> Callable[[Request], Reply]:
+        """The handler of a subscription's list of one kind of resource, paged."""
+
+        def handler(request: Request) -> Reply:
+            subscription = self._check(request, permission)
+            return self._listed(request, store, subscription)
+
+        return handler
+
+    def _get_of(self, store: dict[tuple[str, str, str], Any], permission: str) -> Callable[[Request], Reply]:
+        """The handler of a GET of one resource of a kind."""
+
+        def handler(request: Request) -> Reply:
+            self._check(request, permission)
+            return Reply(200, self._find(store, request).view())
+
+        return handler
+
+    def _retag_of(self, store: dict[tuple[str, str, str], Any], permission: str) -> Callable[[Request], Reply]:
+        """The handler of a PATCH of a resource whose tags are all a PATCH may change."""
+
+        def handler(request: Request) -> Reply:
+            self._check(request, permission)
+            item = self._find(store, request)
+            body = request.json() or {}
+            with self.lock:
+                if "tags" in body:
+                    item.tags = body["tags"] or {}
+            return Reply(200, item.view())
+
+        return handler
+
+    def _remove(self, store: dict[tuple[str, str, str], Any], item: Any) -> None:
+        with self.lock:
+            store.pop((item.subscription, item.group.lower(), item.name.lower()), None)
+
+    def _long_running(
+        self, request: Request, location: str, status: int, body: Any = None, namespace: str = "Microsoft.Compute"
+    ) -> Reply:
         operation = f"op-{next(self._ids)}"
         with self.lock:
             self.operations[operation] = 1
         url = (
-            f"{self.url}/subscriptions/{request.params['sub']}/providers/Microsoft.Compute/locations/{location}"
+            f"{self.url}/subscriptions/{request.params['sub']}/providers/{namespace}/locations/{location}"
             f"/operations/{operation}?api-version={request.query['api-version']}"
         )
         return Reply(status, body, {"Azure-AsyncOperation": url, "Retry-After": "0"})
@@ -542,8 +695,7 @@ class AzureComputeEmulator(AzureArmEmulator):
     def _delete_vm(self, request: Request) -> Reply:
         self._check(request, "Microsoft.Compute/virtualMachines/delete")
         vm = self._vm(request)
-        with self.lock:
-            self.vms.pop((vm.subscription, vm.group.lower(), vm.name.lower()), None)
+        self._remove(self.vms, vm)
         return self._long_running(request, vm.location, 202)
 
     def _power(self, action: str) -> Any:
@@ -570,14 +722,6 @@ class AzureComputeEmulator(AzureArmEmulator):
         return Reply(200, {"name": operation, "status": status}, {"Retry-After": "0"})
 
     # -- managed disks ---------------------------------------------------------------------------
-    def _list_disks(self, request: Request) -> Reply:
-        subscription = self._check(request, "Microsoft.Compute/disks/read")
-        return self._listed(request, self.disks, subscription)
-
-    def _get_disk(self, request: Request) -> Reply:
-        self._check(request, "Microsoft.Compute/disks/read")
-        return Reply(200, self._find(self.disks, request).view())
-
     def _put_disk(self, request: Request) -> Reply:
         subscription = self._check(request, "Microsoft.Compute/disks/write")
         name, body = request.params["name"], request.json() or {}
@@ -605,34 +749,16 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.disks[key] = disk
         return self._long_running(request, disk.location, 202)
 
-    def _patch_disk(self, request: Request) -> Reply:
-        self._check(request, "Microsoft.Compute/disks/write")
-        disk: ManagedDisk = self._find(self.disks, request)
-        body = request.json() or {}
-        with self.lock:
-            if "tags" in body:
-                disk.tags = body["tags"] or {}
-        return Reply(200, disk.view())
-
     def _delete_disk(self, request: Request) -> Reply:
         self._check(request, "Microsoft.Compute/disks/delete")
         disk: ManagedDisk = self._find(self.disks, request)
         if disk.managed_by:
             message = f"Disk {disk.name} is attached to VM {disk.managed_by}."
             raise HttpError(409, {"error": {"code": "OperationNotAllowed", "message": message}})
-        with self.lock:
-            self.disks.pop((disk.subscription, disk.group.lower(), disk.name.lower()), None)
+        self._remove(self.disks, disk)
         return self._long_running(request, disk.location, 202)
 
     # -- virtual machine scale sets --------------------------------------------------------------
-    def _list_scale_sets(self, request: Request) -> Reply:
-        subscription = self._check(request, "Microsoft.Compute/virtualMachineScaleSets/read")
-        return self._listed(request, self.scale_sets, subscription)
-
-    def _get_scale_set(self, request: Request) -> Reply:
-        self._check(request, "Microsoft.Compute/virtualMachineScaleSets/read")
-        return Reply(200, self._find(self.scale_sets, request).view())
-
     def _patch_scale_set(self, request: Request) -> Reply:
         self._check(request, "Microsoft.Compute/virtualMachineScaleSets/write")
         scale_set: ScaleSet = self._find(self.scale_sets, request)
@@ -649,19 +775,10 @@ class AzureComputeEmulator(AzureArmEmulator):
     def _delete_scale_set(self, request: Request) -> Reply:
         self._check(request, "Microsoft.Compute/virtualMachineScaleSets/delete")
         scale_set: ScaleSet = self._find(self.scale_sets, request)
-        with self.lock:
-            self.scale_sets.pop((scale_set.subscription, scale_set.group.lower(), scale_set.name.lower()), None)
+        self._remove(self.scale_sets, scale_set)
         return self._long_running(request, scale_set.location, 202)
 
     # -- storage accounts ------------------------------------------------------------------------
-    def _list_accounts(self, request: Request) -> Reply:
-        subscription = self._check(request, "Microsoft.Storage/storageAccounts/read")
-        return self._listed(request, self.accounts, subscription)
-
-    def _get_account(self, request: Request) -> Reply:
-        self._check(request, "Microsoft.Storage/storageAccounts/read")
-        return Reply(200, self._find(self.accounts, request).view())
-
     def _put_account(self, request: Request) -> Reply:
         subscription = self._check(request, "Microsoft.Storage/storageAccounts/write")
         name, body = request.params["name"], request.json() or {}
@@ -732,6 +849,19 @@ class AzureComputeEmulator(AzureArmEmulator):
         with self.lock:
             gone = self.accounts.pop(key, None)
         return Reply(200 if gone else 204, None)
+
+    # -- networking ------------------------------------------------------------------------------
+    def _delete_public_ip(self, request: Request) -> Reply:
+        self._check(request, "Microsoft.Network/publicIPAddresses/delete")
+        public_ip: PublicIp = self._find(self.public_ips, request)
+        user = public_ip.ip_configuration or public_ip.nat_gateway
+        if user:
+            message = (
+                f"Public IP address {public_ip.id} can not be deleted since it is still allocated to resource {user}."
+            )
+            raise HttpError(400, {"error": {"code": "PublicIPAddressCannotBeDeleted", "message": message}})
+        self._remove(self.public_ips, public_ip)
+        return self._long_running(request, public_ip.location, 202, namespace="Microsoft.Network")
 
 
 def _query(request: Request) -> str:

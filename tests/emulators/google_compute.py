@@ -14,6 +14,15 @@ Disks: a name matches ``[a-z]([-a-z0-9]{0,61}[a-z0-9])?`` and is unique per zone
 known ``pd-*`` type, the size 10..65536 GB, a disk in use by an instance cannot be deleted (400
 ``resourceInUseByAnotherResource``), deleting an instance detaches its disks. Groups: ``resize``
 takes a size of 0..1000; ``status.autoscaler`` names the group's autoscaler, if it has one.
+Instances report ``cpuPlatform`` and ``lastStartTimestamp``/``lastStopTimestamp`` (set when they
+are created, started and stopped), disks ``lastAttachTimestamp``/``lastDetachTimestamp`` when a
+test sets them. Addresses (regional, ``EXTERNAL`` or ``INTERNAL``): a name is unique per region,
+``status`` is ``IN_USE`` while ``users`` names a resource and ``RESERVED`` otherwise, an address in
+use cannot be deleted (400 ``resourceInUseByAnotherResource``), deleting an instance releases the
+addresses it used. A test adds addresses; they are listed (aggregated), read, relabelled and
+deleted, relabels and deletes returning a region operation, waited on like a zone's. An address
+whose ``address_type`` is empty is answered without ``addressType``, as GCE answers one that
+defaulted to external.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tests.emulators.google_monitoring import GoogleMonitoring, Series
@@ -37,6 +46,7 @@ INSTANCE = INSTANCES + r"/(?P<name>[^/]+)"
 DISKS = PROJECT + r"/zones/(?P<zone>[^/]+)/disks"
 DISK = DISKS + r"/(?P<name>[^/]+)"
 GROUP = PROJECT + r"/zones/(?P<zone>[^/]+)/instanceGroupManagers/(?P<name>[^/]+)"
+ADDRESS = PROJECT + r"/regions/(?P<region>[^/]+)/addresses/(?P<name>[^/]+)"
 AUTOSCALER = PROJECT + r"/zones/(?P<zone>[^/]+)/autoscalers/(?P<name>[^/]+)"
 DISK_TYPES = ("pd-standard", "pd-balanced", "pd-ssd", "pd-extreme")
 _NAME = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -67,6 +77,19 @@ def _zonal(project: str, zone: str, collection: str, name: str) -> str:
     return f"{BASE}/projects/{project}/zones/{zone}/{collection}/{name}"
 
 
+PACIFIC = timezone(timedelta(hours=-7))  # GCE stamps times in its own zone's offset
+
+
+def gce_time(moment: datetime | None = None) -> str:
+    """An RFC 3339 timestamp as GCE writes one (``2026-11-01T09:00:00.000-07:00``)."""
+    moment = (moment or datetime.now(UTC)).astimezone(PACIFIC)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _stamps(**fields: str | None) -> dict[str, str]:
+    return {key: value for key, value in fields.items() if value}
+
+
 @dataclass
 class Instance:
     project: str
@@ -77,6 +100,9 @@ class Instance:
     labels: dict[str, str] = field(default_factory=dict)
     image: str = "projects/debian-cloud/global/images/family/debian-12"
     id: int = 0
+    cpu_platform: str = "Intel Broadwell"
+    last_start: str | None = None  # RFC 3339, as GCE reports lastStartTimestamp
+    last_stop: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -100,6 +126,8 @@ class Instance:
             "selfLink": self.self_link,
             "disks": [{"boot": True, "source": f"{BASE}/projects/{self.project}/zones/{self.zone}/disks/{self.name}"}],
             "networkInterfaces": [{"network": f"{BASE}/projects/{self.project}/global/networks/default"}],
+            "cpuPlatform": self.cpu_platform,
+            **_stamps(lastStartTimestamp=self.last_start, lastStopTimestamp=self.last_stop),
         }
 
 
@@ -113,6 +141,8 @@ class Disk:
     labels: dict[str, str] = field(default_factory=dict)
     users: list[str] = field(default_factory=list)  # names of the instances (same zone) it is attached to
     id: int = 0
+    last_attach: str | None = None  # RFC 3339, as GCE reports lastAttachTimestamp
+    last_detach: str | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -132,6 +162,49 @@ class Disk:
             "type": f"{BASE}/projects/{self.project}/zones/{self.zone}/diskTypes/{self.disk_type}",
             "status": "READY",
             "users": [_zonal(self.project, self.zone, "instances", user) for user in self.users],
+            "labels": self.labels,
+            "labelFingerprint": self.fingerprint,
+            "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
+            "selfLink": self.self_link,
+            **_stamps(lastAttachTimestamp=self.last_attach, lastDetachTimestamp=self.last_detach),
+        }
+
+
+@dataclass
+class Address:
+    """A reserved regional address; ``users`` are the full URLs of what uses it (an instance's
+    access config, a forwarding rule)."""
+
+    project: str
+    region: str
+    name: str
+    address: str = ""
+    address_type: str = "EXTERNAL"
+    users: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    network_tier: str = "PREMIUM"
+    id: int = 0
+    status: str | None = None  # as users imply (IN_USE or RESERVED) unless a test says otherwise
+
+    @property
+    def fingerprint(self) -> str:
+        return _fingerprint(self.labels)
+
+    @property
+    def self_link(self) -> str:
+        return f"{BASE}/projects/{self.project}/regions/{self.region}/addresses/{self.name}"
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "kind": "compute#address",
+            "id": str(self.id),
+            "name": self.name,
+            "address": self.address,
+            **_stamps(addressType=self.address_type),
+            "status": self.status or ("IN_USE" if self.users else "RESERVED"),
+            "users": list(self.users),
+            "region": f"{BASE}/projects/{self.project}/regions/{self.region}",
+            "networkTier": self.network_tier,
             "labels": self.labels,
             "labelFingerprint": self.fingerprint,
             "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
@@ -186,6 +259,7 @@ class GoogleComputeEmulator(Emulator):
         self.instances: dict[tuple[str, str, str], Instance] = {}
         self.disks: dict[tuple[str, str, str], Disk] = {}
         self.groups: dict[tuple[str, str, str], Group] = {}
+        self.addresses: dict[tuple[str, str, str], Address] = {}  # (project, region, name)
         self.operations: dict[str, dict[str, Any]] = {}
         self.denied: set[str] = set()
         self.storage = GoogleStorage(self, self.projects, self.denied, tuple(REGIONS))
@@ -198,10 +272,16 @@ class GoogleComputeEmulator(Emulator):
         self.route(
             "GET", PROJECT + "/aggregated/instanceGroupManagers", self._aggregated("instanceGroupManagers", self.groups)
         )
+        self.route("GET", PROJECT + "/aggregated/addresses", self._aggregated("addresses", self.addresses))
+        self.route("GET", ADDRESS, self._get_of("addresses", self.addresses))
+        self.route("DELETE", ADDRESS, self._delete_address)
+        self.route("POST", ADDRESS + "/setLabels", self._set_labels_of("addresses", self.addresses))
+        self.route("GET", PROJECT + r"/regions/(?P<region>[^/]+)/operations/(?P<op>[^/]+)", self._operation)
+        self.route("POST", PROJECT + r"/regions/(?P<region>[^/]+)/operations/(?P<op>[^/]+)/wait", self._wait)
         self.route("POST", DISKS, self._insert_disk)
         self.route("GET", DISK, self._get_of("disks", self.disks))
         self.route("DELETE", DISK, self._delete_disk)
-        self.route("POST", DISK + "/setLabels", self._set_disk_labels)
+        self.route("POST", DISK + "/setLabels", self._set_labels_of("disks", self.disks))
         self.route("GET", GROUP, self._get_of("instanceGroupManagers", self.groups))
         self.route("DELETE", GROUP, self._delete_group)
         self.route("POST", GROUP + "/resize", self._resize)
@@ -213,7 +293,7 @@ class GoogleComputeEmulator(Emulator):
         self.route("POST", INSTANCE + "/start", self._power("RUNNING", "compute.instances.start"))
         self.route("POST", INSTANCE + "/stop", self._power("TERMINATED", "compute.instances.stop"))
         self.route("POST", INSTANCE + "/setMachineType", self._set_machine_type)
-        self.route("POST", INSTANCE + "/setLabels", self._set_labels)
+        self.route("POST", INSTANCE + "/setLabels", self._set_labels_of("instances", self.instances))
         self.route("GET", PROJECT + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)", self._operation)
         self.route("POST", PROJECT + r"/zones/(?P<zone>[^/]+)/operations/(?P<op>[^/]+)/wait", self._wait)
 
@@ -236,6 +316,14 @@ class GoogleComputeEmulator(Emulator):
     def add_group(self, group: Group) -> Group:
         self._add(self.groups, group)
         return group
+
+    def add_address(self, address: Address) -> Address:
+        with self.lock:
+            self.projects.add(address.project)
+            address.id = address.id or next(self._ids)
+            address.address = address.address or f"34.89.{address.id // 250 % 250}.{address.id % 250}"
+            self.addresses[(address.project, address.region, address.name)] = address
+        return address
 
     def add_bucket(self, bucket: Bucket) -> Bucket:
         return self.storage.add(bucket)
@@ -274,6 +362,7 @@ class GoogleComputeEmulator(Emulator):
             self.instances.clear()
             self.disks.clear()
             self.groups.clear()
+            self.addresses.clear()
             self.operations.clear()
             self.denied.clear()
             self.requests.clear()
@@ -296,27 +385,33 @@ class GoogleComputeEmulator(Emulator):
         return found
 
     def _find(self, request: Request, collection: str, store: Store) -> Any:
-        key = (request.params["project"], request.params["zone"], request.params["name"])
+        """A zonal resource, or a regional one where the route names a region."""
+        scope = "zones" if "zone" in request.params else "regions"
+        key = (request.params["project"], request.params[scope[:-1]], request.params["name"])
         with self.lock:
             found = store.get(key)
         if found is None:
             raise _error(
-                404, f"The resource 'projects/{key[0]}/zones/{key[1]}/{collection}/{key[2]}' was not found", "notFound"
+                404,
+                f"The resource 'projects/{key[0]}/{scope}/{key[1]}/{collection}/{key[2]}' was not found",
+                "notFound",
             )
         return found
 
-    def _operation_for(self, project: str, zone: str, kind: str, target: str) -> Reply:
+    def _operation_for(self, project: str, zone: str, kind: str, target: str, *, region: str | None = None) -> Reply:
+        """A zone operation, or with ``region`` a region operation."""
         name = f"operation-{next(self._ids)}"
+        scope = ("region", f"regions/{region}") if region else ("zone", f"zones/{zone}")
         operation = {
             "kind": "compute#operation",
             "id": str(next(self._ids)),
             "name": name,
-            "zone": f"{BASE}/projects/{project}/zones/{zone}",
+            scope[0]: f"{BASE}/projects/{project}/{scope[1]}",
             "operationType": kind,
             "targetLink": target,
             "status": "RUNNING",
             "progress": 0,
-            "selfLink": f"{BASE}/projects/{project}/zones/{zone}/operations/{name}",
+            "selfLink": f"{BASE}/projects/{project}/{scope[1]}/operations/{name}",
         }
         with self.lock:
             self.operations[name] = operation
@@ -337,21 +432,46 @@ class GoogleComputeEmulator(Emulator):
         return Reply(200, {"kind": "compute#regionList", "items": items})
 
     def _aggregated(self, collection: str, store: Store) -> Callable[[Request], Reply]:
-        """``aggregatedList`` of a zonal collection: pages of resources grouped by ``zones/<zone>``."""
+        """``aggregatedList`` of a zonal or regional collection: pages of resources grouped by
+        ``zones/<zone>`` or ``regions/<region>``."""
+
+        def scope(resource: Any) -> str:
+            return f"zones/{resource.zone}" if hasattr(resource, "zone") else f"regions/{resource.region}"
 
         def handler(request: Request) -> Reply:
             project = self._check(request, f"compute.{collection}.list")
             with self.lock:
-                everything = sorted((r for r in store.values() if r.project == project), key=lambda r: (r.zone, r.name))
+                everything = sorted(
+                    (r for r in store.values() if r.project == project), key=lambda r: (scope(r), r.name)
+                )
             size = min(int(request.query.get("maxResults") or 500), self.page_size)
             offset = int(request.query.get("pageToken") or 0)
             items: dict[str, Any] = {}
             for resource in everything[offset : offset + size]:
-                items.setdefault(f"zones/{resource.zone}", {collection: []})[collection].append(resource.view())
+                items.setdefault(scope(resource), {collection: []})[collection].append(resource.view())
             reply: dict[str, Any] = {"kind": f"compute#{collection[:-1]}AggregatedList", "items": items}
             if offset + size < len(everything):
                 reply["nextPageToken"] = str(offset + size)
             return Reply(200, reply)
+
+        return handler
+
+    def _set_labels_of(self, collection: str, store: Store) -> Callable[[Request], Reply]:
+        """``setLabels`` of a zonal or regional resource, with the labels' current fingerprint."""
+
+        def handler(request: Request) -> Reply:
+            project = self._check(request, f"compute.{collection}.setLabels")
+            resource = self._find(request, collection, store)
+            body = request.json() or {}
+            if body.get("labelFingerprint") != resource.fingerprint:
+                raise _error(
+                    412, "Labels fingerprint either invalid or resource labels have changed", "conditionNotMet"
+                )
+            with self.lock:
+                resource.labels = dict(body.get("labels") or {})
+            if hasattr(resource, "zone"):
+                return self._operation_for(project, resource.zone, "setLabels", resource.self_link)
+            return self._operation_for(project, "", "setLabels", resource.self_link, region=resource.region)
 
         return handler
 
@@ -403,8 +523,9 @@ class GoogleComputeEmulator(Emulator):
                     "alreadyExists",
                 )
             instance = Instance(
-                project, zone, name, machine, "RUNNING", dict(body.get("labels") or {}), image, next(self._ids)
-            )
+                project, zone, name, machine, "RUNNING", dict(body.get("labels") or {}), image, next(self._ids),
+                last_start=gce_time(),
+            )  # fmt: skip
             self.instances[(project, zone, name)] = instance
         return self._operation_for(project, zone, "insert", instance.self_link)
 
@@ -420,6 +541,10 @@ class GoogleComputeEmulator(Emulator):
             for disk in self.disks.values():  # its disks are detached (the boot disk is not modelled)
                 if disk.project == project and disk.zone == instance.zone and instance.name in disk.users:
                     disk.users.remove(instance.name)
+                    disk.last_detach = gce_time()
+            for address in self.addresses.values():  # and the addresses its access configs used
+                if instance.self_link in address.users:
+                    address.users.remove(instance.self_link)
         return self._operation_for(project, instance.zone, "delete", instance.self_link)
 
     def _power(self, status: str, permission: str) -> Any:
@@ -428,6 +553,10 @@ class GoogleComputeEmulator(Emulator):
             instance = self._instance(request)
             with self.lock:
                 instance.status = status
+                if status == "RUNNING":
+                    instance.last_start = gce_time()
+                else:
+                    instance.last_stop = gce_time()
             return self._operation_for(project, instance.zone, permission.rsplit(".", 1)[-1], instance.self_link)
 
         return handler
@@ -448,16 +577,6 @@ class GoogleComputeEmulator(Emulator):
         with self.lock:
             instance.machine_type = machine
         return self._operation_for(project, instance.zone, "setMachineType", instance.self_link)
-
-    def _set_labels(self, request: Request) -> Reply:
-        project = self._check(request, "compute.instances.setLabels")
-        instance = self._instance(request)
-        body = request.json() or {}
-        if body.get("labelFingerprint") != instance.fingerprint:
-            raise _error(412, "Labels fingerprint either invalid or resource labels have changed", "conditionNotMet")
-        with self.lock:
-            instance.labels = dict(body.get("labels") or {})
-        return self._operation_for(project, instance.zone, "setLabels", instance.self_link)
 
     def _operation(self, request: Request) -> Reply:
         self._check(request, "compute.zoneOperations.get")
@@ -514,16 +633,6 @@ class GoogleComputeEmulator(Emulator):
             self.disks.pop((project, disk.zone, disk.name), None)
         return self._operation_for(project, disk.zone, "delete", disk.self_link)
 
-    def _set_disk_labels(self, request: Request) -> Reply:
-        project = self._check(request, "compute.disks.setLabels")
-        disk: Disk = self._find(request, "disks", self.disks)
-        body = request.json() or {}
-        if body.get("labelFingerprint") != disk.fingerprint:
-            raise _error(412, "Labels fingerprint either invalid or resource labels have changed", "conditionNotMet")
-        with self.lock:
-            disk.labels = dict(body.get("labels") or {})
-        return self._operation_for(project, disk.zone, "setLabels", disk.self_link)
-
     # -- managed instance groups ---------------------------------------------------------------
     def _resize(self, request: Request) -> Reply:
         project = self._check(request, "compute.instanceGroupManagers.update")
@@ -557,3 +666,14 @@ class GoogleComputeEmulator(Emulator):
             "target": group.self_link, "status": "ACTIVE",
             "autoscalingPolicy": {"minNumReplicas": low, "maxNumReplicas": high, "mode": "ON"},
         })  # fmt: skip
+
+    # -- addresses -------------------------------------------------------------------------------
+    def _delete_address(self, request: Request) -> Reply:
+        project = self._check(request, "compute.addresses.delete")
+        address: Address = self._find(request, "addresses", self.addresses)
+        if address.users:
+            raise _error(400, f"The address resource '{address.self_link}' is already being used by "
+                         f"'{address.users[0]}'", "resourceInUseByAnotherResource")  # fmt: skip
+        with self.lock:
+            self.addresses.pop((project, address.region, address.name), None)
+        return self._operation_for(project, "", "delete", address.self_link, region=address.region)
