@@ -244,6 +244,9 @@ def change_for(row: RecommendationRow, current: CloudResource) -> Change:
         return Change(restart if running else restart[1:2], state, row.target, back if running else back[1:2], False)
     if row.action == "stop":
         return Change([f"stop {rid}"], ResourceState.STOPPED.value, size, [f"start {rid}"], False)
+    if row.kind == "unattached_ip":  # an address holds no data: nothing to snapshot, nothing to restore
+        gone = ["allocate a new address: this one cannot be recovered"]
+        return Change([f"release {rid}"], ResourceState.TERMINATED.value, None, gone, False)
     if row.action in ("terminate", "delete"):
         steps = [f"snapshot {rid}", f"{row.action} {rid}"]
         return Change(steps, ResourceState.TERMINATED.value, None, [f"restore {rid} from the snapshot"], True)

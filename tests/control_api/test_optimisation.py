@@ -338,3 +338,23 @@ def test_a_rightsizing_made_for_another_type_than_the_resource_has_now_is_refuse
     assert "run the analysis again" in _problem(refused, 409)["detail"]
     with Session(api.engine) as session:
         assert session.get(RecommendationRow, rec.id).status == "open"  # type: ignore[union-attr]
+
+
+def test_releasing_an_unattached_elastic_ip_needs_no_snapshot_and_releases_it(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    body = {
+        "kind": "aws", "name": "wedsync-aws", "default_region": "eu-west-2", "endpoint_url": moto_endpoint,
+        "credentials": {"access_key_id": aws_keys["access_key_id"], "secret_access_key": aws_keys["secret_access_key"]},
+    }  # fmt: skip
+    assert api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).status_code == 201
+    ec2 = boto3.client("ec2", region_name="eu-west-2", endpoint_url=moto_endpoint, **_boto_keys(aws_keys))
+    allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
+    rec = _rec(allocation, kind="unattached_ip", action="delete", target=None, provider="wedsync-aws")
+    _store(api, [rec], providers=("wedsync-aws",))
+    plan = api.client.post(f"{URL}/{rec.id}/apply", json={"dry_run": True}, headers=api.headers(Role.OPERATOR)).json()
+    assert plan["steps"] == [f"release {allocation}"]
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["status"] == "succeeded", operation
+    assert "snapshot" not in operation["result"]
+    assert ec2.describe_addresses()["Addresses"] == []
