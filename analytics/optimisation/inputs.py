@@ -28,8 +28,16 @@ import polars as pl
 
 from analytics.optimisation.commitments import CommitmentOffer, recommend_commitments
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, Subtype
-from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
-from analytics.optimisation.schedules import recommend_schedules
+from analytics.optimisation.rules import (
+    IDLE_WINDOW,
+    HourlyMetrics,
+    hourly_metrics,
+    idle,
+    rightsize,
+    stopped_paying,
+    unattached,
+)
+from analytics.optimisation.schedules import MIN_LOOKBACK_DAYS, recommend_schedules
 from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, ResourceState
 
 INVENTORY_SQL = """
@@ -516,14 +524,13 @@ def compute_commitments(
         if rec.action == "resize" and _bill_id(rec.resource_id) not in factors:
             current, proposed = rec.evidence["current"]["list_hourly"], rec.evidence["proposed"]["list_hourly"]
             factors[_bill_id(rec.resource_id)] = float(Decimal(proposed) / Decimal(current))
-    adjust = pl.DataFrame(
-        {"bill_id": list(factors), "factor": list(factors.values())},
-        schema={"bill_id": pl.String, "factor": pl.Float64},
-    )
-    mine = (
-        usage.filter(pl.col("provider") == provider)
-        .join(adjust, on="bill_id", how="left")
-        .with_columns((pl.col("on_demand_cost") * pl.col("factor").fill_null(1.0)).alias("on_demand_cost"))
+    factor = pl.col("bill_id").replace_strict(factors, default=1.0, return_dtype=pl.Float64)
+    mine = (  # one row per account and hour from here: the replay needs no more
+        usage.lazy()
+        .filter(pl.col("provider") == provider)
+        .group_by("provider", "cloud", "account_id", "currency", "hour")
+        .agg((pl.col("on_demand_cost") * factor).sum(), pl.col("already_covered").sum())
+        .collect()
     )
     found: list[Recommendation] = []
     for (cloud, currency), rows in mine.group_by("cloud", "currency", maintain_order=True):
@@ -545,14 +552,19 @@ def compute_commitments(
 
 
 def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendation]:
-    """Every rule over every provider in ``inputs``, each provider priced at its own rates.
+    """Every rule over every provider in ``inputs``, each provider priced at its own rates. The
+    samples are summarised per resource and hour once, in one pass, for every rule.
     A resource to stop, delete or terminate gets no rightsizing or schedule as well (there would
     be nothing left to resize). One recommendation per id, biggest saving first."""
     found: dict[str, Recommendation] = {}
+    longest = max(settings.rightsize_window_days, MIN_LOOKBACK_DAYS, IDLE_WINDOW.days)
+    hourly = hourly_metrics(inputs.metrics, start=inputs.now - timedelta(days=longest), end=inputs.now)
     for provider, rates in inputs.rates.items():
         resources = [r for r in inputs.resources if r.provider == provider]
         ids = {r.resource_id for r in resources}
-        metrics = inputs.metrics.filter(pl.col("resource_id").is_in(ids))
+        metrics = (
+            hourly if len(inputs.rates) == 1 else HourlyMetrics(hourly.frame.filter(pl.col("resource_id").is_in(ids)))
+        )
         removals = [
             *idle(resources, metrics, inputs.catalogue, rates, now=inputs.now),
             *unattached(resources, rates, now=inputs.now),

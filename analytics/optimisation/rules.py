@@ -58,7 +58,37 @@ _MEMORY = Metric.MEMORY_PERCENT.value
 _SOURCES = {"cpu": (_CPU,), "memory": (_MEMORY,), "network": _NETWORK}
 
 
-def _hourly(metrics: pl.DataFrame, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class HourlyMetrics:
+    """Metrics already summarised per resource and hour (see :func:`hourly_metrics`): every rule
+    reads hourly figures, so a caller running several rules over one fleet summarises the raw
+    samples once instead of once per rule. The rules accept this or the raw frame."""
+
+    frame: pl.DataFrame  # resource_id, timestamp (the hour), cpu, memory, network, network_rows
+
+
+def hourly_metrics(metrics: pl.DataFrame, *, start: datetime, end: datetime) -> HourlyMetrics:
+    """One streaming pass over raw samples in [start, end): every resource's hours with data."""
+    hours = _summarise(metrics, start=start, end=end, columns=("cpu", "memory", "network"))
+    return HourlyMetrics(hours.collect(engine="streaming"))
+
+
+Metrics = pl.DataFrame | HourlyMetrics
+
+
+def _hourly(metrics: Metrics, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
+    """One row per resource and hour of [start, end) with data (see :func:`_summarise`)."""
+    if isinstance(metrics, HourlyMetrics):
+        wanted = list(columns) + (["network_rows"] if "network" in columns else [])
+        return (
+            metrics.frame.lazy()
+            .filter((pl.col("timestamp") >= start) & (pl.col("timestamp") < end))
+            .select("resource_id", "timestamp", *wanted)
+        )
+    return _summarise(metrics, start=start, end=end, columns=columns)
+
+
+def _summarise(metrics: pl.DataFrame, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
     """One row per resource and hour of [start, end) with data, in one pass over the whole frame
     (grouping per resource in Python costs a query per resource: minutes at 10,000 instances).
     ``cpu`` and ``memory`` are the hour's max (the busiest moment, so short peaks are not averaged
@@ -136,7 +166,7 @@ def _risk_for(resource: Resource, base: RiskLevel, reason: str) -> tuple[RiskLev
 
 def idle(
     resources: Iterable[Resource],
-    metrics: pl.DataFrame,
+    metrics: Metrics,
     catalogue: Catalogue,
     rates: Rates,
     *,
@@ -164,7 +194,7 @@ def idle(
 
 
 def _idle_stats(
-    metrics: pl.DataFrame, *, start: datetime, end: datetime, links: set[tuple[str, float]]
+    metrics: Metrics, *, start: datetime, end: datetime, links: set[tuple[str, float]]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Per (resource, link capacity in bytes an hour): hours of CPU and of network data, P95 of
     hourly max CPU and of hourly network as a percentage of the link. Keyed by capacity too, so
@@ -345,7 +375,7 @@ class _Need:
 
 def rightsize(
     resources: Iterable[Resource],
-    metrics: pl.DataFrame,
+    metrics: Metrics,
     catalogue: Catalogue,
     rates: Rates,
     *,
@@ -385,7 +415,7 @@ def rightsize(
 
 
 def _rightsize_stats(
-    metrics: pl.DataFrame, *, start: datetime, end: datetime, cpu_pct: float, mem_pct: float
+    metrics: Metrics, *, start: datetime, end: datetime, cpu_pct: float, mem_pct: float
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Per resource: hours of CPU and of memory data, their percentiles, and the mean and
     standard deviation of hourly max CPU (for its coefficient of variation)."""

@@ -24,6 +24,7 @@ import polars as pl
 
 from analytics.money import to_cents
 from analytics.optimisation.model import HOURS_PER_MONTH, Catalogue, PricedHour, Rates, Recommendation, Resource
+from analytics.optimisation.rules import HourlyMetrics, Metrics
 from clouds.base import Metric, ResourceState
 
 NON_PRODUCTION = frozenset({"dev", "development", "test", "staging", "qa", "sandbox"})
@@ -176,7 +177,7 @@ def _idle(activity: pl.DataFrame) -> pl.Series:
 
 
 def recommend_schedules(
-    metrics: pl.DataFrame,
+    metrics: Metrics,
     resources: Sequence[Resource],
     rates: Rates,
     *,
@@ -198,11 +199,7 @@ def recommend_schedules(
             by_zone.setdefault(zone, []).append(resource)
     found = []
     for zone, group in by_zone.items():
-        cpu = metrics.filter(
-            (pl.col("metric") == Metric.CPU_PERCENT.value)
-            & pl.col("timestamp").is_between(start, end, closed="left")
-            & pl.col("resource_id").is_in([r.resource_id for r in group])
-        ).select("resource_id", "timestamp", "value")
+        cpu = _cpu(metrics, start, end, [r.resource_id for r in group])
         windows = off_hours_windows(start, end, zone)
         activity = {
             key[0]: part
@@ -217,6 +214,24 @@ def recommend_schedules(
             if rec is not None:
                 found.append(rec)
     return found
+
+
+def _cpu(metrics: Metrics, start: datetime, end: datetime, ids: list[str]) -> pl.DataFrame:
+    """``resource_id, timestamp, value`` CPU samples of ``ids`` in [start, end): raw samples, or
+    each hour's maximum when the metrics are already summarised per hour (the windows' maximum
+    and hours with data come out the same)."""
+    if isinstance(metrics, HourlyMetrics):
+        hours = metrics.frame.filter(
+            pl.col("timestamp").is_between(start, end, closed="left")
+            & pl.col("resource_id").is_in(ids)
+            & pl.col("cpu").is_not_null()
+        )
+        return hours.select("resource_id", "timestamp", pl.col("cpu").alias("value"))
+    return metrics.filter(
+        (pl.col("metric") == Metric.CPU_PERCENT.value)
+        & pl.col("timestamp").is_between(start, end, closed="left")
+        & pl.col("resource_id").is_in(ids)
+    ).select("resource_id", "timestamp", "value")
 
 
 def _candidate(resource: Resource) -> bool:

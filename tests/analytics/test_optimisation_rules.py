@@ -12,7 +12,7 @@ import pytest
 
 from analytics.money import to_cents
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, recommendation_id
-from analytics.optimisation.rules import idle, rightsize, stopped_paying, unattached
+from analytics.optimisation.rules import hourly_metrics, idle, rightsize, stopped_paying, unattached
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -337,3 +337,23 @@ def test_null_samples_are_not_hours_of_cpu_but_null_bytes_count_as_zero() -> Non
         [_vm()], pl.concat([cpu.with_columns(pl.lit(1.0).alias("value")), network]), CATALOGUE, RATES, now=NOW
     )
     assert rec.evidence["network_p95_percent_of_capacity"] == 0.0
+
+
+@pytest.mark.parametrize("rule", [idle, rightsize])
+def test_metrics_summarised_per_hour_once_give_the_same_recommendations_as_raw_samples(
+    rule: Callable[..., list[Recommendation]],
+) -> None:
+    resources, metrics = _fleet()
+    # each hourly sample as twelve 5-minute ones: percentages peak at the hour's value, bytes add up to it
+    bytes_ = pl.col("metric").str.ends_with("_bytes")
+    five_minutes = pl.concat(
+        metrics.with_columns(
+            (pl.col("timestamp") + timedelta(minutes=5 * k)).alias("timestamp"),
+            pl.when(bytes_).then(pl.col("value") / 12).otherwise(pl.col("value") * (1.0 if k == 7 else 0.5)),
+        )
+        for k in range(12)
+    )
+    hourly = hourly_metrics(five_minutes, start=NOW - timedelta(days=93), end=NOW)
+    raw = rule(resources, five_minutes, CATALOGUE, RATES, now=NOW)
+    assert raw
+    assert _same(rule(resources, hourly, CATALOGUE, RATES, now=NOW)) == _same(raw)
