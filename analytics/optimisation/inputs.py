@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -314,7 +314,7 @@ def load_inputs(
     taken = inventory["taken_at"].max()
     assert isinstance(taken, datetime)
     now = last_sample + timedelta(hours=1) if isinstance(last_sample, datetime) else taken
-    now = now.replace(minute=0, second=0, microsecond=0)
+    now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # UTC, not a zone named Etc/UTC
     ids = inventory.filter(pl.col("subtype").is_in(("instance", "database")))["resource_id"].to_list()
     metrics = _frame(
         con,

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import anyio
+import duckdb
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs", tags=["optimisation"], dependencies=[RequireViewer])
 SYNC_SECONDS = 2.0  # an analysis that takes longer answers 202 with its operation
+_RUNNING: set[asyncio.Future[None]] = set()
 
 _EXAMPLE: dict[str, Any] = {
     "id": "3f9c1d2b7a6e4c0f8d1e2a3b",
@@ -232,6 +234,8 @@ async def optimize(
         operation_id = operation.id
     work = _analysis(reader, info, body)
     task = asyncio.ensure_future(anyio.to_thread.run_sync(operations.execute, sessions, operation_id, work))
+    _RUNNING.add(task)  # the loop keeps only a weak reference to a task that outlives the request
+    task.add_done_callback(_RUNNING.discard)
     done, _ = await asyncio.wait({task}, timeout=SYNC_SECONDS)
     acting.audit.record(target=f"operation:{operation_id}", requested=body.model_dump(mode="json"))
     with sessions() as session:
@@ -244,7 +248,10 @@ async def optimize(
 
 
 def _provider_names(reader: SnapshotReader, info: SnapshotInfo) -> list[str]:
-    return [row[0] for row in reader.query(info, "SELECT DISTINCT provider FROM inventory ORDER BY 1")]
+    try:
+        return [row[0] for row in reader.query(info, "SELECT DISTINCT provider FROM inventory ORDER BY 1")]
+    except duckdb.CatalogException:  # a snapshot published before the optimisation inputs existed
+        return []
 
 
 def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn) -> operations.Work:

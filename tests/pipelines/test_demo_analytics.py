@@ -236,6 +236,24 @@ def test_each_cloud_gets_a_compute_commitment_sized_net_of_the_other_advice(clie
         assert Decimal(rec["monthly_saving"]) > 0
 
 
+@pytest.mark.slow
+def test_running_the_analysis_from_the_api_updates_the_same_recommendations(demo: Demo) -> None:
+    with TestClient(create_app(ApiSettings(home=demo.layout.root))) as client:
+        client.headers["X-API-Key"] = demo.operator_key
+        before = {r["id"] for r in _recommendations(client)}
+        response = client.post("/api/cloud/costs/optimize", json={"provider": "sandbox-aws"})
+        assert response.status_code in (200, 202), response.text
+        operation = response.json()["operation"]
+        if response.status_code == 202:  # it took longer than 2 s: poll it
+            operation = _wait(client, response.headers["Location"])
+        after = {r["id"] for r in _recommendations(client)}
+    assert operation["status"] == "succeeded", operation
+    result = operation["result"]
+    assert (result["created"], result["obsolete"]) == (0, 0)  # the same advice keeps its ids
+    assert result["updated"] == result["recommendations"] > 0
+    assert after == before
+
+
 def _wait(client: TestClient, location: str) -> dict[str, Any]:
     for _ in range(100):
         operation = client.get(location).json()
