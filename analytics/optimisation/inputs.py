@@ -31,6 +31,7 @@ from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resou
 from analytics.optimisation.rules import (
     IDLE_WINDOW,
     HourlyMetrics,
+    Metrics,
     hourly_metrics,
     idle,
     rightsize,
@@ -38,7 +39,7 @@ from analytics.optimisation.rules import (
     unattached,
 )
 from analytics.optimisation.schedules import MIN_LOOKBACK_DAYS, recommend_schedules
-from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, ResourceState
+from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, Metric, ResourceState
 
 INVENTORY_SQL = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -69,6 +70,7 @@ CREATE TABLE IF NOT EXISTS commitment_usage (
 );
 """
 INPUT_TABLES = ("inventory", "utilisation", "price_catalogue")  # without resource_rates, list prices
+NETWORK_METRICS = (Metric.NETWORK_IN_BYTES.value, Metric.NETWORK_OUT_BYTES.value)
 RULE_SUBTYPES: Mapping[str, Subtype] = {
     "instance": "instance",
     "database": "database",
@@ -268,6 +270,23 @@ def catalogue_frame(
 
 # ---------------------------------------------------------------- reading the inputs back
 
+HOURLY_SQL = f"""
+SELECT resource_id, date_trunc('hour', "timestamp") AS "timestamp",
+       max(value) FILTER (WHERE metric = '{Metric.CPU_PERCENT.value}') AS cpu,
+       max(value) FILTER (WHERE metric = '{Metric.MEMORY_PERCENT.value}') AS memory,
+       sum(value) FILTER (WHERE metric IN {NETWORK_METRICS}) AS network,
+       count(*) FILTER (WHERE metric IN {NETWORK_METRICS}) AS network_rows
+FROM utilisation
+WHERE resource_id IN (SELECT unnest($1::VARCHAR[])) AND "timestamp" >= $2 AND "timestamp" < $3
+GROUP BY ALL
+"""
+"""Each resource's hours as the rules read them (``rules.hourly_metrics`` in SQL): the warehouse
+summarises its samples where they are, and only the hours travel, a 12th of 5-minute data."""
+HOURLY_SCHEMA = pl.Schema(
+    {"resource_id": pl.String(), "timestamp": pl.Datetime("us", "UTC"), "cpu": pl.Float64(),
+     "memory": pl.Float64(), "network": pl.Float64(), "network_rows": pl.UInt32()}
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -275,7 +294,7 @@ class Inputs:
 
     now: datetime
     resources: list[Resource]
-    metrics: pl.DataFrame
+    metrics: Metrics  # raw samples, or already summarised per hour (as load_inputs reads them)
     catalogue: Catalogue
     rates: Mapping[str, Rates]  # per provider
     commitment_usage: pl.DataFrame = field(default_factory=pl.DataFrame)  # see build_commitment_usage
@@ -316,12 +335,8 @@ def load_inputs(
     now = last_sample + timedelta(hours=1) if isinstance(last_sample, datetime) else taken
     now = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)  # UTC, not a zone named Etc/UTC
     ids = inventory.filter(pl.col("subtype").is_in(("instance", "database")))["resource_id"].to_list()
-    metrics = _frame(
-        con,
-        'SELECT resource_id, metric, "timestamp", value FROM utilisation '
-        'WHERE resource_id IN (SELECT unnest($1::VARCHAR[])) AND "timestamp" >= $2 AND "timestamp" < $3',
-        [ids, now - timedelta(days=window_days), now],
-    ).cast(METRICS_SCHEMA)
+    hours = _frame(con, HOURLY_SQL, [ids, now - timedelta(days=window_days), now]).cast(HOURLY_SCHEMA)
+    metrics = HourlyMetrics(hours)
     catalogue, extras = _catalogue(_frame(con, f"SELECT * FROM price_catalogue {where}", params))
     names = sorted(set(inventory["provider"].to_list()))
     rates = _rates(con, names, inventory, extras)
@@ -332,7 +347,7 @@ def load_inputs(
         catalogue=catalogue,
         rates=rates,
         commitment_usage=_commitment_usage(con, names),
-        sources={"providers": names, "inventory_rows": inventory.height, "samples": metrics.height},
+        sources={"providers": names, "inventory_rows": inventory.height, "resource_hours": hours.height},
     )
 
 
@@ -558,7 +573,11 @@ def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendat
     be nothing left to resize). One recommendation per id, biggest saving first."""
     found: dict[str, Recommendation] = {}
     longest = max(settings.rightsize_window_days, MIN_LOOKBACK_DAYS, IDLE_WINDOW.days)
-    hourly = hourly_metrics(inputs.metrics, start=inputs.now - timedelta(days=longest), end=inputs.now)
+    hourly = (
+        inputs.metrics
+        if isinstance(inputs.metrics, HourlyMetrics)
+        else hourly_metrics(inputs.metrics, start=inputs.now - timedelta(days=longest), end=inputs.now)
+    )
     for provider, rates in inputs.rates.items():
         resources = [r for r in inputs.resources if r.provider == provider]
         ids = {r.resource_id for r in resources}

@@ -9,15 +9,18 @@ from decimal import Decimal
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from analytics.optimisation.inputs import (
     compute_commitments,
     inventory_frame,
+    load_inputs,
     store_inventory,
     store_utilisation,
     utilisation_since,
 )
 from analytics.optimisation.model import Recommendation
+from analytics.optimisation.rules import HourlyMetrics, hourly_metrics
 from clouds.base import METRICS_SCHEMA, CloudResource, ResourceState, ResourceType
 
 DAY = datetime(2026, 11, 20, 6, tzinfo=UTC)
@@ -113,3 +116,39 @@ def test_a_commitment_is_sized_on_the_usage_left_after_the_other_recommendations
     assert Decimal(net.evidence["chosen_hourly_commitment"]) == Decimal(1) * (1 - discount)
     assert net.evidence["net_of_recommendations"] == 1
     assert net.id == alone.id  # the same advice, re-sized: the id does not move with the amount
+
+
+def test_the_warehouse_summarises_hours_exactly_as_the_rules_do(con: duckdb.DuckDBPyConnection) -> None:
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    machines = [
+        CloudResource(
+            id=f"i-{n}",
+            name=f"vm-{n}",
+            resource_type=ResourceType.COMPUTE,
+            subtype="instance",
+            region="eu-west-2",
+            state=ResourceState.RUNNING,
+            account_id="111",
+            size="m5.large",
+        )
+        for n in range(2)
+    ]
+    store_inventory(con, inventory_frame("p", "aws", machines, taken_at=now), provider="p")
+    stamps = [now - timedelta(minutes=5 * k) for k in range(1, 2 * 288 + 1)]
+    rows = [
+        {"resource_id": f"i-{n}", "metric": metric, "timestamp": stamp, "value": float((k * 7 + n) % 97)}
+        for n in range(2)
+        for metric in ("cpu_percent", "network_in_bytes", "network_out_bytes") + (("memory_percent",) if n else ())
+        for k, stamp in enumerate(stamps)
+        if not (metric.startswith("network") and k % 50 == 0)  # some hours miss a network sample
+    ]
+    raw = pl.DataFrame(rows).cast(METRICS_SCHEMA)
+    store_utilisation(con, raw, provider="p", start=stamps[-1], end=now)
+    inputs = load_inputs(con, window_days=14)
+    assert inputs is not None
+    assert inputs.now == now
+    assert isinstance(inputs.metrics, HourlyMetrics)
+    expected = hourly_metrics(raw, start=now - timedelta(days=14), end=now).frame
+    order = ["resource_id", "timestamp"]
+    assert_frame_equal(inputs.metrics.frame.sort(order), expected.sort(order), check_column_order=False)
+    assert inputs.metrics.frame.height == 2 * 48
