@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from analytics.warehouse import ensure_schema
 from clouds.base import CloudProvider
 from clouds.billing import BillingSource
-from control_api.crypto import load_cipher
+from control_api.crypto import Cipher, load_cipher
 from control_api.services import billing
 from control_api.services.providers import adapter_for
 from control_api.store.db import make_engine
@@ -40,15 +40,15 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             connection.close()
 
 
-class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The billing source of each registered provider, read from the state store."""
+class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The control plane's state store and the home its credentials key lives in."""
 
     database_url: str
     home: str
     environment: str = "development"
 
     @contextmanager
-    def _session(self) -> Iterator[Session]:
+    def session(self) -> Iterator[Session]:
         engine = make_engine(self.database_url)
         try:
             with Session(engine) as session:
@@ -56,17 +56,24 @@ class BillingSourcesResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         finally:
             engine.dispose()
 
+    @property
+    def layout(self) -> HomeLayout:
+        return HomeLayout(Path(self.home))
+
+    def cipher(self) -> Cipher:
+        return load_cipher(Path(self.home), environment=self.environment)
+
+
+class BillingSourcesResource(StateStoreResource):
+    """The billing source of each registered provider, read from the state store."""
+
     def source(self, name: str) -> BillingSource:
-        home = Path(self.home)
-        with self._session() as session:
-            return billing.billing_source(
-                session, HomeLayout(home), name=name, cipher=load_cipher(home, environment=self.environment)
-            )
+        with self.session() as session:
+            return billing.billing_source(session, self.layout, name=name, cipher=self.cipher())
 
     def sources(self) -> list[BillingSource]:
-        home = Path(self.home)
-        with self._session() as session:
-            return billing.billing_sources(session, HomeLayout(home), load_cipher(home, environment=self.environment))
+        with self.session() as session:
+            return billing.billing_sources(session, self.layout, self.cipher())
 
 
 class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -79,13 +86,10 @@ class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return Path(self.serving_dir)
 
 
-class ProvidersResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+class ProvidersResource(StateStoreResource):
     """The registered providers' adapters and the state store, for the optimisation assets.
     ``now`` pins the clock (ISO 8601, UTC) for the sandbox and tests; unset, it is the time."""
 
-    database_url: str
-    home: str
-    environment: str = "development"
     now: str | None = None
 
     def clock(self) -> datetime:
@@ -93,15 +97,6 @@ class ProvidersResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             pinned = datetime.fromisoformat(self.now)
             return pinned if pinned.tzinfo else pinned.replace(tzinfo=UTC)
         return datetime.now(UTC)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        engine = make_engine(self.database_url)
-        try:
-            with Session(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
 
     @contextmanager
     def adapter(self, name: str) -> Iterator[tuple[str, CloudProvider]]:
@@ -114,6 +109,4 @@ class ProvidersResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def adapter_of(self, provider: Provider, session: Session) -> CloudProvider:
         """The adapter of a provider row read in ``session``."""
-        home = Path(self.home)
-        cipher = load_cipher(home, environment=self.environment)
-        return adapter_for(provider, session=session, layout=HomeLayout(home), cipher=cipher)
+        return adapter_for(provider, session=session, layout=self.layout, cipher=self.cipher())
