@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Recommendation
 from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
-from clouds.errors import CloudError, InvalidStateTransition
+from clouds.errors import CloudError
 from control_api.pagination import decode_cursor, encode_cursor
 from control_api.services import operations
 from control_api.services.errors import Conflict, InvalidRequest, NotFound
+from control_api.services.resources import apply_cloud, scale_resource
 from control_api.store.models import Provider, RecommendationRow
 from control_api.store.models import Resource as ResourceRow
 from wedcloud.sqltypes import utcnow
@@ -292,19 +293,21 @@ def begin_apply(
         raise Conflict(f"recommendation {row.id} is {row.status}; only open, reverted or failed ones can be applied",
                        state=row.status)  # fmt: skip
     provider = provider_of(session, row)
+    known = _resource_row(session, provider, row.resource_id)
     operation, created = operations.begin(
         session, kind="apply_recommendation", actor=actor,
         request={"recommendation": row.id, "action": row.action, "target": row.target},
-        provider_id=provider.id, resource_id=_resource_row_id(session, provider, row), idempotency_key=idempotency_key,
+        provider_id=provider.id, resource_id=known.id if known else None, idempotency_key=idempotency_key,
     )  # fmt: skip
     if created:
         row.status, row.operation_id = APPLYING, operation.id
     return operation, created
 
 
-def _resource_row_id(session: Session, provider: Provider, row: RecommendationRow) -> uuid.UUID | None:
+def _resource_row(session: Session, provider: Provider, cloud_id: str) -> ResourceRow | None:
+    """WedCloud's row of the resource, when a sync or a provision made one."""
     return session.scalar(
-        select(ResourceRow.id).where(ResourceRow.provider_id == provider.id, ResourceRow.cloud_id == row.resource_id)
+        select(ResourceRow).where(ResourceRow.provider_id == provider.id, ResourceRow.cloud_id == cloud_id)
     )
 
 
@@ -339,7 +342,7 @@ def apply_work(
         provider = provider_of(session, row)
         adapter = adapter_for(provider, session)
         try:
-            outcome = _apply(adapter, row, probe)
+            outcome, final = _apply(adapter, row, probe)
         except Exception:
             row.status = FAILED
             session.commit()  # the recommendation says failed even though the work raises
@@ -347,13 +350,15 @@ def apply_work(
         row.outcome = outcome
         row.status = APPLIED if outcome["result"] == "applied" else REVERTED
         row.applied_at, row.applied_by = utcnow(), actor
-        _refresh_resource_row(session, provider, row.resource_id, outcome["after"])
+        if (known := _resource_row(session, provider, row.resource_id)) is not None:
+            apply_cloud(known, final, adapter)  # its state, size and list price as the provider now says
         return outcome
 
     return work
 
 
-def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -> dict[str, Any]:
+def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -> tuple[dict[str, Any], CloudResource]:
+    """The apply's record, and the resource as it was left."""
     before = adapter.describe(row.resource_id)
     change = change_for(row, before)
     record: dict[str, Any] = {
@@ -371,40 +376,28 @@ def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -
         after = _change(adapter, row, before)
     except CloudError as exc:  # part of it may have happened (stopped, not resized): put it back
         reverted = _revert(adapter, row, before)
-        return {**record, "result": "reverted", "after": _config(reverted), "reason": f"the change failed: {exc}"}
+        why = f"the change failed: {exc}"
+        return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
     healthy, checks = _verify(after, change, before, probe)
     record["health"] = checks
     if healthy:
-        return {**record, "result": "applied", "after": _config(after)}
+        return {**record, "result": "applied", "after": _config(after)}, after
     reverted = _revert(adapter, row, before)
-    return {
-        **record,
-        "result": "reverted",
-        "after": _config(reverted),
-        "reason": "; ".join(c["detail"] for c in checks if not c["ok"]),
-    }
+    why = "; ".join(c["detail"] for c in checks if not c["ok"])
+    return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
 
 
 def _config(resource: CloudResource) -> dict[str, Any]:
     return {"id": resource.id, "state": resource.state.value, "size": resource.size, "tags": dict(resource.tags)}
 
 
-def _resize(adapter: CloudProvider, resource_id: str, size: str, running: bool) -> CloudResource:
-    try:
-        return adapter.scale(resource_id, ScaleRequest(size=size))
-    except InvalidStateTransition:
-        if not running:
-            raise
-    adapter.stop(resource_id)
-    adapter.scale(resource_id, ScaleRequest(size=size))
-    return adapter.start(resource_id)
-
-
 def _change(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
     rid = row.resource_id
     if row.action == "resize":
         assert row.target is not None
-        return _resize(adapter, rid, row.target, before.state == ResourceState.RUNNING)
+        return scale_resource(
+            adapter, rid, ScaleRequest(size=row.target), running=before.state == ResourceState.RUNNING
+        )
     if row.action == "stop":
         return adapter.stop(rid)
     if row.action in ("terminate", "delete"):
@@ -435,17 +428,11 @@ def _revert(adapter: CloudProvider, row: RecommendationRow, before: CloudResourc
     if current.state == ResourceState.TERMINATED:
         return current  # a delete cannot be undone here: the rollback procedure says how
     if row.action == "resize" and before.size and current.size != before.size:
-        current = _resize(adapter, rid, before.size, current.state == ResourceState.RUNNING)
+        current = scale_resource(
+            adapter, rid, ScaleRequest(size=before.size), running=current.state == ResourceState.RUNNING
+        )
     if before.state == ResourceState.RUNNING and current.state == ResourceState.STOPPED:
         current = adapter.start(rid)
     if row.action == "schedule":
         current = adapter.tag(rid, dict(before.tags))
     return current
-
-
-def _refresh_resource_row(session: Session, provider: Provider, cloud_id: str, after: dict[str, Any]) -> None:
-    row = session.scalar(
-        select(ResourceRow).where(ResourceRow.provider_id == provider.id, ResourceRow.cloud_id == cloud_id)
-    )
-    if row is not None:
-        row.state, row.size, row.tags = after["state"], after["size"], after["tags"]

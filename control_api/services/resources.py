@@ -241,7 +241,8 @@ def action_work(
         row, adapter = _operated(session, operation_id, adapter_for)
         before = {"state": row.state, "size": row.size}
         if action == "scale":
-            made = _scale(adapter, row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
+            scale = ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity"))
+            made = scale_resource(adapter, row.cloud_id, scale, running=row.state == ResourceState.RUNNING.value)
         else:
             made = getattr(adapter, action)(row.cloud_id)
         apply_cloud(row, made, adapter)
@@ -252,16 +253,17 @@ def action_work(
     return work
 
 
-def _scale(adapter: CloudProvider, row: Resource, scale: ScaleRequest) -> CloudResource:
-    """Vertical scaling stops and restarts an instance the provider will only resize when stopped."""
+def scale_resource(adapter: CloudProvider, cloud_id: str, scale: ScaleRequest, *, running: bool) -> CloudResource:
+    """Vertical scaling stops and restarts a running instance the provider will only resize when
+    stopped."""
     try:
-        return adapter.scale(row.cloud_id, scale)
+        return adapter.scale(cloud_id, scale)
     except InvalidStateTransition:
-        if scale.size is None or row.state != ResourceState.RUNNING.value:
+        if scale.size is None or not running:
             raise
-    adapter.stop(row.cloud_id)
-    adapter.scale(row.cloud_id, scale)
-    return adapter.start(row.cloud_id)
+    adapter.stop(cloud_id)
+    adapter.scale(cloud_id, scale)
+    return adapter.start(cloud_id)
 
 
 def begin_action(

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Kind, Recommendation
+from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
 from control_api.security import Role
@@ -63,6 +64,12 @@ def _sandbox(api: Api) -> dict[str, str]:
     response = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN))
     assert response.status_code == 201, response.text
     return {r.name: r.id for r in world.resources if r.flavour.value == "aws"}
+
+
+def _sandbox_price(size: str, region: str = "eu-west-2") -> Decimal:
+    flavour = FLAVOURS[FlavourKey.AWS]
+    listed = next(t.hourly_price for t in flavour.instance_types if t.name == size)
+    return (listed * flavour.region(region).price_factor).quantize(Decimal("0.000001"))
 
 
 def _done(api: Api, response: Any) -> dict[str, Any]:
@@ -154,6 +161,9 @@ def test_applying_resizes_through_the_adapter_records_outcome_and_audit_and_appl
     api: Api,
 ) -> None:
     staging = _sandbox(api)["staging-old"]
+    provider = api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).json()["items"][0]["id"]
+    synced = api.client.post(f"/api/cloud/providers/{provider}/sync", headers=api.headers(Role.ADMIN))
+    assert _done(api, synced)["status"] == "succeeded"  # WedCloud has a row for the machine
     rec = _rec(staging, target="t3.large")
     _store(api, [rec])
     operator = api.headers(Role.OPERATOR)
@@ -163,6 +173,10 @@ def test_applying_resizes_through_the_adapter_records_outcome_and_audit_and_appl
     assert operation["result"]["after"]["size"] == "t3.large"
     again = api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=operator)
     assert again.json()["id"] == first.json()["id"]
+    listed = api.client.get("/api/cloud/resources", params={"limit": 500}, headers=api.headers(Role.VIEWER)).json()
+    (machine,) = [r for r in listed["items"] if r["cloud_id"] == staging]
+    assert (machine["size"], machine["state"]) == ("t3.large", "running")
+    assert machine["cost_rate"]["hourly"] == str(_sandbox_price("t3.large"))  # the new type's list price
     detail = api.client.get(f"{URL}/{rec.id}", headers=api.headers(Role.VIEWER)).json()
     assert detail["status"] == "applied"
     assert detail["outcome"]["before"]["size"] == "m5.large"
