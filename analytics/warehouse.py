@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.focus.schema import MONEY, create_table_sql
-from analytics.optimisation.inputs import INVENTORY_SQL as OPTIMISATION_INPUTS_SQL
+from analytics.optimisation.inputs import ensure_tables as ensure_optimisation_tables
 
 COST_DAILY_SQL = f"""
 CREATE TABLE IF NOT EXISTS cost_daily (
@@ -111,7 +111,7 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(COST_DAILY_SQL)
     connection.execute(COST_DETAIL_DAILY_SQL)
     connection.execute(FORECAST_SQL)
-    connection.execute(OPTIMISATION_INPUTS_SQL)
+    ensure_optimisation_tables(connection)
 
 
 def rebuild_sql(table: str = "cost_daily") -> str:

@@ -14,7 +14,6 @@ from analytics.optimisation.inputs import (
     analyse,
     build_commitment_usage,
     build_resource_rates,
-    catalogue_frame,
     inventory_frame,
     load_inputs,
     store_inventory,
@@ -109,7 +108,8 @@ def utilisation(
     frames = []
     with providers.adapter(name) as (_, adapter):
         for first in range(0, len(ids), METRIC_BATCH):
-            frames.append(_metrics(adapter, ids[first : first + METRIC_BATCH], start, end))
+            batch = ids[first : first + METRIC_BATCH]
+            frames.append(adapter.get_metrics(batch, start=start, end=end, period=METRIC_PERIOD))
             context.log.info(f"metrics of {min(first + METRIC_BATCH, len(ids))} of {len(ids)} resources")
     samples = pl.concat(frames)
     with warehouse.connect() as con:
@@ -117,10 +117,6 @@ def utilisation(
     return dg.MaterializeResult(
         metadata={"samples": stored, "resources": len(ids), "start": start.isoformat(), "end": end.isoformat()}
     )
-
-
-def _metrics(adapter: CloudProvider, ids: list[str], start: datetime, end: datetime) -> pl.DataFrame:
-    return adapter.get_metrics(ids, start=start, end=end, period=METRIC_PERIOD)
 
 
 @dg.asset(
@@ -149,26 +145,25 @@ def price_catalogue(
             ).fetchall()
         )
     fetched_at = providers.clock()
-    frames, sources = [], {}
+    lists, sources = [], {}
     with providers.adapter(name) as (kind, adapter):
         for region in regions:
-            frame, source = _region_prices(kind, adapter, region, fetched_at)
-            if frame is not None:
-                frames.append(frame)
+            prices, source = _region_prices(kind, adapter, region, fetched_at)
+            if prices is not None:
+                lists.append(prices)
                 sources[region] = source
             else:
                 context.log.warning(f"{name}: no prices for {region} ({source})")
-    prices = pl.concat(frames) if frames else None
     stored = 0
-    if prices is not None:
+    if lists:
         with warehouse.connect() as con:
-            stored = store_prices(con, prices, provider=name)
+            stored = store_prices(con, lists, provider=name)
     return dg.MaterializeResult(metadata={"types": stored, "regions": sources})
 
 
 def _region_prices(
     kind: str, adapter: CloudProvider, region: str, fetched_at: datetime
-) -> tuple[pl.DataFrame | None, str]:
+) -> tuple[PriceList | None, str]:
     """The region's prices and where they came from: the sandbox's own catalogue, else the
     cloud's price API, else the shipped snapshot (offline, or the API refused)."""
     if isinstance(adapter, SandboxCloud):
@@ -177,9 +172,10 @@ def _region_prices(
         except CloudError as exc:
             return None, str(exc)
         storage = adapter.flavour.storage
-        return catalogue_frame(
-            types, region=region, source="sandbox", fetched_at=fetched_at,
-            block_gb_month=storage.block_gb_month, address_hourly=storage.public_ip_hour,
+        return PriceList(
+            cloud=adapter.flavour.key.value, region=region, currency=types[0].currency if types else "USD",
+            instance_types=tuple(types), block_gb_month=storage.block_gb_month,
+            address_hourly=storage.public_ip_hour, source="sandbox", fetched_at=fetched_at,
         ), "sandbox"  # fmt: skip
     try:
         prices, why = _live_prices(kind, adapter, region), "api"
@@ -187,10 +183,7 @@ def _region_prices(
         prices, why = shipped(kind, region), f"snapshot ({type(exc).__name__}: {str(exc)[:120]})"
     if prices is None or not prices.instance_types:
         return None, f"no prices for {kind} {region} from its API or the shipped snapshot"
-    return catalogue_frame(
-        prices.instance_types, region=region, source=prices.source, fetched_at=prices.fetched_at,
-        block_gb_month=prices.block_gb_month, address_hourly=prices.address_hourly,
-    ), why  # fmt: skip
+    return prices, why
 
 
 def _live_prices(kind: str, adapter: CloudProvider, region: str) -> PriceList | None:

@@ -40,6 +40,7 @@ from analytics.optimisation.rules import (
 )
 from analytics.optimisation.schedules import MIN_LOOKBACK_DAYS, recommend_schedules
 from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, Metric, ResourceState
+from clouds.prices import PriceList, from_frame, to_frame
 
 INVENTORY_SQL = """
 CREATE TABLE IF NOT EXISTS inventory (
@@ -53,12 +54,12 @@ CREATE TABLE IF NOT EXISTS utilisation (
     provider VARCHAR NOT NULL, resource_id VARCHAR NOT NULL, metric VARCHAR NOT NULL,
     "timestamp" TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL
 );
-CREATE TABLE IF NOT EXISTS price_catalogue (
-    provider VARCHAR NOT NULL, region VARCHAR NOT NULL, name VARCHAR NOT NULL, family VARCHAR NOT NULL,
-    vcpus INTEGER NOT NULL, memory_gib DECIMAL(12, 3) NOT NULL, hourly_price DECIMAL(18, 6) NOT NULL,
-    currency VARCHAR NOT NULL, architecture VARCHAR NOT NULL, gpus INTEGER NOT NULL,
-    network_gbps DECIMAL(10, 3) NOT NULL, block_gb_month DECIMAL(18, 6), address_hourly DECIMAL(18, 6),
-    source VARCHAR NOT NULL, fetched_at TIMESTAMPTZ NOT NULL
+CREATE TABLE IF NOT EXISTS price_catalogue (  -- clouds.prices.to_frame's columns, per provider
+    provider VARCHAR NOT NULL, cloud VARCHAR NOT NULL, region VARCHAR NOT NULL, currency VARCHAR NOT NULL,
+    source VARCHAR NOT NULL, fetched_at TIMESTAMPTZ NOT NULL, block_gb_month DECIMAL(18, 6),
+    address_hourly DECIMAL(18, 6), instance_type VARCHAR, family VARCHAR, vcpus INTEGER,
+    memory_gib DECIMAL(12, 3), hourly_price DECIMAL(18, 6), architecture VARCHAR, gpus INTEGER,
+    network_gbps DECIMAL(10, 3)
 );
 CREATE TABLE IF NOT EXISTS resource_rates (
     provider VARCHAR, bill_id VARCHAR, currency VARCHAR, total DECIMAL(38, 10), running DECIMAL(38, 10),
@@ -138,6 +139,21 @@ def _architecture(value: object) -> str | None:
     )
 
 
+CARRY_SQL = """
+WITH previous AS (
+    SELECT * FROM inventory WHERE provider = $1 AND snapshot_date < $2
+    QUALIFY row_number() OVER (PARTITION BY resource_id ORDER BY snapshot_date DESC) = 1
+)
+SELECT t.* REPLACE (
+    CASE WHEN t.state_since IS NOT NULL THEN t.state_since
+         WHEN p.resource_id IS NOT NULL AND p.state = t.state AND p.attached_to IS NOT DISTINCT FROM t.attached_to
+         THEN coalesce(p.state_since, p.taken_at)
+    END AS state_since
+)
+FROM today_inventory t LEFT JOIN previous p USING (resource_id)
+"""
+
+
 def store_inventory(con: duckdb.DuckDBPyConnection, today: pl.DataFrame, *, provider: str) -> dict[str, int]:
     """Replace the provider's snapshot of today's date with ``today``. A resource whose state
     and attachment match its latest earlier snapshot keeps that snapshot's ``state_since`` (or,
@@ -147,30 +163,27 @@ def store_inventory(con: duckdb.DuckDBPyConnection, today: pl.DataFrame, *, prov
     snapshot_date = today["snapshot_date"].max() if today.height else None
     con.register("today_inventory", today.to_arrow())
     try:
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE carried AS
-            WITH previous AS (
-                SELECT * FROM inventory WHERE provider = $1 AND snapshot_date < $2
-                QUALIFY row_number() OVER (PARTITION BY resource_id ORDER BY snapshot_date DESC) = 1
-            )
-            SELECT t.* REPLACE (
-                CASE WHEN t.state_since IS NOT NULL THEN t.state_since
-                     WHEN p.resource_id IS NOT NULL AND p.state = t.state
-                          AND p.attached_to IS NOT DISTINCT FROM t.attached_to
-                     THEN coalesce(p.state_since, p.taken_at)
-                END AS state_since
-            )
-            FROM today_inventory t LEFT JOIN previous p USING (resource_id)
-            """,
-            [provider, snapshot_date],
-        )
-        con.execute("DELETE FROM inventory WHERE provider = $1 AND snapshot_date = $2", [provider, snapshot_date])
-        con.execute("INSERT INTO inventory BY NAME SELECT * FROM carried")
-        (carried,) = con.execute("SELECT count(*) FILTER (WHERE state_since IS NOT NULL) FROM carried").fetchall()[0]
+        carried = _frame(con, CARRY_SQL, [provider, snapshot_date])
     finally:
         con.unregister("today_inventory")
-    return {"resources": today.height, "with_state_since": int(carried)}
+    _replace(con, "inventory", carried, "provider = $1 AND snapshot_date = $2", [provider, snapshot_date])
+    return {"resources": today.height, "with_state_since": carried["state_since"].count()}
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, rows: pl.DataFrame, where: str, params: Sequence[Any]) -> None:
+    """Delete what ``where`` selects from ``table`` and insert ``rows`` (by column name), in one
+    transaction: a failure leaves the table as it was."""
+    con.register("replacement_rows", rows.to_arrow())
+    try:
+        con.execute("BEGIN")
+        con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM replacement_rows")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("replacement_rows")
 
 
 # ---------------------------------------------------------------- utilisation
@@ -190,82 +203,24 @@ def store_utilisation(
     the longest window, in one transaction (a failed fetch leaves yesterday's data whole)."""
     ensure_tables(con)
     frame = samples.cast(METRICS_SCHEMA).drop_nulls("value").with_columns(pl.lit(provider).alias("provider"))
-    con.register("new_samples", frame.select("provider", "resource_id", "metric", "timestamp", "value").to_arrow())
-    try:
-        con.execute("BEGIN")
-        con.execute(
-            "DELETE FROM utilisation WHERE provider = $1 "
-            'AND ("timestamp" >= $2 AND "timestamp" < $3 OR "timestamp" < $4)',
-            [provider, start, end, end - timedelta(days=UTILISATION_KEEP_DAYS)],
-        )
-        con.execute("INSERT INTO utilisation BY NAME SELECT * FROM new_samples")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("new_samples")
+    _replace(
+        con, "utilisation", frame,
+        'provider = $1 AND ("timestamp" >= $2 AND "timestamp" < $3 OR "timestamp" < $4)',
+        [provider, start, end, end - timedelta(days=UTILISATION_KEEP_DAYS)],
+    )  # fmt: skip
     return frame.height
 
 
 # ---------------------------------------------------------------- price catalogue
 
 
-def store_prices(con: duckdb.DuckDBPyConnection, prices: pl.DataFrame, *, provider: str) -> int:
-    """Replace the provider's catalogue rows (one per instance type and region)."""
+def store_prices(con: duckdb.DuckDBPyConnection, lists: Sequence[PriceList], *, provider: str) -> int:
+    """Replace the provider's catalogue with ``lists`` (stored as :func:`clouds.prices.to_frame`
+    lays them out); returns how many instance types it holds."""
     ensure_tables(con)
-    con.register("new_prices", prices.with_columns(pl.lit(provider).alias("provider")).to_arrow())
-    try:
-        con.execute("BEGIN")
-        con.execute("DELETE FROM price_catalogue WHERE provider = $1", [provider])
-        con.execute("INSERT INTO price_catalogue BY NAME SELECT * FROM new_prices")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        con.unregister("new_prices")
-    return prices.height
-
-
-def catalogue_frame(
-    types: Iterable[InstanceType],
-    *,
-    region: str,
-    source: str,
-    fetched_at: datetime,
-    block_gb_month: Decimal | None = None,
-    address_hourly: Decimal | None = None,
-) -> pl.DataFrame:
-    """Catalogue rows of one region, in the ``price_catalogue`` columns (without ``provider``)."""
-    rows = [
-        {
-            "region": region,
-            "name": t.name,
-            "family": t.family,
-            "vcpus": t.vcpus,
-            "memory_gib": t.memory_gib,
-            "hourly_price": t.hourly_price,
-            "currency": t.currency,
-            "architecture": t.architecture,
-            "gpus": t.gpus,
-            "network_gbps": t.network_gbps,
-            "block_gb_month": block_gb_month,
-            "address_hourly": address_hourly,
-            "source": source,
-            "fetched_at": fetched_at,
-        }
-        for t in types
-    ]
-    columns: dict[str, Any] = {
-        "region": pl.String, "name": pl.String, "family": pl.String, "vcpus": pl.Int32,
-        "memory_gib": pl.Decimal(12, 3), "hourly_price": pl.Decimal(18, 6), "currency": pl.String,
-        "architecture": pl.String, "gpus": pl.Int32, "network_gbps": pl.Decimal(10, 3),
-        "block_gb_month": pl.Decimal(18, 6), "address_hourly": pl.Decimal(18, 6), "source": pl.String,
-        "fetched_at": pl.Datetime("us", "UTC"),
-    }  # fmt: skip
-    schema = pl.Schema(columns)
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    frame = to_frame(lists).with_columns(pl.lit(provider).alias("provider"))
+    _replace(con, "price_catalogue", frame, "provider = $1", [provider])
+    return sum(len(price_list.instance_types) for price_list in lists)
 
 
 # ---------------------------------------------------------------- reading the inputs back
@@ -372,38 +327,35 @@ def _resource(row: Mapping[str, Any]) -> Resource | None:
 
 
 def _catalogue(prices: pl.DataFrame) -> tuple[Catalogue, dict[str, dict[str, Decimal | None]]]:
-    offers: dict[tuple[str, str], list[InstanceType]] = {}
+    """The stored price lists as the rules' catalogue, keyed (provider, region), and each
+    provider's block storage and address prices (the first region that has them)."""
+    offers: dict[tuple[str, str], tuple[InstanceType, ...]] = {}
     extras: dict[str, dict[str, Decimal | None]] = {}
-    for row in prices.iter_rows(named=True):
-        offers.setdefault((row["provider"], row["region"]), []).append(
-            InstanceType(
-                name=row["name"],
-                family=row["family"],
-                vcpus=row["vcpus"],
-                memory_gib=row["memory_gib"],
-                hourly_price=row["hourly_price"],
-                currency=row["currency"],
-                architecture=row["architecture"],
-                gpus=row["gpus"],
-                network_gbps=row["network_gbps"],
-            )
-        )
-        known = extras.setdefault(row["provider"], {"block_gb_month": None, "address_hourly": None})
-        for key in ("block_gb_month", "address_hourly"):
-            known[key] = known[key] or row[key]
-    return Catalogue({key: tuple(types) for key, types in offers.items()}), extras
+    for (provider,), rows in prices.partition_by("provider", as_dict=True).items():
+        known = extras.setdefault(str(provider), {"block_gb_month": None, "address_hourly": None})
+        for price_list in from_frame(rows.drop("provider")):
+            offers[(str(provider), price_list.region)] = price_list.instance_types
+            known["block_gb_month"] = known["block_gb_month"] or price_list.block_gb_month
+            known["address_hourly"] = known["address_hourly"] or price_list.address_hourly
+    return Catalogue(offers), extras
 
 
-RATES_SQL = """
+BILL_ID_SQL = r"regexp_replace(lower(ResourceId), '^//[^/]+/', '')"
+"""A billing ResourceId in the form resources are matched in (see :func:`_bill_id`, its twin for
+inventory ids): lower-cased, without Google's ``//compute.googleapis.com/`` service prefix."""
+RUNNING_TIME_SQL = "lower(PricingUnit) IN ('hour', 'hours')"
+"""A charge for running time (priced in hours), which stopping or resizing changes."""
+
+RATES_SQL = f"""
 CREATE OR REPLACE TABLE resource_rates AS
 WITH ends AS (SELECT x_SourceId, max(ChargePeriodStart) AS last_start FROM focus_costs GROUP BY 1),
 recent AS (
     SELECT f.* FROM focus_costs f JOIN ends USING (x_SourceId)
     WHERE f.ResourceId IS NOT NULL AND f.ChargePeriodStart > ends.last_start - INTERVAL (CAST($1 AS INTEGER)) DAY
 )
-SELECT x_SourceId AS provider, regexp_replace(lower(ResourceId), '^//[^/]+/', '') AS bill_id,
+SELECT x_SourceId AS provider, {BILL_ID_SQL} AS bill_id,
        BillingCurrency AS currency, sum(EffectiveCost) AS total,
-       coalesce(sum(EffectiveCost) FILTER (WHERE lower(PricingUnit) IN ('hour', 'hours')), 0) AS running,
+       coalesce(sum(EffectiveCost) FILTER (WHERE {RUNNING_TIME_SQL}), 0) AS running,
        CAST($1 AS INTEGER) AS days, max(CAST(ChargePeriodStart AS DATE)) AS through
 FROM recent GROUP BY ALL
 """
@@ -419,19 +371,19 @@ def build_resource_rates(con: duckdb.DuckDBPyConnection, days: int = RATE_DAYS) 
 
 
 COMMITMENT_DAYS = 60  # the longest lookback commitments.py replays
-COMMITMENT_USAGE_SQL = """
+COMMITMENT_USAGE_SQL = f"""
 CREATE OR REPLACE TABLE commitment_usage AS
 WITH ends AS (SELECT x_SourceId, max(ChargePeriodEnd) AS last_end FROM focus_costs GROUP BY 1),
 eligible AS (
     SELECT f.x_SourceId AS provider, f.ProviderName AS cloud, f.BillingAccountId AS account_id,
-           f.BillingCurrency AS currency, regexp_replace(lower(f.ResourceId), '^//[^/]+/', '') AS bill_id,
+           f.BillingCurrency AS currency, {BILL_ID_SQL} AS bill_id,
            f.ChargePeriodStart AS start,
            greatest(1, CAST(round(epoch(f.ChargePeriodEnd - f.ChargePeriodStart) / 3600) AS BIGINT)) AS n,
            CAST(f.ListCost AS DOUBLE) AS on_demand,
            CASE WHEN f.PricingCategory = 'Committed' THEN CAST(f.ListCost AS DOUBLE) ELSE 0 END AS covered
     FROM focus_costs f JOIN ends USING (x_SourceId)
     WHERE f.ChargeCategory = 'Usage' AND f.ServiceCategory = 'Compute'
-      AND lower(f.PricingUnit) IN ('hour', 'hours') AND coalesce(f.PricingCategory, '') <> 'Dynamic'
+      AND {RUNNING_TIME_SQL} AND coalesce(f.PricingCategory, '') <> 'Dynamic'
       AND f.ChargePeriodStart >= ends.last_end - INTERVAL (CAST($1 AS INTEGER)) DAY
 ),
 spread AS (SELECT *, unnest(range(n)) AS h FROM eligible)

@@ -21,7 +21,7 @@ import polars as pl
 from clouds.base import InstanceType
 
 CLOUDS = ("aws", "azure", "gcp")
-SOURCES = ("api", "snapshot")
+SOURCES = ("api", "snapshot", "sandbox")
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,9 @@ class PriceList:
     """One region's list prices. ``block_gb_month`` is general-purpose SSD block storage per
     GB-month and ``address_hourly`` a public IPv4 address per hour while it is not attached to
     anything (what an unattached-address saving is worth); either is None when the source did not
-    have it. ``source`` says whether the prices were fetched (``"api"``) or are the shipped,
-    approximate ``"snapshot"``; ``fetched_at`` is when (for a snapshot, the date it was compiled)."""
+    have it. ``source`` says whether the prices were fetched (``"api"``), are the shipped,
+    approximate ``"snapshot"``, or the simulated cloud's own (``"sandbox"``); ``fetched_at`` is
+    when (for a snapshot, the date it was compiled)."""
 
     cloud: str
     region: str
