@@ -254,12 +254,7 @@ def health_url() -> Iterator[tuple[str, type[_Health]]]:
 def test_a_rightsizing_applied_to_ec2_changes_its_type_and_one_failing_its_health_check_is_put_back(
     api: Api, moto_endpoint: str, aws_keys: dict[str, str], health_url: tuple[str, type[_Health]]
 ) -> None:
-    body = {
-        "kind": "aws", "name": "wedsync-aws", "default_region": "eu-west-2", "endpoint_url": moto_endpoint,
-        "credentials": {"access_key_id": aws_keys["access_key_id"], "secret_access_key": aws_keys["secret_access_key"]},
-    }  # fmt: skip
-    assert api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).status_code == 201
-    ec2 = boto3.client("ec2", region_name="eu-west-2", endpoint_url=moto_endpoint, **_boto_keys(aws_keys))
+    ec2 = _aws_account(api, moto_endpoint, aws_keys)
     url, handler = health_url
     tags = [{"ResourceType": "instance", "Tags": [{"Key": "wedcloud:health-url", "Value": url}]}]
     ids = [
@@ -290,8 +285,15 @@ def test_a_rightsizing_applied_to_ec2_changes_its_type_and_one_failing_its_healt
     assert [c["check"] for c in reverted["outcome"]["health"]] == ["state", "type", "health"]
 
 
-def _boto_keys(keys: dict[str, str]) -> dict[str, str]:
-    return {"aws_access_key_id": keys["access_key_id"], "aws_secret_access_key": keys["secret_access_key"]}
+def _aws_account(api: Api, moto_endpoint: str, keys: dict[str, str]) -> Any:
+    """Register the moto account as provider ``wedsync-aws``; an EC2 client of it in eu-west-2."""
+    body = {"kind": "aws", "name": "wedsync-aws", "default_region": "eu-west-2", "endpoint_url": moto_endpoint,
+            "credentials": keys}  # fmt: skip
+    assert api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).status_code == 201
+    return boto3.client(
+        "ec2", region_name="eu-west-2", endpoint_url=moto_endpoint,
+        aws_access_key_id=keys["access_key_id"], aws_secret_access_key=keys["secret_access_key"],
+    )  # fmt: skip
 
 
 # -- applied schedules in force ---------------------------------------------------------------------
@@ -357,12 +359,7 @@ def test_a_rightsizing_made_for_another_type_than_the_resource_has_now_is_refuse
 def test_releasing_an_unattached_elastic_ip_needs_no_snapshot_and_releases_it(
     api: Api, moto_endpoint: str, aws_keys: dict[str, str]
 ) -> None:
-    body = {
-        "kind": "aws", "name": "wedsync-aws", "default_region": "eu-west-2", "endpoint_url": moto_endpoint,
-        "credentials": {"access_key_id": aws_keys["access_key_id"], "secret_access_key": aws_keys["secret_access_key"]},
-    }  # fmt: skip
-    assert api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN)).status_code == 201
-    ec2 = boto3.client("ec2", region_name="eu-west-2", endpoint_url=moto_endpoint, **_boto_keys(aws_keys))
+    ec2 = _aws_account(api, moto_endpoint, aws_keys)
     allocation = ec2.allocate_address(Domain="vpc")["AllocationId"]
     rec = _rec(allocation, kind="unattached_ip", action="delete", target=None, provider="wedsync-aws")
     _store(api, [rec], providers=("wedsync-aws",))
