@@ -10,6 +10,7 @@ import httpx
 import polars as pl
 from google.cloud.billing_v1 import CloudCatalogClient
 
+from analytics.money import format_amount
 from analytics.optimisation.inputs import (
     analyse,
     build_commitment_usage,
@@ -235,6 +236,6 @@ def optimisation(warehouse: WarehouseResource, providers: ProvidersResource) -> 
             **counts,
             "as_of": inputs.now.isoformat(),
             "by_kind": dict(by_kind.iter_rows()) if by_kind is not None else {},
-            "monthly_saving": {currency: str(amount.quantize(Decimal("0.01"))) for currency, amount in totals.items()},
+            "monthly_saving": {currency: format_amount(amount) for currency, amount in totals.items()},
         }
     )

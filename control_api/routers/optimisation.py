@@ -14,8 +14,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
+from analytics.money import format_amount
 from analytics.optimisation.inputs import Settings, analyse, load_inputs
-from analytics.optimisation.model import HOURS_PER_MONTH
+from analytics.optimisation.model import HOURS_PER_MONTH, Kind
 from analytics.optimisation.rules import RIGHTSIZE_CPU_PERCENTILES
 from control_api.deps import RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
@@ -291,11 +292,7 @@ def list_recommendations(
     request: Request,
     session: SessionDep,
     snapshot: SnapshotDep,
-    kind: Annotated[
-        Literal["idle", "rightsize", "unattached_disk", "unattached_ip", "stopped_paying", "schedule", "commitment"]
-        | None,
-        Query(alias="type", description="Only this kind of recommendation."),
-    ] = None,
+    kind: Annotated[Kind | None, Query(alias="type", description="Only this kind of recommendation.")] = None,
     provider: Annotated[str | None, Query(description="Registered provider name.")] = None,
     account: Annotated[str | None, Query(description="Account (sub-account) id.")] = None,
     status: Annotated[str | None, Query(description=f"One of {', '.join(service.STATUSES)}.")] = None,
@@ -313,7 +310,7 @@ def list_recommendations(
         "next_cursor": page.next_cursor,
         "total": page.total,
         "potential_monthly_saving": [
-            {"currency": currency, "amount": str(amount.quantize(Decimal("0.01")))}
+            {"currency": currency, "amount": format_amount(amount)}
             for currency, amount in sorted(page.potential.items())
         ],
     }
@@ -361,7 +358,7 @@ def _realised(reader: SnapshotReader, info: SnapshotInfo | None, row: Recommenda
             "through": through.isoformat() if isinstance(through, date) else str(through),
             "days": days,
             "hourly_cost_since": str(hourly.quantize(Decimal("0.000001"))),
-            "monthly_saving": str(saving.quantize(Decimal("0.01"))),
+            "monthly_saving": format_amount(saving),
             "currency": row.currency,
         }
 

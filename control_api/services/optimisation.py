@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from analytics.money import format_amount
 from analytics.optimisation.model import Recommendation
 from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
 from clouds.errors import CloudError
@@ -188,7 +189,7 @@ def public_view(row: RecommendationRow, realised: dict[str, Any] | None = None) 
         "resource_id": row.resource_id,
         "action": row.action,
         "target": row.target,
-        "monthly_saving": str(row.monthly_saving.quantize(Decimal("0.01"))),
+        "monthly_saving": format_amount(row.monthly_saving),
         "currency": row.currency,
         "evidence": row.evidence,
         "risk": row.risk,
@@ -266,7 +267,7 @@ def plan_view(row: RecommendationRow, current: CloudResource, change: Change) ->
         "steps": change.steps,
         "verify": _verify_text(current, change),
         "rollback": change.rollback,
-        "monthly_saving": str(row.monthly_saving.quantize(Decimal("0.01"))),
+        "monthly_saving": format_amount(row.monthly_saving),
         "currency": row.currency,
     }
 
