@@ -146,7 +146,8 @@ def _hourly_cost(resource: Resource, rates: Rates, list_price: PricedHour | None
     return rates.effective(resource.resource_id) or list_price
 
 
-def _instance_list(itype: InstanceType | None) -> PricedHour | None:
+def instance_list_price(itype: InstanceType | None) -> PricedHour | None:
+    """A type's on-demand list price per hour, when the catalogue has the type."""
     return None if itype is None else PricedHour(itype.hourly_price, itype.currency, "list")
 
 
@@ -222,7 +223,7 @@ def _idle_one(resource: Resource, stats: Mapping[str, Any], itype: InstanceType,
     cpu_p95, net_p95 = _percentile(stats["cpu_p95"]), _percentile(stats["network_p95"])
     if not (cpu_p95 < IDLE_CPU_P95_BELOW and net_p95 < IDLE_NETWORK_BELOW):
         return None
-    cost = rates.running(resource.resource_id) or _instance_list(itype)
+    cost = rates.running(resource.resource_id) or instance_list_price(itype)
     if cost is None:
         return None
     why = "stopping ends whatever it still does; a job rarer than weekly is unseen"

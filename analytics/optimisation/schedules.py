@@ -24,7 +24,7 @@ import polars as pl
 
 from analytics.money import to_cents
 from analytics.optimisation.model import HOURS_PER_MONTH, Catalogue, PricedHour, Rates, Recommendation, Resource
-from analytics.optimisation.rules import HourlyMetrics, Metrics
+from analytics.optimisation.rules import HourlyMetrics, Metrics, instance_list_price
 from clouds.base import Metric, ResourceState
 
 NON_PRODUCTION = frozenset({"dev", "development", "test", "staging", "qa", "sandbox"})
@@ -246,8 +246,7 @@ def _price(resource: Resource, rates: Rates, catalogue: Catalogue | None) -> Pri
     effective = rates.running(resource.resource_id)
     if effective is not None or catalogue is None:
         return effective
-    listed = catalogue.lookup(resource.provider, resource.region, resource.size)
-    return None if listed is None else PricedHour(listed.hourly_price, listed.currency, "list")
+    return instance_list_price(catalogue.lookup(resource.provider, resource.region, resource.size))
 
 
 def _recommend_one(
@@ -260,9 +259,7 @@ def _recommend_one(
     if nights == 0 or weekends == 0 or idle_nights < MIN_IDLE_WEEKNIGHTS * nights or idle_weekends < weekends:
         return None
     off_hours = Decimal(repr(float(activity["hours"].sum())))
-    target = (
-        f"off Mon-Thu {NIGHT_START:%H:%M}-{NIGHT_END:%H:%M}, Fri {NIGHT_START:%H:%M}-Mon {NIGHT_END:%H:%M}; {zone.key}"
-    )
+    target = schedule_spec(zone)
     all_nights = idle_nights == nights
     return Recommendation.build(
         kind="schedule",
