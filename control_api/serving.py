@@ -56,7 +56,7 @@ class SnapshotReader:
             return connection
 
     def query(self, info: SnapshotInfo, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
-        cursor = self._connection(info).cursor()
+        cursor = self.cursor(info)
         try:
             return cursor.execute(sql, params or []).fetchall()
         finally:

@@ -253,7 +253,6 @@ class Inputs:
     catalogue: Catalogue
     rates: Mapping[str, Rates]  # per provider
     commitment_usage: pl.DataFrame = field(default_factory=pl.DataFrame)  # see build_commitment_usage
-    sources: Mapping[str, Any] = field(default_factory=dict)  # what was read, for evidence and metadata
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
@@ -302,7 +301,6 @@ def load_inputs(
         catalogue=catalogue,
         rates=rates,
         commitment_usage=_commitment_usage(con, names),
-        sources={"providers": names, "inventory_rows": inventory.height, "resource_hours": hours.height},
     )
 
 
