@@ -3,7 +3,7 @@
 Why it is separate from the renderer: the renderer only formats, so it stays testable with
 hand-made data; this module only reads. Everything comes through a ``query(sql, params)``
 callable (:class:`analytics.overview.Queryable`), so the pipeline (its own read-only
-connection) and the API (the shared :class:`control_api.serving.SnapshotReader`) read alike.
+connection) and the API (the shared :class:`control_plane.serving.SnapshotReader`) read alike.
 
 Money is summed by DuckDB over ``DECIMAL`` columns and kept as Decimal; currencies are
 grouped apart and never added. Forecasts and anomaly impacts are float estimates.

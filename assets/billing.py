@@ -15,8 +15,8 @@ from analytics.focus.schema import ALL_COLUMNS, ALLOWED_VALUES, MANDATORY_NON_NU
 from analytics.ingest import reconcile_file, replace_month
 from analytics.money import format_amount
 from assets.checks import per_partition
-from pipelines.partitions import BillingPartition
-from pipelines.resources import BillingSourcesResource, WarehouseResource
+from assets.partitions import BillingPartition
+from assets.resources import BillingSourcesResource, WarehouseResource
 
 OWNERS = ["team:finops"]
 FRESH_WITHIN = timedelta(hours=48)

@@ -5,7 +5,7 @@ import dagster as dg
 from analytics.warehouse import replace_cost_daily
 from assets.billing import OWNERS, partitions_of
 from assets.checks import per_partition
-from pipelines.resources import WarehouseResource
+from assets.resources import WarehouseResource
 
 DESCRIPTIONS = {
     "cost_daily": (

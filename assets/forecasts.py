@@ -8,7 +8,7 @@ from analytics.anomalies import MIN_ABS, MIN_REL
 from analytics.cost_series import find_anomalies, load_series, replace_table, with_keys
 from analytics.forecast import forecast, one_step_intervals
 from assets.billing import OWNERS
-from pipelines.resources import WarehouseResource
+from assets.resources import WarehouseResource
 
 HORIZON = 365
 MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "seasonal_naive_mape", "mase_insample",

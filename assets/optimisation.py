@@ -23,19 +23,19 @@ from analytics.optimisation.inputs import (
     utilisation_since,
 )
 from assets.billing import OWNERS
-from clouds.aws_cloud import AwsCloud
+from assets.partitions import billing_source_partitions
+from assets.resources import ProvidersResource, WarehouseResource
+from clouds.aws.prices import fetch_aws
+from clouds.aws.provider import AwsCloud
+from clouds.azure.prices import fetch_azure
 from clouds.base import CloudProvider
 from clouds.errors import CloudError
-from clouds.gcp_cloud import GcpCloud
+from clouds.gcp.prices import fetch_gcp
+from clouds.gcp.provider import GcpCloud
+from clouds.price_snapshot import shipped
 from clouds.prices import PriceList
-from clouds.prices.aws import fetch_aws
-from clouds.prices.azure import fetch_azure
-from clouds.prices.gcp import fetch_gcp
-from clouds.prices.snapshot import shipped
 from clouds.sandbox.provider import SandboxCloud
-from control_api.services.optimisation import store_recommendations
-from pipelines.partitions import billing_source_partitions
-from pipelines.resources import ProvidersResource, WarehouseResource
+from control_plane.services.optimisation import store_recommendations
 
 METRIC_DAYS = 14
 METRIC_PERIOD = timedelta(minutes=5)

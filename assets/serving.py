@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 
 from assets.billing import OWNERS
-from pipelines.resources import ServingResource, WarehouseResource
+from assets.resources import ServingResource, WarehouseResource
 from wedcloud import snapshots
 
 SERVED_TABLES = (

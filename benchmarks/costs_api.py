@@ -32,10 +32,10 @@ from analytics.warehouse import ensure_schema, replace_cost_daily
 from assets.serving import SERVED_TABLES
 from benchmarks.apiload import against_bare, api_server
 from benchmarks.ingest import generate
-from control_api.security import Role
-from control_api.services.api_keys import create_key
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
 from wedcloud import snapshots
 from wedcloud.home import HomeLayout
 

@@ -33,12 +33,12 @@ from clouds.base import ProvisionRequest, ResourceType
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
-from control_api.security import Role
-from control_api.services.api_keys import create_key
-from control_api.services.providers import create_sandbox_provider
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
-from control_api.store.models import Resource
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.services.providers import create_sandbox_provider
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import Resource
 from wedcloud.home import HomeLayout
 
 REGIONS = ("us-east-1", "eu-west-2", "eu-west-1")

@@ -10,16 +10,16 @@ import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_api.audit import RequestContextMiddleware
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
+from control_api.request_context import RequestContextMiddleware
 from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
-from control_api.services.api_keys import Principal
-from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
-from control_api.store.changes import CounterReader, VersionedCache
-from control_api.store.db import make_engine, make_sessionmaker
-from control_api.store.migrate import upgrade
+from control_plane.services.api_keys import Principal
+from control_plane.serving import SnapshotReader
+from control_plane.store.changes import CounterReader, VersionedCache
+from control_plane.store.db import make_engine, make_sessionmaker
+from control_plane.store.migrate import upgrade
 from wedcloud import __version__
 
 API_PREFIX = "/api/cloud"
@@ -99,11 +99,11 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 async def _reconcile_forever(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:
     """Every few seconds: finish provisions a crash interrupted, refresh resources still
     provisioning (``services.resources.reconcile``). A failed round is logged, never fatal."""
-    from control_api.services.reconciler import reconcile_once
+    from control_plane.services.reconciler import reconcile_once
 
     while True:
         await anyio.sleep(settings.reconcile_every_seconds)
         try:
-            await anyio.to_thread.run_sync(reconcile_once, settings, sessions)
+            await anyio.to_thread.run_sync(reconcile_once, settings.layout, settings.environment, sessions)
         except Exception:
             log.exception("reconciling failed; trying again next round")

@@ -11,14 +11,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_api.audit import MUTATING, AuditTrail, build_entry
-from control_api.crypto import Cipher, SecretKeyError, key_file, load_cipher
 from control_api.errors import ProblemException
-from control_api.security import Role
-from control_api.services.api_keys import Principal, authenticate
-from control_api.serving import SnapshotReader
+from control_api.request_context import MUTATING, build_entry
 from control_api.settings import ApiSettings
-from control_api.store.changes import VersionedCache, counter_in
+from control_plane.audit import AuditTrail
+from control_plane.crypto import Cipher, SecretKeyError, key_file, load_cipher
+from control_plane.security import Role
+from control_plane.services.api_keys import Principal, authenticate
+from control_plane.serving import SnapshotReader
+from control_plane.store.changes import VersionedCache, counter_in
 from wedcloud.snapshots import SnapshotInfo
 
 
@@ -48,7 +49,7 @@ _bearer = HTTPBearer(auto_error=False, description="The same API key, sent as a 
 
 
 def store_counters(request: Request) -> dict[str, int]:
-    """The store's change counters, read once per request (``control_api.store.changes``)."""
+    """The store's change counters, read once per request (``control_plane.store.changes``)."""
     counters: dict[str, int] | None = getattr(request.state, "counters", None)
     if counters is None:
         counters = request.state.counters = request.app.state.counters.read()
@@ -150,7 +151,7 @@ SnapshotDep = Annotated[SnapshotInfo | None, Depends(get_snapshot)]
 
 
 async def get_cipher(request: Request) -> Cipher:
-    """The deployment's credential cipher (see ``control_api.crypto``). The key file is read
+    """The deployment's credential cipher (see ``control_plane.crypto``). The key file is read
     again when it changes, so ``wedcloud secrets rotate`` needs no restart."""
     settings: ApiSettings = request.app.state.settings
     path = key_file(settings.layout.root)

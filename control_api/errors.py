@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clouds import errors as cloud_errors
-from control_api.services import errors as service_errors
+from control_plane.services import errors as service_errors
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 _STANDARD = set(vars(logging.makeLogRecord({})))
+# the API's own logs and those of the core it calls (services, operations, reconciler)
+LOGGERS = ("control_api", "control_plane")
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,7 +32,8 @@ def configure_logging(log_format: str, level: int = logging.INFO) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("control_api")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in LOGGERS:
+        root = logging.getLogger(name)
+        root.handlers[:] = [handler]
+        root.setLevel(level)
+        root.propagate = False

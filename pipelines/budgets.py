@@ -1,10 +1,10 @@
 """The ``budget_alerts`` sensor: after each serving snapshot, evaluate every budget and alert,
 and raise an alert for each cost anomaly no broader anomaly explains
-(``control_api.services.anomalies``).
+(``control_plane.services.anomalies``).
 
 It watches the ``serving`` asset rather than a job: whichever run publishes a snapshot (the
 publish job, ``wedcloud materialize``, a backfill), budgets are evaluated against it once. The
-rules live in ``control_api.services.budgets`` so that the API shows what the sensor acts on:
+rules live in ``control_plane.services.budgets`` so that the API shows what the sensor acts on:
 each threshold is raised once per period (a unique alert key), and each pending alert is sent
 to its budget's targets with retries, every attempt recorded in ``deliveries``.
 """
@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from control_api.services.budgets import AlertSettings, Round, run_round
-from control_api.store.db import make_engine, make_sessionmaker
+from control_plane.services.budgets import AlertSettings, Round, run_round
+from control_plane.store.db import make_engine, make_sessionmaker
 from pipelines.settings import PipelineSettings
 
 SENSOR_NAME = "budget_alerts"

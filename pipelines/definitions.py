@@ -8,12 +8,12 @@ from assets.billing import build_focus_costs_asset, build_focus_costs_checks
 from assets.costs import build_cost_daily_assets, build_cost_daily_checks
 from assets.forecasts import cost_anomalies, cost_forecast
 from assets.optimisation import inventory, optimisation, price_catalogue, utilisation
+from assets.partitions import billing_partitions
+from assets.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_budget_sensor
 from pipelines.off_hours import off_hours_job, off_hours_schedule
-from pipelines.partitions import billing_partitions
 from pipelines.reports import build_report_job, build_report_schedules
-from pipelines.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
 from pipelines.sensors import (
     build_billing_exports_sensor,
     build_daily_refresh_schedule,

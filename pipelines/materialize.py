@@ -14,7 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.partitions import BillingPartition, billing_source_partitions
+from assets.partitions import BillingPartition, billing_source_partitions
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"

@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from control_api.services.off_hours import enforce_off_hours
-from pipelines.resources import ProvidersResource
+from assets.resources import ProvidersResource
+from control_plane.services.off_hours import enforce_off_hours
 
 CRON = "*/15 * * * *"
 

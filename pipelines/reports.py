@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 
 from analytics.report_data import last_complete_period, period_starting
 from analytics.reports import Kind, ReportPeriod
-from control_api.services.reports import (
+from control_plane.services.reports import (
     budget_lines,
     generate,
     recommendation_lines,
     reports_dir,
     snapshot_query,
 )
-from control_api.store.db import make_engine
+from control_plane.store.db import make_engine
 from pipelines.settings import PipelineSettings
 from wedcloud import snapshots
 

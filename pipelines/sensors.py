@@ -14,8 +14,8 @@ from typing import Any
 
 import dagster as dg
 
-from pipelines.partitions import MONTH_FORMAT, BillingPartition, billing_source_partitions
-from pipelines.resources import BillingSourcesResource
+from assets.partitions import MONTH_FORMAT, BillingPartition, billing_source_partitions
+from assets.resources import BillingSourcesResource
 
 
 def _loaded_signatures(instance: dg.DagsterInstance, limit: int = 200) -> dict[str, str]:

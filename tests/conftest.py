@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator

@@ -23,11 +23,11 @@ from analytics.budgets import DEFAULT_THRESHOLDS
 from analytics.focus.currencies import is_iso_4217
 from analytics.overview import latest_charge_date
 from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from control_api.routers.costs import _query_of
-from control_api.services import budgets as service
-from control_api.serving import SnapshotReader
-from control_api.store.models import Alert, Budget, Delivery
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from control_plane.services import budgets as service
+from control_plane.serving import SnapshotReader
+from control_plane.store.models import Alert, Budget, Delivery
 from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs/budgets", tags=["budgets"], dependencies=[RequireViewer])

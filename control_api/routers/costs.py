@@ -15,10 +15,10 @@ from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SessionDep, SnapshotDep
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from control_api.services.anomalies import Anomaly, alerts_by_key, list_anomalies
-from control_api.services.errors import InvalidRequest, Unavailable
-from control_api.serving import SnapshotReader
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_plane.services.anomalies import Anomaly, alerts_by_key, list_anomalies
+from control_plane.services.errors import InvalidRequest, Unavailable
+from control_plane.serving import SnapshotReader
 from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs", tags=["costs"], dependencies=[RequireViewer])

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from control_api.deps import RequireViewer, SessionDep, SettingsDep, SnapshotDep
-from control_api.services.health import check_health
+from control_plane.services.health import check_health
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], dependencies=[RequireViewer])
 

@@ -12,15 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider
-from control_api.audit import AuditTrail
-from control_api.crypto import Cipher
 from control_api.deps import AuditDep, CipherDep, CurrentPrincipal, RequireViewer, SessionDep, SettingsDep
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_api.services import operations as service
-from control_api.services import providers as provider_service
-from control_api.services.api_keys import Principal
 from control_api.settings import ApiSettings
-from control_api.store.models import Operation, Provider
+from control_plane.audit import AuditTrail
+from control_plane.crypto import Cipher
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_plane.services import operations as service
+from control_plane.services import providers as provider_service
+from control_plane.services.api_keys import Principal
+from control_plane.store.models import Operation, Provider
 
 router = APIRouter(prefix="/operations", tags=["operations"], dependencies=[RequireViewer])
 

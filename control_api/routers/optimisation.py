@@ -20,15 +20,15 @@ from analytics.optimisation.model import HOURS_PER_MONTH, Kind
 from analytics.optimisation.rules import RIGHTSIZE_CPU_PERCENTILES
 from control_api.deps import RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_api.routers.costs import _require
 from control_api.routers.operations import ActingDep, OperationOut
-from control_api.security import Role
-from control_api.services import operations
-from control_api.services import optimisation as service
-from control_api.services.errors import InvalidRequest
-from control_api.serving import SnapshotReader
-from control_api.store.models import RecommendationRow
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_plane.security import Role
+from control_plane.services import operations
+from control_plane.services import optimisation as service
+from control_plane.services.errors import InvalidRequest
+from control_plane.serving import SnapshotReader
+from control_plane.store.models import RecommendationRow
 from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs", tags=["optimisation"], dependencies=[RequireViewer])

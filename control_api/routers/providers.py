@@ -22,11 +22,11 @@ from control_api.deps import (
     SessionDep,
     SettingsDep,
 )
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_api.routers.operations import IDEMPOTENCY_KEY, ActingDep, OperationOut
-from control_api.services import inventory, operations
-from control_api.services import providers as service
-from control_api.services.errors import InvalidRequest
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_plane.services import inventory, operations
+from control_plane.services import providers as service
+from control_plane.services.errors import InvalidRequest
 
 router = APIRouter(prefix="/providers", tags=["providers"], dependencies=[RequireViewer])
 

@@ -18,11 +18,11 @@ from analytics.overview import Queryable
 from analytics.report_data import last_complete_period, period_starting
 from analytics.reports import ReportPeriod
 from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from control_api.services import reports as service
-from control_api.services.errors import InvalidRequest, Unavailable
-from control_api.serving import SnapshotReader
 from control_api.settings import ApiSettings
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from control_plane.services import reports as service
+from control_plane.services.errors import InvalidRequest, Unavailable
+from control_plane.serving import SnapshotReader
 from wedcloud.snapshots import SnapshotInfo
 
 router = APIRouter(prefix="/costs/reports", tags=["reports"], dependencies=[RequireViewer])

@@ -24,14 +24,14 @@ from control_api.deps import (
     SettingsDep,
     store_counters,
 )
-from control_api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep, OperationOut
-from control_api.services import operations
-from control_api.services import providers as provider_service
-from control_api.services import resources as service
-from control_api.services.errors import Conflict, InvalidRequest
-from control_api.store.changes import VersionedCache, counter_in
-from control_api.store.models import Provider
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_plane.services import operations
+from control_plane.services import providers as provider_service
+from control_plane.services import resources as service
+from control_plane.services.errors import Conflict, InvalidRequest
+from control_plane.store.changes import VersionedCache, counter_in
+from control_plane.store.models import Provider
 
 router = APIRouter(prefix="/resources", tags=["resources"], dependencies=[RequireViewer])
 
@@ -282,7 +282,7 @@ async def list_resources(
         name_contains=name_contains, cost_above=cost_above,
     )  # fmt: skip
     # A page is computed in a worker thread and kept until the resources table next changes,
-    # whoever changes it (control_api.store.changes); the same page again is served from here.
+    # whoever changes it (control_plane.store.changes); the same page again is served from here.
     pages: VersionedCache[bytes] = request.app.state.pages
     key = (where, sort, limit, cursor)
     cached = pages.get(key, store_counters(request)["resources"])

@@ -14,7 +14,8 @@ import pytest
 
 from analytics.ingest import replace_month
 from analytics.warehouse import ensure_schema
-from clouds import aws
+from clouds.aws import billing as aws_billing
+from clouds.aws import credentials as aws_credentials
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
@@ -24,7 +25,7 @@ PREFIX = "billing/wedsync-cur2"
 
 
 def _s3(moto_endpoint: str, keys: dict[str, str]) -> object:
-    return aws.client(aws.session_for(keys, "eu-west-2"), "s3", moto_endpoint)
+    return aws_credentials.client(aws_credentials.session_for(keys, "eu-west-2"), "s3", moto_endpoint)
 
 
 @pytest.fixture
@@ -52,7 +53,9 @@ def delivered(moto_endpoint: str, aws_keys: dict[str, str], tmp_path: Path) -> d
 def test_s3_exports_are_listed_by_month_and_downloaded_once(
     delivered: dict[date, Path], moto_endpoint: str, aws_keys: dict[str, str], tmp_path: Path
 ) -> None:
-    source = aws.S3CurSource("aws-prod", _s3(moto_endpoint, aws_keys), "wedsync-billing", PREFIX, tmp_path / "cache")
+    source = aws_billing.S3CurSource(
+        "aws-prod", _s3(moto_endpoint, aws_keys), "wedsync-billing", PREFIX, tmp_path / "cache"
+    )
     months = source.months()
     assert sorted(months) == sorted(delivered)
     (file,) = source.fetch(date(2026, 1, 1))
@@ -66,7 +69,7 @@ def test_a_restated_month_changes_its_signature_and_is_fetched_again(
     delivered: dict[date, Path], moto_endpoint: str, aws_keys: dict[str, str], tmp_path: Path
 ) -> None:
     s3 = _s3(moto_endpoint, aws_keys)
-    source = aws.S3CurSource("aws-prod", s3, "wedsync-billing", PREFIX, tmp_path / "cache")
+    source = aws_billing.S3CurSource("aws-prod", s3, "wedsync-billing", PREFIX, tmp_path / "cache")
     before = source.months()
     source.fetch(date(2026, 2, 1))
     restated = delivered[date(2026, 1, 1)].read_bytes()  # a different file replaces February's
@@ -88,14 +91,16 @@ def test_files_the_manifest_no_longer_lists_are_ignored(
     s3 = _s3(moto_endpoint, aws_keys)
     stale = f"{PREFIX}/data/BILLING_PERIOD=2026-01/wedsync-cur2-old-delivery.snappy.parquet"
     s3.put_object(Bucket="wedsync-billing", Key=stale, Body=b"not current")
-    source = aws.S3CurSource("aws-prod", s3, "wedsync-billing", PREFIX, tmp_path / "cache")
+    source = aws_billing.S3CurSource("aws-prod", s3, "wedsync-billing", PREFIX, tmp_path / "cache")
     assert [f.path.name for f in source.fetch(date(2026, 1, 1))] == ["wedsync-cur2-00001.snappy.parquet"]
 
 
 def test_an_s3_month_loads_into_focus_to_the_cent(
     delivered: dict[date, Path], moto_endpoint: str, aws_keys: dict[str, str], tmp_path: Path
 ) -> None:
-    source = aws.S3CurSource("aws-prod", _s3(moto_endpoint, aws_keys), "wedsync-billing", PREFIX, tmp_path / "cache")
+    source = aws_billing.S3CurSource(
+        "aws-prod", _s3(moto_endpoint, aws_keys), "wedsync-billing", PREFIX, tmp_path / "cache"
+    )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     ensure_schema(con)
@@ -148,8 +153,8 @@ def test_cost_explorer_follows_every_page_and_loads_to_the_cent(
         "DimensionValueAttributes": [],
     }
     _inject_cost_explorer(moto_endpoint, [first, second])
-    ce = aws.client(aws.session_for(aws_keys), "ce", moto_endpoint)
-    source = aws.CostExplorerSource(
+    ce = aws_credentials.client(aws_credentials.session_for(aws_keys), "ce", moto_endpoint)
+    source = aws_billing.CostExplorerSource(
         "aws-ce", ce, tmp_path / "cache", date(2026, 1, 1), billing_account_id="111122223333", today=date(2026, 1, 3)
     )
     assert source.months() == {date(2026, 1, 1): "open:2026-01-03"}
@@ -166,7 +171,7 @@ def test_cost_explorer_follows_every_page_and_loads_to_the_cent(
 
 
 def test_credentials_can_be_a_role_to_assume_with_an_external_id(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
-    session = aws.session_for(
+    session = aws_credentials.session_for(
         aws_keys
         | {
             "role_arn": "arn:aws:iam::123456789012:role/wedcloud-billing-reader",
@@ -174,5 +179,5 @@ def test_credentials_can_be_a_role_to_assume_with_an_external_id(moto_endpoint: 
             "sts_endpoint_url": moto_endpoint,
         }
     )
-    identity = aws.client(session, "sts", moto_endpoint).get_caller_identity()
+    identity = aws_credentials.client(session, "sts", moto_endpoint).get_caller_identity()
     assert identity["Arn"].startswith("arn:aws:sts::123456789012:assumed-role/wedcloud-billing-reader/")

@@ -8,8 +8,8 @@ from typing import Any
 import polars as pl
 import pytest
 
-from clouds import aws
-from clouds.aws_cloud import AwsCloud
+from clouds.aws import credentials as aws_credentials
+from clouds.aws.provider import AwsCloud
 from clouds.base import ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 
@@ -23,7 +23,7 @@ def _cloud(moto_endpoint: str, keys: dict[str, str], regions: tuple[str, ...] = 
 
 
 def _ec2(moto_endpoint: str, keys: dict[str, str], region: str = "eu-west-2") -> Any:
-    return aws.client(aws.session_for(keys, region), "ec2", moto_endpoint)
+    return aws_credentials.client(aws_credentials.session_for(keys, region), "ec2", moto_endpoint)
 
 
 def test_inventory_follows_every_page_of_instances_and_lists_volumes_and_buckets(
@@ -32,9 +32,11 @@ def test_inventory_follows_every_page_of_instances_and_lists_volumes_and_buckets
     ec2 = _ec2(moto_endpoint, aws_keys)
     ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=130, MaxCount=130)
     ec2.create_volume(AvailabilityZone="eu-west-2a", Size=20, VolumeType="gp3")
-    s3 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
+    s3 = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
     s3.create_bucket(Bucket="wedsync-photos", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
-    aws.client(aws.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint).create_bucket(Bucket="elsewhere")
+    aws_credentials.client(aws_credentials.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint).create_bucket(
+        Bucket="elsewhere"
+    )
     found = list(_cloud(moto_endpoint, aws_keys).list_resources())
     instances = [r for r in found if r.subtype == "instance"]
     assert len(instances) == 130
@@ -154,7 +156,7 @@ def test_a_database_is_made_resized_stopped_started_and_deleted_with_a_final_sna
     assert cloud.stop(made.id).state == ResourceState.STOPPED
     assert cloud.start(made.id).state in (ResourceState.RUNNING, ResourceState.PROVISIONING)
     assert cloud.terminate(made.id).state == ResourceState.TERMINATED
-    rds = aws.client(aws.session_for(aws_keys, "eu-west-2"), "rds", moto_endpoint)
+    rds = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "rds", moto_endpoint)
     snapshots = rds.describe_db_snapshots(DBInstanceIdentifier="bookings-db")["DBSnapshots"]
     assert [s["DBSnapshotIdentifier"].startswith("bookings-db-final-") for s in snapshots] == [True]
 
@@ -228,7 +230,7 @@ def test_cloudwatch_samples_come_back_per_period_as_wedcloud_metrics(
     ec2 = _ec2(moto_endpoint, aws_keys)
     (instance,) = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1)["Instances"]
     instance_id = instance["InstanceId"]
-    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    cloudwatch = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
     hour = datetime(2026, 11, 26, 9, tzinfo=UTC)
     points = {
         "CPUUtilization": [(0, 10.0), (2, 30.0), (7, 80.0)],  # minutes past the hour, value
@@ -260,7 +262,7 @@ def test_metrics_of_many_resources_are_asked_500_queries_at_a_time(
 ) -> None:
     ec2 = _ec2(moto_endpoint, aws_keys)
     instances = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=90, MaxCount=90)["Instances"]
-    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    cloudwatch = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
     moment = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
     for index, instance in enumerate(instances):
         cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
@@ -289,7 +291,7 @@ def test_database_rates_per_second_become_totals_per_period(moto_endpoint: str, 
             options={"subtype": "database", "engine": "postgres"},
         )
     )  # fmt: skip
-    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    cloudwatch = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
     hour = datetime(2026, 11, 26, 9, tzinfo=UTC)
     dimensions = [{"Name": "DBInstanceIdentifier", "Value": "stats-db"}]
     cloudwatch.put_metric_data(Namespace="AWS/RDS", MetricData=[
@@ -307,7 +309,7 @@ def test_an_untagged_bucket_is_adopted_by_a_retry_only_while_it_is_new(
 ) -> None:
     """A crash between creating a bucket and tagging it leaves it untagged: the retry adopts it.
     An untagged bucket made long ago is someone else's and is never taken over."""
-    s3 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
+    s3 = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
     location = {"LocationConstraint": "eu-west-2"}
     s3.create_bucket(Bucket="half-made", CreateBucketConfiguration=location)
     s3.create_bucket(Bucket="handmade", CreateBucketConfiguration=location)
@@ -409,7 +411,7 @@ def test_a_stopped_instance_reports_when_ec2_stopped_it_and_a_running_one_when_i
 
 
 def test_ec2_state_transition_reasons_are_read_as_utc_and_others_give_no_time() -> None:
-    from clouds.aws_cloud import _transition_time
+    from clouds.aws.provider import _transition_time
 
     assert _transition_time("User initiated (2026-11-01 10:00:00 GMT)") == datetime(2026, 11, 1, 10, tzinfo=UTC)
     assert _transition_time("User initiated (2026-11-01 10:00:00 UTC)") == datetime(2026, 11, 1, 10, tzinfo=UTC)

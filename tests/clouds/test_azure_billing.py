@@ -18,7 +18,8 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from analytics.ingest import replace_month
 from analytics.warehouse import ensure_schema
-from clouds import azure
+from clouds.azure import billing as azure_billing
+from clouds.azure import credentials as azure_credentials
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
@@ -88,7 +89,7 @@ def test_blob_exports_are_listed_by_month_and_downloaded_once(
 ) -> None:
     for month, path in cost_details.items():
         _deliver_run(container, month, "run-1", [path.read_bytes()])
-    source = azure.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
+    source = azure_billing.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
     months = source.months()
     assert sorted(months) == sorted(cost_details)
     (file,) = source.fetch(date(2026, 1, 1))
@@ -103,7 +104,7 @@ def test_only_the_latest_run_of_a_month_is_read_because_each_run_repeats_the_mon
 ) -> None:
     january = cost_details[date(2026, 1, 1)].read_bytes()
     _deliver_run(container, date(2026, 1, 1), "0b1e-first-run", [january])
-    source = azure.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
+    source = azure_billing.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
     before = source.months()[date(2026, 1, 1)]
     header, *rows = january.split(b"\n")
     restated = [b"\n".join([header, *rows[: len(rows) // 2]]) + b"\n", b"\n".join([header, *rows[len(rows) // 2 :]])]
@@ -121,15 +122,15 @@ def test_listing_follows_every_page(container: ContainerClient, tmp_path: Path) 
     header = b"date,costInBillingCurrency,billingCurrency\n"
     parts = [header + f"01/0{i + 1}/2026,1.5,GBP\n".encode() for i in range(5)]
     _deliver_run(container, date(2026, 1, 1), "run-1", parts)
-    source = azure.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache", page_size=2)
+    source = azure_billing.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache", page_size=2)
     assert len(source.fetch(date(2026, 1, 1))) == 5
 
 
 def test_a_blob_whose_size_differs_from_its_manifest_is_refused(container: ContainerClient, tmp_path: Path) -> None:
     (name,) = _deliver_run(container, date(2026, 1, 1), "run-1", [b"date,cost\n01/01/2026,1\n"])
     container.upload_blob(name, b"date,cost\n", overwrite=True)  # truncated after the manifest was written
-    source = azure.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
-    with pytest.raises(azure.DownloadMismatch, match=r"part_0_0000\.csv: 10 bytes, the manifest says 23"):
+    source = azure_billing.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
+    with pytest.raises(azure_billing.DownloadMismatch, match=r"part_0_0000\.csv: 10 bytes, the manifest says 23"):
         source.fetch(date(2026, 1, 1))
     assert not (tmp_path / "cache").exists()
 
@@ -140,7 +141,7 @@ def test_a_blob_month_loads_into_focus_to_the_cent(
     # Older exports have no run folders or manifest: one file per run in the period folder.
     month = date(2026, 2, 1)
     container.upload_blob(f"{EXPORT}/{_period(month)}/wedsync-actual_9c2e.csv", cost_details[month].read_bytes())
-    source = azure.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
+    source = azure_billing.BlobExportSource("azure-prod", container, EXPORT, tmp_path / "cache")
     loaded, con = _load(source.fetch(month), "azure-prod", month)
     assert loaded.billed["GBP"] == _billed_total(cost_details[month])
     (issuer,) = con.execute("SELECT DISTINCT InvoiceIssuerName FROM focus_costs").fetchone() or ("",)
@@ -148,7 +149,7 @@ def test_a_blob_month_loads_into_focus_to_the_cent(
 
 
 def _client(emulator: AzureArmEmulator) -> Any:
-    return azure.cost_management_client({"access_token": "test-token"}, emulator.url)
+    return azure_billing.cost_management_client({"access_token": "test-token"}, emulator.url)
 
 
 def _records(days: int) -> list[CostRecord]:
@@ -170,7 +171,7 @@ def test_cost_query_follows_next_link_and_loads_to_the_cent(azure_arm: AzureArmE
     azure_arm.add_costs(SCOPE, records)
     azure_arm.page_size = 20
     try:
-        source = azure.CostQuerySource("azure-query", _client(azure_arm), SCOPE, tmp_path, date(2026, 1, 1))
+        source = azure_billing.CostQuerySource("azure-query", _client(azure_arm), SCOPE, tmp_path, date(2026, 1, 1))
         (file,) = source.fetch(date(2026, 1, 1))
     finally:
         azure_arm.page_size = 1000
@@ -188,7 +189,7 @@ def test_cost_query_follows_next_link_and_loads_to_the_cent(azure_arm: AzureArmE
 
 def test_cost_query_asks_only_for_the_month_and_stops_at_today(azure_arm: AzureArmEmulator, tmp_path: Path) -> None:
     azure_arm.add_costs(SCOPE, [*_records(31), CostRecord(date(2026, 2, 1), Decimal("100"), "EUR")])
-    source = azure.CostQuerySource(
+    source = azure_billing.CostQuerySource(
         "azure-query", _client(azure_arm), SCOPE, tmp_path, date(2025, 12, 1), today=date(2026, 1, 10)
     )
     assert source.months() == {date(2025, 12, 1): "closed", date(2026, 1, 1): "open:2026-01-10"}
@@ -201,7 +202,7 @@ def test_cost_query_asks_only_for_the_month_and_stops_at_today(azure_arm: AzureA
 def test_cost_query_retries_when_throttled(azure_arm: AzureArmEmulator, tmp_path: Path) -> None:
     azure_arm.add_costs(SCOPE, _records(3))
     azure_arm.throttle(2)
-    source = azure.CostQuerySource("azure-query", _client(azure_arm), SCOPE, tmp_path, date(2026, 1, 1))
+    source = azure_billing.CostQuerySource("azure-query", _client(azure_arm), SCOPE, tmp_path, date(2026, 1, 1))
     (file,) = source.fetch(date(2026, 1, 1))
     costs = [Decimal(str(json.loads(line)["Cost"])) for line in file.path.read_text().splitlines()]
     assert sum(costs, Decimal(0)) == sum((r.cost for r in _records(3)), Decimal(0))
@@ -210,7 +211,7 @@ def test_cost_query_retries_when_throttled(azure_arm: AzureArmEmulator, tmp_path
 
 def test_cost_query_refuses_more_than_two_groupings(azure_arm: AzureArmEmulator, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="one or two dimensions"):
-        azure.CostQuerySource(
+        azure_billing.CostQuerySource(
             "q",
             _client(azure_arm),
             SCOPE,
@@ -223,7 +224,7 @@ def test_cost_query_refuses_more_than_two_groupings(azure_arm: AzureArmEmulator,
 def test_cost_query_errors_from_the_service_surface_with_its_message(
     azure_arm: AzureArmEmulator, tmp_path: Path
 ) -> None:
-    source = azure.CostQuerySource(
+    source = azure_billing.CostQuerySource(
         "q", _client(azure_arm), SCOPE, tmp_path, date(2026, 1, 1), grouping=("ServiceName", "NoSuchDimension")
     )
     with pytest.raises(HttpResponseError, match="invalid grouping"):
@@ -231,9 +232,9 @@ def test_cost_query_errors_from_the_service_surface_with_its_message(
 
 
 def test_tokens_go_over_plain_http_only_to_a_local_emulator() -> None:
-    assert azure.client_options("http://127.0.0.1:8080")["per_call_policies"]
-    assert "per_call_policies" not in azure.client_options("http://management.example.com")
-    assert "per_call_policies" not in azure.client_options("https://management.azure.com")
-    assert azure.client_options(None) == {}
+    assert azure_credentials.client_options("http://127.0.0.1:8080")["per_call_policies"]
+    assert "per_call_policies" not in azure_credentials.client_options("http://management.example.com")
+    assert "per_call_policies" not in azure_credentials.client_options("https://management.azure.com")
+    assert azure_credentials.client_options(None) == {}
     now = datetime.now(UTC).timestamp()
-    assert azure.StaticToken("abc").get_token(azure.ARM_SCOPE).expires_on > now
+    assert azure_credentials.StaticToken("abc").get_token(azure_credentials.ARM_SCOPE).expires_on > now

@@ -13,7 +13,7 @@ import pytest
 from azure.core.exceptions import ServiceRequestError
 from azure.core.rest import HttpRequest
 
-from clouds.azure_cloud import AzureCloud
+from clouds.azure.provider import AzureCloud
 from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import (
     AuthenticationFailed,

@@ -11,7 +11,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import credentials as oauth2
 from google.oauth2 import service_account
 
-from clouds import azure, gcp
+from clouds.azure import credentials as azure_credentials
+from clouds.gcp import credentials as gcp_credentials
 
 
 def _service_account_key() -> dict[str, str]:
@@ -31,24 +32,26 @@ def _service_account_key() -> dict[str, str]:
 
 
 def test_a_google_service_account_key_becomes_scoped_service_account_credentials() -> None:
-    credentials = gcp.credentials_for(_service_account_key())
+    credentials = gcp_credentials.credentials_for(_service_account_key())
     assert isinstance(credentials, service_account.Credentials)
     assert credentials.service_account_email == "wedcloud-reader@wedsync-billing.iam.gserviceaccount.com"
-    assert list(credentials.scopes) == list(gcp.SCOPES)
+    assert list(credentials.scopes) == list(gcp_credentials.SCOPES)
 
 
 def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
-    token = gcp.credentials_for({"access_token": "ya29.token"})
+    token = gcp_credentials.credentials_for({"access_token": "ya29.token"})
     assert isinstance(token, oauth2.Credentials)
     assert token.token == "ya29.token"
-    assert gcp.credentials_for(None) is None  # the client library's Application Default Credentials
-    assert isinstance(gcp.credentials_for(_service_account_key(), "http://127.0.0.1:9050"), AnonymousCredentials)
+    assert gcp_credentials.credentials_for(None) is None  # the client library's Application Default Credentials
+    assert isinstance(
+        gcp_credentials.credentials_for(_service_account_key(), "http://127.0.0.1:9050"), AnonymousCredentials
+    )
     with pytest.raises(ValueError, match="service account key or an access_token"):
-        gcp.credentials_for({"password": "hunter2"})
+        gcp_credentials.credentials_for({"password": "hunter2"})
 
 
 def test_azure_service_principals_tokens_and_the_ambient_chain() -> None:
-    secret = azure.credential_for({"tenant_id": "t", "client_id": "c", "client_secret": "s"})
+    secret = azure_credentials.credential_for({"tenant_id": "t", "client_id": "c", "client_secret": "s"})
     assert isinstance(secret, ClientSecretCredential)
-    assert isinstance(azure.credential_for({"access_token": "eyJ0"}), azure.StaticToken)
-    assert isinstance(azure.credential_for(None), DefaultAzureCredential)
+    assert isinstance(azure_credentials.credential_for({"access_token": "eyJ0"}), azure_credentials.StaticToken)
+    assert isinstance(azure_credentials.credential_for(None), DefaultAzureCredential)

@@ -18,7 +18,7 @@ from google.cloud import bigquery
 
 from analytics.ingest import replace_month
 from analytics.warehouse import ensure_schema
-from clouds import gcp
+from clouds.gcp import billing as gcp_billing
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
@@ -45,7 +45,7 @@ def export_rows(tmp_path_factory: pytest.TempPathFactory) -> dict[date, list[dic
 
 @pytest.fixture
 def dataset(bigquery_emulator: str) -> Iterator[tuple[bigquery.Client, str]]:
-    client = gcp.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
+    client = gcp_billing.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
     name = f"{BQ_PROJECT}.billing_{uuid.uuid4().hex[:8]}"
     client.create_dataset(name)
     yield client, name
@@ -53,7 +53,7 @@ def dataset(bigquery_emulator: str) -> Iterator[tuple[bigquery.Client, str]]:
 
 
 def _export_table(client: bigquery.Client, dataset: str, rows: list[dict[str, Any]], detailed: bool = True) -> str:
-    prefix = gcp.DETAILED_PREFIX if detailed else gcp.STANDARD_PREFIX
+    prefix = gcp_billing.DETAILED_PREFIX if detailed else gcp_billing.STANDARD_PREFIX
     table = f"{dataset}.{prefix}{ACCOUNT.replace('-', '_')}"
     client.create_table(bigquery.Table(table, schema=EXPORT_SCHEMA))
     _insert(client, table, rows)
@@ -80,7 +80,7 @@ def test_bigquery_months_are_signed_and_a_late_correction_changes_only_its_month
 ) -> None:
     client, name = dataset
     table = _export_table(client, name, export_rows[date(2026, 1, 1)] + export_rows[date(2026, 2, 1)])
-    source = gcp.BigQueryExportSource("gcp-prod", client, table, tmp_path)
+    source = gcp_billing.BigQueryExportSource("gcp-prod", client, table, tmp_path)
     before = source.months()
     assert sorted(before) == [date(2026, 1, 1), date(2026, 2, 1)]
     late = dict(export_rows[date(2026, 1, 1)][0], cost=-3.5, cost_type="adjustment")
@@ -98,7 +98,7 @@ def test_a_bigquery_month_is_fetched_page_by_page_and_loads_to_the_cent(
     client, name = dataset
     january = export_rows[date(2026, 1, 1)]
     table = _export_table(client, name, january + export_rows[date(2026, 2, 1)])
-    source = gcp.BigQueryExportSource("gcp-prod", client, table, tmp_path, page_size=100)
+    source = gcp_billing.BigQueryExportSource("gcp-prod", client, table, tmp_path, page_size=100)
     (file,) = source.fetch(date(2026, 1, 1))
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -116,7 +116,7 @@ def test_a_month_without_rows_gives_no_files(
 ) -> None:
     client, name = dataset
     table = _export_table(client, name, export_rows[date(2026, 1, 1)][:5])
-    assert gcp.BigQueryExportSource("gcp-prod", client, table, tmp_path).fetch(date(2025, 12, 1)) == []
+    assert gcp_billing.BigQueryExportSource("gcp-prod", client, table, tmp_path).fetch(date(2025, 12, 1)) == []
     assert not list((tmp_path / "bigquery").glob("*.parquet"))
 
 
@@ -126,20 +126,20 @@ def test_the_detailed_export_table_is_preferred_to_the_standard_one(
     client, name = dataset
     rows = export_rows[date(2026, 1, 1)][:3]
     standard = _export_table(client, name, rows, detailed=False)
-    assert gcp.export_table_for(client, name, ACCOUNT) == standard
+    assert gcp_billing.export_table_for(client, name, ACCOUNT) == standard
     detailed = _export_table(client, name, rows, detailed=True)
-    assert gcp.export_table_for(client, name, ACCOUNT) == detailed
+    assert gcp_billing.export_table_for(client, name, ACCOUNT) == detailed
     with pytest.raises(LookupError, match="no billing export table for account 012345-ABCDEF-999999"):
-        gcp.export_table_for(client, name, "012345-ABCDEF-999999")
+        gcp_billing.export_table_for(client, name, "012345-ABCDEF-999999")
 
 
 def test_a_table_name_that_is_not_project_dataset_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"project\.dataset\.table"):
-        gcp.BigQueryExportSource("gcp-prod", object(), "billing; DROP TABLE x", tmp_path)
+        gcp_billing.BigQueryExportSource("gcp-prod", object(), "billing; DROP TABLE x", tmp_path)
 
 
-def _catalog(emulator: GoogleRestEmulator, page_size: int = 100) -> gcp.BillingCatalog:
-    catalog = gcp.billing_catalog(None, emulator.url)
+def _catalog(emulator: GoogleRestEmulator, page_size: int = 100) -> gcp_billing.BillingCatalog:
+    catalog = gcp_billing.billing_catalog(None, emulator.url)
     catalog.page_size = page_size
     return catalog
 

@@ -11,7 +11,7 @@ import pytest
 
 from clouds.base import METRICS_SCHEMA, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
-from clouds.gcp_cloud import GcpCloud
+from clouds.gcp.provider import GcpCloud
 from tests.emulators.google_compute import Address, Disk, GoogleComputeEmulator, Group, Instance
 from tests.emulators.google_storage import Bucket
 

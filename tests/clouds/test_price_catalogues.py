@@ -21,12 +21,12 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import billing_v1
 
+from clouds.aws.prices import fetch_aws
+from clouds.azure.prices import fetch_azure
 from clouds.base import InstanceType
+from clouds.gcp.prices import fetch_gcp
+from clouds.price_snapshot import basis, shipped, shipped_regions, specs
 from clouds.prices import PriceList, from_frame, to_frame
-from clouds.prices.aws import fetch_aws
-from clouds.prices.azure import fetch_azure
-from clouds.prices.gcp import fetch_gcp
-from clouds.prices.snapshot import basis, shipped, shipped_regions, specs
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from tests.emulators.aws_pricing import AwsPricingEmulator, ebs_volume, ec2_instance, public_ipv4
 from tests.emulators.azure_prices import AzurePricesEmulator, address, disk, vm
@@ -231,7 +231,7 @@ def test_fetch_azure_skips_sizes_without_known_specs_and_logs_them(
     azure_prices: AzurePricesEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     _azure_catalogue(azure_prices)
-    with caplog.at_level(logging.INFO, logger="clouds.prices.azure"), httpx.Client() as client:
+    with caplog.at_level(logging.INFO, logger="clouds.azure.prices"), httpx.Client() as client:
         prices = fetch_azure("eastus", endpoint=azure_prices.url, client=client)
     assert prices.instance_type("Standard_D2ps_v5") is None
     assert "2 priced VM sizes skipped" in caplog.text
@@ -359,7 +359,7 @@ def test_fetch_gcp_skips_shared_core_types_and_series_without_rates(
 ) -> None:
     _gcp_catalogue(google_billing)
     shapes = {"t2d-standard-4": (4, D("16")), "e2-medium": (2, D("4")), "c3-standard-4": (4, D("16"))}
-    with caplog.at_level(logging.INFO, logger="clouds.prices.gcp"):
+    with caplog.at_level(logging.INFO, logger="clouds.gcp.prices"):
         prices = fetch_gcp(US, catalog_client=_catalog_client(google_billing), machine_types=shapes)
     assert [t.name for t in prices.instance_types] == ["t2d-standard-4"]
     t2d = prices.instance_types[0]
@@ -412,7 +412,7 @@ def _shipped(cloud: str, region: str) -> PriceList:
 
 def _series_rates(region: str) -> dict[str, tuple[Decimal, Decimal]]:
     """The GCP snapshot's recorded core and RAM rates per series, read from the data file."""
-    document = json.loads(resources.files("clouds.prices").joinpath("data", "gcp.json").read_text())
+    document = json.loads(resources.files("clouds.gcp").joinpath("price_snapshot.json").read_text())
     rates = document["regions"][region]["series_rates"]
     return {series: (D(r["core_hour"]), D(r["ram_gib_hour"])) for series, r in rates.items()}
 

@@ -12,12 +12,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from control_api.app import create_app
-from control_api.security import Role
-from control_api.services.api_keys import create_key
 from control_api.settings import ApiSettings
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
-from control_api.store.models import AuditEntry
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import AuditEntry
 
 
 @dataclass

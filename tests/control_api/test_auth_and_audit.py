@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clouds.sandbox.world import build_world, save_world
-from control_api.audit import REDACTED, redact
-from control_api.security import Role
-from control_api.services import api_keys
-from control_api.services.api_keys import revoke_key
-from control_api.store.db import make_sessionmaker, transaction
-from control_api.store.models import ApiKey, Provider
+from control_plane.audit import REDACTED, redact
+from control_plane.security import Role
+from control_plane.services import api_keys
+from control_plane.services.api_keys import revoke_key
+from control_plane.store.db import make_sessionmaker, transaction
+from control_plane.store.models import ApiKey, Provider
 from tests.control_api.conftest import Api
 
 PROBLEM = "application/problem+json"

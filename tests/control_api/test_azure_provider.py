@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from control_api.security import Role
+from control_plane.security import Role
 from tests.control_api.conftest import Api
 from tests.emulators.azure_compute import AzureComputeEmulator, ScaleSet, VirtualMachine
 

@@ -16,11 +16,14 @@ from google.cloud import bigquery
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from clouds import aws, azure, gcp
-from control_api.crypto import Cipher
-from control_api.services.billing import billing_source
-from control_api.services.errors import InvalidRequest, NotFound
-from control_api.services.providers import create_cloud_provider
+from clouds.aws import billing as aws_billing
+from clouds.aws import credentials as aws_credentials
+from clouds.azure import billing as azure_billing
+from clouds.gcp import billing as gcp_billing
+from control_plane.crypto import Cipher
+from control_plane.services.billing import billing_source
+from control_plane.services.errors import InvalidRequest, NotFound
+from control_plane.services.providers import create_cloud_provider
 from tests.conftest import BQ_PROJECT
 from tests.emulators.azure_arm import AzureArmEmulator, CostRecord
 from tests.emulators.bigquery.billing_export import EXPORT_SCHEMA
@@ -53,13 +56,13 @@ def _source(engine: Engine, tmp_path: Path, kind: str, cipher: Cipher | None = C
 def test_an_s3_source_reads_with_the_providers_encrypted_keys(
     sqlite_engine: Engine, tmp_path: Path, moto_endpoint: str, aws_keys: dict[str, str]
 ) -> None:
-    s3 = aws.client(aws.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint)
+    s3 = aws_credentials.client(aws_credentials.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint)
     s3.create_bucket(Bucket="bills")
     s3.put_object(Bucket="bills", Key="cur/wedsync/data/BILLING_PERIOD=2026-03/part-1.parquet", Body=b"PAR1")
     billing = {"source": "s3_cur", "bucket": "bills", "prefix": "cur/wedsync", "endpoint_url": moto_endpoint}
     _register(sqlite_engine, "aws", billing, aws_keys)
     source = _source(sqlite_engine, tmp_path, "aws")
-    assert isinstance(source, aws.S3CurSource)
+    assert isinstance(source, aws_billing.S3CurSource)
     assert list(source.months()) == [date(2026, 3, 1)]
 
 
@@ -77,7 +80,7 @@ def test_an_azure_blob_source_opens_the_container_with_the_providers_connection_
         {"connection_string": azurite},
     )
     source = _source(sqlite_engine, tmp_path, "azure")
-    assert isinstance(source, azure.BlobExportSource)
+    assert isinstance(source, azure_billing.BlobExportSource)
     assert list(source.months()) == [date(2026, 4, 1)]
     container.delete_container()
 
@@ -91,7 +94,7 @@ def test_an_azure_cost_query_source_sends_the_providers_token_to_its_endpoint(
     billing = {"source": "azure_cost_query", "scope": scope, "first_month": "2026-01-01", "endpoint_url": azure_arm.url}
     _register(sqlite_engine, "azure", billing, {"access_token": "token-from-az-cli"})
     source = _source(sqlite_engine, tmp_path, "azure")
-    assert isinstance(source, azure.CostQuerySource)
+    assert isinstance(source, azure_billing.CostQuerySource)
     (file,) = source.fetch(date(2026, 1, 1))
     assert '"Cost": "12.5"' in file.path.read_text()
     assert set(azure_arm.tokens) == {"token-from-az-cli"}
@@ -148,7 +151,7 @@ def test_a_bigquery_source_finds_the_export_table_of_the_only_open_billing_accou
 ) -> None:
     google_rest.add_billing_account("01A2B3-C4D5E6-F7A8B9", "WedSync")
     google_rest.add_billing_account("0F0F0F-000000-000000", "Old", open_=False)
-    client = gcp.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
+    client = gcp_billing.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
     dataset = f"{BQ_PROJECT}.finops_{uuid.uuid4().hex[:6]}"
     client.create_dataset(dataset)
     table = f"{dataset}.gcp_billing_export_v1_01A2B3_C4D5E6_F7A8B9"
@@ -161,7 +164,7 @@ def test_a_bigquery_source_finds_the_export_table_of_the_only_open_billing_accou
     }
     _register(sqlite_engine, "gcp", billing)
     source = _source(sqlite_engine, tmp_path, "gcp")
-    assert isinstance(source, gcp.BigQueryExportSource)
+    assert isinstance(source, gcp_billing.BigQueryExportSource)
     assert source.table == table
     assert source.months() == {}
     client.delete_dataset(dataset, delete_contents=True)

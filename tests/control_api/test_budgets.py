@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from analytics.warehouse import COST_DAILY_SQL, COST_DETAIL_DAILY_SQL
 from control_api.app import API_PREFIX
-from control_api.security import Role
-from control_api.store.models import Alert, Budget, Delivery
+from control_plane.security import Role
+from control_plane.store.models import Alert, Budget, Delivery
 from tests.control_api.conftest import Api
 from wedcloud import snapshots
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from control_api.crypto import Cipher, SecretKeyError, load_cipher, new_key_text
+from control_plane.crypto import Cipher, SecretKeyError, load_cipher, new_key_text
 
 SECRET = {"access_key_id": "AKIAEXAMPLE", "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCY"}
 

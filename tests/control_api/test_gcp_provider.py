@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from control_api.security import Role
+from control_plane.security import Role
 from tests.control_api.conftest import Api
 from tests.emulators.google_compute import GoogleComputeEmulator, Group, Instance
 

@@ -17,14 +17,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Kind, Recommendation
+from assets.resources import ProvidersResource
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
-from control_api.security import Role
-from control_api.services.optimisation import store_recommendations
-from control_api.store.models import AuditEntry, RecommendationRow
+from control_plane.security import Role
+from control_plane.services.optimisation import store_recommendations
+from control_plane.store.models import AuditEntry, RecommendationRow
 from pipelines.off_hours import off_hours_job
-from pipelines.resources import ProvidersResource
 from tests.control_api.conftest import Api
 
 PROBLEM = "application/problem+json"

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from clouds import aws
+from clouds.aws import credentials as aws_credentials
 from clouds.sandbox.world import build_world, save_world
-from control_api.crypto import load_cipher
-from control_api.security import Role
-from control_api.store.models import Operation, Provider, Resource
+from control_plane.crypto import load_cipher
+from control_plane.security import Role
+from control_plane.store.models import Operation, Provider, Resource
 from tests.control_api.conftest import Api
 
 PROBLEM = "application/problem+json"
@@ -291,7 +291,7 @@ def _sync(api: Api, provider_id: str, key: str | None = None) -> dict[str, Any]:
 def test_sync_imports_every_instance_past_the_first_page_then_reports_changes_and_gone(
     api: Api, moto_endpoint: str, aws_keys: dict[str, str]
 ) -> None:
-    ec2 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "ec2", moto_endpoint)
+    ec2 = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "ec2", moto_endpoint)
     made = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=120, MaxCount=120)["Instances"]
     created = _aws(api, moto_endpoint, aws_keys)
     first = _sync(api, created["id"])

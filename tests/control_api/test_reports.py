@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.model import Recommendation
-from control_api.security import Role
-from control_api.services.optimisation import store_recommendations
+from control_plane.security import Role
+from control_plane.services.optimisation import store_recommendations
 from tests.analytics.test_report_data import build_snapshot
 from tests.control_api.conftest import Api
 from wedcloud import snapshots

@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from clouds import aws
+from clouds.aws import credentials as aws_credentials
 from clouds.sandbox.world import build_world, save_world
-from control_api.security import Role
-from control_api.services import operations, resources
-from control_api.services.providers import adapter_for
-from control_api.services.reconciler import reconcile_once
-from control_api.store.db import make_sessionmaker
-from control_api.store.models import AuditEntry, Operation, Provider, Resource
+from control_plane.security import Role
+from control_plane.services import operations, resources
+from control_plane.services.providers import adapter_for
+from control_plane.services.reconciler import reconcile_once
+from control_plane.store.db import make_sessionmaker
+from control_plane.store.models import AuditEntry, Operation, Provider, Resource
 from tests.control_api.conftest import Api
 
 PROBLEM = "application/problem+json"
@@ -405,14 +405,14 @@ def test_an_ec2_instance_is_provisioned_resized_and_terminated_through_the_api(
     assert made["state"] == "provisioning"  # EC2 answers "pending"
     _problem(_act(api, made["id"], "scale", size="t3.large"), 409)
     state = api.client.app.state  # type: ignore[attr-defined]
-    refreshed = reconcile_once(state.settings, state.sessions).refreshed
+    refreshed = reconcile_once(state.settings.layout, state.settings.environment, state.sessions).refreshed
     assert refreshed == [made["id"]]
     assert api.client.get(f"{URL}/{made['id']}", headers=api.headers(Role.VIEWER)).json()["state"] == "running"
     assert _done(api, _act(api, made["id"], "scale", size="t3.large"))["result"]["after"] == {
         "state": "running",
         "size": "t3.large",
     }
-    ec2 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "ec2", moto_endpoint)
+    ec2 = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "ec2", moto_endpoint)
     (instance,) = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
     assert instance["InstanceType"] == "t3.large"
     assert _done(api, _act(api, made["id"], "delete", Role.ADMIN))["status"] == "succeeded"
@@ -436,11 +436,11 @@ def test_a_database_and_a_bucket_are_provisioned_and_an_imported_group_scaled_th
     refused = _problem(api.client.post(URL, json=bad_bucket, headers=api.headers(Role.OPERATOR)), 422)
     assert [e["field"] for e in refused["errors"]] == ["name", "size"]
 
-    session = aws.session_for(aws_keys, "eu-west-2")
-    aws.client(session, "ec2", moto_endpoint).create_launch_template(
+    session = aws_credentials.session_for(aws_keys, "eu-west-2")
+    aws_credentials.client(session, "ec2", moto_endpoint).create_launch_template(
         LaunchTemplateName="web", LaunchTemplateData={"ImageId": AMI, "InstanceType": "t3.small"}
     )
-    aws.client(session, "autoscaling", moto_endpoint).create_auto_scaling_group(
+    aws_credentials.client(session, "autoscaling", moto_endpoint).create_auto_scaling_group(
         AutoScalingGroupName="web-fleet", LaunchTemplate={"LaunchTemplateName": "web"}, MinSize=1, MaxSize=4,
         DesiredCapacity=1, AvailabilityZones=["eu-west-2a"],
     )  # fmt: skip
@@ -449,7 +449,7 @@ def test_a_database_and_a_bucket_are_provisioned_and_an_imported_group_scaled_th
     groups = api.client.get(URL, params={"name_contains": "web-fleet"}, headers=api.headers(Role.VIEWER)).json()
     (group,) = [g for g in groups["items"] if g["subtype"] == "instance_group"]
     assert _done(api, _act(api, group["id"], "scale", capacity=3))["status"] == "succeeded"
-    described = aws.client(session, "autoscaling", moto_endpoint).describe_auto_scaling_groups(
+    described = aws_credentials.client(session, "autoscaling", moto_endpoint).describe_auto_scaling_groups(
         AutoScalingGroupNames=["web-fleet"]
     )["AutoScalingGroups"][0]
     assert described["DesiredCapacity"] == 3
@@ -464,7 +464,7 @@ def test_an_ec2_instance_shows_its_cloudwatch_metrics_through_the_api(
 ) -> None:
     provider_id = _aws_provider(api, moto_endpoint, aws_keys)
     made = _provision(api, provider_id, size="t3.micro", image=AMI)
-    cloudwatch = aws.client(aws.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
+    cloudwatch = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "cloudwatch", moto_endpoint)
     now = datetime.now(UTC)
     recently = now.replace(minute=now.minute // 5 * 5, second=0, microsecond=0) - timedelta(minutes=20)
     cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=[
@@ -473,7 +473,7 @@ def test_an_ec2_instance_shows_its_cloudwatch_metrics_through_the_api(
         for minute, value in ((0, 12.0), (1, 18.0), (10, 64.0))
     ])  # fmt: skip
     state = api.client.app.state  # type: ignore[attr-defined]
-    reconcile_once(state.settings, state.sessions)  # pending at EC2 -> running
+    reconcile_once(state.settings.layout, state.settings.environment, state.sessions)  # pending at EC2 -> running
     detail = api.client.get(f"{URL}/{made['id']}", headers=api.headers(Role.VIEWER)).json()
     assert detail["last_metrics"]["cpu_percent"]["value"] == 64.0
     series = api.client.get(

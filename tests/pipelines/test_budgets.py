@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from control_api.services.budgets import NO_SMTP, AlertSettings, DeliveryFailed, _post_webhook, run_round
-from control_api.store.db import make_sessionmaker
-from control_api.store.models import Alert, Budget, Delivery
+from control_plane.services.budgets import NO_SMTP, AlertSettings, DeliveryFailed, _post_webhook, run_round
+from control_plane.store.db import make_sessionmaker
+from control_plane.store.models import Alert, Budget, Delivery
 from pipelines.budgets import build_budget_sensor
 from pipelines.settings import PipelineSettings
 from tests.control_api.test_budgets import daily_forecast, november, publish_costs

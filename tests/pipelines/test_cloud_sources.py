@@ -18,14 +18,15 @@ import pytest
 from google.cloud import bigquery
 from sqlalchemy.orm import Session
 
-from clouds import aws, gcp
+from clouds.aws import credentials as aws_credentials
+from clouds.gcp import billing as gcp_billing
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
-from control_api.crypto import load_cipher
-from control_api.services.providers import create_cloud_provider
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
+from control_plane.crypto import load_cipher
+from control_plane.services.providers import create_cloud_provider
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, register_sources
 from pipelines.settings import PipelineSettings
@@ -55,7 +56,7 @@ def test_cloud_sources_load_through_dagster_to_the_cent(
 
     # AWS: February's CUR 2.0 file in a bucket
     (cur,) = [p for p in files[FlavourKey.AWS] if "2026-02" in str(p)]
-    s3 = aws.client(aws.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
+    s3 = aws_credentials.client(aws_credentials.session_for(aws_keys, "eu-west-2"), "s3", moto_endpoint)
     s3.create_bucket(Bucket="wedsync-cur", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
     s3.upload_file(str(cur), "wedsync-cur", "cur2/wedsync/data/BILLING_PERIOD=2026-02/wedsync-00001.snappy.parquet")
     costs = pq.read_table(cur, columns=["line_item_unblended_cost"]).column(0).to_pylist()
@@ -72,7 +73,7 @@ def test_cloud_sources_load_through_dagster_to_the_cent(
     # Google Cloud: February's export rows in a BigQuery table
     rows = [json.loads(line) for p in files[FlavourKey.GCP] for line in p.read_text().splitlines()]
     rows = [r for r in rows if r["invoice"]["month"] == "202602"]
-    bq = gcp.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
+    bq = gcp_billing.bigquery_client(None, BQ_PROJECT, bigquery_emulator)
     dataset = f"{BQ_PROJECT}.pipeline_{uuid.uuid4().hex[:6]}"
     bq.create_dataset(dataset)
     table = f"{dataset}.gcp_billing_export_v1_{rows[0]['billing_account_id'].replace('-', '_')}"

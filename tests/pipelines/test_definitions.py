@@ -7,9 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.partitions import BillingPartition
 from pipelines.definitions import build_definitions
 from pipelines.materialize import months_between
-from pipelines.partitions import BillingPartition
 from pipelines.settings import PipelineSettings
 
 

@@ -31,14 +31,14 @@ from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.create import advance_sandbox
 from clouds.sandbox.provider import SandboxCloud
 from control_api.app import create_app
-from control_api.security import Role
-from control_api.services.api_keys import create_key
-from control_api.services.budgets import AlertSettings, run_round
-from control_api.services.sandbox import build_sandbox, register_planted_budgets, register_sandbox_providers
 from control_api.settings import ApiSettings
-from control_api.store.db import make_engine, make_sessionmaker
-from control_api.store.migrate import upgrade
-from control_api.store.models import Alert, Budget, Delivery
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.services.budgets import AlertSettings, run_round
+from control_plane.services.sandbox import build_sandbox, register_planted_budgets, register_sandbox_providers
+from control_plane.store.db import make_engine, make_sessionmaker
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import Alert, Budget, Delivery
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
 from pipelines.settings import PipelineSettings

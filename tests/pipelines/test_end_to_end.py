@@ -20,12 +20,12 @@ from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import create_sandbox
 from clouds.sandbox.exports import list_exports
 from control_api.app import create_app
-from control_api.security import Role
-from control_api.services.api_keys import create_key
-from control_api.services.sandbox import register_sandbox_providers
 from control_api.settings import ApiSettings
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.services.sandbox import register_sandbox_providers
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, register_sources
 from pipelines.settings import PipelineSettings

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clouds import aws
-from clouds.prices.snapshot import shipped
-from control_api.crypto import load_cipher
-from control_api.services.providers import create_cloud_provider
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
-from control_api.store.models import RecommendationRow
+from clouds.aws import credentials as aws_credentials
+from clouds.price_snapshot import shipped
+from control_plane.crypto import load_cipher
+from control_plane.services.providers import create_cloud_provider
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import RecommendationRow
 from pipelines.definitions import build_definitions
 from pipelines.materialize import QUIET, dagster_instance, register_sources
 from pipelines.settings import PipelineSettings
@@ -53,13 +53,13 @@ def test_an_aws_accounts_inventory_metrics_and_prices_flow_into_an_idle_recommen
     layout = HomeLayout(tmp_path / "home").ensure()
     monkeypatch.setenv("DAGSTER_HOME", str(layout.dagster_home))
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    session = aws.session_for(aws_keys, REGION)
-    ec2 = aws.client(session, "ec2", moto_endpoint)
+    session = aws_credentials.session_for(aws_keys, REGION)
+    ec2 = aws_credentials.client(session, "ec2", moto_endpoint)
     idle, busy = (
         i["InstanceId"]
         for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2, InstanceType="m5.large")["Instances"]
     )
-    cloudwatch = aws.client(session, "cloudwatch", moto_endpoint)
+    cloudwatch = aws_credentials.client(session, "cloudwatch", moto_endpoint)
     _put_hourly(cloudwatch, idle, cpu=0.8, network_bytes=2_000_000, end=now)
     _put_hourly(cloudwatch, busy, cpu=55.0, network_bytes=9_000_000_000, end=now)
 

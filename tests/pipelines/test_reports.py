@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from analytics.reports import ReportPeriod
-from control_api.services.reports import list_reports, read_file, reports_dir
-from control_api.store.models import Budget
+from control_plane.services.reports import list_reports, read_file, reports_dir
+from control_plane.store.models import Budget
 from pipelines.reports import build_report_job, build_report_schedules, period_for_tick, run_config
 from pipelines.settings import PipelineSettings
 from tests.analytics.test_report_data import build_snapshot

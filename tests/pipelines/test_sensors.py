@@ -10,13 +10,13 @@ import dagster as dg
 import pytest
 from sqlalchemy.orm import Session
 
+from assets.resources import BillingSourcesResource
 from clouds.sandbox.create import create_sandbox
-from control_api.services.sandbox import register_sandbox_providers
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
+from control_plane.services.sandbox import register_sandbox_providers
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months
-from pipelines.resources import BillingSourcesResource
 from pipelines.settings import PipelineSettings
 from wedcloud.home import HomeLayout
 

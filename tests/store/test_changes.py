@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.orm import Session
 
-from control_api.security import Role
-from control_api.services.api_keys import create_key
-from control_api.store.changes import CounterReader, VersionedCache
-from control_api.store.db import make_engine
-from control_api.store.migrate import upgrade
-from control_api.store.models import Provider, Resource
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.store.changes import CounterReader, VersionedCache
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import Provider, Resource
 
 
 def _resource(provider_id: uuid.UUID, index: int) -> dict[str, object]:

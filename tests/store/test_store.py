@@ -13,8 +13,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from clouds.sandbox.state import sandbox_metadata
-from control_api.store.migrate import current_revision, head_revision, upgrade
-from control_api.store.models import AuditEntry, Base, Budget, Provider
+from control_plane.store.migrate import current_revision, head_revision, upgrade
+from control_plane.store.models import AuditEntry, Base, Budget, Provider
 
 
 def test_migrations_produce_exactly_the_modelled_schema(engine: Engine) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from clouds import aws
+from clouds.aws import credentials as aws_credentials
 from wedcloud.cli.main import app
 
 
@@ -23,7 +23,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_an_s3_source_is_added_listed_and_asked_for_its_months(
     home: Path, tmp_path: Path, moto_endpoint: str, aws_keys: dict[str, str]
 ) -> None:
-    s3 = aws.client(aws.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint)
+    s3 = aws_credentials.client(aws_credentials.session_for(aws_keys, "us-east-1"), "s3", moto_endpoint)
     s3.create_bucket(Bucket="bills")
     for month in ("2026-01", "2026-02"):
         s3.put_object(Bucket="bills", Key=f"cur/wedsync/data/BILLING_PERIOD={month}/part-1.parquet", Body=b"PAR1")

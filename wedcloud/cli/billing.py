@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
-from control_api.crypto import load_cipher
-from control_api.services import billing, providers
-from control_api.services.errors import ServiceError
-from control_api.store.db import transaction
-from control_api.store.models import Provider
+from control_plane.crypto import load_cipher
+from control_plane.services import billing, providers
+from control_plane.services.errors import ServiceError
+from control_plane.store.db import transaction
+from control_plane.store.models import Provider
 from wedcloud.cli.context import CliContext, console
 
 app = typer.Typer(

@@ -8,8 +8,8 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from control_api.settings import ApiSettings
-from control_api.store.db import make_engine, make_sessionmaker
-from control_api.store.migrate import upgrade
+from control_plane.store.db import make_engine, make_sessionmaker
+from control_plane.store.migrate import upgrade
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
 

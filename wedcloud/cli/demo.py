@@ -14,13 +14,13 @@ from types import FrameType
 import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from control_api.crypto import load_cipher
-from control_api.security import Role, key_from_token
-from control_api.services import api_keys, billing, sandbox
-from control_api.store.db import transaction
+from assets.partitions import BillingPartition
+from control_plane.crypto import load_cipher
+from control_plane.security import Role, key_from_token
+from control_plane.services import api_keys, billing, sandbox
+from control_plane.store.db import transaction
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
-from pipelines.partitions import BillingPartition
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http

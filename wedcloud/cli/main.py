@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from control_api.security import Role
-from control_api.services import api_keys, sandbox
-from control_api.store.db import transaction
-from control_api.store.migrate import current_revision, head_revision, upgrade
+from control_plane.security import Role
+from control_plane.services import api_keys, sandbox
+from control_plane.store.db import transaction
+from control_plane.store.migrate import current_revision, head_revision, upgrade
 from wedcloud.cli import billing as billing_cli
 from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
@@ -106,8 +106,8 @@ def secrets_rotate(
     WEDCLOUD_SECRET_KEY: set the new key there and the old one in WEDCLOUD_SECRET_KEY_PREVIOUS,
     run this, then remove the old one.
     """
-    from control_api.crypto import Cipher, SecretKeyError, key_file, load_cipher, write_key_file
-    from control_api.services.secrets import reseal_all
+    from control_plane.crypto import Cipher, SecretKeyError, key_file, load_cipher, write_key_file
+    from control_plane.services.secrets import reseal_all
 
     context = CliContext()
     home, environment = context.settings.layout.root, context.settings.environment
@@ -137,10 +137,10 @@ def secrets_rotate(
 def reconcile_command() -> None:
     """Finish provisions a crash interrupted and refresh resources still provisioning, once
     (the API also does this every WEDCLOUD_RECONCILE_EVERY_SECONDS)."""
-    from control_api.services.reconciler import reconcile_once
+    from control_plane.services.reconciler import reconcile_once
 
     context = CliContext()
-    done = reconcile_once(context.settings, context.sessions)
+    done = reconcile_once(context.settings.layout, context.settings.environment, context.sessions)
     console.print(f"resumed {len(done.resumed)} operation(s); refreshed {len(done.refreshed)} resource(s)")
 
 

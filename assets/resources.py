@@ -1,0 +1,112 @@
+"""Thin typed resources around the warehouse, the billing sources and the serving folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics.warehouse import ensure_schema
+from clouds.base import CloudProvider
+from clouds.billing import BillingSource
+from control_plane.crypto import Cipher, load_cipher
+from control_plane.services import billing
+from control_plane.services.providers import adapter_for
+from control_plane.store.db import make_engine
+from control_plane.store.models import Provider
+from wedcloud.home import HomeLayout
+
+
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The DuckDB warehouse. Only Dagster runs open it, one writer at a time."""
+
+    path: str
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = duckdb.connect(self.path)
+        try:
+            connection.execute("SET TimeZone = 'UTC'")
+            ensure_schema(connection)
+            yield connection
+        finally:
+            connection.close()
+
+
+class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The control plane's state store and the home its credentials key lives in."""
+
+    database_url: str
+    home: str
+    environment: str = "development"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        engine = make_engine(self.database_url)
+        try:
+            with Session(engine) as session:
+                yield session
+        finally:
+            engine.dispose()
+
+    @property
+    def layout(self) -> HomeLayout:
+        return HomeLayout(Path(self.home))
+
+    def cipher(self) -> Cipher:
+        return load_cipher(Path(self.home), environment=self.environment)
+
+
+class BillingSourcesResource(StateStoreResource):
+    """The billing source of each registered provider, read from the state store."""
+
+    def source(self, name: str) -> BillingSource:
+        with self.session() as session:
+            return billing.billing_source(session, self.layout, name=name, cipher=self.cipher())
+
+    def sources(self) -> list[BillingSource]:
+        with self.session() as session:
+            return billing.billing_sources(session, self.layout, self.cipher())
+
+
+class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """Where serving snapshots are published for the API."""
+
+    serving_dir: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.serving_dir)
+
+
+class ProvidersResource(StateStoreResource):
+    """The registered providers' adapters and the state store, for the optimisation assets.
+    ``now`` pins the clock (ISO 8601, UTC) for the sandbox and tests; unset, it is the time."""
+
+    now: str | None = None
+
+    def clock(self) -> datetime:
+        if self.now:
+            pinned = datetime.fromisoformat(self.now)
+            return pinned if pinned.tzinfo else pinned.replace(tzinfo=UTC)
+        return datetime.now(UTC)
+
+    @contextmanager
+    def adapter(self, name: str) -> Iterator[tuple[str, CloudProvider]]:
+        """The provider's kind and its adapter, open while the block runs."""
+        with self.session() as session:
+            provider = session.scalar(select(Provider).where(Provider.name == name))
+            if provider is None:
+                raise dg.Failure(f"no provider named {name!r}: partitions are named after registered providers")
+            yield provider.kind, self.adapter_of(provider, session)
+
+    def adapter_of(self, provider: Provider, session: Session) -> CloudProvider:
+        """The adapter of a provider row read in ``session``."""
+        return adapter_for(provider, session=session, layout=self.layout, cipher=self.cipher())

@@ -1,0 +1,105 @@
+"""A provider's inventory, imported into the state store (``POST /providers/{id}/sync``).
+
+Each resource the provider lists is matched to its row by the provider's own id: new ones are
+added, rows whose facts changed are updated, and rows the provider no longer lists are marked
+terminated (they are kept: their cost history still points at them).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clouds.base import CloudResource, ResourceState
+from control_plane.store.models import Provider, Resource
+from wedcloud.sqltypes import utcnow
+
+REPORT_LIMIT = 200  # resources named per category in a sync's report; the counts are always whole
+
+
+def values_of(resource: CloudResource) -> dict[str, Any]:
+    """The facts a sync compares and copies; the rest of a row belongs to WedCloud (protection, cost)."""
+    details = {k: v for k, v in resource.details.items() if v is not None}
+    if resource.attached_to:
+        details["attached_to"] = resource.attached_to
+    return {
+        "name": resource.name[:255],
+        "resource_type": resource.resource_type.value,
+        "subtype": resource.subtype,
+        "region": resource.region,
+        "zone": resource.zone,
+        "size": resource.size,
+        "state": resource.state.value,
+        "account_id": resource.account_id or None,
+        "tags": dict(resource.tags),
+        "details": _jsonable(details),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) -> dict[str, Any]:
+    """Bring ``provider``'s rows in line with what it ``listed``; returns the report."""
+    now = utcnow()
+    rows = {r.cloud_id: r for r in session.scalars(select(Resource).where(Resource.provider_id == provider.id))}
+    report: dict[str, list[dict[str, str]]] = {"added": [], "changed": [], "gone": []}
+    unchanged = 0
+    seen: set[str] = set()
+    for resource in listed:
+        if resource.id in seen:
+            continue
+        seen.add(resource.id)
+        values = values_of(resource)
+        row = rows.get(resource.id)
+        if row is None:
+            row = Resource(
+                id=uuid.uuid4(),
+                provider_id=provider.id,
+                cloud_id=resource.id,
+                launched_at=resource.created_at,
+                last_seen_at=now,
+                **values,
+            )
+            session.add(row)
+            report["added"].append(_named(row))
+            continue
+        row.last_seen_at = now
+        differences = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if differences:
+            for key, value in differences.items():
+                setattr(row, key, value)
+            if values["state"] != ResourceState.TERMINATED:
+                row.terminated_at = None
+            report["changed"].append({**_named(row), "fields": ",".join(sorted(differences))})
+        else:
+            unchanged += 1
+    for cloud_id, row in rows.items():
+        if cloud_id not in seen and row.state != ResourceState.TERMINATED:
+            row.state, row.terminated_at = ResourceState.TERMINATED.value, now
+            report["gone"].append(_named(row))
+    session.flush()
+    return {
+        "provider_id": str(provider.id),
+        "counts": {**{k: len(v) for k, v in report.items()}, "unchanged": unchanged},
+        **{k: v[:REPORT_LIMIT] for k, v in report.items()},
+        "synced_at": now.isoformat(),
+    }
+
+
+def _named(row: Resource) -> dict[str, str]:
+    return {"id": str(row.id), "cloud_id": row.cloud_id, "name": row.name}

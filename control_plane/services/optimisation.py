@@ -1,0 +1,439 @@
+"""Optimisation recommendations in the state store: stored by stable id, listed, and applied.
+
+Applying one is an operation: it records the resource's configuration (and, before a delete or
+terminate, a snapshot of its data), makes the change through the provider's adapter, verifies
+the resource is healthy, and puts it back if it is not. The recommendation keeps the outcome,
+including the steps that would undo the change (its rollback procedure).
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from analytics.money import format_amount
+from analytics.optimisation.model import Recommendation
+from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
+from clouds.errors import CloudError
+from control_plane.pagination import decode_cursor, encode_cursor
+from control_plane.services import operations
+from control_plane.services.errors import Conflict, InvalidRequest, NotFound
+from control_plane.services.resources import apply_cloud, scale_resource
+from control_plane.store.models import Provider, RecommendationRow
+from control_plane.store.models import Resource as ResourceRow
+from wedcloud.sqltypes import utcnow
+
+OPEN, APPLYING, APPLIED, REVERTED, FAILED, DISMISSED, OBSOLETE = (
+    "open", "applying", "applied", "reverted", "failed", "dismissed", "obsolete",
+)  # fmt: skip
+STATUSES = (OPEN, APPLYING, APPLIED, REVERTED, FAILED, DISMISSED, OBSOLETE)
+APPLICABLE = (OPEN, REVERTED, FAILED)  # an apply may be (re)tried from these
+HEALTH_TAG = "wedcloud:health-url"
+SCHEDULE_TAG = "wedcloud:schedule"
+HEALTH_ATTEMPTS = 3
+HEALTH_PAUSE_SECONDS = 1.0
+AdapterFor = Callable[[Provider, Session], CloudProvider]
+
+
+# ---------------------------------------------------------------- storing
+
+
+def store_recommendations(
+    session: Session, found: Sequence[Recommendation], *, providers: Sequence[str], seen_at: datetime
+) -> dict[str, int]:
+    """Upsert ``found`` by id. A recommendation already applied, applying or dismissed keeps its
+    status (its figures are refreshed); an obsolete one found again reopens. Open ones of the
+    analysed ``providers`` that were not found become obsolete."""
+    existing = {
+        row.id: row
+        for row in session.scalars(select(RecommendationRow).where(RecommendationRow.id.in_([r.id for r in found])))
+    }
+    created = updated = 0
+    for rec in found:
+        row = existing.get(rec.id)
+        if row is None:
+            row = RecommendationRow(id=rec.id, status=OPEN, first_seen_at=seen_at, outcome={})
+            session.add(row)
+            created += 1
+        else:
+            updated += 1
+            if row.status == OBSOLETE:
+                row.status = OPEN
+        row.provider, row.kind, row.action, row.target = rec.provider, rec.kind, rec.action, rec.target
+        row.resource_id, row.account_id, row.region = rec.resource_id, rec.account_id, rec.region
+        row.monthly_saving, row.saving_rank, row.currency = rec.monthly_saving, float(rec.monthly_saving), rec.currency
+        row.evidence, row.risk, row.risk_reason = dict(rec.evidence), rec.risk, rec.risk_reason
+        row.confidence, row.confidence_reason = rec.confidence, rec.confidence_reason
+        row.last_seen_at = seen_at
+    ids = [rec.id for rec in found]
+    stale = session.scalars(
+        select(RecommendationRow).where(
+            RecommendationRow.provider.in_(list(providers)),
+            RecommendationRow.status == OPEN,
+            RecommendationRow.id.not_in(ids),
+        )
+    ).all()
+    for row in stale:
+        row.status = OBSOLETE
+    session.flush()
+    return {"recommendations": len(found), "created": created, "updated": updated, "obsolete": len(stale)}
+
+
+# ---------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class RecommendationFilter:
+    kind: str | None = None
+    provider: str | None = None
+    account_id: str | None = None
+    status: str | None = None
+    min_saving: Decimal | None = None
+    resource_id: str | None = None
+
+    def clauses(self) -> list[Any]:
+        if self.status is not None and self.status not in STATUSES:
+            raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", parameter="status")
+        found = []
+        for column, value in (
+            (RecommendationRow.kind, self.kind), (RecommendationRow.provider, self.provider),
+            (RecommendationRow.account_id, self.account_id), (RecommendationRow.status, self.status),
+            (RecommendationRow.resource_id, self.resource_id),
+        ):  # fmt: skip
+            if value is not None:
+                found.append(column == value)
+        if self.min_saving is not None:
+            found.append(RecommendationRow.saving_rank >= float(self.min_saving))
+        return found
+
+
+@dataclass(frozen=True)
+class RecommendationPage:
+    items: list[RecommendationRow]
+    next_cursor: str | None
+    total: int
+    potential: dict[str, Decimal]  # per currency: the open ones' monthly saving
+
+
+def list_recommendations(
+    session: Session, where: RecommendationFilter, *, limit: int, cursor: str | None = None
+) -> RecommendationPage:
+    """Biggest saving first (then id), a page at a time; ``total`` and ``potential`` cover every
+    match. ``potential`` counts open ones only (what could still be saved), and one per resource,
+    its biggest: a rightsizing and a schedule of the same machine do not add up."""
+    clauses = where.clauses()
+    query = select(RecommendationRow).where(*clauses)
+    if cursor:
+        rank, last_id = decode_cursor(cursor, 2)
+        if not isinstance(rank, int | float) or not isinstance(last_id, str):
+            raise InvalidRequest("the cursor is not one this API issued; start again without `cursor`")
+        query = query.where(
+            or_(
+                RecommendationRow.saving_rank < rank,
+                and_(RecommendationRow.saving_rank == rank, RecommendationRow.id > last_id),
+            )
+        )
+    rows = list(
+        session.scalars(query.order_by(RecommendationRow.saving_rank.desc(), RecommendationRow.id).limit(limit + 1))
+    )
+    next_cursor = encode_cursor(rows[limit - 1].saving_rank, rows[limit - 1].id) if len(rows) > limit else None
+    total = session.scalar(select(func.count()).select_from(RecommendationRow).where(*clauses)) or 0
+    best: dict[tuple[str, str], tuple[str, Decimal]] = {}
+    for provider, resource, currency, amount in session.execute(
+        select(
+            RecommendationRow.provider, RecommendationRow.resource_id, RecommendationRow.currency,
+            RecommendationRow.monthly_saving,
+        ).where(*clauses, RecommendationRow.status == OPEN)
+    ):  # fmt: skip
+        if (provider, resource) not in best or amount > best[(provider, resource)][1]:
+            best[(provider, resource)] = (currency, amount)
+    potential: dict[str, Decimal] = {}
+    for currency, amount in best.values():
+        potential[currency] = potential.get(currency, Decimal(0)) + amount
+    return RecommendationPage(rows[:limit], next_cursor, total, potential)
+
+
+def get_recommendation(session: Session, rec_id: str) -> RecommendationRow:
+    row = session.get(RecommendationRow, rec_id)
+    if row is None:
+        raise NotFound(f"no recommendation with id {rec_id!r}")
+    return row
+
+
+def dismiss(session: Session, rec_id: str) -> RecommendationRow:
+    """Dismissed stays dismissed: a later run refreshes its figures but not its status."""
+    row = get_recommendation(session, rec_id)
+    if row.status in (APPLYING, APPLIED):
+        raise Conflict(f"recommendation {row.id} is {row.status}; it cannot be dismissed", state=row.status)
+    row.status = DISMISSED
+    return row
+
+
+def public_view(row: RecommendationRow, realised: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "provider": row.provider,
+        "account_id": row.account_id,
+        "region": row.region,
+        "resource_id": row.resource_id,
+        "action": row.action,
+        "target": row.target,
+        "monthly_saving": format_amount(row.monthly_saving),
+        "currency": row.currency,
+        "evidence": row.evidence,
+        "risk": row.risk,
+        "risk_reason": row.risk_reason,
+        "confidence": round(row.confidence, 3),
+        "confidence_reason": row.confidence_reason,
+        "status": row.status,
+        "first_seen_at": row.first_seen_at.isoformat(),
+        "last_seen_at": row.last_seen_at.isoformat(),
+        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
+        "applied_by": row.applied_by,
+        "operation_id": str(row.operation_id) if row.operation_id else None,
+        "outcome": row.outcome or None,
+        "realised": realised,
+    }
+
+
+# ---------------------------------------------------------------- applying
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an apply does to the resource, and what undoes it."""
+
+    steps: list[str]
+    expected_state: str | None  # what verification expects afterwards
+    expected_size: str | None
+    rollback: list[str]
+    needs_data_snapshot: bool
+
+
+def provider_of(session: Session, row: RecommendationRow) -> Provider:
+    provider = session.scalar(select(Provider).where(Provider.name == row.provider))
+    if provider is None:
+        raise NotFound(f"the recommendation's provider {row.provider!r} is no longer registered")
+    return provider
+
+
+def change_for(row: RecommendationRow, current: CloudResource) -> Change:
+    """The exact change an apply makes, from the resource as the provider reports it now."""
+    rid, size, state = row.resource_id, current.size, current.state.value
+    running = current.state == ResourceState.RUNNING
+    if row.action == "resize":
+        if row.target is None:
+            raise InvalidRequest("this recommendation names no target type")
+        measured = (row.evidence.get("current") or {}).get("type")
+        if measured is not None and size != measured:
+            raise Conflict(
+                f"{rid} is {size} now, not the {measured} the recommendation was made for; run the analysis again",
+                state=size,
+            )
+        restart = [f"stop {rid}", f"change type of {rid} from {size} to {row.target}", f"start {rid}"]
+        back = [f"stop {rid}", f"change type of {rid} from {row.target} back to {size}", f"start {rid}"]
+        return Change(restart if running else restart[1:2], state, row.target, back if running else back[1:2], False)
+    if row.action == "stop":
+        return Change([f"stop {rid}"], ResourceState.STOPPED.value, size, [f"start {rid}"], False)
+    if row.kind == "unattached_ip":  # an address holds no data: nothing to snapshot, nothing to restore
+        gone = ["allocate a new address: this one cannot be recovered"]
+        return Change([f"release {rid}"], ResourceState.TERMINATED.value, None, gone, False)
+    if row.action in ("terminate", "delete"):
+        steps = [f"snapshot {rid}", f"{row.action} {rid}"]
+        return Change(steps, ResourceState.TERMINATED.value, None, [f"restore {rid} from the snapshot"], True)
+    if row.action == "schedule":
+        tag = f"{SCHEDULE_TAG}={row.target}"
+        return Change([f"tag {rid} with {tag}"], state, size, [f"restore the tags of {rid}"], False)
+    raise InvalidRequest(f"applying a {row.action!r} recommendation is not supported through the API")
+
+
+def plan_view(row: RecommendationRow, current: CloudResource, change: Change) -> dict[str, Any]:
+    """A dry run's answer: what would change, exactly, and how it would be undone."""
+    return {
+        "dry_run": True,
+        "recommendation": row.id,
+        "resource": {"id": current.id, "state": current.state.value, "size": current.size, "tags": dict(current.tags)},
+        "steps": change.steps,
+        "verify": _verify_text(current, change),
+        "rollback": change.rollback,
+        "monthly_saving": format_amount(row.monthly_saving),
+        "currency": row.currency,
+    }
+
+
+def _verify_text(current: CloudResource, change: Change) -> list[str]:
+    checks = []
+    if change.expected_state:
+        checks.append(f"state is {change.expected_state}")
+    if change.expected_size:
+        checks.append(f"type is {change.expected_size}")
+    if url := current.tags.get(HEALTH_TAG):
+        checks.append(f"GET {url} answers 2xx (within {HEALTH_ATTEMPTS} tries)")
+    return checks
+
+
+def begin_apply(
+    session: Session, row: RecommendationRow, *, actor: str, idempotency_key: str | None
+) -> tuple[Any, bool]:
+    """The apply's operation (new, or the one already running or done). Applying an applied
+    recommendation again is harmless: it answers with the operation that applied it."""
+    if row.status in (APPLIED, APPLYING) and row.operation_id is not None:
+        return operations.get_operation(session, row.operation_id), False
+    if row.status not in APPLICABLE:
+        raise Conflict(f"recommendation {row.id} is {row.status}; only open, reverted or failed ones can be applied",
+                       state=row.status)  # fmt: skip
+    provider = provider_of(session, row)
+    known = _resource_row(session, provider, row.resource_id)
+    operation, created = operations.begin(
+        session, kind="apply_recommendation", actor=actor,
+        request={"recommendation": row.id, "action": row.action, "target": row.target},
+        provider_id=provider.id, resource_id=known.id if known else None, idempotency_key=idempotency_key,
+    )  # fmt: skip
+    if created:
+        row.status, row.operation_id = APPLYING, operation.id
+    return operation, created
+
+
+def _resource_row(session: Session, provider: Provider, cloud_id: str) -> ResourceRow | None:
+    """WedCloud's row of the resource, when a sync or a provision made one."""
+    return session.scalar(
+        select(ResourceRow).where(ResourceRow.provider_id == provider.id, ResourceRow.cloud_id == cloud_id)
+    )
+
+
+HealthProbe = Callable[[str], tuple[bool, str]]
+
+
+def http_health(url: str) -> tuple[bool, str]:
+    """GET ``url`` until it answers 2xx, up to HEALTH_ATTEMPTS tries; (healthy, what we saw)."""
+    seen = ""
+    for attempt in range(HEALTH_ATTEMPTS):
+        if attempt:
+            time.sleep(HEALTH_PAUSE_SECONDS)
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - an operator-set health URL
+                if 200 <= answer.status < 300:
+                    return True, f"{url} answered {answer.status}"
+                seen = f"{url} answered {answer.status}"
+        except urllib.error.HTTPError as exc:
+            seen = f"{url} answered {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            seen = f"{url} did not answer: {exc}"
+    return False, seen
+
+
+def apply_work(
+    adapter_for: AdapterFor, operation_id: uuid.UUID, rec_id: str, *, actor: str, probe: HealthProbe = http_health
+) -> operations.Work:
+    """The apply itself, run as the operation's work."""
+
+    def work(session: Session) -> dict[str, Any]:
+        row = get_recommendation(session, rec_id)
+        provider = provider_of(session, row)
+        adapter = adapter_for(provider, session)
+        try:
+            outcome, final = _apply(adapter, row, probe)
+        except Exception:
+            row.status = FAILED
+            session.commit()  # the recommendation says failed even though the work raises
+            raise
+        row.outcome = outcome
+        row.status = APPLIED if outcome["result"] == "applied" else REVERTED
+        row.applied_at, row.applied_by = utcnow(), actor
+        if (known := _resource_row(session, provider, row.resource_id)) is not None:
+            apply_cloud(known, final, adapter)  # its state, size and list price as the provider now says
+        return outcome
+
+    return work
+
+
+def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -> tuple[dict[str, Any], CloudResource]:
+    """The apply's record, and the resource as it was left."""
+    before = adapter.describe(row.resource_id)
+    change = change_for(row, before)
+    record: dict[str, Any] = {
+        "before": _config(before),
+        "steps": change.steps,
+        "rollback": change.rollback,
+        "baseline_hourly": row.evidence.get("hourly_rate"),
+        "rate_basis": row.evidence.get("rate_basis"),
+    }
+    if change.needs_data_snapshot:
+        snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")
+        record["snapshot"] = {"id": snap.id, "created_at": snap.created_at.isoformat()}
+        record["rollback"] = [f"restore snapshot {snap.id} in {before.region}"]
+    try:
+        after = _change(adapter, row, before)
+    except CloudError as exc:  # part of it may have happened (stopped, not resized): put it back
+        reverted = _revert(adapter, row, before)
+        why = f"the change failed: {exc}"
+        return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
+    healthy, checks = _verify(after, change, before, probe)
+    record["health"] = checks
+    if healthy:
+        return {**record, "result": "applied", "after": _config(after)}, after
+    reverted = _revert(adapter, row, before)
+    why = "; ".join(c["detail"] for c in checks if not c["ok"])
+    return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
+
+
+def _config(resource: CloudResource) -> dict[str, Any]:
+    return {"id": resource.id, "state": resource.state.value, "size": resource.size, "tags": dict(resource.tags)}
+
+
+def _change(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
+    rid = row.resource_id
+    if row.action == "resize":
+        assert row.target is not None
+        return scale_resource(
+            adapter, rid, ScaleRequest(size=row.target), running=before.state == ResourceState.RUNNING
+        )
+    if row.action == "stop":
+        return adapter.stop(rid)
+    if row.action in ("terminate", "delete"):
+        return adapter.terminate(rid)
+    return adapter.tag(rid, {**before.tags, SCHEDULE_TAG: row.target or ""})
+
+
+def _verify(
+    after: CloudResource, change: Change, before: CloudResource, probe: HealthProbe
+) -> tuple[bool, list[dict[str, Any]]]:
+    checks = []
+    if change.expected_state:
+        ok = after.state.value == change.expected_state
+        checks.append({"check": "state", "ok": ok, "detail": f"state is {after.state.value}"})
+    if change.expected_size:
+        ok = after.size == change.expected_size
+        checks.append({"check": "type", "ok": ok, "detail": f"type is {after.size}"})
+    url = before.tags.get(HEALTH_TAG)
+    if url and after.state == ResourceState.RUNNING:
+        ok, detail = probe(url)
+        checks.append({"check": "health", "ok": ok, "detail": detail})
+    return all(c["ok"] for c in checks), checks
+
+
+def _revert(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
+    rid = row.resource_id
+    current = adapter.describe(rid)
+    if current.state == ResourceState.TERMINATED:
+        return current  # a delete cannot be undone here: the rollback procedure says how
+    if row.action == "resize" and before.size and current.size != before.size:
+        current = scale_resource(
+            adapter, rid, ScaleRequest(size=before.size), running=current.state == ResourceState.RUNNING
+        )
+    if before.state == ResourceState.RUNNING and current.state == ResourceState.STOPPED:
+        current = adapter.start(rid)
+    if row.action == "schedule":
+        current = adapter.tag(rid, dict(before.tags))
+    return current

@@ -1,0 +1,516 @@
+"""Resources: provisioning, lifecycle changes and the store's view of what exists.
+
+Every change to a cloud is an operation (``services.operations``). The request's transaction
+records the operation and, for a provision, a row in ``provisioning`` whose ``cloud_id`` is not
+known yet (``pending:<operation id>``). The work then asks the provider, passing the operation
+id as the client token, and fills the row in. A crash between the provider's answer and that
+write leaves the operation unfinished; ``reconcile`` repeats the call with the same token,
+which the adapters answer with the resource already made, so nothing is made twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clouds.base import CloudProvider, CloudResource, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
+from clouds.errors import CloudError, InvalidStateTransition
+from control_plane.pagination import page_of, seek
+from control_plane.services import operations
+from control_plane.services.errors import Conflict, InvalidRequest, NotFound
+from control_plane.services.inventory import values_of
+from control_plane.services.providers import ADAPTERS
+from control_plane.store.models import Operation, Provider, Resource
+from wedcloud.sqltypes import utcnow
+
+log = logging.getLogger(__name__)
+
+AdapterFor = Callable[[Provider, Session], CloudProvider]
+PENDING_PREFIX = "pending:"
+POWERED = ("instance", "instance_group", "database")
+# action -> (states it may start from, the state it ends in)
+TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
+    "start": (frozenset({"stopped"}), "running"),
+    "stop": (frozenset({"running"}), "stopped"),
+    "terminate": (frozenset({"running", "stopped", "available", "failed"}), "terminated"),
+}
+SUBTYPES = {
+    ResourceType.COMPUTE: ("instance", "instance_group"),
+    ResourceType.STORAGE: ("volume", "bucket"),
+    ResourceType.DATABASE: ("database",),
+}
+SORTS = {
+    "name": Resource.name,
+    "created_at": Resource.created_at,
+    "region": Resource.region,
+    "state": Resource.state,
+    "hourly_cost": func.coalesce(Resource.hourly_cost, Decimal(-1)),
+}
+
+
+@dataclass(frozen=True)
+class ProvisionSpec:
+    """What ``POST /resources`` asks for, checked against the provider before it is accepted."""
+
+    provider_id: uuid.UUID
+    name: str
+    resource_type: ResourceType
+    size: str
+    region: str | None = None
+    subtype: str | None = None
+    image: str | None = None
+    network: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_request(self) -> dict[str, Any]:
+        return {
+            "provider_id": str(self.provider_id), "name": self.name, "type": self.resource_type.value,
+            "subtype": self.subtype, "size": self.size, "region": self.region, "image": self.image,
+            "network": self.network, "tags": self.tags, "options": self.options,
+        }  # fmt: skip
+
+
+def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
+    """The provider request for ``spec``, or InvalidRequest naming each field that cannot work."""
+    errors = []
+    region = spec.region or provider.default_region
+    if not region or (provider.regions and region not in provider.regions):
+        errors.append(("region", f"one of the provider's regions: {', '.join(provider.regions)}"))
+    subtype = spec.subtype or SUBTYPES[spec.resource_type][0]
+    if subtype not in SUBTYPES[spec.resource_type]:
+        errors.append(("subtype", f"for {spec.resource_type.value}: one of {', '.join(SUBTYPES[spec.resource_type])}"))
+    elif subtype == "volume" and not spec.size.removesuffix("GB").isdigit():
+        errors.append(("size", "a volume's size is a number of GB such as '100GB'"))
+    if subtype == "instance_group":
+        low, high = spec.options.get("min", 1), spec.options.get("max", 4)
+        if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 1000):
+            errors.append(("options", "an instance group needs integer options.min <= options.max (0..1000)"))
+    request = ProvisionRequest(
+        name=spec.name,
+        resource_type=spec.resource_type,
+        region=str(region),
+        size=spec.size,
+        image=spec.image,
+        network=spec.network,
+        tags=spec.tags,
+        options={**spec.options, "subtype": subtype},
+    )
+    if subtype in SUBTYPES[spec.resource_type]:  # the provider's own rules for that subtype
+        errors.extend(ADAPTERS[provider.kind].provision_problems(request))
+    if errors:
+        raise InvalidRequest(
+            "the resource cannot be provisioned as asked: "
+            + "; ".join(f"{name}: {message}" for name, message in errors),
+            errors=[{"location": "body", "field": name, "message": message} for name, message in errors],
+        )
+    return request
+
+
+def _price(adapter: CloudProvider, region: str, size: str | None) -> tuple[Decimal | None, str | None]:
+    """The list price per hour of a size, where the adapter has a catalogue."""
+    if not size:
+        return None, None
+    try:
+        catalogue = adapter.price_catalogue(region=region)
+    except CloudError:
+        return None, None
+    found = next((t for t in catalogue if t.name == size), None)
+    return (found.hourly_price.quantize(Decimal("0.000001")), found.currency) if found else (None, None)
+
+
+def apply_cloud(row: Resource, resource: CloudResource, adapter: CloudProvider) -> None:
+    """Copy what the provider says of a resource onto its row."""
+    for key, value in values_of(resource).items():
+        setattr(row, key, value)
+    row.cloud_id = resource.id
+    row.launched_at = row.launched_at or resource.created_at
+    row.last_seen_at = utcnow()
+    row.terminated_at = utcnow() if resource.state == ResourceState.TERMINATED and not row.terminated_at else None
+    row.hourly_cost, row.cost_currency = _price(adapter, resource.region, resource.size)
+
+
+# -- provisioning ----------------------------------------------------------------------------
+def begin_provision(
+    session: Session, provider: Provider, spec: ProvisionSpec, *, actor: str, idempotency_key: str | None
+) -> tuple[Operation, bool, ProvisionRequest]:
+    request = check_spec(provider, spec)
+    body = {**spec.as_request(), "region": request.region, "subtype": request.options["subtype"]}
+    operation, created = operations.begin(
+        session, kind="provision", actor=actor, request=body, provider_id=provider.id,
+        idempotency_key=idempotency_key,
+    )  # fmt: skip
+    if created:
+        row = _pending_row(provider, request, operation.id)
+        session.add(row)
+        operation.resource_id = row.id
+        session.flush()
+    return operation, created, request
+
+
+def _pending_row(provider: Provider, request: ProvisionRequest, operation_id: uuid.UUID) -> Resource:
+    return Resource(
+        id=uuid.uuid4(),
+        provider_id=provider.id,
+        cloud_id=f"{PENDING_PREFIX}{operation_id}",
+        name=request.name,
+        resource_type=request.resource_type.value,
+        subtype=str(request.options["subtype"]),
+        region=request.region,
+        size=request.size,
+        state=ResourceState.PROVISIONING.value,
+        tags=dict(request.tags),
+        details={},
+        protected=bool(request.options.get("protected", False)),
+    )
+
+
+def with_token(request: ProvisionRequest, token: str) -> ProvisionRequest:
+    """``request`` carrying a client token: the provider makes at most one resource per token."""
+    return ProvisionRequest(**{**vars(request), "options": {**request.options, "client_token": token}})
+
+
+def _operated(
+    session: Session, operation_id: uuid.UUID, adapter_for: AdapterFor, when: str = ""
+) -> tuple[Resource, CloudProvider]:
+    """The resource an operation acts on and the adapter of its provider; NotFound if either
+    was removed since the operation began."""
+    operation = operations.get_operation(session, operation_id)
+    row = session.get(Resource, operation.resource_id)
+    provider = session.get(Provider, operation.provider_id)
+    if row is None or provider is None:
+        raise NotFound(" ".join(filter(None, ("the resource or its provider was removed", when))))
+    return row, adapter_for(provider, session)
+
+
+def provision_work(adapter_for: AdapterFor, operation_id: uuid.UUID, request: ProvisionRequest) -> operations.Work:
+    def work(session: Session) -> dict[str, Any]:
+        row, adapter = _operated(session, operation_id, adapter_for, "while it was being provisioned")
+        try:
+            made = adapter.provision(with_token(request, str(operation_id)))
+        except CloudError:
+            row.state = ResourceState.FAILED.value
+            session.commit()  # the row says failed even though the operation's work raises
+            raise
+        apply_cloud(row, made, adapter)
+        return {"resource_id": str(row.id), "cloud_id": made.id, "state": row.state}
+
+    return work
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+def check_transition(row: Resource, action: str) -> None:
+    allowed, target = TRANSITIONS[action]
+    if row.state == target:
+        return  # already there: the action is harmless
+    if action in ("start", "stop") and row.subtype not in POWERED:
+        raise Conflict(f"a {row.subtype} has no power state to {action}", state=row.state)
+    if row.state not in allowed:
+        raise Conflict(
+            f"cannot {action} {row.name!r} while it is {row.state}; {action} is allowed from "
+            f"{', '.join(sorted(allowed))}",
+            state=row.state,
+        )
+    if action == "terminate" and row.protected:
+        raise Conflict(f"{row.name!r} is protected; clear its protection flag (PUT) before terminating it")
+
+
+def check_scale(row: Resource, scale: ScaleRequest) -> None:
+    if row.state in (ResourceState.TERMINATED.value, ResourceState.PROVISIONING.value, ResourceState.FAILED.value):
+        raise Conflict(f"cannot scale {row.name!r} while it is {row.state}", state=row.state)
+    if scale.capacity is not None and row.subtype != "instance_group":
+        raise InvalidRequest("only an instance group scales horizontally (capacity); give a size instead")
+    if scale.size is not None and row.subtype not in POWERED:
+        raise InvalidRequest(f"a {row.subtype} has no instance type to change")
+
+
+def action_work(
+    adapter_for: AdapterFor, operation_id: uuid.UUID, action: str, payload: dict[str, Any]
+) -> operations.Work:
+    """Start, stop, terminate or scale a resource at its provider, then record what it says."""
+
+    def work(session: Session) -> dict[str, Any]:
+        row, adapter = _operated(session, operation_id, adapter_for)
+        before = {"state": row.state, "size": row.size}
+        if action == "scale":
+            scale = ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity"))
+            made = scale_resource(adapter, row.cloud_id, scale, running=row.state == ResourceState.RUNNING.value)
+        else:
+            made = getattr(adapter, action)(row.cloud_id)
+        apply_cloud(row, made, adapter)
+        if action == "scale" and payload.get("capacity") is not None:
+            row.details = {**row.details, "desired": payload["capacity"]}
+        return {"resource_id": str(row.id), "before": before, "after": {"state": row.state, "size": row.size}}
+
+    return work
+
+
+def scale_resource(adapter: CloudProvider, cloud_id: str, scale: ScaleRequest, *, running: bool) -> CloudResource:
+    """Vertical scaling stops and restarts a running instance the provider will only resize when
+    stopped."""
+    try:
+        return adapter.scale(cloud_id, scale)
+    except InvalidStateTransition:
+        if scale.size is None or not running:
+            raise
+    adapter.stop(cloud_id)
+    adapter.scale(cloud_id, scale)
+    return adapter.start(cloud_id)
+
+
+def begin_action(
+    session: Session, row: Resource, action: str, *, actor: str, idempotency_key: str | None, payload: dict[str, Any]
+) -> tuple[Operation, bool]:
+    if row.cloud_id.startswith(PENDING_PREFIX):
+        raise Conflict(f"{row.name!r} is still being provisioned; wait for its operation", state=row.state)
+    return operations.begin(
+        session, kind=action, actor=actor, request={"resource_id": str(row.id), **payload},
+        provider_id=row.provider_id, resource_id=row.id, idempotency_key=idempotency_key,
+    )  # fmt: skip
+
+
+# -- reading -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ResourceFilter:
+    provider_id: uuid.UUID | None = None
+    resource_type: str | None = None
+    region: str | None = None
+    state: str | None = None
+    tag: str | None = None  # "key" or "key=value"
+    name_contains: str | None = None
+    cost_above: Decimal | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.provider_id:
+            found.append(Resource.provider_id == self.provider_id)
+        if self.resource_type:
+            found.append(Resource.resource_type == self.resource_type)
+        if self.region:
+            found.append(Resource.region == self.region)
+        if self.state:
+            found.append(Resource.state == self.state)
+        if self.tag:
+            key, has_value, value = self.tag.partition("=")
+            tag = Resource.tags[key].as_string()
+            found.append(tag == value if has_value else tag.is_not(None))
+        if self.name_contains:
+            escaped = self.name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found.append(func.lower(Resource.name).like(f"%{escaped}%", escape="\\"))
+        if self.cost_above is not None:
+            found.append(Resource.hourly_cost > self.cost_above)
+        return found
+
+
+@dataclass(frozen=True)
+class ResourcePage:
+    items: list[Any]  # rows with the Resource columns as attributes
+    next_cursor: str | None
+
+
+def list_resources(
+    session: Session, where: ResourceFilter, *, sort: str = "created_at", limit: int, cursor: str | None = None
+) -> ResourcePage:
+    name = sort.removeprefix("-")
+    key = SORTS.get(name)
+    if key is None:
+        raise InvalidRequest(f"sort by one of {', '.join(SORTS)} (prefix - for descending), not {sort!r}")
+    # plain rows, not ORM objects: a page is read, never changed, and this halves its cost
+    query = seek(
+        select(*Resource.__table__.columns).where(*where.clauses()), key, Resource.id, limit=limit, cursor=cursor,
+        descending=sort.startswith("-"), decode=lambda raw: _cursor_value(name, raw),
+    )  # fmt: skip
+    rows: list[Any] = list(session.execute(query))
+    return ResourcePage(*page_of(rows, limit, lambda row: _sort_value(name, row)))
+
+
+def _sort_value(sort: str, row: Resource) -> Any:
+    if sort == "hourly_cost":
+        return str(row.hourly_cost if row.hourly_cost is not None else Decimal(-1))
+    if sort == "created_at":
+        return row.created_at.isoformat()
+    return getattr(row, sort)
+
+
+def _cursor_value(sort: str, raw: Any) -> Any:
+    if sort == "hourly_cost":
+        return Decimal(str(raw))
+    if sort == "created_at":
+        return datetime.fromisoformat(str(raw))
+    return str(raw)
+
+
+def get_resource(session: Session, resource_id: uuid.UUID) -> Resource:
+    row = session.get(Resource, resource_id)
+    if row is None:
+        raise NotFound(f"no resource with id {resource_id}")
+    return row
+
+
+def public_view(row: Resource) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "provider_id": str(row.provider_id),
+        "cloud_id": None if row.cloud_id.startswith(PENDING_PREFIX) else row.cloud_id,
+        "name": row.name,
+        "type": row.resource_type,
+        "subtype": row.subtype,
+        "region": row.region,
+        "zone": row.zone,
+        "size": row.size,
+        "state": row.state,
+        "account_id": row.account_id,
+        "tags": row.tags,
+        "details": row.details,
+        "protected": row.protected,
+        "cost_rate": None
+        if row.hourly_cost is None
+        else {"hourly": str(row.hourly_cost), "monthly": str(row.hourly_cost * 730), "currency": row.cost_currency},
+        "launched_at": row.launched_at.isoformat() if row.launched_at else None,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "terminated_at": row.terminated_at.isoformat() if row.terminated_at else None,
+    }
+
+
+# -- reconciling -------------------------------------------------------------------------------
+@dataclass
+class Reconciled:
+    resumed: list[str] = field(default_factory=list)  # operations finished after a crash
+    refreshed: list[str] = field(default_factory=list)  # rows whose state the provider changed
+
+
+def reconcile(
+    sessions: sessionmaker[Session], adapter_for: AdapterFor, *, stale_after: timedelta = timedelta(minutes=2)
+) -> Reconciled:
+    """Finish provisions a crash interrupted (same client token: no second resource), and move
+    rows out of ``provisioning`` by asking their provider."""
+    report = Reconciled()
+    cutoff = utcnow() - stale_after
+    with sessions() as session:
+        stuck = list(
+            session.scalars(
+                select(Operation).where(
+                    Operation.kind == "provision",
+                    Operation.status.in_((operations.PENDING, operations.RUNNING)),
+                    Operation.updated_at <= cutoff,
+                )
+            )
+        )
+        waiting = list(
+            session.scalars(
+                select(Resource).where(
+                    Resource.state == ResourceState.PROVISIONING.value, ~Resource.cloud_id.startswith(PENDING_PREFIX)
+                )
+            )
+        )
+    for operation in stuck:
+        request = _request_of(operation)
+        operations.execute(sessions, operation.id, provision_work(adapter_for, operation.id, request))
+        report.resumed.append(str(operation.id))
+    for row in waiting:
+        with sessions() as session:
+            fresh = session.get(Resource, row.id)
+            provider = session.get(Provider, row.provider_id)
+            if fresh is None or provider is None:
+                continue
+            adapter = adapter_for(provider, session)
+            try:
+                apply_cloud(fresh, adapter.describe(fresh.cloud_id), adapter)
+            except CloudError as exc:
+                log.warning("could not refresh %s: %s", fresh.cloud_id, exc)
+                continue
+            session.commit()
+            report.refreshed.append(str(row.id))
+    return report
+
+
+def _request_of(operation: Operation) -> ProvisionRequest:
+    body = operation.request
+    return ProvisionRequest(
+        name=body["name"],
+        resource_type=ResourceType(body["type"]),
+        region=body["region"],
+        size=body["size"],
+        image=body.get("image"),
+        network=body.get("network"),
+        tags=body.get("tags") or {},
+        options={**(body.get("options") or {}), "subtype": body["subtype"]},
+    )
+
+
+# -- bulk ----------------------------------------------------------------------------------------
+BULK_LIMIT = 1000
+
+
+def bulk_work(
+    adapter_for: AdapterFor,
+    operation_id: uuid.UUID,
+    items: list[tuple[int, uuid.UUID, ProvisionRequest | None, str | None]],
+    *,
+    atomic: bool,
+) -> operations.Work:
+    """Provision each (index, provider, request) in turn; a request of None failed its checks
+    (its error is the fourth element). With ``atomic``, the first failure terminates what was
+    made and removes the rows, and the operation fails."""
+
+    def work(session: Session) -> dict[str, Any]:
+        adapters: dict[uuid.UUID, CloudProvider] = {}
+        providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_({i[1] for i in items})))}
+        results: list[dict[str, Any]] = []
+        made: list[tuple[CloudProvider, Resource]] = []
+        for index, provider_id, request, problem in items:
+            if request is None:
+                results.append({"index": index, "status": "failed", "error": problem})
+                if atomic:
+                    break
+                continue
+            provider = providers[provider_id]
+            adapter = adapters.get(provider_id) or adapters.setdefault(provider_id, adapter_for(provider, session))
+            row = _pending_row(provider, request, operation_id)
+            row.cloud_id = f"{PENDING_PREFIX}{operation_id}:{index}"
+            session.add(row)
+            try:
+                resource = adapter.provision(with_token(request, f"{operation_id}:{index}"))
+            except CloudError as exc:
+                row.state = ResourceState.FAILED.value
+                results.append({"index": index, "status": "failed", "error": str(exc), "resource_id": str(row.id)})
+                if atomic:
+                    _discard(session, row)
+                    break
+                continue
+            apply_cloud(row, resource, adapter)
+            made.append((adapter, row))
+            results.append({"index": index, "status": "succeeded", "resource_id": str(row.id), "cloud_id": resource.id})
+        failed = [r for r in results if r["status"] == "failed"]
+        if atomic and failed:
+            for adapter, row in made:
+                adapter.terminate(row.cloud_id)
+                _discard(session, row)
+            session.commit()
+            first = failed[0]
+            raise InvalidRequest(
+                f"spec {first['index']} failed ({first['error']}); atomic: the {len(made)} resource(s) already made "
+                "were terminated and nothing was kept"
+            )
+        return {
+            "counts": {"succeeded": len(results) - len(failed), "failed": len(failed)},
+            "results": results,
+        }
+
+    return work
+
+
+def _discard(session: Session, row: Resource) -> None:
+    if row in session.new:
+        session.expunge(row)
+    else:
+        session.delete(row)
