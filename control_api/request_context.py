@@ -16,6 +16,7 @@ import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_plane import audit
 from control_plane.audit import AuditTrail
 from control_plane.services.api_keys import Principal
 from control_plane.store.models import AuditEntry
@@ -25,31 +26,21 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 log = logging.getLogger(__name__)
 
 
-def _outcome(status: int) -> str:
-    if status in (401, 403):
-        return "denied"
-    if status >= 500:
-        return "error"
-    if status >= 400:
-        return "rejected"
-    return "success"
-
-
 def build_entry(scope: Scope, status: int) -> AuditEntry:
+    """The audit row of the request in ``scope``, which answered ``status``."""
     state = scope.setdefault("state", {})
     principal: Principal | None = state.get("principal")
     trail: AuditTrail = state.setdefault("audit", AuditTrail())
     route = scope.get("route")
     client = scope.get("client")
-    return AuditEntry(
+    return audit.entry(
         actor=principal.actor if principal else "anonymous",
         role=principal.role.value if principal else None,
         method=scope["method"],
         path=scope["path"][:400],
         action=getattr(route, "name", None) or f"{scope['method']} {scope['path']}"[:120],
         target=trail.target,
-        outcome=_outcome(status),
-        status_code=status,
+        status=status,
         request_id=state.get("request_id", ""),
         client=client[0] if client else None,
         detail=trail.detail,

@@ -1,8 +1,11 @@
-"""The audit trail's content: what a change records about itself, with secrets redacted.
+"""The audit trail: what each change records about itself, with secrets redacted.
 
-The rows are written by the API (``control_api.request_context``): a successful change in the
-same transaction as the change, a failed or refused request afterwards in a transaction of its
-own. The table refuses UPDATE and DELETE in the database itself.
+Every mutating request, every refused one and every operation's end leaves one row, made by
+:func:`entry`. The API adds a request's row (``control_api.request_context``): a successful
+change in the same transaction as the change, a failed or refused request afterwards in a
+transaction of its own; an operation adds its own when it ends
+(``control_plane.services.operations``). The table refuses UPDATE and DELETE in the database
+itself.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from control_plane.store.models import AuditEntry
 
 _SECRET_KEYS = re.compile(r"(secret|password|passphrase|token|credential|private|api[_-]?key)", re.I)
 REDACTED = "***redacted***"
@@ -40,3 +45,43 @@ class AuditTrail:
         if after is not None:
             self.detail["after"] = redact(after)
         self.detail.update(redact(extra))
+
+
+def outcome(status: int) -> str:
+    """The outcome an HTTP-like status stands for: denied, error, rejected or success."""
+    if status in (401, 403):
+        return "denied"
+    if status >= 500:
+        return "error"
+    if status >= 400:
+        return "rejected"
+    return "success"
+
+
+def entry(
+    *,
+    actor: str,
+    method: str,
+    path: str,
+    action: str,
+    status: int,
+    request_id: str,
+    target: str | None = None,
+    role: str | None = None,
+    client: str | None = None,
+    detail: dict[str, Any],
+) -> AuditEntry:
+    """One audit row; the caller redacts ``detail`` (an :class:`AuditTrail` has already)."""
+    return AuditEntry(
+        actor=actor,
+        role=role,
+        method=method,
+        path=path,
+        action=action,
+        target=target,
+        outcome=outcome(status),
+        status_code=status,
+        request_id=request_id,
+        client=client,
+        detail=detail,
+    )

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.errors import CloudError
+from control_plane import audit
 from control_plane.audit import redact
 from control_plane.pagination import page_of, seek
 from control_plane.services.errors import InvalidRequest, NotFound, ServiceError
@@ -125,14 +126,13 @@ def _finished_entry(operation: Operation) -> AuditEntry:
     after state) or why it failed. The request that started it has its own row."""
     target = f"resource:{operation.resource_id}" if operation.resource_id else f"provider:{operation.provider_id}"
     succeeded = operation.status == SUCCEEDED
-    return AuditEntry(
+    return audit.entry(
         actor=operation.actor,
         method="TASK",
         path=f"/api/cloud/operations/{operation.id}",
         action=f"operation.{operation.kind}",
         target=target[:200],
-        outcome="success" if succeeded else "error",
-        status_code=200 if succeeded else 500,
+        status=200 if succeeded else 500,
         request_id=operation.id.hex,
         detail=redact({"operation": str(operation.id), "result": operation.result, "error": operation.error}),
     )
