@@ -411,7 +411,7 @@ def test_a_stopped_instance_reports_when_ec2_stopped_it_and_a_running_one_when_i
 
 
 def test_ec2_state_transition_reasons_are_read_as_utc_and_others_give_no_time() -> None:
-    from clouds.aws.provider import _transition_time
+    from clouds.aws.compute import _transition_time
 
     assert _transition_time("User initiated (2026-11-01 10:00:00 GMT)") == datetime(2026, 11, 1, 10, tzinfo=UTC)
     assert _transition_time("User initiated (2026-11-01 10:00:00 UTC)") == datetime(2026, 11, 1, 10, tzinfo=UTC)
