@@ -1,2 +1,3 @@
-"""Everything WedCloud knows about Azure: the adapter (``provider``), its billing sources
-(``billing``), list prices (``prices``) and credentials (``credentials``)."""
+"""Everything WedCloud knows about Azure: the adapter (``provider``) and its parts (``api``,
+``compute``, ``storage``, ``addresses``, ``metrics``), its billing sources (``billing``), list
+prices (``prices``) and credentials (``credentials``)."""
