@@ -28,13 +28,13 @@ import polars as pl
 
 from analytics.optimisation.commitments import CommitmentOffer, recommend_commitments
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, Subtype
+from analytics.optimisation.rightsizing import rightsize
 from analytics.optimisation.rules import (
     IDLE_WINDOW,
     HourlyMetrics,
     Metrics,
     hourly_metrics,
     idle,
-    rightsize,
     stopped_paying,
     unattached,
 )
