@@ -11,10 +11,8 @@ import polars as pl
 from google.cloud.billing_v1 import CloudCatalogClient
 
 from analytics.money import format_amount
+from analytics.optimisation.analysis import analyse
 from analytics.optimisation.inputs import (
-    analyse,
-    build_commitment_usage,
-    build_resource_rates,
     inventory_frame,
     load_inputs,
     store_inventory,
@@ -22,6 +20,7 @@ from analytics.optimisation.inputs import (
     store_utilisation,
     utilisation_since,
 )
+from analytics.optimisation.rates import build_commitment_usage, build_resource_rates
 from assets.billing import OWNERS
 from assets.partitions import billing_source_partitions
 from assets.resources import ProvidersResource, WarehouseResource

@@ -12,7 +12,7 @@ Then times, in this process, each ``--repeat`` times:
 - baseline: DuckDB computing the per-instance percentiles the rules need, alone, over the same
   Arrow table registered without a copy: P95 of hourly max CPU and of hourly network over 7
   days, P95 of hourly max CPU and P99 of hourly max memory over 14 days;
-- analysis: ``analytics.optimisation.inputs.analyse`` as the pipeline runs it: ``idle``,
+- analysis: ``analytics.optimisation.analysis.analyse`` as the pipeline runs it: ``idle``,
   ``rightsize`` and ``schedules`` (a fifth of the fleet is tagged dev) over the polars frame,
   ``unattached`` and ``stopped_paying`` over the small inventory, and a compute commitment over
   30 days of hourly usage per instance, sized net of the rest, to the Recommendation objects.
@@ -38,8 +38,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from analytics.optimisation.analysis import analyse as run_all
 from analytics.optimisation.inputs import Inputs
-from analytics.optimisation.inputs import analyse as run_all
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
@@ -220,7 +220,7 @@ def _usage(fleet: list[Resource], types: list[InstanceType], kinds: np.ndarray) 
 
 
 def analyse(fleet: Fleet) -> list[Recommendation]:
-    """The full analysis as the pipeline runs it (``analytics.optimisation.inputs.analyse``):
+    """The full analysis as the pipeline runs it (``analytics.optimisation.analysis.analyse``):
     idle, unattached, stopped-but-paying, rightsizing, schedules and a commitment sized net of
     the rest, from the in-memory frames to Recommendation objects."""
     inputs = Inputs(

@@ -14,8 +14,8 @@ import dagster as dg
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from analytics.report_data import last_complete_period, period_starting
-from analytics.reports import Kind, ReportPeriod
+from analytics.reports.data import last_complete_period, period_starting
+from analytics.reports.model import Kind, ReportPeriod
 from control_plane.services.reports import (
     budget_lines,
     generate,

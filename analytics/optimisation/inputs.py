@@ -1,4 +1,4 @@
-"""What the optimisation rules read, as warehouse tables, and the analysis over them.
+"""What the optimisation rules read, as warehouse tables: storing them, and reading them back.
 
 Three input tables, written per provider by the Dagster assets in ``assets/optimisation.py``:
 
@@ -9,16 +9,17 @@ Three input tables, written per provider by the Dagster assets in ``assets/optim
   public address prices (``clouds.prices``).
 
 Effective hourly rates come from ``focus_costs`` through ``resource_rates`` (what billing
-actually charged per resource, after commitments and discounts; :func:`build_resource_rates`).
-:func:`analyse` reads the four from one DuckDB
-connection, the warehouse in Dagster or a serving snapshot in the API, and runs every rule.
+actually charged per resource, after commitments and discounts;
+:func:`analytics.optimisation.rates.build_resource_rates`). :func:`load_inputs` reads the four
+from one DuckDB connection, the warehouse in Dagster or a serving snapshot in the API, and
+:func:`analytics.optimisation.analysis.analyse` runs every rule over them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -26,19 +27,9 @@ from typing import Any, cast
 import duckdb
 import polars as pl
 
-from analytics.optimisation.commitments import CommitmentOffer, recommend_commitments
-from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, Subtype
-from analytics.optimisation.rules import (
-    IDLE_WINDOW,
-    HourlyMetrics,
-    Metrics,
-    hourly_metrics,
-    idle,
-    rightsize,
-    stopped_paying,
-    unattached,
-)
-from analytics.optimisation.schedules import MIN_LOOKBACK_DAYS, recommend_schedules
+from analytics.optimisation.model import Catalogue, Rates, Resource, Subtype
+from analytics.optimisation.rates import bill_id
+from analytics.optimisation.rules import HourlyMetrics, Metrics
 from clouds.base import METRICS_SCHEMA, CloudResource, InstanceType, Metric, ResourceState
 from clouds.prices import PriceList, from_frame, to_frame
 
@@ -78,7 +69,6 @@ RULE_SUBTYPES: Mapping[str, Subtype] = {
     "volume": "volume",
     "address": "address",
 }
-RATE_DAYS = 7
 UTILISATION_KEEP_DAYS = 93  # the longest rightsizing window
 
 
@@ -252,7 +242,7 @@ class Inputs:
     metrics: Metrics  # raw samples, or already summarised per hour (as load_inputs reads them)
     catalogue: Catalogue
     rates: Mapping[str, Rates]  # per provider
-    commitment_usage: pl.DataFrame = field(default_factory=pl.DataFrame)  # see build_commitment_usage
+    commitment_usage: pl.DataFrame = field(default_factory=pl.DataFrame)  # see rates.build_commitment_usage
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
@@ -338,69 +328,6 @@ def _catalogue(prices: pl.DataFrame) -> tuple[Catalogue, dict[str, dict[str, Dec
     return Catalogue(offers), extras
 
 
-BILL_ID_SQL = r"regexp_replace(lower(ResourceId), '^//[^/]+/', '')"
-"""A billing ResourceId in the form resources are matched in (see :func:`_bill_id`, its twin for
-inventory ids): lower-cased, without Google's ``//compute.googleapis.com/`` service prefix."""
-RUNNING_TIME_SQL = "lower(PricingUnit) IN ('hour', 'hours')"
-"""A charge for running time (priced in hours), which stopping or resizing changes."""
-
-RATES_SQL = f"""
-CREATE OR REPLACE TABLE resource_rates AS
-WITH ends AS (SELECT x_SourceId, max(ChargePeriodStart) AS last_start FROM focus_costs GROUP BY 1),
-recent AS (
-    SELECT f.* FROM focus_costs f JOIN ends USING (x_SourceId)
-    WHERE f.ResourceId IS NOT NULL AND f.ChargePeriodStart > ends.last_start - INTERVAL (CAST($1 AS INTEGER)) DAY
-)
-SELECT x_SourceId AS provider, {BILL_ID_SQL} AS bill_id,
-       BillingCurrency AS currency, sum(EffectiveCost) AS total,
-       coalesce(sum(EffectiveCost) FILTER (WHERE {RUNNING_TIME_SQL}), 0) AS running,
-       CAST($1 AS INTEGER) AS days, max(CAST(ChargePeriodStart AS DATE)) AS through
-FROM recent GROUP BY ALL
-"""
-
-
-def build_resource_rates(con: duckdb.DuckDBPyConnection, days: int = RATE_DAYS) -> int:
-    """``resource_rates``: per provider and resource, what billing charged over its last
-    ``days`` days (EffectiveCost: amortised, after commitments and discounts), in all and for
-    running time (charges priced in hours). Billing ids are lower-cased and lose Google's
-    ``//compute.googleapis.com/`` prefix, the form :func:`_bill_id` gives inventory ids."""
-    con.execute(RATES_SQL, [days])
-    return int(con.execute("SELECT count(*) FROM resource_rates").fetchall()[0][0])
-
-
-COMMITMENT_DAYS = 60  # the longest lookback commitments.py replays
-COMMITMENT_USAGE_SQL = f"""
-CREATE OR REPLACE TABLE commitment_usage AS
-WITH ends AS (SELECT x_SourceId, max(ChargePeriodEnd) AS last_end FROM focus_costs GROUP BY 1),
-eligible AS (
-    SELECT f.x_SourceId AS provider, f.ProviderName AS cloud, f.BillingAccountId AS account_id,
-           f.BillingCurrency AS currency, {BILL_ID_SQL} AS bill_id,
-           f.ChargePeriodStart AS start,
-           greatest(1, CAST(round(epoch(f.ChargePeriodEnd - f.ChargePeriodStart) / 3600) AS BIGINT)) AS n,
-           CAST(f.ListCost AS DOUBLE) AS on_demand,
-           CASE WHEN f.PricingCategory = 'Committed' THEN CAST(f.ListCost AS DOUBLE) ELSE 0 END AS covered
-    FROM focus_costs f JOIN ends USING (x_SourceId)
-    WHERE f.ChargeCategory = 'Usage' AND f.ServiceCategory = 'Compute'
-      AND {RUNNING_TIME_SQL} AND coalesce(f.PricingCategory, '') <> 'Dynamic'
-      AND f.ChargePeriodStart >= ends.last_end - INTERVAL (CAST($1 AS INTEGER)) DAY
-),
-spread AS (SELECT *, unnest(range(n)) AS h FROM eligible)
-SELECT provider, cloud, account_id, currency, bill_id, start + to_hours(h) AS hour,
-       sum(on_demand / n) AS on_demand_cost, sum(covered / n) AS already_covered
-FROM spread GROUP BY ALL
-"""
-
-
-def build_commitment_usage(con: duckdb.DuckDBPyConnection, days: int = COMMITMENT_DAYS) -> int:
-    """``commitment_usage``: per provider, billing account, resource and hour of its last ``days``
-    days of bills, the on-demand-equivalent cost (ListCost) of compute running time a compute savings
-    plan or flexible commitment would cover, and the part existing commitments already cover
-    (PricingCategory Committed). A line that spans several hours (a daily bill) is spread evenly
-    over them: within a day the usage looks flat, which the evidence says."""
-    con.execute(COMMITMENT_USAGE_SQL, [days])
-    return int(con.execute("SELECT count(*) FROM commitment_usage").fetchall()[0][0])
-
-
 def _commitment_usage(con: duckdb.DuckDBPyConnection, providers: Sequence[str]) -> pl.DataFrame:
     if not _has(con, "commitment_usage"):
         return pl.DataFrame()
@@ -437,125 +364,9 @@ def _rates(
         extra = extras.get(provider, {})
         found[provider] = Rates(
             currency=currency,
-            effective_hourly={rid: total_by[_bill_id(rid)] for rid in ids if _bill_id(rid) in total_by},
-            running_hourly={rid: running_by[_bill_id(rid)] for rid in ids if running_by.get(_bill_id(rid))},
+            effective_hourly={rid: total_by[bill_id(rid)] for rid in ids if bill_id(rid) in total_by},
+            running_hourly={rid: running_by[bill_id(rid)] for rid in ids if running_by.get(bill_id(rid))},
             volume_gb_month=extra.get("block_gb_month"),
             address_hourly=extra.get("address_hourly"),
         )
     return found
-
-
-def _bill_id(resource_id: str) -> str:
-    """An inventory id in the form billing ids are matched in (see :func:`_rates`)."""
-    lowered = resource_id.lower()
-    return lowered.split("/", 3)[3] if lowered.startswith("//") else lowered
-
-
-# ---------------------------------------------------------------- the analysis
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The analysis' choices that docs/optimisation.md lets a user make."""
-
-    rightsize_window_days: int = 14
-    cpu_percentile: float = 95.0
-    commitment_lookback_days: int = 30
-
-
-COMMITMENT_OFFERS: Mapping[str, CommitmentOffer] = {
-    "AWS": CommitmentOffer(kind="savings_plan", term_years=1, discount=Decimal("0.27")),
-    "Microsoft": CommitmentOffer(kind="savings_plan", term_years=1, discount=Decimal("0.20")),
-    "Google Cloud": CommitmentOffer(kind="cud", term_years=1, discount=Decimal("0.28")),
-}
-"""What each cloud's default commitment is assumed to save, by FOCUS ProviderName: a 1-year,
-no-upfront compute savings plan (AWS, Azure) or flexible committed use discount (Google). The
-discounts are our assumptions of typical published rates, not a quote: the evidence states the
-discount used, and a customer's own rate changes the level chosen and the saving."""
-
-
-def compute_commitments(
-    usage: pl.DataFrame, provider: str, lookback_days: int, others: Sequence[Recommendation]
-) -> list[Recommendation]:
-    """One compute commitment per billing account and currency of ``provider``, replayed over the
-    last ``lookback_days`` of its hourly usage (the level with the best net saving). Usage is
-    taken net of the ``others`` recommendations first: a resource to stop or delete contributes
-    nothing, a rightsized one its new type's share, so a commitment is not sized for spend the
-    other advice removes."""
-    if usage.is_empty():
-        return []
-    factors = {_bill_id(r.resource_id): 0.0 for r in others if r.action in ("stop", "terminate", "delete")}
-    for rec in others:
-        if rec.action == "resize" and _bill_id(rec.resource_id) not in factors:
-            current, proposed = rec.evidence["current"]["list_hourly"], rec.evidence["proposed"]["list_hourly"]
-            factors[_bill_id(rec.resource_id)] = float(Decimal(proposed) / Decimal(current))
-    factor = pl.col("bill_id").replace_strict(factors, default=1.0, return_dtype=pl.Float64)
-    mine = (  # one row per account and hour from here: the replay needs no more
-        usage.lazy()
-        .filter(pl.col("provider") == provider)
-        .group_by("provider", "cloud", "account_id", "currency", "hour")
-        .agg((pl.col("on_demand_cost") * factor).sum(), pl.col("already_covered").sum())
-        .collect()
-    )
-    found: list[Recommendation] = []
-    for (cloud, currency), rows in mine.group_by("cloud", "currency", maintain_order=True):
-        offer = COMMITMENT_OFFERS.get(str(cloud))
-        if offer is None:
-            continue
-        frame = rows.select(
-            "hour", "provider", "account_id", pl.lit("").alias("region"), pl.lit("compute").alias("scope"),
-            "on_demand_cost", "already_covered",
-        )  # fmt: skip
-        for rec in recommend_commitments(frame, offer, lookback_days=lookback_days, currency=str(currency)):
-            evidence = {
-                **rec.evidence,
-                "net_of_recommendations": len(factors),
-                "within_day_profile": "flat (daily bills)",
-            }
-            found.append(replace(rec, evidence=evidence))
-    return found
-
-
-def analyse(inputs: Inputs, settings: Settings = Settings()) -> list[Recommendation]:
-    """Every rule over every provider in ``inputs``, each provider priced at its own rates. The
-    samples are summarised per resource and hour once, in one pass, for every rule.
-    A resource to stop, delete or terminate gets no rightsizing or schedule as well (there would
-    be nothing left to resize). One recommendation per id, biggest saving first."""
-    found: dict[str, Recommendation] = {}
-    longest = max(settings.rightsize_window_days, MIN_LOOKBACK_DAYS, IDLE_WINDOW.days)
-    hourly = (
-        inputs.metrics
-        if isinstance(inputs.metrics, HourlyMetrics)
-        else hourly_metrics(inputs.metrics, start=inputs.now - timedelta(days=longest), end=inputs.now)
-    )
-    for provider, rates in inputs.rates.items():
-        resources = [r for r in inputs.resources if r.provider == provider]
-        ids = {r.resource_id for r in resources}
-        metrics = (
-            hourly if len(inputs.rates) == 1 else HourlyMetrics(hourly.frame.filter(pl.col("resource_id").is_in(ids)))
-        )
-        removals = [
-            *idle(resources, metrics, inputs.catalogue, rates, now=inputs.now),
-            *unattached(resources, rates, now=inputs.now),
-            *stopped_paying(resources, rates, now=inputs.now),
-        ]
-        going = {rec.resource_id for rec in removals}
-        kept = [r for r in resources if r.resource_id not in going]
-        for rec in (
-            *removals,
-            *rightsize(
-                kept,
-                metrics,
-                inputs.catalogue,
-                rates,
-                now=inputs.now,
-                days=settings.rightsize_window_days,
-                cpu_percentile=settings.cpu_percentile,
-            ),
-            *recommend_schedules(metrics, kept, rates, end=inputs.now, catalogue=inputs.catalogue),
-        ):
-            found.setdefault(rec.id, rec)
-        advice = [rec for rec in found.values() if rec.provider == provider]
-        for rec in compute_commitments(inputs.commitment_usage, provider, settings.commitment_lookback_days, advice):
-            found.setdefault(rec.id, rec)
-    return sorted(found.values(), key=lambda r: (-r.monthly_saving, r.id))

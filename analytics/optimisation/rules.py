@@ -5,6 +5,9 @@ to show it, and a rightsizing never proposes a bigger or pricier type. Savings a
 resource's effective rate from billing (commitments and discounts included), which is what the
 customer would stop paying; list prices are only a fallback, and evidence says which was used.
 Thresholds and their sources are in docs/optimisation.md.
+
+This module holds the metric math and pricing the rules share, and the idle, unattached and
+stopped-but-paying rules; the rightsizing rule is in :mod:`analytics.optimisation.rightsizing`.
 """
 
 from __future__ import annotations
@@ -35,18 +38,14 @@ IDLE_NETWORK_BELOW = 2.0  # percent of the type's network capacity, P95 of hourl
 IDLE_MIN_HOURS = 30
 UNATTACHED_AFTER = timedelta(days=7)
 STOPPED_AFTER = timedelta(days=7)
-RIGHTSIZE_WINDOWS = (14, 32, 93)
-RIGHTSIZE_CPU_PERCENTILES = (90.0, 95.0, 99.5)
-RIGHTSIZE_MIN_COVERAGE = 0.5  # share of the window's hours with CPU data
-MEMORY_UNKNOWN_CONFIDENCE = 0.7  # factor applied when memory is not measured
-_COMPUTE = ("instance", "database")
+COMPUTE = ("instance", "database")
 _NETWORK = (Metric.NETWORK_IN_BYTES.value, Metric.NETWORK_OUT_BYTES.value)
 
 
 # ---------------------------------------------------------------- metric math
 
 
-def _aware(now: datetime) -> datetime:
+def aware(now: datetime) -> datetime:
     """Windows are UTC instants: a naive ``now`` would silently shift them by the host's offset."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
@@ -76,7 +75,7 @@ def hourly_metrics(metrics: pl.DataFrame, *, start: datetime, end: datetime) -> 
 Metrics = pl.DataFrame | HourlyMetrics
 
 
-def _hourly(metrics: Metrics, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
+def hourly(metrics: Metrics, *, start: datetime, end: datetime, columns: Iterable[str]) -> pl.LazyFrame:
     """One row per resource and hour of [start, end) with data (see :func:`_summarise`)."""
     if isinstance(metrics, HourlyMetrics):
         wanted = list(columns) + (["network_rows"] if "network" in columns else [])
@@ -113,7 +112,7 @@ def _summarise(metrics: pl.DataFrame, *, start: datetime, end: datetime, columns
     return hours
 
 
-def _rows(summary: pl.LazyFrame, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+def keyed_rows(summary: pl.LazyFrame, *keys: str) -> dict[tuple[Any, ...], dict[str, Any]]:
     """The per-resource summary as a dict keyed by ``keys``, for the per-resource decisions.
     The streaming engine reads the metrics in batches instead of copying the window first: at
     40 million rows that is several times faster and gigabytes lighter."""
@@ -121,16 +120,9 @@ def _rows(summary: pl.LazyFrame, *keys: str) -> dict[tuple[Any, ...], dict[str, 
     return {tuple(row[k] for k in keys): row for row in frame.iter_rows(named=True)}
 
 
-def _percentile(value: object) -> float:
+def percentile(value: object) -> float:
     """A percentile from polars (linear interpolation, numpy's default), NaN when there was none."""
     return float(value) if isinstance(value, int | float) else math.nan
-
-
-def _variation(mean: object, std: object) -> float:
-    """Coefficient of variation (std / mean): how spiky a load is; 0 for a flat or zero series."""
-    if not isinstance(mean, float) or not isinstance(std, float) or mean <= 0 or math.isnan(std):
-        return 0.0
-    return std / mean
 
 
 def _capacity(gbps: Decimal) -> float:
@@ -151,7 +143,7 @@ def instance_list_price(itype: InstanceType | None) -> PricedHour | None:
     return None if itype is None else PricedHour(itype.hourly_price, itype.currency, "list")
 
 
-def _price_evidence(cost: PricedHour) -> dict[str, object]:
+def price_evidence(cost: PricedHour) -> dict[str, object]:
     return {"hourly_rate": cost.amount, "rate_basis": cost.basis, "currency": cost.currency}
 
 
@@ -176,11 +168,11 @@ def idle(
     """Running instances whose P95 of hourly max CPU is below 3% *and* whose P95 hourly network
     (in + out) is below 2% of the type's capacity over the last 7 days, with at least 30 hours of
     both. Missing network data or an unknown type means no recommendation, never an assumption."""
-    start = _aware(now) - IDLE_WINDOW
+    start = aware(now) - IDLE_WINDOW
     eligible = [
         (resource, itype)
         for resource in resources
-        if resource.subtype in _COMPUTE and resource.state == ResourceState.RUNNING
+        if resource.subtype in COMPUTE and resource.state == ResourceState.RUNNING
         and (itype := catalogue.lookup(resource.provider, resource.region, resource.size)) is not None
     ]  # fmt: skip
     links = {(resource.resource_id, _capacity(itype.network_gbps)) for resource, itype in eligible}
@@ -203,7 +195,7 @@ def _idle_stats(
     capacity = pl.LazyFrame(list(links), schema={"resource_id": pl.String, "capacity": pl.Float64}, orient="row")
     network = pl.col("network") / pl.col("capacity") * 100
     summary = (
-        _hourly(metrics, start=start, end=end, columns=("cpu", "network"))
+        hourly(metrics, start=start, end=end, columns=("cpu", "network"))
         .join(capacity, on="resource_id")
         .group_by("resource_id", "capacity")
         .agg(
@@ -213,14 +205,14 @@ def _idle_stats(
             network.quantile(0.95, "linear").alias("network_p95"),
         )
     )
-    return _rows(summary, "resource_id", "capacity")
+    return keyed_rows(summary, "resource_id", "capacity")
 
 
 def _idle_one(resource: Resource, stats: Mapping[str, Any], itype: InstanceType, rates: Rates) -> Recommendation | None:
     hours = min(stats.get("cpu_hours", 0), stats.get("network_hours", 0))
     if hours < IDLE_MIN_HOURS:
         return None
-    cpu_p95, net_p95 = _percentile(stats["cpu_p95"]), _percentile(stats["network_p95"])
+    cpu_p95, net_p95 = percentile(stats["cpu_p95"]), percentile(stats["network_p95"])
     if not (cpu_p95 < IDLE_CPU_P95_BELOW and net_p95 < IDLE_NETWORK_BELOW):
         return None
     cost = rates.running(resource.resource_id) or instance_list_price(itype)
@@ -246,7 +238,7 @@ def _idle_one(resource: Resource, stats: Mapping[str, Any], itype: InstanceType,
             "network_p95_percent_of_capacity": round(net_p95, 4),
             "network_capacity_gbps": itype.network_gbps,
             "type": itype.name,
-            **_price_evidence(cost),
+            **price_evidence(cost),
         },
         risk=risk,
         risk_reason=reason,
@@ -266,7 +258,7 @@ def _in_state_for(resource: Resource, now: datetime) -> timedelta | None:
 def unattached(resources: Iterable[Resource], rates: Rates, *, now: datetime) -> list[Recommendation]:
     """Volumes and public addresses attached to nothing for more than 7 days. Without a known
     ``state_since`` we cannot tell a week-old detach from yesterday's, so we say nothing."""
-    _aware(now)
+    aware(now)
     found = []
     for resource in resources:
         if resource.subtype not in ("volume", "address") or resource.attached_to is not None:
@@ -296,7 +288,7 @@ def unattached(resources: Iterable[Resource], rates: Rates, *, now: datetime) ->
                 evidence={
                     "unattached_days": round(age / timedelta(days=1), 1),
                     "size": resource.size,
-                    **_price_evidence(cost),
+                    **price_evidence(cost),
                 },
                 risk=risk,
                 risk_reason=reason,
@@ -310,7 +302,7 @@ def unattached(resources: Iterable[Resource], rates: Rates, *, now: datetime) ->
 def stopped_paying(resources: Iterable[Resource], rates: Rates, *, now: datetime) -> list[Recommendation]:
     """Instances stopped for more than 7 days that still cost money: their own billed rate (what
     the provider still charges for a stopped instance) plus their attached volumes."""
-    _aware(now)
+    aware(now)
     inventory = list(resources)
     volumes: dict[str, list[Resource]] = {}
     for item in inventory:
@@ -318,7 +310,7 @@ def stopped_paying(resources: Iterable[Resource], rates: Rates, *, now: datetime
             volumes.setdefault(item.attached_to, []).append(item)
     found = []
     for resource in inventory:
-        if resource.subtype not in _COMPUTE or resource.state != ResourceState.STOPPED:
+        if resource.subtype not in COMPUTE or resource.state != ResourceState.STOPPED:
             continue
         age = _in_state_for(resource, now)
         if age is None or age <= STOPPED_AFTER:
@@ -359,193 +351,3 @@ def _stopped_one(resource: Resource, volumes: list[Resource], rates: Rates, age:
         confidence=0.8,
         confidence_reason="stopped for over a week; it may be a cold standby kept on purpose",
     )
-
-
-# ---------------------------------------------------------------- rightsizing
-
-
-@dataclass(frozen=True)
-class _Need:
-    """What a resource needs after headroom, from its measured percentiles."""
-
-    vcpus: float
-    memory_gib: Decimal
-    cpu_p: float
-    memory_p: float | None
-
-
-def rightsize(
-    resources: Iterable[Resource],
-    metrics: Metrics,
-    catalogue: Catalogue,
-    rates: Rates,
-    *,
-    now: datetime,
-    days: int = 14,
-    cpu_percentile: float = 95,
-    memory_percentile: float = 99,
-    headroom: float = 0.2,
-) -> list[Recommendation]:
-    """The cheapest type of the same architecture (any family) that fits the measured load plus
-    headroom, when it is cheaper than the current one. Memory that is not measured is not guessed:
-    the current memory stays the floor and confidence drops."""
-    if days not in RIGHTSIZE_WINDOWS:
-        raise ValueError(f"days must be one of {RIGHTSIZE_WINDOWS}, got {days}")
-    if cpu_percentile not in RIGHTSIZE_CPU_PERCENTILES:
-        raise ValueError(f"cpu_percentile must be one of {RIGHTSIZE_CPU_PERCENTILES}, got {cpu_percentile}")
-    if not 0 < memory_percentile <= 100 or headroom < 0:
-        raise ValueError("memory_percentile must be in (0, 100] and headroom >= 0")
-    eligible = [
-        (resource, current)
-        for resource in resources
-        if resource.subtype in _COMPUTE and resource.state == ResourceState.RUNNING
-        and (current := catalogue.lookup(resource.provider, resource.region, resource.size)) is not None
-    ]  # fmt: skip
-    start = _aware(now) - timedelta(days=days)
-    stats = _rightsize_stats(metrics, start=start, end=now, cpu_pct=cpu_percentile, mem_pct=memory_percentile)
-    found = []
-    for resource, current in eligible:
-        options = catalogue.types(resource.provider, resource.region)
-        rec = _rightsize_one(
-            resource, stats.get((resource.resource_id,), {}), current, options, rates,
-            days=days, cpu_percentile=cpu_percentile, memory_percentile=memory_percentile, headroom=headroom,
-        )  # fmt: skip
-        if rec is not None:
-            found.append(rec)
-    return found
-
-
-def _rightsize_stats(
-    metrics: Metrics, *, start: datetime, end: datetime, cpu_pct: float, mem_pct: float
-) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """Per resource: hours of CPU and of memory data, their percentiles, and the mean and
-    standard deviation of hourly max CPU (for its coefficient of variation)."""
-    summary = (
-        _hourly(metrics, start=start, end=end, columns=("cpu", "memory"))
-        .group_by("resource_id")
-        .agg(
-            pl.col("cpu").count().alias("cpu_hours"),
-            pl.col("memory").count().alias("memory_hours"),
-            pl.col("cpu").quantile(cpu_pct / 100, "linear").alias("cpu_p"),
-            pl.col("memory").quantile(mem_pct / 100, "linear").alias("memory_p"),
-            pl.col("cpu").mean().alias("cpu_mean"),
-            pl.col("cpu").std().alias("cpu_std"),
-        )
-    )
-    return _rows(summary, "resource_id")
-
-
-def _need(current: InstanceType, stats: Mapping[str, Any], headroom: float) -> _Need:
-    """Required vCPU = vcpus x Pcpu% x (1 + headroom); memory likewise, or the current memory
-    when it is not measured (absent memory is unknown, not zero)."""
-    cpu_p = _percentile(stats["cpu_p"])
-    vcpus = current.vcpus * cpu_p / 100 * (1 + headroom)
-    if not stats["memory_hours"]:
-        return _Need(vcpus, current.memory_gib, cpu_p, None)
-    mem_p = _percentile(stats["memory_p"])
-    need_mem = current.memory_gib * Decimal(str(mem_p)) / 100 * Decimal(str(1 + headroom))
-    return _Need(vcpus, need_mem, cpu_p, mem_p)
-
-
-def _cheapest_fit(
-    current: InstanceType, arch: str, need: _Need, options: Iterable[InstanceType]
-) -> InstanceType | None:
-    """Same architecture, same currency, no GPU unless the current has one (then at least as
-    many), never more vCPU or memory, strictly cheaper, and fitting the need; cheapest wins."""
-    fits = [
-        t
-        for t in options
-        if t.architecture == arch
-        and t.currency == current.currency
-        and (t.gpus >= current.gpus if current.gpus else t.gpus == 0)
-        and t.vcpus <= current.vcpus
-        and t.memory_gib <= current.memory_gib
-        and t.hourly_price < current.hourly_price
-        and t.vcpus >= need.vcpus
-        and t.memory_gib >= need.memory_gib
-    ]
-    return min(fits, key=lambda t: (t.hourly_price, t.vcpus, t.memory_gib, t.name), default=None)
-
-
-def _rightsize_one(
-    resource: Resource,
-    stats: Mapping[str, Any],
-    current: InstanceType,
-    options: Iterable[InstanceType],
-    rates: Rates,
-    *,
-    days: int,
-    cpu_percentile: float,
-    memory_percentile: float,
-    headroom: float,
-) -> Recommendation | None:
-    full = days * 24
-    hours = stats.get("cpu_hours", 0)
-    if hours < RIGHTSIZE_MIN_COVERAGE * full:
-        return None
-    need = _need(current, stats, headroom)
-    target = _cheapest_fit(current, resource.architecture or current.architecture, need, options)
-    if target is None:
-        return None
-    ratio = target.hourly_price / current.hourly_price
-    cost = rates.running(resource.resource_id) or PricedHour(current.hourly_price, current.currency, "list")
-    saving = monthly(cost.amount * (1 - ratio))
-    variation = _variation(stats["cpu_mean"], stats["cpu_std"])
-    confidence, why = _rightsize_confidence(hours, full, variation, need.memory_p is None)
-    risk: RiskLevel = "medium" if need.memory_p is None or variation > 1 else "low"
-    risk_reason = (
-        "a resize restarts the instance"
-        + ("; memory is not measured" if need.memory_p is None else "")
-        + ("; CPU is spiky" if variation > 1 else "")
-    )
-    return Recommendation.build(
-        kind="rightsize",
-        provider=resource.provider,
-        account_id=resource.account_id,
-        resource_id=resource.resource_id,
-        region=resource.region,
-        action="resize",
-        target=target.name,
-        monthly_saving=saving,
-        currency=cost.currency,
-        evidence={
-            "window_days": days,
-            "hours_with_data": hours,
-            f"cpu_p{cpu_percentile:g}_percent": round(need.cpu_p, 3),
-            f"memory_p{memory_percentile:g}_percent": None if need.memory_p is None else round(need.memory_p, 3),
-            "memory_measured": need.memory_p is not None,
-            "cpu_coefficient_of_variation": round(variation, 3),
-            "headroom": headroom,
-            "required_vcpus": round(need.vcpus, 3),
-            "required_memory_gib": need.memory_gib,
-            "current": {
-                "type": current.name,
-                "vcpus": current.vcpus,
-                "memory_gib": current.memory_gib,
-                "list_hourly": current.hourly_price,
-            },
-            "proposed": {
-                "type": target.name,
-                "vcpus": target.vcpus,
-                "memory_gib": target.memory_gib,
-                "list_hourly": target.hourly_price,
-                "family": target.family,
-            },
-            **_price_evidence(cost),
-            "pricing": "saving = current rate x (1 - proposed list / current list) x 730: "
-            "the customer's discount on the current type is assumed to carry over",
-        },
-        risk=risk,
-        risk_reason=risk_reason,
-        confidence=confidence,
-        confidence_reason=why,
-    )
-
-
-def _rightsize_confidence(hours: int, full: int, variation: float, memory_unknown: bool) -> tuple[float, str]:
-    """Coverage of the window x 1 / (1 + CV of hourly CPU) x 0.7 when memory is unknown: few
-    samples, a spiky load or an unmeasured dimension all make the fit less certain."""
-    coverage = min(1.0, hours / full)
-    score = coverage / (1 + variation) * (MEMORY_UNKNOWN_CONFIDENCE if memory_unknown else 1.0)
-    why = f"{hours}/{full} hours of CPU data, CPU coefficient of variation {variation:.2f}"
-    return score, why + ("; memory not measured" if memory_unknown else "")

@@ -15,9 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from analytics.money import format_amount
-from analytics.optimisation.inputs import Settings, analyse, load_inputs
+from analytics.optimisation.analysis import Settings, analyse
+from analytics.optimisation.inputs import load_inputs
 from analytics.optimisation.model import HOURS_PER_MONTH, Kind
-from analytics.optimisation.rules import RIGHTSIZE_CPU_PERCENTILES
+from analytics.optimisation.rightsizing import RIGHTSIZE_CPU_PERCENTILES
 from control_api.deps import RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
 from control_api.routers.costs import _require

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analytics.overview import Queryable
-from analytics.report_data import last_complete_period, period_starting
-from analytics.reports import ReportPeriod
+from analytics.reports.data import last_complete_period, period_starting
+from analytics.reports.model import ReportPeriod
 from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.settings import ApiSettings
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT

@@ -30,10 +30,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.overview import Queryable, latest_charge_date
-from analytics.report_data import report_data
-from analytics.reports import Budget as ReportBudget
-from analytics.reports import Recommendation as ReportRecommendation
-from analytics.reports import ReportPeriod, render_csv, render_html
+from analytics.reports.data import report_data
+from analytics.reports.model import Budget as ReportBudget
+from analytics.reports.model import Recommendation as ReportRecommendation
+from analytics.reports.model import ReportPeriod
+from analytics.reports.page import render_html
+from analytics.reports.tables import render_csv
 from control_plane.pagination import decode_cursor, encode_cursor
 from control_plane.services.budgets import evaluate_budget, read_series
 from control_plane.services.errors import InvalidRequest, NotFound

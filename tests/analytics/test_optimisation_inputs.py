@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from analytics.optimisation.analysis import compute_commitments
 from analytics.optimisation.inputs import (
-    compute_commitments,
     inventory_frame,
     load_inputs,
     store_inventory,

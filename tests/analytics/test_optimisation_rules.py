@@ -12,7 +12,8 @@ import pytest
 
 from analytics.money import to_cents
 from analytics.optimisation.model import Catalogue, Rates, Recommendation, Resource, recommendation_id
-from analytics.optimisation.rules import hourly_metrics, idle, rightsize, stopped_paying, unattached
+from analytics.optimisation.rightsizing import rightsize
+from analytics.optimisation.rules import hourly_metrics, idle, stopped_paying, unattached
 from clouds.base import METRICS_SCHEMA, InstanceType, ResourceState
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)

@@ -12,8 +12,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from analytics.report_data import last_complete_period, period_starting, report_data
-from analytics.reports import Budget, ReportPeriod, render_csv, render_html
+from analytics.reports.data import last_complete_period, period_starting, report_data
+from analytics.reports.model import Budget, ReportPeriod
+from analytics.reports.page import render_html
+from analytics.reports.tables import render_csv
 from analytics.warehouse import COST_DAILY_SQL, FORECAST_SQL
 
 WEEK = ReportPeriod(date(2026, 11, 16), date(2026, 11, 22), "weekly")

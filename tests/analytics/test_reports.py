@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from analytics.money import format_amount
-from analytics.reports import (
-    CSP,
+from analytics.reports.charts import Scale
+from analytics.reports.model import (
     Anomaly,
     Budget,
     CurrencySpend,
@@ -31,11 +31,10 @@ from analytics.reports import (
     Recommendation,
     ReportData,
     ReportPeriod,
-    Scale,
     SpendRow,
-    render_csv,
-    render_html,
 )
+from analytics.reports.page import CSP, render_html
+from analytics.reports.tables import render_csv
 from tests.browser import BrowserError, Chromium, Image, find_chromium, read_png
 from tests.conftest import require
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from analytics.reports import ReportPeriod
+from analytics.reports.model import ReportPeriod
 from control_plane.services.reports import list_reports, read_file, reports_dir
 from control_plane.store.models import Budget
 from pipelines.reports import build_report_job, build_report_schedules, period_for_tick, run_config

@@ -1,4 +1,4 @@
-"""The renderer's input (:class:`analytics.reports.ReportData`) read from a serving snapshot.
+"""The renderer's input (:class:`analytics.reports.model.ReportData`) read from a serving snapshot.
 
 Why it is separate from the renderer: the renderer only formats, so it stays testable with
 hand-made data; this module only reads. Everything comes through a ``query(sql, params)``
@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from analytics.overview import Queryable
-from analytics.reports import (
+from analytics.reports.model import (
     Anomaly,
     Budget,
     CurrencySpend,
@@ -28,8 +28,8 @@ from analytics.reports import (
     ReportData,
     ReportPeriod,
     SpendRow,
-    estimate,
 )
+from analytics.reports.tables import estimate
 
 FORECAST_DAYS = 30
 ZERO = Decimal(0)
