@@ -37,7 +37,7 @@ from control_api.schemas.resources import (
     ScaleBody,
 )
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_plane.services import operations
+from control_plane.services import operations, resource_queries
 from control_plane.services import providers as provider_service
 from control_plane.services import resources as service
 from control_plane.services.errors import Conflict, InvalidRequest
@@ -106,7 +106,7 @@ async def list_resources(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
-    where = service.ResourceFilter(
+    where = resource_queries.ResourceFilter(
         provider_id=provider_id, resource_type=type.value if type else None, region=region, state=status, tag=tag,
         name_contains=name_contains, cost_above=cost_above,
     )  # fmt: skip
@@ -126,14 +126,14 @@ _PAGE = TypeAdapter(Page[ResourceOut])
 
 
 def _page_json(
-    sessions: sessionmaker[Session], where: service.ResourceFilter, sort: str, limit: int, cursor: str | None
+    sessions: sessionmaker[Session], where: resource_queries.ResourceFilter, sort: str, limit: int, cursor: str | None
 ) -> tuple[bytes, int]:
     """The page as JSON, and the resources counter read before it (so the page is at least as
     new as the counter says)."""
     with sessions() as session:
         version = counter_in(session, "resources")
-        page = service.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
-    body = {"items": [service.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
+        page = resource_queries.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
+    body = {"items": [resource_queries.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
     return _PAGE.dump_json(_PAGE.validate_python(body)), version
 
 
@@ -187,8 +187,8 @@ def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEM
     responses=_NOT_FOUND,
 )
 def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
-    row = service.get_resource(session, resource_id)
-    view = service.public_view(row)
+    row = resource_queries.get_resource(session, resource_id)
+    view = resource_queries.public_view(row)
     view["last_metrics"] = None
     if row.subtype in service.POWERED and row.state == "running":
         provider = provider_service.get_provider(session, provider_id=row.provider_id)
@@ -217,8 +217,8 @@ def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: Settings
 )
 def update_resource(resource_id: uuid.UUID, body: ResourceUpdate, acting: ActingDep) -> Any:
     session = acting.session
-    row = service.get_resource(session, resource_id)
-    before = service.public_view(row)
+    row = resource_queries.get_resource(session, resource_id)
+    before = resource_queries.public_view(row)
     if body.size is not None and body.size != row.size:
         service.check_scale(row, ScaleRequest(size=body.size))
     if body.tags is not None and body.tags != row.tags:
@@ -236,7 +236,7 @@ def update_resource(resource_id: uuid.UUID, body: ResourceUpdate, acting: Acting
         )
         acting.start(operation, service.action_work(acting.adapter_for, operation.id, "scale", {"size": body.size}))
     session.flush()
-    after = service.public_view(row)
+    after = resource_queries.public_view(row)
     acting.audit.record(
         target=f"resource:{row.id}", before=before, after=after, operation=str(operation.id) if operation else None
     )
@@ -247,7 +247,7 @@ def _act(
     acting: Acting, action: str, resource_id: uuid.UUID, payload: dict[str, Any], idempotency_key: str | None
 ) -> Any:
     """Start, stop, terminate or scale: checked against the state machine, then an operation."""
-    row = service.get_resource(acting.session, resource_id)
+    row = resource_queries.get_resource(acting.session, resource_id)
     if action == "scale":
         service.check_scale(row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
     else:
@@ -258,7 +258,7 @@ def _act(
     if created:
         acting.start(operation, service.action_work(acting.adapter_for, operation.id, action, payload))
     acting.audit.record(
-        target=f"resource:{row.id}", before=service.public_view(row), requested={"action": action, **payload},
+        target=f"resource:{row.id}", before=resource_queries.public_view(row), requested={"action": action, **payload},
         operation=str(operation.id), replayed=not created,
     )  # fmt: skip
     return acting.accepted(operation)
@@ -343,7 +343,7 @@ def metrics(
             "at most 93 days per request",
             errors=[{"location": "query", "field": "start", "message": "within 93 days of end"}],
         )
-    row = service.get_resource(session, resource_id)
+    row = resource_queries.get_resource(session, resource_id)
     provider = provider_service.get_provider(session, provider_id=row.provider_id)
     frame = _adapter(provider, session, settings, cipher).get_metrics(
         [row.cloud_id], start=start, end=end, period=PERIODS[step]
