@@ -98,7 +98,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 async def _reconcile_forever(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:
     """Every few seconds: finish provisions a crash interrupted, refresh resources still
-    provisioning (``services.resources.reconcile``). A failed round is logged, never fatal."""
+    provisioning (``services.reconciler.reconcile``). A failed round is logged, never fatal."""
     from control_plane.services.reconciler import reconcile_once
 
     while True:

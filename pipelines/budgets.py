@@ -4,9 +4,10 @@ and raise an alert for each cost anomaly no broader anomaly explains
 
 It watches the ``serving`` asset rather than a job: whichever run publishes a snapshot (the
 publish job, ``wedcloud materialize``, a backfill), budgets are evaluated against it once. The
-rules live in ``control_plane.services.budgets`` so that the API shows what the sensor acts on:
-each threshold is raised once per period (a unique alert key), and each pending alert is sent
-to its budget's targets with retries, every attempt recorded in ``deliveries``.
+rules live in ``control_plane.services.budgets`` (a budget's status) and
+``control_plane.services.alerts`` (raising and delivering) so that the API shows what the sensor
+acts on: each threshold is raised once per period (a unique alert key), and each pending alert is
+sent to its budget's targets with retries, every attempt recorded in ``deliveries``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from control_plane.services.budgets import AlertSettings, Round, run_round
+from control_plane.services.alerts import AlertSettings, Round, run_round
 from control_plane.store.db import make_engine, make_sessionmaker
 from pipelines.settings import PipelineSettings
 

@@ -26,6 +26,7 @@ from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDe
 from control_api.routers.costs import _query_of
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from control_plane.services import budgets as service
+from control_plane.services.alerts import mask_url
 from control_plane.serving import SnapshotReader
 from control_plane.store.models import Alert, Budget, Delivery
 from wedcloud.snapshots import SnapshotInfo
@@ -287,7 +288,7 @@ class AlertOut(BaseModel):
 
 # -- helpers -------------------------------------------------------------------------------------
 def _shown(target: dict[str, Any]) -> dict[str, Any]:
-    return {**target, "url": service.mask_url(target["url"])} if target.get("type") == "webhook" else target
+    return {**target, "url": mask_url(target["url"])} if target.get("type") == "webhook" else target
 
 
 def _view(budget: Budget, status: dict[str, Any] | None = None) -> dict[str, Any]:

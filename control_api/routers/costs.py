@@ -15,6 +15,16 @@ from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SessionDep, SnapshotDep
+from control_api.schemas.costs import (
+    AnomalyPage,
+    ChangeOut,
+    ForecastOut,
+    GroupOut,
+    MonthEndOut,
+    MoverOut,
+    SnapshotOut,
+    SpendOut,
+)
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.services.anomalies import Anomaly, alerts_by_key, list_anomalies
 from control_plane.services.errors import InvalidRequest, Unavailable
@@ -24,6 +34,8 @@ from wedcloud.snapshots import SnapshotInfo
 router = APIRouter(prefix="/costs", tags=["costs"], dependencies=[RequireViewer])
 
 
+# AmountOut and the models that embed it stay here: optimisation has an AmountOut too, so OpenAPI
+# names both by their module (control_api__routers__costs__AmountOut), and moving it would rename it.
 class AmountOut(BaseModel):
     currency: str = Field(description="ISO 4217 billing currency.")
     amount: str = Field(description="Exact sum rounded to cents, as a decimal string.")
@@ -33,31 +45,6 @@ class PeriodOut(BaseModel):
     start: date
     end: date = Field(description="Last day included.")
     totals: list[AmountOut] = Field(description="One entry per billing currency; currencies are never added.")
-
-
-class SpendOut(BaseModel):
-    provider: str
-    service: str | None = None
-    currency: str
-    amount: str
-
-
-class SnapshotOut(BaseModel):
-    version: str
-    published_at: datetime
-
-
-class ChangeOut(BaseModel):
-    currency: str
-    amount: str = Field(description="This period's spend.")
-    previous: str = Field(description="The same days of last month.")
-    change: str = Field(description="amount - previous.")
-    percent: str | None = Field(description="change / previous x 100, one decimal; null when previous is 0.")
-
-
-class MoverOut(ChangeOut):
-    provider: str
-    service: str
 
 
 class OverviewOut(BaseModel):
@@ -197,19 +184,6 @@ def _period_end(end: Any) -> dict[str, Any]:
 
 
 # -- breakdown -----------------------------------------------------------------------------------
-class GroupOut(BaseModel):
-    key: dict[str, str | None] = Field(description="The group's value of each dimension (null: none).")
-    kind: Literal["group", "other", "untagged"] = Field(
-        description="A top group, the rest summed as other, or the cost without the tag grouped by."
-    )
-    currency: str
-    amount: str = Field(description="Total over the range, rounded to cents.")
-    share: str = Field(description="Of its currency's total, to four places.")
-    series: list[dict[str, str]] | None = Field(
-        default=None, description="With a granularity: one {period, amount} per day, week or month."
-    )
-
-
 class BreakdownOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -369,78 +343,6 @@ def _require(snapshot: SnapshotInfo | None) -> SnapshotInfo:
 
 
 # -- forecast ------------------------------------------------------------------------------------
-class ForecastPointOut(BaseModel):
-    date: date
-    mean: str
-    lo_80: str
-    hi_80: str
-    lo_95: str
-    hi_95: str
-
-
-class PeriodEndOut(BaseModel):
-    period: Literal["month", "quarter"]
-    end: date
-    actual_to_date: str = Field(description="Exact actual cost from the period's first day to data_through.")
-    mean: str = Field(description="actual_to_date + the forecast of the days left.")
-    lo_80: str
-    hi_80: str
-    lo_95: str
-    hi_95: str
-
-
-class SeriesForecastOut(BaseModel):
-    key: dict[str, str] = Field(description="{} for the total, else {provider: ...} or {service: ...}.")
-    currency: str
-    model: str | None = Field(description="Chosen by rolling-origin backtest; null when the history is too short.")
-    mase: float | None = Field(
-        description="Backtest MAE of the chosen model / seasonal naive's over the same windows (below 1 beats it)."
-    )
-    mape: float | None = Field(description="Backtest MAPE of the chosen model, percent.")
-    seasonal_naive_mape: float | None = Field(description="Seasonal naive's backtest MAPE, percent.")
-    mase_insample: float | None = Field(
-        description="Textbook MASE: the backtest MAE over the in-sample one-step seasonal naive MAE."
-    )
-    history_days: int | None
-    reason: str | None = Field(description="Why this model was chosen.")
-    points: list[ForecastPointOut]
-    period_ends: list[PeriodEndOut]
-
-
-class ForecastOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
-                    "series": [{
-                        "key": {}, "currency": "USD", "model": "MSTL", "mase": 0.71, "mape": 6.4,
-                        "seasonal_naive_mape": 9.1, "mase_insample": 0.93, "history_days": 730,
-                        "reason": "lowest backtest MASE (3 x 28 days)",
-                        "points": [
-                            {"date": "2026-11-27", "mean": "201.10", "lo_80": "188.00", "hi_80": "214.20",
-                             "lo_95": "181.00", "hi_95": "221.20"},
-                            {"date": "2026-11-28", "mean": "240.32", "lo_80": "225.10", "hi_80": "255.54",
-                             "lo_95": "217.05", "hi_95": "263.59"},
-                        ],
-                        "period_ends": [
-                            {"period": "month", "end": "2026-11-30", "actual_to_date": "5123.45", "mean": "5990.12",
-                             "lo_80": "5930.00", "hi_80": "6050.24", "lo_95": "5898.00", "hi_95": "6082.24"}
-                        ],
-                    }],
-                    "snapshot": {"version": "20261127T030000000000Z", "published_at": "2026-11-27T03:00:00Z"},
-                }
-            ]
-        }
-    )  # fmt: skip
-
-    group_by: str
-    horizon: int
-    data_through: date | None
-    series: list[SeriesForecastOut]
-    snapshot: SnapshotOut
-
-
 _FORECAST = TypeAdapter(ForecastOut)
 
 
@@ -487,75 +389,11 @@ async def get_forecast(
     return Response(body, media_type="application/json")
 
 
-class MonthEndOut(PeriodEndOut):
-    currency: str
-
-
 _OVERVIEW = TypeAdapter(OverviewOut)
 SCORES = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "reason")
 
 
 # -- anomalies -----------------------------------------------------------------------------------
-class StepOut(BaseModel):
-    dimension: str
-    value: str | None
-    excess: float = Field(description="Cost above the value's usual daily cost over the anomaly, billing currency.")
-    share: float = Field(description="Of the anomaly's excess.")
-
-
-class AlertRefOut(BaseModel):
-    id: str
-    status: str
-    created_at: datetime
-
-
-class AnomalyOut(BaseModel):
-    id: str
-    scope: dict[str, str] = Field(description="{} for the total, else the provider or service it was found in.")
-    currency: str
-    direction: Literal["spike", "drop"]
-    start: date
-    end: date
-    days: int
-    actual: str
-    expected: str
-    impact: str = Field(description="actual - expected over the anomaly's days.")
-    peak_day: date
-    explanation: list[StepOut] = Field(description="The drill-down: provider, service, account, region, resource.")
-    other_contributors: list[StepOut]
-    covered_by: str | None = Field(description="A broader anomaly that already explains this one.")
-    alert: AlertRefOut | None = Field(description="The alert it raised (one per anomaly not covered).")
-
-
-class AnomalyPage(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "items": [{
-                        "id": "3f9a0c1d2b4e5f60", "scope": {}, "currency": "USD", "direction": "spike",
-                        "start": "2026-11-15", "end": "2026-11-17", "days": 3, "actual": "1880.00",
-                        "expected": "1010.00", "impact": "870.00", "peak_day": "2026-11-16",
-                        "explanation": [
-                            {"dimension": "ProviderName", "value": "AWS", "excess": 880.1, "share": 1.0},
-                            {"dimension": "ServiceName", "value": "Amazon Elastic Compute Cloud", "excess": 880.1,
-                             "share": 1.0},
-                            {"dimension": "BillingAccountId", "value": "111122223333", "excess": 880.1, "share": 1.0},
-                        ],
-                        "other_contributors": [], "covered_by": None,
-                        "alert": {"id": "8d5e6f70-1a2b-4c3d-9e8f-0a1b2c3d4e5f", "status": "no_targets",
-                                  "created_at": "2026-11-18T03:05:00Z"},
-                    }],
-                    "next_cursor": None,
-                }
-            ]
-        }
-    )  # fmt: skip
-
-    items: list[AnomalyOut]
-    next_cursor: str | None
-
-
 @router.get(
     "/anomalies",
     response_model=AnomalyPage,

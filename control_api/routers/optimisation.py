@@ -22,7 +22,8 @@ from analytics.optimisation.rightsizing import RIGHTSIZE_CPU_PERCENTILES
 from control_api.deps import RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
 from control_api.routers.costs import _require
-from control_api.routers.operations import ActingDep, OperationOut
+from control_api.routers.operations import ActingDep
+from control_api.schemas.operations import OperationOut
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.security import Role
 from control_plane.services import operations

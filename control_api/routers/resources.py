@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import polars as pl
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider, ResourceType, ScaleRequest
@@ -24,9 +24,20 @@ from control_api.deps import (
     SettingsDep,
     store_counters,
 )
-from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep, OperationOut
+from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
+from control_api.schemas.operations import OperationOut
+from control_api.schemas.resources import (
+    BulkProvision,
+    MetricSeries,
+    ResourceDetail,
+    ResourceOut,
+    ResourceSpec,
+    ResourceUpdate,
+    ResourceUpdated,
+    ScaleBody,
+)
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_plane.services import operations
+from control_plane.services import operations, resource_queries
 from control_plane.services import providers as provider_service
 from control_plane.services import resources as service
 from control_plane.services.errors import Conflict, InvalidRequest
@@ -35,8 +46,6 @@ from control_plane.store.models import Provider
 
 router = APIRouter(prefix="/resources", tags=["resources"], dependencies=[RequireViewer])
 
-Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
-NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 STEPS = {"5m": "5m", "1h": "1h", "1d": "1d"}
 # the sample period asked of the provider for each step (a day is averaged from hourly samples)
 PERIODS = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(hours=1)}
@@ -44,186 +53,6 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No resource
 _CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "Not allowed in the resource's state (or it is protected)."}
 }
-
-
-class ResourceSpec(BaseModel):
-    """One resource to provision."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
-                    "name": "bookings-api-3",
-                    "type": "compute",
-                    "size": "m5.large",
-                    "region": "eu-west-2",
-                    "image": "ami-0abcdef1234567890",
-                    "tags": {"team": "bookings", "env": "production"},
-                }
-            ]
-        },
-    )
-
-    provider_id: uuid.UUID
-    name: str = Field(pattern=NAME, description="Letters, digits, dot, dash, underscore; up to 63.")
-    type: ResourceType = Field(description="compute, storage or database.")
-    subtype: Literal["instance", "instance_group", "volume", "bucket", "database"] | None = Field(
-        default=None, description="Defaults to instance, volume or database by type."
-    )
-    size: str = Field(
-        min_length=1,
-        max_length=64,
-        description=(
-            "An instance or database class (m5.large, db.t4g.micro), a volume size such as 100GB, or a "
-            "bucket's storage class or SKU (STANDARD, Standard_LRS)."
-        ),
-    )
-    region: str | None = Field(default=None, max_length=64, description="Defaults to the provider's default region.")
-    image: str | None = Field(default=None, max_length=256, description="Machine image (AWS: an AMI id).")
-    network: str | None = Field(default=None, max_length=256, description="Subnet or network to attach to.")
-    tags: Tags = Field(default_factory=dict, max_length=50)
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="Kind-specific: min and max of an instance group, volume_type, zone."
-    )
-
-    def spec(self) -> service.ProvisionSpec:
-        return service.ProvisionSpec(
-            provider_id=self.provider_id, name=self.name, resource_type=self.type, size=self.size,
-            region=self.region, subtype=self.subtype, image=self.image, network=self.network,
-            tags=dict(self.tags), options=dict(self.options),
-        )  # fmt: skip
-
-
-class BulkProvision(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"atomic": True, "specs": ResourceSpec.model_config["json_schema_extra"]["examples"]}]  # type: ignore[index]
-        },
-    )
-
-    specs: list[ResourceSpec] = Field(min_length=1, max_length=service.BULK_LIMIT)
-    atomic: bool = Field(default=False, description="All or nothing: any failure terminates what was made.")
-
-
-class ScaleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"size": "m5.xlarge"}, {"capacity": 6}]})
-
-    size: str | None = Field(default=None, min_length=1, max_length=64, description="Vertical: the new type.")
-    capacity: int | None = Field(default=None, ge=0, le=1000, description="Horizontal: a group's instance count.")
-
-    @model_validator(mode="after")
-    def _one(self) -> ScaleBody:
-        if (self.size is None) == (self.capacity is None):
-            raise ValueError("give exactly one of size (vertical) and capacity (horizontal)")
-        return self
-
-
-class ResourceUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"tags": {"team": "bookings"}, "protected": True}, {"size": "m5.xlarge"}]},
-    )
-
-    tags: Tags | None = Field(default=None, max_length=50, description="Replaces the tags, here and at the provider.")
-    protected: bool | None = Field(default=None, description="A protected resource refuses termination.")
-    size: str | None = Field(default=None, min_length=1, max_length=64, description="Resizes through the scale path.")
-
-
-class CostRate(BaseModel):
-    hourly: Decimal
-    monthly: Decimal = Field(description="Hourly x 730.")
-    currency: str | None
-
-
-class ResourceOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "9a3e3d55-6a43-4c64-9f0e-8a3f2b8c1d20",
-                    "provider_id": "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11",
-                    "cloud_id": "i-0abcdef1234567890",
-                    "name": "bookings-api-3",
-                    "type": "compute",
-                    "subtype": "instance",
-                    "region": "eu-west-2",
-                    "zone": "eu-west-2a",
-                    "size": "m5.large",
-                    "state": "running",
-                    "account_id": "111122223333",
-                    "tags": {"team": "bookings"},
-                    "details": {"image": "ami-0abcdef1234567890"},
-                    "protected": False,
-                    "cost_rate": {"hourly": "0.111000", "monthly": "81.030000", "currency": "USD"},
-                    "launched_at": "2026-11-27T09:00:00+00:00",
-                    "created_at": "2026-11-27T09:00:00+00:00",
-                    "updated_at": "2026-11-27T09:00:05+00:00",
-                    "terminated_at": None,
-                }
-            ]
-        }
-    )
-
-    id: uuid.UUID
-    provider_id: uuid.UUID
-    cloud_id: str | None = Field(description="The provider's id; null until provisioning has an answer.")
-    name: str
-    type: str
-    subtype: str
-    region: str
-    zone: str | None
-    size: str | None
-    state: str = Field(description="provisioning, running, stopped, available, terminated or failed.")
-    account_id: str | None
-    tags: dict[str, str]
-    details: dict[str, Any]
-    protected: bool
-    cost_rate: CostRate | None
-    launched_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    terminated_at: datetime | None
-
-
-class MetricSample(BaseModel):
-    timestamp: datetime
-    value: float
-
-
-class ResourceDetail(ResourceOut):
-    last_metrics: dict[str, MetricSample] | None = Field(
-        default=None, description="The newest sample of each metric from the provider (null where it has none)."
-    )
-
-
-class ResourceUpdated(BaseModel):
-    resource: ResourceOut
-    operation: OperationOut | None = Field(description="The resize, when the size changed (poll it).")
-
-
-class MetricSeries(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "resource_id": "9a3e3d55-6a43-4c64-9f0e-8a3f2b8c1d20",
-                    "start": "2026-11-26T09:00:00+00:00",
-                    "end": "2026-11-27T09:00:00+00:00",
-                    "step": "1h",
-                    "series": {"cpu_percent": [{"timestamp": "2026-11-26T09:00:00+00:00", "value": 41.5}]},
-                }
-            ]
-        }
-    )
-
-    resource_id: uuid.UUID
-    start: datetime
-    end: datetime
-    step: str
-    series: dict[str, list[MetricSample]]
 
 
 def _adapter(provider: Provider, session: Session, settings: Any, cipher: Any) -> CloudProvider:
@@ -277,7 +106,7 @@ async def list_resources(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
-    where = service.ResourceFilter(
+    where = resource_queries.ResourceFilter(
         provider_id=provider_id, resource_type=type.value if type else None, region=region, state=status, tag=tag,
         name_contains=name_contains, cost_above=cost_above,
     )  # fmt: skip
@@ -297,14 +126,14 @@ _PAGE = TypeAdapter(Page[ResourceOut])
 
 
 def _page_json(
-    sessions: sessionmaker[Session], where: service.ResourceFilter, sort: str, limit: int, cursor: str | None
+    sessions: sessionmaker[Session], where: resource_queries.ResourceFilter, sort: str, limit: int, cursor: str | None
 ) -> tuple[bytes, int]:
     """The page as JSON, and the resources counter read before it (so the page is at least as
     new as the counter says)."""
     with sessions() as session:
         version = counter_in(session, "resources")
-        page = service.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
-    body = {"items": [service.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
+        page = resource_queries.list_resources(session, where, sort=sort, limit=limit, cursor=cursor)
+    body = {"items": [resource_queries.public_view(r) for r in page.items], "next_cursor": page.next_cursor}
     return _PAGE.dump_json(_PAGE.validate_python(body)), version
 
 
@@ -358,8 +187,8 @@ def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEM
     responses=_NOT_FOUND,
 )
 def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: SettingsDep, cipher: CipherDep) -> Any:
-    row = service.get_resource(session, resource_id)
-    view = service.public_view(row)
+    row = resource_queries.get_resource(session, resource_id)
+    view = resource_queries.public_view(row)
     view["last_metrics"] = None
     if row.subtype in service.POWERED and row.state == "running":
         provider = provider_service.get_provider(session, provider_id=row.provider_id)
@@ -388,8 +217,8 @@ def get_resource(resource_id: uuid.UUID, session: SessionDep, settings: Settings
 )
 def update_resource(resource_id: uuid.UUID, body: ResourceUpdate, acting: ActingDep) -> Any:
     session = acting.session
-    row = service.get_resource(session, resource_id)
-    before = service.public_view(row)
+    row = resource_queries.get_resource(session, resource_id)
+    before = resource_queries.public_view(row)
     if body.size is not None and body.size != row.size:
         service.check_scale(row, ScaleRequest(size=body.size))
     if body.tags is not None and body.tags != row.tags:
@@ -407,7 +236,7 @@ def update_resource(resource_id: uuid.UUID, body: ResourceUpdate, acting: Acting
         )
         acting.start(operation, service.action_work(acting.adapter_for, operation.id, "scale", {"size": body.size}))
     session.flush()
-    after = service.public_view(row)
+    after = resource_queries.public_view(row)
     acting.audit.record(
         target=f"resource:{row.id}", before=before, after=after, operation=str(operation.id) if operation else None
     )
@@ -418,7 +247,7 @@ def _act(
     acting: Acting, action: str, resource_id: uuid.UUID, payload: dict[str, Any], idempotency_key: str | None
 ) -> Any:
     """Start, stop, terminate or scale: checked against the state machine, then an operation."""
-    row = service.get_resource(acting.session, resource_id)
+    row = resource_queries.get_resource(acting.session, resource_id)
     if action == "scale":
         service.check_scale(row, ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity")))
     else:
@@ -429,7 +258,7 @@ def _act(
     if created:
         acting.start(operation, service.action_work(acting.adapter_for, operation.id, action, payload))
     acting.audit.record(
-        target=f"resource:{row.id}", before=service.public_view(row), requested={"action": action, **payload},
+        target=f"resource:{row.id}", before=resource_queries.public_view(row), requested={"action": action, **payload},
         operation=str(operation.id), replayed=not created,
     )  # fmt: skip
     return acting.accepted(operation)
@@ -514,7 +343,7 @@ def metrics(
             "at most 93 days per request",
             errors=[{"location": "query", "field": "start", "message": "within 93 days of end"}],
         )
-    row = service.get_resource(session, resource_id)
+    row = resource_queries.get_resource(session, resource_id)
     provider = provider_service.get_provider(session, provider_id=row.provider_id)
     frame = _adapter(provider, session, settings, cipher).get_metrics(
         [row.cloud_id], start=start, end=end, period=PERIODS[step]

@@ -1,37 +1,32 @@
-"""Resources: provisioning, lifecycle changes and the store's view of what exists.
+"""Resources: provisioning and lifecycle changes (reading them: ``services.resource_queries``).
 
 Every change to a cloud is an operation (``services.operations``). The request's transaction
 records the operation and, for a provision, a row in ``provisioning`` whose ``cloud_id`` is not
 known yet (``pending:<operation id>``). The work then asks the provider, passing the operation
 id as the client token, and fills the row in. A crash between the provider's answer and that
-write leaves the operation unfinished; ``reconcile`` repeats the call with the same token,
-which the adapters answer with the resource already made, so nothing is made twice.
+write leaves the operation unfinished; ``reconciler.reconcile`` repeats the call with the same
+token, which the adapters answer with the resource already made, so nothing is made twice.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider, CloudResource, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import CloudError, InvalidStateTransition
-from control_plane.pagination import page_of, seek
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
 from control_plane.services.inventory import values_of
 from control_plane.services.providers import ADAPTERS
 from control_plane.store.models import Operation, Provider, Resource
 from wedcloud.sqltypes import utcnow
-
-log = logging.getLogger(__name__)
 
 AdapterFor = Callable[[Provider, Session], CloudProvider]
 PENDING_PREFIX = "pending:"
@@ -46,13 +41,6 @@ SUBTYPES = {
     ResourceType.COMPUTE: ("instance", "instance_group"),
     ResourceType.STORAGE: ("volume", "bucket"),
     ResourceType.DATABASE: ("database",),
-}
-SORTS = {
-    "name": Resource.name,
-    "created_at": Resource.created_at,
-    "region": Resource.region,
-    "state": Resource.state,
-    "hourly_cost": func.coalesce(Resource.hourly_cost, Decimal(-1)),
 }
 
 
@@ -275,176 +263,6 @@ def begin_action(
         session, kind=action, actor=actor, request={"resource_id": str(row.id), **payload},
         provider_id=row.provider_id, resource_id=row.id, idempotency_key=idempotency_key,
     )  # fmt: skip
-
-
-# -- reading -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ResourceFilter:
-    provider_id: uuid.UUID | None = None
-    resource_type: str | None = None
-    region: str | None = None
-    state: str | None = None
-    tag: str | None = None  # "key" or "key=value"
-    name_contains: str | None = None
-    cost_above: Decimal | None = None
-
-    def clauses(self) -> list[ColumnElement[bool]]:
-        found: list[ColumnElement[bool]] = []
-        if self.provider_id:
-            found.append(Resource.provider_id == self.provider_id)
-        if self.resource_type:
-            found.append(Resource.resource_type == self.resource_type)
-        if self.region:
-            found.append(Resource.region == self.region)
-        if self.state:
-            found.append(Resource.state == self.state)
-        if self.tag:
-            key, has_value, value = self.tag.partition("=")
-            tag = Resource.tags[key].as_string()
-            found.append(tag == value if has_value else tag.is_not(None))
-        if self.name_contains:
-            escaped = self.name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            found.append(func.lower(Resource.name).like(f"%{escaped}%", escape="\\"))
-        if self.cost_above is not None:
-            found.append(Resource.hourly_cost > self.cost_above)
-        return found
-
-
-@dataclass(frozen=True)
-class ResourcePage:
-    items: list[Any]  # rows with the Resource columns as attributes
-    next_cursor: str | None
-
-
-def list_resources(
-    session: Session, where: ResourceFilter, *, sort: str = "created_at", limit: int, cursor: str | None = None
-) -> ResourcePage:
-    name = sort.removeprefix("-")
-    key = SORTS.get(name)
-    if key is None:
-        raise InvalidRequest(f"sort by one of {', '.join(SORTS)} (prefix - for descending), not {sort!r}")
-    # plain rows, not ORM objects: a page is read, never changed, and this halves its cost
-    query = seek(
-        select(*Resource.__table__.columns).where(*where.clauses()), key, Resource.id, limit=limit, cursor=cursor,
-        descending=sort.startswith("-"), decode=lambda raw: _cursor_value(name, raw),
-    )  # fmt: skip
-    rows: list[Any] = list(session.execute(query))
-    return ResourcePage(*page_of(rows, limit, lambda row: _sort_value(name, row)))
-
-
-def _sort_value(sort: str, row: Resource) -> Any:
-    if sort == "hourly_cost":
-        return str(row.hourly_cost if row.hourly_cost is not None else Decimal(-1))
-    if sort == "created_at":
-        return row.created_at.isoformat()
-    return getattr(row, sort)
-
-
-def _cursor_value(sort: str, raw: Any) -> Any:
-    if sort == "hourly_cost":
-        return Decimal(str(raw))
-    if sort == "created_at":
-        return datetime.fromisoformat(str(raw))
-    return str(raw)
-
-
-def get_resource(session: Session, resource_id: uuid.UUID) -> Resource:
-    row = session.get(Resource, resource_id)
-    if row is None:
-        raise NotFound(f"no resource with id {resource_id}")
-    return row
-
-
-def public_view(row: Resource) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "provider_id": str(row.provider_id),
-        "cloud_id": None if row.cloud_id.startswith(PENDING_PREFIX) else row.cloud_id,
-        "name": row.name,
-        "type": row.resource_type,
-        "subtype": row.subtype,
-        "region": row.region,
-        "zone": row.zone,
-        "size": row.size,
-        "state": row.state,
-        "account_id": row.account_id,
-        "tags": row.tags,
-        "details": row.details,
-        "protected": row.protected,
-        "cost_rate": None
-        if row.hourly_cost is None
-        else {"hourly": str(row.hourly_cost), "monthly": str(row.hourly_cost * 730), "currency": row.cost_currency},
-        "launched_at": row.launched_at.isoformat() if row.launched_at else None,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "terminated_at": row.terminated_at.isoformat() if row.terminated_at else None,
-    }
-
-
-# -- reconciling -------------------------------------------------------------------------------
-@dataclass
-class Reconciled:
-    resumed: list[str] = field(default_factory=list)  # operations finished after a crash
-    refreshed: list[str] = field(default_factory=list)  # rows whose state the provider changed
-
-
-def reconcile(
-    sessions: sessionmaker[Session], adapter_for: AdapterFor, *, stale_after: timedelta = timedelta(minutes=2)
-) -> Reconciled:
-    """Finish provisions a crash interrupted (same client token: no second resource), and move
-    rows out of ``provisioning`` by asking their provider."""
-    report = Reconciled()
-    cutoff = utcnow() - stale_after
-    with sessions() as session:
-        stuck = list(
-            session.scalars(
-                select(Operation).where(
-                    Operation.kind == "provision",
-                    Operation.status.in_((operations.PENDING, operations.RUNNING)),
-                    Operation.updated_at <= cutoff,
-                )
-            )
-        )
-        waiting = list(
-            session.scalars(
-                select(Resource).where(
-                    Resource.state == ResourceState.PROVISIONING.value, ~Resource.cloud_id.startswith(PENDING_PREFIX)
-                )
-            )
-        )
-    for operation in stuck:
-        request = _request_of(operation)
-        operations.execute(sessions, operation.id, provision_work(adapter_for, operation.id, request))
-        report.resumed.append(str(operation.id))
-    for row in waiting:
-        with sessions() as session:
-            fresh = session.get(Resource, row.id)
-            provider = session.get(Provider, row.provider_id)
-            if fresh is None or provider is None:
-                continue
-            adapter = adapter_for(provider, session)
-            try:
-                apply_cloud(fresh, adapter.describe(fresh.cloud_id), adapter)
-            except CloudError as exc:
-                log.warning("could not refresh %s: %s", fresh.cloud_id, exc)
-                continue
-            session.commit()
-            report.refreshed.append(str(row.id))
-    return report
-
-
-def _request_of(operation: Operation) -> ProvisionRequest:
-    body = operation.request
-    return ProvisionRequest(
-        name=body["name"],
-        resource_type=ResourceType(body["type"]),
-        region=body["region"],
-        size=body["size"],
-        image=body.get("image"),
-        network=body.get("network"),
-        tags=body.get("tags") or {},
-        options={**(body.get("options") or {}), "subtype": body["subtype"]},
-    )
 
 
 # -- bulk ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from analytics.warehouse import COST_DAILY_SQL, ensure_schema
 from clouds.sandbox.world import build_world, save_world
 from control_plane.security import Role
-from control_plane.services.budgets import raise_from_snapshot
+from control_plane.services.alerts import raise_from_snapshot
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.models import Alert
 from tests.control_api.conftest import Api

@@ -18,7 +18,7 @@ from clouds.sandbox.world import build_world, save_world
 from control_plane.security import Role
 from control_plane.services import operations, resources
 from control_plane.services.providers import adapter_for
-from control_plane.services.reconciler import reconcile_once
+from control_plane.services.reconciler import reconcile, reconcile_once
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.models import AuditEntry, Operation, Provider, Resource
 from tests.control_api.conftest import Api
@@ -509,7 +509,7 @@ def test_a_crash_after_the_provider_call_is_recovered_without_a_second_resource(
         session.execute(update(Operation).where(Operation.id == operation_id).values(
             status=operations.RUNNING, updated_at=datetime.now(UTC) - timedelta(minutes=10)))  # fmt: skip
         session.commit()
-    report = resources.reconcile(sessions, adapters)
+    report = reconcile(sessions, adapters)
     assert report.resumed == [str(operation_id)]
     with sessions() as session:
         finished = session.get(Operation, operation_id)

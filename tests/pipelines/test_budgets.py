@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from control_plane.services.budgets import NO_SMTP, AlertSettings, DeliveryFailed, _post_webhook, run_round
+from control_plane.services.alerts import NO_SMTP, AlertSettings, DeliveryFailed, _post_webhook, run_round
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.models import Alert, Budget, Delivery
 from pipelines.budgets import build_budget_sensor

@@ -33,8 +33,8 @@ from clouds.sandbox.provider import SandboxCloud
 from control_api.app import create_app
 from control_api.settings import ApiSettings
 from control_plane.security import Role
+from control_plane.services.alerts import AlertSettings, run_round
 from control_plane.services.api_keys import create_key
-from control_plane.services.budgets import AlertSettings, run_round
 from control_plane.services.sandbox import build_sandbox, register_planted_budgets, register_sandbox_providers
 from control_plane.store.db import make_engine, make_sessionmaker
 from control_plane.store.migrate import upgrade

@@ -1,0 +1,300 @@
+"""Alerts: raised when a budget crosses a threshold (and, in a round, for each cost anomaly),
+then delivered to the budget's targets (webhooks, e-mail) with retries, every attempt recorded.
+
+``run_round`` is what the Dagster sensor (``pipelines.budgets``) runs after each serving
+snapshot; budgets are evaluated by ``services.budgets``, the same rules as the status the API
+shows, so each threshold is raised once per period (a unique alert key).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import smtplib
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from analytics.budgets import Crossing, Evaluation
+from analytics.money import format_amount
+from analytics.overview import Queryable, latest_charge_date
+from control_plane.services.anomalies import raise_anomaly_alerts
+from control_plane.services.budgets import evaluate_budget, read_series, status_view
+from control_plane.store.models import Alert, Budget, Delivery
+from wedcloud import snapshots
+from wedcloud.sqltypes import utcnow
+
+log = logging.getLogger(__name__)
+
+NO_SMTP = "not sent: no SMTP relay configured"
+
+
+class AlertSettings(BaseSettings):
+    """How alerts are delivered (environment variables prefixed ``WEDCLOUD_ALERTS_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="WEDCLOUD_ALERTS_", extra="ignore")
+
+    attempts: int = Field(default=3, ge=1, le=10, description="Tries per target before giving up.")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the 2nd try; doubled each time.")
+    timeout_seconds: float = Field(default=5.0, gt=0, description="Per HTTP request or SMTP session.")
+    smtp_host: str | None = Field(default=None, description="SMTP relay; e-mail targets are not sent without one.")
+    smtp_port: int = 25
+    smtp_sender: str = "wedcloud@localhost"
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private and link-local addresses (tests, a receiver on "
+        "the same network); off, such a target is refused at send time.",
+    )
+
+
+# -- raising -------------------------------------------------------------------------------------
+def alert_key(budget_id: uuid.UUID, period_start: date, crossing: Crossing) -> str:
+    return f"budget:{budget_id}:{period_start.isoformat()}:{crossing.kind}:{crossing.percent}"
+
+
+def _severity(crossing: Crossing) -> str:
+    if crossing.kind == "actual":
+        return "critical" if crossing.percent >= 100 else "warning" if crossing.percent >= 80 else "info"
+    return "warning" if crossing.percent >= 100 else "info"
+
+
+def _title(budget: Budget, evaluation: Evaluation, crossing: Crossing) -> str:
+    limit = f"{crossing.percent}% of {format_amount(budget.amount)} {budget.currency}"
+    period = f"{evaluation.start.isoformat()} to {evaluation.end.isoformat()}"
+    if crossing.kind == "actual":
+        return f"{budget.name}: spend reached {limit} ({period})"
+    return f"{budget.name}: forecast to reach {limit} by {evaluation.end.isoformat()} ({period})"
+
+
+def raise_alerts(session: Session, budget: Budget, evaluation: Evaluation, snapshot_version: str) -> list[Alert]:
+    """An alert for each threshold crossed that has none yet this period; the unique key makes
+    a second evaluation, even a concurrent one, raise nothing again."""
+    raised = []
+    for crossing in evaluation.crossings:
+        key = alert_key(budget.id, evaluation.start, crossing)
+        if not crossing.crossed or session.scalar(select(Alert.id).where(Alert.key == key)) is not None:
+            continue
+        alert = Alert(
+            kind="budget", key=key, budget_id=budget.id, title=_title(budget, evaluation, crossing),
+            severity=_severity(crossing), status="pending" if budget.targets else "no_targets",
+            detail={**status_view(evaluation, snapshot_version), "kind": crossing.kind, "threshold": crossing.percent,
+                    "budget": {"id": str(budget.id), "name": budget.name, "amount": format_amount(budget.amount),
+                               "currency": budget.currency, "period": budget.period}},
+        )  # fmt: skip
+        alert.detail = json.loads(json.dumps(alert.detail, default=str))
+        try:
+            with session.begin_nested():
+                session.add(alert)
+        except IntegrityError:
+            continue  # another evaluation raised it first
+        raised.append(alert)
+    return raised
+
+
+# -- delivering ----------------------------------------------------------------------------------
+class DeliveryFailed(Exception):
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": str(alert.id), "kind": alert.kind, "key": alert.key, "title": alert.title,
+        "severity": alert.severity, "created_at": alert.created_at.isoformat(), "detail": alert.detail,
+    }  # fmt: skip
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answers for itself: a redirect could turn the POST into a GET of anything."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {mask_url(newurl)} refused", headers, fp)
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _check_reachable(url: str, settings: AlertSettings) -> None:
+    """Refuse a webhook whose host resolves to this machine, a private network or a link-local
+    address (such as a cloud's metadata service), unless explicitly allowed."""
+    if settings.allow_private_targets:
+        return
+    host = urllib.parse.urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as exc:
+        raise DeliveryFailed(f"cannot resolve {host}: {exc}") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(str(address).split("%")[0])
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise DeliveryFailed(f"refused: {host} resolves to a non-public address ({ip})")
+
+
+def mask_url(url: str) -> str:
+    """A webhook URL without its path and query, which often hold its secret (a Slack hook's)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/..." if parts.path.strip("/") or parts.query else url
+
+
+def _post_webhook(url: str, payload: dict[str, Any], settings: AlertSettings) -> int:
+    _check_reachable(url, settings)
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked (http or https) when the target is saved
+        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "WedCloud-alerts"}
+    )
+    try:
+        with _OPENER.open(request, timeout=settings.timeout_seconds) as response:
+            status: int = response.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}", exc.code) from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"HTTP {status}", status)
+    return status
+
+
+def _send_email(address: str, payload: dict[str, Any], settings: AlertSettings) -> int:
+    if settings.smtp_host is None:
+        raise DeliveryFailed(NO_SMTP)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.smtp_sender, address, payload["title"]
+    message.set_content(json.dumps(payload, indent=2))
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout_seconds) as smtp:
+            smtp.send_message(message)
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryFailed(f"SMTP {exc.smtp_code} {exc.smtp_error!r}", exc.smtp_code) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
+    return 250
+
+
+def _record(sessions: sessionmaker[Session], **fields: Any) -> None:
+    """Each attempt in its own short transaction: nothing is held open while a target answers."""
+    with sessions.begin() as session:
+        session.add(Delivery(**fields))
+
+
+def _deliver_to(sessions: sessionmaker[Session], alert_id: uuid.UUID, target: dict[str, Any],
+                payload: dict[str, Any], settings: AlertSettings, sleep: Callable[[float], None]) -> bool:  # fmt: skip
+    """Try one target up to ``settings.attempts`` times, waiting ``backoff * 2**(n-1)`` seconds
+    after the n-th failure; every attempt is recorded. E-mail without a relay is tried once."""
+    channel = target["type"]
+    address = target["url"] if channel == "webhook" else target["address"]
+    attempts = 1 if channel == "email" and settings.smtp_host is None else settings.attempts
+    for attempt in range(1, attempts + 1):
+        attempted_at, status_code, error = utcnow(), None, None
+        try:
+            if channel == "webhook":
+                status_code = _post_webhook(address, payload, settings)
+            else:
+                status_code = _send_email(address, payload, settings)
+        except DeliveryFailed as exc:
+            status_code, error = exc.status_code, str(exc)
+        delay = settings.backoff_seconds * 2 ** (attempt - 1) if error and attempt < attempts else None
+        _record(sessions, alert_id=alert_id, channel=channel,
+                target=mask_url(address) if channel == "webhook" else address, attempt=attempt,
+                status_code=status_code, error=error, delivered=error is None, attempted_at=attempted_at,
+                next_attempt_at=attempted_at + timedelta(seconds=delay) if delay is not None else None)  # fmt: skip
+        if error is None:
+            return True
+        shown = mask_url(address) if channel == "webhook" else address
+        log.warning("alert %s to %s %s failed (attempt %d/%d): %s", alert_id, channel, shown, attempt, attempts, error)
+        if delay is not None:
+            sleep(delay)
+    return False
+
+
+def deliver_alert(sessions: sessionmaker[Session], alert_id: uuid.UUID, settings: AlertSettings,
+                  sleep: Callable[[float], None] = time.sleep) -> str:  # fmt: skip
+    """Send a pending alert to its budget's targets; its status becomes delivered (all took it),
+    failed (one never did) or no_targets."""
+    with sessions() as session:
+        alert = session.get(Alert, alert_id)
+        if alert is None:
+            return "missing"
+        budget = session.get(Budget, alert.budget_id) if alert.budget_id else None
+        targets = list(budget.targets) if budget is not None else []
+        payload = alert_payload(alert)
+    outcomes = [_deliver_to(sessions, alert_id, target, payload, settings, sleep) for target in targets]
+    status = "no_targets" if not targets else "delivered" if all(outcomes) else "failed"
+    with sessions.begin() as session:
+        stored = session.get(Alert, alert_id)
+        if stored is not None:
+            stored.status = status
+    return status
+
+
+# -- one round, as the sensor runs it ------------------------------------------------------------
+@dataclass(frozen=True)
+class Round:
+    snapshot_version: str | None
+    budgets: int
+    raised: list[str]  # alert keys
+    delivered: dict[str, str]  # alert key -> status
+    skipped: dict[str, str]  # budget name -> why it could not be evaluated
+
+
+@contextmanager
+def _snapshot_query(path: Path) -> Iterator[Queryable]:
+    with duckdb.connect(str(path), read_only=True) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+
+        def query(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            return connection.execute(sql, params).fetchall()
+
+        yield query
+
+
+def raise_from_snapshot(sessions: sessionmaker[Session], serving_dir: Path) -> Round:
+    """Evaluate every budget against the current serving snapshot and raise what is new."""
+    info = snapshots.current(serving_dir)
+    if info is None:
+        return Round(None, 0, [], {}, {})
+    raised: list[str] = []
+    skipped: dict[str, str] = {}
+    with _snapshot_query(info.path) as query, sessions.begin() as session:
+        data_through = latest_charge_date(query)
+        budgets = list(session.scalars(select(Budget).order_by(Budget.created_at, Budget.id)))
+        for budget in budgets:
+            if data_through is None:
+                skipped[budget.name] = "the snapshot has no cost data"
+                continue
+            try:
+                evaluation = evaluate_budget(budget, data_through, read_series(query, budget, data_through))
+            except (ValueError, duckdb.Error) as exc:  # a scope the snapshot cannot answer
+                skipped[budget.name] = str(exc)
+                continue
+            raised += [a.key for a in raise_alerts(session, budget, evaluation, info.version)]
+        raised += raise_anomaly_alerts(session, query, info.version)
+    return Round(info.version, len(budgets), raised, {}, skipped)
+
+
+def run_round(sessions: sessionmaker[Session], serving_dir: Path, settings: AlertSettings,
+              sleep: Callable[[float], None] = time.sleep) -> Round:  # fmt: skip
+    """Raise new alerts, then deliver every pending one (new, or left pending by a crash)."""
+    result = raise_from_snapshot(sessions, serving_dir)
+    with sessions() as session:
+        pending = list(session.execute(select(Alert.id, Alert.key).where(Alert.status == "pending")))
+    delivered = {key: deliver_alert(sessions, alert_id, settings, sleep) for alert_id, key in pending}
+    return Round(result.snapshot_version, result.budgets, result.raised, delivered, result.skipped)
