@@ -49,7 +49,11 @@ NOUNS = {
 
 def translate(exc: Exception, resource_id: str | None = None) -> CloudError:
     """The :mod:`clouds.errors` error for a Google API error."""
+    from google.auth.exceptions import GoogleAuthError
+
     message = getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, GoogleAuthError):
+        return AuthenticationFailed(f"Google refused the credentials: {message}")
     if isinstance(exc, google_errors.NotFound) and resource_id:
         return ResourceNotFound(resource_id)
     if isinstance(exc, google_errors.Forbidden | google_errors.Unauthorized | google_errors.PermissionDenied):

@@ -12,13 +12,12 @@ SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 def credentials_for(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> Any:
     """A service account key (the JSON Google issues), an access token obtained elsewhere, or
-    None for Application Default Credentials. A local emulator gets anonymous credentials."""
+    None for Application Default Credentials. A local emulator given no credentials gets
+    anonymous ones (given a key, it gets the key: emulators check credentials too)."""
     from google.auth.credentials import AnonymousCredentials
 
-    if is_local_http(endpoint_url):
-        return AnonymousCredentials()  # type: ignore[no-untyped-call]
     if not credentials:
-        return None
+        return AnonymousCredentials() if is_local_http(endpoint_url) else None  # type: ignore[no-untyped-call]
     if credentials.get("type") == "service_account":
         from google.oauth2 import service_account
 

@@ -164,9 +164,11 @@ class GcpCloud(NotYetAdapted):
 
     # -- read side -----------------------------------------------------------------------------
     def test_connection(self) -> ConnectionCheck:
+        from google.auth.exceptions import GoogleAuthError
+
         try:
             project = self.projects.get(project=self.project)
-        except google_errors.GoogleAPICallError as exc:
+        except (google_errors.GoogleAPICallError, GoogleAuthError) as exc:
             return ConnectionCheck(ok=False, identity="", detail=f"the project cannot be read: {translate(exc)}")
         probes: dict[str, Callable[[], Any]] = {
             "compute.instances.list": lambda: next(self._api.aggregated(self.instances, "instances"), None),

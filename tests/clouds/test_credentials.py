@@ -43,9 +43,9 @@ def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
     assert isinstance(token, oauth2.Credentials)
     assert token.token == "ya29.token"
     assert gcp_credentials.credentials_for(None) is None  # the client library's Application Default Credentials
-    assert isinstance(
-        gcp_credentials.credentials_for(_service_account_key(), "http://127.0.0.1:9050"), AnonymousCredentials
-    )
+    emulator = "http://127.0.0.1:9050"
+    assert isinstance(gcp_credentials.credentials_for(None, emulator), AnonymousCredentials)  # an emulator's
+    assert isinstance(gcp_credentials.credentials_for(_service_account_key(), emulator), service_account.Credentials)
     with pytest.raises(ValueError, match="service account key or an access_token"):
         gcp_credentials.credentials_for({"password": "hunter2"})
 

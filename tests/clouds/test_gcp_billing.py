@@ -139,7 +139,7 @@ def test_a_table_name_that_is_not_project_dataset_table_is_refused(tmp_path: Pat
 
 
 def _catalog(emulator: GoogleRestEmulator, page_size: int = 100) -> gcp_billing.BillingCatalog:
-    catalog = gcp_billing.billing_catalog(None, emulator.url)
+    catalog = gcp_billing.billing_catalog(emulator.service_account(), emulator.url)
     catalog.page_size = page_size
     return catalog
 

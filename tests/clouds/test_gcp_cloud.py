@@ -22,7 +22,7 @@ DEBIAN = "projects/debian-cloud/global/images/family/debian-12"
 
 
 def _cloud(emulator: GoogleComputeEmulator, regions: tuple[str, ...] = ("europe-west2",)) -> GcpCloud:
-    return GcpCloud(None, project_id=PROJECT, regions=regions, endpoint_url=emulator.url)
+    return GcpCloud(emulator.service_account(), project_id=PROJECT, regions=regions, endpoint_url=emulator.url)
 
 
 def _request(name: str = "web-1", **options: str) -> ProvisionRequest:
@@ -610,8 +610,12 @@ def test_an_address_without_an_address_type_is_external(google_compute: GoogleCo
 
 
 def test_the_adapter_gives_its_credentials_to_other_google_clients(google_compute: GoogleComputeEmulator) -> None:
-    from google.auth.credentials import AnonymousCredentials
+    from google.oauth2.service_account import Credentials
+
+    from tests.emulators.google_auth import OWNER
 
     cloud = _cloud(google_compute)
-    assert isinstance(cloud.credentials, AnonymousCredentials)  # an emulator's
-    assert cloud.credentials is cloud.instances._transport._credentials
+    assert isinstance(cloud.credentials, Credentials)  # the key the emulator knows
+    assert cloud.credentials is cloud.storage._credentials
+    # the Compute clients hold a copy that signs its own JWTs, of the same account
+    assert cloud.instances._transport._credentials.service_account_email == OWNER

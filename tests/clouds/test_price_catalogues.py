@@ -18,8 +18,8 @@ import boto3
 import httpx
 import polars as pl
 import pytest
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import billing_v1
+from google.oauth2 import service_account
 
 from clouds.aws.prices import fetch_aws
 from clouds.azure.prices import fetch_azure
@@ -311,7 +311,7 @@ def _gcp_catalogue(emulator: GoogleBillingEmulator) -> None:
 
 def _catalog_client(emulator: GoogleBillingEmulator) -> billing_v1.CloudCatalogClient:
     return billing_v1.CloudCatalogClient(
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        credentials=service_account.Credentials.from_service_account_info(emulator.service_account()),  # type: ignore[no-untyped-call]
         transport="rest",
         client_options={"api_endpoint": emulator.url},
     )

@@ -20,7 +20,7 @@ PROJECT = "wedsync-prod"
 
 def _register(api: Api, emulator: GoogleComputeEmulator) -> str:
     body = {"kind": "gcp", "name": "wedsync-gcp", "project_id": PROJECT, "default_region": "europe-west2",
-            "endpoint_url": emulator.url}  # fmt: skip
+            "endpoint_url": emulator.url, "credentials": emulator.service_account()}  # fmt: skip
     response = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])

@@ -162,7 +162,7 @@ def test_a_bigquery_source_finds_the_export_table_of_the_only_open_billing_accou
         "endpoint_url": bigquery_emulator,
         "billing_endpoint_url": google_rest.url,
     }
-    _register(sqlite_engine, "gcp", billing)
+    _register(sqlite_engine, "gcp", billing, google_rest.service_account())
     source = _source(sqlite_engine, tmp_path, "gcp")
     assert isinstance(source, gcp_billing.BigQueryExportSource)
     assert source.table == table
@@ -182,7 +182,7 @@ def test_a_bigquery_source_asks_which_account_when_several_are_open(
         "endpoint_url": bigquery_emulator,
         "billing_endpoint_url": google_rest.url,
     }
-    _register(sqlite_engine, "gcp", billing)
+    _register(sqlite_engine, "gcp", billing, google_rest.service_account())
     with pytest.raises(InvalidRequest, match=r"see 2 open billing accounts .*name one as billing_account_id"):
         _source(sqlite_engine, tmp_path, "gcp")
 

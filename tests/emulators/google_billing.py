@@ -6,7 +6,8 @@ SKUs render with the documented fields (``category.resourceFamily/resourceGroup/
 units + nanos). ``currencyCode`` converts from USD at the emulator's rate (an unknown currency
 answers 400); lists page with ``pageSize`` (capped at ``page_size``) and an opaque
 ``pageToken``/``nextPageToken``. Errors use Google's ``{"error": {code, message, status}}`` shape
-so the client raises the matching ``google.api_core.exceptions`` class.
+so the client raises the matching ``google.api_core.exceptions`` class. Calls need a service
+account's token (:mod:`tests.emulators.google_auth`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tests.emulators.http import Emulator, HttpError, Reply, Request
+from tests.emulators.google_auth import GoogleEmulator
+from tests.emulators.http import HttpError, Reply, Request
 
 COMPUTE_ENGINE = "6F81-5844-456A"
 STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -78,7 +80,7 @@ def machine_rate(sku_id: str, description: str, region: str, price: str, *, usag
                "GiBy.h" if ram else "h", [("0", price)])  # fmt: skip
 
 
-class GoogleBillingEmulator(Emulator):
+class GoogleBillingEmulator(GoogleEmulator):
     def __init__(self) -> None:
         super().__init__()
         self.skus: dict[str, list[Sku]] = {COMPUTE_ENGINE: []}
@@ -98,6 +100,7 @@ class GoogleBillingEmulator(Emulator):
             self.skus = {COMPUTE_ENGINE: []}
             self.requests.clear()
             self.page_size = 4
+        self.reset_auth()
 
     def _list_skus(self, request: Request) -> Reply:
         service = request.params["service"]

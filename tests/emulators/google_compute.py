@@ -8,8 +8,10 @@ What it enforces, as the Compute API reference documents it: an instance needs a
 a boot disk image and a network interface; a name is unique per zone (409 ``alreadyExists``);
 the machine type changes only while the instance is stopped (GCE reports a stopped instance as
 ``TERMINATED``); labels change only with the current ``labelFingerprint`` (412); a missing
-permission answers 403 naming it (``deny``). Changes return a zone operation that is
-``RUNNING`` until polled once, then ``DONE``; ``aggregatedList`` pages with ``nextPageToken``.
+permission answers 403 naming it (``deny``, or a service account without the grant:
+:mod:`tests.emulators.google_auth`, which also refuses a call without a valid token). Changes
+return a zone operation that is ``RUNNING`` until polled once, then ``DONE``; ``aggregatedList``
+pages with ``nextPageToken``.
 Disks: a name matches ``[a-z]([-a-z0-9]{0,61}[a-z0-9])?`` and is unique per zone, the type is a
 known ``pd-*`` type, the size 10..65536 GB, a disk in use by an instance cannot be deleted (400
 ``resourceInUseByAnotherResource``), deleting an instance detaches its disks. Groups: ``resize``
@@ -35,9 +37,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from tests.emulators.google_auth import GoogleEmulator
 from tests.emulators.google_monitoring import GoogleMonitoring, Series
 from tests.emulators.google_storage import Bucket, GoogleStorage
-from tests.emulators.http import Emulator, HttpError, Reply, Request
+from tests.emulators.http import HttpError, Reply, Request
 
 BASE = "https://www.googleapis.com/compute/v1"
 PROJECT = r"/compute/v1/projects/(?P<project>[^/]+)"
@@ -251,7 +254,7 @@ class Group:
 Store = dict[tuple[str, str, str], Any]
 
 
-class GoogleComputeEmulator(Emulator):
+class GoogleComputeEmulator(GoogleEmulator):
     def __init__(self, page_size: int = 50) -> None:
         super().__init__()
         self.page_size = self.default_page_size = page_size
@@ -367,6 +370,7 @@ class GoogleComputeEmulator(Emulator):
             self.denied.clear()
             self.requests.clear()
             self.page_size = self.default_page_size
+        self.reset_auth()
         self.storage.reset()
         self.monitoring.reset()
 
@@ -376,7 +380,7 @@ class GoogleComputeEmulator(Emulator):
         with self.lock:
             if project not in self.projects:
                 raise _error(404, f"The resource 'projects/{project}' was not found", "notFound")
-            if permission in self.denied:
+            if permission in self.denied or not self.permits(request, project, permission):
                 raise _error(403, f"Required '{permission}' permission for 'projects/{project}'", "forbidden")
         return project
 

@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from statistics import fmean
 from typing import Any
 
-from tests.emulators.http import Emulator, HttpError, Reply, Request
+from tests.emulators.google_auth import GoogleEmulator
+from tests.emulators.http import HttpError, Reply, Request
 
 TIME_SERIES = r"/v3/projects/(?P<project>[^/]+)/timeSeries"
 PERMISSION = "monitoring.timeSeries.list"
@@ -69,7 +70,7 @@ class Series:
 class GoogleMonitoring:
     """The time series route, registered on ``host``; projects and denied permissions are the host's."""
 
-    def __init__(self, host: Emulator, projects: set[str], denied: set[str]) -> None:
+    def __init__(self, host: GoogleEmulator, projects: set[str], denied: set[str]) -> None:
         self.host, self.projects, self.denied = host, projects, denied
         self.series: list[Series] = []
         self.page_size = 100_000
@@ -89,7 +90,7 @@ class GoogleMonitoring:
     def _list(self, request: Request) -> Reply:
         project = request.params["project"]
         with self.host.lock:
-            if PERMISSION in self.denied:
+            if PERMISSION in self.denied or not self.host.permits(request, project, PERMISSION):
                 raise _error(403, f"Permission {PERMISSION} denied (or the resource may not exist).")
             if project not in self.projects:
                 raise _error(404, f"Project projects/{project} not found")

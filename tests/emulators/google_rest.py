@@ -4,7 +4,8 @@ reads through google-cloud-billing with ``transport="rest"``.
 Lists page with ``pageSize`` and ``pageToken`` and answer ``nextPageToken`` while rows remain,
 as the API reference describes; errors use Google's shape (``{"error": {"code", "message",
 "status"}}``) so the client raises the matching ``google.api_core.exceptions`` class. Tests load
-accounts, projects, services and SKUs through the ``add_*`` methods.
+accounts, projects, services and SKUs through the ``add_*`` methods. Calls need a service
+account's token (:mod:`tests.emulators.google_auth`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from tests.emulators.http import Emulator, HttpError, Reply, Request
+from tests.emulators.google_auth import GoogleEmulator
+from tests.emulators.http import HttpError, Reply, Request
 
 DEFAULT_PAGE_SIZE = 50
 STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -48,7 +50,7 @@ def _error(status: int, message: str) -> HttpError:
     return HttpError(status, {"error": {"code": status, "message": message, "status": STATUS.get(status, "UNKNOWN")}})
 
 
-class GoogleRestEmulator(Emulator):
+class GoogleRestEmulator(GoogleEmulator):
     def __init__(self) -> None:
         super().__init__()
         self.billing_accounts: dict[str, dict[str, Any]] = {}
@@ -71,6 +73,7 @@ class GoogleRestEmulator(Emulator):
             self.services.clear()
             self.skus.clear()
             self.requests.clear()
+        self.reset_auth()
 
     def add_billing_account(self, account_id: str, name: str, currency: str = "USD", *, open_: bool = True) -> None:
         with self.lock:

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.emulators.http import Emulator, HttpError, Reply, Request
+from tests.emulators.google_auth import GoogleEmulator
+from tests.emulators.http import HttpError, Reply, Request
 
 BUCKETS = r"/storage/v1/b"
 BUCKET = BUCKETS + r"/(?P<bucket>[^/]+)"
@@ -68,7 +69,7 @@ class Bucket:
 class GoogleStorage:
     """The bucket routes, registered on ``host``; projects and denied permissions are the host's."""
 
-    def __init__(self, host: Emulator, projects: set[str], denied: set[str], regions: tuple[str, ...]) -> None:
+    def __init__(self, host: GoogleEmulator, projects: set[str], denied: set[str], regions: tuple[str, ...]) -> None:
         self.host, self.projects, self.denied = host, projects, denied
         self.locations = {r.upper() for r in regions} | set(MULTI_REGIONS) | set(DUAL_REGIONS)
         self.buckets: dict[str, Bucket] = {}
@@ -90,14 +91,21 @@ class GoogleStorage:
             self.buckets.clear()
             self.page_size = 1000
 
-    def _allow(self, permission: str, project: str | None = None) -> None:
+    def _allow(self, request: Request, permission: str, project: str | None = None) -> None:
+        """Refuse what is denied, or what the caller has no grant for on the project (the
+        bucket's project for a bucket route)."""
+        if project is None and "bucket" in request.params:
+            with self.host.lock:
+                found = self.buckets.get(request.params["bucket"])
+            project = found.project if found else None
         with self.host.lock:
             if project is not None and project not in self.projects:
                 raise _error(404, f"The requested project was not found: {project}", "notFound")
-            if permission in self.denied:
+            granted = project is None or self.host.permits(request, project, permission)
+            if permission in self.denied or not granted:
                 raise _error(
                     403,
-                    f"anonymous caller does not have {permission} access to the Google Cloud project. "
+                    f"{request.principal} does not have {permission} access to the Google Cloud project. "
                     f"Permission '{permission}' denied on resource (or it may not exist).",
                     "forbidden",
                 )
@@ -113,7 +121,7 @@ class GoogleStorage:
         project = request.query.get("project")
         if not project:
             raise _error(400, "Required parameter: project", "required")
-        self._allow("storage.buckets.list", project)
+        self._allow(request, "storage.buckets.list", project)
         prefix = request.query.get("prefix") or ""
         with self.host.lock:
             everything = sorted(
@@ -132,7 +140,7 @@ class GoogleStorage:
 
     def _insert(self, request: Request) -> Reply:
         project = str(request.query.get("project") or "")
-        self._allow("storage.buckets.create", project)
+        self._allow(request, "storage.buckets.create", project)
         body = request.json() or {}
         name = str(body.get("name") or "")
         if not _NAME.fullmatch(name) or name.startswith("goog") or "google" in name:
@@ -157,11 +165,11 @@ class GoogleStorage:
         return Reply(200, bucket.view())
 
     def _get(self, request: Request) -> Reply:
-        self._allow("storage.buckets.get")
+        self._allow(request, "storage.buckets.get")
         return Reply(200, self._bucket(request).view())
 
     def _patch(self, request: Request) -> Reply:
-        self._allow("storage.buckets.update")
+        self._allow(request, "storage.buckets.update")
         bucket = self._bucket(request)
         changes = dict((request.json() or {}).get("labels") or {})
         with self.host.lock:
@@ -174,7 +182,7 @@ class GoogleStorage:
         return Reply(200, bucket.view())
 
     def _delete(self, request: Request) -> Reply:
-        self._allow("storage.buckets.delete")
+        self._allow(request, "storage.buckets.delete")
         bucket = self._bucket(request)
         if bucket.objects:
             raise _error(409, "The bucket you tried to delete is not empty.", "conflict")

@@ -26,6 +26,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route's pattern
+    principal: str | None = None  # who made it, where the emulator authenticates callers
 
     def json(self) -> Any:
         return json.loads(self.body or b"null")
