@@ -28,6 +28,7 @@ from clouds.errors import (
     Throttled,
     UnsupportedRequest,
 )
+from clouds.gcp.retry import Retrying, busy_retry
 
 TOKEN_LABEL = "wedcloud-operation"  # noqa: S105 - a label key: the operation that made a resource
 _ID = re.compile(
@@ -156,24 +157,30 @@ def zonal_problems(request: ProvisionRequest, noun: str) -> list[Problem]:
 class GcpApi:
     """One project's clients, every one pointed at the same endpoint, and what the parts do with them."""
 
-    def __init__(self, credentials: Any, *, project: str, endpoint_url: str | None) -> None:
+    def __init__(self, credentials: Any, *, project: str, endpoint_url: str | None, backoff: float = 1.0) -> None:
+        """``backoff``: seconds before the first retry of a call Google was too busy for (429, 503)."""
         from google.api_core.client_options import ClientOptions
         from google.cloud import compute_v1
 
         self.project = project
         self.endpoint_url = endpoint_url
         self.credentials = credentials
+        self.retry = busy_retry(backoff)
         options = ClientOptions(api_endpoint=endpoint_url) if endpoint_url else None
         common: dict[str, Any] = {"credentials": credentials, "transport": "rest", "client_options": options}
-        self.instances = compute_v1.InstancesClient(**common)
-        self.disks = compute_v1.DisksClient(**common)
-        self.groups = compute_v1.InstanceGroupManagersClient(**common)
-        self.autoscalers = compute_v1.AutoscalersClient(**common)
-        self.zone_operations = compute_v1.ZoneOperationsClient(**common)
-        self.addresses = compute_v1.AddressesClient(**common)
-        self.region_operations = compute_v1.RegionOperationsClient(**common)
-        self.regions_client = compute_v1.RegionsClient(**common)
-        self.projects = compute_v1.ProjectsClient(**common)
+
+        def client(kind: Any) -> Any:
+            return Retrying(kind(**common), self.retry)
+
+        self.instances = client(compute_v1.InstancesClient)
+        self.disks = client(compute_v1.DisksClient)
+        self.groups = client(compute_v1.InstanceGroupManagersClient)
+        self.autoscalers = client(compute_v1.AutoscalersClient)
+        self.zone_operations = client(compute_v1.ZoneOperationsClient)
+        self.addresses = client(compute_v1.AddressesClient)
+        self.region_operations = client(compute_v1.RegionOperationsClient)
+        self.regions_client = client(compute_v1.RegionsClient)
+        self.projects = client(compute_v1.ProjectsClient)
         self.compute_v1 = compute_v1
         # each zonal collection's client and the keyword its methods name a resource by
         self.zonal: dict[str, tuple[Any, str]] = {
@@ -188,7 +195,7 @@ class GcpApi:
         from google.cloud.storage import Client
 
         options = {"api_endpoint": self.endpoint_url} if self.endpoint_url else None
-        return Client(project=self.project, credentials=self.credentials, client_options=options)
+        return Retrying(Client(project=self.project, credentials=self.credentials, client_options=options), self.retry)
 
     def zonal_id(self, zone: str, name: str, collection: str = "instances") -> str:
         return f"projects/{self.project}/zones/{zone}/{collection}/{name}"

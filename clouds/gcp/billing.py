@@ -19,6 +19,7 @@ from typing import Any
 
 from clouds.billing import ExportFile
 from clouds.gcp.credentials import client_options, credentials_for
+from clouds.gcp.retry import retrying
 
 # Table names Cloud Billing gives its exports, with the account id's dashes as underscores.
 STANDARD_PREFIX = "gcp_billing_export_v1_"
@@ -41,14 +42,18 @@ def bigquery_client(credentials: dict[str, Any] | None, project: str | None, end
     )
 
 
-def billing_catalog(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> BillingCatalog:
+def billing_catalog(
+    credentials: dict[str, Any] | None, endpoint_url: str | None = None, *, backoff: float = 1.0
+) -> BillingCatalog:
+    """The Billing and Catalog clients, retrying when Google is busy (``backoff``: seconds before
+    the first retry, :mod:`clouds.gcp.retry`)."""
     from google.cloud import billing_v1
 
     creds = credentials_for(credentials, endpoint_url)
     options = client_options(endpoint_url)
     return BillingCatalog(
-        billing_v1.CloudBillingClient(credentials=creds, transport="rest", client_options=options),
-        billing_v1.CloudCatalogClient(credentials=creds, transport="rest", client_options=options),
+        retrying(billing_v1.CloudBillingClient(credentials=creds, transport="rest", client_options=options), backoff),
+        retrying(billing_v1.CloudCatalogClient(credentials=creds, transport="rest", client_options=options), backoff),
     )
 
 

@@ -130,13 +130,14 @@ class GcpCloud(NotYetAdapted):
         regions: Sequence[str] = (),
         default_region: str | None = None,
         endpoint_url: str | None = None,
+        backoff: float = 1.0,
     ) -> None:
         self.project = project_id
         self.regions = list(regions)
         self.default_region = default_region or (self.regions[0] if self.regions else "europe-west2")
         self.endpoint_url = endpoint_url
         self._api = api = GcpApi(
-            credentials_for(credentials, endpoint_url), project=project_id, endpoint_url=endpoint_url
+            credentials_for(credentials, endpoint_url), project=project_id, endpoint_url=endpoint_url, backoff=backoff
         )
         # the clients the parts share, offered as the adapter always has
         self.instances, self.disks, self.groups = api.instances, api.disks, api.groups

@@ -210,13 +210,13 @@ class Storage:
         bucket = self.bucket(resource_id)
         bucket.labels = with_token(tags, bucket.labels or {})
         try:
-            bucket.patch()
+            bucket.patch(retry=self._api.retry)
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc
         return self.bucket_to_cloud(bucket)
 
     def delete_bucket(self, resource_id: str, name: str) -> None:
         try:
-            self._api.storage.bucket(name).delete()
+            self._api.storage.bucket(name).delete(retry=self._api.retry)
         except google_errors.GoogleAPICallError as exc:
             raise translate(exc, resource_id) from exc

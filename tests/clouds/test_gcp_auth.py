@@ -1,5 +1,6 @@
 """The Google emulators say no: a call without a token, a key Google does not know and a service
-account without a grant are refused, and the adapter reports each as what it is."""
+account without a grant are refused, and the adapter reports each as what it is; a call Google is
+too busy for (429, 503) is retried with backoff, and reported as throttled when Google stays busy."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
 from google.oauth2 import service_account
 
+from clouds.errors import Throttled
+from clouds.gcp.billing import billing_catalog
 from clouds.gcp.credentials import SCOPES
 from clouds.gcp.provider import GcpCloud
 from tests.emulators.google_auth import OWNER
-from tests.emulators.google_compute import GoogleComputeEmulator
+from tests.emulators.google_compute import GoogleComputeEmulator, Instance
+from tests.emulators.google_rest import GoogleRestEmulator
+from tests.emulators.google_storage import Bucket
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +86,47 @@ def test_a_service_account_without_a_grant_on_the_project_is_refused_naming_the_
     ok, detail, _ = _check(google_compute, elsewhere)
     assert not ok
     assert "Required 'compute.projects.get' permission for 'projects/wedsync-prod'" in detail
+
+
+# -- throttling -------------------------------------------------------------------------------
+BACKOFF = 0.002  # seconds before the first retry: 2 ms doubling, given up after 0.24 s
+
+
+def _busy_cloud(emulator: GoogleComputeEmulator) -> GcpCloud:
+    return GcpCloud(emulator.service_account(), project_id=PROJECT, endpoint_url=emulator.url, backoff=BACKOFF)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_calls_google_was_too_busy_for_are_retried_until_they_succeed(
+    google_compute: GoogleComputeEmulator, status: int
+) -> None:
+    google_compute.add_instance(Instance(PROJECT, "europe-west2-a", "web-1", "e2-small"))
+    google_compute.add_bucket(Bucket(PROJECT, "wedsync-archive"))
+    cloud = _busy_cloud(google_compute)
+    google_compute.throttle(3, status)  # the first read, then its first two retries
+    assert {r.name for r in cloud.list_resources()} == {"web-1", "wedsync-archive"}
+    google_compute.throttle(2, status)
+    cloud.tag(f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1", {"team": "bookings"})  # a change
+    assert google_compute.instances[(PROJECT, "europe-west2-a", "web-1")].labels == {"team": "bookings"}
+
+
+def test_a_billing_catalog_read_is_retried_when_google_is_busy(google_rest: GoogleRestEmulator) -> None:
+    google_rest.add_billing_account("0A0A0A-000000-000001", "WedSync EU")
+    catalog = billing_catalog(google_rest.service_account(), google_rest.url, backoff=BACKOFF)
+    google_rest.throttle(2)
+    assert [a.account_id for a in catalog.billing_accounts()] == ["0A0A0A-000000-000001"]
+
+
+def test_persistent_throttling_is_reported_as_throttled_not_a_server_error(
+    google_compute: GoogleComputeEmulator,
+) -> None:
+    google_compute.add_project(PROJECT)
+    cloud = _busy_cloud(google_compute)
+    google_compute.throttle(10**6)
+    with pytest.raises(Throttled, match=r"Google Cloud is busy: .*Quota exceeded"):
+        list(cloud.list_resources())
+    google_compute.throttle(10**6, 503)
+    with pytest.raises(Throttled, match="Google Cloud is busy"):
+        cloud.describe(f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1")
+    refused = sum(1 for _, path in google_compute.requests if path.startswith("/compute/"))
+    assert refused > 4  # retried with backoff, then given up

@@ -1,4 +1,4 @@
-"""What the Google emulators share: who may call them.
+"""What the Google emulators share: who may call them, and a throttle.
 
 Google authenticates every call by its ``Authorization: Bearer`` header. A service account's key
 reaches the API in one of two ways, both of which google-auth uses: the client signs a JWT with
@@ -10,6 +10,9 @@ token: a missing one answers 401 ``UNAUTHENTICATED``, as does one it did not iss
 signed by the key it names; the token endpoint answers an OAuth error (``invalid_grant``) for an
 assertion signed by another key. Each account holds grants per project; the emulators ask
 ``permits`` before they act and answer 403 naming the permission when it is missing.
+
+``throttle(n)`` makes the next n API calls (not token requests) answer 429 ``RESOURCE_EXHAUSTED``,
+as Google does when a quota per minute is spent, or with ``status=503`` ``UNAVAILABLE``.
 """
 
 from __future__ import annotations
@@ -144,13 +147,14 @@ class GoogleAuth:
 
 
 class GoogleEmulator(Emulator):
-    """An emulator of a Google API: its calls need a bearer token from a known service account;
-    ``service_account()`` is the key JSON of an account it knows."""
+    """An emulator of a Google API that throttles on demand, whose calls need a bearer token from
+    a known service account; ``service_account()`` is the key JSON of an account it knows."""
 
     def __init__(self) -> None:
         super().__init__()
         self.auth = GoogleAuth()
         self._owner_key_id = self.auth.add(OWNER, _owner_key())
+        self._throttled = (0, 429)
 
     def service_account(
         self, email: str = OWNER, grants: dict[str, Iterable[str]] | None = EVERYTHING, *, known: bool = True
@@ -178,9 +182,15 @@ class GoogleEmulator(Emulator):
             "token_uri": f"{self.url}{TOKEN_PATH}",
         }
 
+    def throttle(self, requests: int, status: int = 429) -> None:
+        """The next ``requests`` API calls answer ``status`` (429 or 503)."""
+        with self.lock:
+            self._throttled = (requests, status)
+
     def reset_auth(self) -> None:
         with self.lock:
             self.auth.reset()
+            self._throttled = (0, 429)
 
     def permits(self, request: Request, project: str, permission: str) -> bool:
         with self.lock:
@@ -190,7 +200,12 @@ class GoogleEmulator(Emulator):
         with self.lock:
             if request.method == "POST" and request.path == TOKEN_PATH:
                 return self.auth.token(request)
+            remaining, status = self._throttled
             try:
+                if remaining:
+                    self._throttled = (remaining - 1, status)
+                    message = "Quota exceeded" if status == 429 else "The service is currently unavailable."
+                    raise google_error(status, message, "rateLimitExceeded" if status == 429 else "backendError")
                 request.principal = self.auth.principal(request)
             except HttpError as error:
                 return Reply(error.status, error.body)
