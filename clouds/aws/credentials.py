@@ -1,6 +1,9 @@
 """AWS sessions from a registered provider's credentials, and clients that retry.
 
 Every client retries throttling and transient errors with backoff (botocore's adaptive mode).
+A role's temporary credentials are botocore's refreshable credentials: AssumeRole is called when
+they are first needed and again before they expire (botocore refreshes within 15 minutes of the
+expiry, and must within 10), so an operation that outlasts one role session keeps working.
 """
 
 from __future__ import annotations
@@ -8,14 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=120)
+ROLE_SESSION_SECONDS = 3600  # how long each AssumeRole session lasts (AWS allows 900 up to the role's maximum)
 
 
-def session_for(credentials: dict[str, Any] | None, region: str | None = None) -> boto3.Session:
+def session_for(
+    credentials: dict[str, Any] | None, region: str | None = None, *, role_seconds: int = ROLE_SESSION_SECONDS
+) -> boto3.Session:
     """A boto3 session: access keys, a role to assume (with its external id), or, with no
-    credentials, the SDK's own chain (environment, profile, instance role)."""
+    credentials, the SDK's own chain (environment, profile, instance role). A role's session
+    lasts ``role_seconds`` and is renewed before it ends."""
     credentials = credentials or {}
     base = boto3.Session(
         aws_access_key_id=credentials.get("access_key_id"),
@@ -26,17 +35,24 @@ def session_for(credentials: dict[str, Any] | None, region: str | None = None) -
     role_arn = credentials.get("role_arn")
     if not role_arn:
         return base
-    assume: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "wedcloud"}
+    assume: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "wedcloud", "DurationSeconds": role_seconds}
     if credentials.get("external_id"):
         assume["ExternalId"] = credentials["external_id"]
     sts = base.client("sts", config=RETRIES, endpoint_url=credentials.get("sts_endpoint_url"))
-    temporary = sts.assume_role(**assume)["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=temporary["AccessKeyId"],
-        aws_secret_access_key=temporary["SecretAccessKey"],
-        aws_session_token=temporary["SessionToken"],
-        region_name=base.region_name,
-    )
+
+    def assume_role() -> dict[str, str]:
+        temporary = sts.assume_role(**assume)["Credentials"]
+        return {
+            "access_key": temporary["AccessKeyId"],
+            "secret_key": temporary["SecretAccessKey"],
+            "token": temporary["SessionToken"],
+            "expiry_time": temporary["Expiration"].isoformat(),
+        }
+
+    core = botocore.session.get_session()
+    # botocore's own way of giving a session credentials that refresh (what its assume-role provider does)
+    core._credentials = DeferredRefreshableCredentials(refresh_using=assume_role, method="assume-role")
+    return boto3.Session(botocore_session=core, region_name=base.region_name)
 
 
 def client(session: boto3.Session, service: str, endpoint_url: str | None = None) -> Any:

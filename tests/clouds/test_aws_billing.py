@@ -181,3 +181,27 @@ def test_credentials_can_be_a_role_to_assume_with_an_external_id(moto_endpoint: 
     )
     identity = aws_credentials.client(session, "sts", moto_endpoint).get_caller_identity()
     assert identity["Arn"].startswith("arn:aws:sts::123456789012:assumed-role/wedcloud-billing-reader/")
+
+
+@pytest.mark.parametrize(("role_seconds", "sessions"), [(900, 3), (3600, 1)])
+def test_a_role_session_about_to_expire_is_assumed_again_before_the_next_call(
+    moto_endpoint: str, aws_keys: dict[str, str], role_seconds: int, sessions: int
+) -> None:
+    """botocore refreshes within 15 minutes of the expiry: a 15-minute session is renewed before
+    every call, an hour's is used for all of them."""
+    role = {"role_arn": "arn:aws:iam::123456789012:role/wedcloud-operator", "sts_endpoint_url": moto_endpoint}
+    session = aws_credentials.session_for(aws_keys | role, role_seconds=role_seconds)
+    sts = aws_credentials.client(session, "sts", moto_endpoint)
+    signed_with: list[str] = []
+    sts.meta.events.register(
+        "before-send", lambda request, **_: signed_with.append(_key_id(request.headers["Authorization"]))
+    )
+    arns = {sts.get_caller_identity()["Arn"] for _ in range(3)}
+    assert arns == {"arn:aws:sts::123456789012:assumed-role/wedcloud-operator/wedcloud"}
+    assert all(key.startswith("ASIA") for key in signed_with)  # temporary credentials, each call
+    assert len(set(signed_with)) == sessions
+
+
+def _key_id(authorization: str | bytes) -> str:
+    text = authorization.decode() if isinstance(authorization, bytes) else authorization
+    return text.split("Credential=", 1)[1].split("/", 1)[0]
