@@ -104,6 +104,12 @@ class Metrics:
                 moment = datetime.fromtimestamp(point.interval.end_time.timestamp(), UTC) - period
                 yield instance_id, moment, _point_value(point)
 
+    def _get(self, url: str, params: Any) -> Any:
+        response = self._monitoring.get(url, params=params)
+        if not response.ok:
+            raise google_errors.from_http_response(response)  # type: ignore[no-untyped-call]
+        return response
+
     def _time_series(
         self, series_filter: str, aligner: str, start: datetime, end: datetime, period: timedelta
     ) -> Iterator[Any]:
@@ -124,9 +130,7 @@ class Metrics:
             query.pop("name")  # in the path; the rest are query parameters (interval.startTime, ...)
             params = rest_helpers.flatten_query_params(query, strict=True)  # type: ignore[no-untyped-call]
             try:
-                response = self._monitoring.get(url, params=params)
-                if not response.ok:
-                    raise google_errors.from_http_response(response)  # type: ignore[no-untyped-call]
+                response = self._api.retry(self._get)(url, params)  # retried while Google is busy
             except google_errors.GoogleAPICallError as exc:
                 raise translate(exc) from exc
             page = monitoring_v3.ListTimeSeriesResponse.from_json(response.content, ignore_unknown_fields=True)

@@ -4,6 +4,8 @@ too busy for (429, 503) is retried with backoff, and reported as throttled when 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import Request
@@ -106,8 +108,19 @@ def test_calls_google_was_too_busy_for_are_retried_until_they_succeed(
     google_compute.throttle(3, status)  # the first read, then its first two retries
     assert {r.name for r in cloud.list_resources()} == {"web-1", "wedsync-archive"}
     google_compute.throttle(2, status)
-    cloud.tag(f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1", {"team": "bookings"})  # a change
+    web = f"projects/{PROJECT}/zones/europe-west2-a/instances/web-1"
+    cloud.tag(web, {"team": "bookings"})  # a change
     assert google_compute.instances[(PROJECT, "europe-west2-a", "web-1")].labels == {"team": "bookings"}
+    end = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def monitoring_reads() -> int:  # Cloud Monitoring, read over an authorised session
+        before = sum(1 for _, path in google_compute.requests if path.startswith("/v3/"))
+        assert cloud.get_metrics([web], start=end - timedelta(hours=2), end=end).is_empty()
+        return sum(1 for _, path in google_compute.requests if path.startswith("/v3/")) - before
+
+    unthrottled = monitoring_reads()
+    google_compute.throttle(2, status, path="/v3/")
+    assert monitoring_reads() == unthrottled + 2  # two refused, each retried
 
 
 def test_a_billing_catalog_read_is_retried_when_google_is_busy(google_rest: GoogleRestEmulator) -> None:

@@ -154,7 +154,7 @@ class GoogleEmulator(Emulator):
         super().__init__()
         self.auth = GoogleAuth()
         self._owner_key_id = self.auth.add(OWNER, _owner_key())
-        self._throttled = (0, 429)
+        self._throttled = (0, 429, "")
 
     def service_account(
         self, email: str = OWNER, grants: dict[str, Iterable[str]] | None = EVERYTHING, *, known: bool = True
@@ -182,15 +182,15 @@ class GoogleEmulator(Emulator):
             "token_uri": f"{self.url}{TOKEN_PATH}",
         }
 
-    def throttle(self, requests: int, status: int = 429) -> None:
-        """The next ``requests`` API calls answer ``status`` (429 or 503)."""
+    def throttle(self, requests: int, status: int = 429, path: str = "") -> None:
+        """The next ``requests`` API calls (to paths starting with ``path``) answer ``status`` (429 or 503)."""
         with self.lock:
-            self._throttled = (requests, status)
+            self._throttled = (requests, status, path)
 
     def reset_auth(self) -> None:
         with self.lock:
             self.auth.reset()
-            self._throttled = (0, 429)
+            self._throttled = (0, 429, "")
 
     def permits(self, request: Request, project: str, permission: str) -> bool:
         with self.lock:
@@ -200,10 +200,10 @@ class GoogleEmulator(Emulator):
         with self.lock:
             if request.method == "POST" and request.path == TOKEN_PATH:
                 return self.auth.token(request)
-            remaining, status = self._throttled
+            remaining, status, path = self._throttled
             try:
-                if remaining:
-                    self._throttled = (remaining - 1, status)
+                if remaining and request.path.startswith(path):
+                    self._throttled = (remaining - 1, status, path)
                     message = "Quota exceeded" if status == 429 else "The service is currently unavailable."
                     raise google_error(status, message, "rateLimitExceeded" if status == 429 else "backendError")
                 request.principal = self.auth.principal(request)
