@@ -85,7 +85,7 @@ def checked_addresses(target: Target, *, allow_private: bool, resolver: Resolver
         raise OutboundRefused(f"{target.host} has no address")
     for address in addresses:
         if why := refusal(address, allow_private=allow_private):
-            raise OutboundRefused(f"{target.host} resolves to {address}: {why}")
+            raise OutboundRefused(f"{target.host} resolves to a non-public address, {address}: {why}")
     return addresses
 
 
