@@ -217,6 +217,9 @@ def update_budget(
     _check_webhooks(changes.get("targets"))
     if "thresholds" in changes:  # a kind left out keeps its thresholds
         changes["thresholds"] = {**before["thresholds"], **changes["thresholds"]}
+    if "targets" in changes:  # a webhook sent back as GET shows it (masked) keeps its sealed URL
+        kept = {t["url"]: t for t in budget.targets or [] if "sealed" in t}
+        changes["targets"] = [kept.get(t.get("url", ""), t) for t in changes["targets"]]
     service.update_budget(session, budget, changes)
     secret = _seal(budget, cipher) if "targets" in changes else None
     session.flush()

@@ -129,6 +129,26 @@ def test_rotating_the_secret_signs_later_deliveries_with_the_new_one_only(api: A
     assert viewer.status_code == 403
 
 
+def test_a_budget_sent_back_as_read_keeps_its_webhook_and_a_new_url_replaces_it(api: Api, receiver: str) -> None:
+    created = _budget(api, f"{receiver}/kept-token")
+    read = api.client.get(f"{URL}/{created['id']}", headers=api.headers(Role.VIEWER)).json()
+    body = {"targets": read["targets"], "notes": "round trip"}
+    response = api.client.put(f"{URL}/{created['id']}", json=body, headers=api.headers(Role.OPERATOR))
+    assert response.status_code == 200, response.text
+    assert response.json()["webhook_secret"] is None  # the budget had one already
+    cipher = load_cipher(api.home)
+    with Session(api.engine) as session:
+        stored = session.get(Budget, uuid.UUID(created["id"]))
+        assert stored is not None
+        assert webhooks.url_of(stored.id, stored.targets[0], cipher) == f"{receiver}/kept-token"
+    body = {"targets": [{"type": "webhook", "url": f"{receiver}/new-token"}]}
+    assert api.client.put(f"{URL}/{created['id']}", json=body, headers=api.headers(Role.OPERATOR)).status_code == 200
+    with Session(api.engine) as session:
+        stored = session.get(Budget, uuid.UUID(created["id"]))
+        assert stored is not None
+        assert webhooks.url_of(stored.id, stored.targets[0], cipher) == f"{receiver}/new-token"
+
+
 def test_a_url_stored_plain_before_sealing_is_delivered_then_sealed_at_start(api: Api, receiver: str) -> None:
     with Session(api.engine) as session, session.begin():
         budget = Budget(
