@@ -19,6 +19,10 @@ from cryptography.x509.oid import NameOID
 from control_plane.outbound import OutboundRefused, check_url, classify, fetch, refusal
 from control_plane.outbound.endpoints import check_endpoint
 from control_plane.outbound.settings import OutboundSettings
+from control_plane.services.billing import billing_source_for
+from control_plane.services.errors import InvalidRequest
+from control_plane.store.models import Provider
+from wedcloud.home import HomeLayout
 
 SPECIAL = [
     ("0.0.0.0", "unspecified"),  # noqa: S104 - an address to refuse, nothing binds ("10.1.2.3", "private"), ("100.64.0.1", "carrier-grade NAT"),
@@ -225,3 +229,18 @@ def test_cloud_endpoints_and_listed_hosts_are_allowed(kind: str, url: str) -> No
 def test_other_endpoints_are_refused(kind: str, url: str, why: str) -> None:
     with pytest.raises(OutboundRefused, match=why):
         check_endpoint(kind, url, OFF)
+
+
+@pytest.mark.parametrize(
+    ("kind", "billing"),
+    [("aws", {"source": "s3_cur", "bucket": "b", "prefix": "p", "endpoint_url": "http://169.254.169.254/"}),
+     ("azure", {"source": "azure_cost_query", "scope": "/subscriptions/x", "endpoint_url": "https://evil.example"}),
+     ("gcp", {"source": "gcp_bigquery_export", "table": "p.d.t", "billing_endpoint_url": "http://127.0.0.1:9"})],
+)  # fmt: skip
+def test_a_billing_source_endpoint_outside_the_clouds_own_is_refused_before_any_client_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, billing: dict[str, str]
+) -> None:
+    monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "false")
+    provider = Provider(kind=kind, name="billed", settings={"billing": billing})
+    with pytest.raises(InvalidRequest, match=r"billing .*endpoint_url"):
+        billing_source_for(provider, HomeLayout(tmp_path))
