@@ -15,6 +15,8 @@ from control_api.logs import configure_logging
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
 from control_api.settings import ApiSettings
+from control_plane.crypto import SecretKeyError, load_cipher
+from control_plane.services import webhooks
 from control_plane.services.api_keys import Principal
 from control_plane.serving import SnapshotReader
 from control_plane.store.changes import CounterReader, VersionedCache
@@ -24,6 +26,19 @@ from wedcloud import __version__
 
 API_PREFIX = "/api/cloud"
 log = logging.getLogger(__name__)
+
+
+def _seal_webhooks(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:
+    """Webhook URLs stored plain before revision 0007 are sealed with the credential cipher."""
+    try:
+        cipher = load_cipher(settings.layout.root, environment=settings.environment)
+    except SecretKeyError as exc:
+        log.warning("webhook URLs stored plain stay so until a secret key is set: %s", exc)
+        return
+    with sessions.begin() as session:
+        if sealed := webhooks.seal_plain_targets(session, cipher):
+            log.info("sealed the webhooks of %d budget(s)", sealed)
+
 
 DESCRIPTION = """
 WedCloud's control plane: register cloud providers, see what they cost, and act on them.
@@ -58,6 +73,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(upgrade, engine)
+        await anyio.to_thread.run_sync(_seal_webhooks, settings, sessions)
         async with anyio.create_task_group() as background:
             if settings.reconcile_every_seconds > 0:
                 background.start_soon(_reconcile_forever, settings, sessions)

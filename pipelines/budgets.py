@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from control_plane.crypto import load_cipher
 from control_plane.services.alerts import AlertSettings, Round, run_round
 from control_plane.store.db import make_engine, make_sessionmaker
 from pipelines.settings import PipelineSettings
@@ -57,7 +58,10 @@ def build_budget_sensor(
         resolved = settings or PipelineSettings()
         engine = make_engine(resolved.resolved_database_url)
         try:
-            result = run_round(make_sessionmaker(engine), resolved.layout.serving, alerts or AlertSettings(), sleep)
+            cipher = load_cipher(resolved.layout.root)  # webhook URLs and secrets are sealed with it
+            result = run_round(
+                make_sessionmaker(engine), resolved.layout.serving, alerts or AlertSettings(), sleep, cipher
+            )
         finally:
             engine.dispose()
         text = summary(result)

@@ -23,6 +23,10 @@ from tests.emulators.google_compute import GoogleComputeEmulator
 from tests.emulators.google_rest import GoogleRestEmulator
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# The emulators and the test receivers (health URLs, webhooks) listen on 127.0.0.1, which a
+# server refuses by default (docs/outbound.md); tests of the refusals turn these off again.
+os.environ.setdefault("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "true")
+os.environ.setdefault("WEDCLOUD_OUTBOUND_ALLOW_PRIVATE", "true")
 POSTGRES_ADMIN_URL = os.environ.get("WEDCLOUD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

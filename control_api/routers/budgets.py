@@ -17,12 +17,14 @@ import duckdb
 from fastapi import APIRouter, Query, Request, Response
 
 from analytics.overview import latest_charge_date
-from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
+from control_api.deps import AuditDep, CipherDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.routers.costs import _query_of
-from control_api.schemas.budgets import AlertOut, BudgetCreate, BudgetOut, BudgetUpdate, States
+from control_api.schemas.budgets import AlertOut, BudgetCreate, BudgetOut, BudgetUpdate, States, WebhookSecretOut
+from control_plane.outbound import OutboundRefused, check_url
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from control_plane.services import budgets as service
-from control_plane.services.alerts import mask_url
+from control_plane.services import webhooks
+from control_plane.services.errors import InvalidRequest
 from control_plane.serving import SnapshotReader
 from control_plane.store.models import Alert, Budget, Delivery
 from wedcloud.snapshots import SnapshotInfo
@@ -33,7 +35,29 @@ log = logging.getLogger(__name__)
 
 # -- helpers -------------------------------------------------------------------------------------
 def _shown(target: dict[str, Any]) -> dict[str, Any]:
-    return {**target, "url": mask_url(target["url"])} if target.get("type") == "webhook" else target
+    return webhooks.shown(target)
+
+
+def _check_webhooks(targets: list[dict[str, Any]] | None) -> None:
+    """Refuse, before anything is written, a webhook URL the outbound guard would never call."""
+    for index, target in enumerate(targets or []):
+        if target.get("type") != "webhook":
+            continue
+        try:
+            check_url(str(target["url"]))
+        except OutboundRefused as exc:
+            field = f"targets.{index}.url"
+            raise InvalidRequest(f"{field}: {exc}", errors=[{"location": "body", "field": field,
+                                                             "message": str(exc)}]) from None  # fmt: skip
+
+
+def _seal(budget: Budget, cipher: Any) -> str | None:
+    """Seal the budget's webhook URLs; a signing secret is made when it has webhooks and none
+    yet, and returned (to be shown once)."""
+    budget.targets = webhooks.seal_targets(budget.id, list(budget.targets or []), cipher)
+    if any(t.get("type") == "webhook" for t in budget.targets) and budget.webhook_secret_ciphertext is None:
+        return webhooks.rotate_secret(budget, cipher)
+    return None
 
 
 def _view(budget: Budget, status: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -113,11 +137,15 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No budget w
     responses={409: {"description": "The name is taken."}},
 )
 def create_budget(
-    body: BudgetCreate, request: Request, session: SessionDep, audit: AuditDep, snapshot: SnapshotDep
+    body: BudgetCreate, request: Request, session: SessionDep, audit: AuditDep, snapshot: SnapshotDep, cipher: CipherDep
 ) -> Any:
-    budget = service.create_budget(session, _fields(body, only_given=False))
-    audit.record(target=f"budget:{budget.id}", after=_view(budget))
-    return _view(budget, StatusReader(request, snapshot).status(budget))
+    fields = _fields(body, only_given=False)
+    _check_webhooks(fields.get("targets"))
+    budget = service.create_budget(session, fields)
+    secret = _seal(budget, cipher)
+    session.flush()
+    audit.record(target=f"budget:{budget.id}", after=_view(budget), webhook_secret_made=secret is not None)
+    return {**_view(budget, StatusReader(request, snapshot).status(budget)), "webhook_secret": secret}
 
 
 @router.get(
@@ -181,15 +209,40 @@ def update_budget(
     session: SessionDep,
     audit: AuditDep,
     snapshot: SnapshotDep,
+    cipher: CipherDep,
 ) -> Any:
     budget = service.get_budget(session, budget_id)
     before = _view(budget)
     changes = _fields(body, only_given=True)
+    _check_webhooks(changes.get("targets"))
     if "thresholds" in changes:  # a kind left out keeps its thresholds
         changes["thresholds"] = {**before["thresholds"], **changes["thresholds"]}
+    if "targets" in changes:  # a webhook sent back as GET shows it (masked) keeps its sealed URL
+        kept = {t["url"]: t for t in budget.targets or [] if "sealed" in t}
+        changes["targets"] = [kept.get(t.get("url", ""), t) for t in changes["targets"]]
     service.update_budget(session, budget, changes)
-    audit.record(target=f"budget:{budget.id}", before=before, after=_view(budget))
-    return _view(budget, StatusReader(request, snapshot).status(budget))
+    secret = _seal(budget, cipher) if "targets" in changes else None
+    session.flush()
+    audit.record(
+        target=f"budget:{budget.id}", before=before, after=_view(budget), webhook_secret_made=secret is not None
+    )
+    return {**_view(budget, StatusReader(request, snapshot).status(budget)), "webhook_secret": secret}
+
+
+@router.post(
+    "/{budget_id}/webhook-secret",
+    response_model=WebhookSecretOut,
+    dependencies=[RequireOperator],
+    summary="Make a new signing secret for the budget's webhooks (shown once)",
+    operation_id="rotate_budget_webhook_secret",
+    responses=_NOT_FOUND,
+)
+def rotate_webhook_secret(budget_id: uuid.UUID, session: SessionDep, audit: AuditDep, cipher: CipherDep) -> Any:
+    budget = service.get_budget(session, budget_id)
+    secret = webhooks.rotate_secret(budget, cipher)
+    session.flush()
+    audit.record(target=f"budget:{budget.id}", rotated="webhook_secret")
+    return {"budget_id": budget.id, "secret": secret, "scheme": "Standard Webhooks v1"}
 
 
 @router.delete(

@@ -216,6 +216,27 @@ class BudgetOut(BaseModel):
     notes: str | None
     created_at: datetime
     status: StatusOut | None = Field(description="Null when no snapshot is published or the scope cannot be read.")
+    webhook_secret: str | None = Field(
+        default=None,
+        description="The secret webhook deliveries are signed with (Standard Webhooks, `whsec_...`): only in the "
+        "answer that made it (the first webhook target); later, POST .../webhook-secret makes a new one.",
+    )
+
+
+class WebhookSecretOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"budget_id": "5d0c8a4e-3c57-4d0e-9a55-0b8f3c7d2e11",
+                          "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "scheme": "Standard Webhooks v1"}]
+        }
+    )  # fmt: skip
+
+    budget_id: uuid.UUID
+    secret: str = Field(description="Shown once. Deliveries from now on are signed with it; the old one is gone.")
+    scheme: str = Field(
+        description="webhook-signature is `v1,` + base64 HMAC-SHA256 of `webhook-id.webhook-timestamp.body` under "
+        "the base64-decoded part of the secret after `whsec_`."
+    )
 
 
 class DeliveryOut(BaseModel):

@@ -8,15 +8,10 @@ shows, so each threshold is raised once per period (a unique alert key).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import smtplib
-import socket
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,8 +31,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.budgets import Crossing, Evaluation
 from analytics.money import format_amount
 from analytics.overview import Queryable, latest_charge_date
+from control_plane.crypto import Cipher, SecretKeyError
+from control_plane.services import webhooks
 from control_plane.services.anomalies import raise_anomaly_alerts
 from control_plane.services.budgets import evaluate_budget, read_series, status_view
+from control_plane.services.webhooks import mask_url as mask_url  # where callers have found it
 from control_plane.store.models import Alert, Budget, Delivery
 from wedcloud import snapshots
 from wedcloud.sqltypes import utcnow
@@ -60,8 +58,9 @@ class AlertSettings(BaseSettings):
     smtp_sender: str = "wedcloud@localhost"
     allow_private_targets: bool = Field(
         default=False,
-        description="Let webhooks reach loopback, private and link-local addresses (tests, a receiver on "
-        "the same network); off, such a target is refused at send time.",
+        description="Let webhooks reach loopback and private addresses (tests, a receiver on the same "
+        "network; also WEDCLOUD_OUTBOUND_ALLOW_PRIVATE); link-local, metadata and the other special-purpose "
+        "ranges stay refused (docs/outbound.md).",
     )
 
 
@@ -123,54 +122,21 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
     }  # fmt: skip
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook answers for itself: a redirect could turn the POST into a GET of anything."""
-
-    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect to {mask_url(newurl)} refused", headers, fp)
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def _check_reachable(url: str, settings: AlertSettings) -> None:
-    """Refuse a webhook whose host resolves to this machine, a private network or a link-local
-    address (such as a cloud's metadata service), unless explicitly allowed."""
-    if settings.allow_private_targets:
-        return
-    host = urllib.parse.urlsplit(url).hostname or ""
+def _post_webhook(target: dict[str, Any] | str, payload: dict[str, Any], settings: AlertSettings, *,
+                  message_id: str | None = None, secret: str | None = None) -> int:  # fmt: skip
+    """Through the outbound guard (``services.webhooks.post``): resolved once, every address
+    checked, connected to a checked one, never redirected; signed when the budget has a secret."""
+    target = {"url": target} if isinstance(target, str) else target
+    message_id = message_id or f"msg_{uuid.uuid4().hex}"
+    if "unopened" in target:
+        raise DeliveryFailed(target["unopened"])
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError as exc:
-        raise DeliveryFailed(f"cannot resolve {host}: {exc}") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(str(address).split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise DeliveryFailed(f"refused: {host} resolves to a non-public address ({ip})")
-
-
-def mask_url(url: str) -> str:
-    """A webhook URL without its path and query, which often hold its secret (a Slack hook's)."""
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/..." if parts.path.strip("/") or parts.query else url
-
-
-def _post_webhook(url: str, payload: dict[str, Any], settings: AlertSettings) -> int:
-    _check_reachable(url, settings)
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(  # noqa: S310 - the scheme is checked (http or https) when the target is saved
-        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "WedCloud-alerts"}
-    )
-    try:
-        with _OPENER.open(request, timeout=settings.timeout_seconds) as response:
-            status: int = response.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"HTTP {exc.code} {exc.reason}", exc.code) from None
-    except (urllib.error.URLError, OSError) as exc:
-        raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
-    if not 200 <= status < 300:
-        raise DeliveryFailed(f"HTTP {status}", status)
-    return status
+        return webhooks.post(
+            target["url"], payload, message_id=message_id, secret=secret,
+            allow_private=settings.allow_private_targets, timeout=settings.timeout_seconds,
+        )  # fmt: skip
+    except webhooks.WebhookFailed as exc:
+        raise DeliveryFailed(str(exc), exc.status_code) from None
 
 
 def _send_email(address: str, payload: dict[str, Any], settings: AlertSettings) -> int:
@@ -196,7 +162,8 @@ def _record(sessions: sessionmaker[Session], **fields: Any) -> None:
 
 
 def _deliver_to(sessions: sessionmaker[Session], alert_id: uuid.UUID, target: dict[str, Any],
-                payload: dict[str, Any], settings: AlertSettings, sleep: Callable[[float], None]) -> bool:  # fmt: skip
+                payload: dict[str, Any], settings: AlertSettings, sleep: Callable[[float], None],
+                secret: str | None = None) -> bool:  # fmt: skip
     """Try one target up to ``settings.attempts`` times, waiting ``backoff * 2**(n-1)`` seconds
     after the n-th failure; every attempt is recorded. E-mail without a relay is tried once."""
     channel = target["type"]
@@ -206,7 +173,7 @@ def _deliver_to(sessions: sessionmaker[Session], alert_id: uuid.UUID, target: di
         attempted_at, status_code, error = utcnow(), None, None
         try:
             if channel == "webhook":
-                status_code = _post_webhook(address, payload, settings)
+                status_code = _post_webhook(target, payload, settings, message_id=str(alert_id), secret=secret)
             else:
                 status_code = _send_email(address, payload, settings)
         except DeliveryFailed as exc:
@@ -226,7 +193,7 @@ def _deliver_to(sessions: sessionmaker[Session], alert_id: uuid.UUID, target: di
 
 
 def deliver_alert(sessions: sessionmaker[Session], alert_id: uuid.UUID, settings: AlertSettings,
-                  sleep: Callable[[float], None] = time.sleep) -> str:  # fmt: skip
+                  sleep: Callable[[float], None] = time.sleep, cipher: Cipher | None = None) -> str:  # fmt: skip
     """Send a pending alert to its budget's targets; its status becomes delivered (all took it),
     failed (one never did) or no_targets."""
     with sessions() as session:
@@ -234,15 +201,34 @@ def deliver_alert(sessions: sessionmaker[Session], alert_id: uuid.UUID, settings
         if alert is None:
             return "missing"
         budget = session.get(Budget, alert.budget_id) if alert.budget_id else None
-        targets = list(budget.targets) if budget is not None else []
+        targets = [_opened(budget, t, cipher) for t in budget.targets] if budget is not None else []
+        secret = _secret(budget, cipher)
         payload = alert_payload(alert)
-    outcomes = [_deliver_to(sessions, alert_id, target, payload, settings, sleep) for target in targets]
+    outcomes = [_deliver_to(sessions, alert_id, target, payload, settings, sleep, secret) for target in targets]
     status = "no_targets" if not targets else "delivered" if all(outcomes) else "failed"
     with sessions.begin() as session:
         stored = session.get(Alert, alert_id)
         if stored is not None:
             stored.status = status
     return status
+
+
+def _opened(budget: Budget, target: dict[str, Any], cipher: Cipher | None) -> dict[str, Any]:
+    """A webhook target with its real URL, in memory only (or why it cannot be opened)."""
+    if target.get("type") != "webhook":
+        return target
+    try:
+        return {**target, "url": webhooks.url_of(budget.id, target, cipher)}
+    except webhooks.WebhookFailed as exc:
+        return {**target, "unopened": str(exc)}
+
+
+def _secret(budget: Budget | None, cipher: Cipher | None) -> str | None:
+    try:
+        return webhooks.secret_of(budget, cipher) if budget is not None else None
+    except SecretKeyError:
+        log.warning("budget %s: its webhook secret cannot be opened; deliveries go unsigned", budget and budget.id)
+        return None
 
 
 # -- one round, as the sensor runs it ------------------------------------------------------------
@@ -291,10 +277,10 @@ def raise_from_snapshot(sessions: sessionmaker[Session], serving_dir: Path) -> R
 
 
 def run_round(sessions: sessionmaker[Session], serving_dir: Path, settings: AlertSettings,
-              sleep: Callable[[float], None] = time.sleep) -> Round:  # fmt: skip
+              sleep: Callable[[float], None] = time.sleep, cipher: Cipher | None = None) -> Round:  # fmt: skip
     """Raise new alerts, then deliver every pending one (new, or left pending by a crash)."""
     result = raise_from_snapshot(sessions, serving_dir)
     with sessions() as session:
         pending = list(session.execute(select(Alert.id, Alert.key).where(Alert.status == "pending")))
-    delivered = {key: deliver_alert(sessions, alert_id, settings, sleep) for alert_id, key in pending}
+    delivered = {key: deliver_alert(sessions, alert_id, settings, sleep, cipher) for alert_id, key in pending}
     return Round(result.snapshot_version, result.budgets, result.raised, delivered, result.skipped)

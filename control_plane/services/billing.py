@@ -33,6 +33,8 @@ from clouds.sandbox.billing_source import SandboxBillingSource
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sources.folder import FolderSource
 from control_plane.crypto import Cipher
+from control_plane.outbound import OutboundRefused
+from control_plane.outbound.endpoints import check_endpoint
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.services.providers import credentials_of
 from control_plane.store.models import Provider
@@ -206,6 +208,12 @@ def billing_source_for(provider: Provider, layout: HomeLayout, cipher: Cipher | 
     if builder is None:
         known = ", ".join(sorted(BUILDERS))
         raise InvalidRequest(f"provider {provider.name!r}: unknown billing source {config.get('source')!r} ({known})")
+    for key, url in config.items():  # the provider's credentials go there too: the same allow-list
+        if key.endswith("endpoint_url") and url:
+            try:
+                check_endpoint(provider.kind, str(url))
+            except OutboundRefused as exc:
+                raise InvalidRequest(f"provider {provider.name!r}: billing {key}: {exc}") from None
     return builder(BuildContext(provider, config, layout, cipher))
 
 

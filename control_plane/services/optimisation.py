@@ -8,9 +8,6 @@ including the steps that would undo the change (its rollback procedure).
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +25,7 @@ from clouds.errors import CloudError
 from control_plane.pagination import decode_cursor, encode_cursor
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
+from control_plane.services.health import http_health
 from control_plane.services.resources import apply_cloud, scale_resource
 from control_plane.store.models import Provider, RecommendationRow
 from control_plane.store.models import Resource as ResourceRow
@@ -312,25 +310,7 @@ def _resource_row(session: Session, provider: Provider, cloud_id: str) -> Resour
     )
 
 
-HealthProbe = Callable[[str], tuple[bool, str]]
-
-
-def http_health(url: str) -> tuple[bool, str]:
-    """GET ``url`` until it answers 2xx, up to HEALTH_ATTEMPTS tries; (healthy, what we saw)."""
-    seen = ""
-    for attempt in range(HEALTH_ATTEMPTS):
-        if attempt:
-            time.sleep(HEALTH_PAUSE_SECONDS)
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:  # noqa: S310 - an operator-set health URL
-                if 200 <= answer.status < 300:
-                    return True, f"{url} answered {answer.status}"
-                seen = f"{url} answered {answer.status}"
-        except urllib.error.HTTPError as exc:
-            seen = f"{url} answered {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            seen = f"{url} did not answer: {exc}"
-    return False, seen
+HealthProbe = Callable[[str], tuple[bool, str]]  # health.http_health: through the outbound guard
 
 
 def apply_work(

@@ -20,6 +20,8 @@ from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import DEFAULT_WORLD
 from control_plane.crypto import Cipher, SecretKeyError
+from control_plane.outbound import OutboundRefused
+from control_plane.outbound.endpoints import check_endpoint
 from control_plane.pagination import page_of, seek
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound, Unavailable
 from control_plane.store.models import Operation, Provider, Resource
@@ -92,6 +94,9 @@ def create_cloud_provider(
     reach the store and bound to this provider's id; without them the SDK's own chain is used."""
     if kind not in CLOUD_KINDS:
         raise InvalidRequest(f"kind must be one of {', '.join(CLOUD_KINDS)}, not {kind!r}")
+    for key, url in (settings or {}).items():
+        if key.endswith("endpoint_url") and url:
+            _allowed_endpoint(kind, str(url), field=key)
     _ensure_unique_name(session, name)
     provider = Provider(
         id=uuid.uuid4(),
@@ -117,6 +122,31 @@ def credentials_of(provider: Provider, cipher: Cipher) -> dict[str, Any] | None:
         return cipher.decrypt(provider.credentials_ciphertext, context=str(provider.id))
     except SecretKeyError as exc:
         raise Unavailable(f"the credentials of provider {provider.name!r} cannot be opened: {exc}") from None
+
+
+def _allowed_endpoint(kind: str, url: str, *, field: str = "endpoint_url") -> str:
+    """``url`` when a ``kind`` provider may send its credentials there (docs/outbound.md)."""
+    try:
+        return check_endpoint(kind, url)
+    except OutboundRefused as exc:
+        raise InvalidRequest(
+            f"{field}: {exc}", errors=[{"location": "body", "field": field, "message": str(exc)}]
+        ) from None
+
+
+def _endpoint_in_use(provider: Provider, url: str | None) -> str | None:
+    """A stored endpoint checked again where it is used: one saved before the allow-list, or
+    allowed then and not now, sends no credentials anywhere."""
+    if not url:
+        return None
+    try:
+        return check_endpoint(provider.kind, url)
+    except OutboundRefused as exc:
+        raise Conflict(
+            f"provider {provider.name!r} has an endpoint WedCloud no longer sends credentials to ({exc}); "
+            "set another endpoint_url, with the credentials, in PUT /api/cloud/providers/{id}",
+            provider=str(provider.id),
+        ) from None
 
 
 def _world_missing(session: Session, world: str) -> bool:
@@ -180,11 +210,13 @@ def adapter_for(
         raise InvalidRequest(f"provider kind {provider.kind!r} has no inventory adapter")
     if provider.credentials_ciphertext is not None and cipher is None:
         raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
+    endpoint_url = _endpoint_in_use(provider, provider.settings.get("endpoint_url"))
     credentials = credentials_of(provider, cipher) if cipher else None
+    _endpoint_in_use(provider, (credentials or {}).get("sts_endpoint_url"))
     common: dict[str, Any] = {
         "regions": provider.regions,
         "default_region": provider.default_region,
-        "endpoint_url": provider.settings.get("endpoint_url"),
+        "endpoint_url": endpoint_url,
     }
     if provider.kind == "aws":
         return AwsCloud(credentials, **common)
@@ -226,6 +258,7 @@ class ProviderChanges:
 
 
 def update_provider(session: Session, cipher: Cipher, provider: Provider, changes: ProviderChanges) -> Provider:
+    _check_endpoint_change(provider, changes)  # before anything changes: nothing half-written
     if changes.name is not None and changes.name != provider.name:
         _ensure_unique_name(session, changes.name)
         provider.name = changes.name
@@ -244,8 +277,9 @@ def update_provider(session: Session, cipher: Cipher, provider: Provider, change
     provider.regions, provider.default_region = regions, default_region
     if changes.tags is not None:
         provider.tags = changes.tags
-    if changes.endpoint_url is not None:
+    if changes.endpoint_url is not None and (changes.endpoint_url or None) != provider.settings.get("endpoint_url"):
         provider.settings = {**provider.settings, "endpoint_url": changes.endpoint_url or None}
+        provider.last_check, provider.last_checked_at = None, None  # the old test says nothing of the new place
     if changes.credentials is not None:
         if provider.kind == "sandbox":
             raise InvalidRequest("a sandbox provider has no credentials")
@@ -253,6 +287,27 @@ def update_provider(session: Session, cipher: Cipher, provider: Provider, change
         provider.last_check, provider.last_checked_at = None, None  # the old test says nothing of new keys
     session.flush()
     return provider
+
+
+def _check_endpoint_change(provider: Provider, changes: ProviderChanges) -> None:
+    """A new endpoint must be allowed, and stored credentials do not follow it there on their
+    own: whoever moves the endpoint gives the credentials again in the same request."""
+    new = changes.endpoint_url or None
+    if changes.endpoint_url is None or new == provider.settings.get("endpoint_url"):
+        return
+    if provider.kind == "sandbox":
+        raise InvalidRequest(
+            "a sandbox provider has no endpoint",
+            errors=[{"location": "body", "field": "endpoint_url", "message": "not for a sandbox provider"}],
+        )
+    if new:
+        _allowed_endpoint(provider.kind, new)
+    if provider.credentials_ciphertext is not None and changes.credentials is None:
+        raise InvalidRequest(
+            "changing endpoint_url needs the credentials again in the same request: the stored ones are not "
+            "sent to a new endpoint on the strength of the change alone",
+            errors=[{"location": "body", "field": "credentials", "message": "required when endpoint_url changes"}],
+        )
 
 
 def delete_provider(session: Session, provider: Provider) -> None:

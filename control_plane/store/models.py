@@ -108,6 +108,9 @@ class Budget(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # where alerts go: [{"type": "webhook", "url": ...} | {"type": "email", "address": ...}] (0004)
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # a webhook's URL is sealed in its target ("sealed"), beside a masked "url"; deliveries are
+    # signed with this secret, sealed with the credential cipher (0007, services/webhooks.py)
+    webhook_secret_ciphertext: Mapped[bytes | None] = mapped_column(default=None)
 
 
 class Alert(Base):

@@ -110,7 +110,8 @@ def test_an_operator_creates_a_budget_and_reads_its_status_at_run_rate(api_with_
         ("actual", 100): (False, "2026-11-20"), ("forecast", 100): (True, "2026-11-20"),
     }  # fmt: skip
     fetched = api.client.get(f"{URL}/{created['id']}", headers=api.headers(Role.VIEWER)).json()
-    assert fetched == created
+    assert created["webhook_secret"].startswith("whsec_")  # its webhook's signing secret, shown once
+    assert fetched == {**created, "webhook_secret": None}
     assert api.audit()[-1].action is not None
     assert api.audit()[-1].target == f"budget:{created['id']}"
 

@@ -268,11 +268,12 @@ def test_the_sensor_evaluates_after_each_serving_materialization(engine: Engine,
 
 
 def test_a_webhook_to_this_machine_is_refused_by_default(
-    engine: Engine, home: HomeLayout, hook: tuple[str, type[Hook]]
+    engine: Engine, home: HomeLayout, hook: tuple[str, type[Hook]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Alerts leave for the public internet only: a target on loopback (or a private or
     link-local network, such as a cloud's metadata service) is refused at send time. Each
     refusal is a recorded attempt, not a crash."""
+    monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_PRIVATE", "false")  # the suite turns it on
     url, _ = hook
     add_budget(engine, targets=[{"type": "webhook", "url": url}], amount="100")
     publish_costs(home.root, november(1))

@@ -133,6 +133,8 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
         "DAGSTER_HOME": str(layout.dagster_home),
         "PYTHONUNBUFFERED": "1",
     }
+    # the demo is a laptop's: a provider may point at a local emulator (docs/outbound.md)
+    env.setdefault("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "true")
     bin_dir = Path(sys.executable).parent
     api = Child(
         "API",

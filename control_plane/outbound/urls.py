@@ -1,0 +1,43 @@
+"""The shape a URL the server fetches must have, before any name is resolved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class OutboundRefused(ValueError):
+    """The server will not fetch this URL; the message says why (safe to show: no secret)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str  # lower case; an IPv6 literal without its brackets
+    port: int
+    path: str  # path and query, at least "/"
+
+
+def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> Target:
+    """``url`` taken apart, or :class:`OutboundRefused`: a scheme other than ``schemes``
+    (``file:``, ``data:``, ``gopher:``...), credentials in it (``user:pw@``), no host, a bad
+    port, or control characters and spaces (request splitting)."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
+        raise OutboundRefused("the URL contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise OutboundRefused(f"not a URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise OutboundRefused(f"the scheme must be {' or '.join(schemes)}, not {scheme or 'none'!r}")
+    if "@" in parts.netloc:
+        raise OutboundRefused("the URL must not carry credentials (user:password@)")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise OutboundRefused("the URL has no host")
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return Target(scheme, host, port or (443 if scheme == "https" else 80), path)
