@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_api.errors import install_problem_handlers
+from control_api.gate import Gate, write_refusals
+from control_api.limits import RefusalLog
 from control_api.logs import configure_logging
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
@@ -54,6 +56,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     sessions = make_sessionmaker(engine)
     snapshots = SnapshotReader(settings.layout.serving)
     counters = CounterReader(engine)
+    # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
+    principals = VersionedCache[Principal](1024, max_age=60)
+    refusals = RefusalLog()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,8 +66,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         async with anyio.create_task_group() as background:
             if settings.reconcile_every_seconds > 0:
                 background.start_soon(_reconcile_forever, settings, sessions)
+            background.start_soon(_write_refusals_forever, sessions, refusals)
             yield
             background.cancel_scope.cancel()
+        await write_refusals(sessions, refusals.sweep(float("inf")))  # the minutes still open
         snapshots.close()
         counters.close()
         engine.dispose()
@@ -81,10 +88,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.snapshots = snapshots
     app.state.counters = counters
-    # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
-    app.state.principals = VersionedCache[Principal](1024, max_age=60)
+    app.state.principals = principals
+    app.state.refusals = refusals
     app.state.pages = VersionedCache[bytes](settings.response_cache_entries)
     install_problem_handlers(app)
+    # the last added is the outermost: every answer, the gate's too, gets a request id
+    app.add_middleware(
+        Gate, settings=settings, sessions=sessions, counters=counters, principals=principals, refusals=refusals
+    )
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
     for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring):
         app.include_router(module.router, prefix=API_PREFIX)
@@ -94,6 +105,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return {"status": "alive"}
 
     return app
+
+
+async def _write_refusals_forever(sessions: sessionmaker[Session], refusals: RefusalLog) -> None:
+    """Every half minute: the audit rows of refusal counts whose minute is over."""
+    while True:
+        await anyio.sleep(30)
+        await write_refusals(sessions, refusals.sweep())
 
 
 async def _reconcile_forever(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:

@@ -36,6 +36,23 @@ class ApiSettings(BaseSettings):
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json in production, text otherwise, unless set."
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Larger request bodies are refused with 413 before they are read."
+    )
+    rate_limit_per_address: int = Field(
+        default=1200,
+        ge=0,
+        description="Requests a minute from one client address (an IPv6 /64), in bursts of up to as many; "
+        "more get 429 with Retry-After (0: no limit).",
+    )
+    rate_limit_per_key: int = Field(
+        default=600, ge=0, description="Requests a minute with one API key, in bursts of up to as many (0: no limit)."
+    )
+    store_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long authenticating a request may wait for the state store before answering 503.",
+    )
 
     @model_validator(mode="after")
     def _production_needs_a_real_store(self) -> ApiSettings:

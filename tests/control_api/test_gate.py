@@ -1,0 +1,222 @@
+"""The gate in front of the app: keys checked, bodies capped and callers rate-limited before
+any body is read; refusals audited by subject and minute (SQLite: the store is not in play).
+
+Requests go to the app as raw ASGI calls, with a ``receive`` that counts the chunks it hands
+out, which is how a test can see that a body was never read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from control_api.app import create_app
+from control_api.settings import ApiSettings
+from control_plane.security import Role
+from control_plane.services.api_keys import create_key
+from control_plane.store.db import make_engine
+from control_plane.store.migrate import upgrade
+from control_plane.store.models import AuditEntry
+
+PROBLEM = "application/problem+json"
+MIB = 1024 * 1024
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    chunks_read: int
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Body:
+    """A request body handed out in chunks of ``chunk`` bytes, ``total`` in all; counts reads."""
+
+    total: int
+    chunk: int = 64 * 1024
+    read: int = 0
+    sent: int = field(default=0)
+
+    async def receive(self) -> dict[str, Any]:
+        if self.sent >= self.total:
+            await anyio.sleep_forever()  # as a server does: wait for the client's disconnect
+        self.read += 1
+        size = min(self.chunk, self.total - self.sent)
+        self.sent += size
+        return {"type": "http.request", "body": b"{" * size, "more_body": self.sent < self.total}
+
+
+async def call(
+    app: FastAPI,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Body | None = None,
+    client: str = "203.0.113.7",
+) -> Answer:
+    body = body or Body(0)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": (client, 50000),
+        "server": ("testserver", 80),
+        "app": app,
+    }
+    answer = Answer(0, {}, b"", 0)
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            answer.body += message.get("body", b"")
+
+    await app(scope, body.receive, send)
+    answer.chunks_read = body.read
+    return answer
+
+
+@dataclass
+class Served:
+    client: TestClient
+    app: FastAPI
+    engine: Engine
+    keys: dict[Role, str]
+
+    def audit(self) -> list[AuditEntry]:
+        with Session(self.engine) as session:
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+
+
+@contextmanager
+def serve(tmp_path: Path, **overrides: Any) -> Iterator[Served]:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    keys = {}
+    with Session(engine) as session, session.begin():
+        for role in (Role.VIEWER, Role.ADMIN):
+            _, keys[role] = create_key(session, name=f"gate-{role.value}", role=role)
+    settings = ApiSettings(home=tmp_path / "home", database_url=url, environment="test", **overrides)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield Served(client, app, engine, keys)
+    engine.dispose()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serve(tmp_path) as served:
+        yield served
+
+
+def test_an_anonymous_body_is_refused_401_without_being_read(served: Served) -> None:
+    body = Body(10 * 1024)
+    answer = anyio.run(
+        lambda: call(served.app, "POST", "/api/cloud/providers", headers={"content-length": "10240"}, body=body)
+    )
+    assert (answer.status, answer.headers["content-type"]) == (401, PROBLEM)
+    assert answer.chunks_read == 0
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain"])
+def test_malformed_json_without_a_key_is_401_not_422(served: Served, content_type: str) -> None:
+    response = served.client.post(
+        "/api/cloud/providers", content=b'{"kind": "sandbox",', headers={"content-type": content_type}
+    )
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("role", [None, Role.ADMIN], ids=["anonymous", "admin"])
+def test_a_declared_length_over_the_limit_is_413_before_the_body_is_read(served: Served, role: Role | None) -> None:
+    headers = {"content-length": str(50 * MIB), "content-type": "application/json"}
+    if role is not None:
+        headers["x-api-key"] = served.keys[role]
+    body = Body(50 * MIB, chunk=MIB)
+    answer = anyio.run(lambda: call(served.app, "POST", "/api/cloud/costs/budgets", headers=headers, body=body))
+    assert (answer.status, answer.headers["content-type"]) == (413, PROBLEM)
+    assert str(MIB) in answer.json()["detail"]
+    assert answer.chunks_read == 0
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit_and_answered_413(served: Served) -> None:
+    """No length given: the body is counted while it streams, and reading stops just past the
+    limit, whatever the app made of the part it read."""
+    headers = {"x-api-key": served.keys[Role.ADMIN], "content-type": "application/json"}
+    body = Body(50 * MIB, chunk=64 * 1024)
+    answer = anyio.run(lambda: call(served.app, "POST", "/api/cloud/costs/budgets", headers=headers, body=body))
+    assert (answer.status, answer.headers["content-type"]) == (413, PROBLEM)
+    assert answer.json()["type"] == "urn:wedcloud:problem:body-too-large"
+    assert body.read == MIB // (64 * 1024) + 1  # the chunk that passed the limit, no further
+
+
+def test_a_body_under_the_limit_reaches_the_app(served: Served) -> None:
+    response = served.client.post(
+        "/api/cloud/costs/budgets",
+        content=b"{",
+        headers={"x-api-key": served.keys[Role.ADMIN], "content-type": "application/json"},
+    )
+    assert response.status_code == 422  # the app read it, and found it wanting
+
+
+@pytest.mark.parametrize(
+    ("overrides", "role", "refused_after"),
+    [
+        ({"rate_limit_per_address": 3, "rate_limit_per_key": 0}, None, 3),
+        ({"rate_limit_per_address": 0, "rate_limit_per_key": 2}, Role.VIEWER, 2),
+        ({"rate_limit_per_address": 0, "rate_limit_per_key": 0}, Role.VIEWER, None),
+    ],
+    ids=["per-address", "per-key", "off"],
+)
+def test_callers_past_their_rate_get_429_with_retry_after(
+    tmp_path: Path, overrides: dict[str, int], role: Role | None, refused_after: int | None
+) -> None:
+    with serve(tmp_path, **overrides) as served:
+        headers = {"x-api-key": served.keys[role]} if role else {}
+        statuses = [served.client.get("/api/cloud/operations", headers=headers).status_code for _ in range(6)]
+        allowed = 200 if role else 401
+        if refused_after is None:
+            assert statuses == [allowed] * 6
+            return
+        assert statuses == [allowed] * refused_after + [429] * (6 - refused_after)
+        refused = served.client.get("/api/cloud/operations", headers=headers)
+        assert refused.headers["content-type"] == PROBLEM
+        assert int(refused.headers["retry-after"]) >= 1
+        assert served.client.get("/api/healthz").status_code == 200  # probes are never limited
+
+
+def test_another_address_keeps_its_own_bucket_and_an_ipv6_64_is_one_caller(tmp_path: Path) -> None:
+    with serve(tmp_path, rate_limit_per_address=1, rate_limit_per_key=0) as served:
+
+        async def statuses() -> list[int]:
+            addresses = ["2001:db8::1", "2001:db8::2", "2001:db8:0:1::1", "198.51.100.1"]
+            return [(await call(served.app, "GET", "/api/cloud/operations", client=a)).status for a in addresses]
+
+        assert anyio.run(statuses) == [401, 429, 401, 401]
