@@ -113,7 +113,7 @@ class RefusalLog:
     def sweep(self, now: float | None = None) -> list[AuditEntry]:
         """The rows of every window whose minute is over (all of them with ``now`` = inf)."""
         now = self.clock() if now is None else now
-        minute = now // 60
+        minute = now // 60 if math.isfinite(now) else math.inf
         self._swept = int(minute) if math.isfinite(minute) else self._swept
         ended = [subject for subject, window in self._windows.items() if window.minute < minute]
         return [row for subject in ended for row in self._close(subject)]

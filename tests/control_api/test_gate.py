@@ -220,3 +220,56 @@ def test_another_address_keeps_its_own_bucket_and_an_ipv6_64_is_one_caller(tmp_p
             return [(await call(served.app, "GET", "/api/cloud/operations", client=a)).status for a in addresses]
 
         assert anyio.run(statuses) == [401, 429, 401, 401]
+
+
+def test_ten_thousand_anonymous_requests_add_a_few_audit_rows_that_count_them_all(tmp_path: Path) -> None:
+    """The flood of issue 13: each refusal used to be a row. Now a subject (here one address)
+    adds at most two rows a minute, and the rows' counts add up to every refusal."""
+    with serve(tmp_path) as served:
+
+        async def flood() -> dict[int, int]:
+            seen: dict[int, int] = {}
+            for _ in range(10_000):
+                status = (await call(served.app, "POST", "/api/cloud/providers", body=Body(0))).status
+                seen[status] = seen.get(status, 0) + 1
+            return seen
+
+        seen = anyio.run(flood)
+        # a burst of the default 1200 a minute (and what refilled meanwhile), then 429s
+        assert set(seen) == {401, 429}
+        assert 1200 <= seen[401] < 1500
+        during = served.audit()
+    rows = served.audit()  # stopping the API wrote the minutes still open
+    assert 2 <= len(rows) <= 12
+    assert len(during) <= len(rows)
+    assert sum(row.detail["count"] for row in rows) == 10_000
+    assert {row.actor for row in rows} == {"anonymous"}
+    assert {row.detail["subject"] for row in rows} == {"client:203.0.113.7"}
+
+
+def test_refusals_are_rows_per_subject_and_minute() -> None:
+    from control_api.limits import RefusalLog
+    from control_plane import audit
+
+    now = [600.0]
+    log = RefusalLog(clock=lambda: now[0])
+
+    def refused(status: int = 401) -> AuditEntry:
+        return audit.entry(actor="anonymous", method="GET", path="/api/cloud/x", action="GET /api/cloud/x",
+                           status=status, request_id="r", detail={})  # fmt: skip
+
+    written = [*log.record("client:a", refused()), *log.record("client:b", refused())]
+    assert [row.detail["count"] for row in written] == [1, 1]  # the first of each subject, at once
+    for _ in range(5):
+        written += log.record("client:a", refused(429))
+    assert len(written) == 2  # counted, not written
+    now[0] = 661.0  # the next minute: a's first row of it, and the rest of the last
+    written += log.record("client:a", refused())
+    closed = [row for row in written[2:] if row.detail["aggregated"] == "the rest of the minute"]
+    assert [(row.detail["count"], row.status_code, row.detail["statuses"]) for row in closed] == [(5, 429, {"429": 5})]
+    assert len(written) == 4
+    assert log.sweep(float("inf")) == []  # b's minute had one refusal, a's new one too: nothing left
+    assert len(log.record("client:a", refused())) == 1  # a new minute's first row
+    assert log.record("client:a", refused()) == []
+    (last,) = log.sweep(float("inf"))  # stopping the API writes the minute still open
+    assert (last.detail["count"], last.detail["subject"]) == (1, "client:a")
