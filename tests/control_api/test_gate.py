@@ -1,16 +1,15 @@
 """The gate in front of the app: keys checked, bodies capped and callers rate-limited before
 any body is read; refusals audited by subject and minute (SQLite: the store is not in play).
 
-Requests go to the app as raw ASGI calls, with a ``receive`` that counts the chunks it hands
-out, which is how a test can see that a body was never read.
+Requests go to the app as raw ASGI calls (``tests.control_api.asgi``), with a ``receive`` that
+counts the chunks it hands out, which is how a test can see that a body was never read.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,77 +27,10 @@ from control_plane.services.api_keys import create_key
 from control_plane.store.db import make_engine
 from control_plane.store.migrate import upgrade
 from control_plane.store.models import AuditEntry
+from tests.control_api.asgi import Body, call
 
 PROBLEM = "application/problem+json"
 MIB = 1024 * 1024
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    chunks_read: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Body:
-    """A request body handed out in chunks of ``chunk`` bytes, ``total`` in all; counts reads."""
-
-    total: int
-    chunk: int = 64 * 1024
-    read: int = 0
-    sent: int = field(default=0)
-
-    async def receive(self) -> dict[str, Any]:
-        if self.sent >= self.total:
-            await anyio.sleep_forever()  # as a server does: wait for the client's disconnect
-        self.read += 1
-        size = min(self.chunk, self.total - self.sent)
-        self.sent += size
-        return {"type": "http.request", "body": b"{" * size, "more_body": self.sent < self.total}
-
-
-async def call(
-    app: FastAPI,
-    method: str,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    body: Body | None = None,
-    client: str = "203.0.113.7",
-) -> Answer:
-    body = body or Body(0)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
-        "client": (client, 50000),
-        "server": ("testserver", 80),
-        "app": app,
-    }
-    answer = Answer(0, {}, b"", 0)
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            answer.status = message["status"]
-            answer.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
-        elif message["type"] == "http.response.body":
-            answer.body += message.get("body", b"")
-
-    await app(scope, body.receive, send)
-    answer.chunks_read = body.read
-    return answer
 
 
 @dataclass
