@@ -15,7 +15,17 @@ from control_api.gate import Gate, write_refusals
 from control_api.limits import RefusalLog
 from control_api.logs import configure_logging
 from control_api.request_context import RequestContextMiddleware
-from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
+from control_api.routers import (
+    audit,
+    budgets,
+    costs,
+    monitoring,
+    operations,
+    optimisation,
+    providers,
+    reports,
+    resources,
+)
 from control_api.settings import ApiSettings
 from control_plane.services.api_keys import Principal
 from control_plane.serving import SnapshotReader
@@ -97,7 +107,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         Gate, settings=settings, sessions=sessions, counters=counters, principals=principals, refusals=refusals
     )
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring):
+    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")
