@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.cors import CORSMiddleware
 
 from control_api.errors import install_problem_handlers
 from control_api.gate import Gate, write_refusals
@@ -27,6 +28,7 @@ from control_api.routers import (
     resources,
 )
 from control_api.settings import ApiSettings
+from control_api.transport import WedCloudApi
 from control_plane.services.api_keys import Principal
 from control_plane.serving import SnapshotReader
 from control_plane.store.changes import CounterReader, VersionedCache
@@ -84,12 +86,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         counters.close()
         engine.dispose()
 
-    app = FastAPI(
+    docs = settings.docs_enabled
+    app = WedCloudApi(
         title="WedCloud API",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url="/api/openapi.json" if docs else None,
+        docs_url="/api/docs" if docs else None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -106,6 +109,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(
         Gate, settings=settings, sessions=sessions, counters=counters, principals=principals, refusals=refusals
     )
+    if settings.cors_origins:  # outside the gate: a preflight carries no key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
     for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring, audit):
         app.include_router(module.router, prefix=API_PREFIX)

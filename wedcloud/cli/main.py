@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -204,11 +205,25 @@ def materialize(
 def api(
     host: Annotated[str, typer.Option(envvar="WEDCLOUD_API_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="WEDCLOUD_API_PORT", min=1, max=65535)] = 8000,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WEDCLOUD_TLS_CERT", exists=True, dir_okay=False, help="PEM certificate (chain) to serve HTTPS."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(envvar="WEDCLOUD_TLS_KEY", exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
+    ] = None,
 ) -> None:
-    """Serve the REST API (migrates the state store first)."""
+    """Serve the REST API (migrates the state store first); over HTTPS, with HSTS, given
+    --tls-cert and --tls-key."""
     import uvicorn
 
-    uvicorn.run("control_api.asgi:app", host=host, port=port)
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
+    uvicorn.run("control_api.asgi:app", host=host, port=port, **tls)  # type: ignore[arg-type]
 
 
 def main() -> None:
