@@ -9,12 +9,26 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.middleware.cors import CORSMiddleware
 
 from control_api.errors import install_problem_handlers
+from control_api.gate import Gate, write_refusals
+from control_api.limits import RefusalLog
 from control_api.logs import configure_logging
 from control_api.request_context import RequestContextMiddleware
-from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
+from control_api.routers import (
+    audit,
+    budgets,
+    costs,
+    monitoring,
+    operations,
+    optimisation,
+    providers,
+    reports,
+    resources,
+)
 from control_api.settings import ApiSettings
+from control_api.transport import WedCloudApi
 from control_plane.crypto import SecretKeyError, load_cipher
 from control_plane.services import webhooks
 from control_plane.services.api_keys import Principal
@@ -69,6 +83,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     sessions = make_sessionmaker(engine)
     snapshots = SnapshotReader(settings.layout.serving)
     counters = CounterReader(engine)
+    # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
+    principals = VersionedCache[Principal](1024, max_age=60)
+    refusals = RefusalLog()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,18 +94,21 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         async with anyio.create_task_group() as background:
             if settings.reconcile_every_seconds > 0:
                 background.start_soon(_reconcile_forever, settings, sessions)
+            background.start_soon(_write_refusals_forever, sessions, refusals)
             yield
             background.cancel_scope.cancel()
+        await write_refusals(sessions, refusals.sweep(float("inf")))  # the minutes still open
         snapshots.close()
         counters.close()
         engine.dispose()
 
-    app = FastAPI(
+    docs = settings.docs_enabled
+    app = WedCloudApi(
         title="WedCloud API",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url="/api/openapi.json" if docs else None,
+        docs_url="/api/docs" if docs else None,
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -97,12 +117,25 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.sessions = sessions
     app.state.snapshots = snapshots
     app.state.counters = counters
-    # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
-    app.state.principals = VersionedCache[Principal](1024, max_age=60)
+    app.state.principals = principals
+    app.state.refusals = refusals
     app.state.pages = VersionedCache[bytes](settings.response_cache_entries)
     install_problem_handlers(app)
+    # the last added is the outermost: every answer, the gate's too, gets a request id
+    app.add_middleware(
+        Gate, settings=settings, sessions=sessions, counters=counters, principals=principals, refusals=refusals
+    )
+    if settings.cors_origins:  # outside the gate: a preflight carries no key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After"],
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring):
+    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring, audit):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")
@@ -110,6 +143,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         return {"status": "alive"}
 
     return app
+
+
+async def _write_refusals_forever(sessions: sessionmaker[Session], refusals: RefusalLog) -> None:
+    """Every half minute: the audit rows of refusal counts whose minute is over."""
+    while True:
+        await anyio.sleep(30)
+        await write_refusals(sessions, refusals.sweep())
 
 
 async def _reconcile_forever(settings: ApiSettings, sessions: sessionmaker[Session]) -> None:

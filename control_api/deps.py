@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from control_api.errors import ProblemException
 from control_api.request_context import MUTATING, build_entry
@@ -17,9 +15,8 @@ from control_api.settings import ApiSettings
 from control_plane.audit import AuditTrail
 from control_plane.crypto import Cipher, SecretKeyError, key_file, load_cipher
 from control_plane.security import Role
-from control_plane.services.api_keys import Principal, authenticate
+from control_plane.services.api_keys import Principal
 from control_plane.serving import SnapshotReader
-from control_plane.store.changes import VersionedCache, counter_in
 from wedcloud.snapshots import SnapshotInfo
 
 
@@ -49,7 +46,8 @@ _bearer = HTTPBearer(auto_error=False, description="The same API key, sent as a 
 
 
 def store_counters(request: Request) -> dict[str, int]:
-    """The store's change counters, read once per request (``control_plane.store.changes``)."""
+    """The store's change counters, read once per request (``control_plane.store.changes``): by
+    the gate, in a worker thread, when it authenticated the request."""
     counters: dict[str, int] | None = getattr(request.state, "counters", None)
     if counters is None:
         counters = request.state.counters = request.app.state.counters.read()
@@ -61,45 +59,17 @@ async def current_principal(
     api_key: Annotated[str | None, Security(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
 ) -> Principal:
-    """The caller, from a cache that the api_keys table's change counter keeps honest (a
-    revoked key is refused on its next request); a key not cached is checked in a worker
-    thread, which also refreshes its last-used time."""
-    token = api_key or (bearer.credentials if bearer else None)
-    if not token:
+    """The caller, as the gate (``control_api.gate``) authenticated them before the body was
+    read. The two parameters only describe the key's headers in the OpenAPI document."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # a route outside the gate's prefix that asks for a caller
         raise ProblemException(
             401,
             "No credentials: send an API key in the X-API-Key header (create one with `wedcloud keys create`).",
             slug="unauthenticated",
             headers={"WWW-Authenticate": 'Bearer realm="wedcloud"'},
         )
-    cache: VersionedCache[Principal] = request.app.state.principals
-    fingerprint = hashlib.sha256(token.encode()).digest()  # the cache holds no key in clear
-    principal = cache.get(fingerprint, store_counters(request)["api_keys"])
-    if principal is None:
-        principal, version = await run_in_threadpool(_authenticate, request.app.state.sessions, token)
-        if principal is not None:
-            cache.put(fingerprint, version, principal)
-    if principal is None:
-        raise ProblemException(
-            401,
-            "The API key is unknown or revoked.",
-            slug="unauthenticated",
-            headers={"WWW-Authenticate": 'Bearer realm="wedcloud", error="invalid_token"'},
-        )
-    request.state.principal = principal
     return principal
-
-
-def _authenticate(sessions: sessionmaker[Session], token: str) -> tuple[Principal | None, int]:
-    """The key's principal, and the api_keys counter read *before* the key was: a revocation
-    committed in between moves the counter past the cached entry, so it is never served. (A
-    last-used write moves it too, which costs one more lookup on the next request.)"""
-    with sessions() as session:
-        version = counter_in(session, "api_keys")
-        session.commit()  # end the read so that the key is read in a transaction of its own
-        principal = authenticate(session, token=token)
-        session.commit()
-    return principal, version
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wedcloud.home import HomeLayout
 
@@ -36,6 +36,50 @@ class ApiSettings(BaseSettings):
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json in production, text otherwise, unless set."
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Larger request bodies are refused with 413 before they are read."
+    )
+    rate_limit_per_address: int = Field(
+        default=1200,
+        ge=0,
+        description="Requests a minute from one client address (an IPv6 /64), in bursts of up to as many; "
+        "more get 429 with Retry-After (0: no limit).",
+    )
+    rate_limit_per_key: int = Field(
+        default=600, ge=0, description="Requests a minute with one API key, in bursts of up to as many (0: no limit)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins (https://app.example.com) whose browser pages may call the API, comma-separated; "
+        "none by default (no CORS headers at all).",
+    )
+    api_docs: bool | None = Field(
+        default=None, description="Serve /api/docs and /api/openapi.json (default: everywhere but production)."
+    )
+    store_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="How long authenticating a request may wait for the state store before answering 503.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if origin == "*" or not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com (no wildcard, no path)")
+        return origins
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else self.environment != "production"
 
     @model_validator(mode="after")
     def _production_needs_a_real_store(self) -> ApiSettings:

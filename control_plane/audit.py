@@ -1,11 +1,12 @@
 """The audit trail: what each change records about itself, with secrets redacted.
 
-Every mutating request, every refused one and every operation's end leaves one row, made by
-:func:`entry`. The API adds a request's row (``control_api.request_context``): a successful
-change in the same transaction as the change, a failed or refused request afterwards in a
-transaction of its own; an operation adds its own when it ends
+Every mutating request, every operation's end and every key or secret change leaves one row,
+made by :func:`entry`; refusals at the gate are counted per caller and minute
+(``control_api.limits.RefusalLog``). The API adds a request's row
+(``control_api.request_context``): a successful change in the same transaction as the change,
+a failed or refused request afterwards in a transaction of its own; an operation adds its own when it ends
 (``control_plane.services.operations``). The table refuses UPDATE and DELETE in the database
-itself.
+itself, and each row is chained to the one before by its hash (``store.audit_chain``).
 """
 
 from __future__ import annotations

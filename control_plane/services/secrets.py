@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_plane.crypto import Cipher, SecretKeyError
+from control_plane.services.audit_log import record_change
 from control_plane.store.models import Provider
 
 
@@ -18,9 +19,9 @@ class Rotation:
     already_current: int
 
 
-def reseal_all(session: Session, cipher: Cipher) -> Rotation:
+def reseal_all(session: Session, cipher: Cipher, *, actor: str = "system") -> Rotation:
     """Every provider's credentials under ``cipher``'s current key, in the caller's transaction:
-    all of them or, if one cannot be opened, none."""
+    all of them or, if one cannot be opened, none; with the rotation's audit row."""
     resealed = current = 0
     query = select(Provider).where(Provider.credentials_ciphertext.is_not(None)).order_by(Provider.name)
     for provider in session.scalars(query):
@@ -33,5 +34,9 @@ def reseal_all(session: Session, cipher: Cipher) -> Rotation:
         except (SecretKeyError, InvalidTag) as exc:
             raise SecretKeyError(f"provider {provider.name!r}: {exc or 'the ciphertext does not open'}") from None
         resealed += 1
+    detail = {"key_id": cipher.key_id.hex(), "resealed": resealed, "already_current": current}
+    record_change(
+        session, actor=actor, action="secrets.rotate", target="secrets", detail=detail, command="secrets rotate"
+    )
     session.flush()
     return Rotation(resealed, current)

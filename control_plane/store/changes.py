@@ -9,6 +9,7 @@ than the last committed change. Reading the counters is one primary-key lookup.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
@@ -30,20 +31,23 @@ def counter_in(session: Session, name: str) -> int:
 
 class CounterReader:
     """Reads the counters on one connection of its own, in autocommit mode so that it never
-    holds a transaction (or, on PostgreSQL, a snapshot) open between reads. Not thread-safe:
-    the API reads it from its event loop only. A dropped connection is replaced once."""
+    holds a transaction (or, on PostgreSQL, a snapshot) open between reads. Reads are
+    serialised by a lock, so worker threads may share it (the API never reads it on its event
+    loop: a stalled database would stall every request). A dropped connection is replaced once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
         self._query = select(ChangeCounter.name, ChangeCounter.value)
+        self._lock = threading.Lock()
 
     def read(self) -> dict[str, int]:
-        try:
-            return self._read()
-        except DBAPIError:
-            self.close()
-            return self._read()
+        with self._lock:
+            try:
+                return self._read()
+            except DBAPIError:
+                self._close()
+                return self._read()
 
     def _read(self) -> dict[str, int]:
         if self._connection is None:
@@ -51,6 +55,15 @@ class CounterReader:
         return {name: int(value) for name, value in self._connection.execute(self._query)}
 
     def close(self) -> None:
+        """Close the connection, unless a read still holds it after a second (a stalled
+        database: closing would wait for it too)."""
+        if self._lock.acquire(timeout=1):
+            try:
+                self._close()
+            finally:
+                self._lock.release()
+
+    def _close(self) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None

@@ -73,9 +73,11 @@ class ApiKey(Base):
 
 
 class AuditEntry(Base):
-    """One line of the append-only audit log (triggers refuse UPDATE and DELETE)."""
+    """One line of the append-only audit log (triggers refuse UPDATE and DELETE, and on
+    PostgreSQL TRUNCATE), each chained to the one before by its hash."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_seq", "seq", unique=True),)
 
     id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -90,6 +92,23 @@ class AuditEntry(Base):
     request_id: Mapped[str] = mapped_column(String(64))
     client: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the hash chain (0008, ``control_plane.store.audit_chain``): the row's place, the hash of
+    # the row before it, and its own hash over both and a canonical form of its columns
+    seq: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    row_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class AuditChainHead(Base):
+    """The audit chain's last link (one row, id 1): locked by every transaction that adds audit
+    rows, so that rows are chained one after another, and compared with the last row on
+    verification, so that rows cut off the end are found too."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
 
 
 class Budget(Base):

@@ -26,13 +26,15 @@ class Api:
     engine: Engine
     keys: dict[Role, str]
     home: Path
+    setup_rows: int = 0  # audit rows the fixture wrote (its keys' creation)
 
     def headers(self, role: Role) -> dict[str, str]:
         return {"X-API-Key": self.keys[role]}
 
     def audit(self) -> list[AuditEntry]:
+        """The audit rows written since the fixture made its keys."""
         with Session(self.engine) as session:
-            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
+            return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq).offset(self.setup_rows)))
 
 
 @pytest.fixture
@@ -44,6 +46,8 @@ def api(tmp_path: Path, store_url: str) -> Iterator[Api]:
     with Session(engine) as session, session.begin():
         for role in Role:
             _, keys[role] = create_key(session, name=f"test-{role.value}", role=role)
+    with Session(engine) as session:
+        setup_rows = session.query(AuditEntry).count()
     with TestClient(create_app(settings)) as client:
-        yield Api(client, engine, keys, settings.layout.root)
+        yield Api(client, engine, keys, settings.layout.root, setup_rows)
     engine.dispose()

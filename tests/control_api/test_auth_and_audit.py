@@ -180,7 +180,7 @@ def test_a_key_revoked_while_it_is_being_checked_is_not_cached_as_valid(
             revoke_key(other, key_id=key.id)
         return principal
 
-    monkeypatch.setattr("control_api.deps.authenticate", revoked_meanwhile)
+    monkeypatch.setattr("control_api.gate.authenticate", revoked_meanwhile)
     assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 200
-    monkeypatch.setattr("control_api.deps.authenticate", real)
+    monkeypatch.setattr("control_api.gate.authenticate", real)
     assert api.client.get("/api/cloud/providers", headers=api.headers(Role.VIEWER)).status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +14,7 @@ from control_plane.security import Role
 from control_plane.services import api_keys, sandbox
 from control_plane.store.db import transaction
 from control_plane.store.migrate import current_revision, head_revision, upgrade
+from wedcloud.cli import audit as audit_cli
 from wedcloud.cli import billing as billing_cli
 from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
@@ -37,6 +39,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(focus_cli.app, name="focus")
 app.add_typer(billing_cli.app, name="billing")
+app.add_typer(audit_cli.app, name="audit")
 
 
 @db_app.command("upgrade")
@@ -64,7 +67,7 @@ def keys_create(
     """Create an API key and print it. It is shown once and stored only as a hash."""
     context = CliContext()
     with transaction(context.sessions) as session:
-        row, token = api_keys.create_key(session, name=name, role=role)
+        row, token = api_keys.create_key(session, name=name, role=role, actor=audit_cli.cli_actor())
     console.print(f"created {role.value} key {row.id} ({name}); keep it, it will not be shown again:")
     typer.echo(token)
 
@@ -85,7 +88,7 @@ def keys_revoke(key_id: Annotated[uuid.UUID, typer.Argument(help="The id shown b
     """Revoke an API key; requests with it get 401 from then on."""
     context = CliContext()
     with transaction(context.sessions) as session:
-        api_keys.revoke_key(session, key_id=key_id)
+        api_keys.revoke_key(session, key_id=key_id, actor=audit_cli.cli_actor())
     console.print(f"revoked {key_id}")
 
 
@@ -121,7 +124,7 @@ def secrets_rotate(
             write_key_file(path, cipher)
             console.print(f"new key {cipher.key_id.hex()} written first in {path}; the old one stays readable")
         with transaction(context.sessions) as session:
-            done = reseal_all(session, cipher)
+            done = reseal_all(session, cipher, actor=audit_cli.cli_actor())
     except SecretKeyError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
@@ -202,11 +205,25 @@ def materialize(
 def api(
     host: Annotated[str, typer.Option(envvar="WEDCLOUD_API_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="WEDCLOUD_API_PORT", min=1, max=65535)] = 8000,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="WEDCLOUD_TLS_CERT", exists=True, dir_okay=False, help="PEM certificate (chain) to serve HTTPS."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(envvar="WEDCLOUD_TLS_KEY", exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
+    ] = None,
 ) -> None:
-    """Serve the REST API (migrates the state store first)."""
+    """Serve the REST API (migrates the state store first); over HTTPS, with HSTS, given
+    --tls-cert and --tls-key."""
     import uvicorn
 
-    uvicorn.run("control_api.asgi:app", host=host, port=port)
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
+    uvicorn.run("control_api.asgi:app", host=host, port=port, **tls)  # type: ignore[arg-type]
 
 
 def main() -> None:
