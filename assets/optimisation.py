@@ -23,6 +23,7 @@ from analytics.optimisation.inputs import (
 from analytics.optimisation.rates import build_commitment_usage, build_resource_rates
 from assets.billing import OWNERS
 from assets.partitions import billing_source_partitions
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import ProvidersResource, WarehouseResource
 from clouds.aws.prices import fetch_aws
 from clouds.aws.provider import AwsCloud
@@ -48,6 +49,7 @@ def _hour(moment: datetime) -> datetime:
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="inventory",
     partitions_def=billing_source_partitions,
     group_name="optimisation",
@@ -74,6 +76,7 @@ def inventory(
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="utilisation",
     partitions_def=billing_source_partitions,
     deps=["inventory"],
@@ -120,6 +123,7 @@ def utilisation(
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="price_catalogue",
     partitions_def=billing_source_partitions,
     deps=["inventory"],
@@ -199,6 +203,7 @@ def _live_prices(kind: str, adapter: CloudProvider, region: str) -> PriceList | 
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="optimisation",
     deps=["inventory", "utilisation", "price_catalogue", "focus_costs"],
     group_name="optimisation",
