@@ -13,6 +13,7 @@ from assets.resources import BillingSourcesResource, ProvidersResource, ServingR
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_alert_delivery_job, build_budget_sensor
 from pipelines.off_hours import off_hours_job, off_hours_schedule
+from pipelines.rekey import rekey_providers
 from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.sensors import (
     build_billing_exports_sensor,
@@ -67,7 +68,15 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_checks(partitions),
             snapshot_matches_warehouse,
         ],
-        jobs=[billing_refresh, optimisation_inputs, publish, cost_report, off_hours_job, deliver_alerts],
+        jobs=[
+            billing_refresh,
+            optimisation_inputs,
+            publish,
+            cost_report,
+            off_hours_job,
+            deliver_alerts,
+            rekey_providers,
+        ],
         sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings, job=deliver_alerts)],
         schedules=[
             build_daily_refresh_schedule(billing_refresh),
