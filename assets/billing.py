@@ -16,6 +16,7 @@ from analytics.ingest import reconcile_file, replace_month
 from analytics.money import format_amount
 from assets.checks import per_partition
 from assets.partitions import BillingPartition
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import BillingSourcesResource, WarehouseResource
 
 OWNERS = ["team:finops"]
@@ -28,6 +29,7 @@ def partitions_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCont
 
 def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         name="focus_costs",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -75,6 +77,7 @@ def _where() -> str:
 
 def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:  # type: ignore[type-arg]
     @dg.asset_check(
+        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="focus_conformance",
         partitions_def=partitions,
@@ -122,6 +125,7 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "focus_conformance", results)
 
     @dg.asset_check(
+        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="billed_cost_reconciles",
         partitions_def=partitions,
@@ -154,6 +158,7 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "billed_cost_reconciles", results)
 
     @dg.asset_check(
+        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="no_duplicate_line_items",
         partitions_def=partitions,
@@ -177,6 +182,7 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "no_duplicate_line_items", results)
 
     @dg.asset_check(
+        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="billing_is_fresh",
         partitions_def=partitions,

@@ -5,6 +5,7 @@ import dagster as dg
 from analytics.warehouse import replace_cost_daily
 from assets.billing import OWNERS, partitions_of
 from assets.checks import per_partition
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import WarehouseResource
 
 DESCRIPTIONS = {
@@ -26,6 +27,7 @@ def build_cost_daily_assets(partitions: dg.PartitionsDefinition) -> list[dg.Asse
 
 def _daily_aggregate(partitions: dg.PartitionsDefinition, table: str, description: str) -> dg.AssetsDefinition:  # type: ignore[type-arg]
     @dg.asset(
+        pool=WAREHOUSE_POOL,
         name=table,
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -54,6 +56,7 @@ def _matches_line_items(partitions: dg.PartitionsDefinition, table: str) -> dg.A
     check_name = f"{table}_matches_line_items"
 
     @dg.asset_check(
+        pool=WAREHOUSE_POOL,
         asset=table,
         name=check_name,
         partitions_def=partitions,

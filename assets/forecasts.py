@@ -8,6 +8,7 @@ from analytics.anomalies import MIN_ABS, MIN_REL
 from analytics.cost_series import find_anomalies, load_series, replace_table, with_keys
 from analytics.forecast import forecast, one_step_intervals
 from assets.billing import OWNERS
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import WarehouseResource
 
 HORIZON = 365
@@ -16,6 +17,7 @@ MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "season
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="cost_forecast",
     deps=["cost_daily"],
     group_name="forecasts",
@@ -69,6 +71,7 @@ def _round(value: float | None) -> str:
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="cost_anomalies",
     deps=["cost_daily", "cost_detail_daily"],
     group_name="forecasts",

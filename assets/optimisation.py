@@ -23,6 +23,7 @@ from analytics.optimisation.inputs import (
 from analytics.optimisation.rates import build_commitment_usage, build_resource_rates
 from assets.billing import OWNERS
 from assets.partitions import billing_source_partitions
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import ProvidersResource, WarehouseResource
 from clouds.aws.prices import fetch_aws
 from clouds.aws.provider import AwsCloud
@@ -48,6 +49,7 @@ def _hour(moment: datetime) -> datetime:
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="inventory",
     partitions_def=billing_source_partitions,
     group_name="optimisation",
@@ -63,17 +65,18 @@ def _hour(moment: datetime) -> datetime:
 def inventory(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, providers: ProvidersResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    name = context.partition_key
-    with providers.adapter(name) as (kind, adapter):
+    key = context.partition_key  # the provider's id; its name is only a label
+    with providers.adapter(key) as (kind, adapter):
         resources = list(adapter.list_resources())
-    frame = inventory_frame(name, kind, resources, taken_at=providers.clock())
+    frame = inventory_frame(key, kind, resources, taken_at=providers.clock())
     with warehouse.connect() as con:
-        counts = store_inventory(con, frame, provider=name)
+        counts = store_inventory(con, frame, provider=key)
     by_subtype = dict(frame.group_by("subtype").len().sort("subtype").iter_rows())
-    return dg.MaterializeResult(metadata={**counts, "by_subtype": by_subtype})
+    return dg.MaterializeResult(metadata={**counts, "by_subtype": by_subtype, "provider": providers.label(key)})
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="utilisation",
     partitions_def=billing_source_partitions,
     deps=["inventory"],
@@ -90,36 +93,37 @@ def inventory(
 def utilisation(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, providers: ProvidersResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    name = context.partition_key
+    key = context.partition_key  # the provider's id; its name is only a label
     end = _hour(providers.clock())
     with warehouse.connect() as con:
-        latest = utilisation_since(con, name)
+        latest = utilisation_since(con, key)
         ids = [
             row[0]
             for row in con.execute(
                 "SELECT resource_id FROM inventory WHERE provider = $1 AND subtype IN ('instance', 'database') "
                 "AND snapshot_date = (SELECT max(snapshot_date) FROM inventory WHERE provider = $1)",
-                [name],
+                [key],
             ).fetchall()
         ]
     start = max(end - timedelta(days=METRIC_DAYS), latest) if latest else end - timedelta(days=METRIC_DAYS)
     if start >= end or not ids:
         return dg.MaterializeResult(metadata={"samples": 0, "resources": len(ids), "start": str(start)})
     frames = []
-    with providers.adapter(name) as (_, adapter):
+    with providers.adapter(key) as (_, adapter):
         for first in range(0, len(ids), METRIC_BATCH):
             batch = ids[first : first + METRIC_BATCH]
             frames.append(adapter.get_metrics(batch, start=start, end=end, period=METRIC_PERIOD))
             context.log.info(f"metrics of {min(first + METRIC_BATCH, len(ids))} of {len(ids)} resources")
     samples = pl.concat(frames)
     with warehouse.connect() as con:
-        stored = store_utilisation(con, samples, provider=name, start=start, end=end)
+        stored = store_utilisation(con, samples, provider=key, start=start, end=end)
     return dg.MaterializeResult(
         metadata={"samples": stored, "resources": len(ids), "start": start.isoformat(), "end": end.isoformat()}
     )
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="price_catalogue",
     partitions_def=billing_source_partitions,
     deps=["inventory"],
@@ -136,29 +140,29 @@ def utilisation(
 def price_catalogue(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, providers: ProvidersResource
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]
-    name = context.partition_key
+    key = context.partition_key  # the provider's id; its name is only a label
     with warehouse.connect() as con:
         regions = sorted(
             row[0]
             for row in con.execute(
-                "SELECT DISTINCT region FROM inventory WHERE provider = $1 AND region IS NOT NULL", [name]
+                "SELECT DISTINCT region FROM inventory WHERE provider = $1 AND region IS NOT NULL", [key]
             ).fetchall()
         )
     fetched_at = providers.clock()
     lists, sources = [], {}
-    with providers.adapter(name) as (kind, adapter):
+    with providers.adapter(key) as (kind, adapter):
         for region in regions:
             prices, source = _region_prices(kind, adapter, region, fetched_at)
             if prices is not None:
                 lists.append(prices)
                 sources[region] = source
             else:
-                context.log.warning(f"{name}: no prices for {region} ({source})")
+                context.log.warning(f"{providers.label(key)}: no prices for {region} ({source})")
     stored = 0
     if lists:
         with warehouse.connect() as con:
-            stored = store_prices(con, lists, provider=name)
-    return dg.MaterializeResult(metadata={"types": stored, "regions": sources})
+            stored = store_prices(con, lists, provider=key)
+    return dg.MaterializeResult(metadata={"types": stored, "regions": sources, "provider": providers.label(key)})
 
 
 def _region_prices(
@@ -199,6 +203,7 @@ def _live_prices(kind: str, adapter: CloudProvider, region: str) -> PriceList | 
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="optimisation",
     deps=["inventory", "utilisation", "price_catalogue", "focus_costs"],
     group_name="optimisation",

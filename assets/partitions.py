@@ -1,8 +1,10 @@
 """Billing partitions: one per billing source (a registered provider) and month.
 
 ``source`` is dynamic: a partition exists for every provider whose bills WedCloud reads
-(the ``billing_sources`` sensor and the demo add them). ``month`` runs from the history start
-to the current, still open, month. Keys read ``2026-11|sandbox-aws``.
+(the ``billing_exports`` sensor and the demo add them), keyed by the provider's id
+(``control_plane.services.provider_keys``), never its name, which can change. ``month`` runs
+from the history start to the current, still open, month. Keys read
+``2026-11|0b5e4c1e-...``; runs carry the provider's name as a tag.
 """
 
 from __future__ import annotations

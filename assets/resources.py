@@ -9,14 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.warehouse import ensure_schema
 from clouds.base import CloudProvider
 from clouds.billing import BillingSource
 from control_plane.crypto import Cipher, load_cipher
-from control_plane.services import billing
+from control_plane.services import billing, provider_keys
 from control_plane.services.providers import adapter_for
 from control_plane.store.db import make_engine
 from control_plane.store.models import Provider
@@ -67,9 +66,14 @@ class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 class BillingSourcesResource(StateStoreResource):
     """The billing source of each registered provider, read from the state store."""
 
-    def source(self, name: str) -> BillingSource:
+    def source(self, key: str) -> BillingSource:
         with self.session() as session:
-            return billing.billing_source(session, self.layout, name=name, cipher=self.cipher())
+            return billing.billing_source(session, self.layout, key=key, cipher=self.cipher())
+
+    def labels(self) -> dict[str, str]:
+        """Each provider's key (the partitions') -> its name, shown as a label."""
+        with self.session() as session:
+            return provider_keys.labels(session)
 
     def sources(self) -> list[BillingSource]:
         with self.session() as session:
@@ -99,13 +103,19 @@ class ProvidersResource(StateStoreResource):
         return datetime.now(UTC)
 
     @contextmanager
-    def adapter(self, name: str) -> Iterator[tuple[str, CloudProvider]]:
-        """The provider's kind and its adapter, open while the block runs."""
+    def adapter(self, key: str) -> Iterator[tuple[str, CloudProvider]]:
+        """The kind and adapter of the provider a partition's key names, open while the block runs."""
         with self.session() as session:
-            provider = session.scalar(select(Provider).where(Provider.name == name))
+            provider = provider_keys.find_provider(session, key)
             if provider is None:
-                raise dg.Failure(f"no provider named {name!r}: partitions are named after registered providers")
+                raise dg.Failure(f"no provider with key {key!r}: partitions are keyed by registered providers' ids")
             yield provider.kind, self.adapter_of(provider, session)
+
+    def label(self, key: str) -> str:
+        """The name of the provider a key names (the key itself if none does)."""
+        with self.session() as session:
+            provider = provider_keys.find_provider(session, key)
+            return provider.name if provider is not None else key
 
     def adapter_of(self, provider: Provider, session: Session) -> CloudProvider:
         """The adapter of a provider row read in ``session``."""

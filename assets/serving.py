@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 
 from assets.billing import OWNERS
+from assets.pools import WAREHOUSE_POOL
 from assets.resources import ServingResource, WarehouseResource
 from wedcloud import snapshots
 
@@ -17,6 +18,7 @@ SERVED_TABLES = (
 
 
 @dg.asset(
+    pool=WAREHOUSE_POOL,
     name="serving",
     deps=["cost_daily", "cost_detail_daily", "cost_forecast", "cost_anomalies", "optimisation"],
     group_name="serving",
@@ -57,6 +59,7 @@ def serving(
 
 
 @dg.asset_check(
+    pool=WAREHOUSE_POOL,
     asset=serving,
     name="snapshot_matches_warehouse",
     description="The published snapshot opens read-only and holds exactly the warehouse's rows.",

@@ -11,8 +11,9 @@ from assets.optimisation import inventory, optimisation, price_catalogue, utilis
 from assets.partitions import billing_partitions
 from assets.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
 from assets.serving import serving, snapshot_matches_warehouse
-from pipelines.budgets import build_budget_sensor
+from pipelines.budgets import build_alert_delivery_job, build_budget_sensor
 from pipelines.off_hours import off_hours_job, off_hours_schedule
+from pipelines.rekey import rekey_providers
 from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.sensors import (
     build_billing_exports_sensor,
@@ -49,6 +50,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         ),
     )
     cost_report = build_report_job(settings)
+    deliver_alerts = build_alert_delivery_job(settings)
     return dg.Definitions(
         assets=[
             build_focus_costs_asset(partitions),
@@ -66,8 +68,16 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             *build_cost_daily_checks(partitions),
             snapshot_matches_warehouse,
         ],
-        jobs=[billing_refresh, optimisation_inputs, publish, cost_report, off_hours_job],
-        sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings)],
+        jobs=[
+            billing_refresh,
+            optimisation_inputs,
+            publish,
+            cost_report,
+            off_hours_job,
+            deliver_alerts,
+            rekey_providers,
+        ],
+        sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings, job=deliver_alerts)],
         schedules=[
             build_daily_refresh_schedule(billing_refresh),
             *build_report_schedules(cost_report),

@@ -1,7 +1,8 @@
 """Sensors that keep the billing partitions in step with the providers and their files.
 
 ``billing_exports`` looks at every registered provider's billing source: a provider without
-a partition gets one, and a month whose files are new or changed since they were last loaded
+a partition gets one (keyed by the provider's id, so a rename changes no partition; the name is
+the run's ``wedcloud/provider`` tag), and a month whose files are new or changed since they were last loaded
 (a late restatement of a closed month, or today's delivery for the open one) is reloaded.
 What was loaded is read from the last materialization's ``signatures`` metadata, so nothing
 loaded already is loaded again.
@@ -16,6 +17,8 @@ import dagster as dg
 
 from assets.partitions import MONTH_FORMAT, BillingPartition, billing_source_partitions
 from assets.resources import BillingSourcesResource
+
+PROVIDER_TAG = "wedcloud/provider"  # the provider's name, a label: partitions are keyed by its id
 
 
 def _loaded_signatures(instance: dg.DagsterInstance, limit: int = 200) -> dict[str, str]:
@@ -47,14 +50,16 @@ def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sen
     ) -> dg.SensorResult:
         known = set(context.instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source"))
         sources = billing_sources.sources()
+        names = billing_sources.labels()
         new_sources = [s.source_id for s in sources if s.source_id not in known]
         loaded = _loaded_signatures(context.instance)
         requests = []
         for source in sources:
+            label = {PROVIDER_TAG: names.get(source.source_id, source.source_id)}
             for month, signature in sorted(source.months().items()):
                 key = str(BillingPartition(source.source_id, month).key)
                 if loaded.get(key) != signature:
-                    requests.append(dg.RunRequest(run_key=f"{key}:{signature}", partition_key=key))
+                    requests.append(dg.RunRequest(run_key=f"{key}:{signature}", partition_key=key, tags=label))
         partition_requests = [billing_source_partitions.build_add_request(new_sources)] if new_sources else []
         context.log.info(f"{len(new_sources)} new source(s), {len(requests)} month(s) to load")
         return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)

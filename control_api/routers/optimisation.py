@@ -26,7 +26,7 @@ from control_api.routers.operations import ActingDep
 from control_api.schemas.operations import OperationOut
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.security import Role
-from control_plane.services import operations
+from control_plane.services import operations, provider_keys
 from control_plane.services import optimisation as service
 from control_plane.services.errors import InvalidRequest
 from control_plane.serving import SnapshotReader
@@ -221,21 +221,24 @@ async def optimize(
 ) -> Any:
     info = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
-    names = _provider_names(reader, info)
-    if body.provider is not None and body.provider not in names:
+    sessions = request.app.state.sessions
+    with sessions() as session:  # the snapshot's inventory is keyed by provider id; the body names one
+        labels = provider_keys.labels(session)
+        key = provider_keys.key_of(session, body.provider) if body.provider is not None else None
+    keys = _provider_names(reader, info)
+    if key is not None and key not in keys:
         raise InvalidRequest(
             f"the serving snapshot has no inventory of a provider named {body.provider!r}; "
-            f"known: {', '.join(names) or 'none'}",
+            f"known: {', '.join(sorted(labels.get(k, k) for k in keys)) or 'none'}",
             parameter="provider",
         )
-    sessions = request.app.state.sessions
     with sessions() as session:
         operation, _ = operations.begin(
             session, kind="optimize", actor=acting.principal.actor, request=body.model_dump(mode="json")
         )
         session.commit()
         operation_id = operation.id
-    work = _analysis(reader, info, body)
+    work = _analysis(reader, info, body, key)
     task = asyncio.ensure_future(anyio.to_thread.run_sync(operations.execute, sessions, operation_id, work))
     _RUNNING.add(task)  # the loop keeps only a weak reference to a task that outlives the request
     task.add_done_callback(_RUNNING.discard)
@@ -257,13 +260,11 @@ def _provider_names(reader: SnapshotReader, info: SnapshotInfo) -> list[str]:
         return []
 
 
-def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn) -> operations.Work:
+def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn, key: str | None) -> operations.Work:
     def work(session: Session) -> dict[str, Any]:
         cursor = reader.cursor(info)
         try:
-            inputs = load_inputs(
-                cursor, providers=[body.provider] if body.provider else None, window_days=body.rightsize_window_days
-            )
+            inputs = load_inputs(cursor, providers=[key] if key else None, window_days=body.rightsize_window_days)
         finally:
             cursor.close()
         if inputs is None:
@@ -302,13 +303,15 @@ def list_recommendations(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
+    key = provider_keys.key_of(session, provider) if provider is not None else None  # rows keep the id
     where = service.RecommendationFilter(
-        kind=kind, provider=provider, account_id=account, status=status, min_saving=min_saving
+        kind=kind, provider=key, account_id=account, status=status, min_saving=min_saving
     )
     page = service.list_recommendations(session, where, limit=limit, cursor=cursor)
     reader: SnapshotReader = request.app.state.snapshots
+    names = provider_keys.labels(session)
     return {
-        "items": [service.public_view(row, _realised(reader, snapshot, row)) for row in page.items],
+        "items": [service.public_view(row, _realised(reader, snapshot, row), names) for row in page.items],
         "next_cursor": page.next_cursor,
         "total": page.total,
         "potential_monthly_saving": [
@@ -327,7 +330,8 @@ def list_recommendations(
 )
 def get_recommendation(rec_id: str, request: Request, session: SessionDep, snapshot: SnapshotDep) -> Any:
     row = service.get_recommendation(session, rec_id)
-    return service.public_view(row, _realised(request.app.state.snapshots, snapshot, row))
+    names = provider_keys.labels(session)
+    return service.public_view(row, _realised(request.app.state.snapshots, snapshot, row), names)
 
 
 def _realised(reader: SnapshotReader, info: SnapshotInfo | None, row: RecommendationRow) -> dict[str, Any] | None:
@@ -445,4 +449,4 @@ def _check_purchase(acting: Any, row: RecommendationRow, body: ApplyIn) -> None:
 def dismiss(rec_id: str, acting: ActingDep) -> Any:
     row = service.dismiss(acting.session, rec_id)
     acting.audit.record(target=f"recommendation:{row.id}", after={"status": row.status})
-    return service.public_view(row)
+    return service.public_view(row, names=provider_keys.labels(acting.session))

@@ -1,9 +1,11 @@
 """Alerts: raised when a budget crosses a threshold (and, in a round, for each cost anomaly),
 then delivered to the budget's targets (webhooks, e-mail) with retries, every attempt recorded.
 
-``run_round`` is what the Dagster sensor (``pipelines.budgets``) runs after each serving
-snapshot; budgets are evaluated by ``services.budgets``, the same rules as the status the API
-shows, so each threshold is raised once per period (a unique alert key).
+After each serving snapshot the Dagster sensor (``pipelines.budgets``) runs
+``raise_from_snapshot``, which only records alerts as pending (the queue), and asks for a
+``deliver_alerts`` run, which sends them with ``deliver_pending``. Budgets are evaluated by
+``services.budgets``, the same rules as the status the API shows, so each threshold is raised
+once per period (a unique alert key).
 """
 
 from __future__ import annotations
@@ -276,11 +278,31 @@ def raise_from_snapshot(sessions: sessionmaker[Session], serving_dir: Path) -> R
     return Round(info.version, len(budgets), raised, {}, skipped)
 
 
+def pending_alerts(sessions: sessionmaker[Session]) -> list[tuple[uuid.UUID, str]]:
+    """The alerts waiting for delivery (id, key): the queue the sensor fills and the
+    ``deliver_alerts`` job empties."""
+    with sessions() as session:
+        query = select(Alert.id, Alert.key).where(Alert.status == "pending").order_by(Alert.created_at, Alert.key)
+        return [(alert_id, key) for alert_id, key in session.execute(query)]
+
+
+def deliver_pending(
+    sessions: sessionmaker[Session],
+    settings: AlertSettings,
+    sleep: Callable[[float], None] = time.sleep,
+    cipher: Cipher | None = None,
+) -> dict[str, str]:
+    """Deliver every pending alert (new, or left pending by a crash): alert key -> status.
+    ``cipher`` opens sealed webhook URLs and signing secrets."""
+    return {
+        key: deliver_alert(sessions, alert_id, settings, sleep, cipher) for alert_id, key in pending_alerts(sessions)
+    }
+
+
 def run_round(sessions: sessionmaker[Session], serving_dir: Path, settings: AlertSettings,
               sleep: Callable[[float], None] = time.sleep, cipher: Cipher | None = None) -> Round:  # fmt: skip
-    """Raise new alerts, then deliver every pending one (new, or left pending by a crash)."""
+    """Raise new alerts, then deliver every pending one, in one call (the CLI and tests; the
+    sensor only raises, and the ``deliver_alerts`` job delivers)."""
     result = raise_from_snapshot(sessions, serving_dir)
-    with sessions() as session:
-        pending = list(session.execute(select(Alert.id, Alert.key).where(Alert.status == "pending")))
-    delivered = {key: deliver_alert(sessions, alert_id, settings, sleep, cipher) for alert_id, key in pending}
+    delivered = deliver_pending(sessions, settings, sleep, cipher)
     return Round(result.snapshot_version, result.budgets, result.raised, delivered, result.skipped)

@@ -36,6 +36,7 @@ from control_plane.crypto import Cipher
 from control_plane.outbound import OutboundRefused
 from control_plane.outbound.endpoints import check_endpoint
 from control_plane.services.errors import InvalidRequest, NotFound
+from control_plane.services.provider_keys import find_provider, source_key
 from control_plane.services.providers import credentials_of
 from control_plane.store.models import Provider
 from wedcloud.home import HomeLayout
@@ -65,16 +66,18 @@ class BuildContext:
 
     @property
     def cache_dir(self) -> Path:
-        return self.layout.root / "cache" / "billing" / self.provider.name
+        return self.layout.root / "cache" / "billing" / source_key(self.provider)
 
 
 def _sandbox(ctx: BuildContext) -> BillingSource:
-    return SandboxBillingSource(ctx.provider.name, ctx.layout.exports, FlavourKey(ctx.provider.settings["flavour"]))
+    return SandboxBillingSource(
+        source_key(ctx.provider), ctx.layout.exports, FlavourKey(ctx.provider.settings["flavour"])
+    )
 
 
 def _folder(ctx: BuildContext) -> BillingSource:
     ctx.require("path")
-    return FolderSource(ctx.provider.name, Path(ctx.config["path"]).expanduser(), ctx.config.get("format"))
+    return FolderSource(source_key(ctx.provider), Path(ctx.config["path"]).expanduser(), ctx.config.get("format"))
 
 
 def _aws_session(ctx: BuildContext) -> Any:
@@ -85,7 +88,12 @@ def _s3_cur(ctx: BuildContext) -> BillingSource:
     ctx.require("bucket", "prefix")
     s3 = aws_credentials.client(_aws_session(ctx), "s3", ctx.config.get("endpoint_url"))
     return aws_billing.S3CurSource(
-        ctx.provider.name, s3, ctx.config["bucket"], ctx.config["prefix"], ctx.cache_dir, ctx.config.get("format")
+        source_key(ctx.provider),
+        s3,
+        ctx.config["bucket"],
+        ctx.config["prefix"],
+        ctx.cache_dir,
+        ctx.config.get("format"),
     )
 
 
@@ -93,7 +101,7 @@ def _cost_explorer(ctx: BuildContext) -> BillingSource:
     ctx.require("first_month")
     ce = aws_credentials.client(_aws_session(ctx), "ce", ctx.config.get("endpoint_url"))
     return aws_billing.CostExplorerSource(
-        ctx.provider.name,
+        source_key(ctx.provider),
         ce,
         ctx.cache_dir,
         _first_month(ctx),
@@ -111,7 +119,7 @@ def _azure_blob_export(ctx: BuildContext) -> BillingSource:
     except ValueError as error:
         raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
     return azure_billing.BlobExportSource(
-        ctx.provider.name, container, ctx.config.get("prefix", ""), ctx.cache_dir, ctx.config.get("format")
+        source_key(ctx.provider), container, ctx.config.get("prefix", ""), ctx.cache_dir, ctx.config.get("format")
     )
 
 
@@ -125,7 +133,7 @@ def _azure_cost_query(ctx: BuildContext) -> BillingSource:
     if not 0 < len(grouping) <= azure_billing.MAX_GROUPING:
         raise InvalidRequest(f"provider {ctx.provider.name!r}: group_by takes one or two dimensions, not {grouping}")
     return azure_billing.CostQuerySource(
-        ctx.provider.name,
+        source_key(ctx.provider),
         client,
         ctx.config["scope"],
         ctx.cache_dir,
@@ -158,7 +166,7 @@ def _gcp_bigquery_export(ctx: BuildContext) -> BillingSource:
         ) from None
     except (LookupError, ValueError) as error:
         raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
-    return gcp_billing.BigQueryExportSource(ctx.provider.name, client, table, ctx.cache_dir)
+    return gcp_billing.BigQueryExportSource(source_key(ctx.provider), client, table, ctx.cache_dir)
 
 
 def _only_billing_account(ctx: BuildContext, credentials: dict[str, Any] | None) -> str:
@@ -218,7 +226,8 @@ def billing_source_for(provider: Provider, layout: HomeLayout, cipher: Cipher | 
 
 
 def billing_sources(session: Session, layout: HomeLayout, cipher: Cipher | None = None) -> list[BillingSource]:
-    """A source for every active provider whose bills WedCloud reads, by provider name."""
+    """A source for every active provider whose bills WedCloud reads (ordered by name; each
+    source's id is its provider's stable key, ``provider_keys.source_key``)."""
     sources = []
     for provider in session.scalars(select(Provider).where(Provider.status == "active").order_by(Provider.name)):
         source = billing_source_for(provider, layout, cipher)
@@ -227,11 +236,12 @@ def billing_sources(session: Session, layout: HomeLayout, cipher: Cipher | None 
     return sources
 
 
-def billing_source(session: Session, layout: HomeLayout, *, name: str, cipher: Cipher | None = None) -> BillingSource:
-    provider = session.scalar(select(Provider).where(Provider.name == name))
+def billing_source(session: Session, layout: HomeLayout, *, key: str, cipher: Cipher | None = None) -> BillingSource:
+    """The billing source of the provider a partition's key names (its id; a name before re-keying)."""
+    provider = find_provider(session, key)
     if provider is None:
-        raise NotFound(f"no provider named {name!r} (billing partitions are named after providers)")
+        raise NotFound(f"no provider with key {key!r} (billing partitions are keyed by provider id)")
     source = billing_source_for(provider, layout, cipher)
     if source is None:
-        raise NotFound(f"provider {name!r} has no billing source configured")
+        raise NotFound(f"provider {provider.name!r} has no billing source configured")
     return source

@@ -9,7 +9,7 @@ including the steps that would undo the change (its rollback procedure).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ from control_plane.pagination import decode_cursor, encode_cursor
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
 from control_plane.services.health import http_health
+from control_plane.services.provider_keys import find_provider
 from control_plane.services.resources import apply_cloud, scale_resource
 from control_plane.store.models import Provider, RecommendationRow
 from control_plane.store.models import Resource as ResourceRow
@@ -177,11 +178,14 @@ def dismiss(session: Session, rec_id: str) -> RecommendationRow:
     return row
 
 
-def public_view(row: RecommendationRow, realised: dict[str, Any] | None = None) -> dict[str, Any]:
+def public_view(
+    row: RecommendationRow, realised: dict[str, Any] | None = None, names: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The API's view; ``names`` (``provider_keys.labels``) shows the provider by its name."""
     return {
         "id": row.id,
         "kind": row.kind,
-        "provider": row.provider,
+        "provider": (names or {}).get(row.provider, row.provider),
         "account_id": row.account_id,
         "region": row.region,
         "resource_id": row.resource_id,
@@ -220,7 +224,8 @@ class Change:
 
 
 def provider_of(session: Session, row: RecommendationRow) -> Provider:
-    provider = session.scalar(select(Provider).where(Provider.name == row.provider))
+    """The recommendation's provider, by its key (``provider_keys``: the id; a name before re-keying)."""
+    provider = find_provider(session, row.provider)
     if provider is None:
         raise NotFound(f"the recommendation's provider {row.provider!r} is no longer registered")
     return provider

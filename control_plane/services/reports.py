@@ -37,6 +37,7 @@ from analytics.reports.model import ReportPeriod
 from analytics.reports.page import render_html
 from analytics.reports.tables import render_csv
 from control_plane.pagination import decode_cursor, encode_cursor
+from control_plane.services import provider_keys
 from control_plane.services.budgets import evaluate_budget, read_series
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.store.models import Budget, RecommendationRow
@@ -100,9 +101,9 @@ def recommendation_lines(session: Session, limit: int = REPORT_RECOMMENDATIONS) 
         .order_by(RecommendationRow.saving_rank.desc(), RecommendationRow.id)
         .limit(limit)
     )
-    lines = []
+    lines, names = [], provider_keys.labels(session)
     for row in rows:
-        title = f"{_VERBS.get(row.action, row.action)} {row.resource_id} ({row.provider})"
+        title = f"{_VERBS.get(row.action, row.action)} {row.resource_id} ({names.get(row.provider, row.provider)})"
         detail = f"{row.kind.replace('_', ' ')}" + (f": {row.target}" if row.target else "") + f"; risk {row.risk}"
         lines.append(ReportRecommendation(title, row.currency, row.monthly_saving, detail))
     return lines

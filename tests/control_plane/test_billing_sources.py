@@ -49,7 +49,7 @@ def _register(engine: Engine, kind: str, billing: dict[str, Any], credentials: d
 
 def _source(engine: Engine, tmp_path: Path, kind: str, cipher: Cipher | None = CIPHER) -> Any:
     with Session(engine) as session:
-        return billing_source(session, HomeLayout(tmp_path / "home"), name=f"{kind}-billing", cipher=cipher)
+        return billing_source(session, HomeLayout(tmp_path / "home"), key=f"{kind}-billing", cipher=cipher)
 
 
 @pytest.mark.integration

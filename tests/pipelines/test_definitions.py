@@ -6,10 +6,12 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
 from assets.partitions import BillingPartition
+from assets.pools import POOL_LIMIT, WAREHOUSE_POOL
 from pipelines.definitions import build_definitions
-from pipelines.materialize import months_between
+from pipelines.materialize import dagster_instance, months_between
 from pipelines.settings import PipelineSettings
 
 
@@ -67,3 +69,33 @@ def test_billing_partitions_are_source_and_month() -> None:
         date(2026, 1, 1),
         date(2026, 2, 1),
     ]
+
+
+def _warehouse_nodes(defs: dg.Definitions) -> dict[str, str | None]:
+    """Every asset and asset check that opens the warehouse, with its op's pool."""
+    nodes: dict[str, str | None] = {}
+    for asset in defs.assets or []:
+        assert isinstance(asset, dg.AssetsDefinition)
+        if "warehouse" in asset.required_resource_keys:
+            nodes[asset.node_def.name] = asset.op.pool
+    for check in defs.asset_checks or []:
+        if "warehouse" in check.required_resource_keys:
+            nodes.update({key.name: check.op.pool for key in check.check_keys})
+    return nodes
+
+
+def test_every_warehouse_writer_is_in_the_warehouse_pool(tmp_path: Path) -> None:
+    defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
+    nodes = _warehouse_nodes(defs)
+    assert {"focus_costs", "cost_forecast", "optimisation", "serving", "focus_conformance"} <= set(nodes)
+    assert {name: pool for name, pool in nodes.items() if pool != WAREHOUSE_POOL} == {}
+
+
+def test_the_instance_gives_each_pool_one_slot_and_keeps_other_settings(tmp_path: Path) -> None:
+    home = tmp_path / "dagster"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: true\nconcurrency:\n  pools:\n    default_limit: 4\n")
+    with dagster_instance(home) as instance:
+        assert instance.global_op_concurrency_default_limit == POOL_LIMIT == 1
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+    assert yaml.safe_load((home / "dagster.yaml").read_text())["telemetry"] == {"enabled": True}

@@ -79,7 +79,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     upgrade(engine)
     world = build_sandbox(engine, layout, seed=SEED, as_of=TODAY, months=24)
     with Session(engine) as session, session.begin():
-        names = [provider.name for provider in register_sandbox_providers(session)]
+        names = [str(provider.id) for provider in register_sandbox_providers(session)]  # partition keys
         register_planted_budgets(session, world)
         _, key = create_key(session, name="acceptance", role=Role.VIEWER)
         _, operator_key = create_key(session, name="acceptance-operator", role=Role.OPERATOR)

@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from assets.resources import BillingSourcesResource
@@ -15,8 +17,10 @@ from clouds.sandbox.create import create_sandbox
 from control_plane.services.sandbox import register_sandbox_providers
 from control_plane.store.db import make_engine
 from control_plane.store.migrate import upgrade
+from control_plane.store.models import Provider
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months
+from pipelines.sensors import PROVIDER_TAG
 from pipelines.settings import PipelineSettings
 from wedcloud.home import HomeLayout
 
@@ -47,14 +51,25 @@ def _evaluate(defs: dg.Definitions, instance: dg.DagsterInstance, layout: HomeLa
     return result
 
 
+def _keys(layout: HomeLayout) -> dict[str, str]:
+    """Provider name -> the key its partitions use (its id)."""
+    engine = make_engine(layout.default_database_url())
+    with Session(engine) as session:
+        keys = {p.name: str(p.id) for p in session.scalars(select(Provider))}
+    engine.dispose()
+    return keys
+
+
 def test_the_sensor_adds_new_providers_and_loads_only_what_changed(home: HomeLayout) -> None:
     defs = build_definitions(PipelineSettings(home=home.root, billing_start=FIRST))
+    key = _keys(home)
     with dagster_instance(home.dagster_home) as instance:
         first = _evaluate(defs, instance, home)
         (added,) = first.dynamic_partitions_requests or []
-        assert sorted(added.partition_keys) == ["sandbox-aws", "sandbox-azure", "sandbox-gcp"]
-        requested = sorted(r.partition_key for r in first.run_requests or [])
-        assert requested == [f"2026-0{m}|sandbox-{f}" for m in (1, 2) for f in ("aws", "azure", "gcp")]
+        assert sorted(added.partition_keys) == sorted(key[f"sandbox-{f}"] for f in ("aws", "azure", "gcp"))
+        requested = sorted(r.partition_key or "" for r in first.run_requests or [])
+        assert requested == sorted(f"2026-0{m}|{key[f'sandbox-{f}']}" for m in (1, 2) for f in ("aws", "azure", "gcp"))
+        assert {r.tags[PROVIDER_TAG] for r in first.run_requests or []} == set(key)  # the name, as a label
 
         instance.add_dynamic_partitions("billing_source", list(added.partition_keys))
         materialize_months(defs, instance, [FIRST, date(2026, 2, 1)])
@@ -65,7 +80,27 @@ def test_the_sensor_adds_new_providers_and_loads_only_what_changed(home: HomeLay
         january.write_bytes(january.read_bytes())
         os.utime(january, (1_900_000_000, 1_900_000_000))
         restated = _evaluate(defs, instance, home)
-        assert [r.partition_key for r in restated.run_requests or []] == ["2026-01|sandbox-aws"]
+        assert [r.partition_key for r in restated.run_requests or []] == [f"2026-01|{key['sandbox-aws']}"]
+
+        # renaming a provider changes no partition: no new one, nothing to load but the restatement
+        _rename(home, "sandbox-aws", "Bandwidth")
+        renamed = _evaluate(defs, instance, home)
+        assert renamed.dynamic_partitions_requests == []
+        assert [r.partition_key for r in renamed.run_requests or []] == [f"2026-01|{key['sandbox-aws']}"]
+        assert [r.tags[PROVIDER_TAG] for r in renamed.run_requests or []] == ["Bandwidth"]
+        history = instance.get_materialized_partitions(dg.AssetKey("focus_costs"))
+        assert {f"2026-0{m}|{key['sandbox-aws']}" for m in (1, 2)} <= history  # its history is kept
+    with duckdb.connect(str(home.warehouse), read_only=True) as con:
+        sources = {row[0] for row in con.execute("SELECT DISTINCT x_SourceId FROM focus_costs").fetchall()}
+    assert sources == set(key.values())  # the warehouse holds ids, never names
+
+
+def _rename(layout: HomeLayout, old: str, new: str) -> None:
+    engine = make_engine(layout.default_database_url())
+    with Session(engine) as session, session.begin():
+        provider = session.scalars(select(Provider).where(Provider.name == old)).one()
+        provider.name = new
+    engine.dispose()
 
 
 def test_the_daily_schedule_reloads_the_open_month_and_last_month_early_on(home: HomeLayout) -> None:

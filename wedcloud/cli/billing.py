@@ -124,7 +124,7 @@ def months(name: Annotated[str, typer.Argument(help="The provider's name.")]) ->
     cipher = load_cipher(context.settings.layout.root, environment=context.settings.environment)
     try:
         with transaction(context.sessions) as session:
-            source = billing.billing_source(session, context.settings.layout, name=name, cipher=cipher)
+            source = billing.billing_source(session, context.settings.layout, key=name, cipher=cipher)
         found = source.months()
     except ServiceError as error:
         console.print(f"[red]{error}[/]")

@@ -20,7 +20,13 @@ from control_plane.security import Role, key_from_token
 from control_plane.services import api_keys, billing, sandbox
 from control_plane.store.db import transaction
 from pipelines.definitions import build_definitions
-from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
+from pipelines.materialize import (
+    dagster_instance,
+    materialize_months,
+    months_between,
+    register_sources,
+    write_instance_config,
+)
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
@@ -127,6 +133,7 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
 
 def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
     layout = context.settings.layout
+    write_instance_config(layout.dagster_home)  # the UI's runs share the warehouse pool's single slot
     env = {
         **os.environ,
         "WEDCLOUD_HOME": str(layout.root),
