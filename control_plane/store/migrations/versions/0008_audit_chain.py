@@ -3,7 +3,7 @@ before it and its own; ``audit_chain`` holds the last link. Rows already written
 id order. On PostgreSQL, TRUNCATE on the audit log is refused as UPDATE and DELETE already are.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
