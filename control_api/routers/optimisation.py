@@ -26,7 +26,7 @@ from control_api.routers.operations import ActingDep
 from control_api.schemas.operations import OperationOut
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.security import Role
-from control_plane.services import operations
+from control_plane.services import applying, operations
 from control_plane.services import optimisation as service
 from control_plane.services.errors import InvalidRequest
 from control_plane.serving import SnapshotReader
@@ -404,7 +404,7 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
     if created:
         acting.start(
             operation,
-            service.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor),
+            applying.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor),
         )
     acting.audit.record(
         target=f"recommendation:{row.id}",
