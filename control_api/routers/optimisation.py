@@ -390,8 +390,12 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
         _check_purchase(acting, row, body)
     key = acting.request.headers.get("Idempotency-Key")
     if not body.dry_run and row.status in (service.APPLIED, service.APPLYING):  # harmless: its operation again
-        operation, _ = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
-        acting.audit.record(target=f"recommendation:{row.id}", operation=str(operation.id), replayed=True)
+        operation, created = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
+        if created:  # its earlier apply died: this one starts afresh
+            acting.start(
+                operation, applying.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor)
+            )
+        acting.audit.record(target=f"recommendation:{row.id}", operation=str(operation.id), replayed=not created)
         acting.response.status_code = 202
         return acting.accepted(operation)
     provider = service.provider_of(acting.session, row)

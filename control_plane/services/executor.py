@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 OWNER = f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 LEASE_SECONDS = float(os.environ.get("WEDCLOUD_OPERATION_LEASE_SECONDS", "60"))
 IN_FLIGHT = ("pending", "running")
-_here: set[uuid.UUID] = set()  # operations this process is executing now
+_here: set[tuple[str, uuid.UUID]] = set()  # (owner, operation) this process is executing now
 _here_lock = threading.Lock()
 
 
@@ -53,9 +53,9 @@ def expired(now: datetime) -> ColumnElement[bool]:
 def claim(sessions: sessionmaker[Session], operation_id: uuid.UUID, *, owner: str = OWNER) -> bool:
     """Take ``operation_id`` for execution by ``owner``: True if it is now ours to run."""
     with _here_lock:
-        if operation_id in _here:  # this process runs it already (its lease is ours too)
+        if (owner, operation_id) in _here:  # this process runs it already (its lease is ours too)
             return False
-        _here.add(operation_id)
+        _here.add((owner, operation_id))
     try:
         now = utcnow()
         with sessions() as session:
@@ -66,7 +66,7 @@ def claim(sessions: sessionmaker[Session], operation_id: uuid.UUID, *, owner: st
                     .with_for_update(skip_locked=True)
                 )
                 if locked is None:  # another process holds the row (or the lease) now
-                    _forget(operation_id)
+                    _forget(owner, operation_id)
                     return False
             taken = session.execute(
                 update(Operation)
@@ -82,10 +82,10 @@ def claim(sessions: sessionmaker[Session], operation_id: uuid.UUID, *, owner: st
             )
             session.commit()
     except BaseException:
-        _forget(operation_id)
+        _forget(owner, operation_id)
         raise
     if taken.rowcount != 1:  # type: ignore[attr-defined]
-        _forget(operation_id)
+        _forget(owner, operation_id)
         return False
     return True
 
@@ -103,9 +103,9 @@ def renew(sessions: sessionmaker[Session], operation_id: uuid.UUID, *, owner: st
     return bool(done.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _forget(operation_id: uuid.UUID) -> None:
+def _forget(owner: str, operation_id: uuid.UUID) -> None:
     with _here_lock:
-        _here.discard(operation_id)
+        _here.discard((owner, operation_id))
 
 
 class Heartbeat:
@@ -138,6 +138,6 @@ class Heartbeat:
         self._thread.join()
 
 
-def release(operation_id: uuid.UUID) -> None:
-    """This process no longer executes ``operation_id`` (call once its end is recorded)."""
-    _forget(operation_id)
+def release(operation_id: uuid.UUID, *, owner: str = OWNER) -> None:
+    """``owner`` no longer executes ``operation_id`` (call once its end is recorded)."""
+    _forget(owner, operation_id)

@@ -134,20 +134,27 @@ def unsealed(operation: Operation, cipher: Cipher | None) -> dict[str, Any] | No
     return cipher.decrypt(operation.sealed_request, context=str(operation.id))
 
 
-def execute(sessions: sessionmaker[Session], operation_id: uuid.UUID, work: Work, *, claimed: bool = False) -> None:
-    """Run ``work`` for an operation this process can claim (``executor.claim``; ``claimed``: it
-    did already) and record how it ended. Never raises: the outcome is the operation's status,
-    result and error. Does nothing when another process holds the lease or the operation ended.
-    A provider that is busy or unreachable (a retryable error) leaves it pending for the
-    reconciler to try again, up to MAX_ATTEMPTS runs."""
-    if not claimed and not executor.claim(sessions, operation_id):
+def execute(
+    sessions: sessionmaker[Session],
+    operation_id: uuid.UUID,
+    work: Work,
+    *,
+    claimed: bool = False,
+    owner: str = executor.OWNER,
+) -> None:
+    """Run ``work`` for an operation ``owner`` (this process) can claim (``executor.claim``;
+    ``claimed``: it did already) and record how it ended. Never raises: the outcome is the
+    operation's status, result and error. Does nothing when another owner holds the lease or the
+    operation ended. A provider that is busy or unreachable (a retryable error) leaves it pending
+    for the reconciler to try again, up to MAX_ATTEMPTS runs."""
+    if not claimed and not executor.claim(sessions, operation_id, owner=owner):
         return
     try:
-        with executor.Heartbeat(sessions, operation_id):
+        with executor.Heartbeat(sessions, operation_id, owner=owner):
             outcome = _outcome(sessions, operation_id, work)
-        finish(sessions, operation_id, **outcome)
+        finish(sessions, operation_id, **outcome, owner=owner)
     finally:
-        executor.release(operation_id)
+        executor.release(operation_id, owner=owner)
 
 
 def _outcome(sessions: sessionmaker[Session], operation_id: uuid.UUID, work: Work) -> dict[str, Any]:

@@ -60,7 +60,9 @@ def reconcile(sessions: sessionmaker[Session], adapter_for: AdapterFor, *, ciphe
     ``provisioning`` by asking their provider."""
     report = Reconciled()
     with sessions() as session:
-        stuck = list(session.scalars(select(Operation.id).where(executor.expired(utcnow()))))
+        stuck = list(
+            session.scalars(select(Operation.id).where(executor.expired(utcnow())).order_by(Operation.created_at))
+        )
     for operation_id in stuck:
         if not executor.claim(sessions, operation_id):
             continue  # another process took it first
