@@ -221,7 +221,7 @@ async def optimize(
 ) -> Any:
     info = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
-    names = _provider_names(reader, info)
+    names = await anyio.to_thread.run_sync(_provider_names, reader, info)  # DuckDB and SQL: off the loop
     if body.provider is not None and body.provider not in names:
         raise InvalidRequest(
             f"the serving snapshot has no inventory of a provider named {body.provider!r}; "
@@ -229,25 +229,31 @@ async def optimize(
             parameter="provider",
         )
     sessions = request.app.state.sessions
-    with sessions() as session:
-        operation, _ = operations.begin(
-            session, kind="optimize", actor=acting.principal.actor, request=body.model_dump(mode="json")
-        )
-        session.commit()
-        operation_id = operation.id
+    operation_id = await anyio.to_thread.run_sync(_begin_analysis, sessions, acting.principal.actor, body)
     work = _analysis(reader, info, body)
     task = asyncio.ensure_future(anyio.to_thread.run_sync(operations.execute, sessions, operation_id, work))
     _RUNNING.add(task)  # the loop keeps only a weak reference to a task that outlives the request
     task.add_done_callback(_RUNNING.discard)
     done, _ = await asyncio.wait({task}, timeout=SYNC_SECONDS)
     acting.audit.record(target=f"operation:{operation_id}", requested=body.model_dump(mode="json"))
-    with sessions() as session:
-        view = operations.public_view(operations.get_operation(session, operation_id))
+    view = await anyio.to_thread.run_sync(_view_of, sessions, operation_id)
     if not done:
         response.status_code = 202
         response.headers["Location"] = f"/api/cloud/operations/{operation_id}"
         return {"status": view["status"], "result": None, "operation": view}
     return {"status": view["status"], "result": view["result"], "operation": view}
+
+
+def _begin_analysis(sessions: Any, actor: str, body: OptimizeIn) -> Any:
+    with sessions() as session:
+        operation, _ = operations.begin(session, kind="optimize", actor=actor, request=body.model_dump(mode="json"))
+        session.commit()
+        return operation.id
+
+
+def _view_of(sessions: Any, operation_id: Any) -> dict[str, Any]:
+    with sessions() as session:
+        return operations.public_view(operations.get_operation(session, operation_id))
 
 
 def _provider_names(reader: SnapshotReader, info: SnapshotInfo) -> list[str]:
@@ -388,6 +394,7 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
     row = service.get_recommendation(acting.session, rec_id)
     if row.action == "purchase":
         _check_purchase(acting, row, body)
+        return service.purchase_plan(row)  # (reached by a dry run only)
     key = acting.request.headers.get("Idempotency-Key")
     if not body.dry_run and row.status in (service.APPLIED, service.APPLYING):  # harmless: its operation again
         operation, created = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
@@ -427,6 +434,8 @@ def _check_purchase(acting: Any, row: RecommendationRow, body: ApplyIn) -> None:
             403, f"A commitment purchase needs the admin role; your key has {acting.principal.role.value}.",
             slug="forbidden",
         )  # fmt: skip
+    if body.dry_run:  # shows the purchase and changes nothing: no confirmation needed
+        return
     if body.confirm != row.target:
         raise InvalidRequest(
             f"a commitment purchase needs `confirm` set to its target ({row.target!r}) to show it was read",

@@ -271,6 +271,20 @@ def plan_view(row: RecommendationRow, current: CloudResource, change: Change) ->
     }
 
 
+def purchase_plan(row: RecommendationRow) -> dict[str, Any]:
+    """A commitment purchase's dry run: what would be bought; nothing undoes it once bought."""
+    return {
+        "dry_run": True,
+        "recommendation": row.id,
+        "resource": {"id": row.resource_id, "state": None, "size": None, "tags": {}},
+        "steps": [f"purchase {row.target} for {row.resource_id} in the provider's console"],
+        "verify": [],
+        "rollback": ["none: a commitment cannot be returned once bought; the evidence has its break-even month"],
+        "monthly_saving": format_amount(row.monthly_saving),
+        "currency": row.currency,
+    }
+
+
 def _verify_text(current: CloudResource, change: Change) -> list[str]:
     checks = []
     if change.expected_state:
