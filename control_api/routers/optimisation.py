@@ -26,7 +26,7 @@ from control_api.routers.operations import ActingDep
 from control_api.schemas.operations import OperationOut
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.security import Role
-from control_plane.services import operations, provider_keys
+from control_plane.services import applying, operations, provider_keys
 from control_plane.services import optimisation as service
 from control_plane.services.errors import InvalidRequest
 from control_plane.serving import SnapshotReader
@@ -222,35 +222,46 @@ async def optimize(
     info = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
     sessions = request.app.state.sessions
-    with sessions() as session:  # the snapshot's inventory is keyed by provider id; the body names one
-        labels = provider_keys.labels(session)
-        key = provider_keys.key_of(session, body.provider) if body.provider is not None else None
-    keys = _provider_names(reader, info)
+    # The snapshot's inventory is keyed by provider id; the body names one. DuckDB and SQL: off the loop.
+    labels, key = await anyio.to_thread.run_sync(_labels_and_key, sessions, body.provider)
+    keys = await anyio.to_thread.run_sync(_provider_names, reader, info)
     if key is not None and key not in keys:
         raise InvalidRequest(
             f"the serving snapshot has no inventory of a provider named {body.provider!r}; "
             f"known: {', '.join(sorted(labels.get(k, k) for k in keys)) or 'none'}",
             parameter="provider",
         )
-    with sessions() as session:
-        operation, _ = operations.begin(
-            session, kind="optimize", actor=acting.principal.actor, request=body.model_dump(mode="json")
-        )
-        session.commit()
-        operation_id = operation.id
+    operation_id = await anyio.to_thread.run_sync(_begin_analysis, sessions, acting.principal.actor, body)
     work = _analysis(reader, info, body, key)
     task = asyncio.ensure_future(anyio.to_thread.run_sync(operations.execute, sessions, operation_id, work))
     _RUNNING.add(task)  # the loop keeps only a weak reference to a task that outlives the request
     task.add_done_callback(_RUNNING.discard)
     done, _ = await asyncio.wait({task}, timeout=SYNC_SECONDS)
     acting.audit.record(target=f"operation:{operation_id}", requested=body.model_dump(mode="json"))
-    with sessions() as session:
-        view = operations.public_view(operations.get_operation(session, operation_id))
+    view = await anyio.to_thread.run_sync(_view_of, sessions, operation_id)
     if not done:
         response.status_code = 202
         response.headers["Location"] = f"/api/cloud/operations/{operation_id}"
         return {"status": view["status"], "result": None, "operation": view}
     return {"status": view["status"], "result": view["result"], "operation": view}
+
+
+def _labels_and_key(sessions: Any, provider: str | None) -> tuple[dict[str, str], str | None]:
+    with sessions() as session:
+        key = provider_keys.key_of(session, provider) if provider is not None else None
+        return provider_keys.labels(session), key
+
+
+def _begin_analysis(sessions: Any, actor: str, body: OptimizeIn) -> Any:
+    with sessions() as session:
+        operation, _ = operations.begin(session, kind="optimize", actor=actor, request=body.model_dump(mode="json"))
+        session.commit()
+        return operation.id
+
+
+def _view_of(sessions: Any, operation_id: Any) -> dict[str, Any]:
+    with sessions() as session:
+        return operations.public_view(operations.get_operation(session, operation_id))
 
 
 def _provider_names(reader: SnapshotReader, info: SnapshotInfo) -> list[str]:
@@ -392,10 +403,15 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
     row = service.get_recommendation(acting.session, rec_id)
     if row.action == "purchase":
         _check_purchase(acting, row, body)
+        return service.purchase_plan(row)  # (reached by a dry run only)
     key = acting.request.headers.get("Idempotency-Key")
     if not body.dry_run and row.status in (service.APPLIED, service.APPLYING):  # harmless: its operation again
-        operation, _ = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
-        acting.audit.record(target=f"recommendation:{row.id}", operation=str(operation.id), replayed=True)
+        operation, created = service.begin_apply(acting.session, row, actor=acting.principal.actor, idempotency_key=key)
+        if created:  # its earlier apply died: this one starts afresh
+            acting.start(
+                operation, applying.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor)
+            )
+        acting.audit.record(target=f"recommendation:{row.id}", operation=str(operation.id), replayed=not created)
         acting.response.status_code = 202
         return acting.accepted(operation)
     provider = service.provider_of(acting.session, row)
@@ -408,7 +424,7 @@ def apply(rec_id: str, body: ApplyIn, acting: ActingDep) -> Any:
     if created:
         acting.start(
             operation,
-            service.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor),
+            applying.apply_work(acting.adapter_for, operation.id, row.id, actor=acting.principal.actor),
         )
     acting.audit.record(
         target=f"recommendation:{row.id}",
@@ -427,6 +443,8 @@ def _check_purchase(acting: Any, row: RecommendationRow, body: ApplyIn) -> None:
             403, f"A commitment purchase needs the admin role; your key has {acting.principal.role.value}.",
             slug="forbidden",
         )  # fmt: skip
+    if body.dry_run:  # shows the purchase and changes nothing: no confirmation needed
+        return
     if body.confirm != row.target:
         raise InvalidRequest(
             f"a commitment purchase needs `confirm` set to its target ({row.target!r}) to show it was read",

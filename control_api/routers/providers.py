@@ -37,7 +37,7 @@ from control_api.schemas.providers import (
     ServiceOut,
 )
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_plane.services import inventory, operations
+from control_plane.services import operations, reconciler
 from control_plane.services import providers as service
 from control_plane.services.errors import InvalidRequest
 
@@ -254,13 +254,9 @@ def sync_provider(
         request={"provider_id": str(provider_id)},
         provider_id=provider_id,
         idempotency_key=idempotency_key,
+        target=f"sync:{provider_id}",
     )
     if created:
-
-        def work(work_session: Any) -> dict[str, Any]:
-            target = service.get_provider(work_session, provider_id=provider_id)
-            return inventory.sync(work_session, target, acting.adapter_for(target, work_session).list_resources())
-
-        acting.start(operation, work)
+        acting.start(operation, reconciler.sync_work(acting.adapter_for, provider_id))
     acting.audit.record(target=f"provider:{provider_id}", operation=str(operation.id), replayed=not created)
     return acting.accepted(operation)

@@ -75,8 +75,9 @@ def provision(body: ResourceSpec, acting: ActingDep, idempotency_key: IDEMPOTENC
         provider, acting.session
     )  # refuses a provider kind without an adapter before anything is written
     operation, created, provision_request = service.begin_provision(
-        acting.session, provider, body.spec(), actor=acting.principal.actor, idempotency_key=idempotency_key
-    )
+        acting.session, provider, body.spec(), actor=acting.principal.actor, idempotency_key=idempotency_key,
+        cipher=acting.cipher,
+    )  # fmt: skip
     if created:
         acting.start(operation, service.provision_work(acting.adapter_for, operation.id, provision_request))
     acting.audit.record(
@@ -172,6 +173,8 @@ def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEM
         actor=acting.principal.actor,
         request=body.model_dump(mode="json"),
         idempotency_key=idempotency_key,
+        cipher=acting.cipher,
+        sealed=service.bulk_sealed(items, atomic=body.atomic),
     )
     if created:
         acting.start(operation, service.bulk_work(acting.adapter_for, operation.id, items, atomic=body.atomic))

@@ -89,7 +89,8 @@ def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) 
         else:
             unchanged += 1
     for cloud_id, row in rows.items():
-        if cloud_id not in seen and row.state != ResourceState.TERMINATED:
+        # (a row still waiting for its provision has no cloud id yet: its operation fills it in)
+        if cloud_id not in seen and row.state != ResourceState.TERMINATED and not cloud_id.startswith("pending:"):
             row.state, row.terminated_at = ResourceState.TERMINATED.value, now
             report["gone"].append(_named(row))
     session.flush()

@@ -25,8 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from clouds.errors import CloudError
 from control_plane import audit
 from control_plane.audit import redact
+from control_plane.crypto import Cipher
 from control_plane.pagination import page_of, seek
-from control_plane.services.errors import InvalidRequest, NotFound, ServiceError
+from control_plane.services import executor
+from control_plane.services.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from control_plane.store.models import AuditEntry, Operation
 from wedcloud.sqltypes import utcnow
 
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED)
+IN_FLIGHT = (PENDING, RUNNING)
+MAX_ATTEMPTS = 3  # runs of an operation whose provider was busy or unreachable
 Work = Callable[[Session], dict[str, Any]]
 
 
@@ -54,8 +58,18 @@ def begin(
     provider_id: uuid.UUID | None = None,
     resource_id: uuid.UUID | None = None,
     idempotency_key: str | None = None,
+    target: str | None = None,
+    cipher: Cipher | None = None,
+    sealed: dict[str, Any] | None = None,
+    operation_id: uuid.UUID | None = None,
 ) -> tuple[Operation, bool]:
-    """The operation for this request, and whether it is new (False: a retry of an earlier one)."""
+    """The operation for this request, and whether it is new (False: a retry of an earlier one).
+
+    ``target`` names what it changes: while another operation on it is pending or running the
+    request is refused (Conflict naming that operation). With ``cipher``, ``sealed`` (default:
+    ``request``) is kept encrypted, so a resumed operation uses the real values and readers see
+    only the redacted copy. The new operation is leased to this process (``executor``) until it
+    starts, so no reconciler takes it over in the meantime."""
     digest = request_hash({"kind": kind, **request})
     if idempotency_key:
         earlier = session.scalar(
@@ -68,7 +82,11 @@ def begin(
                     f"(operation {earlier.id}); use a new key for a new request"
                 )
             return earlier, False
+    if target is not None:
+        refuse_if_in_flight(session, target)
+    operation_id = operation_id or uuid.uuid4()
     operation = Operation(
+        id=operation_id,
         kind=kind,
         status=PENDING,
         actor=actor,
@@ -77,48 +95,110 @@ def begin(
         idempotency_key=idempotency_key,
         provider_id=provider_id,
         resource_id=resource_id,
+        target=target,
+        sealed_request=cipher.encrypt(sealed if sealed is not None else request, context=str(operation_id))
+        if cipher is not None
+        else None,
+        lease_owner=executor.OWNER,
+        lease_expires_at=utcnow() + executor.lease_ttl(),
     )
     session.add(operation)
     try:
         with session.begin_nested():
             session.flush()
-    except IntegrityError:  # the same key, committed by a concurrent request a moment ago
+    except IntegrityError:  # the same key or target, committed by a concurrent request a moment ago
         session.expunge(operation)
         return begin(
             session, kind=kind, actor=actor, request=request, provider_id=provider_id,
-            resource_id=resource_id, idempotency_key=idempotency_key,
+            resource_id=resource_id, idempotency_key=idempotency_key, target=target, cipher=cipher,
+            sealed=sealed, operation_id=operation_id,
         )  # fmt: skip
     return operation, True
 
 
-def execute(sessions: sessionmaker[Session], operation_id: uuid.UUID, work: Work) -> None:
-    """Run ``work`` for a pending operation and record how it ended. Never raises: the
-    outcome is the operation's status, result and error."""
-    with sessions() as session:
-        operation = session.get(Operation, operation_id)
-        if operation is None or operation.status not in (PENDING, RUNNING):
-            return
-        operation.status, operation.started_at = RUNNING, utcnow()
-        operation.attempts += 1
-        session.commit()
+def refuse_if_in_flight(session: Session, target: str) -> None:
+    """Conflict naming the operation that is changing ``target`` now, if there is one."""
+    busy = session.scalar(select(Operation).where(Operation.target == target, Operation.status.in_(IN_FLIGHT)))
+    if busy is not None:
+        raise Conflict(
+            f"operation {busy.id} ({busy.kind}, {busy.status}) is changing this now; wait for it to end "
+            f"(GET /api/cloud/operations/{busy.id})",
+            operation=str(busy.id),
+        )
+
+
+def unsealed(operation: Operation, cipher: Cipher | None) -> dict[str, Any] | None:
+    """The request as asked, or None when it was not sealed (or cannot be read here)."""
+    if operation.sealed_request is None or cipher is None:
+        return None
+    return cipher.decrypt(operation.sealed_request, context=str(operation.id))
+
+
+def execute(
+    sessions: sessionmaker[Session],
+    operation_id: uuid.UUID,
+    work: Work,
+    *,
+    claimed: bool = False,
+    owner: str = executor.OWNER,
+) -> None:
+    """Run ``work`` for an operation ``owner`` (this process) can claim (``executor.claim``;
+    ``claimed``: it did already) and record how it ended. Never raises: the outcome is the
+    operation's status, result and error. Does nothing when another owner holds the lease or the
+    operation ended. A provider that is busy or unreachable (a retryable error) leaves it pending
+    for the reconciler to try again, up to MAX_ATTEMPTS runs."""
+    if not claimed and not executor.claim(sessions, operation_id, owner=owner):
+        return
+    try:
+        with executor.Heartbeat(sessions, operation_id, owner=owner):
+            outcome = _outcome(sessions, operation_id, work)
+        finish(sessions, operation_id, **outcome, owner=owner)
+    finally:
+        executor.release(operation_id, owner=owner)
+
+
+def _outcome(sessions: sessionmaker[Session], operation_id: uuid.UUID, work: Work) -> dict[str, Any]:
     try:
         with sessions() as session:
             result = work(session)
             session.commit()
-        outcome: dict[str, Any] = {"status": SUCCEEDED, "result": result, "error": None}
+        return {"status": SUCCEEDED, "result": result, "error": None}
     except (CloudError, ServiceError) as exc:
-        outcome = {"status": FAILED, "result": None, "error": {"type": type(exc).__name__, "detail": str(exc)}}
+        again = isinstance(exc, CloudError) and exc.retryable
+        error = {"type": type(exc).__name__, "detail": str(exc)}
+        return {"status": PENDING if again else FAILED, "result": None, "error": error}
     except Exception:
         log.exception("operation failed", extra={"operation_id": str(operation_id)})
         detail = "an unexpected error stopped the operation; it has been logged"
-        outcome = {"status": FAILED, "result": None, "error": {"type": "InternalError", "detail": detail}}
+        return {"status": FAILED, "result": None, "error": {"type": "InternalError", "detail": detail}}
+
+
+def finish(
+    sessions: sessionmaker[Session],
+    operation_id: uuid.UUID,
+    *,
+    status: str,
+    result: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    owner: str = executor.OWNER,
+) -> bool:
+    """Record the end and release the lease, only while ``owner`` holds it (a process that lost
+    its lease records nothing: the one that took over does). True if recorded. ``PENDING``: to be
+    tried again (the lease is released at once), unless it has had MAX_ATTEMPTS runs."""
     with sessions() as session:
-        operation = session.get(Operation, operation_id)
-        if operation is not None:
-            operation.status, operation.result, operation.error = outcome["status"], outcome["result"], outcome["error"]
+        operation = session.get(Operation, operation_id, with_for_update=True)
+        if operation is None or operation.status not in IN_FLIGHT or operation.lease_owner != owner:
+            log.warning("operation %s: lease lost before its end was recorded", operation_id)
+            return False
+        if status == PENDING and operation.attempts >= MAX_ATTEMPTS:
+            status = FAILED
+        operation.status, operation.result, operation.error = status, result, error
+        operation.lease_owner, operation.lease_expires_at = None, None
+        if status != PENDING:
             operation.finished_at = utcnow()
             session.add(_finished_entry(operation))
-            session.commit()
+        session.commit()
+    return True
 
 
 def _finished_entry(operation: Operation) -> AuditEntry:

@@ -15,28 +15,26 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from analytics.money import format_amount
 from analytics.optimisation.model import Recommendation
-from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
-from clouds.errors import CloudError
+from clouds.base import CloudProvider, CloudResource, ResourceState
 from control_plane.pagination import decode_cursor, encode_cursor
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
-from control_plane.services.health import http_health
 from control_plane.services.provider_keys import find_provider
-from control_plane.services.resources import apply_cloud, scale_resource
-from control_plane.store.models import Provider, RecommendationRow
+from control_plane.services.resources import target_of
+from control_plane.store.models import Operation, Provider, RecommendationRow
 from control_plane.store.models import Resource as ResourceRow
-from wedcloud.sqltypes import utcnow
 
 OPEN, APPLYING, APPLIED, REVERTED, FAILED, DISMISSED, OBSOLETE = (
     "open", "applying", "applied", "reverted", "failed", "dismissed", "obsolete",
 )  # fmt: skip
 STATUSES = (OPEN, APPLYING, APPLIED, REVERTED, FAILED, DISMISSED, OBSOLETE)
 APPLICABLE = (OPEN, REVERTED, FAILED)  # an apply may be (re)tried from these
+IN_PROGRESS = "in_progress"  # outcome.result while the change is under way
 HEALTH_TAG = "wedcloud:health-url"
 SCHEDULE_TAG = "wedcloud:schedule"
 HEALTH_ATTEMPTS = 3
@@ -275,6 +273,20 @@ def plan_view(row: RecommendationRow, current: CloudResource, change: Change) ->
     }
 
 
+def purchase_plan(row: RecommendationRow) -> dict[str, Any]:
+    """A commitment purchase's dry run: what would be bought; nothing undoes it once bought."""
+    return {
+        "dry_run": True,
+        "recommendation": row.id,
+        "resource": {"id": row.resource_id, "state": None, "size": None, "tags": {}},
+        "steps": [f"purchase {row.target} for {row.resource_id} in the provider's console"],
+        "verify": [],
+        "rollback": ["none: a commitment cannot be returned once bought; the evidence has its break-even month"],
+        "monthly_saving": format_amount(row.monthly_saving),
+        "currency": row.currency,
+    }
+
+
 def _verify_text(current: CloudResource, change: Change) -> list[str]:
     checks = []
     if change.expected_state:
@@ -290,22 +302,45 @@ def begin_apply(
     session: Session, row: RecommendationRow, *, actor: str, idempotency_key: str | None
 ) -> tuple[Any, bool]:
     """The apply's operation (new, or the one already running or done). Applying an applied
-    recommendation again is harmless: it answers with the operation that applied it."""
-    if row.status in (APPLIED, APPLYING) and row.operation_id is not None:
-        return operations.get_operation(session, row.operation_id), False
-    if row.status not in APPLICABLE:
+    recommendation again is harmless: it answers with the operation that applied it. The status
+    moves by a conditional update, so of two concurrent applies one starts and the other is
+    refused; a recommendation left ``applying`` by an operation that died may be applied again."""
+    earlier = session.get(Operation, row.operation_id) if row.operation_id is not None else None
+    if row.status in (APPLIED, APPLYING) and earlier is not None:
+        if row.status == APPLIED or earlier.status in operations.IN_FLIGHT:
+            return earlier, False
+    elif row.status not in APPLICABLE:
         raise Conflict(f"recommendation {row.id} is {row.status}; only open, reverted or failed ones can be applied",
                        state=row.status)  # fmt: skip
     provider = provider_of(session, row)
     known = _resource_row(session, provider, row.resource_id)
+    operation_id = uuid.uuid4()
+    moved = session.execute(
+        update(RecommendationRow)
+        .where(RecommendationRow.id == row.id, RecommendationRow.status == row.status)
+        .where(_same(RecommendationRow.operation_id, row.operation_id))
+        .values(status=APPLYING, operation_id=operation_id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"recommendation {row.id} is being applied by another request now; poll its status")
     operation, created = operations.begin(
         session, kind="apply_recommendation", actor=actor,
         request={"recommendation": row.id, "action": row.action, "target": row.target},
         provider_id=provider.id, resource_id=known.id if known else None, idempotency_key=idempotency_key,
+        target=target_for(provider, row.resource_id, known), operation_id=operation_id,
     )  # fmt: skip
-    if created:
-        row.status, row.operation_id = APPLYING, operation.id
+    session.refresh(row)
     return operation, created
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
+
+
+def target_for(provider: Provider, cloud_id: str, known: ResourceRow | None) -> str:
+    """What an apply changes, named as the resource actions name it when WedCloud has a row."""
+    return target_of(known.id) if known is not None else f"cloud:{provider.id}:{cloud_id}"[:600]
 
 
 def _resource_row(session: Session, provider: Provider, cloud_id: str) -> ResourceRow | None:
@@ -316,109 +351,3 @@ def _resource_row(session: Session, provider: Provider, cloud_id: str) -> Resour
 
 
 HealthProbe = Callable[[str], tuple[bool, str]]  # health.http_health: through the outbound guard
-
-
-def apply_work(
-    adapter_for: AdapterFor, operation_id: uuid.UUID, rec_id: str, *, actor: str, probe: HealthProbe = http_health
-) -> operations.Work:
-    """The apply itself, run as the operation's work."""
-
-    def work(session: Session) -> dict[str, Any]:
-        row = get_recommendation(session, rec_id)
-        provider = provider_of(session, row)
-        adapter = adapter_for(provider, session)
-        try:
-            outcome, final = _apply(adapter, row, probe)
-        except Exception:
-            row.status = FAILED
-            session.commit()  # the recommendation says failed even though the work raises
-            raise
-        row.outcome = outcome
-        row.status = APPLIED if outcome["result"] == "applied" else REVERTED
-        row.applied_at, row.applied_by = utcnow(), actor
-        if (known := _resource_row(session, provider, row.resource_id)) is not None:
-            apply_cloud(known, final, adapter)  # its state, size and list price as the provider now says
-        return outcome
-
-    return work
-
-
-def _apply(adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe) -> tuple[dict[str, Any], CloudResource]:
-    """The apply's record, and the resource as it was left."""
-    before = adapter.describe(row.resource_id)
-    change = change_for(row, before)
-    record: dict[str, Any] = {
-        "before": _config(before),
-        "steps": change.steps,
-        "rollback": change.rollback,
-        "baseline_hourly": row.evidence.get("hourly_rate"),
-        "rate_basis": row.evidence.get("rate_basis"),
-    }
-    if change.needs_data_snapshot:
-        snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")
-        record["snapshot"] = {"id": snap.id, "created_at": snap.created_at.isoformat()}
-        record["rollback"] = [f"restore snapshot {snap.id} in {before.region}"]
-    try:
-        after = _change(adapter, row, before)
-    except CloudError as exc:  # part of it may have happened (stopped, not resized): put it back
-        reverted = _revert(adapter, row, before)
-        why = f"the change failed: {exc}"
-        return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
-    healthy, checks = _verify(after, change, before, probe)
-    record["health"] = checks
-    if healthy:
-        return {**record, "result": "applied", "after": _config(after)}, after
-    reverted = _revert(adapter, row, before)
-    why = "; ".join(c["detail"] for c in checks if not c["ok"])
-    return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
-
-
-def _config(resource: CloudResource) -> dict[str, Any]:
-    return {"id": resource.id, "state": resource.state.value, "size": resource.size, "tags": dict(resource.tags)}
-
-
-def _change(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
-    rid = row.resource_id
-    if row.action == "resize":
-        assert row.target is not None
-        return scale_resource(
-            adapter, rid, ScaleRequest(size=row.target), running=before.state == ResourceState.RUNNING
-        )
-    if row.action == "stop":
-        return adapter.stop(rid)
-    if row.action in ("terminate", "delete"):
-        return adapter.terminate(rid)
-    return adapter.tag(rid, {**before.tags, SCHEDULE_TAG: row.target or ""})
-
-
-def _verify(
-    after: CloudResource, change: Change, before: CloudResource, probe: HealthProbe
-) -> tuple[bool, list[dict[str, Any]]]:
-    checks = []
-    if change.expected_state:
-        ok = after.state.value == change.expected_state
-        checks.append({"check": "state", "ok": ok, "detail": f"state is {after.state.value}"})
-    if change.expected_size:
-        ok = after.size == change.expected_size
-        checks.append({"check": "type", "ok": ok, "detail": f"type is {after.size}"})
-    url = before.tags.get(HEALTH_TAG)
-    if url and after.state == ResourceState.RUNNING:
-        ok, detail = probe(url)
-        checks.append({"check": "health", "ok": ok, "detail": detail})
-    return all(c["ok"] for c in checks), checks
-
-
-def _revert(adapter: CloudProvider, row: RecommendationRow, before: CloudResource) -> CloudResource:
-    rid = row.resource_id
-    current = adapter.describe(rid)
-    if current.state == ResourceState.TERMINATED:
-        return current  # a delete cannot be undone here: the rollback procedure says how
-    if row.action == "resize" and before.size and current.size != before.size:
-        current = scale_resource(
-            adapter, rid, ScaleRequest(size=before.size), running=current.state == ResourceState.RUNNING
-        )
-    if before.state == ResourceState.RUNNING and current.state == ResourceState.STOPPED:
-        current = adapter.start(rid)
-    if row.action == "schedule":
-        current = adapter.tag(rid, dict(before.tags))
-    return current

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider, CloudResource, ProvisionRequest, ResourceState, ResourceType, ScaleRequest
 from clouds.errors import CloudError, InvalidStateTransition
+from control_plane.crypto import Cipher
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
 from control_plane.services.inventory import values_of
@@ -128,20 +129,42 @@ def apply_cloud(row: Resource, resource: CloudResource, adapter: CloudProvider) 
 
 # -- provisioning ----------------------------------------------------------------------------
 def begin_provision(
-    session: Session, provider: Provider, spec: ProvisionSpec, *, actor: str, idempotency_key: str | None
+    session: Session,
+    provider: Provider,
+    spec: ProvisionSpec,
+    *,
+    actor: str,
+    idempotency_key: str | None,
+    cipher: Cipher | None = None,
 ) -> tuple[Operation, bool, ProvisionRequest]:
     request = check_spec(provider, spec)
     body = {**spec.as_request(), "region": request.region, "subtype": request.options["subtype"]}
+    row_id = uuid.uuid4()
     operation, created = operations.begin(
         session, kind="provision", actor=actor, request=body, provider_id=provider.id,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key, target=target_of(row_id), cipher=cipher,
+        sealed={"request": request_json(request)},
     )  # fmt: skip
     if created:
         row = _pending_row(provider, request, operation.id)
+        row.id = row_id
         session.add(row)
         operation.resource_id = row.id
         session.flush()
     return operation, created, request
+
+
+def target_of(resource_id: uuid.UUID) -> str:
+    """An operation's ``target`` when it changes WedCloud's resource row ``resource_id``."""
+    return f"resource:{resource_id}"
+
+
+def request_json(request: ProvisionRequest) -> dict[str, Any]:
+    return {**vars(request), "resource_type": request.resource_type.value}
+
+
+def request_from_json(body: dict[str, Any]) -> ProvisionRequest:
+    return ProvisionRequest(**{**body, "resource_type": ResourceType(body["resource_type"])})
 
 
 def _pending_row(provider: Provider, request: ProvisionRequest, operation_id: uuid.UUID) -> Resource:
@@ -184,9 +207,10 @@ def provision_work(adapter_for: AdapterFor, operation_id: uuid.UUID, request: Pr
         row, adapter = _operated(session, operation_id, adapter_for, "while it was being provisioned")
         try:
             made = adapter.provision(with_token(request, str(operation_id)))
-        except CloudError:
-            row.state = ResourceState.FAILED.value
-            session.commit()  # the row says failed even though the operation's work raises
+        except CloudError as exc:
+            if not exc.retryable:  # (a busy provider: the operation is tried again, same token)
+                row.state = ResourceState.FAILED.value
+                session.commit()  # the row says failed even though the operation's work raises
             raise
         apply_cloud(row, made, adapter)
         return {"resource_id": str(row.id), "cloud_id": made.id, "state": row.state}
@@ -261,7 +285,7 @@ def begin_action(
         raise Conflict(f"{row.name!r} is still being provisioned; wait for its operation", state=row.state)
     return operations.begin(
         session, kind=action, actor=actor, request={"resource_id": str(row.id), **payload},
-        provider_id=row.provider_id, resource_id=row.id, idempotency_key=idempotency_key,
+        provider_id=row.provider_id, resource_id=row.id, idempotency_key=idempotency_key, target=target_of(row.id),
     )  # fmt: skip
 
 
@@ -293,18 +317,19 @@ def bulk_work(
                 continue
             provider = providers[provider_id]
             adapter = adapters.get(provider_id) or adapters.setdefault(provider_id, adapter_for(provider, session))
-            row = _pending_row(provider, request, operation_id)
-            row.cloud_id = f"{PENDING_PREFIX}{operation_id}:{index}"
-            session.add(row)
+            row = _bulk_row(session, provider, request, operation_id, index)
             try:
                 resource = adapter.provision(with_token(request, f"{operation_id}:{index}"))
             except CloudError as exc:
+                if exc.retryable:  # busy or unreachable: the whole operation is tried again, same tokens
+                    raise
                 row.state = ResourceState.FAILED.value
                 results.append({"index": index, "status": "failed", "error": str(exc), "resource_id": str(row.id)})
                 if atomic:
                     _discard(session, row)
                     break
                 continue
+            row = _adopt(session, row, resource)
             apply_cloud(row, resource, adapter)
             made.append((adapter, row))
             results.append({"index": index, "status": "succeeded", "resource_id": str(row.id), "cloud_id": resource.id})
@@ -327,8 +352,61 @@ def bulk_work(
     return work
 
 
+def _bulk_row(
+    session: Session, provider: Provider, request: ProvisionRequest, operation_id: uuid.UUID, index: int
+) -> Resource:
+    """The row of spec ``index``: the one an interrupted attempt left, or a new one."""
+    pending = f"{PENDING_PREFIX}{operation_id}:{index}"
+    with session.no_autoflush:  # (a flush would hold SQLite's write lock during the provider calls)
+        row = session.scalar(select(Resource).where(Resource.provider_id == provider.id, Resource.cloud_id == pending))
+    if row is None:
+        row = _pending_row(provider, request, operation_id)
+        row.cloud_id = pending
+        session.add(row)
+    return row
+
+
+def _adopt(session: Session, row: Resource, resource: CloudResource) -> Resource:
+    """The row for what the provider made: an existing row of it (an earlier attempt recorded
+    it) rather than a second one."""
+    with session.no_autoflush:
+        existing = session.scalar(
+            select(Resource).where(Resource.provider_id == row.provider_id, Resource.cloud_id == resource.id)
+        )
+    if existing is None or existing is row:
+        return row
+    _discard(session, row)
+    return existing
+
+
 def _discard(session: Session, row: Resource) -> None:
     if row in session.new:
         session.expunge(row)
     else:
         session.delete(row)
+
+
+BulkItem = tuple[int, uuid.UUID, ProvisionRequest | None, str | None]
+
+
+def bulk_sealed(items: list[BulkItem], *, atomic: bool) -> dict[str, Any]:
+    """What a bulk provision keeps sealed, so that a resumed one provisions the same specs."""
+    return {
+        "atomic": atomic,
+        "items": [
+            {"index": i, "provider_id": str(p), "request": request_json(r) if r else None, "problem": problem}
+            for i, p, r, problem in items
+        ],
+    }
+
+
+def bulk_items(sealed: dict[str, Any]) -> list[BulkItem]:
+    return [
+        (
+            item["index"],
+            uuid.UUID(item["provider_id"]),
+            request_from_json(item["request"]) if item["request"] else None,
+            item["problem"],
+        )
+        for item in sealed["items"]
+    ]

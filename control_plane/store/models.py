@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,9 @@ class Resource(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+_IN_FLIGHT = "status IN ('pending', 'running')"
+
+
 class Operation(Base):
     """A long-running change (provision, scale, sync, ...) and how it ended.
 
@@ -231,7 +235,17 @@ class Operation(Base):
     """
 
     __tablename__ = "operations"
-    __table_args__ = (UniqueConstraint("actor", "idempotency_key", name="uq_operations_actor_idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("actor", "idempotency_key", name="uq_operations_actor_idempotency_key"),
+        Index(
+            "uq_operations_target_in_flight",
+            "target",
+            unique=True,
+            sqlite_where=text(_IN_FLIGHT),
+            postgresql_where=text(_IN_FLIGHT),
+        ),
+        Index("ix_operations_lease", "status", "lease_expires_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     kind: Mapped[str] = mapped_column(String(32))
@@ -249,6 +263,12 @@ class Operation(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # 0006: who runs it and until when (renewed while it runs), the request as asked (encrypted;
+    # ``request`` is the redacted copy), and what it changes (one in flight per target)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    sealed_request: Mapped[bytes | None] = mapped_column(default=None)
+    target: Mapped[str | None] = mapped_column(String(600), default=None)
 
 
 class RecommendationRow(Base):

@@ -212,6 +212,9 @@ def test_roles_dismissal_and_purchases_are_enforced(api: Api) -> None:
                              headers=api.headers(Role.OPERATOR)), 403)  # fmt: skip
     unconfirmed = api.client.post(f"{URL}/{purchase.id}/apply", json={}, headers=api.headers(Role.ADMIN))
     assert "confirm" in _problem(unconfirmed, 422)["detail"]
+    plan = api.client.post(f"{URL}/{purchase.id}/apply", json={"dry_run": True}, headers=api.headers(Role.ADMIN))
+    assert plan.status_code == 200, plan.text  # a dry run buys nothing: no confirmation needed
+    assert plan.json()["steps"] == ["purchase sp-1y-0.50 for savings-plan:111 in the provider's console"]
     _problem(api.client.post(f"{URL}/{rec.id}/apply", json={"dry_run": "maybe"}, headers=api.headers(Role.ADMIN)), 422)
     dismissed = api.client.post(f"{URL}/{rec.id}/dismiss", headers=api.headers(Role.OPERATOR))
     assert dismissed.json()["status"] == "dismissed"

@@ -4,6 +4,7 @@ plus idempotency, the state machine, bulk provisioning and recovery after a cras
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from clouds.aws import credentials as aws_credentials
 from clouds.sandbox.world import build_world, save_world
+from control_plane.crypto import Cipher
 from control_plane.security import Role
 from control_plane.services import operations, resources
 from control_plane.services.providers import adapter_for
@@ -491,6 +493,7 @@ def test_a_crash_after_the_provider_call_is_recovered_without_a_second_resource(
     sessions = make_sessionmaker(api.engine)
     settings = api.client.app.state.settings  # type: ignore[attr-defined]
     cipher = None
+    sealer = Cipher(secrets.token_bytes(32))  # keeps the operation's real request
 
     def adapters(provider: Provider, session: Session) -> Any:
         return adapter_for(provider, session=session, layout=settings.layout, cipher=cipher)
@@ -501,15 +504,18 @@ def test_a_crash_after_the_provider_call_is_recovered_without_a_second_resource(
         spec = resources.ProvisionSpec(
             provider_id=provider.id, name="survivor", resource_type=resources.ResourceType.COMPUTE, size="m5.large"
         )
-        operation, _, request = resources.begin_provision(session, provider, spec, actor="test", idempotency_key=None)
+        operation, _, request = resources.begin_provision(
+            session, provider, spec, actor="test", idempotency_key=None, cipher=sealer
+        )
         session.commit()
         operation_id = operation.id
         # the provider call succeeds ... and then the process dies
         made = adapters(provider, session).provision(resources.with_token(request, str(operation_id)))
         session.execute(update(Operation).where(Operation.id == operation_id).values(
-            status=operations.RUNNING, updated_at=datetime.now(UTC) - timedelta(minutes=10)))  # fmt: skip
+            status=operations.RUNNING, lease_owner="a process that died",
+            lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))  # fmt: skip
         session.commit()
-    report = reconcile(sessions, adapters)
+    report = reconcile(sessions, adapters, cipher=sealer)
     assert report.resumed == [str(operation_id)]
     with sessions() as session:
         finished = session.get(Operation, operation_id)

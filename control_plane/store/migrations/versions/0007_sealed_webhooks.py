@@ -3,7 +3,7 @@ cipher. Webhook URLs already stored plain are sealed by the API when it starts
 (``services.webhooks.seal_plain_targets``): a migration has no key to seal them with.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,173 @@
+"""A fault-injecting HTTP proxy in front of moto's server.
+
+Every request is forwarded to moto as it came, unless a fault is queued for its AWS action
+(``Action=`` of the query protocol, or the JSON protocol's ``X-Amz-Target``). A fault is used
+once: ``error`` answers 500 InternalError without forwarding (the provider failed), ``throttle``
+answers as AWS does when it throttles (EC2: 503 RequestLimitExceeded; others: 400
+ThrottlingException) without forwarding, and ``timeout`` forwards the call (it happens at moto)
+and then holds the answer past the client's read timeout before dropping the connection.
+``hold`` forwards nothing and keeps the connection open until released (for killing the API
+mid-operation). Nagle's algorithm is off, as in ``http.py``.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+FAULTS = ("error", "throttle", "timeout")
+
+
+class FaultProxy:
+    def __init__(self, upstream: str, *, timeout_hold_seconds: float = 1.0) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.hold_seconds = timeout_hold_seconds
+        self.lock = threading.Lock()
+        self.faults: dict[str, list[str]] = defaultdict(list)
+        self.seen: list[str] = []  # the action of every request, in order
+        self.injected: list[tuple[str, str]] = []
+        self.released = threading.Event()
+        self.holding = threading.Event()  # set while a held call waits
+        self.in_flight = 0
+        self.quiet = threading.Condition(self.lock)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            def do_POST(self) -> None:
+                proxy._handle(self)
+
+            def do_PUT(self) -> None:
+                proxy._handle(self)
+
+            def do_DELETE(self) -> None:
+                proxy._handle(self)
+
+            def do_HEAD(self) -> None:
+                proxy._handle(self)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def inject(self, action: str, fault: str) -> None:
+        with self.lock:
+            self.faults[action].append(fault)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.faults.clear()
+            self.seen.clear()
+            self.injected.clear()
+
+    def stop(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def action_of(headers: Any, body: bytes, path: str) -> str:
+        target = headers.get("X-Amz-Target")
+        if target:
+            return str(target).rsplit(".", 1)[-1]
+        form = parse_qs(body.decode("utf-8", "replace")) if body else {}
+        if "Action" in form:
+            return form["Action"][0]
+        query = parse_qs(path.partition("?")[2])
+        return query.get("Action", [path])[0]
+
+    def wait_idle(self, seconds: float = 10) -> None:
+        """Until no call is being forwarded or held (what a lease's expiry gives a real cloud)."""
+        with self.quiet:
+            self.quiet.wait_for(lambda: self.in_flight == 0, timeout=seconds)
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.in_flight += 1
+        try:
+            self._serve(handler)
+        finally:
+            with self.quiet:
+                self.in_flight -= 1
+                self.quiet.notify_all()
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        action = self.action_of(handler.headers, body, handler.path)
+        with self.lock:
+            self.seen.append(action)
+            fault = self.faults[action].pop(0) if self.faults.get(action) else None
+            if fault:
+                self.injected.append((action, fault))
+        if fault == "error":
+            return self._answer(handler, 500, _error("InternalError", "injected provider error"))
+        if fault == "throttle":
+            if "ec2" in handler.headers.get("Authorization", "") or action in EC2_ACTIONS:
+                return self._answer(handler, 503, _error("RequestLimitExceeded", "Request limit exceeded."))
+            return self._answer(handler, 400, _error("ThrottlingException", "Rate exceeded"))
+        if fault == "hold":
+            self.holding.set()
+            self.released.wait()
+            handler.close_connection = True
+            return None
+        status, headers, answer = self._forward(handler, body)
+        if fault == "timeout":  # it happened at moto; the client never hears so
+            self.released.wait(self.hold_seconds)
+            handler.close_connection = True
+            return None
+        return self._answer(handler, status, answer, headers)
+
+    def _forward(self, handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        skip = {"host", "content-length", "connection", "accept-encoding"}
+        request = urllib.request.Request(  # noqa: S310 - moto on this machine
+            self.upstream + handler.path, data=body if body or handler.command in ("POST", "PUT") else None,
+            method=handler.command, headers={k: v for k, v in handler.headers.items() if k.lower() not in skip},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                return answer.status, dict(answer.headers.items()), answer.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers.items()), exc.read()
+
+    @staticmethod
+    def _answer(
+        handler: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        handler.send_response(status)
+        for key, value in (headers or {"Content-Type": "text/xml"}).items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
+
+
+EC2_ACTIONS = {
+    "RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "ModifyInstanceAttribute",
+    "DescribeInstances", "CreateTags", "DescribeImages", "DescribeInstanceTypes",
+}  # fmt: skip
+
+
+def _error(code: str, message: str) -> bytes:
+    """AWS's query-protocol error document (EC2's shape; botocore reads the code from either)."""
+    return (
+        f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
+    ).encode()
