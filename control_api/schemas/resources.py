@@ -15,6 +15,8 @@ from control_plane.services import resources as service
 
 Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# the types WedCloud can provision (a network resource, such as an address, is only ever listed)
+Provisionable = Literal["compute", "storage", "database"]
 
 
 class ResourceSpec(BaseModel):
@@ -39,7 +41,7 @@ class ResourceSpec(BaseModel):
 
     provider_id: uuid.UUID
     name: str = Field(pattern=NAME, description="Letters, digits, dot, dash, underscore; up to 63.")
-    type: ResourceType = Field(description="compute, storage or database.")
+    type: Provisionable = Field(description="compute, storage or database.")
     subtype: Literal["instance", "instance_group", "volume", "bucket", "database"] | None = Field(
         default=None, description="Defaults to instance, volume or database by type."
     )
@@ -61,7 +63,7 @@ class ResourceSpec(BaseModel):
 
     def spec(self) -> service.ProvisionSpec:
         return service.ProvisionSpec(
-            provider_id=self.provider_id, name=self.name, resource_type=self.type, size=self.size,
+            provider_id=self.provider_id, name=self.name, resource_type=ResourceType(self.type), size=self.size,
             region=self.region, subtype=self.subtype, image=self.image, network=self.network,
             tags=dict(self.tags), options=dict(self.options),
         )  # fmt: skip
