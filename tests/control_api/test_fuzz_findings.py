@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from control_plane.security import Role
 from control_plane.store.models import Operation, Resource
 from tests.control_api.conftest import Api
-from tests.control_api.test_resources import _provider, _spec
+from tests.control_api.test_resources import _provider, _provision, _spec
 
 PROBLEM = "application/problem+json"
 
@@ -39,3 +39,13 @@ def test_a_network_resource_is_refused_with_a_422_naming_type(api: Api, bulk: bo
     problem = _problem(api.client.post(url, json=body, headers=api.headers(Role.OPERATOR)), 422)
     assert _fields(problem) == ["specs.0.type" if bulk else "type"]
     assert (_count(api, Operation), _count(api, Resource)) == (0, 0)
+
+
+def test_metrics_over_less_than_an_hour_answer_an_empty_series(api: Api) -> None:
+    made = _provision(api, _provider(api))
+    window = {"start": "2026-02-20T10:01:00Z", "end": "2026-02-20T10:59:00Z", "step": "5m"}
+    response = api.client.get(
+        f"/api/cloud/resources/{made['id']}/metrics", params=window, headers=api.headers(Role.VIEWER)
+    )
+    assert response.status_code == 200, response.text
+    assert (response.json()["series"], response.json()["start"]) == ({}, "2026-02-20T10:01:00Z")
