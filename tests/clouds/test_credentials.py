@@ -3,6 +3,9 @@ anywhere: these are built offline)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from cryptography.hazmat.primitives import serialization
@@ -12,6 +15,7 @@ from google.oauth2 import credentials as oauth2
 from google.oauth2 import service_account
 
 from clouds.azure import credentials as azure_credentials
+from clouds.errors import AuthenticationFailed
 from clouds.gcp import credentials as gcp_credentials
 
 
@@ -42,12 +46,27 @@ def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
     token = gcp_credentials.credentials_for({"access_token": "ya29.token"})
     assert isinstance(token, oauth2.Credentials)
     assert token.token == "ya29.token"
-    assert gcp_credentials.credentials_for(None) is None  # the client library's Application Default Credentials
     assert isinstance(
         gcp_credentials.credentials_for(_service_account_key(), "http://127.0.0.1:9050"), AnonymousCredentials
     )
     with pytest.raises(ValueError, match="service account key or an access_token"):
         gcp_credentials.credentials_for({"password": "hunter2"})
+
+
+def test_no_google_credentials_use_the_machines_defaults_or_fail_naming_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud login here
+    monkeypatch.setattr("google.auth.compute_engine._metadata._NO_GCE_CHECK", True)  # nor a metadata server
+    with pytest.raises(AuthenticationFailed, match="no Google Application Default Credentials"):
+        gcp_credentials.credentials_for(None)
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(_service_account_key()))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    found = gcp_credentials.credentials_for(None)
+    assert isinstance(found, service_account.Credentials)
+    assert found.service_account_email == "wedcloud-reader@wedsync-billing.iam.gserviceaccount.com"
 
 
 def test_azure_service_principals_tokens_and_the_ambient_chain() -> None:

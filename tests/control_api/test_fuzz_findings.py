@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,3 +50,26 @@ def test_metrics_over_less_than_an_hour_answer_an_empty_series(api: Api) -> None
     )
     assert response.status_code == 200, response.text
     assert (response.json()["series"], response.json()["start"]) == ({}, "2026-02-20T10:01:00Z")
+
+
+def test_a_google_provider_without_credentials_answers_502_naming_them_and_writes_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))
+    monkeypatch.setattr("google.auth.compute_engine._metadata._NO_GCE_CHECK", True)
+    body = {"kind": "gcp", "name": "wedsync-gcp", "project_id": "wedsync-prod", "default_region": "europe-west2"}
+    created = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN))
+    assert created.status_code == 201, created.text  # the schema allows it: Application Default Credentials
+    url = f"/api/cloud/providers/{created.json()['id']}"
+    spec = _spec(created.json()["id"], size="e2-small", region="europe-west2")
+    operator = api.headers(Role.OPERATOR)
+    for response in (
+        api.client.get(f"{url}/regions", headers=operator),
+        api.client.get(f"{url}/services", headers=operator),
+        api.client.post(f"{url}/test-connection", headers=operator),
+        api.client.post(f"{url}/sync", headers=operator),
+        api.client.post("/api/cloud/resources", json=spec, headers=operator),
+    ):
+        assert "no Google Application Default Credentials" in _problem(response, 502)["detail"]
+    assert (_count(api, Operation), _count(api, Resource)) == (0, 0)
