@@ -73,3 +73,12 @@ def test_a_google_provider_without_credentials_answers_502_naming_them_and_write
     ):
         assert "no Google Application Default Credentials" in _problem(response, 502)["detail"]
     assert (_count(api, Operation), _count(api, Resource)) == (0, 0)
+
+
+def test_the_schemas_own_azure_example_registers_a_provider(api: Api) -> None:
+    schemas = api.client.get("/api/openapi.json").json()["components"]["schemas"]
+    example = schemas["AzureProviderCreate"]["examples"][0]
+    assert example["credentials"]["tenant_id"]  # the example has a service principal with UUIDs
+    response = api.client.post("/api/cloud/providers", json=example, headers=api.headers(Role.ADMIN))
+    assert response.status_code == 201, response.text
+    assert response.json()["kind"] == "azure"
