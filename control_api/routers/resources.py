@@ -36,7 +36,7 @@ from control_api.schemas.resources import (
     ResourceUpdated,
     ScaleBody,
 )
-from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, MONEY_LIMIT, Page
 from control_plane.services import operations, resource_queries
 from control_plane.services import providers as provider_service
 from control_plane.services import resources as service
@@ -99,7 +99,9 @@ async def list_resources(
     status: Annotated[str | None, Query(description="A state: running, stopped, terminated, ...")] = None,
     tag: Annotated[str | None, Query(description="`key` (has the tag) or `key=value`.", max_length=385)] = None,
     name_contains: Annotated[str | None, Query(max_length=120, description="Case-insensitive.")] = None,
-    cost_above: Annotated[Decimal | None, Query(ge=0, description="Hourly list price above this.")] = None,
+    cost_above: Annotated[
+        Decimal | None, Query(ge=0, lt=MONEY_LIMIT, description="Hourly list price above this.")
+    ] = None,
     sort: Annotated[
         str, Query(description="name, created_at, region, state or hourly_cost; prefix - for descending.")
     ] = "created_at",

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from control_plane.pagination import encode_cursor
 from control_plane.security import Role
 from control_plane.store.models import Operation, Resource
 from tests.control_api.conftest import Api
@@ -82,3 +83,26 @@ def test_the_schemas_own_azure_example_registers_a_provider(api: Api) -> None:
     response = api.client.post("/api/cloud/providers", json=example, headers=api.headers(Role.ADMIN))
     assert response.status_code == 201, response.text
     assert response.json()["kind"] == "azure"
+
+
+def test_a_cost_above_beyond_moneys_range_is_a_422_naming_it(api: Api) -> None:
+    response = api.client.get("/api/cloud/resources?cost_above=1e22", headers=api.headers(Role.VIEWER))
+    assert _fields(_problem(response, 422)) == ["cost_above"]
+
+
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [
+        ("resources?sort=hourly_cost", "sNaN"),
+        ("resources?sort=-hourly_cost", "1e22"),
+        ("resources?sort=created_at", "2026-01-01T00:00:00"),  # no time zone
+        ("operations", "0001-01-01T00:00:00+01:00"),  # before year 1 in UTC
+        ("providers", "2026-01-01T00:00:00"),
+        ("costs/budgets", "9999-12-31T23:59:59-01:00"),
+    ],
+)
+def test_a_cursor_the_store_cannot_compare_is_a_422(api: Api, path: str, key: str) -> None:
+    cursor = encode_cursor(key, "8c9e7f1e-2d7f-4a0e-9b8f-0d7f0c0c0c0c")
+    separator = "&" if "?" in path else "?"
+    response = api.client.get(f"/api/cloud/{path}{separator}cursor={cursor}", headers=api.headers(Role.VIEWER))
+    assert "cursor" in _problem(response, 422)["detail"]
