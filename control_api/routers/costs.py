@@ -16,6 +16,9 @@ from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SessionDep, SnapshotDep
 from control_api.schemas.costs import (
+    DAYS,
+    FIRST_DAY,
+    LAST_DAY,
     AnomalyPage,
     ChangeOut,
     ForecastOut,
@@ -142,7 +145,12 @@ async def get_overview(
     request: Request,
     snapshot: SnapshotDep,
     as_of: Annotated[
-        date | None, Query(description="Day the month-to-date runs to; defaults to the latest day with data.")
+        date | None,
+        Query(
+            ge=FIRST_DAY,
+            le=LAST_DAY,
+            description=f"Day the month-to-date runs to ({DAYS}); defaults to the latest day with data.",
+        ),
     ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
@@ -238,8 +246,14 @@ async def get_breakdown(
     group_by: Annotated[
         str, Query(description=f"One or two of {known_dimensions()}, comma-separated.", max_length=200)
     ] = "service",
-    start: Annotated[date | None, Query(description="First day; default: the first of the month of end.")] = None,
-    end: Annotated[date | None, Query(description="Last day; default: the latest day with data.")] = None,
+    start: Annotated[
+        date | None,
+        Query(ge=FIRST_DAY, le=LAST_DAY, description=f"First day ({DAYS}); default: the first of the month of end."),
+    ] = None,
+    end: Annotated[
+        date | None,
+        Query(ge=FIRST_DAY, le=LAST_DAY, description=f"Last day ({DAYS}); default: the latest day with data."),
+    ] = None,
     metric: Annotated[str, Query(description="billed, effective or list cost.")] = "billed",
     granularity: Annotated[str | None, Query(description="day, week or month: a series per group.")] = None,
     top: Annotated[int, Query(description="Groups kept per currency; the rest are summed as other.")] = 10,
@@ -408,7 +422,9 @@ def list_cost_anomalies(
     include_covered: Annotated[bool, Query(description="Also anomalies a broader one explains.")] = False,
     currency: Annotated[str | None, Query(description="Only this billing currency.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots

@@ -25,6 +25,7 @@ from control_api.deps import (
     store_counters,
 )
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
+from control_api.schemas.costs import DAYS, FIRST_DAY, LAST_DAY
 from control_api.schemas.operations import OperationOut
 from control_api.schemas.resources import (
     BulkProvision,
@@ -334,8 +335,8 @@ def metrics(
     end: Annotated[datetime | None, Query(description="Default: now.")] = None,
     step: Annotated[Literal["5m", "1h", "1d"], Query(description="Samples are averaged per step.")] = "1h",
 ) -> Any:
-    end = _utc(end) if end else datetime.now(UTC)
-    start = _utc(start) if start else end - timedelta(hours=24)
+    end = _utc(end, "end") if end else datetime.now(UTC)
+    start = _utc(start, "start") if start else end - timedelta(hours=24)
     if start >= end:
         raise InvalidRequest(
             "start must be before end", errors=[{"location": "query", "field": "start", "message": "before end"}]
@@ -365,7 +366,12 @@ def metrics(
     return {"resource_id": row.id, "start": start, "end": end, "step": step, "series": series}
 
 
-def _utc(moment: datetime) -> datetime:
+def _utc(moment: datetime, field: str) -> datetime:
+    def refuse(message: str) -> InvalidRequest:
+        return InvalidRequest(message, errors=[{"location": "query", "field": field, "message": message}])
+
     if moment.tzinfo is None:
-        raise InvalidRequest("times need a timezone (e.g. 2026-11-27T09:00:00Z)")
+        raise refuse("times need a timezone (e.g. 2026-11-27T09:00:00Z)")
+    if not FIRST_DAY.year <= moment.year <= LAST_DAY.year:
+        raise refuse(f"a time {DAYS}")
     return moment.astimezone(UTC)

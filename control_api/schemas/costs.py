@@ -8,6 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The days a cost question may name: dates far outside it overflow the calendar arithmetic (a
+# month before 0001-01-01, a month after 9999-12-01) and can hold no bills anyway.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+DAYS = "between 2000-01-01 and 2999-12-31"
+
 
 # -- overview ------------------------------------------------------------------------------------
 class SpendOut(BaseModel):

@@ -13,10 +13,22 @@ from sqlalchemy.orm import Session
 from control_plane.pagination import encode_cursor
 from control_plane.security import Role
 from control_plane.store.models import Operation, Resource
+from tests.analytics.test_report_data import build_snapshot
 from tests.control_api.conftest import Api
 from tests.control_api.test_resources import _provider, _provision, _spec
+from wedcloud import snapshots
 
 PROBLEM = "application/problem+json"
+
+
+def publish_snapshot(home: Path) -> None:
+    """A serving snapshot of the report tests' costs, forecasts and anomalies."""
+
+    def build(path: Path) -> dict[str, Any]:
+        build_snapshot(path)
+        return {"data_through": "2026-11-23"}
+
+    snapshots.publish(home / "serving", build)
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -106,3 +118,30 @@ def test_a_cursor_the_store_cannot_compare_is_a_422(api: Api, path: str, key: st
     separator = "&" if "?" in path else "?"
     response = api.client.get(f"/api/cloud/{path}{separator}cursor={cursor}", headers=api.headers(Role.VIEWER))
     assert "cursor" in _problem(response, 422)["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("get", "costs/overview?as_of=0001-01-01", None, "as_of"),
+        ("get", "costs/breakdown?start=0001-01-01&end=0001-01-31", None, "start"),
+        ("post", "costs/reports", {"period": "monthly", "start": "9999-12-01"}, "start"),
+        ("post", "costs/reports", {"start": "9999-12-01", "end": "9999-12-31"}, "start"),
+        ("get", "costs/anomalies?cursor=²", None, "cursor"),
+        ("get", f"costs/anomalies?cursor={'9' * 5000}", None, "cursor"),
+    ],
+)
+def test_days_beyond_the_calendar_and_cursors_not_issued_are_422s_naming_them(
+    api: Api, method: str, path: str, body: Any, field: str
+) -> None:
+    publish_snapshot(api.home)
+    response = api.client.request(method, f"/api/cloud/{path}", json=body, headers=api.headers(Role.OPERATOR))
+    assert field in _fields(_problem(response, 422))
+
+
+def test_metrics_at_the_ends_of_the_calendar_are_a_422_naming_the_time(api: Api) -> None:
+    made = _provision(api, _provider(api))
+    response = api.client.get(
+        f"/api/cloud/resources/{made['id']}/metrics?end=0001-01-01T00:00:00Z", headers=api.headers(Role.VIEWER)
+    )
+    assert _fields(_problem(response, 422)) == ["end"]
