@@ -7,11 +7,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from clouds.base import ResourceType
 from control_api.schemas.operations import OperationOut
+from control_plane.audit import MAX_DEPTH, depth_of
 from control_plane.services import resources as service
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    if depth_of(value) > MAX_DEPTH - 4:  # the audit trail keeps the body a few levels down
+        raise ValueError(f"nested at most {MAX_DEPTH - 4} levels deep")
+    return value
+
 
 Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
@@ -57,8 +65,10 @@ class ResourceSpec(BaseModel):
     image: str | None = Field(default=None, max_length=256, description="Machine image (AWS: an AMI id).")
     network: str | None = Field(default=None, max_length=256, description="Subnet or network to attach to.")
     tags: Tags = Field(default_factory=dict, max_length=50)
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="Kind-specific: min and max of an instance group, volume_type, zone."
+    options: Annotated[dict[str, Any], AfterValidator(_shallow)] = Field(
+        default_factory=dict,
+        description=f"Kind-specific: min and max of an instance group, volume_type, zone (at most "
+        f"{MAX_DEPTH - 4} levels deep).",
     )
 
     def spec(self) -> service.ProvisionSpec:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from control_plane.audit import MAX_DEPTH, REDACTED, TOO_DEEP, redact
 from control_plane.pagination import encode_cursor
 from control_plane.security import Role
 from control_plane.store.models import Operation, Resource
@@ -145,3 +146,26 @@ def test_metrics_at_the_ends_of_the_calendar_are_a_422_naming_the_time(api: Api)
         f"/api/cloud/resources/{made['id']}/metrics?end=0001-01-01T00:00:00Z", headers=api.headers(Role.VIEWER)
     )
     assert _fields(_problem(response, 422)) == ["end"]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def test_options_nested_800_deep_are_a_422_naming_options_and_write_nothing(api: Api) -> None:
+    spec = _spec(_provider(api), options=_nested(800))
+    response = api.client.post("/api/cloud/resources", json=spec, headers=api.headers(Role.OPERATOR))
+    assert _fields(_problem(response, 422)) == ["options"]
+    assert (_count(api, Operation), _count(api, Resource)) == (0, 0)
+
+
+def test_redacting_a_value_of_any_depth_keeps_the_top_and_cuts_the_rest() -> None:
+    redacted = redact({"password": "x", "deep": _nested(5000)})
+    assert redacted["password"] == REDACTED
+    inner = redacted["deep"]
+    for _ in range(MAX_DEPTH - 1):
+        inner = inner["a"]
+    assert inner == TOO_DEEP
