@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from analytics.breakdown import DIMENSIONS, TAG_PREFIX, known_dimensions
 from analytics.budgets import DEFAULT_THRESHOLDS
@@ -22,6 +22,17 @@ Percent = Annotated[int, Field(ge=1, le=1000, description="A whole percent of th
 ScopeValues = Annotated[list[Annotated[str, Field(min_length=1, max_length=512)]], Field(min_length=1, max_length=100)]
 
 
+URL_LIMIT = 2083  # HttpUrl's own limit, which it checks on the text given, not on the normalised URL
+
+
+def _fits(url: HttpUrl) -> HttpUrl:
+    """The URL as normalised (a slash added after a bare host, non-ASCII escaped) must still fit,
+    or the budget could not be answered with it."""
+    if len(str(url)) > URL_LIMIT:
+        raise ValueError(f"at most {URL_LIMIT} characters once normalised ({len(str(url))})")
+    return url
+
+
 # -- bodies --------------------------------------------------------------------------------------
 class WebhookTarget(BaseModel):
     model_config = ConfigDict(
@@ -29,7 +40,9 @@ class WebhookTarget(BaseModel):
     )
 
     type: Literal["webhook"]
-    url: HttpUrl = Field(description="http or https; receives a JSON POST per alert.")
+    url: Annotated[HttpUrl, AfterValidator(_fits)] = Field(
+        description=f"http or https, at most {URL_LIMIT} characters; receives a JSON POST per alert."
+    )
 
 
 class EmailTarget(BaseModel):

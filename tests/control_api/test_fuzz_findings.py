@@ -169,3 +169,12 @@ def test_redacting_a_value_of_any_depth_keeps_the_top_and_cuts_the_rest() -> Non
     for _ in range(MAX_DEPTH - 1):
         inner = inner["a"]
     assert inner == TOO_DEEP
+
+
+@pytest.mark.parametrize("url", ["https://" + "a" * 2075, "https://hooks.example.com/" + "é" * 2057])
+def test_a_webhook_url_longer_once_normalised_is_a_422_and_no_budget(api: Api, url: str) -> None:
+    assert len(url) == 2083
+    body = {"name": "long hook", "amount": "10", "currency": "USD", "targets": [{"type": "webhook", "url": url}]}
+    response = api.client.post("/api/cloud/costs/budgets", json=body, headers=api.headers(Role.OPERATOR))
+    assert _fields(_problem(response, 422)) == ["targets.0.webhook.url"]
+    assert api.client.get("/api/cloud/costs/budgets", headers=api.headers(Role.VIEWER)).json()["items"] == []
