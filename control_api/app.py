@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_api.errors import install_problem_handlers
 from control_api.logs import configure_logging
+from control_api.openapi import document
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import budgets, costs, monitoring, operations, optimisation, providers, reports, resources
 from control_api.settings import ApiSettings
@@ -76,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

@@ -178,3 +178,26 @@ def test_a_webhook_url_longer_once_normalised_is_a_422_and_no_budget(api: Api, u
     response = api.client.post("/api/cloud/costs/budgets", json=body, headers=api.headers(Role.OPERATOR))
     assert _fields(_problem(response, 422)) == ["targets.0.webhook.url"]
     assert api.client.get("/api/cloud/costs/budgets", headers=api.headers(Role.VIEWER)).json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"), [("resources", "GET, POST"), ("costs/budgets", "GET, POST"), ("costs/reports", "GET, POST")]
+)
+def test_a_405_names_every_method_the_path_allows(api: Api, path: str, allowed: str) -> None:
+    response = api.client.request("PATCH", f"/api/cloud/{path}", headers=api.headers(Role.VIEWER))
+    _problem(response, 405)
+    assert response.headers["allow"] == allowed
+
+
+def test_openapi_documents_errors_as_problems_with_the_gates_statuses(api: Api) -> None:
+    spec = api.client.get("/api/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            errors = {code: r for code, r in operation["responses"].items() if int(code) >= 400}
+            for response in errors.values():
+                assert response["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            if path.startswith("/api/cloud/"):
+                assert {"401", "403", "413", "429"} <= errors.keys(), (method, path)
+    bulk = spec["paths"]["/api/cloud/resources/bulk-provision"]["post"]["responses"]
+    assert {"400", "404", "422"} <= bulk.keys()
