@@ -94,6 +94,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         location = [str(part) for part in error.get("loc", ())]
         if kind is not None and len(location) > 2 and location[0] == "body" and location[1] == str(kind):
             del location[1]
+        if len(location) > 2 and location[0] == "query" and location[-1].isdigit():
+            del location[-1]  # a repeated parameter's item: the caller wrote the parameter
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the tag itself is wrong
             location.append(str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         out.append(

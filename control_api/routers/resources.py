@@ -98,13 +98,22 @@ async def list_resources(
     type: Annotated[ResourceType | None, Query(description="compute, storage or database.")] = None,
     region: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(description="A state: running, stopped, terminated, ...")] = None,
-    tag: Annotated[str | None, Query(description="`key` (has the tag) or `key=value`.", max_length=385)] = None,
+    tag: Annotated[
+        str | None,
+        Query(
+            description="`key` (has the tag) or `key=value`.", min_length=1, max_length=385, pattern=r"^[^=]+(=.*)?$"
+        ),
+    ] = None,
     name_contains: Annotated[str | None, Query(max_length=120, description="Case-insensitive.")] = None,
     cost_above: Annotated[
         Decimal | None, Query(ge=0, lt=MONEY_LIMIT, description="Hourly list price above this.")
     ] = None,
     sort: Annotated[
-        str, Query(description="name, created_at, region, state or hourly_cost; prefix - for descending.")
+        str,
+        Query(
+            description="name, created_at, region, state or hourly_cost; prefix - for descending.",
+            json_schema_extra={"enum": [f"{d}{name}" for name in resource_queries.SORTS for d in ("", "-")]},
+        ),
     ] = "created_at",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,

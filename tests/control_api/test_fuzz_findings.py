@@ -201,3 +201,25 @@ def test_openapi_documents_errors_as_problems_with_the_gates_statuses(api: Api) 
                 assert {"401", "403", "413", "429"} <= errors.keys(), (method, path)
     bulk = spec["paths"]["/api/cloud/resources/bulk-provision"]["post"]["responses"]
     assert {"400", "404", "422"} <= bulk.keys()
+
+
+def test_openapi_states_the_constraints_the_server_checks(api: Api) -> None:
+    spec = api.client.get("/api/openapi.json").json()
+
+    def parameter(path: str, name: str) -> dict[str, Any]:
+        found = next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name)
+        schema = found["schema"]
+        branch = next((s for s in schema.get("anyOf", []) if s.get("type") != "null"), {})
+        return {**branch, **schema}
+
+    top = parameter("/api/cloud/costs/breakdown", "top")
+    assert (top["minimum"], top["maximum"]) == (1, 100)
+    currency = parameter("/api/cloud/costs/breakdown", "currency")
+    assert "USD" in currency["enum"]
+    assert "XXY" not in currency["enum"]
+    assert {"-hourly_cost", "name"} <= set(parameter("/api/cloud/resources", "sort")["enum"])
+    assert parameter("/api/cloud/resources", "tag")["pattern"] == "^[^=]+(=.*)?$"
+    assert parameter("/api/cloud/costs/breakdown", "tag")["items"]["pattern"] == "^[^=]+="
+    budget = spec["components"]["schemas"]["BudgetCreate"]["properties"]
+    assert budget["amount"]["pattern"] == r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
+    assert "EUR" in budget["currency"]["enum"]
