@@ -24,6 +24,7 @@ from control_api.deps import (
     SettingsDep,
     store_counters,
 )
+from control_api.errors import ProblemException
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
 from control_api.schemas.costs import DAYS, FIRST_DAY, LAST_DAY
 from control_api.schemas.operations import OperationOut
@@ -189,6 +190,14 @@ def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEM
         acting.start(operation, service.bulk_work(acting.adapter_for, operation.id, items, atomic=body.atomic))
     acting.audit.record(operation=str(operation.id), specs=len(body.specs), atomic=body.atomic, replayed=not created)
     return acting.accepted(operation)
+
+
+@router.api_route(
+    "/bulk-provision", methods=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
+)
+def bulk_provision_other_methods() -> None:
+    """Without this, GET /resources/bulk-provision would reach /{resource_id} and answer 422."""
+    raise ProblemException(405, "Only POST is allowed here.", slug="method-not-allowed", headers={"Allow": "POST"})
 
 
 @router.get(

@@ -223,3 +223,10 @@ def test_openapi_states_the_constraints_the_server_checks(api: Api) -> None:
     budget = spec["components"]["schemas"]["BudgetCreate"]["properties"]
     assert budget["amount"]["pattern"] == r"^[0-9]{1,12}(\.[0-9]{1,6})?$"
     assert "EUR" in budget["currency"]["enum"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
+def test_bulk_provision_answers_other_methods_with_405_allowing_post(api: Api, method: str) -> None:
+    response = api.client.request(method, "/api/cloud/resources/bulk-provision", headers=api.headers(Role.VIEWER))
+    _problem(response, 405)
+    assert response.headers["allow"] == "POST"
