@@ -4,6 +4,7 @@ anywhere: these are built offline)."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import credentials as oauth2
 from google.oauth2 import service_account
 
+from clouds.aws.provider import AwsCloud
 from clouds.azure import credentials as azure_credentials
 from clouds.errors import AuthenticationFailed
 from clouds.gcp import credentials as gcp_credentials
@@ -74,3 +76,17 @@ def test_azure_service_principals_tokens_and_the_ambient_chain() -> None:
     assert isinstance(secret, ClientSecretCredential)
     assert isinstance(azure_credentials.credential_for({"access_token": "eyJ0"}), azure_credentials.StaticToken)
     assert isinstance(azure_credentials.credential_for(None), DefaultAzureCredential)
+
+
+def test_aws_without_credentials_fails_naming_them_instead_of_raising_botocores_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    cloud = AwsCloud({"role_arn": "arn:aws:iam::123456789012:role/wedcloud"}, regions=["eu-west-2"])
+    end = datetime(2026, 11, 27, tzinfo=UTC)
+    with pytest.raises(AuthenticationFailed, match="no usable credentials"):  # STS is asked before anything is sent
+        cloud.get_metrics(["i-0123456789abcdef0"], start=end - timedelta(hours=1), end=end)
