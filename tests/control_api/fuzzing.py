@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import schemathesis
 from schemathesis.config import SchemathesisConfig
+from schemathesis.config._cache import CacheConfig
 from schemathesis.engine import Status, events
 from sqlalchemy.orm import Session
 
@@ -92,7 +93,7 @@ def run(
     """Every operation, every check, the given phases (all four by default), continuing past
     failures; the run is seeded, so the same arguments make the same requests."""
     logging.getLogger("control_api.errors").setLevel(logging.CRITICAL)  # a 500 is counted, not printed
-    config = SchemathesisConfig()
+    config = SchemathesisConfig(cache=CacheConfig(enabled=False))  # no state carried between runs
     config.update(seed=seed, max_failures=None)
     config.projects.override.update(headers={"X-API-Key": key}, continue_on_failure=True)
     config.projects.override.phases.update(phases=list(phases or ("examples", "coverage", "fuzzing", "stateful")))
