@@ -15,6 +15,7 @@ from control_api.errors import install_problem_handlers
 from control_api.gate import Gate, write_refusals
 from control_api.limits import RefusalLog
 from control_api.logs import configure_logging
+from control_api.openapi import document
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import (
     audit,
@@ -112,6 +113,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

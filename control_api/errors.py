@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from clouds import errors as cloud_errors
 from control_plane.services import errors as service_errors
@@ -93,6 +94,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         location = [str(part) for part in error.get("loc", ())]
         if kind is not None and len(location) > 2 and location[0] == "body" and location[1] == str(kind):
             del location[1]
+        if len(location) > 2 and location[0] == "query" and location[-1].isdigit():
+            del location[-1]  # a repeated parameter's item: the caller wrote the parameter
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the tag itself is wrong
             location.append(str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         out.append(
@@ -104,6 +107,16 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods some route answers at the request's path (each tried as the router would)."""
+    allowed = []
+    for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -142,7 +155,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No endpoint at {request.url.path}; see /api/docs for the API."
-        return problem_response(request, exc.status_code, detail=detail, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; a path served by several
+            # routes (GET and POST on one path) allows them all
+            allowed = _allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            detail = f"{request.method} is not allowed here; use {', '.join(allowed)}."
+        return problem_response(request, exc.status_code, detail=detail, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,15 +19,33 @@ from control_plane.store.models import AuditEntry
 
 _SECRET_KEYS = re.compile(r"(secret|password|passphrase|token|credential|private|api[_-]?key)", re.I)
 REDACTED = "***redacted***"
+TOO_DEEP = "***nested too deep***"
+MAX_DEPTH = 32  # the API refuses deeper bodies; the trail never recurses further
 
 
-def redact(value: Any) -> Any:
-    """A copy of ``value`` with every secret-looking key's value replaced."""
+def redact(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` with every secret-looking key's value replaced, and anything nested
+    deeper than MAX_DEPTH replaced by TOO_DEEP (a body of any depth cannot exhaust the stack)."""
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DEPTH:
+        return TOO_DEEP
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
+        return {k: REDACTED if _SECRET_KEYS.search(str(k)) else redact(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
+        return [redact(v, depth + 1) for v in value]
     return value
+
+
+def depth_of(value: Any) -> int:
+    """How deep ``value`` nests (a scalar: 0), counted without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
 
 
 @dataclass

@@ -6,6 +6,8 @@ import base64
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -15,6 +17,7 @@ from control_plane.services.errors import InvalidRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MONEY_LIMIT = Decimal(10) ** 12  # the state store's money is NUMERIC(18, 6)
 
 
 T = TypeVar("T")
@@ -59,7 +62,7 @@ def seek(
     if cursor:
         raw_key, raw_id = decode_cursor(cursor, 2)
         try:
-            value, last_id = decode(raw_key), uuid.UUID(raw_id)
+            value, last_id = _bindable(decode(raw_key)), uuid.UUID(raw_id)
         except (TypeError, ValueError, ArithmeticError):
             raise InvalidRequest("the cursor is not one this API issued; start again without `cursor`") from None
         if descending:
@@ -67,6 +70,19 @@ def seek(
         else:
             query = query.where(or_(key > value, and_(key == value, id_column > last_id)))
     return query
+
+
+def _bindable(value: Any) -> Any:
+    """``value`` if the store can compare a column with it: a cursor is the caller's text, so a
+    naive or out-of-range time, or a decimal that is not a finite number of money's size, is
+    refused (ValueError) rather than failing in the database driver."""
+    if isinstance(value, datetime):
+        value.astimezone(UTC)  # OverflowError near year 1 or 9999
+        if value.tzinfo is None:
+            raise ValueError("a cursor's time has its zone")
+    if isinstance(value, Decimal) and not (value.is_finite() and abs(value) < MONEY_LIMIT):
+        raise ValueError("a cursor's amount is a finite number of money's size")
+    return value
 
 
 def page_of(rows: list[T], limit: int, key_of: Callable[[T], Any]) -> tuple[list[T], str | None]:

@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
 
 from clouds.aws import credentials as aws_credentials
 from clouds.errors import (
@@ -41,6 +47,8 @@ def translate(exc: ClientError | BotoCoreError, resource_id: str | None = None) 
     """The :mod:`clouds.errors` error for an SDK error."""
     if isinstance(exc, ParamValidationError):
         return UnsupportedRequest(f"AWS would refuse the request: {exc}")
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return AuthenticationFailed(f"AWS has no usable credentials for this provider: {exc}")
     if isinstance(exc, BotoCoreError):
         error: CloudError = Throttled(f"AWS could not be reached: {exc}")
         return error
@@ -111,9 +119,12 @@ class AwsApi:
 
     def client(self, service: str, region: str | None = None) -> Any:
         region = region or self.default_region
-        if region not in self.sessions:
-            self.sessions[region] = aws_credentials.session_for(self.credentials, region)
-        return aws_credentials.client(self.sessions[region], service, self.endpoint_url)
+        try:  # assuming a role calls STS here, before any call of the caller's
+            if region not in self.sessions:
+                self.sessions[region] = aws_credentials.session_for(self.credentials, region)
+            return aws_credentials.client(self.sessions[region], service, self.endpoint_url)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc) from exc
 
     def call(self, call: Callable[[], Any], resource_id: str | None = None) -> Any:
         try:

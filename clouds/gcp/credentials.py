@@ -6,18 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from clouds.endpoints import is_local_http
+from clouds.errors import AuthenticationFailed
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 
 def credentials_for(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> Any:
     """A service account key (the JSON Google issues), an access token obtained elsewhere, or
-    None for Application Default Credentials. A local emulator given no credentials gets
-    anonymous ones (given a key, it gets the key: emulators check credentials too)."""
+    None for Application Default Credentials (AuthenticationFailed when the machine has none).
+    A local emulator given no credentials gets anonymous ones (given a key, it gets the key:
+    emulators check credentials too)."""
     from google.auth.credentials import AnonymousCredentials
 
     if not credentials:
-        return AnonymousCredentials() if is_local_http(endpoint_url) else None  # type: ignore[no-untyped-call]
+        if is_local_http(endpoint_url):
+            return AnonymousCredentials()  # type: ignore[no-untyped-call]
+        return application_default()
     if credentials.get("type") == "service_account":
         from google.oauth2 import service_account
 
@@ -27,6 +31,23 @@ def credentials_for(credentials: dict[str, Any] | None, endpoint_url: str | None
 
         return Credentials(credentials["access_token"])  # type: ignore[no-untyped-call]
     raise ValueError("Google Cloud credentials must be a service account key or an access_token")
+
+
+def application_default() -> Any:
+    """This machine's Application Default Credentials, or AuthenticationFailed naming what is
+    missing (the clients would otherwise raise google.auth's own error when they are built)."""
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        found, _project = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError:
+        raise AuthenticationFailed(
+            "the provider has no stored credentials and this server has no Google Application Default "
+            "Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's or the metadata server's); "
+            "store a service account key on the provider"
+        ) from None
+    return found
 
 
 def client_options(endpoint_url: str | None) -> Any:

@@ -237,6 +237,8 @@ class SandboxCloud:
         world = self._world()
         meter = Meter(world)
         timestamps = hour_range(start, end).astype("datetime64[us]")
+        if not len(timestamps):  # start and end within one hour: no hourly sample falls between
+            return pl.DataFrame(schema=METRICS_SCHEMA)
         frames = []
         for resource_id in resource_ids:
             series = meter.metrics(self._resource(world, resource_id), start, end)

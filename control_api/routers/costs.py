@@ -9,13 +9,25 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from analytics.breakdown import Breakdown, BreakdownQuery, InvalidBreakdown, breakdown, known_dimensions, to_csv
+from analytics.breakdown import (
+    MAX_TOP,
+    Breakdown,
+    BreakdownQuery,
+    InvalidBreakdown,
+    breakdown,
+    known_dimensions,
+    to_csv,
+)
 from analytics.focus.currencies import is_iso_4217
 from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SessionDep, SnapshotDep
 from control_api.schemas.costs import (
+    CURRENCY_SCHEMA,
+    DAYS,
+    FIRST_DAY,
+    LAST_DAY,
     AnomalyPage,
     ChangeOut,
     ForecastOut,
@@ -142,7 +154,12 @@ async def get_overview(
     request: Request,
     snapshot: SnapshotDep,
     as_of: Annotated[
-        date | None, Query(description="Day the month-to-date runs to; defaults to the latest day with data.")
+        date | None,
+        Query(
+            ge=FIRST_DAY,
+            le=LAST_DAY,
+            description=f"Day the month-to-date runs to ({DAYS}); defaults to the latest day with data.",
+        ),
     ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
@@ -238,12 +255,27 @@ async def get_breakdown(
     group_by: Annotated[
         str, Query(description=f"One or two of {known_dimensions()}, comma-separated.", max_length=200)
     ] = "service",
-    start: Annotated[date | None, Query(description="First day; default: the first of the month of end.")] = None,
-    end: Annotated[date | None, Query(description="Last day; default: the latest day with data.")] = None,
-    metric: Annotated[str, Query(description="billed, effective or list cost.")] = "billed",
-    granularity: Annotated[str | None, Query(description="day, week or month: a series per group.")] = None,
-    top: Annotated[int, Query(description="Groups kept per currency; the rest are summed as other.")] = 10,
-    currency: Annotated[str | None, Query(description="Only this billing currency (ISO 4217).")] = None,
+    start: Annotated[
+        date | None,
+        Query(ge=FIRST_DAY, le=LAST_DAY, description=f"First day ({DAYS}); default: the first of the month of end."),
+    ] = None,
+    end: Annotated[
+        date | None,
+        Query(ge=FIRST_DAY, le=LAST_DAY, description=f"Last day ({DAYS}); default: the latest day with data."),
+    ] = None,
+    metric: Annotated[Literal["billed", "effective", "list"], Query(description="billed, effective or list cost.")] = (
+        "billed"
+    ),
+    granularity: Annotated[
+        Literal["day", "week", "month"] | None, Query(description="day, week or month: a series per group.")
+    ] = None,
+    top: Annotated[
+        int, Query(ge=1, le=MAX_TOP, description="Groups kept per currency; the rest are summed as other.")
+    ] = 10,
+    currency: Annotated[
+        str | None,
+        Query(description="Only this billing currency (ISO 4217).", json_schema_extra=CURRENCY_SCHEMA),
+    ] = None,
     provider: ValuesQuery = None,
     service: ValuesQuery = None,
     service_category: ValuesQuery = None,
@@ -255,7 +287,8 @@ async def get_breakdown(
     resource_type: ValuesQuery = None,
     pricing_category: ValuesQuery = None,
     tag: Annotated[
-        list[str] | None, Query(description="`key=value`: only costs carrying that tag (repeat for more).")
+        list[Annotated[str, Field(pattern=r"^[^=]+=")]] | None,
+        Query(description="`key=value`: only costs carrying that tag (repeat for more)."),
     ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
@@ -358,7 +391,10 @@ async def get_forecast(
     snapshot: SnapshotDep,
     horizon: Annotated[int, Query(ge=1, le=365, description="Days after the last day with data.")] = 90,
     group_by: Annotated[Literal["total", "provider", "service"], Query(description="Which series.")] = "total",
-    currency: Annotated[str | None, Query(description="Only this billing currency (ISO 4217).")] = None,
+    currency: Annotated[
+        str | None,
+        Query(description="Only this billing currency (ISO 4217).", json_schema_extra=CURRENCY_SCHEMA),
+    ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
     if currency is not None and not is_iso_4217(currency):
@@ -408,7 +444,9 @@ def list_cost_anomalies(
     include_covered: Annotated[bool, Query(description="Also anomalies a broader one explains.")] = False,
     currency: Annotated[str | None, Query(description="Only this billing currency.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,9}$", description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> Any:
     snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots

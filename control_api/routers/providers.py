@@ -49,7 +49,9 @@ def _revealed(model: BaseModel) -> dict[str, Any]:
     """The credentials as stored (encrypted): secrets revealed, absent fields left out."""
     out = {}
     for key, value in model.model_dump(exclude_none=True).items():
-        out[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[key] = str(value) if isinstance(value, uuid.UUID) else value  # stored as JSON: ids as text
     return out
 
 

@@ -18,6 +18,7 @@ from analytics.overview import Queryable
 from analytics.reports.data import last_complete_period, period_starting
 from analytics.reports.model import ReportPeriod
 from control_api.deps import AuditDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
+from control_api.schemas.costs import DAYS, FIRST_DAY, LAST_DAY
 from control_api.settings import ApiSettings
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.services import reports as service
@@ -75,8 +76,12 @@ class ReportRequest(BaseModel):
     period: Literal["weekly", "monthly"] | None = Field(
         default=None, description="Without start: the last complete week (Monday-Sunday) or month."
     )
-    start: date | None = Field(default=None, description="First day (a month is taken from its 1st).")
-    end: date | None = Field(default=None, description="Last day included; only without `period`.")
+    start: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description=f"First day ({DAYS}; a month is taken from its 1st)."
+    )
+    end: date | None = Field(
+        default=None, ge=FIRST_DAY, le=LAST_DAY, description=f"Last day included ({DAYS}); only without `period`."
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> ReportRequest:

@@ -24,7 +24,9 @@ from control_api.deps import (
     SettingsDep,
     store_counters,
 )
+from control_api.errors import ProblemException
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
+from control_api.schemas.costs import DAYS, FIRST_DAY, LAST_DAY
 from control_api.schemas.operations import OperationOut
 from control_api.schemas.resources import (
     BulkProvision,
@@ -36,7 +38,7 @@ from control_api.schemas.resources import (
     ResourceUpdated,
     ScaleBody,
 )
-from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, MONEY_LIMIT, Page
 from control_plane.services import operations, resource_queries
 from control_plane.services import providers as provider_service
 from control_plane.services import resources as service
@@ -98,11 +100,22 @@ async def list_resources(
     type: Annotated[ResourceType | None, Query(description="compute, storage or database.")] = None,
     region: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(description="A state: running, stopped, terminated, ...")] = None,
-    tag: Annotated[str | None, Query(description="`key` (has the tag) or `key=value`.", max_length=385)] = None,
+    tag: Annotated[
+        str | None,
+        Query(
+            description="`key` (has the tag) or `key=value`.", min_length=1, max_length=385, pattern=r"^[^=]+(=.*)?$"
+        ),
+    ] = None,
     name_contains: Annotated[str | None, Query(max_length=120, description="Case-insensitive.")] = None,
-    cost_above: Annotated[Decimal | None, Query(ge=0, description="Hourly list price above this.")] = None,
+    cost_above: Annotated[
+        Decimal | None, Query(ge=0, lt=MONEY_LIMIT, description="Hourly list price above this.")
+    ] = None,
     sort: Annotated[
-        str, Query(description="name, created_at, region, state or hourly_cost; prefix - for descending.")
+        str,
+        Query(
+            description="name, created_at, region, state or hourly_cost; prefix - for descending.",
+            json_schema_extra={"enum": [f"{d}{name}" for name in resource_queries.SORTS for d in ("", "-")]},
+        ),
     ] = "created_at",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
@@ -180,6 +193,14 @@ def bulk_provision(body: BulkProvision, acting: ActingDep, idempotency_key: IDEM
         acting.start(operation, service.bulk_work(acting.adapter_for, operation.id, items, atomic=body.atomic))
     acting.audit.record(operation=str(operation.id), specs=len(body.specs), atomic=body.atomic, replayed=not created)
     return acting.accepted(operation)
+
+
+@router.api_route(
+    "/bulk-provision", methods=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False
+)
+def bulk_provision_other_methods() -> None:
+    """Without this, GET /resources/bulk-provision would reach /{resource_id} and answer 422."""
+    raise ProblemException(405, "Only POST is allowed here.", slug="method-not-allowed", headers={"Allow": "POST"})
 
 
 @router.get(
@@ -335,8 +356,8 @@ def metrics(
     end: Annotated[datetime | None, Query(description="Default: now.")] = None,
     step: Annotated[Literal["5m", "1h", "1d"], Query(description="Samples are averaged per step.")] = "1h",
 ) -> Any:
-    end = _utc(end) if end else datetime.now(UTC)
-    start = _utc(start) if start else end - timedelta(hours=24)
+    end = _utc(end, "end") if end else datetime.now(UTC)
+    start = _utc(start, "start") if start else end - timedelta(hours=24)
     if start >= end:
         raise InvalidRequest(
             "start must be before end", errors=[{"location": "query", "field": "start", "message": "before end"}]
@@ -366,7 +387,12 @@ def metrics(
     return {"resource_id": row.id, "start": start, "end": end, "step": step, "series": series}
 
 
-def _utc(moment: datetime) -> datetime:
+def _utc(moment: datetime, field: str) -> datetime:
+    def refuse(message: str) -> InvalidRequest:
+        return InvalidRequest(message, errors=[{"location": "query", "field": field, "message": message}])
+
     if moment.tzinfo is None:
-        raise InvalidRequest("times need a timezone (e.g. 2026-11-27T09:00:00Z)")
+        raise refuse("times need a timezone (e.g. 2026-11-27T09:00:00Z)")
+    if not FIRST_DAY.year <= moment.year <= LAST_DAY.year:
+        raise refuse(f"a time {DAYS}")
     return moment.astimezone(UTC)

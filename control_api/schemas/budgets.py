@@ -8,18 +8,31 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from analytics.breakdown import DIMENSIONS, TAG_PREFIX, known_dimensions
 from analytics.budgets import DEFAULT_THRESHOLDS
 from analytics.focus.currencies import is_iso_4217
+from control_api.schemas.costs import CURRENCY_SCHEMA
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._()/-]{0,119}$"
-AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
+AMOUNT_PATTERN = r"^[0-9]{1,12}(\.[0-9]{1,6})?$"  # and greater than 0 (_check_amount)
+AMOUNT = re.compile(AMOUNT_PATTERN)
 EMAIL = r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 States = Literal["ok", "at_risk", "exceeded", "unknown"]
 Percent = Annotated[int, Field(ge=1, le=1000, description="A whole percent of the amount.")]
 ScopeValues = Annotated[list[Annotated[str, Field(min_length=1, max_length=512)]], Field(min_length=1, max_length=100)]
+
+
+URL_LIMIT = 2083  # HttpUrl's own limit, which it checks on the text given, not on the normalised URL
+
+
+def _fits(url: HttpUrl) -> HttpUrl:
+    """The URL as normalised (a slash added after a bare host, non-ASCII escaped) must still fit,
+    or the budget could not be answered with it."""
+    if len(str(url)) > URL_LIMIT:
+        raise ValueError(f"at most {URL_LIMIT} characters once normalised ({len(str(url))})")
+    return url
 
 
 # -- bodies --------------------------------------------------------------------------------------
@@ -29,7 +42,9 @@ class WebhookTarget(BaseModel):
     )
 
     type: Literal["webhook"]
-    url: HttpUrl = Field(description="http or https; receives a JSON POST per alert.")
+    url: Annotated[HttpUrl, AfterValidator(_fits)] = Field(
+        description=f"http or https, at most {URL_LIMIT} characters; receives a JSON POST per alert."
+    )
 
 
 class EmailTarget(BaseModel):
@@ -113,8 +128,13 @@ class BudgetCreate(BaseModel):
         max_length=12,
         description=f"Breakdown filters, {{dimension: [values]}}; empty: all spend. Dimensions: {known_dimensions()}.",
     )
-    amount: str = Field(description="Decimal string greater than 0, in `currency`.")
-    currency: str = Field(description="ISO 4217; only spend billed in it counts (currencies are never converted).")
+    amount: str = Field(
+        pattern=AMOUNT_PATTERN, description="Decimal string greater than 0 (12 digits, 6 decimals), in `currency`."
+    )
+    currency: str = Field(
+        description="ISO 4217; only spend billed in it counts (currencies are never converted).",
+        json_schema_extra=CURRENCY_SCHEMA,
+    )
     period: Literal["month", "quarter", "year"] = "month"
     thresholds: Thresholds = Field(default_factory=Thresholds)
     targets: list[Target] = Field(default_factory=list, max_length=20, description="Where alerts are sent.")
@@ -134,8 +154,8 @@ class BudgetUpdate(BaseModel):
 
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     scope: dict[str, ScopeValues] | None = Field(default=None, max_length=12)
-    amount: str | None = None
-    currency: str | None = None
+    amount: str | None = Field(default=None, pattern=AMOUNT_PATTERN)
+    currency: str | None = Field(default=None, json_schema_extra=CURRENCY_SCHEMA)
     period: Literal["month", "quarter", "year"] | None = None
     thresholds: Thresholds | None = None
     targets: list[Target] | None = Field(default=None, max_length=20)

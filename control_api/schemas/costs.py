@@ -4,9 +4,18 @@ that embed it, which stay in ``control_api.routers.costs`` (see there)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from analytics.focus.currencies import ISO_4217
+
+# The days a cost question may name: dates far outside it overflow the calendar arithmetic (a
+# month before 0001-01-01, a month after 9999-12-01) and can hold no bills anyway.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+DAYS = "between 2000-01-01 and 2999-12-31"
+# ISO 4217 in the document as the server checks it (analytics.focus.currencies)
+CURRENCY_SCHEMA: dict[str, Any] = {"enum": sorted(ISO_4217)}
 
 
 # -- overview ------------------------------------------------------------------------------------

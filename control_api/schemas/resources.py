@@ -7,14 +7,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from clouds.base import ResourceType
 from control_api.schemas.operations import OperationOut
+from control_plane.audit import MAX_DEPTH, depth_of
 from control_plane.services import resources as service
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    if depth_of(value) > MAX_DEPTH - 4:  # the audit trail keeps the body a few levels down
+        raise ValueError(f"nested at most {MAX_DEPTH - 4} levels deep")
+    return value
+
 
 Tags = dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
+# the types WedCloud can provision (a network resource, such as an address, is only ever listed)
+Provisionable = Literal["compute", "storage", "database"]
 
 
 class ResourceSpec(BaseModel):
@@ -39,7 +49,7 @@ class ResourceSpec(BaseModel):
 
     provider_id: uuid.UUID
     name: str = Field(pattern=NAME, description="Letters, digits, dot, dash, underscore; up to 63.")
-    type: ResourceType = Field(description="compute, storage or database.")
+    type: Provisionable = Field(description="compute, storage or database.")
     subtype: Literal["instance", "instance_group", "volume", "bucket", "database"] | None = Field(
         default=None, description="Defaults to instance, volume or database by type."
     )
@@ -55,13 +65,15 @@ class ResourceSpec(BaseModel):
     image: str | None = Field(default=None, max_length=256, description="Machine image (AWS: an AMI id).")
     network: str | None = Field(default=None, max_length=256, description="Subnet or network to attach to.")
     tags: Tags = Field(default_factory=dict, max_length=50)
-    options: dict[str, Any] = Field(
-        default_factory=dict, description="Kind-specific: min and max of an instance group, volume_type, zone."
+    options: Annotated[dict[str, Any], AfterValidator(_shallow)] = Field(
+        default_factory=dict,
+        description=f"Kind-specific: min and max of an instance group, volume_type, zone (at most "
+        f"{MAX_DEPTH - 4} levels deep).",
     )
 
     def spec(self) -> service.ProvisionSpec:
         return service.ProvisionSpec(
-            provider_id=self.provider_id, name=self.name, resource_type=self.type, size=self.size,
+            provider_id=self.provider_id, name=self.name, resource_type=ResourceType(self.type), size=self.size,
             region=self.region, subtype=self.subtype, image=self.image, network=self.network,
             tags=dict(self.tags), options=dict(self.options),
         )  # fmt: skip

@@ -70,6 +70,12 @@ class ProvisionSpec:
 
 def check_spec(provider: Provider, spec: ProvisionSpec) -> ProvisionRequest:
     """The provider request for ``spec``, or InvalidRequest naming each field that cannot work."""
+    if spec.resource_type not in SUBTYPES:
+        provisionable = ", ".join(t.value for t in SUBTYPES)
+        raise InvalidRequest(
+            f"a {spec.resource_type.value} resource cannot be provisioned; type is one of {provisionable}",
+            errors=[{"location": "body", "field": "type", "message": f"one of {provisionable}"}],
+        )
     errors = []
     region = spec.region or provider.default_region
     if not region or (provider.regions and region not in provider.regions):

@@ -3,6 +3,10 @@ anywhere: these are built offline)."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 from cryptography.hazmat.primitives import serialization
@@ -11,7 +15,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import credentials as oauth2
 from google.oauth2 import service_account
 
+from clouds.aws.provider import AwsCloud
 from clouds.azure import credentials as azure_credentials
+from clouds.errors import AuthenticationFailed
 from clouds.gcp import credentials as gcp_credentials
 
 
@@ -42,7 +48,6 @@ def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
     token = gcp_credentials.credentials_for({"access_token": "ya29.token"})
     assert isinstance(token, oauth2.Credentials)
     assert token.token == "ya29.token"
-    assert gcp_credentials.credentials_for(None) is None  # the client library's Application Default Credentials
     emulator = "http://127.0.0.1:9050"
     assert isinstance(gcp_credentials.credentials_for(None, emulator), AnonymousCredentials)  # an emulator's
     assert isinstance(gcp_credentials.credentials_for(_service_account_key(), emulator), service_account.Credentials)
@@ -50,8 +55,38 @@ def test_google_access_tokens_ambient_credentials_and_emulators() -> None:
         gcp_credentials.credentials_for({"password": "hunter2"})
 
 
+def test_no_google_credentials_use_the_machines_defaults_or_fail_naming_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "no-gcloud"))  # no gcloud login here
+    monkeypatch.setattr("google.auth.compute_engine._metadata._NO_GCE_CHECK", True)  # nor a metadata server
+    with pytest.raises(AuthenticationFailed, match="no Google Application Default Credentials"):
+        gcp_credentials.credentials_for(None)
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(_service_account_key()))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    found = gcp_credentials.credentials_for(None)
+    assert isinstance(found, service_account.Credentials)
+    assert found.service_account_email == "wedcloud-reader@wedsync-billing.iam.gserviceaccount.com"
+
+
 def test_azure_service_principals_tokens_and_the_ambient_chain() -> None:
     secret = azure_credentials.credential_for({"tenant_id": "t", "client_id": "c", "client_secret": "s"})
     assert isinstance(secret, ClientSecretCredential)
     assert isinstance(azure_credentials.credential_for({"access_token": "eyJ0"}), azure_credentials.StaticToken)
     assert isinstance(azure_credentials.credential_for(None), DefaultAzureCredential)
+
+
+def test_aws_without_credentials_fails_naming_them_instead_of_raising_botocores_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    cloud = AwsCloud({"role_arn": "arn:aws:iam::123456789012:role/wedcloud"}, regions=["eu-west-2"])
+    end = datetime(2026, 11, 27, tzinfo=UTC)
+    with pytest.raises(AuthenticationFailed, match="no usable credentials"):  # STS is asked before anything is sent
+        cloud.get_metrics(["i-0123456789abcdef0"], start=end - timedelta(hours=1), end=end)
