@@ -196,6 +196,7 @@ def finish(
         operation.lease_owner, operation.lease_expires_at = None, None
         if status != PENDING:
             operation.finished_at = utcnow()
+            operation.sealed_request = None  # kept only to resume; an ended operation needs it no more
             session.add(_finished_entry(operation))
         session.commit()
     return True

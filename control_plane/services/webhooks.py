@@ -61,21 +61,22 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def _context(budget_id: uuid.UUID) -> str:
+def sealing_context(budget_id: uuid.UUID) -> str:
+    """What a budget's sealed URLs and secret are bound to: they open for this budget only."""
     return f"budget-webhook:{budget_id}"
 
 
 def rotate_secret(budget: Budget, cipher: Cipher) -> str:
     """A new signing secret for the budget's webhooks, sealed in the store; returned once."""
     secret = new_secret()
-    budget.webhook_secret_ciphertext = cipher.encrypt({"secret": secret}, context=_context(budget.id))
+    budget.webhook_secret_ciphertext = cipher.encrypt({"secret": secret}, context=sealing_context(budget.id))
     return secret
 
 
 def secret_of(budget: Budget, cipher: Cipher | None) -> str | None:
     if budget.webhook_secret_ciphertext is None or cipher is None:
         return None
-    return str(cipher.decrypt(budget.webhook_secret_ciphertext, context=_context(budget.id))["secret"])
+    return str(cipher.decrypt(budget.webhook_secret_ciphertext, context=sealing_context(budget.id))["secret"])
 
 
 # -- targets sealed at rest ----------------------------------------------------------------
@@ -84,7 +85,7 @@ def seal_targets(budget_id: uuid.UUID, targets: list[dict[str, Any]], cipher: Ci
     sealed = []
     for target in targets:
         if target.get("type") == "webhook" and "url" in target and "sealed" not in target:
-            blob = cipher.encrypt({"url": target["url"]}, context=_context(budget_id))
+            blob = cipher.encrypt({"url": target["url"]}, context=sealing_context(budget_id))
             target = {**target, "url": mask_url(target["url"]), "sealed": base64.b64encode(blob).decode()}
         sealed.append(target)
     return sealed
@@ -104,7 +105,7 @@ def url_of(budget_id: uuid.UUID, target: dict[str, Any], cipher: Cipher | None) 
     if cipher is None:
         raise WebhookFailed("the webhook URL is sealed and no secret key is loaded to open it")
     try:
-        return str(cipher.decrypt(base64.b64decode(target["sealed"]), context=_context(budget_id))["url"])
+        return str(cipher.decrypt(base64.b64decode(target["sealed"]), context=sealing_context(budget_id))["url"])
     except SecretKeyError as exc:
         raise WebhookFailed(f"the webhook URL cannot be opened: {exc}") from None
 
