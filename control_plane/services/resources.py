@@ -258,17 +258,30 @@ def action_work(
     def work(session: Session) -> dict[str, Any]:
         row, adapter = _operated(session, operation_id, adapter_for)
         before = {"state": row.state, "size": row.size}
-        if action == "scale":
-            scale = ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity"))
-            made = scale_resource(adapter, row.cloud_id, scale, running=row.state == ResourceState.RUNNING.value)
-        else:
-            made = getattr(adapter, action)(row.cloud_id)
+        try:
+            if action == "scale":
+                scale = ScaleRequest(size=payload.get("size"), capacity=payload.get("capacity"))
+                made = scale_resource(adapter, row.cloud_id, scale, running=row.state == ResourceState.RUNNING.value)
+            else:
+                made = getattr(adapter, action)(row.cloud_id)
+        except CloudError:
+            _record_truth(session, row, adapter)  # part of it may have happened (a scale stopped it)
+            raise
         apply_cloud(row, made, adapter)
         if action == "scale" and payload.get("capacity") is not None:
             row.details = {**row.details, "desired": payload["capacity"]}
         return {"resource_id": str(row.id), "before": before, "after": {"state": row.state, "size": row.size}}
 
     return work
+
+
+def _record_truth(session: Session, row: Resource, adapter: CloudProvider) -> None:
+    """Write down what the provider says of ``row`` now, if it answers."""
+    try:
+        apply_cloud(row, adapter.describe(row.cloud_id), adapter)
+    except CloudError:
+        return
+    session.commit()
 
 
 def scale_resource(adapter: CloudProvider, cloud_id: str, scale: ScaleRequest, *, running: bool) -> CloudResource:

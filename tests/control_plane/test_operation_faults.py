@@ -86,7 +86,9 @@ def world(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         ec2 = boto3.client("ec2", region_name="eu-west-2", endpoint_url=moto_endpoint, **keys)
         warm = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
         ec2.terminate_instances(InstanceIds=[warm["InstanceId"]])  # moto's first launch loads its catalogues
-        yield World(sessions, cipher, proxy, provider.id, HomeLayout(Path(home)), ec2, [])
+        built = World(sessions, cipher, proxy, provider.id, HomeLayout(Path(home)), ec2, [])
+        yield built
+        print(f"\nfault matrix: {len(built.matrix)} (kind, fault, step) cases, each ended with cloud == store")
     proxy.stop()
     engine.dispose()
     urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")).close()  # noqa: S310

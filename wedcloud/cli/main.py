@@ -144,7 +144,10 @@ def reconcile_command() -> None:
 
     context = CliContext()
     done = reconcile_once(context.settings.layout, context.settings.environment, context.sessions)
-    console.print(f"resumed {len(done.resumed)} operation(s); refreshed {len(done.refreshed)} resource(s)")
+    console.print(
+        f"resumed {len(done.resumed)} operation(s); refreshed {len(done.refreshed)} resource(s); "
+        f"marked {len(done.compensated)} left by failed operations"
+    )
 
 
 @sandbox_app.command("create")
