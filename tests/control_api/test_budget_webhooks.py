@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import http.server
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from control_plane.services.alerts import AlertSettings, deliver_alert
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.models import Alert, Budget, Delivery
 from tests.control_api.conftest import Api
+from tests.local_http import serving
 
 URL = "/api/cloud/costs/budgets"
 QUICK = AlertSettings(attempts=1, timeout_seconds=5)
@@ -46,11 +46,8 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Receiver) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _verified(secret: str, headers: dict[str, str], body: bytes) -> bool:

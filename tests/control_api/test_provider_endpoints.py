@@ -4,7 +4,6 @@ own (or a local emulator while they are allowed), and moving it needs the creden
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -16,6 +15,7 @@ from control_plane.security import Role
 from control_plane.store.models import Provider
 from tests.control_api.conftest import Api
 from tests.emulators.azure_compute import AzureComputeEmulator
+from tests.local_http import serving
 
 PROBLEM = "application/problem+json"
 URL = "/api/cloud/providers"
@@ -43,11 +43,8 @@ class _Listener(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def listener() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Listener) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:

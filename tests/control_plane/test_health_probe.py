@@ -4,13 +4,13 @@ an unhealthy check with the reason, without fetching it and without raising."""
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pytest
 
 from control_plane.services.health import http_health
+from tests.local_http import serving
 
 
 class _Admin(http.server.BaseHTTPRequestHandler):
@@ -34,11 +34,8 @@ class _Admin(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Admin)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(_Admin) as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from control_plane.outbound.settings import OutboundSettings
 from control_plane.services.billing import billing_source_for
 from control_plane.services.errors import InvalidRequest
 from control_plane.store.models import Provider
+from tests.local_http import serving
 from wedcloud.home import HomeLayout
 
 SPECIAL = [
@@ -106,11 +107,8 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serving(_Receiver) as port:
+        yield port
 
 
 class _OnceResolver:
