@@ -217,9 +217,10 @@ def billing_source_for(provider: Provider, layout: HomeLayout, cipher: Cipher | 
         known = ", ".join(sorted(BUILDERS))
         raise InvalidRequest(f"provider {provider.name!r}: unknown billing source {config.get('source')!r} ({known})")
     for key, url in config.items():  # the provider's credentials go there too: the same allow-list
-        if key.endswith("endpoint_url") and url:
+        if (key.endswith("endpoint_url") or key == "account_url") and url:
+            kind = "azure_blob" if key == "account_url" else provider.kind  # a storage account's own hosts
             try:
-                check_endpoint(provider.kind, str(url))
+                check_endpoint(kind, str(url))
             except OutboundRefused as exc:
                 raise InvalidRequest(f"provider {provider.name!r}: billing {key}: {exc}") from None
     return builder(BuildContext(provider, config, layout, cipher))

@@ -233,12 +233,20 @@ def test_other_endpoints_are_refused(kind: str, url: str, why: str) -> None:
     ("kind", "billing"),
     [("aws", {"source": "s3_cur", "bucket": "b", "prefix": "p", "endpoint_url": "http://169.254.169.254/"}),
      ("azure", {"source": "azure_cost_query", "scope": "/subscriptions/x", "endpoint_url": "https://evil.example"}),
-     ("gcp", {"source": "gcp_bigquery_export", "table": "p.d.t", "billing_endpoint_url": "http://127.0.0.1:9"})],
+     ("gcp", {"source": "gcp_bigquery_export", "table": "p.d.t", "billing_endpoint_url": "http://127.0.0.1:9"}),
+     ("azure", {"source": "azure_blob_export", "container": "c", "account_url": "https://evil.example/"}),
+     ("azure", {"source": "azure_blob_export", "container": "c", "account_url": "http://10.0.0.5/"})],
 )  # fmt: skip
 def test_a_billing_source_endpoint_outside_the_clouds_own_is_refused_before_any_client_is_made(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, billing: dict[str, str]
 ) -> None:
     monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "false")
     provider = Provider(kind=kind, name="billed", settings={"billing": billing})
-    with pytest.raises(InvalidRequest, match=r"billing .*endpoint_url"):
+    with pytest.raises(InvalidRequest, match=r"billing (\w*endpoint_url|account_url)"):
         billing_source_for(provider, HomeLayout(tmp_path))
+
+
+def test_an_azure_export_in_a_storage_account_of_azures_own_is_allowed() -> None:
+    assert check_endpoint("azure_blob", "https://wedsync.blob.core.windows.net", OFF)
+    with pytest.raises(OutboundRefused, match="not an endpoint"):
+        check_endpoint("azure_blob", "https://management.azure.com", OFF)
