@@ -67,9 +67,18 @@ def test_rows_written_before_the_chain_are_chained_by_its_migration(store_url: s
         engine.dispose()
 
 
-def test_postgresql_refuses_truncate_update_and_delete_of_the_audit_log(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has no TRUNCATE; its DELETE and UPDATE triggers are tested in test_store")
+@pytest.mark.integration
+def test_postgresql_refuses_truncate_update_and_delete_of_the_audit_log(postgres_url: str) -> None:
+    # PostgreSQL only: SQLite has no TRUNCATE; its DELETE and UPDATE triggers are tested in test_store
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    try:
+        _refuses_every_rewrite(engine)
+    finally:
+        engine.dispose()
+
+
+def _refuses_every_rewrite(engine: Engine) -> None:
     with Session(engine) as session, session.begin():
         api_keys.create_key(session, name="kept", role=Role.VIEWER)
     for statement in ("TRUNCATE audit_log", "DELETE FROM audit_log", "UPDATE audit_log SET actor = 'x'"):
