@@ -42,8 +42,8 @@ def test_key_and_secret_changes_are_audited_in_one_chain(engine: Engine) -> None
     assert (result.ok, result.rows, result.head_seq, result.head_hash) == (True, 3, 3, rows[-1].row_hash)
 
 
-def test_rows_written_before_the_chain_are_chained_by_its_migration(store_url: str) -> None:
-    engine = make_engine(store_url)
+def test_rows_written_before_the_chain_are_chained_by_its_migration(empty_store_url: str) -> None:
+    engine = make_engine(empty_store_url)
     try:
         upgrade(engine, "0005")
         with engine.begin() as connection:
