@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from control_plane.store.db import make_engine
 from control_plane.store.migrate import upgrade
+from tests.demo_world import Demo, demo_copy
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator
@@ -315,3 +316,9 @@ def google_rest_server() -> Iterator[GoogleRestEmulator]:
 def google_rest(google_rest_server: GoogleRestEmulator) -> Iterator[GoogleRestEmulator]:
     yield google_rest_server
     google_rest_server.reset()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Demo:
+    """A private copy of the demo's world on 2026-12-06 (tests/demo_world.py), one per module."""
+    return demo_copy(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1])

@@ -79,13 +79,13 @@ class SandboxCloud:
         flavour: FlavourKey | str,
         exports_dir: Path,
         world: str = DEFAULT_WORLD,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = engine
         self.flavour = FLAVOURS[FlavourKey(flavour)]
         self.exports_dir = exports_dir
         self.world_name = world
-        self.clock = clock
+        self.clock = clock or (lambda: _utcnow())  # late-bound: tests pin the module's clock
 
     # -- helpers -------------------------------------------------------------------------
     def _world(self) -> World:

@@ -1,21 +1,19 @@
 """The demo's two years of bills, materialized as `./dev demo` does, answer the cost and
 optimisation issues' acceptance: the total's forecast beats seasonal naive on its own backtest
 and shows the wedding season; the planted GPU anomaly is listed with its service and account;
-the planted budget's overrun raises its alert once and its webhook delivery is recorded; the
-planted idle, oversized, unattached and stopped resources are recommended at the sandbox's
+the planted idle, oversized, unattached and stopped resources are recommended at the sandbox's
 prices and nothing healthy is recommended for shutdown; a rightsizing applied to the sandbox
 shows at the lower rate in the next day's bill, and one that fails its health check is reverted.
 
-The apply test changes the sandbox and advances its day, so it is the module's last."""
+The world is the one `tests/demo_world.py` builds, on 2026-12-06. The apply test changes the
+sandbox and advances its day, so it is the module's last."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,76 +21,17 @@ from typing import Any
 import duckdb
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from clouds.sandbox.blueprint import PLANTED_BUDGETS
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.create import advance_sandbox
 from clouds.sandbox.provider import SandboxCloud
 from control_api.app import create_app
 from control_api.settings import ApiSettings
-from control_plane.security import Role
-from control_plane.services.alerts import AlertSettings, run_round
-from control_plane.services.api_keys import create_key
-from control_plane.services.sandbox import build_sandbox, register_planted_budgets, register_sandbox_providers
-from control_plane.store.db import make_engine, make_sessionmaker
-from control_plane.store.migrate import upgrade
-from control_plane.store.models import Alert, Budget, Delivery
+from control_plane.store.db import make_engine
 from pipelines.definitions import build_definitions
-from pipelines.materialize import dagster_instance, materialize_months, months_between, register_sources
-from pipelines.settings import PipelineSettings
-from wedcloud.home import HomeLayout
+from pipelines.materialize import dagster_instance, materialize_months, months_between
+from tests.demo_world import NOW, Demo, pinned_clock
 from wedcloud.snapshots import current
-
-TODAY = date(2026, 11, 27)  # the sandbox's today: its GPU experiment ran 12 to 9 days before
-SEED = 20260214  # the demo's
-NOW = datetime(2026, 11, 27, tzinfo=UTC)  # the optimisation inputs' clock: the sandbox's today
-
-
-@dataclass
-class Demo:
-    layout: HomeLayout
-    key: str
-    dev_account: str
-    operator_key: str
-    ids: dict[tuple[str, str], str]  # (flavour, resource name) -> id
-    settings: PipelineSettings
-
-
-class Receiver(BaseHTTPRequestHandler):
-    bodies: list[dict[str, Any]] = []  # noqa: RUF012 - shared by the server's handler instances
-
-    def do_POST(self) -> None:
-        Receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    layout = HomeLayout(tmp_path_factory.mktemp("demo")).ensure()
-    engine = make_engine(layout.default_database_url())
-    upgrade(engine)
-    world = build_sandbox(engine, layout, seed=SEED, as_of=TODAY, months=24)
-    with Session(engine) as session, session.begin():
-        names = [str(provider.id) for provider in register_sandbox_providers(session)]  # partition keys
-        register_planted_budgets(session, world)
-        _, key = create_key(session, name="acceptance", role=Role.VIEWER)
-        _, operator_key = create_key(session, name="acceptance-operator", role=Role.OPERATOR)
-    settings = PipelineSettings(home=layout.root, billing_start=world.history_start, now=NOW)
-    with pytest.MonkeyPatch.context() as env, dagster_instance(layout.dagster_home) as instance:
-        env.setenv("DAGSTER_HOME", str(layout.dagster_home))
-        register_sources(instance, names)
-        materialize_months(build_definitions(settings), instance, months_between(world.history_start, TODAY))
-    spec = PLANTED_BUDGETS[0]
-    dev = next(a for a in world.accounts_of(spec.flavour) if a.role == spec.account_role)
-    engine.dispose()
-    ids = {(r.flavour.value, r.name): r.id for r in world.resources}
-    return Demo(layout, key, dev.id, operator_key, ids, settings)
 
 
 @pytest.fixture
@@ -119,39 +58,11 @@ def test_the_totals_forecast_beats_seasonal_naive_and_shows_the_wedding_season(c
 def test_the_planted_gpu_anomaly_is_listed_with_its_service_and_account(client: TestClient, demo: Demo) -> None:
     items = client.get("/api/cloud/costs/anomalies").json()["items"]
     spikes = [a for a in items if a["direction"] == "spike"]
-    (gpu,) = [a for a in spikes if date(2026, 11, 15) <= date.fromisoformat(a["start"]) <= date(2026, 11, 18)]
+    (gpu,) = [a for a in spikes if date(2026, 11, 24) <= date.fromisoformat(a["start"]) <= date(2026, 11, 27)]
     path = {step["dimension"]: step["value"] for step in gpu["explanation"]}
     assert path["ServiceName"] == "Amazon Elastic Compute Cloud"
     assert path["SubAccountId"] == demo.dev_account
     assert len(items) == 1  # nothing else, and not the same incident again for AWS or for EC2
-
-
-@pytest.mark.slow
-def test_the_planted_budgets_overrun_alerts_once_and_its_webhook_delivery_is_recorded(demo: Demo) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    engine = make_engine(demo.layout.default_database_url())
-    sessions = make_sessionmaker(engine)
-    try:
-        with sessions.begin() as session:
-            (budget,) = session.scalars(select(Budget)).all()
-            budget.targets = [{"type": "webhook", "url": f"http://127.0.0.1:{server.server_port}/hook"}]
-        quick = AlertSettings(attempts=2, backoff_seconds=0.01, allow_private_targets=True)
-        first = run_round(sessions, demo.layout.serving, quick, lambda _: None)
-        again = run_round(sessions, demo.layout.serving, quick, lambda _: None)
-        with Session(engine) as session:
-            overrun = session.scalars(
-                select(Alert).where(Alert.kind == "budget", Alert.key.endswith(":actual:100"))
-            ).one()
-            deliveries = session.scalars(select(Delivery).where(Delivery.alert_id == overrun.id)).all()
-    finally:
-        server.shutdown()
-        engine.dispose()
-    assert overrun.key in first.raised
-    assert again.raised == []  # once per period
-    assert overrun.status == "delivered"
-    assert [(d.attempt, d.status_code, d.delivered) for d in deliveries] == [(1, 204, True)]
-    assert any(body.get("title") == overrun.title for body in Receiver.bodies)
 
 
 # -- optimisation -----------------------------------------------------------------------------
@@ -274,8 +185,9 @@ class Unhealthy(BaseHTTPRequestHandler):
 
 @pytest.mark.slow
 def test_an_applied_rightsizing_bills_at_the_lower_rate_next_day_and_a_failed_health_check_reverts(
-    demo: Demo,
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    pinned_clock(monkeypatch, NOW + timedelta(hours=10))  # the demo's day, mid-morning
     engine = make_engine(demo.layout.default_database_url())
     aws = SandboxCloud(engine, flavour="aws", exports_dir=demo.layout.exports)
     gcp = SandboxCloud(engine, flavour="gcp", exports_dir=demo.layout.exports)
@@ -318,10 +230,11 @@ def test_an_applied_rightsizing_bills_at_the_lower_rate_next_day_and_a_failed_he
             # the next billing day: advance the sandbox past the day after the change, bill it
             applied_on = datetime.fromisoformat(done["applied_at"]).date()
             next_day = applied_on + timedelta(days=1)
-            world = advance_sandbox(engine, demo.layout.exports, days=(next_day - TODAY).days + 1)
+            assert applied_on == demo.as_of
+            world = advance_sandbox(engine, demo.layout.exports, days=(next_day - demo.as_of).days + 1)
             with dagster_instance(demo.layout.dagster_home) as instance:
                 materialize_months(
-                    build_definitions(demo.settings), instance, months_between(TODAY.replace(day=1), world.as_of)
+                    build_definitions(demo.settings), instance, months_between(demo.as_of.replace(day=1), world.as_of)
                 )
             realised = client.get(f"/api/cloud/costs/optimization/{resize['id']}").json()["realised"]
     finally:
