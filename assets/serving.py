@@ -15,6 +15,11 @@ SERVED_TABLES = (
     "cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies",
     "inventory", "utilisation", "price_catalogue", "resource_rates", "commitment_usage",
 )  # fmt: skip
+DERIVED_TABLES = {
+    # the accounts' names, so that reports say "account wedsync-dev" rather than its id
+    "accounts": "SELECT DISTINCT ProviderName, BillingAccountId, BillingAccountName, SubAccountId, SubAccountName "
+    "FROM focus_costs",
+}
 
 
 @dg.asset(
@@ -41,6 +46,8 @@ def serving(
                 for table in SERVED_TABLES:
                     con.execute(f"CREATE TABLE snapshot.{table} AS SELECT * FROM {table} ORDER BY ALL")
                     counts[table] = con.execute(f"SELECT count(*) FROM snapshot.{table}").fetchall()[0][0]
+                for table, select in DERIVED_TABLES.items():
+                    con.execute(f"CREATE TABLE snapshot.{table} AS {select} ORDER BY ALL")
                 (data_through,) = con.execute("SELECT max(ChargeDate) FROM cost_daily").fetchall()[0]
             finally:
                 con.execute("DETACH snapshot")
