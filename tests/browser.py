@@ -14,10 +14,15 @@ Why each choice:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
+import html
 import itertools
+import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -27,6 +32,7 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
 
@@ -114,6 +120,32 @@ class Chromium:
         self.run(f"--screenshot={png}", url)
         if not png.exists():
             raise BrowserError(f"chromium wrote no screenshot to {png}")
+
+
+def with_script(page: str, script: str) -> str:
+    """The page with ``script`` run at the end of its body and its result shown in
+    ``<pre id="probe-result">``. The page's CSP (a ``<meta>``) is widened by exactly that script's
+    hash, so it still forbids every fetch and any other script."""
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    csp = re.search(r'<meta http-equiv="Content-Security-Policy" content="([^"]*)">', page)
+    if csp is None:
+        raise ValueError("the page has no Content-Security-Policy <meta> to widen")
+    policy = f"{csp.group(1)}; script-src 'sha256-{digest}'"
+    widened = page.replace(csp.group(0), csp.group(0).replace(csp.group(1), policy))
+    return widened.replace("</body>", f'<pre id="probe-result"></pre>\n<script>{script}</script>\n</body>')
+
+
+def probe(chromium: Chromium, page: str, script: str, folder: Path) -> Any:
+    """Open ``page`` with ``script`` (an expression whose value is JSON-serialisable) in Chromium
+    and return that value, as the page's layout in Chromium's window gave it."""
+    wrapped = f'document.getElementById("probe-result").textContent = JSON.stringify(({script}));'
+    path = folder / "probed.html"
+    path.write_text(with_script(page, wrapped), encoding="utf-8")
+    dom = chromium.dump_dom(path.as_uri())
+    found = re.search(r'<pre id="probe-result">(.*?)</pre>', dom, re.S)
+    if not found or not found.group(1):
+        raise BrowserError(f"the probe did not run: {dom[-2000:]}")
+    return json.loads(html.unescape(found.group(1)))
 
 
 @dataclass(frozen=True)
