@@ -8,7 +8,8 @@ the run reads the *current* serving snapshot, as the API does, never the warehou
 """
 
 # No `from __future__ import annotations`: Dagster reads the op's config annotation as a class.
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -16,13 +17,7 @@ from sqlalchemy.orm import Session
 
 from analytics.reports.data import last_complete_period, period_starting
 from analytics.reports.model import Kind, ReportPeriod
-from control_plane.services.reports import (
-    budget_lines,
-    generate,
-    recommendation_lines,
-    reports_dir,
-    snapshot_query,
-)
+from control_plane.services.reports import reports_dir, snapshot_query, write_report
 from control_plane.store.db import make_engine
 from pipelines.settings import PipelineSettings
 from wedcloud import snapshots
@@ -46,6 +41,23 @@ def period_for_tick(kind: Kind, tick: date) -> ReportPeriod:
     return last_complete_period(kind, tick)
 
 
+def write_period_report(
+    settings: PipelineSettings, kind: Kind, period: ReportPeriod, generated_at: datetime | None = None
+) -> dict[str, Any]:
+    """Write the report of ``period`` from the current serving snapshot; its meta. Raises
+    LookupError when no snapshot has been published yet."""
+    info = snapshots.current(settings.layout.serving)
+    if info is None:
+        raise LookupError("no serving snapshot has been published yet: nothing to report on")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with snapshot_query(info.path) as query, Session(engine) as session:
+            return write_report(reports_dir(settings.layout.root), query, session, kind=kind, period=period,
+                                snapshot_version=info.version, generated_at=generated_at)  # fmt: skip
+    finally:
+        engine.dispose()
+
+
 def build_report_job(settings: PipelineSettings | None = None) -> dg.JobDefinition:
     """The job, for the home and store of ``settings`` (default: the environment's)."""
 
@@ -56,19 +68,12 @@ def build_report_job(settings: PipelineSettings | None = None) -> dg.JobDefiniti
             raise dg.Failure(f"kind must be weekly or monthly, not {config.kind!r}")
         kind: Kind = "weekly" if config.kind == "weekly" else "monthly"
         period = period_starting(kind, date.fromisoformat(config.start))
-        info = snapshots.current(resolved.layout.serving)
-        if info is None:
-            raise dg.Failure("no serving snapshot has been published yet: nothing to report on")
-        engine = make_engine(resolved.resolved_database_url)
         try:
-            with snapshot_query(info.path) as query, Session(engine) as session:
-                meta = generate(reports_dir(resolved.layout.root), query, kind=kind, period=period,
-                                snapshot_version=info.version, budgets=budget_lines(session, query),
-                                recommendations=recommendation_lines(session))  # fmt: skip
-        finally:
-            engine.dispose()
+            meta = write_period_report(resolved, kind, period)
+        except LookupError as exc:
+            raise dg.Failure(str(exc)) from None
         context.log.info(f"report {meta['id']} written ({len(meta['files'])} files)")
-        return dg.Output(meta["id"], metadata={"report_id": meta["id"], "snapshot_version": info.version})
+        return dg.Output(meta["id"], metadata={"report_id": meta["id"], "snapshot_version": meta["snapshot_version"]})
 
     @dg.job(name=JOB_NAME, description="Write a weekly or monthly cost report (HTML with charts, CSV per table).")
     def cost_report() -> None:

@@ -30,6 +30,7 @@ from analytics.reports.model import (
     SpendRow,
 )
 from analytics.reports.tables import estimate
+from analytics.reports.wording import period_text
 
 FORECAST_DAYS = 30
 ZERO = Decimal(0)
@@ -64,14 +65,17 @@ def report_data(
     title: str | None = None,
 ) -> ReportData:
     """Spend by provider and service against the previous period, daily series, the total's
-    forecast after the period, anomalies overlapping it (those not covered by a broader one),
-    and the budgets the caller evaluated (it has the state store; this module does not)."""
-    previous = period.previous()
+    forecast after the period (with what is already billed of the next period, for the
+    summary's forecast of it), anomalies overlapping it (those not covered by a broader one),
+    and the budgets and recommendations the caller read (it has the state store; this module
+    does not)."""
+    previous, following = period.previous(), period.next()
     providers = _spend_rows(query, "NULL", period, previous)
     services = _spend_rows(query, "ServiceName", period, previous)
     daily = _daily(query, period.start, period.end)
     previous_daily = _daily(query, previous.start, previous.end)
-    forecast = _forecast(query, period.end)
+    next_daily = _daily(query, following.start, following.end)
+    forecast = _forecast(query, period.end, max(period.end + timedelta(days=FORECAST_DAYS), following.end))
     currencies = sorted({*providers, *services, *daily, *previous_daily, *forecast})
     spend = [
         CurrencySpend(
@@ -81,15 +85,16 @@ def report_data(
             daily=daily.get(currency, {}),
             previous_daily=previous_daily.get(currency, {}),
             forecast=forecast.get(currency, []),
+            next_daily=next_daily.get(currency, {}),
         )
         for currency in currencies
     ]
     return ReportData(
-        title=title or f"Cloud cost report {period.start} to {period.end}",
+        title=title or f"Cloud cost report, {period_text(period)}",
         period=period,
         generated_at=generated_at,
         spend=spend,
-        anomalies=_anomalies(query, period),
+        anomalies=_anomalies(query, period, id_names(query)),
         budgets=budgets,
         recommendations=recommendations,
     )
@@ -140,15 +145,16 @@ def has_table(query: Queryable, name: str) -> bool:
     return bool(rows and rows[0][0])
 
 
-def _forecast(query: Queryable, end: date) -> dict[str, list[ForecastPoint]]:
-    """The total's forecast for the days after the period, per currency; with several models
-    for a day, the first by name (as budgets read it). Missing bounds fall back to the mean."""
+def _forecast(query: Queryable, end: date, until: date) -> dict[str, list[ForecastPoint]]:
+    """The total's forecast for the days after the period through ``until``, per currency; with
+    several models for a day, the first by name (as budgets read it). Missing bounds fall back
+    to the mean."""
     if not has_table(query, "cost_forecast"):
         return {}
     rows = query(
         "SELECT currency, ds, mean, lo_80, hi_80, lo_95, hi_95 FROM cost_forecast "
         "WHERE series = 'total' AND ds > ? AND ds <= ? ORDER BY currency, ds, model",
-        [end, end + timedelta(days=FORECAST_DAYS)],
+        [end, until],
     )
     seen: set[tuple[str, date]] = set()
     out: dict[str, list[ForecastPoint]] = {}
@@ -161,7 +167,23 @@ def _forecast(query: Queryable, end: date) -> dict[str, list[ForecastPoint]]:
     return out
 
 
-def _anomalies(query: Queryable, period: ReportPeriod) -> list[Anomaly]:
+def id_names(query: Queryable) -> dict[str, str]:
+    """The names of the ids a reader meets: accounts (from the bills' account names) and
+    resources (from the latest inventory). An id whose name is the id itself is left out."""
+    names: dict[str, str] = {}
+    if has_table(query, "accounts"):
+        for billing_id, billing_name, sub_id, sub_name in query(
+            "SELECT BillingAccountId, BillingAccountName, SubAccountId, SubAccountName FROM accounts ORDER BY ALL", []
+        ):
+            names.update({k: v for k, v in ((billing_id, billing_name), (sub_id, sub_name)) if k and v and k != v})
+    if has_table(query, "inventory"):
+        latest = "SELECT resource_id, arg_max(name, snapshot_date) FROM inventory WHERE name IS NOT NULL GROUP BY 1"
+        rows = query(f"{latest} ORDER BY 1", [])
+        names.update({rid: name for rid, name in rows if rid and name and rid != name})
+    return names
+
+
+def _anomalies(query: Queryable, period: ReportPeriod, names: dict[str, str]) -> list[Anomaly]:
     """Anomalies overlapping the period that no broader anomaly explains (``covered_by``
     null): a service spike inside a provider spike is reported once, as the provider's."""
     if not has_table(query, "cost_anomalies"):
@@ -171,14 +193,19 @@ def _anomalies(query: Queryable, period: ReportPeriod) -> list[Anomaly]:
         'WHERE covered_by IS NULL AND start <= ? AND "end" >= ? ORDER BY abs(impact) DESC, start, series, value',
         [period.end, period.start],
     )
-    return [_anomaly(*row) for row in rows]
+    return [_anomaly(*row, names=names) for row in rows]
+
+
+def _steps(raw: Any) -> tuple[tuple[str, str, float], ...]:
+    return tuple((str(p["dimension"]), str(p["value"]), float(p["share"])) for p in raw if p.get("value") is not None)
 
 
 def _anomaly(series: str, value: str | None, currency: str, direction: str, start: date, end: date,
-             impact: float, explanation: Any) -> Anomaly:  # fmt: skip
-    name = value if value is not None else "total"
+             impact: float, explanation: Any, *, names: dict[str, str]) -> Anomaly:  # fmt: skip
+    name = value if value is not None else "all"
     raw = json.loads(explanation) if isinstance(explanation, str) else (explanation or {})
-    path = tuple((str(p["dimension"]), str(p["value"]), float(p["share"])) for p in raw.get("path", []))
+    path, others = _steps(raw.get("path", [])), _steps(raw.get("others", []))
+    shown = {v: names[v] for _, v, _ in (*path, *others) if v in names}
     return Anomaly(
         title=f"{direction.capitalize()} in {name} spend",
         series=series if value is None else f"{series}: {value}",
@@ -187,4 +214,8 @@ def _anomaly(series: str, value: str | None, currency: str, direction: str, star
         currency=currency,
         impact=estimate(float(impact)),
         explanation=path,
+        value=value,
+        direction=direction,
+        others=others,
+        names=shown,
     )

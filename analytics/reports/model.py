@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Literal
@@ -43,6 +43,14 @@ class ReportPeriod:
             return ReportPeriod(end.replace(day=1), end, "monthly")
         length = (self.end - self.start).days + 1
         return ReportPeriod(self.start - timedelta(days=length), self.start - timedelta(days=1), self.kind)
+
+    def next(self) -> ReportPeriod:
+        """The period the summary forecasts: the following week (as many days), or calendar month."""
+        start = self.end + timedelta(days=1)
+        if self.kind == "monthly":
+            following = (start + timedelta(days=32)).replace(day=1)
+            return ReportPeriod(start, following - timedelta(days=1), "monthly")
+        return ReportPeriod(start, start + (self.end - self.start), self.kind)
 
 
 @dataclass(frozen=True)
@@ -82,8 +90,9 @@ class ForecastPoint:
 @dataclass(frozen=True)
 class CurrencySpend:
     """Everything the report shows about one billing currency: the tables, the daily series
-    of this period and of the previous one (days without a key cost nothing), and the
-    forecast of the next days."""
+    of this period and of the previous one (days without a key cost nothing), the forecast of
+    the next days, and what is already billed of the next period (``next_daily``: when the
+    report is made after its period, the summary's forecast of the next period starts from it)."""
 
     currency: str
     providers: Sequence[SpendRow]
@@ -91,6 +100,7 @@ class CurrencySpend:
     daily: Mapping[date, Decimal]
     previous_daily: Mapping[date, Decimal]
     forecast: Sequence[ForecastPoint] = ()
+    next_daily: Mapping[date, Decimal] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
@@ -105,7 +115,10 @@ class CurrencySpend:
 @dataclass(frozen=True)
 class Anomaly:
     """An anomaly as :mod:`analytics.anomalies` explains it: ``explanation`` is the drill-down
-    path of (dimension, value, share of the parent's excess, 0..1)."""
+    path of (FOCUS dimension, value, share of the anomaly's whole excess), ``others`` the largest
+    other contributors met on the way, and ``names`` the readable name of an id among those
+    values where one is known (an account's or a resource's name). ``series`` is what was
+    watched: ``total``, or ``provider``/``service`` with ``value``."""
 
     title: str
     series: str
@@ -114,6 +127,10 @@ class Anomaly:
     currency: str
     impact: Decimal
     explanation: Sequence[tuple[str, str, float]] = ()
+    value: str | None = None
+    direction: str = "spike"
+    others: Sequence[tuple[str, str, float]] = ()
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
@@ -121,16 +138,27 @@ class Anomaly:
 
 @dataclass(frozen=True)
 class Budget:
-    """A budget and where it stands: ``forecast`` is the expected spend at the period's end."""
+    """A budget and where it stood at the end of the reported period: ``start`` to ``end`` is
+    the budget's own period (a month, quarter or year) holding the report's last day, ``spent``
+    what it had spent by ``as_of`` (the report's last day, or the last billed day if earlier),
+    ``forecast`` the expected spend at the budget period's end."""
 
     name: str
     currency: str
     amount: Decimal
     spent: Decimal
     forecast: Decimal
+    start: date | None = None
+    end: date | None = None
+    as_of: date | None = None
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
+
+    @property
+    def over(self) -> Decimal:
+        """How much the spend passed the amount; zero within it."""
+        return max(self.spent - self.amount, Decimal(0))
 
     @property
     def percent(self) -> Decimal | None:

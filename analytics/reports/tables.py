@@ -8,38 +8,30 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from datetime import date, timedelta
+from decimal import Decimal
 
 from analytics.money import format_amount
 from analytics.reports.model import Anomaly, Budget, CurrencySpend, Recommendation, ReportData, ReportPeriod, SpendRow
+from analytics.reports.wording import (
+    budget_period_text,
+    budget_status,
+    day_text,
+    explanation_text,
+    period_text,
+    watched_text,
+)
+from analytics.reports.wording import money as money  # the charts' and the page's too
+from analytics.reports.wording import percent_text as percent_text
 
 # ---------------------------------------------------------------------------------------
 # Formatting: one function per kind of figure, shared by the HTML and the CSVs.
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """How an amount reads on the page: currency first, cents half up (``USD 1234.50``)."""
-    return f"{currency} {format_amount(amount)}"
 
 
 def estimate(value: float) -> Decimal:
     """A float estimate as the Decimal it prints as (``repr``), so rounding to cents is the
     same half-up rounding as for exact amounts, not binary floating-point rounding."""
     return Decimal(repr(value))
-
-
-def percent_text(value: Decimal | None, *, signed: bool = False) -> str:
-    """One decimal place, half up; empty when undefined (nothing to compare with)."""
-    if value is None:
-        return ""
-    rounded = value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-    return f"{rounded:+f}%" if signed and rounded != 0 else f"{rounded:f}%"
-
-
-def _explanation_text(path: Sequence[tuple[str, str, float]]) -> str:
-    shares = [f"{dim} = {value} ({percent_text(estimate(share * 100))})" for dim, value, share in path]
-    return " → ".join(shares)
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,16 +123,16 @@ def anomaly_table(anomalies: Sequence[Anomaly]) -> Table:
     body = [
         (
             item.title,
-            item.series,
+            watched_text(item),
             item.start.isoformat(),
             item.end.isoformat(),
             item.currency,
             format_amount(item.impact),
-            _explanation_text(item.explanation),
+            explanation_text(item),
         )
         for item in anomalies
     ]
-    headers = ("Anomaly", "Series", "Start", "End", "Currency", "Impact", "Explanation")
+    headers = ("Anomaly", "Found in", "Start", "End", "Currency", "Impact", "Where it came from")
     return Table("anomalies.csv", "Anomalies", headers, body, "No anomalies in this period.")
 
 
@@ -148,23 +140,89 @@ def budget_table(budgets: Sequence[Budget]) -> Table:
     body = [
         (
             item.name,
+            budget_period_text(item),
+            day_text(item.as_of) if item.as_of else "",
             item.currency,
             format_amount(item.amount),
             format_amount(item.spent),
             percent_text(item.percent),
             format_amount(item.forecast),
             percent_text(item.forecast_percent),
+            budget_status(item),
         )
         for item in budgets
     ]
-    headers = ("Budget", "Currency", "Amount", "Spent", "Spent %", "Forecast at period end", "Forecast %")
+    headers = ("Budget", "Budget period", "Spent by", "Currency", "Amount", "Spent", "Spent %",
+               "Forecast at period end", "Forecast %", "Status")  # fmt: skip
     return Table("budgets.csv", "Budgets", headers, body, "No budgets set.")
 
 
 def recommendation_table(recommendations: Sequence[Recommendation]) -> Table:
     body = [(item.title, item.currency, format_amount(item.monthly_saving), item.detail) for item in recommendations]
-    headers = ("Recommendation", "Currency", "Monthly saving", "Detail")
+    headers = ("Recommendation", "Currency", "Monthly saving", "Why")
     return Table("recommendations.csv", "Top recommendations", headers, body, "None yet.")
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The next period's expected spend: what is already billed of it plus the forecast mean of
+    the rest; ``billed_through`` is the last billed day, None when nothing of it was billed."""
+
+    total: Decimal
+    billed: Decimal
+    billed_through: date | None
+
+
+def next_forecast(spend: CurrencySpend, period: ReportPeriod) -> Forecast | None:
+    """None unless the forecast covers every day of the next period after the billed ones."""
+    following = period.next()
+    means = {p.day: estimate(p.mean) for p in spend.forecast if following.start <= p.day <= following.end}
+    if not means:
+        return None
+    first = min(means)
+    if len(means) != (following.end - first).days + 1:
+        return None
+    billed = sum((v for d, v in spend.next_daily.items() if following.start <= d < first), Decimal(0))
+    through = first - timedelta(days=1) if first > following.start else None
+    return Forecast(billed + sum(means.values(), Decimal(0)), billed, through)
+
+
+def _total(spend: CurrencySpend) -> SpendRow:
+    amount = sum((row.amount for row in spend.providers), Decimal(0))
+    previous = sum((row.previous for row in spend.providers), Decimal(0))
+    return SpendRow("", None, amount, previous)
+
+
+def figures_table(data: ReportData) -> Table:
+    """One row per currency with spend: this period, the previous one, the change, the forecast."""
+    period, following = data.period, data.period.next()
+    rows = []
+    for spend in data.spend:
+        if not spend.has_spend():
+            continue
+        total, forecast = _total(spend), next_forecast(spend, period)
+        rows.append(
+            (
+                spend.currency,
+                format_amount(total.amount),
+                format_amount(total.previous),
+                format_amount(total.change),
+                percent_text(total.change_percent, signed=True),
+                format_amount(forecast.total) if forecast else "",
+                (f"includes {format_amount(forecast.billed)} billed by {day_text(forecast.billed_through)}"
+                 if forecast and forecast.billed_through else ""),
+            )
+        )  # fmt: skip
+    headers = (
+        "Currency",
+        period_text(period),
+        period_text(period.previous()),
+        "Change",
+        "Change %",
+        f"Forecast {period_text(following)}",
+        "Forecast note",
+    )
+    return Table("summary.csv", "Spend and forecast", headers, rows, "No spend in this period.")
 
 
 def currency_tables(spend: CurrencySpend, period: ReportPeriod) -> list[Table]:
@@ -178,7 +236,8 @@ def currency_tables(spend: CurrencySpend, period: ReportPeriod) -> list[Table]:
 
 def report_tables(data: ReportData) -> list[Table]:
     """Every table of the report, in page order."""
-    tables = [table for spend in data.spend for table in currency_tables(spend, data.period)]
+    tables = [figures_table(data)]
+    tables += [table for spend in data.spend for table in currency_tables(spend, data.period)]
     tables += [
         anomaly_table(data.anomalies),
         budget_table(data.budgets),

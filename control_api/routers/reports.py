@@ -200,9 +200,8 @@ def create_report(
                           "(`wedcloud materialize`) so that the `serving` asset publishes a snapshot.")  # fmt: skip
     reader: SnapshotReader = request.app.state.snapshots
     query = _query_of(reader, snapshot)
-    meta = service.generate(
-        _folder(request), query, kind="on_demand", period=period, snapshot_version=snapshot.version,
-        budgets=service.budget_lines(session, query), recommendations=service.recommendation_lines(session),
+    meta = service.write_report(
+        _folder(request), query, session, kind="on_demand", period=period, snapshot_version=snapshot.version,
         generated_at=now,
     )  # fmt: skip
     audit.record(target=f"report:{meta['id']}", after={k: meta[k] for k in ("kind", "start", "end")})

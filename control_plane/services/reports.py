@@ -30,12 +30,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.overview import Queryable, latest_charge_date
-from analytics.reports.data import report_data
+from analytics.reports.data import id_names, report_data
 from analytics.reports.model import Budget as ReportBudget
 from analytics.reports.model import Recommendation as ReportRecommendation
 from analytics.reports.model import ReportPeriod
 from analytics.reports.page import render_html
 from analytics.reports.tables import render_csv
+from analytics.reports.wording import recommendation_text, short_id
 from control_plane.pagination import decode_cursor, encode_cursor
 from control_plane.services import provider_keys
 from control_plane.services.budgets import evaluate_budget, read_series
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 
 ReportKind = Literal["weekly", "monthly", "on_demand"]
 KINDS: tuple[str, ...] = ("weekly", "monthly", "on_demand")
-REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-(weekly|monthly|on_demand)-\d{4}-\d{2}-\d{2}(-\d{1,3})?$")
+REPORT_ID = re.compile(r"^\d{8}T\d{6}Z-(weekly|monthly|on_demand)-(\d{4}-\d{2}-\d{2})(-\d{1,3})?$")
 TABLE_NAME = re.compile(r"^[a-z0-9_]{1,64}$")
 HTML_FILE, META_FILE = "report.html", "meta.json"
 
@@ -70,41 +71,54 @@ def snapshot_query(path: Path) -> Iterator[Queryable]:
 
 
 # -- budgets -------------------------------------------------------------------------------------
-def budget_lines(session: Session, query: Queryable) -> list[ReportBudget]:
-    """Each budget's current status against the snapshot, with the very rules of the budget
-    API and alerts; a budget the snapshot cannot evaluate is left out and logged."""
+def budget_lines(session: Session, query: Queryable, period: ReportPeriod) -> list[ReportBudget]:
+    """Each budget where it stood at the end of the reported period (or on the last billed day,
+    if earlier): a monthly budget in November's report shows November, whatever the date the
+    report is made. The rules are those of the budget API and alerts; a budget the snapshot
+    cannot evaluate is left out and logged."""
     data_through = latest_charge_date(query)
     if data_through is None:
         return []
+    as_of = min(period.end, data_through)
     lines = []
     for budget in session.scalars(select(Budget).order_by(Budget.name)):
         try:
-            evaluation = evaluate_budget(budget, data_through, read_series(query, budget, data_through))
+            evaluation = evaluate_budget(budget, as_of, read_series(query, budget, as_of))
         except (ValueError, duckdb.Error) as exc:
             log.warning("budget %s left out of the report: %s", budget.name, exc)
             continue
-        lines.append(ReportBudget(budget.name, budget.currency, budget.amount, evaluation.spent, evaluation.projected))
+        lines.append(
+            ReportBudget(budget.name, budget.currency, budget.amount, evaluation.spent, evaluation.projected,
+                         start=evaluation.start, end=evaluation.end, as_of=as_of)
+        )  # fmt: skip
     return lines
 
 
 # -- recommendations -------------------------------------------------------------------------------
 REPORT_RECOMMENDATIONS = 10
-_VERBS = {"stop": "Stop", "terminate": "Terminate", "delete": "Delete", "resize": "Resize",
-          "schedule": "Schedule", "purchase": "Buy"}  # fmt: skip
 
 
-def recommendation_lines(session: Session, limit: int = REPORT_RECOMMENDATIONS) -> list[ReportRecommendation]:
-    """The open recommendations with the biggest monthly savings, as the report lists them."""
+def recommendation_lines(
+    session: Session, query: Queryable | None = None, limit: int = REPORT_RECOMMENDATIONS
+) -> list[ReportRecommendation]:
+    """The open recommendations with the biggest monthly savings, in words: the resource's name
+    (from the snapshot's inventory, else the end of its id), the registered provider's name, and
+    for a commitment the account's name when the bills give one (never a billing account id)."""
     rows = session.scalars(
         select(RecommendationRow)
         .where(RecommendationRow.status == "open")
         .order_by(RecommendationRow.saving_rank.desc(), RecommendationRow.id)
         .limit(limit)
     )
-    lines, names = [], provider_keys.labels(session)
+    providers, names = provider_keys.labels(session), id_names(query) if query is not None else {}
+    lines = []
     for row in rows:
-        title = f"{_VERBS.get(row.action, row.action)} {row.resource_id} ({names.get(row.provider, row.provider)})"
-        detail = f"{row.kind.replace('_', ' ')}" + (f": {row.target}" if row.target else "") + f"; risk {row.risk}"
+        title, why = recommendation_text(
+            kind=row.kind, action=row.action, target=row.target,
+            name=names.get(row.resource_id) or short_id(row.resource_id), provider=providers.get(row.provider, ""),
+            currency=row.currency, evidence=row.evidence or {}, account=names.get(row.account_id),
+        )  # fmt: skip
+        detail = "; ".join(part for part in (why, f"risk {row.risk}") if part)
         lines.append(ReportRecommendation(title, row.currency, row.monthly_saving, detail))
     return lines
 
@@ -140,6 +154,23 @@ def generate(
         "files": sorted(files),
     }
     return store(folder, files, meta, period)
+
+
+def write_report(
+    folder: Path,
+    query: Queryable,
+    session: Session,
+    *,
+    kind: ReportKind,
+    period: ReportPeriod,
+    snapshot_version: str,
+    generated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A report with the budgets and recommendations of the state store: what the schedules,
+    the API and the demo's first start all make."""
+    return generate(folder, query, kind=kind, period=period, snapshot_version=snapshot_version,
+                    budgets=budget_lines(session, query, period), recommendations=recommendation_lines(session, query),
+                    generated_at=generated_at)  # fmt: skip
 
 
 def store(folder: Path, files: dict[str, str], meta: dict[str, Any], period: ReportPeriod) -> dict[str, Any]:

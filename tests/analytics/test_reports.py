@@ -115,7 +115,18 @@ def realistic(*, reverse_daily: bool = False) -> ReportData:
                 [("ProviderName", "AWS", 0.91), ("ServiceName", "Amazon EC2", 0.8), ("RegionId", NASTY, 0.62)],
             )
         ],
-        budgets=[Budget("Production & staging", "USD", Decimal("10000"), Decimal("2789.145"), Decimal("11950.555"))],
+        budgets=[
+            Budget(
+                "Production & staging",
+                "USD",
+                Decimal("10000"),
+                Decimal("2789.145"),
+                Decimal("11950.555"),
+                start=date(2026, 11, 1),
+                end=date(2026, 11, 30),
+                as_of=WEEK.end,
+            )
+        ],
         recommendations=[Recommendation("Rightsize db-1", "USD", Decimal("123.455"), URL_TEXT)],
     )
 
@@ -176,7 +187,10 @@ def test_amounts_are_the_input_rounded_half_up_to_cents() -> None:
     assert services[("Google Cloud", "Compute Engine")][4] == "-8.4%"
     providers = {row[0]: row[1:] for row in tables["Spend by provider (USD)"][1:]}
     assert providers["AWS"][:3] == ["USD", "1637.02", "1315.50"]  # 1637.015 exactly, rounded once
-    assert tables["Budgets"][1] == ["Production & staging", "USD", "10000.00", "2789.15", "27.9%", "11950.56", "119.5%"]
+    assert tables["Budgets"][1] == [
+        "Production & staging", "November 2026", "22 Nov 2026", "USD", "10000.00", "2789.15", "27.9%", "11950.56",
+        "119.5%", "forecast to pass it by USD 1950.56",
+    ]  # fmt: skip
     assert tables["Top recommendations"][1][:3] == ["Rightsize db-1", "USD", "123.46"]
     assert tables["Anomalies"][1][5] == "212.35"
     assert tables["Forecast of daily spend (USD)"][1] == [
@@ -215,6 +229,7 @@ def test_csvs_hold_the_same_figures_as_the_html_tables() -> None:
         "eur_spend_by_provider.csv",
         "eur_spend_by_service.csv",
         "recommendations.csv",
+        "summary.csv",
         "usd_daily_spend.csv",
         "usd_forecast.csv",
         "usd_spend_by_provider.csv",
@@ -263,7 +278,7 @@ def test_an_empty_period_says_no_spend_instead_of_drawing_empty_charts() -> None
         assert "<svg" not in page
         assert "Top recommendations: None yet." in page
         assert "Anomalies: No anomalies in this period." in page
-        assert render_csv(data)["recommendations.csv"] == "Recommendation,Currency,Monthly saving,Detail\n"
+        assert render_csv(data)["recommendations.csv"] == "Recommendation,Currency,Monthly saving,Why\n"
 
 
 def test_recommendations_say_none_yet_when_there_are_none() -> None:
@@ -312,6 +327,7 @@ def test_previous_periods_and_axis_ticks() -> None:
 # --- In a real browser ---------------------------------------------------------------------
 
 PROBE = """(() => {
+  for (const details of document.querySelectorAll("details")) details.open = true;  // the charts are folded
   const out = {charts: {}, resources: performance.getEntriesByType("resource").length};
   for (const svg of document.querySelectorAll("svg[data-chart]")) {
     const box = svg.getBoundingClientRect();
@@ -426,3 +442,23 @@ def test_a_hung_browser_is_killed_with_its_children(tmp_path: Path) -> None:
     while status.exists() and "zombie" not in status.read_text() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not status.exists() or "zombie" in status.read_text()
+
+
+def _pdf_pages(chromium: Chromium, page_html: str, folder: Path) -> int:
+    page, pdf = folder / "print.html", folder / "print.pdf"
+    page.write_text(page_html, encoding="utf-8")
+    chromium.run("--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri())
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf.read_bytes()))
+
+
+@pytest.mark.integration
+def test_printing_unfolds_the_folded_details(chromium: Chromium, tmp_path: Path) -> None:
+    """On screen the details are folded; on paper they are not: the printed report is several
+    pages, where the same page without its print rule prints the summary alone."""
+    page = render_html(realistic())
+    printed = _pdf_pages(chromium, page, tmp_path)
+    rule = re.search(r"@media print \{.*?\} \}", page)
+    assert rule is not None
+    summary_only = _pdf_pages(chromium, page.replace(rule.group(0), ""), tmp_path)
+    assert printed > summary_only, (printed, summary_only)
+    assert printed >= 3
