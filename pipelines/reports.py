@@ -8,7 +8,7 @@ the run reads the *current* serving snapshot, as the API does, never the warehou
 """
 
 # No `from __future__ import annotations`: Dagster reads the op's config annotation as a class.
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from analytics.reports.data import last_complete_period, period_starting
 from analytics.reports.model import Kind, ReportPeriod
-from control_plane.services.reports import reports_dir, snapshot_query, write_report
+from control_plane.services.reports import has_report, reports_dir, snapshot_query, write_report
 from control_plane.store.db import make_engine
 from pipelines.settings import PipelineSettings
 from wedcloud import snapshots
@@ -56,6 +56,22 @@ def write_period_report(
                                 snapshot_version=info.version, generated_at=generated_at)  # fmt: skip
     finally:
         engine.dispose()
+
+
+def write_latest_reports(settings: PipelineSettings, today: date | None = None) -> list[dict[str, Any]]:
+    """The last complete week's and month's reports, unless they were written already: what the
+    schedules would have made on their last tick. The demo calls it on start, because a demo
+    started on any day but a Monday or the 1st would otherwise show no scheduled report. Returns
+    the metas of the reports written (none when both exist)."""
+    now = settings.now or datetime.now(UTC)
+    today = today or now.date()
+    written = []
+    for kind in CRONS:
+        period = period_for_tick(kind, today)
+        if has_report(reports_dir(settings.layout.root), kind, period.start):
+            continue
+        written.append(write_period_report(settings, kind, period, generated_at=now))
+    return written
 
 
 def build_report_job(settings: PipelineSettings | None = None) -> dg.JobDefinition:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -239,6 +239,16 @@ def csv_name(table: str | None) -> str:
     if not TABLE_NAME.match(name):
         raise InvalidRequest(f"not a table name: {table!r} (letters, digits and _ only)")
     return f"{name}.csv"
+
+
+def has_report(folder: Path, kind: str, start: date) -> bool:
+    """Whether a whole report of this kind starting on ``start`` is stored."""
+    found = folder.iterdir() if folder.is_dir() else iter(())
+    for path in found:
+        match = REPORT_ID.match(path.name)
+        if match and match.group(1, 2) == (kind, start.isoformat()) and (path / META_FILE).is_file():
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,13 @@ from sqlalchemy.orm import Session
 from analytics.reports.model import ReportPeriod
 from control_plane.services.reports import list_reports, read_file, reports_dir
 from control_plane.store.models import Budget
-from pipelines.reports import build_report_job, build_report_schedules, period_for_tick, run_config
+from pipelines.reports import (
+    build_report_job,
+    build_report_schedules,
+    period_for_tick,
+    run_config,
+    write_latest_reports,
+)
 from pipelines.settings import PipelineSettings
 from tests.analytics.test_report_data import build_snapshot
 from wedcloud import snapshots
@@ -93,3 +99,22 @@ def test_each_schedule_reports_the_last_complete_period_before_its_tick(
     assert request.run_key == f"{name.split('_')[0]}-{start}"
     period = period_for_tick(config["kind"], tick.date())
     assert (period.start.isoformat(), period.end.isoformat()) == (start, end)
+
+
+def test_the_latest_reports_are_written_once_for_the_last_complete_week_and_month(settings: PipelineSettings) -> None:
+    _publish(settings.layout)
+    wednesday = date(2026, 11, 25)
+    written = write_latest_reports(settings, wednesday)
+    assert sorted((m["kind"], m["start"], m["end"]) for m in written) == [
+        ("monthly", "2026-10-01", "2026-10-31"),
+        ("weekly", "2026-11-16", "2026-11-22"),
+    ]
+    assert write_latest_reports(settings, wednesday) == []  # both exist: nothing more
+    (weekly,) = write_latest_reports(settings, date(2026, 11, 30))  # a new week, the same month
+    assert (weekly["kind"], weekly["start"]) == ("weekly", "2026-11-23")
+
+
+def test_without_a_snapshot_no_latest_report_is_written(settings: PipelineSettings) -> None:
+    with pytest.raises(LookupError, match="no serving snapshot"):
+        write_latest_reports(settings, date(2026, 11, 25))
+    assert not reports_dir(settings.layout.root).exists()

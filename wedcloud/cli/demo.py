@@ -27,6 +27,7 @@ from pipelines.materialize import (
     register_sources,
     write_instance_config,
 )
+from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
@@ -175,6 +176,10 @@ def run_demo(options: DemoOptions) -> int:
     today = datetime.now(UTC).date()
     first, last, fresh = prepare_sandbox(context, seed=options.seed, today=today, rebuild=options.rebuild)
     materialize(context, first, last, everything=fresh)
+    for meta in write_latest_reports(
+        PipelineSettings(home=context.settings.layout.root, database_url=context.settings.database_url), today
+    ):
+        console.print(f"report: {meta['kind']} {meta['start']} to {meta['end']} (GET /api/cloud/costs/reports)")
     api, ui = _children(context, options)
     stopping = False
 
