@@ -42,6 +42,26 @@ def load_series(con: duckdb.DuckDBPyConnection, *, metric: str = "BilledCost") -
     return history, keys
 
 
+def series_parents(con: duckdb.DuckDBPyConnection, keys: pl.DataFrame) -> dict[str, str]:
+    """The series each series is part of, by ``unique_id``: a provider's is its currency's
+    total; a service's is the provider it is billed under, or the total when the same service
+    name is billed under several providers in that currency. The totals have none."""
+    ids = {(row["series"], row["value"], row["currency"]): row["unique_id"] for row in keys.iter_rows(named=True)}
+    owners = con.sql(
+        "SELECT ServiceName, BillingCurrency, min(ProviderName), count(DISTINCT ProviderName) FROM cost_daily "
+        "GROUP BY ALL"
+    ).fetchall()
+    provider_of = {(service, currency): provider if n == 1 else None for service, currency, provider, n in owners}
+    parents: dict[str, str] = {}
+    for (series, value, currency), uid in ids.items():
+        total = ids.get(("total", None, currency))
+        provider = ids.get(("provider", provider_of.get((value, currency)), currency))
+        parent = total if series == "provider" else (provider or total) if series == "service" else None
+        if parent is not None:
+            parents[uid] = parent
+    return parents
+
+
 def with_keys(frame: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with (series, value, currency) in place of ``unique_id``."""
     joined = frame.join(keys, on="unique_id", how="left")

@@ -24,14 +24,14 @@ How a forecast is made, and why:
   year's weekly totals repeat the year before (correlation of at least 0.5) and the horizon
   is longer than a backtest window, only the yearly-aware MSTL may win (only it and the
   baseline are then backtested, for the record); ``selection.reason`` says when this applied.
-- Intervals start from statsforecast's native ones: in statsforecast 2.1.1 SeasonalNaive,
-  AutoETS, AutoTheta, MSTL (through its trend forecaster) and AutoARIMA all compute ``level=``
-  intervals themselves, in and out of sample. But MSTL's ignore the error of its seasonal
-  components (estimated from two cycles, they are noisy): its 80% interval covered under half
-  of the held-out days in the tests. statsforecast's ConformalIntervals would not help, as for MSTL
-  they too are computed on the deseasonalised series. So each series' native intervals are
-  widened about the mean by ``interval_scale``: the root mean square of its backtest errors
-  divided by the sigma the native 80% interval implies, when above 1 (never narrowed).
+- Intervals are calibrated on the backtest (analytics/forecast_intervals.py): the model's own
+  sigma per day, scaled by a conformal quantile of its backtest misses (a spike that came and
+  went inside a window does not set the width), with a separate factor for running totals
+  (month and quarter ends) measured on the backtest's sums of consecutive days, and no
+  component wider than its parent series. statsforecast's native intervals alone are too narrow
+  (MSTL's ignore the error of its seasonal components: its 80% interval covered under half of
+  the held-out days in the tests) and its ConformalIntervals would not help, as for MSTL they
+  too are computed on the deseasonalised series.
 - The in-sample intervals for anomaly detection (``fitted``) come from one model for every
   series, a weekly ETS(A,N,A), not from the forecast model: its fitted values are true
   one-step-ahead forecasts (each day judged only from the days before it), whereas MSTL's and
@@ -54,9 +54,8 @@ out, as their percentage error is undefined).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from statistics import NormalDist
 from typing import Any
 
@@ -64,6 +63,8 @@ import numpy as np
 import polars as pl
 from statsforecast import StatsForecast
 from statsforecast.models import MSTL, AutoARIMA, AutoETS, AutoTheta, SeasonalNaive
+
+from analytics.forecast_intervals import Calibration, calibrate, widen
 
 WEEK = 7
 YEAR = 365
@@ -101,13 +102,17 @@ class Forecasts:
     """Result of :func:`forecast`.
 
     - ``future``: unique_id, ds, model, mean, lo_<level>, hi_<level> for each level.
+    - ``cumulative``: unique_id, ds, mean, lo_<level>, hi_<level>: the cost from the first
+      forecast day through ds (what a month or quarter end adds to its actual cost to date),
+      with intervals calibrated on the backtest's running totals.
     - ``selection``: unique_id, model, mase, mape, seasonal_naive_mape, mase_insample,
-      seasonal_naive_mase_insample, interval_scale, history_days, yearly, reason. ``model`` is
-      null for series too short to forecast; ``interval_scale`` is the factor the model's
-      native intervals were widened by.
+      seasonal_naive_mase_insample, history_days, yearly, reason, outlier_days, coverage_80,
+      coverage_95, cv_coverage_80, cv_coverage_95 (analytics/forecast_intervals.py). ``model``
+      is null for series too short to forecast; the last five for series too short to backtest.
     """
 
     future: pl.DataFrame
+    cumulative: pl.DataFrame
     selection: pl.DataFrame
 
 
@@ -184,7 +189,8 @@ def _profile(filled: pl.DataFrame, backtest: Backtest) -> pl.DataFrame:
 def _cross_validate(
     filled: pl.DataFrame, names: Sequence[str], *, yearly: bool, backtest: Backtest, n_jobs: int
 ) -> pl.DataFrame:
-    """Long frame of backtest forecasts: unique_id, y, model, forecast, sigma (implied by the 80% interval)."""
+    """Long frame of backtest forecasts: unique_id, cutoff, ds, y, model, forecast, sigma (implied
+    by the 80% interval)."""
     n_series = filled["unique_id"].n_unique()
     models = [_build_model(name, yearly=yearly) for name in names]
     cv = _engine(models, n_series, n_jobs).cross_validation(
@@ -193,6 +199,8 @@ def _cross_validate(
     return pl.concat(
         cv.select(
             "unique_id",
+            pl.col("cutoff").cast(pl.Date),
+            pl.col("ds").cast(pl.Date),
             "y",
             pl.lit(name).alias("model"),
             pl.col(name).alias("forecast"),
@@ -203,21 +211,16 @@ def _cross_validate(
 
 
 def _scores(cv: pl.DataFrame, profile: pl.DataFrame) -> pl.DataFrame:
-    """MASE, MAPE and interval scale per series and model (definitions in the module docstring)."""
+    """MASE and MAPE per series and model (definitions in the module docstring)."""
     error = (pl.col("forecast") - pl.col("y")).abs()
-    standardised = (error / pl.col("sigma")).filter(pl.col("sigma") > 0)
     return (
         cv.join(profile.select("unique_id", "scale"), on="unique_id")
         .group_by("unique_id", "model")
         .agg(
             (error.mean() / pl.col("scale").first()).alias("mase"),
             ((error / pl.col("y").abs()).filter(pl.col("y") != 0).mean() * 100).alias("mape"),
-            standardised.pow(2).mean().sqrt().alias("interval_scale"),
         )
-        .with_columns(
-            pl.col("mase").fill_nan(None),
-            pl.max_horizontal(pl.col("interval_scale").fill_nan(None).fill_null(1.0), pl.lit(1.0)),
-        )
+        .with_columns(pl.col("mase").fill_nan(None))
     )
 
 
@@ -239,7 +242,7 @@ def _choose(scores: pl.DataFrame, profile: pl.DataFrame, *, eligible: list[str],
         .join(profile, on="unique_id")
         .select(
             "unique_id", "model", pl.when(pl.col("seasonal_naive_mase_insample") > 0).then(relative).alias("mase"),
-            "mape", "seasonal_naive_mape", "mase_insample", "seasonal_naive_mase_insample", "interval_scale",
+            "mape", "seasonal_naive_mape", "mase_insample", "seasonal_naive_mase_insample",
             "history_days", "yearly", pl.lit(reason).alias("reason"),
         )
     )  # fmt: skip
@@ -251,7 +254,6 @@ def _unscored(profile: pl.DataFrame, model: str | None, reason: str) -> pl.DataF
         "unique_id",
         pl.lit(model, pl.String).alias("model"),
         *(pl.lit(None, pl.Float64).alias(c) for c in SCORE_COLUMNS),
-        pl.lit(1.0).alias("interval_scale"),
         "history_days",
         "yearly",
         pl.lit(reason).alias("reason"),
@@ -280,9 +282,17 @@ def _backtest_groups(
 
 
 def _select(
-    filled: pl.DataFrame, profile: pl.DataFrame, *, names: Sequence[str], horizon: int, backtest: Backtest, n_jobs: int
-) -> pl.DataFrame:
-    """Backtest every long-enough series and choose its model; short series get a fixed one."""
+    filled: pl.DataFrame,
+    profile: pl.DataFrame,
+    *,
+    names: Sequence[str],
+    horizon: int,
+    levels: Sequence[int],
+    backtest: Backtest,
+    n_jobs: int,
+) -> tuple[pl.DataFrame, Calibration]:
+    """Backtest every long-enough series, choose its model and calibrate its intervals on the
+    chosen model's backtest; short series get a fixed model and its own intervals."""
     too_short = backtest.span + 4 * WEEK
     parts = [
         _unscored(profile.filter(pl.col("history_days") < MIN_DAYS), None, f"under {MIN_DAYS} days: not forecast"),
@@ -292,43 +302,42 @@ def _select(
             f"under {too_short} days: too short to backtest, seasonal naive",
         ),
     ]
+    backtests = []
     for group, models, eligible, yearly, reason in _backtest_groups(profile, names, horizon=horizon, backtest=backtest):
         series = filled.join(group.select("unique_id"), on="unique_id")
         cv = _cross_validate(series, models, yearly=yearly, backtest=backtest, n_jobs=n_jobs)
-        parts.append(_choose(_scores(cv, group), group, eligible=eligible, reason=reason))
-    return pl.concat(parts).sort("unique_id")
+        chosen = _choose(_scores(cv, group), group, eligible=eligible, reason=reason)
+        parts.append(chosen)
+        backtests.append(cv.join(chosen.select("unique_id", "model"), on=["unique_id", "model"]))
+    calibration = calibrate(pl.concat(backtests), levels) if backtests else Calibration.empty()
+    selection = pl.concat(parts).join(calibration.scores, on="unique_id", how="left")
+    return selection.sort("unique_id"), calibration
 
 
 def _bounds(levels: Sequence[int]) -> list[str]:
     return [f"{side}_{level}" for level in levels for side in ("lo", "hi")]
 
 
-def _fit_chosen(
-    filled: pl.DataFrame, chosen: pl.DataFrame, *, horizon: int, levels: Sequence[int], n_jobs: int
-) -> pl.DataFrame:
-    """Fit each series' chosen model on its whole history and forecast ``horizon`` days."""
+def _fit_chosen(filled: pl.DataFrame, chosen: pl.DataFrame, *, horizon: int, n_jobs: int) -> pl.DataFrame:
+    """Fit each series' chosen model on its whole history and forecast ``horizon`` days:
+    unique_id, ds, model, mean and sigma (implied by the model's own 80% interval)."""
     futures = []
     for (name, yearly), group in chosen.group_by("model", "yearly", maintain_order=True):
         series = filled.join(group.select("unique_id"), on="unique_id")
         engine = _engine([_build_model(str(name), yearly=bool(yearly))], group.height, n_jobs)
-        future = _widen(engine.forecast(df=series, h=horizon, level=list(levels)), group, str(name), levels)
-        futures.append(_tidy(future, str(name), levels).with_columns(pl.lit(name).alias("model")))
-    columns = ["unique_id", "ds", "model", "mean", *_bounds(levels)]
-    if not futures:
-        return pl.DataFrame(schema=_schema(columns))
-    return pl.concat([f.select(columns) for f in futures]).sort("unique_id", "ds")
-
-
-def _widen(future: pl.DataFrame, group: pl.DataFrame, name: str, levels: Sequence[int]) -> pl.DataFrame:
-    """Stretch each series' native intervals about the mean by its backtest ``interval_scale``."""
-    scaled = future.join(group.select("unique_id", "interval_scale"), on="unique_id")
-    stretch = [
-        (pl.col(name) + (pl.col(f"{name}-{side}-{level}") - pl.col(name)) * pl.col("interval_scale")).alias(
-            f"{name}-{side}-{level}"
+        future = pl.DataFrame(engine.forecast(df=series, h=horizon, level=[80]))
+        futures.append(
+            future.select(
+                "unique_id",
+                pl.col("ds").cast(pl.Date),
+                pl.lit(name, pl.String).alias("model"),
+                pl.col(str(name)).fill_nan(None).alias("mean"),
+                ((pl.col(f"{name}-hi-80") - pl.col(f"{name}-lo-80")) / (2 * _Z80)).fill_nan(None).alias("sigma"),
+            )
         )
-        for side, level in _split(levels)
-    ]
-    return scaled.with_columns(stretch).drop("interval_scale")
+    if not futures:
+        return pl.DataFrame(schema=_schema(["unique_id", "ds", "model", "mean", "sigma"]))
+    return pl.concat(futures).sort("unique_id", "ds")
 
 
 def one_step_intervals(history: pl.DataFrame, *, levels: Sequence[int] = (99,), n_jobs: int = 2) -> pl.DataFrame:
@@ -379,6 +388,7 @@ def forecast(
     levels: Sequence[int] = (80, 95, 99),
     backtest: Backtest = Backtest(),
     candidates: Sequence[str] = DEFAULT_CANDIDATES,
+    parents: Mapping[str, str] | None = None,
     n_jobs: int = 2,
 ) -> Forecasts:
     """Forecast every series of ``history`` (unique_id str, ds pl.Date, y float) ``horizon`` days on.
@@ -387,6 +397,8 @@ def forecast(
     SeasonalNaive is always backtested as the baseline. AutoARIMA is not a default: it costs
     about six times AutoETS per series (0.8 s against 0.14 s on a 365-day series); add it
     where a series is worth that.
+    ``parents`` maps a series to the series it is part of (a service to its provider, a provider
+    to the total): a component's intervals are kept inside its parent's.
     ``n_jobs`` processes are used for groups of at least 10 series per process.
     """
     if not 1 <= horizon <= MAX_HORIZON:
@@ -394,66 +406,10 @@ def forecast(
     names = list(dict.fromkeys([BASELINE, *candidates]))
     filled = fill_days(history)
     profile = _profile(filled, backtest)
-    selection = _select(filled, profile, names=names, horizon=horizon, backtest=backtest, n_jobs=n_jobs)
+    selection, calibration = _select(
+        filled, profile, names=names, horizon=horizon, levels=levels, backtest=backtest, n_jobs=n_jobs
+    )
     chosen = selection.filter(pl.col("model").is_not_null())
-    future = _fit_chosen(filled, chosen, horizon=horizon, levels=levels, n_jobs=n_jobs)
-    return Forecasts(future=future, selection=selection)
-
-
-def _quarter_start(day: date) -> date:
-    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-
-
-def _period_end(start: date, months: int) -> date:
-    month = start.month - 1 + months
-    return date(start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
-
-
-def period_end_figures(history: pl.DataFrame, future: pl.DataFrame, *, as_of: date) -> pl.DataFrame:
-    """Month-end and quarter-end figures: actual cost to ``as_of`` plus the forecast of the rest.
-
-    Returns unique_id, period ("month" | "quarter"), start, end, actual_to_date, forecast_rest,
-    mean, and lo_/hi_ bounds for each level in ``future``. Bounds are actual to date plus the
-    sums of the daily bounds: daily forecast errors of one series are strongly correlated (a
-    wrong level stays wrong), so summed bounds are a conservative interval, wider than one that
-    assumed independent days. Raises ValueError when ``future`` does not cover every day after
-    ``as_of`` to the period's end.
-    """
-    filled = fill_days(history)
-    bounds = [c for c in future.columns if c.startswith(("lo_", "hi_"))]
-    periods = [("month", as_of.replace(day=1), 1), ("quarter", _quarter_start(as_of), 3)]
-    frames = [_period_figure(filled, future, bounds, name, start, _period_end(start, months), as_of)
-              for name, start, months in periods]  # fmt: skip
-    return pl.concat(frames).sort("unique_id", "period")
-
-
-def _period_figure(
-    filled: pl.DataFrame, future: pl.DataFrame, bounds: list[str], name: str, start: date, end: date, as_of: date
-) -> pl.DataFrame:
-    actual = (
-        filled.filter(pl.col("ds").is_between(start, as_of))
-        .group_by("unique_id")
-        .agg(pl.col("y").sum().alias("actual_to_date"))
-    )
-    rest = future.filter((pl.col("ds") > as_of) & (pl.col("ds") <= end))
-    days_needed = (end - as_of).days
-    covered = rest.group_by("unique_id").agg(pl.len().alias("days"), pl.col("mean", *bounds).sum())
-    short = covered.filter(pl.col("days") != days_needed)
-    if short.height or (days_needed and covered.height < future["unique_id"].n_unique()):
-        raise ValueError(f"future does not cover {as_of + timedelta(days=1)}..{end} for every series")
-    if covered.height == 0:  # as_of is the period's last day
-        covered = future.select("unique_id").unique().with_columns(pl.lit(0.0).alias(c) for c in ["mean", *bounds])
-    return (
-        covered.join(actual, on="unique_id", how="left")
-        .with_columns(pl.col("actual_to_date").fill_null(0.0))
-        .select(
-            "unique_id",
-            pl.lit(name).alias("period"),
-            pl.lit(start).alias("start"),
-            pl.lit(end).alias("end"),
-            "actual_to_date",
-            pl.col("mean").alias("forecast_rest"),
-            (pl.col("actual_to_date") + pl.col("mean")).alias("mean"),
-            *((pl.col("actual_to_date") + pl.col(c)).alias(c) for c in bounds),
-        )
-    )
+    native = _fit_chosen(filled, chosen, horizon=horizon, n_jobs=n_jobs)
+    future, cumulative = widen(native, calibration, levels=levels, parents=parents)
+    return Forecasts(future=future, cumulative=cumulative, selection=selection)

@@ -87,11 +87,19 @@ CREATE TABLE IF NOT EXISTS cost_forecast (
     series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL, model VARCHAR NOT NULL,
     mean DOUBLE NOT NULL, {_BANDS}
 );
+CREATE TABLE IF NOT EXISTS cost_forecast_cumulative (
+    series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, ds DATE NOT NULL, mean DOUBLE NOT NULL, {_BANDS}
+);
 CREATE TABLE IF NOT EXISTS cost_forecast_models (
     series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL, model VARCHAR,
     mase DOUBLE, mape DOUBLE, seasonal_naive_mape DOUBLE, mase_insample DOUBLE, seasonal_naive_mase_insample DOUBLE,
     history_days BIGINT, yearly BOOLEAN, reason VARCHAR, last_actual DATE
 );
+ALTER TABLE cost_forecast_models ADD COLUMN IF NOT EXISTS outlier_days BIGINT;
+ALTER TABLE cost_forecast_models ADD COLUMN IF NOT EXISTS coverage_80 DOUBLE;
+ALTER TABLE cost_forecast_models ADD COLUMN IF NOT EXISTS coverage_95 DOUBLE;
+ALTER TABLE cost_forecast_models ADD COLUMN IF NOT EXISTS cv_coverage_80 DOUBLE;
+ALTER TABLE cost_forecast_models ADD COLUMN IF NOT EXISTS cv_coverage_95 DOUBLE;
 CREATE TABLE IF NOT EXISTS cost_anomalies (
     anomaly_id VARCHAR NOT NULL, series VARCHAR NOT NULL, value VARCHAR, currency VARCHAR NOT NULL,
     direction VARCHAR NOT NULL, start DATE NOT NULL, "end" DATE NOT NULL, days BIGINT NOT NULL,
@@ -101,7 +109,10 @@ CREATE TABLE IF NOT EXISTS cost_anomalies (
 """
 """What the forecasting and anomaly assets write, replaced whole on each run. ``series`` is
 total, provider or service and ``value`` the provider's or service's name (null for the total);
-one series per billing currency, as currencies are never added together."""
+one series per billing currency, as currencies are never added together.
+``cost_forecast_cumulative`` is the forecast cost from the first forecast day through ``ds``
+(a month or quarter end adds it to the actual cost to date). The coverage columns of
+``cost_forecast_models`` came later: ``ALTER ... IF NOT EXISTS`` adds them to older warehouses."""
 
 AGGREGATES = {"cost_daily": COST_DAILY_DIMENSIONS, "cost_detail_daily": COST_DETAIL_DIMENSIONS}
 

@@ -5,7 +5,7 @@ import dagster as dg
 import polars as pl
 
 from analytics.anomalies import MIN_ABS, MIN_REL
-from analytics.cost_series import find_anomalies, load_series, replace_table, with_keys
+from analytics.cost_series import find_anomalies, load_series, replace_table, series_parents, with_keys
 from analytics.forecast import forecast, one_step_intervals
 from assets.billing import OWNERS
 from assets.pools import WAREHOUSE_POOL
@@ -13,7 +13,8 @@ from assets.resources import WarehouseResource
 
 HORIZON = 365
 MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "seasonal_naive_mape", "mase_insample",
-                 "seasonal_naive_mase_insample", "history_days", "yearly", "reason", "last_actual")  # fmt: skip
+                 "seasonal_naive_mase_insample", "history_days", "yearly", "reason", "last_actual", "outlier_days",
+                 "coverage_80", "coverage_95", "cv_coverage_80", "cv_coverage_95")  # fmt: skip
 
 
 @dg.asset(
@@ -25,11 +26,13 @@ MODEL_COLUMNS = ("series", "value", "currency", "model", "mase", "mape", "season
     kinds={"duckdb", "python"},
     description=(
         "Daily cost forecasts of the total, each provider and each service (per currency) for the next "
-        f"{HORIZON} days with 80/95/99% intervals. The model of each series is chosen by rolling-origin "
-        "backtest among SeasonalNaive, AutoETS, AutoTheta and MSTL; its MASE and MAPE are in "
-        "cost_forecast_models and in this asset's metadata."
+        f"{HORIZON} days with 80/95/99% intervals, and the running total from the first forecast day "
+        "(month and quarter ends). The model of each series is chosen by rolling-origin backtest among "
+        "SeasonalNaive, AutoETS, AutoTheta and MSTL; intervals are calibrated on the same backtest, a "
+        "component's kept inside its parent's. MASE, MAPE and interval coverage are in cost_forecast_models "
+        "and in this asset's metadata."
     ),
-    metadata={"tables": "cost_forecast, cost_forecast_models"},
+    metadata={"tables": "cost_forecast, cost_forecast_cumulative, cost_forecast_models"},
 )
 def cost_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
     with warehouse.connect() as con:
@@ -37,10 +40,11 @@ def cost_forecast(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         if history.is_empty():
             context.log.info("no cost history yet: nothing to forecast")
             return dg.MaterializeResult(metadata={"series": 0})
-        result = forecast(history, horizon=HORIZON)
+        result = forecast(history, horizon=HORIZON, parents=series_parents(con, keys))
         last = history.group_by("unique_id").agg(pl.col("ds").max().alias("last_actual"))
         models = with_keys(result.selection.join(last, on="unique_id", how="left"), keys).select(MODEL_COLUMNS)
         replace_table(con, "cost_forecast", with_keys(result.future, keys))
+        replace_table(con, "cost_forecast_cumulative", with_keys(result.cumulative, keys))
         replace_table(con, "cost_forecast_models", models)
     return dg.MaterializeResult(metadata=_forecast_metadata(models))
 
@@ -56,12 +60,15 @@ def _forecast_metadata(models: pl.DataFrame) -> dict[str, object]:
 
 
 def _markdown(models: pl.DataFrame) -> str:
-    lines = ["| series | value | currency | model | MASE vs seasonal naive | MAPE % | seasonal naive MAPE % |",
-             "|---" * 7 + "|"]  # fmt: skip
+    lines = ["| series | value | currency | model | MASE vs seasonal naive | MAPE % | seasonal naive MAPE % "
+             "| 80% coverage (cross-validated) | 95% coverage (cross-validated) | outlier days |",
+             "|---" * 10 + "|"]  # fmt: skip
     for row in models.iter_rows(named=True):
         lines.append(
             f"| {row['series']} | {row['value'] or ''} | {row['currency']} | {row['model']} | "
-            f"{_round(row['mase'])} | {_round(row['mape'])} | {_round(row['seasonal_naive_mape'])} |"
+            f"{_round(row['mase'])} | {_round(row['mape'])} | {_round(row['seasonal_naive_mape'])} | "
+            f"{_round(row['coverage_80'])} ({_round(row['cv_coverage_80'])}) | "
+            f"{_round(row['coverage_95'])} ({_round(row['cv_coverage_95'])}) | {row['outlier_days'] or 0} |"
         )
     return "\n".join(lines)
 

@@ -12,8 +12,8 @@ from assets.resources import ServingResource, WarehouseResource
 from wedcloud import snapshots
 
 SERVED_TABLES = (
-    "cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_models", "cost_anomalies",
-    "inventory", "utilisation", "price_catalogue", "resource_rates", "commitment_usage",
+    "cost_daily", "cost_detail_daily", "cost_forecast", "cost_forecast_cumulative", "cost_forecast_models",
+    "cost_anomalies", "inventory", "utilisation", "price_catalogue", "resource_rates", "commitment_usage",
 )  # fmt: skip
 DERIVED_TABLES = {
     # the accounts' names, so that reports say "account wedsync-dev" rather than its id

@@ -382,7 +382,7 @@ _FORECAST = TypeAdapter(ForecastOut)
 @router.get(
     "/forecast",
     response_model=ForecastOut,
-    summary="Daily forecasts with 80/95% intervals, each series' model and backtest error, period ends",
+    summary="Daily forecasts with 80/95% intervals, each series' model, backtest error and coverage, period ends",
     operation_id="get_cost_forecast",
     responses={503: {"description": "No serving snapshot has been published yet."}},
 )
@@ -426,7 +426,8 @@ async def get_forecast(
 
 
 _OVERVIEW = TypeAdapter(OverviewOut)
-SCORES = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "reason")
+SCORES = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "reason", "coverage_80",
+          "coverage_95", "cv_coverage_80", "cv_coverage_95", "outlier_days")  # fmt: skip
 
 
 # -- anomalies -----------------------------------------------------------------------------------

@@ -72,7 +72,10 @@ class PeriodEndOut(BaseModel):
     period: Literal["month", "quarter"]
     end: date
     actual_to_date: str = Field(description="Exact actual cost from the period's first day to data_through.")
-    mean: str = Field(description="actual_to_date + the forecast of the days left.")
+    mean: str = Field(
+        description="actual_to_date + the forecast of the days left. The bounds are actual_to_date + the interval "
+        "of the days left's total, calibrated on the backtest's running totals (not the daily bounds added up)."
+    )
     lo_80: str
     hi_80: str
     lo_95: str
@@ -91,6 +94,20 @@ class SeriesForecastOut(BaseModel):
     mase_insample: float | None = Field(
         description="Textbook MASE: the backtest MAE over the in-sample one-step seasonal naive MAE."
     )
+    coverage_80: float | None = Field(
+        description="Share of the backtest's days inside the 80% interval as calibrated on that backtest "
+        "(outlier days count as misses); null when the history is too short to backtest."
+    )
+    coverage_95: float | None = Field(description="The same for the 95% interval.")
+    cv_coverage_80: float | None = Field(
+        description="Out of sample: the share of each backtest window's days inside an 80% interval calibrated on "
+        "the other windows."
+    )
+    cv_coverage_95: float | None = Field(description="The same for the 95% interval.")
+    outlier_days: int | None = Field(
+        description="Backtest days inside a spike that came and went (at most 7 days): they do not set the "
+        "intervals' width but count as misses."
+    )
     history_days: int | None
     reason: str | None = Field(description="Why this model was chosen.")
     points: list[ForecastPointOut]
@@ -105,7 +122,9 @@ class ForecastOut(BaseModel):
                     "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
                     "series": [{
                         "key": {}, "currency": "USD", "model": "MSTL", "mase": 0.71, "mape": 6.4,
-                        "seasonal_naive_mape": 9.1, "mase_insample": 0.93, "history_days": 730,
+                        "seasonal_naive_mape": 9.1, "mase_insample": 0.93, "coverage_80": 0.81,
+                        "coverage_95": 0.95, "cv_coverage_80": 0.8, "cv_coverage_95": 0.94, "outlier_days": 4,
+                        "history_days": 730,
                         "reason": "lowest backtest MASE (3 x 28 days)",
                         "points": [
                             {"date": "2026-11-27", "mean": "201.10", "lo_80": "188.00", "hi_80": "214.20",

@@ -169,7 +169,9 @@ def test_the_breakdown_needs_a_key_and_a_snapshot(api: Api) -> None:
 
 def _publish_forecast(home: Path) -> None:
     """Actuals for 1-26 November 2026 (10 a day), a flat forecast of 12 a day (80%: 11-13,
-    95%: 10-14) to the end of the year, and one anomaly with its explanation, plus a covered one."""
+    95%: 10-14) to the end of the year whose running total over n days has the narrower 80%
+    interval 12n +- n/2 (95%: 12n +- n), as calibrated running totals do, and one anomaly with its
+    explanation, plus a covered one."""
 
     def build(path: Path) -> dict[str, Any]:
         with duckdb.connect(str(path)) as con:
@@ -186,8 +188,17 @@ def _publish_forecast(home: Path) -> None:
                 "(VALUES ('total', NULL), ('service', 'Amazon EC2')) s(series, value)"
             )
             con.execute(
-                "INSERT INTO cost_forecast_models VALUES ('total', NULL, 'USD', 'MSTL', 0.71, 6.4, 9.1, 0.93, 1.3, "
-                "730, true, 'lowest backtest MASE', DATE '2026-11-26')"
+                "INSERT INTO cost_forecast_cumulative SELECT s.series, s.value, 'USD', d::DATE, 12 * n, 11.5 * n, "
+                "12.5 * n, 11 * n, 13 * n, 10 * n, 14 * n FROM (SELECT d, row_number() OVER (ORDER BY d) AS n "
+                "FROM range(DATE '2026-11-27', DATE '2027-01-01', INTERVAL 1 DAY) t(d)), "
+                "(VALUES ('total', NULL), ('service', 'Amazon EC2')) s(series, value)"
+            )
+            con.execute(
+                "INSERT INTO cost_forecast_models (series, value, currency, model, mase, mape, seasonal_naive_mape, "
+                "mase_insample, seasonal_naive_mase_insample, history_days, yearly, reason, last_actual, "
+                "outlier_days, coverage_80, coverage_95, cv_coverage_80, cv_coverage_95) VALUES ('total', NULL, "
+                "'USD', 'MSTL', 0.71, 6.4, 9.1, 0.93, 1.3, 730, true, 'lowest backtest MASE', DATE '2026-11-26', "
+                "4, 0.81, 0.95, 0.79, 0.94)"
             )
             path_json = json.dumps({"path": [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0,
                                               "share": 1.0}], "others": []})  # fmt: skip
@@ -210,16 +221,61 @@ def test_the_forecast_gives_each_series_its_model_points_and_month_end(api: Api)
     body = api.client.get("/api/cloud/costs/forecast", params={"horizon": 3}, headers=api.headers(Role.VIEWER)).json()
     (total,) = body["series"]
     assert (total["key"], total["model"], total["mase"], total["mase_insample"]) == ({}, "MSTL", 0.71, 0.93)
+    coverage = [total[k] for k in ("coverage_80", "coverage_95", "cv_coverage_80", "cv_coverage_95", "outlier_days")]
+    assert coverage == [0.81, 0.95, 0.79, 0.94, 4]
     assert [p["date"] for p in total["points"]] == ["2026-11-27", "2026-11-28", "2026-11-29"]
     assert total["points"][0] == {"date": "2026-11-27", "mean": "12.00", "lo_80": "11.00", "hi_80": "13.00",
                                   "lo_95": "10.00", "hi_95": "14.00"}  # fmt: skip
     month = next(e for e in total["period_ends"] if e["period"] == "month")
-    # 26 days of 10 actual, then 4 days of forecast
-    assert (month["end"], month["actual_to_date"], month["mean"], month["lo_95"]) == (
-        "2026-11-30", "260.00", "308.00", "300.00",
+    # 26 days of 10 actual, then 4 days of forecast: the running total's bounds, not 4 daily ones added
+    assert (month["end"], month["actual_to_date"], month["mean"], month["lo_80"], month["lo_95"]) == (
+        "2026-11-30", "260.00", "308.00", "306.00", "304.00",
     )  # fmt: skip
     quarter = next(e for e in total["period_ends"] if e["period"] == "quarter")
     assert (quarter["end"], quarter["mean"]) == ("2026-12-31", str(Decimal(260 + 35 * 12)) + ".00")
+
+
+def test_a_snapshot_from_before_calibrated_intervals_still_answers_without_coverage_or_period_ends(
+    api: Api,
+) -> None:
+    """A snapshot published by the previous release: cost_forecast_models without the coverage
+    columns and no cost_forecast_cumulative. Its period ends would have to add up daily bounds,
+    which is what made them unusable, so it shows none until the next publish."""
+
+    def build(path: Path) -> dict[str, Any]:
+        with duckdb.connect(str(path)) as con:
+            con.execute(COST_DAILY_SQL)
+            con.execute(
+                "INSERT INTO cost_daily VALUES (DATE '2026-11-26', 'AWS', 'acct', NULL, 'Compute', 'Amazon EC2', "
+                "'eu-west-2', 'Usage', 'USD', 10, 10, 10, 1, 'src', NULL)"
+            )
+            con.execute(
+                "CREATE TABLE cost_forecast (series VARCHAR, value VARCHAR, currency VARCHAR, ds DATE, model VARCHAR, "
+                "mean DOUBLE, lo_80 DOUBLE, hi_80 DOUBLE, lo_95 DOUBLE, hi_95 DOUBLE, lo_99 DOUBLE, hi_99 DOUBLE)"
+            )
+            con.execute(
+                "INSERT INTO cost_forecast SELECT 'total', NULL, 'USD', d::DATE, 'MSTL', 12, 11, 13, 10, 14, 9, 15 "
+                "FROM range(DATE '2026-11-27', DATE '2027-01-01', INTERVAL 1 DAY) t(d)"
+            )
+            con.execute(
+                "CREATE TABLE cost_forecast_models (series VARCHAR, value VARCHAR, currency VARCHAR, model VARCHAR, "
+                "mase DOUBLE, mape DOUBLE, seasonal_naive_mape DOUBLE, mase_insample DOUBLE, "
+                "seasonal_naive_mase_insample DOUBLE, history_days BIGINT, yearly BOOLEAN, reason VARCHAR, "
+                "last_actual DATE)"
+            )
+            con.execute(
+                "INSERT INTO cost_forecast_models VALUES ('total', NULL, 'USD', 'MSTL', 0.71, 6.4, 9.1, 0.93, 1.3, "
+                "730, true, 'lowest backtest MASE', DATE '2026-11-26')"
+            )
+        return {"data_through": "2026-11-26"}
+
+    snapshots.publish(api.home / "serving", build)
+    body = api.client.get("/api/cloud/costs/forecast", params={"horizon": 3}, headers=api.headers(Role.VIEWER))
+    assert body.status_code == 200, body.text
+    (total,) = body.json()["series"]
+    answer = (total["mase"], total["coverage_80"], total["cv_coverage_95"], total["period_ends"])
+    assert answer == (0.71, None, None, [])
+    assert len(total["points"]) == 3
 
 
 def test_a_forecast_for_an_unknown_currency_or_grouping_is_refused(api: Api) -> None:
@@ -263,7 +319,7 @@ def test_the_overview_forecasts_the_month_end_once_forecasts_are_published(api: 
     body = api.client.get("/api/cloud/costs/overview", headers=api.headers(Role.VIEWER)).json()
     assert body["forecast_month_end"] == [{
         "currency": "USD", "period": "month", "end": "2026-11-30", "actual_to_date": "260.00", "mean": "308.00",
-        "lo_80": "304.00", "hi_80": "312.00", "lo_95": "300.00", "hi_95": "316.00",
+        "lo_80": "306.00", "hi_80": "310.00", "lo_95": "304.00", "hi_95": "312.00",
     }]  # fmt: skip
     earlier = api.client.get(
         "/api/cloud/costs/overview", params={"as_of": "2026-11-20"}, headers=api.headers(Role.VIEWER)
