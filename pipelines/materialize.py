@@ -8,6 +8,7 @@ Dagster UI shows every run, materialization and check result.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -25,13 +26,13 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def write_instance_config(dagster_home: Path) -> Path:
-    """``dagster.yaml`` with telemetry off and one slot per concurrency pool (the warehouse has
-    one writer: ``assets.pools``). Settings someone added are kept; a missing or different
-    pool limit is set."""
+    """``dagster.yaml`` with telemetry off, the UI's first-visit "join the community" pop-up
+    (``nux``) off, and one slot per concurrency pool (the warehouse has one writer:
+    ``assets.pools``). Settings someone added are kept; a missing or different pool limit is set."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     path = dagster_home / "dagster.yaml"
     found = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    config = {"telemetry": {"enabled": False}, **found}
+    config = {"telemetry": {"enabled": False}, "nux": {"enabled": False}, **found}
     config["concurrency"] = {**config.get("concurrency", {})}
     config["concurrency"]["pools"] = {**config["concurrency"].get("pools", {}), "default_limit": POOL_LIMIT}
     if config != found or not path.exists():
@@ -44,6 +45,37 @@ def dagster_instance(dagster_home: Path) -> dg.DagsterInstance:
     write_instance_config(dagster_home)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dg.DagsterInstance.get()
+
+
+# workspace.yaml's location_name and [tool.dg]'s code_location_name: the UI and the daemon find a
+# schedule's state by its selector (code location, repository and schedule name)
+CODE_LOCATION = "wedcloud"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_schedules(instance: dg.DagsterInstance, names: Sequence[str]) -> list[str]:
+    """Start the named schedules in ``instance`` unless they are running: what the UI's toggle
+    (or ``dagster schedule start -w workspace.yaml``) does, without a UI. The code location is
+    loaded in this process under the name the UI gives it, so the UI and the daemon started
+    later find the same state. Returns the schedules started."""
+    # Dagster has no public API that starts a schedule without a loaded code location
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.scheduler.instigation import InstigatorStatus
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable, module_name="pipelines.definitions", working_directory=str(PROJECT_ROOT)
+    )
+    started = []
+    with InProcessCodeLocationOrigin(target, location_name=CODE_LOCATION).create_location(instance) as location:
+        (repository,) = location.get_repositories().values()
+        for name in names:
+            schedule = repository.get_schedule(name)
+            state = instance.get_instigator_state(schedule.get_remote_origin_id(), schedule.selector_id)
+            if state is None or state.status != InstigatorStatus.RUNNING:
+                instance.start_schedule(schedule)
+                started.append(name)
+    return started
 
 
 class MaterializationFailed(RuntimeError):

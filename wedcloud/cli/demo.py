@@ -25,6 +25,7 @@ from pipelines.materialize import (
     materialize_months,
     months_between,
     register_sources,
+    start_schedules,
     write_instance_config,
 )
 from pipelines.settings import PipelineSettings
@@ -33,6 +34,9 @@ from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_
 
 HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Stopped by default in Dagster; without them the demo's costs, recommendations and snapshot stop
+# at the day it was built. The sensors and the report schedules run by default already.
+DAILY_SCHEDULES = ("optimisation_inputs_daily", "billing_daily_refresh", "publish_daily")
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,13 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
             materialize_months(defs, instance, months, on_progress=report)
 
 
+def start_daily_schedules(context: CliContext) -> list[str]:
+    """Turn the daily schedules on in the demo's instance (the UI started next runs them); the
+    ones started (none when they were running already)."""
+    with dagster_instance(context.settings.layout.dagster_home) as instance:
+        return start_schedules(instance, DAILY_SCHEDULES)
+
+
 def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
     layout = context.settings.layout
     write_instance_config(layout.dagster_home)  # the UI's runs share the warehouse pool's single slot
@@ -175,6 +186,8 @@ def run_demo(options: DemoOptions) -> int:
     today = datetime.now(UTC).date()
     first, last, fresh = prepare_sandbox(context, seed=options.seed, today=today, rebuild=options.rebuild)
     materialize(context, first, last, everything=fresh)
+    if schedules := start_daily_schedules(context):
+        console.print(f"started the daily schedules: {', '.join(schedules)}")
     api, ui = _children(context, options)
     stopping = False
 
