@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -82,11 +82,33 @@ class MaterializationFailed(RuntimeError):
     pass
 
 
+def failure_cause(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step of a run and the error that failed it, on one line."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name and error.cls_name.startswith("Dagster"):
+                error = error.cause  # Dagster wraps the asset's own error: name that one
+            message = " ".join(error.message.split())
+            return f"{event.step_key}: {message}"
+    return "a step failed"
+
+
 def register_sources(instance: dg.DagsterInstance, names: Sequence[str]) -> None:
     name = billing_source_partitions.name or "billing_source"
     missing = [n for n in names if not instance.has_dynamic_partition(name, n)]
     if missing:
         instance.add_dynamic_partitions(name, missing)
+
+
+def forget_sources(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
+    """Remove the billing-source partitions ``keys`` (providers that are gone), so no run asks
+    for them again; their past runs stay in the instance's history. Returns those removed."""
+    name = billing_source_partitions.name or "billing_source"
+    removed = [key for key in keys if instance.has_dynamic_partition(name, key)]
+    for key in removed:
+        instance.delete_dynamic_partition(name, key)
+    return removed
 
 
 def months_between(first: date, last: date) -> list[date]:
@@ -103,10 +125,19 @@ def materialize_months(
     months: Sequence[date],
     *,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> None:
+    labels: Mapping[str, str] | None = None,
+    inputs_for: Sequence[str] | None = None,
+) -> list[str]:
     """Load ``months`` of every registered billing source (one run per month: the month's
     partitions are contiguous), read each provider's optimisation inputs, then publish the
-    serving snapshot (which refreshes the recommendations first)."""
+    serving snapshot (which refreshes the recommendations first).
+
+    A failed billing or publish run raises :class:`MaterializationFailed` naming the step and
+    its error. A provider whose optimisation inputs cannot be read (no credentials for its
+    inventory, say) does not stop the others or the publish: the failures are returned, one
+    line each, for the caller to report (and fail on). ``labels`` names sources by key;
+    ``inputs_for`` limits the optimisation inputs to those sources (default: every one)."""
+    named = labels or {}
     partitions = defs.resolve_assets_def("focus_costs").partitions_def
     assert partitions is not None
     keys = partitions.get_partition_keys(dynamic_partitions_store=instance)
@@ -126,23 +157,28 @@ def materialize_months(
             raise_on_error=False,
         )
         if not result.success:
-            raise MaterializationFailed(f"billing_refresh failed for {month:%Y-%m} (run {result.run_id})")
+            raise MaterializationFailed(
+                f"billing_refresh failed for {month:%Y-%m} (run {result.run_id}): {failure_cause(result)}"
+            )
+    failures = []
     inputs = defs.resolve_job_def("optimisation_inputs")
-    for source in instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source"):
+    sources = instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source")
+    for source in [s for s in sources if inputs_for is None or s in inputs_for]:
+        label = named.get(source, source)
         if on_progress:
-            on_progress(f"inventory, metrics and prices of {source}", len(months), total)
+            on_progress(f"inventory, metrics and prices of {label}", len(months), total)
         result = inputs.execute_in_process(
             instance=instance, run_config=QUIET, partition_key=source, raise_on_error=False
         )
-        if not result.success and on_progress:  # a provider the adapter cannot read (no credentials
-            # for its inventory, say) still has its bills published; its run in the UI says why
-            on_progress(f"optimisation inputs of {source} failed (run {result.run_id})", len(months), total)
+        if not result.success:  # its bills are still published; the run in the UI has the details
+            failures.append(f"optimisation inputs of {label} failed (run {result.run_id}): {failure_cause(result)}")
     if on_progress:
         on_progress("publishing the serving snapshot", len(months), total)
     result = defs.resolve_job_def("publish_serving_snapshot").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
     if not result.success:
-        raise MaterializationFailed(f"publish_serving_snapshot failed (run {result.run_id})")
+        raise MaterializationFailed(f"publish_serving_snapshot failed (run {result.run_id}): {failure_cause(result)}")
     if on_progress:
-        on_progress("done", total, total)
+        on_progress(f"done, {len(failures)} failed" if failures else "done", total, total)
+    return failures
