@@ -78,7 +78,7 @@ def test_a_provider_whose_inventory_cannot_be_read_fails_the_command_naming_it(
     assert result.exit_code == 1, result.output
     (failure,) = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
     assert "optimisation inputs of aws-prod failed" in failure
-    assert "no usable credentials" in failure  # the asset's own error, not Dagster's wrapper
+    assert "no base credentials to assume arn:aws:iam::123456789012:role/WedCloudReader" in failure  # not the wrapper
     assert "done" not in result.stderr.splitlines()[-1]
     # its bills were loaded and published all the same
     assert list(home.serving.glob("snapshot-*.duckdb"))
