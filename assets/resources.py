@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,6 +78,11 @@ class BillingSourcesResource(StateStoreResource):
     def sources(self) -> list[BillingSource]:
         with self.session() as session:
             return billing.billing_sources(session, self.layout, self.cipher())
+
+    def unregistered(self, keys: Iterable[str]) -> list[str]:
+        """The keys that name no registered provider any more (removed since)."""
+        with self.session() as session:
+            return provider_keys.unregistered(session, keys)
 
 
 class ServingResource(dg.ConfigurableResource):  # type: ignore[type-arg]

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
+from control_api.docs import install_docs
 from control_api.errors import install_problem_handlers
 from control_api.gate import Gate, write_refusals
 from control_api.limits import RefusalLog
@@ -40,6 +41,7 @@ from control_plane.store.migrate import upgrade
 from wedcloud import __version__
 
 API_PREFIX = "/api/cloud"
+OPENAPI_URL = "/api/openapi.json"
 log = logging.getLogger(__name__)
 
 
@@ -108,11 +110,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         title="WedCloud API",
         version=__version__,
         description=DESCRIPTION,
-        openapi_url="/api/openapi.json" if docs else None,
-        docs_url="/api/docs" if docs else None,
+        openapi_url=OPENAPI_URL if docs else None,
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours serves it from the package
         redoc_url=None,
         lifespan=lifespan,
     )
+    if docs:
+        install_docs(app, openapi_url=OPENAPI_URL)
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
     app.state.settings = settings
     app.state.engine = engine

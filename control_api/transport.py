@@ -10,13 +10,29 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+CSP = b"content-security-policy"
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (CSP, b"frame-ancestors 'none'"),
 )
-# /api/docs loads Swagger UI from a CDN: its page may not be framed either, but may load that
+# /api/docs (control_api/docs.py) serves Swagger UI from this origin: its page and assets may load
+# from here only. Swagger UI's CSS and React set inline styles, and its CSS draws icons as data: SVGs.
+DOCS_PREFIX = "/api/docs"
+DOCS_CSP = (
+    b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+def _headers_for(scope: Scope) -> list[tuple[bytes, bytes]]:
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    path = path.removeprefix(root) if root and path.startswith(root + "/") else path
+    headers = list(SECURITY_HEADERS)
+    if path == DOCS_PREFIX or path.startswith(DOCS_PREFIX + "/"):
+        headers = [(name, DOCS_CSP if name == CSP else value) for name, value in headers]
+    return [*headers, HSTS] if scope.get("scheme") == "https" else headers
 
 
 class SecurityHeaders:
@@ -27,7 +43,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = [*SECURITY_HEADERS, HSTS] if scope.get("scheme") == "https" else list(SECURITY_HEADERS)
+        extra = _headers_for(scope)
         names = {name for name, _ in extra}
 
         async def send_with_headers(message: Message) -> None:

@@ -8,7 +8,8 @@ Dagster UI shows every run, materialization and check result.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -25,13 +26,13 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def write_instance_config(dagster_home: Path) -> Path:
-    """``dagster.yaml`` with telemetry off and one slot per concurrency pool (the warehouse has
-    one writer: ``assets.pools``). Settings someone added are kept; a missing or different
-    pool limit is set."""
+    """``dagster.yaml`` with telemetry off, the UI's first-visit "join the community" pop-up
+    (``nux``) off, and one slot per concurrency pool (the warehouse has one writer:
+    ``assets.pools``). Settings someone added are kept; a missing or different pool limit is set."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     path = dagster_home / "dagster.yaml"
     found = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    config = {"telemetry": {"enabled": False}, **found}
+    config = {"telemetry": {"enabled": False}, "nux": {"enabled": False}, **found}
     config["concurrency"] = {**config.get("concurrency", {})}
     config["concurrency"]["pools"] = {**config["concurrency"].get("pools", {}), "default_limit": POOL_LIMIT}
     if config != found or not path.exists():
@@ -46,8 +47,51 @@ def dagster_instance(dagster_home: Path) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
+# workspace.yaml's location_name and [tool.dg]'s code_location_name: the UI and the daemon find a
+# schedule's state by its selector (code location, repository and schedule name)
+CODE_LOCATION = "wedcloud"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_schedules(instance: dg.DagsterInstance, names: Sequence[str]) -> list[str]:
+    """Start the named schedules in ``instance`` unless they are running: what the UI's toggle
+    (or ``dagster schedule start -w workspace.yaml``) does, without a UI. The code location is
+    loaded in this process under the name the UI gives it, so the UI and the daemon started
+    later find the same state. Returns the schedules started."""
+    # Dagster has no public API that starts a schedule without a loaded code location
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.scheduler.instigation import InstigatorStatus
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    target = LoadableTargetOrigin(
+        executable_path=sys.executable, module_name="pipelines.definitions", working_directory=str(PROJECT_ROOT)
+    )
+    started = []
+    with InProcessCodeLocationOrigin(target, location_name=CODE_LOCATION).create_location(instance) as location:
+        (repository,) = location.get_repositories().values()
+        for name in names:
+            schedule = repository.get_schedule(name)
+            state = instance.get_instigator_state(schedule.get_remote_origin_id(), schedule.selector_id)
+            if state is None or state.status != InstigatorStatus.RUNNING:
+                instance.start_schedule(schedule)
+                started.append(name)
+    return started
+
+
 class MaterializationFailed(RuntimeError):
     pass
+
+
+def failure_cause(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step of a run and the error that failed it, on one line."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None and error.cls_name and error.cls_name.startswith("Dagster"):
+                error = error.cause  # Dagster wraps the asset's own error: name that one
+            message = " ".join(error.message.split())
+            return f"{event.step_key}: {message}"
+    return "a step failed"
 
 
 def register_sources(instance: dg.DagsterInstance, names: Sequence[str]) -> None:
@@ -55,6 +99,16 @@ def register_sources(instance: dg.DagsterInstance, names: Sequence[str]) -> None
     missing = [n for n in names if not instance.has_dynamic_partition(name, n)]
     if missing:
         instance.add_dynamic_partitions(name, missing)
+
+
+def forget_sources(instance: dg.DagsterInstance, keys: Sequence[str]) -> list[str]:
+    """Remove the billing-source partitions ``keys`` (providers that are gone), so no run asks
+    for them again; their past runs stay in the instance's history. Returns those removed."""
+    name = billing_source_partitions.name or "billing_source"
+    removed = [key for key in keys if instance.has_dynamic_partition(name, key)]
+    for key in removed:
+        instance.delete_dynamic_partition(name, key)
+    return removed
 
 
 def months_between(first: date, last: date) -> list[date]:
@@ -71,10 +125,19 @@ def materialize_months(
     months: Sequence[date],
     *,
     on_progress: Callable[[str, int, int], None] | None = None,
-) -> None:
+    labels: Mapping[str, str] | None = None,
+    inputs_for: Sequence[str] | None = None,
+) -> list[str]:
     """Load ``months`` of every registered billing source (one run per month: the month's
     partitions are contiguous), read each provider's optimisation inputs, then publish the
-    serving snapshot (which refreshes the recommendations first)."""
+    serving snapshot (which refreshes the recommendations first).
+
+    A failed billing or publish run raises :class:`MaterializationFailed` naming the step and
+    its error. A provider whose optimisation inputs cannot be read (no credentials for its
+    inventory, say) does not stop the others or the publish: the failures are returned, one
+    line each, for the caller to report (and fail on). ``labels`` names sources by key;
+    ``inputs_for`` limits the optimisation inputs to those sources (default: every one)."""
+    named = labels or {}
     partitions = defs.resolve_assets_def("focus_costs").partitions_def
     assert partitions is not None
     keys = partitions.get_partition_keys(dynamic_partitions_store=instance)
@@ -94,23 +157,28 @@ def materialize_months(
             raise_on_error=False,
         )
         if not result.success:
-            raise MaterializationFailed(f"billing_refresh failed for {month:%Y-%m} (run {result.run_id})")
+            raise MaterializationFailed(
+                f"billing_refresh failed for {month:%Y-%m} (run {result.run_id}): {failure_cause(result)}"
+            )
+    failures = []
     inputs = defs.resolve_job_def("optimisation_inputs")
-    for source in instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source"):
+    sources = instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source")
+    for source in [s for s in sources if inputs_for is None or s in inputs_for]:
+        label = named.get(source, source)
         if on_progress:
-            on_progress(f"inventory, metrics and prices of {source}", len(months), total)
+            on_progress(f"inventory, metrics and prices of {label}", len(months), total)
         result = inputs.execute_in_process(
             instance=instance, run_config=QUIET, partition_key=source, raise_on_error=False
         )
-        if not result.success and on_progress:  # a provider the adapter cannot read (no credentials
-            # for its inventory, say) still has its bills published; its run in the UI says why
-            on_progress(f"optimisation inputs of {source} failed (run {result.run_id})", len(months), total)
+        if not result.success:  # its bills are still published; the run in the UI has the details
+            failures.append(f"optimisation inputs of {label} failed (run {result.run_id}): {failure_cause(result)}")
     if on_progress:
         on_progress("publishing the serving snapshot", len(months), total)
     result = defs.resolve_job_def("publish_serving_snapshot").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
     if not result.success:
-        raise MaterializationFailed(f"publish_serving_snapshot failed (run {result.run_id})")
+        raise MaterializationFailed(f"publish_serving_snapshot failed (run {result.run_id}): {failure_cause(result)}")
     if on_progress:
-        on_progress("done", total, total)
+        on_progress(f"done, {len(failures)} failed" if failures else "done", total, total)
+    return failures

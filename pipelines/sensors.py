@@ -2,8 +2,10 @@
 
 ``billing_exports`` looks at every registered provider's billing source: a provider without
 a partition gets one (keyed by the provider's id, so a rename changes no partition; the name is
-the run's ``wedcloud/provider`` tag), and a month whose files are new or changed since they were last loaded
-(a late restatement of a closed month, or today's delivery for the open one) is reloaded.
+the run's ``wedcloud/provider`` tag), the partition of a provider removed since is removed (so
+the daily schedules stop asking for it), and a month whose files are new or changed since they
+were last loaded (a late restatement of a closed month, or today's delivery for the open one)
+is reloaded.
 What was loaded is read from the last materialization's ``signatures`` metadata, so nothing
 loaded already is loaded again.
 """
@@ -43,7 +45,10 @@ def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sen
         job=job,
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Adds a partition for each new provider and reloads every month whose bills are new or changed.",
+        description=(
+            "Adds a partition for each new provider, removes those of removed providers, and reloads every month "
+            "whose bills are new or changed."
+        ),
     )
     def billing_exports(
         context: dg.SensorEvaluationContext, billing_sources: BillingSourcesResource
@@ -61,7 +66,9 @@ def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sen
                 if loaded.get(key) != signature:
                     requests.append(dg.RunRequest(run_key=f"{key}:{signature}", partition_key=key, tags=label))
         partition_requests = [billing_source_partitions.build_add_request(new_sources)] if new_sources else []
-        context.log.info(f"{len(new_sources)} new source(s), {len(requests)} month(s) to load")
+        if gone := billing_sources.unregistered(sorted(known)):  # removed providers: no run asks for them again
+            partition_requests.append(billing_source_partitions.build_delete_request(gone))
+        context.log.info(f"{len(new_sources)} new source(s), {len(gone)} removed, {len(requests)} month(s) to load")
         return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
 
     return billing_exports

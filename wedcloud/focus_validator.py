@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,16 +65,43 @@ class ValidatorReport:
         return [f for f in self.failures if f.rule not in self.explained]
 
 
+def uv_candidates() -> list[tuple[str, Path]]:
+    """Where uv may be, in order, each with how it got there: ``$UV`` (set by ``uv run`` and by
+    ``./dev``), the PATH, this interpreter's own scripts folder (``pip install uv`` into the
+    environment), uv's installer's folders (``$UV_INSTALL_DIR``, ``$XDG_BIN_HOME``,
+    ``~/.local/bin``, ``~/.cargo/bin``: often missing from the PATH of a shell, an IDE or a
+    cron job), and this checkout's ``.tools/uv`` (where ``./dev`` installs it)."""
+    found: list[tuple[str, Path]] = []
+    if os.environ.get("UV"):
+        found.append(("$UV", Path(os.environ["UV"])))
+    if on_path := shutil.which("uv"):
+        found.append(("PATH", Path(on_path)))
+    found.append(("this Python's scripts", Path(sys.executable).parent / "uv"))
+    home = Path.home()
+    for label, folder in (
+        ("$UV_INSTALL_DIR", os.environ.get("UV_INSTALL_DIR")),
+        ("$XDG_BIN_HOME", os.environ.get("XDG_BIN_HOME")),
+        ("~/.local/bin", str(home / ".local" / "bin")),
+        ("~/.cargo/bin", str(home / ".cargo" / "bin")),
+    ):
+        if folder:
+            found.append((label, Path(folder) / "uv"))
+    found.append(("./dev's .tools/uv", Path(__file__).resolve().parents[1] / ".tools" / "uv" / "bin" / "uv"))
+    return found
+
+
 def uv_executable() -> str:
-    candidates = [
-        os.environ.get("UV"),
-        shutil.which("uv"),
-        str(Path(__file__).resolve().parents[1] / ".tools/uv/bin/uv"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            return candidate
-    raise ValidatorUnavailable("uv is not installed; run ./dev once or install uv")
+    """The first uv of :func:`uv_candidates` that can run."""
+    candidates = uv_candidates()
+    for _, path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    looked = ", ".join(dict.fromkeys(label for label, _ in candidates))
+    raise ValidatorUnavailable(
+        f"the FOCUS validator runs in its own environment through uv, and no uv was found (looked at {looked}); "
+        "run ./dev once (it installs uv into .tools/uv), install uv (https://docs.astral.sh/uv/), "
+        "or set UV=/path/to/uv"
+    )
 
 
 def _env() -> dict[str, str]:

@@ -3,7 +3,9 @@
 Every client retries throttling and transient errors with backoff (botocore's adaptive mode).
 A role's temporary credentials are botocore's refreshable credentials: AssumeRole is called when
 they are first needed and again before they expire (botocore refreshes within 15 minutes of the
-expiry, and must within 10), so an operation that outlasts one role session keeps working.
+expiry, and must within 10), so an operation that outlasts one role session keeps working. When
+it cannot be called (no base credentials) or is refused, the call that needed the credentials
+raises ``AuthenticationFailed`` naming the role and the reason.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
+from clouds.errors import AuthenticationFailed
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=120)
 ROLE_SESSION_SECONDS = 3600  # how long each AssumeRole session lasts (AWS allows 900 up to the role's maximum)
@@ -43,7 +48,19 @@ def session_for(
     sts = base.client("sts", config=RETRIES, endpoint_url=credentials.get("sts_endpoint_url"))
 
     def assume_role() -> dict[str, str]:
-        temporary = sts.assume_role(**assume)["Credentials"]
+        try:
+            temporary = sts.assume_role(**assume)["Credentials"]
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise AuthenticationFailed(
+                f"AWS has no base credentials to assume {role_arn} with: none are stored with the role and the "
+                f"SDK's chain on this machine finds none ({exc}); store access keys that may assume it"
+            ) from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise AuthenticationFailed(
+                f"cannot assume {role_arn}: {error.get('Code', '')}: {error.get('Message', exc)} (the role's trust "
+                "policy must allow the stored credentials, with the external id if it asks for one)"
+            ) from exc
         return {
             "access_key": temporary["AccessKeyId"],
             "secret_key": temporary["SecretAccessKey"],

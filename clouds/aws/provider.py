@@ -48,7 +48,7 @@ from clouds.base import (
     ScaleRequest,
     Service,
 )
-from clouds.errors import UnsupportedRequest
+from clouds.errors import CloudError, UnsupportedRequest
 
 # What WedCloud reads and changes, and the FOCUS ServiceCategory each is billed under.
 SERVICES = (
@@ -185,7 +185,7 @@ class AwsCloud(NotYetAdapted):
     def test_connection(self) -> ConnectionCheck:
         try:
             identity = self.client("sts").get_caller_identity()
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, CloudError) as exc:  # CloudError: a role that cannot be assumed
             return ConnectionCheck(ok=False, identity="", detail=f"sts:GetCallerIdentity failed: {exc}")
         missing = []
         for permission, operation in PERMISSION_PROBES:

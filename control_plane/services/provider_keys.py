@@ -14,7 +14,7 @@ reads such a key, and ``rekey_warehouse`` / ``rekey_recommendations`` (run by th
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import duckdb
 from sqlalchemy import select, update
@@ -52,6 +52,13 @@ def key_of(session: Session, name_or_key: str) -> str:
 def labels(session: Session) -> dict[str, str]:
     """Key -> name of every registered provider."""
     return {source_key(p): p.name for p in session.scalars(select(Provider))}
+
+
+def unregistered(session: Session, keys: Iterable[str]) -> list[str]:
+    """The data-plane keys that name no registered provider (by id, or by name before re-keying):
+    providers removed since their partitions were made."""
+    known = {name for provider in session.scalars(select(Provider)) for name in (source_key(provider), provider.name)}
+    return [key for key in keys if key not in known]
 
 
 def names_to_keys(session: Session) -> dict[str, str]:

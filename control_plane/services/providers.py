@@ -193,6 +193,21 @@ def list_providers(
     return ProviderPage(*page_of(list(session.scalars(query)), limit, lambda p: p.created_at.isoformat()))
 
 
+# what an adapter needs beyond credentials; `wedcloud billing add` registers providers without them
+ADAPTER_SETTINGS = {"azure": "subscription_id", "gcp": "project_id"}
+
+
+def adapter_unavailable(provider: Provider) -> str | None:
+    """Why no adapter can be built for ``provider`` (a setting it lacks), or None when one can."""
+    needed = ADAPTER_SETTINGS.get(provider.kind)
+    if needed is None or provider.settings.get(needed):
+        return None
+    return (
+        f"provider {provider.name!r} has no {needed}, which reading its inventory, metrics and prices needs "
+        f"(it was registered for its bills only; POST /api/cloud/providers registers one with {needed})"
+    )
+
+
 def adapter_for(
     provider: Provider, *, session: Session, layout: HomeLayout, cipher: Cipher | None = None
 ) -> CloudProvider:
@@ -208,6 +223,8 @@ def adapter_for(
         )
     if provider.kind not in CLOUD_KINDS:
         raise InvalidRequest(f"provider kind {provider.kind!r} has no inventory adapter")
+    if reason := adapter_unavailable(provider):
+        raise InvalidRequest(reason)
     if provider.credentials_ciphertext is not None and cipher is None:
         raise Unavailable("the provider's credentials cannot be opened: no secret key is loaded")
     endpoint_url = _endpoint_in_use(provider, provider.settings.get("endpoint_url"))

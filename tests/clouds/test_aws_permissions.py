@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from clouds.aws.provider import PERMISSION_PROBES, AwsCloud
+from clouds.errors import AuthenticationFailed
 from tests.conftest import free_port, stop_group, wait_for_port
 
 pytestmark = pytest.mark.integration
@@ -76,3 +77,17 @@ def test_a_key_moto_does_not_know_fails_the_connection_test(
     check = AwsCloud(stranger, regions=("eu-west-2",), endpoint_url=endpoint).test_connection()
     assert not check.ok
     assert "InvalidClientTokenId" in check.detail
+
+
+def test_a_role_the_credentials_may_not_assume_fails_naming_the_role_and_the_refusal(
+    moto_iam: tuple[str, dict[str, dict[str, str]]],
+) -> None:
+    endpoint, keys = moto_iam  # none of these users is allowed sts:AssumeRole
+    role = "arn:aws:iam::123456789012:role/WedCloudReader"
+    credentials = keys[WITHHELD[0]] | {"role_arn": role, "sts_endpoint_url": endpoint}
+    cloud = AwsCloud(credentials, regions=("eu-west-2",), endpoint_url=endpoint)
+    with pytest.raises(AuthenticationFailed, match=f"cannot assume {role}: AccessDenied"):
+        list(cloud.list_resources())
+    check = cloud.test_connection()
+    assert not check.ok
+    assert f"cannot assume {role}: AccessDenied" in check.detail

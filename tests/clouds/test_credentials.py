@@ -88,5 +88,5 @@ def test_aws_without_credentials_fails_naming_them_instead_of_raising_botocores_
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     cloud = AwsCloud({"role_arn": "arn:aws:iam::123456789012:role/wedcloud"}, regions=["eu-west-2"])
     end = datetime(2026, 11, 27, tzinfo=UTC)
-    with pytest.raises(AuthenticationFailed, match="no usable credentials"):  # STS is asked before anything is sent
+    with pytest.raises(AuthenticationFailed, match="no base credentials to assume arn:aws:iam::123456789012:role"):
         cloud.get_metrics(["i-0123456789abcdef0"], start=end - timedelta(hours=1), end=end)

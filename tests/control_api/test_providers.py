@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -309,6 +310,30 @@ def test_sync_imports_every_instance_past_the_first_page_then_reports_changes_an
     assert second["counts"]["added"] == 0
     assert {c["cloud_id"] for c in second["changed"]} >= {made[0]["InstanceId"], made[1]["InstanceId"]}
     assert second["counts"]["unchanged"] >= 200
+
+
+@pytest.mark.integration
+def test_a_sync_with_a_role_and_no_base_credentials_fails_naming_that_cause(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Sync answers 202 and its work runs after the answer, so a cloud's refusal is the failed
+    operation's error (as for every operation), with the cause the connection test gives."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)  # nothing on this machine to assume the role with
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    role = "arn:aws:iam::111122223333:role/WedCloud"
+    body = {**_aws_body(moto_endpoint, aws_keys), "credentials": {"role_arn": role, "external_id": "ws-7f3a"}}
+    created = api.client.post(URL, json=body, headers=api.headers(Role.ADMIN))
+    assert created.status_code == 201, created.text
+    operation = _sync(api, created.json()["id"])
+    assert operation["status"] == "failed"
+    assert operation["error"]["type"] == "AuthenticationFailed"  # not InternalError
+    assert f"no base credentials to assume {role}" in operation["error"]["detail"]
+    check = api.client.post(f"{URL}/{created.json()['id']}/test-connection", headers=api.headers(Role.OPERATOR))
+    assert check.status_code == 200
+    assert f"no base credentials to assume {role}" in check.json()["detail"]
 
 
 def test_a_retried_sync_with_the_same_key_is_the_same_operation(api: Api) -> None:

@@ -65,6 +65,16 @@ def test_every_answer_carries_the_security_headers_and_no_hsts_over_http(
     assert "strict-transport-security" not in response.headers
 
 
+def test_the_docs_may_load_from_this_origin_only_and_not_be_framed(client: TestClient) -> None:
+    policy = client.get("/api/docs").headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'"  # no CDN, no inline script
+    assert directives["connect-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert client.get("/api/healthz").headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
 def test_cors_is_off_by_default(client: TestClient) -> None:
     preflight = {"Origin": "https://app.example.com", "Access-Control-Request-Method": "GET"}
     response = client.options("/api/cloud/providers", headers=preflight)
@@ -98,7 +108,8 @@ def test_the_docs_are_off_in_production_unless_asked_for(
     url = f"sqlite:///{tmp_path / 'state.db'}"
     settings = ApiSettings(home=tmp_path / "home", database_url=url, environment=environment, api_docs=api_docs)  # type: ignore[arg-type]
     with TestClient(create_app(settings)) as client:
-        statuses = {path: client.get(path).status_code for path in ("/api/docs", "/api/openapi.json")}
+        paths = ("/api/docs", "/api/openapi.json", "/api/docs/assets/swagger-ui/swagger-ui-bundle.js")
+        statuses = {path: client.get(path).status_code for path in paths}
     assert statuses == dict.fromkeys(statuses, 200 if served else 404)
 
 

@@ -95,6 +95,19 @@ def test_the_sensor_adds_new_providers_and_loads_only_what_changed(home: HomeLay
     assert sources == set(key.values())  # the warehouse holds ids, never names
 
 
+def test_the_sensor_removes_the_partition_of_a_removed_provider(home: HomeLayout) -> None:
+    defs = build_definitions(PipelineSettings(home=home.root, billing_start=FIRST))
+    key = _keys(home)
+    removed = "6b1d1b7e-0000-4000-8000-000000000000"  # a provider deleted through the API since
+    with dagster_instance(home.dagster_home) as instance:
+        instance.add_dynamic_partitions("billing_source", [*key.values(), removed])
+        result = _evaluate(defs, instance, home)
+    (deleted,) = result.dynamic_partitions_requests or []
+    assert isinstance(deleted, dg.DeleteDynamicPartitionsRequest)
+    assert list(deleted.partition_keys) == [removed]
+    assert all(removed not in (r.partition_key or "") for r in result.run_requests or [])
+
+
 def _rename(layout: HomeLayout, old: str, new: str) -> None:
     engine = make_engine(layout.default_database_url())
     with Session(engine) as session, session.begin():

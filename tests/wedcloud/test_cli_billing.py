@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,71 @@ def test_a_name_that_cannot_be_a_partition_key_is_refused(home: Path) -> None:
     )
     assert result.exit_code == 2
     assert "letters, digits, spaces" in result.stderr
+
+
+def _add_s3(runner: CliRunner, name: str, endpoint: str, keys: Path) -> None:
+    settings = ["--set", "bucket=bills", "--set", "prefix=cur/wedsync", "--set", f"endpoint_url={endpoint}"]
+    command = ["billing", "add", name, "--kind", "aws", "--source", "s3_cur", *settings]
+    command += ["--credentials-file", str(keys)]
+    added = runner.invoke(app, command)
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.slow  # botocore retries the refused connection with backoff, about 6 s a command
+def test_an_unreachable_source_is_one_line_with_the_cause_and_the_fix_and_a_traceback_with_debug(
+    home: Path, tmp_path: Path
+) -> None:
+    keys = tmp_path / "aws.json"
+    keys.write_text(json.dumps({"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "not-a-secret"}))
+    runner = CliRunner()
+    _add_s3(runner, "aws-prod", "http://127.0.0.1:9", keys)  # nothing listens there
+    result = runner.invoke(app, ["billing", "months", "aws-prod"])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: aws-prod: AWS could not be reached")
+    assert "http://127.0.0.1:9" in line
+    assert "check that this machine reaches the cloud" in line
+    assert "`wedcloud billing remove aws-prod`" in line
+    assert "Traceback" not in result.stderr
+
+    debug = runner.invoke(app, ["--debug", "billing", "months", "aws-prod"])
+    assert debug.exit_code == 1
+    assert type(debug.exception.__cause__).__name__ == "EndpointConnectionError"  # raised, for the traceback
+
+
+def test_a_mistaken_source_is_removed_with_its_partition_and_an_audit_row(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+    from sqlalchemy import create_engine, text
+
+    keys = tmp_path / "aws.json"
+    keys.write_text(json.dumps({"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "not-a-secret"}))
+    runner = CliRunner()
+    _add_s3(runner, "aws-prod", "http://127.0.0.1:9", keys)
+    _add_s3(runner, "aws-dev", "http://127.0.0.1:9", keys)
+    engine = create_engine(f"sqlite:///{home / 'state.db'}")
+    with engine.connect() as connection:
+        ids = dict(connection.execute(text("SELECT name, id FROM providers")).all())
+    dagster_home = home / "dagster"
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # the command points it there; restored after
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:  # as the billing sensor leaves them
+        instance.add_dynamic_partitions("billing_source", [str(uuid.UUID(str(i))) for i in ids.values()])
+
+    removed = runner.invoke(app, ["billing", "remove", "aws-prod"])
+    assert removed.exit_code == 0, removed.output
+    assert "removed provider aws-prod (aws) and its billing partition" in removed.stderr
+    listed = runner.invoke(app, ["billing", "list"]).stdout
+    assert "aws-prod" not in listed
+    assert "aws-dev" in listed
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        assert instance.get_dynamic_partitions("billing_source") == [str(uuid.UUID(str(ids["aws-dev"])))]
+    with engine.connect() as connection:
+        audited = connection.execute(text("SELECT action, target FROM audit_log WHERE action = 'provider.delete'"))
+        assert audited.all() == [("provider.delete", f"provider:{uuid.UUID(str(ids['aws-prod']))}")]
+    engine.dispose()
+
+    again = runner.invoke(app, ["billing", "remove", "aws-prod"])
+    assert again.exit_code == 2
+    assert "no provider named 'aws-prod'" in again.stderr

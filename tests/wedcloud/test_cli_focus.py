@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from analytics.focus.convert import export_warehouse
 from analytics.ingest import replace_month
 from analytics.warehouse import ensure_schema
+from tests.conftest import require
+from wedcloud import focus_validator
 from wedcloud.cli.main import app
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -61,3 +65,34 @@ def test_export_writes_the_warehouse_by_provider_and_month(tmp_path: Path) -> No
         ("provider=Microsoft", "month=2026-01"),
     ]  # hive-encoded
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'out'}/**/*.parquet')").fetchall() == [(13,)]
+
+
+@pytest.mark.integration  # uv, and the validator's own environment (about 12 s once installed)
+@pytest.mark.slow
+def test_validate_finds_uv_where_its_installer_put_it_when_the_path_has_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        real_uv = focus_validator.uv_executable()
+    except focus_validator.ValidatorUnavailable as exc:
+        require(False, str(exc))
+    # uv's installer put it in $XDG_BIN_HOME, which this shell's PATH lacks (and `uv run` did not start us)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "uv-calls"
+    bin_dir.mkdir()
+    (bin_dir / "uv").write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{real_uv}" "$@"\n')
+    (bin_dir / "uv").chmod(0o755)
+    path = [d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "uv").exists()]
+    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    monkeypatch.delenv("UV", raising=False)
+    monkeypatch.setenv("XDG_BIN_HOME", str(bin_dir))
+
+    out = tmp_path / "focus.parquet"
+    runner = CliRunner()
+    converted = runner.invoke(
+        app, ["focus", "convert", str(FIXTURES / "azure/mca_actual_2026-01.csv"), "--out", str(out)]
+    )
+    assert converted.exit_code == 0, converted.output
+    result = runner.invoke(app, ["focus", "validate", str(out), "--workdir", str(tmp_path / "validator")])
+    assert result.exit_code == 0, result.output
+    assert " rules, " in result.stderr
+    assert "tool run" in calls.read_text()  # the validator ran through the uv found there

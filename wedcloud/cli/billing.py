@@ -15,11 +15,14 @@ import typer
 from sqlalchemy import select
 
 from control_plane.crypto import load_cipher
-from control_plane.services import billing, providers
-from control_plane.services.errors import ServiceError
+from control_plane.services import billing, provider_keys, providers
+from control_plane.services.audit_log import record_change
+from control_plane.services.errors import NotFound, ServiceError
 from control_plane.store.db import transaction
 from control_plane.store.models import Provider
+from wedcloud.cli.audit import cli_actor
 from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.failures import ProviderFailed
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -125,11 +128,49 @@ def months(name: Annotated[str, typer.Argument(help="The provider's name.")]) ->
     try:
         with transaction(context.sessions) as session:
             source = billing.billing_source(session, context.settings.layout, key=name, cipher=cipher)
-        found = source.months()
     except ServiceError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
+    try:
+        found = source.months()
+    except Exception as exc:
+        raise ProviderFailed(name) from exc
     if not found:
         console.print(f"{name}: no billing months found yet")
     for month, signature in sorted(found.items()):
         typer.echo(f"{month:%Y-%m}  {signature}")
+
+
+@app.command("remove")
+def remove(
+    name: Annotated[str, typer.Argument(help="The provider's name, as `wedcloud billing list` shows it.")],
+) -> None:
+    """Remove a provider and its billing source (one added by mistake, say): its settings, its
+    stored credentials and its billing partitions in Dagster, so no run asks for it again.
+    Refused while WedCloud still manages active resources of it. What was already loaded stays in
+    the warehouse and in Dagster's run history."""
+    from pipelines.materialize import dagster_instance, forget_sources
+
+    context = CliContext()
+    try:
+        with transaction(context.sessions) as session:
+            provider = provider_keys.find_provider(session, name)
+            if provider is None:
+                raise NotFound(f"no provider named {name!r}; `wedcloud billing list` shows them")
+            key, before = provider_keys.source_key(provider), providers.public_view(provider)
+            providers.delete_provider(session, provider)
+            record_change(
+                session,
+                actor=cli_actor(),
+                action="provider.delete",
+                target=f"provider:{key}",
+                detail={"before": before},
+                command="billing remove",
+            )
+    except ServiceError as error:
+        console.print(f"[red]not removed:[/] {error}")
+        raise typer.Exit(2) from None
+    with dagster_instance(context.settings.layout.dagster_home) as instance:
+        forgotten = forget_sources(instance, [key, name])  # and a partition named before re-keying
+    partitions = f" and its billing partition{'s' if len(forgotten) > 1 else ''}" if forgotten else ""
+    console.print(f"removed provider [bold]{name}[/] ({before['kind']}){partitions}")

@@ -14,17 +14,19 @@ from types import FrameType
 import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from assets.partitions import BillingPartition
+from assets.partitions import BillingPartition, billing_source_partitions
 from control_plane.crypto import load_cipher
 from control_plane.security import Role, key_from_token
-from control_plane.services import api_keys, billing, sandbox
+from control_plane.services import api_keys, billing, provider_keys, providers, sandbox
 from control_plane.store.db import transaction
 from pipelines.definitions import build_definitions
 from pipelines.materialize import (
     dagster_instance,
+    forget_sources,
     materialize_months,
     months_between,
     register_sources,
+    start_schedules,
     write_instance_config,
 )
 from pipelines.reports import write_latest_reports
@@ -34,6 +36,9 @@ from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_
 
 HOST = "127.0.0.1"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Stopped by default in Dagster; without them the demo's costs, recommendations and snapshot stop
+# at the day it was built. The sensors and the report schedules run by default already.
+DAILY_SCHEDULES = ("optimisation_inputs_daily", "billing_daily_refresh", "publish_daily")
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,11 @@ def admin_key(context: CliContext, token: str | None) -> str:
         return new_token
 
 
-def materialize(context: CliContext, first: date, last: date, *, everything: bool) -> None:
+def materialize(context: CliContext, first: date, last: date, *, everything: bool) -> list[str]:
     """Load every registered provider's bills for the months from ``first`` to ``last`` (only the
     months not loaded yet unless ``everything``), then publish the serving snapshot, with a
-    progress bar."""
+    progress bar. The partitions of providers removed since are dropped first. Returns what
+    failed without stopping the rest (a provider's optimisation inputs), one line each."""
     settings = PipelineSettings(
         home=context.settings.layout.root,
         database_url=context.settings.database_url,
@@ -108,7 +114,20 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
     with transaction(context.sessions) as session:
         cipher = load_cipher(context.settings.layout.root, environment=context.settings.environment)
         names = [source.source_id for source in billing.billing_sources(session, context.settings.layout, cipher)]
+        labels = provider_keys.labels(session)
+        unreadable = {}  # providers registered for their bills only: nothing to read their inventory with
+        for key in names:
+            provider = provider_keys.find_provider(session, key)
+            if provider is not None and (reason := providers.adapter_unavailable(provider)):
+                unreadable[key] = reason
+    for reason in unreadable.values():
+        console.print(f"skipping the optimisation inputs: {reason}")
     with dagster_instance(context.settings.layout.dagster_home) as instance:
+        with transaction(context.sessions) as session:
+            known = instance.get_dynamic_partitions(billing_source_partitions.name or "billing_source")
+            gone = forget_sources(instance, provider_keys.unregistered(session, known))
+        if gone:
+            console.print(f"dropped the billing partitions of {len(gone)} removed provider(s): {', '.join(gone)}")
         register_sources(instance, names)
         months = months_between(first, last)
         if not everything:
@@ -129,7 +148,15 @@ def materialize(context: CliContext, first: date, last: date, *, everything: boo
             def report(step: str, completed: int, total: int) -> None:
                 progress.update(task, description=step, completed=completed, total=total)
 
-            materialize_months(defs, instance, months, on_progress=report)
+            inputs_for = [key for key in names if key not in unreadable]
+            return materialize_months(defs, instance, months, on_progress=report, labels=labels, inputs_for=inputs_for)
+
+
+def start_daily_schedules(context: CliContext) -> list[str]:
+    """Turn the daily schedules on in the demo's instance (the UI started next runs them); the
+    ones started (none when they were running already)."""
+    with dagster_instance(context.settings.layout.dagster_home) as instance:
+        return start_schedules(instance, DAILY_SCHEDULES)
 
 
 def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
@@ -175,11 +202,14 @@ def run_demo(options: DemoOptions) -> int:
     token = admin_key(context, options.api_key)
     today = datetime.now(UTC).date()
     first, last, fresh = prepare_sandbox(context, seed=options.seed, today=today, rebuild=options.rebuild)
-    materialize(context, first, last, everything=fresh)
+    for failure in materialize(context, first, last, everything=fresh):
+        console.print(f"[yellow]warning:[/] {failure}")
     for meta in write_latest_reports(
         PipelineSettings(home=context.settings.layout.root, database_url=context.settings.database_url), today
     ):
         console.print(f"report: {meta['kind']} {meta['start']} to {meta['end']} (GET /api/cloud/costs/reports)")
+    if schedules := start_daily_schedules(context):
+        console.print(f"started the daily schedules: {', '.join(schedules)}")
     api, ui = _children(context, options)
     stopping = False
 

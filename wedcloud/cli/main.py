@@ -18,9 +18,11 @@ from wedcloud.cli import audit as audit_cli
 from wedcloud.cli import billing as billing_cli
 from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.failures import WedCloudGroup
 
 app = typer.Typer(
     name="wedcloud",
+    cls=WedCloudGroup,
     no_args_is_help=True,
     help=(
         "WedCloud: what your clouds cost, what they will cost, and what to change.\n\n"
@@ -40,6 +42,20 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(focus_cli.app, name="focus")
 app.add_typer(billing_cli.app, name="billing")
 app.add_typer(audit_cli.app, name="audit")
+
+
+@app.callback()
+def root(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="WEDCLOUD_DEBUG",
+            help="Show the full traceback when a command fails (otherwise: one line with the cause and the fix).",
+        ),
+    ] = False,
+) -> None:
+    """Options every command takes (give them before the command)."""
 
 
 @db_app.command("upgrade")
@@ -192,7 +208,9 @@ def materialize(
     ] = None,
     last: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (default: yesterday).")] = None,
 ) -> None:
-    """Run the billing assets for a range of days in process, then publish a serving snapshot."""
+    """Run the billing assets for a range of days in process, then publish a serving snapshot.
+    Exits 1 when any run failed, naming it and its error."""
+    from pipelines.materialize import MaterializationFailed
     from wedcloud.cli.demo import materialize as run_materialize
 
     context = CliContext()
@@ -201,7 +219,18 @@ def materialize(
     if start is None:
         raise typer.BadParameter("no sandbox and no --first day given; run `wedcloud sandbox create` first")
     end = last.date() if last else datetime.now(UTC).date() - timedelta(days=1)
-    run_materialize(context, start, end, everything=True)
+    try:
+        failures = run_materialize(context, start, end, everything=True)
+    except MaterializationFailed as exc:
+        failures = [str(exc)]
+    for failure in failures:
+        console.print(f"[red]failed:[/] {failure}", soft_wrap=True)
+    if failures:
+        console.print(
+            "the runs are in the Dagster UI (`dagster dev -w workspace.yaml`, or `wedcloud demo`); check a source "
+            "with `wedcloud billing months NAME`, remove one added by mistake with `wedcloud billing remove NAME`"
+        )
+        raise typer.Exit(1)
 
 
 @app.command()
