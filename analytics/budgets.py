@@ -9,11 +9,15 @@ A threshold is a whole percent of the budget's amount and is crossed when the cu
 reaches it (``>=``: exactly 50% crosses 50%). Actual thresholds compare the period-to-date
 spend; forecast thresholds compare the projected spend at period end (actuals to date plus the
 forecast of the remaining days). Both report the day the projected path first reaches them.
+
+The recent days a projection learns from (a scope's run rate, or its share of the total) leave
+out the days of cost anomalies that have ended: a four-day GPU experiment that is over says
+nothing about the rest of the month, while a step up that is still going on does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -55,6 +59,12 @@ class Evaluation:
     projected: Decimal  # at period end
     forecast_method: str
     crossings: tuple[Crossing, ...]
+    left_out: tuple[date, ...] = ()  # recent days the projection left out (ended anomalies)
+
+    @property
+    def complete(self) -> bool:
+        """The period has no days left after ``data_through``: its spend is final."""
+        return self.data_through >= self.end
 
     @property
     def percent_used(self) -> Decimal:
@@ -90,22 +100,46 @@ def period_bounds(period: str, day: date) -> tuple[date, date]:
     return start, after - timedelta(days=1)
 
 
+def last_closed_period(period: str, data_through: date) -> tuple[date, date]:
+    """The latest period the data covers to its last day: the one holding ``data_through`` when
+    that is its last day, else the one before."""
+    start, end = period_bounds(period, data_through)
+    return (start, end) if data_through >= end else period_bounds(period, start - timedelta(days=1))
+
+
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
 def run_rate_forecast(
-    history: Iterable[DailyCost], *, currency: str, data_through: date, end: date, days: int = RUN_RATE_DAYS
-) -> list[DailyCost]:
+    history: Iterable[DailyCost], *, currency: str, data_through: date, end: date, days: int = RUN_RATE_DAYS,
+    leave_out: Collection[date] = (),
+) -> list[DailyCost]:  # fmt: skip
     """Every day after ``data_through`` through ``end`` at the average daily spend of the last
-    ``days`` days (counted from the first day with spend, so a young scope is not diluted)."""
+    ``days`` days (counted from the first day with spend, so a young scope is not diluted),
+    days in ``leave_out`` left out of both the spend and the count."""
     window_start = data_through - timedelta(days=days - 1)
     window = [c for c in history if c.currency == currency and window_start <= c.day <= data_through]
     if not window or data_through >= end:
         return []
     first = min(c.day for c in window)
-    rate = sum((c.amount for c in window), Decimal(0)) / Decimal((data_through - first).days + 1)
+    counted = [day for day in _days(first, data_through) if day not in leave_out] or _days(first, data_through)
+    kept = set(counted)
+    rate = sum((c.amount for c in window if c.day in kept), Decimal(0)) / Decimal(len(counted))
     return [DailyCost(day, currency, rate) for day in _days(data_through + timedelta(days=1), end)]
+
+
+def share_of(
+    part: Iterable[DailyCost], whole: Iterable[DailyCost], *, leave_out: Collection[date] = ()
+) -> Decimal | None:
+    """The part's share of the whole over their days, days in ``leave_out`` left out of both
+    (all days when that would leave nothing); None when the whole is nothing."""
+    whole = list(whole)
+    kept = {c.day for c in whole} - set(leave_out) or {c.day for c in whole}
+    total = sum((c.amount for c in whole if c.day in kept), Decimal(0))
+    if total <= 0:
+        return None
+    return sum((c.amount for c in part if c.day in kept), Decimal(0)) / total
 
 
 def scaled(forecast: Iterable[DailyCost], share: Decimal) -> list[DailyCost]:
@@ -124,6 +158,7 @@ def evaluate(
     forecast: Iterable[DailyCost],
     thresholds: dict[str, tuple[int, ...]],
     forecast_method: str,
+    left_out: Collection[date] = (),
 ) -> Evaluation:
     """The budget's spend in ``[start, end]`` as of ``data_through`` and every threshold's state.
 
@@ -147,7 +182,8 @@ def evaluate(
         for kind in KINDS
         for percent in sorted(set(thresholds.get(kind, ())))
     )
-    return Evaluation(start, end, data_through, currency, amount, spent, projected, forecast_method, crossings)
+    return Evaluation(start, end, data_through, currency, amount, spent, projected, forecast_method, crossings,
+                      tuple(sorted(left_out)))  # fmt: skip
 
 
 def _crossing(kind: str, percent: int, amount: Decimal, compared: Decimal, path: dict[date, Decimal]) -> Crossing:

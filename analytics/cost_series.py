@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from analytics.anomalies import DIMENSIONS, detect, explain
+from analytics.anomalies import DIMENSIONS, Contribution, contributing_resources, detect, explain
 
 LEVELS = ("total", "provider", "service")
 _COLUMN = {"provider": "ProviderName", "service": "ServiceName"}
@@ -88,13 +88,13 @@ def find_anomalies(
     con: duckdb.DuckDBPyConnection, intervals: pl.DataFrame, *, min_abs: float, min_rel: float
 ) -> pl.DataFrame:
     """Anomalies of every series (``intervals``: analytics.forecast.one_step_intervals with
-    series, value and currency in place of unique_id), each
-    explained from cost_detail_daily, and marked ``covered_by`` a broader series' anomaly whose
-    explanation already names it (so one incident raises one alert, not three).
+    series, value and currency in place of unique_id), each explained from cost_detail_daily
+    with every resource that contributed (and its name, where the bills or the inventory give
+    one), and marked ``covered_by`` a broader series' anomaly whose explanation already names
+    it (so one incident raises one alert, not three).
 
-    A day outside the interval that no dimension value explains (its cost is in line with the
-    four weeks before it) is not reported: that is the one-step forecast's own echo, such as
-    the days after a spike, when the model has adapted to the spike and expects more."""
+    An anomaly that no dimension value explains is not reported: its cost, value by value, is
+    in line with the weeks before it."""
     intervals = intervals.with_columns(
         pl.concat_str("series", pl.col("value").fill_null(""), "currency", separator="\x1f").alias("unique_id")
     )
@@ -103,23 +103,67 @@ def find_anomalies(
     for anomaly in found.iter_rows(named=True):
         series, value, currency = anomaly["unique_id"].split("\x1f")
         detail = _detail(con, series, value or None, currency, anomaly["start"], anomaly["end"])
-        contributions = explain(anomaly, detail) if detail.height else []
+        earlier = _earlier_days(found, anomaly)
+        contributions = explain(anomaly, detail, exclude=earlier) if detail.height else []
         path = [c for c in contributions if c.in_path]
-        others = [c for c in contributions if not c.in_path]
         if not path:
-            continue  # an artefact of the one-step forecast: see the note above
+            continue  # nothing stands out value by value: see the note above
+        others = [c for c in contributions if not c.in_path]
+        resources = contributing_resources(anomaly, detail, exclude=earlier)
+        names = resource_names(con, [c.value for c in [*contributions, *resources] if c.dimension == "ResourceId"],
+                               anomaly["start"], anomaly["end"])  # fmt: skip
         rows.append({
             **{k: v for k, v in anomaly.items() if k != "unique_id"},
             "series": series, "value": value or None, "currency": currency,
             "explanation": json.dumps({
-                "path": [_contribution(c) for c in path], "others": [_contribution(c) for c in others],
+                "path": [_step(c, names) for c in path], "others": [_step(c, names) for c in others],
+                "resources": [{"resource_id": c.value, "name": names.get(str(c.value)), "actual": round(c.actual, 2),
+                               "expected": round(c.expected, 2), "excess": round(c.excess, 2),
+                               "share": round(c.share, 4)} for c in resources],
             }),
         })  # fmt: skip
     return _mark_covered(rows)
 
 
-def _contribution(c: Any) -> dict[str, Any]:
-    return {"dimension": c.dimension, "value": c.value, "excess": round(c.excess, 2), "share": round(c.share, 4)}
+def _earlier_days(found: pl.DataFrame, anomaly: dict[str, Any]) -> list[date]:
+    """The days of the series' episodes before ``anomaly``: not part of what it is measured against."""
+    days: list[date] = []
+    earlier = found.filter((pl.col("unique_id") == anomaly["unique_id"]) & (pl.col("end") < anomaly["start"]))
+    for start, end in earlier.select("start", "end").iter_rows():
+        days += [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    return days
+
+
+def _step(c: Contribution, names: dict[str, str]) -> dict[str, Any]:
+    step = {"dimension": c.dimension, "value": c.value, "excess": round(c.excess, 2), "share": round(c.share, 4)}
+    return step | ({"name": names.get(str(c.value))} if c.dimension == "ResourceId" else {})
+
+
+def resource_names(con: duckdb.DuckDBPyConnection, ids: list[str | None], start: date, end: date) -> dict[str, str]:
+    """Resource id -> name, from the inventory (its latest name) or else the bills of the
+    anomaly's days (FOCUS ResourceName: Azure's and Google's exports carry it, an AWS bill when
+    the ``Name`` tag is a cost allocation tag). Resources neither names are left out."""
+    wanted = sorted({i for i in ids if i})
+    if not wanted:
+        return {}
+    names: dict[str, str] = {}
+    if _has_table(con, "focus_costs"):
+        names |= dict(con.execute(
+            "SELECT ResourceId, arg_max(ResourceName, ChargePeriodStart) FROM focus_costs WHERE ResourceId IN "
+            "(SELECT unnest($1)) AND ResourceName IS NOT NULL AND ChargePeriodStart >= $2 "
+            "AND ChargePeriodStart < $3 GROUP BY 1", [wanted, start, end + timedelta(days=1)],
+        ).fetchall())  # fmt: skip
+    if _has_table(con, "inventory"):
+        names |= dict(con.execute(
+            "SELECT resource_id, arg_max(name, snapshot_date) FROM inventory WHERE resource_id IN (SELECT unnest($1)) "
+            "AND name IS NOT NULL AND name <> '' GROUP BY 1", [wanted],
+        ).fetchall())  # fmt: skip
+    return names
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = $1", [table]).fetchall()
+    return bool(found[0][0])
 
 
 def _detail(

@@ -38,7 +38,7 @@ from control_api.schemas.costs import (
     SpendOut,
 )
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from control_plane.services.anomalies import Anomaly, alerts_by_key, list_anomalies
+from control_plane.services.anomalies import Anomaly, alerts_by_key, list_anomalies, resource_names
 from control_plane.services.errors import InvalidRequest, Unavailable
 from control_plane.serving import SnapshotReader
 from wedcloud.snapshots import SnapshotInfo
@@ -459,20 +459,27 @@ def list_cost_anomalies(
     start = int(cursor) if cursor and cursor.isdigit() else 0
     page = chosen[start : start + limit]
     alerts = alerts_by_key(session, [a.alert_key for a in page])
+    names = resource_names(session, [rid for a in page for rid in a.resource_ids])
     return {
-        "items": [_anomaly_view(a, alerts.get(a.alert_key)) for a in page],
+        "items": [_anomaly_view(a, alerts.get(a.alert_key), names) for a in page],
         "next_cursor": str(start + limit) if start + limit < len(chosen) else None,
     }
 
 
-def _anomaly_view(anomaly: Anomaly, alert: Any) -> dict[str, Any]:
+def _anomaly_view(anomaly: Anomaly, alert: Any, names: dict[str, str]) -> dict[str, Any]:
     explanation = anomaly.explanation
+
+    def named(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [step | {"name": step.get("name") or names.get(str(step["value"]))}
+                if step["dimension"] == "ResourceId" else step for step in steps]  # fmt: skip
+
     return {
         "id": anomaly.anomaly_id, "scope": {} if anomaly.value is None else {anomaly.series: anomaly.value},
         "currency": anomaly.currency, "direction": anomaly.direction, "start": anomaly.start, "end": anomaly.end,
         "days": anomaly.days, "actual": format_amount(anomaly.actual), "expected": format_amount(anomaly.expected),
         "impact": format_amount(anomaly.impact), "peak_day": anomaly.peak_day,
-        "explanation": explanation.get("path", []), "other_contributors": explanation.get("others", []),
+        "explanation": named(explanation.get("path", [])), "other_contributors": named(explanation.get("others", [])),
+        "resources": anomaly.resources(names),
         "covered_by": anomaly.covered_by,
         "alert": None if alert is None else {"id": str(alert.id), "status": alert.status,
                                              "created_at": alert.created_at},

@@ -183,6 +183,7 @@ EXAMPLE_STATUS: dict[str, Any] = {
     "spent": "1310.40",
     "forecast": "1512.10",
     "forecast_method": "cost_forecast_share",
+    "forecast_left_out": ["2026-11-10", "2026-11-11", "2026-11-12"],
     "percent_used": "87.36",
     "forecast_percent": "100.81",
     "thresholds": [
@@ -208,6 +209,11 @@ class StatusOut(BaseModel):
         description="cost_forecast: the scope's own forecast; cost_forecast_share: its share of the last 28 days "
         "applied to the total's forecast; run_rate: its average daily spend over the last 28 days "
         "(snapshots without forecasts); complete: the period has no days left."
+    )
+    forecast_left_out: list[date] = Field(
+        default_factory=list,
+        description="Days of the last 28 that the share or run rate left out: the days of cost anomalies that "
+        "ended before data_through (one still going on is kept).",
     )
     percent_used: str
     forecast_percent: str

@@ -159,7 +159,20 @@ class StepOut(BaseModel):
     dimension: str
     value: str | None
     excess: float = Field(description="Cost above the value's usual daily cost over the anomaly, billing currency.")
-    share: float = Field(description="Of the anomaly's excess.")
+    share: float = Field(
+        description="Of the anomaly's gross excess (every finest cell's excess in its direction): never above 1, "
+        "and values that do not overlap (one level's, or the contributing resources) share at most 1 between them."
+    )
+    name: str | None = Field(default=None, description="A resource step's name, where one is known.")
+
+
+class ResourceContributionOut(BaseModel):
+    resource_id: str
+    name: str | None = Field(description="From the inventory, the bills or the state store; null when none has one.")
+    actual: float = Field(description="What it cost over the anomaly's days, billing currency.")
+    expected: float = Field(description="Its usual cost on those days (0 for a resource new with the anomaly).")
+    excess: float
+    share: float = Field(description="Of the anomaly's gross excess, as a step's.")
 
 
 class AlertRefOut(BaseModel):
@@ -177,11 +190,14 @@ class AnomalyOut(BaseModel):
     end: date
     days: int
     actual: str
-    expected: str
-    impact: str = Field(description="actual - expected over the anomaly's days.")
+    expected: str = Field(description="Each day at the same weekday's average over the four weeks before the anomaly.")
+    impact: str = Field(description="actual - expected over the whole episode: what the anomaly cost beyond the usual.")
     peak_day: date
     explanation: list[StepOut] = Field(description="The drill-down: provider, service, account, region, resource.")
-    other_contributors: list[StepOut]
+    other_contributors: list[StepOut] = Field(description="The three largest other values met on the way.")
+    resources: list[ResourceContributionOut] = Field(
+        default_factory=list, description="Every resource with at least 1% of the excess, largest first, by name."
+    )
     covered_by: str | None = Field(description="A broader anomaly that already explains this one.")
     alert: AlertRefOut | None = Field(description="The alert it raised (one per anomaly not covered).")
 
@@ -193,17 +209,27 @@ class AnomalyPage(BaseModel):
                 {
                     "items": [{
                         "id": "3f9a0c1d2b4e5f60", "scope": {}, "currency": "USD", "direction": "spike",
-                        "start": "2026-11-15", "end": "2026-11-17", "days": 3, "actual": "1880.00",
-                        "expected": "1010.00", "impact": "870.00", "peak_day": "2026-11-16",
+                        "start": "2026-11-24", "end": "2026-11-27", "days": 4, "actual": "1993.36",
+                        "expected": "960.40", "impact": "1032.96", "peak_day": "2026-11-26",
                         "explanation": [
-                            {"dimension": "ProviderName", "value": "AWS", "excess": 880.1, "share": 1.0},
-                            {"dimension": "ServiceName", "value": "Amazon Elastic Compute Cloud", "excess": 880.1,
-                             "share": 1.0},
-                            {"dimension": "BillingAccountId", "value": "111122223333", "excess": 880.1, "share": 1.0},
+                            {"dimension": "ProviderName", "value": "AWS", "excess": 1031.2, "share": 0.9912},
+                            {"dimension": "ServiceName", "value": "Amazon Elastic Compute Cloud", "excess": 1026.8,
+                             "share": 0.9870},
+                            {"dimension": "SubAccountId", "value": "224787186802", "excess": 1026.0, "share": 0.9862},
                         ],
-                        "other_contributors": [], "covered_by": None,
+                        "other_contributors": [
+                            {"dimension": "ResourceId", "value": "i-07ba7b81a0478fd1e", "excess": 256.5,
+                             "share": 0.2466, "name": "gpu-experiment-1"},
+                        ],
+                        "resources": [
+                            {"resource_id": "i-07ba7b81a0478fd1e", "name": "gpu-experiment-1", "actual": 256.5,
+                             "expected": 0.0, "excess": 256.5, "share": 0.2466},
+                            {"resource_id": "i-01f92e021845100b1", "name": "gpu-experiment-2", "actual": 256.5,
+                             "expected": 0.0, "excess": 256.5, "share": 0.2466},
+                        ],
+                        "covered_by": None,
                         "alert": {"id": "8d5e6f70-1a2b-4c3d-9e8f-0a1b2c3d4e5f", "status": "no_targets",
-                                  "created_at": "2026-11-18T03:05:00Z"},
+                                  "created_at": "2026-11-28T03:05:00Z"},
                     }],
                     "next_cursor": None,
                 }

@@ -5,7 +5,9 @@ After each serving snapshot the Dagster sensor (``pipelines.budgets``) runs
 ``raise_from_snapshot``, which only records alerts as pending (the queue), and asks for a
 ``deliver_alerts`` run, which sends them with ``deliver_pending``. Budgets are evaluated by
 ``services.budgets``, the same rules as the status the API shows, so each threshold is raised
-once per period (a unique alert key).
+once per period (a unique alert key). A period that closes over its amount raises its
+``actual:100`` alert at the close if nothing raised it before (the spend arrived after the period,
+or the budget has no 100% threshold): an overrun is always reported, once.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from analytics.overview import Queryable, latest_charge_date
 from control_plane.crypto import Cipher, SecretKeyError
 from control_plane.services import webhooks
 from control_plane.services.anomalies import raise_anomaly_alerts
-from control_plane.services.budgets import evaluate_budget, read_series, status_view
+from control_plane.services.budgets import evaluate_budget, evaluate_last_closed, read_series, status_view
 from control_plane.services.webhooks import mask_url as mask_url  # where callers have found it
 from control_plane.store.models import Alert, Budget, Delivery
 from wedcloud import snapshots
@@ -90,24 +92,54 @@ def raise_alerts(session: Session, budget: Budget, evaluation: Evaluation, snaps
     a second evaluation, even a concurrent one, raise nothing again."""
     raised = []
     for crossing in evaluation.crossings:
-        key = alert_key(budget.id, evaluation.start, crossing)
-        if not crossing.crossed or session.scalar(select(Alert.id).where(Alert.key == key)) is not None:
-            continue
-        alert = Alert(
-            kind="budget", key=key, budget_id=budget.id, title=_title(budget, evaluation, crossing),
-            severity=_severity(crossing), status="pending" if budget.targets else "no_targets",
-            detail={**status_view(evaluation, snapshot_version), "kind": crossing.kind, "threshold": crossing.percent,
-                    "budget": {"id": str(budget.id), "name": budget.name, "amount": format_amount(budget.amount),
-                               "currency": budget.currency, "period": budget.period}},
-        )  # fmt: skip
-        alert.detail = json.loads(json.dumps(alert.detail, default=str))
-        try:
-            with session.begin_nested():
-                session.add(alert)
-        except IntegrityError:
-            continue  # another evaluation raised it first
-        raised.append(alert)
+        if crossing.crossed and (alert := _raise(session, budget, evaluation, crossing, snapshot_version)):
+            raised.append(alert)
     return raised
+
+
+def raise_close_alert(session: Session, budget: Budget, evaluation: Evaluation, snapshot_version: str) -> Alert | None:
+    """At a period's close (``evaluation`` complete), if its spend reached the amount: the
+    ``actual:100`` alert, unless that was raised already (during the period, or by an earlier
+    round). Whatever the budget's thresholds, an overrun is reported once."""
+    if not evaluation.complete or evaluation.spent < evaluation.amount:
+        return None
+    crossing = Crossing("actual", 100, evaluation.amount, True, _overrun_day(evaluation))
+    return _raise(session, budget, evaluation, crossing, snapshot_version, closed=True)
+
+
+def _overrun_day(evaluation: Evaluation) -> date | None:
+    return next((c.crosses_on for c in evaluation.crossings if (c.kind, c.percent) == ("actual", 100)), None)
+
+
+def _raise(session: Session, budget: Budget, evaluation: Evaluation, crossing: Crossing, snapshot_version: str,
+           *, closed: bool = False) -> Alert | None:  # fmt: skip
+    key = alert_key(budget.id, evaluation.start, crossing)
+    if session.scalar(select(Alert.id).where(Alert.key == key)) is not None:
+        return None
+    alert = Alert(
+        kind="budget", key=key, budget_id=budget.id,
+        title=_closed_title(budget, evaluation) if closed else _title(budget, evaluation, crossing),
+        severity=_severity(crossing), status="pending" if budget.targets else "no_targets",
+        detail={**status_view(evaluation, snapshot_version), "kind": crossing.kind, "threshold": crossing.percent,
+                "closed": closed,
+                "budget": {"id": str(budget.id), "name": budget.name, "amount": format_amount(budget.amount),
+                           "currency": budget.currency, "period": budget.period}},
+    )  # fmt: skip
+    alert.detail = json.loads(json.dumps(alert.detail, default=str))
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:
+        return None  # another evaluation raised it first
+    return alert
+
+
+def _closed_title(budget: Budget, evaluation: Evaluation) -> str:
+    period = f"{evaluation.start.isoformat()} to {evaluation.end.isoformat()}"
+    return (
+        f"{budget.name}: the period {period} closed at {format_amount(evaluation.spent)} {budget.currency}, "
+        f"{evaluation.percent_used}% of {format_amount(budget.amount)} {budget.currency}"
+    )
 
 
 # -- delivering ----------------------------------------------------------------------------------
@@ -270,10 +302,13 @@ def raise_from_snapshot(sessions: sessionmaker[Session], serving_dir: Path) -> R
                 continue
             try:
                 evaluation = evaluate_budget(budget, data_through, read_series(query, budget, data_through))
+                closed = evaluation if evaluation.complete else evaluate_last_closed(query, budget, data_through)
             except (ValueError, duckdb.Error) as exc:  # a scope the snapshot cannot answer
                 skipped[budget.name] = str(exc)
                 continue
             raised += [a.key for a in raise_alerts(session, budget, evaluation, info.version)]
+            if overrun := raise_close_alert(session, budget, closed, info.version):
+                raised.append(overrun.key)
         raised += raise_anomaly_alerts(session, query, info.version)
     return Round(info.version, len(budgets), raised, {}, skipped)
 

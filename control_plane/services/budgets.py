@@ -27,13 +27,16 @@ from analytics.budgets import (
     DailyCost,
     Evaluation,
     evaluate,
+    last_closed_period,
     period_bounds,
     run_rate_forecast,
     scaled,
+    share_of,
 )
 from analytics.money import format_amount
 from analytics.overview import Queryable
 from control_plane.pagination import page_of, seek
+from control_plane.services.anomalies import has_anomalies
 from control_plane.services.errors import Conflict, NotFound
 from control_plane.store.models import Alert, Budget, Delivery
 
@@ -146,6 +149,7 @@ class Series:
     actuals: tuple[DailyCost, ...]  # from the period's start (or 28 days back, if earlier)
     forecast: tuple[DailyCost, ...]  # the days after data_through, through the period's end
     method: str
+    left_out: tuple[date, ...] = ()  # days of the last 28 the share or run rate left out
 
 
 def _daily(query: Queryable, filters: tuple[tuple[str, tuple[str, ...]], ...], currency: str,
@@ -194,23 +198,47 @@ def _direct_series(filters: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[st
     return None
 
 
+def _ended_anomaly_days(query: Queryable, currency: str, first: date, data_through: date) -> list[date]:
+    """The days from ``first`` of the snapshot's cost anomalies in ``currency`` (of any series,
+    covered or not) that ended before ``data_through``: over, so not the scope's usual spend.
+    One still going on the last day is kept: it may be a new level that the rest of the period
+    will pay too."""
+    if not has_anomalies(query):
+        return []
+    rows = query(
+        'SELECT start, "end" FROM cost_anomalies WHERE currency = ? AND "end" < ? AND "end" >= ?',
+        [currency, data_through, first],
+    )
+    days = {
+        max(start, first) + timedelta(days=i) for start, end in rows for i in range((end - max(start, first)).days + 1)
+    }
+    return sorted(days)
+
+
 def _forecast(query: Queryable, filters: tuple[tuple[str, tuple[str, ...]], ...], currency: str,
-              actuals: list[DailyCost], data_through: date, end: date) -> tuple[list[DailyCost], str]:  # fmt: skip
-    """The rest of the period: the scope's own forecast, else its 28-day share of the total's
-    forecast, else its 28-day run rate (older snapshots have no cost_forecast)."""
+              actuals: list[DailyCost], data_through: date,
+              end: date) -> tuple[list[DailyCost], str, tuple[date, ...]]:  # fmt: skip
+    """The rest of the period and the recent days left out of it: the scope's own forecast,
+    else its share of the total over the last 28 days times the total's forecast, else its
+    28-day run rate (older snapshots have no cost_forecast). The share and the run rate leave out
+    the days of cost anomalies that have ended (a spike that is over would otherwise be projected
+    onto every remaining day)."""
     if data_through >= end:
-        return [], COMPLETE
+        return [], COMPLETE, ()
+    window = data_through - timedelta(days=RUN_RATE_DAYS - 1)
+    left_out = tuple(_ended_anomaly_days(query, currency, window, data_through))
     if _has_forecast(query):
         direct = _direct_series(filters)
         if direct is not None and (rows := _forecast_rows(query, *direct, currency, data_through, end)):
-            return rows, FROM_FORECAST
+            return rows, FROM_FORECAST, ()
         total = _forecast_rows(query, "total", None, currency, data_through, end) if direct != ("total", None) else []
-        window = data_through - timedelta(days=RUN_RATE_DAYS - 1)
-        whole = sum((c.amount for c in _daily(query, (), currency, window, data_through)), Decimal(0)) if total else 0
-        if whole > 0:
-            part = sum((c.amount for c in actuals if c.day >= window), Decimal(0))
-            return scaled(total, part / whole), FROM_SHARE
-    return run_rate_forecast(actuals, currency=currency, data_through=data_through, end=end), FROM_RUN_RATE
+        if total:
+            whole = _daily(query, (), currency, window, data_through)
+            share = share_of([c for c in actuals if c.day >= window], whole, leave_out=left_out)
+            if share is not None:
+                return scaled(total, share), FROM_SHARE, left_out
+    rate = run_rate_forecast(actuals, currency=currency, data_through=data_through, end=end, leave_out=left_out)
+    return rate, FROM_RUN_RATE, left_out
 
 
 def read_series(query: Queryable, budget: Budget, data_through: date) -> Series:
@@ -218,8 +246,8 @@ def read_series(query: Queryable, budget: Budget, data_through: date) -> Series:
     filters = scope_filters(budget.scope)
     history_start = min(start, data_through - timedelta(days=RUN_RATE_DAYS - 1))
     actuals = _daily(query, filters, budget.currency, history_start, data_through)
-    forecast, method = _forecast(query, filters, budget.currency, actuals, data_through, end)
-    return Series(tuple(actuals), tuple(forecast), method)
+    forecast, method, left_out = _forecast(query, filters, budget.currency, actuals, data_through, end)
+    return Series(tuple(actuals), tuple(forecast), method, left_out)
 
 
 def series_key(budget: Budget, data_through: date) -> tuple[Any, ...]:
@@ -228,12 +256,20 @@ def series_key(budget: Budget, data_through: date) -> tuple[Any, ...]:
 
 
 def evaluate_budget(budget: Budget, data_through: date, series: Series) -> Evaluation:
+    """The budget's period holding ``data_through``, as of that day."""
     start, end = period_bounds(budget.period, data_through)
     return evaluate(
         amount=budget.amount, currency=budget.currency, start=start, end=end, data_through=data_through,
         actuals=series.actuals, forecast=series.forecast, thresholds=thresholds_of(budget),
-        forecast_method=series.method,
+        forecast_method=series.method, left_out=series.left_out,
     )  # fmt: skip
+
+
+def evaluate_last_closed(query: Queryable, budget: Budget, data_through: date) -> Evaluation:
+    """The budget's latest period the data covers to its end (``analytics.budgets.last_closed_period``),
+    with its final spend."""
+    _, end = last_closed_period(budget.period, data_through)
+    return evaluate_budget(budget, end, read_series(query, budget, end))
 
 
 def status_view(evaluation: Evaluation, snapshot_version: str) -> dict[str, Any]:
@@ -246,6 +282,7 @@ def status_view(evaluation: Evaluation, snapshot_version: str) -> dict[str, Any]
         "spent": format_amount(evaluation.spent),
         "forecast": format_amount(evaluation.projected),
         "forecast_method": evaluation.forecast_method,
+        "forecast_left_out": list(evaluation.left_out),
         "percent_used": str(evaluation.percent_used),
         "forecast_percent": str(evaluation.projected_percent),
         "thresholds": [

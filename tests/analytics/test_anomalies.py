@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import polars as pl
 import pytest
 
-from analytics.anomalies import ANOMALY_SCHEMA, Contribution, detect, explain
+from analytics.anomalies import (
+    ANOMALY_SCHEMA,
+    MAX_EPISODE_DAYS,
+    Contribution,
+    contributing_resources,
+    detect,
+    explain,
+    weekday_expectation,
+)
+from analytics.forecast import one_step_intervals
 
 FIRST_DAY = date(2026, 10, 1)
 SPIKE_START = date(2026, 11, 15)
@@ -261,3 +271,150 @@ def test_anomaly_window_given_as_datetimes_is_refused() -> None:
 
     with pytest.raises(ValueError, match="dates"):
         explain(naive, _detail(GPUS))
+
+
+# realistic shapes: a weekly-seasonal bill with noise, through the one-step forecaster itself
+
+BILL_START = date(2026, 7, 1)
+GPU_DAYS = [213.75, 342.0, 342.0, 128.25]  # four p3.2xlarge from 09:00 on day one to 09:00 on day four
+
+
+def _bill(days: int, *, seed: int = 14) -> list[float]:
+    """A total like the demo's: about 240 on weekdays and 265 at weekends, a slow drift, 1% noise."""
+    rng = np.random.default_rng(seed)
+    weekly = {0: 235.0, 1: 236.0, 2: 238.0, 3: 241.0, 4: 248.0, 5: 267.0, 6: 257.0}
+    return [
+        weekly[(BILL_START + timedelta(days=i)).weekday()] * (1 + 0.0004 * i) * (1 + rng.normal(0, 0.01))
+        for i in range(days)
+    ]
+
+
+def _one_step(costs: list[float]) -> pl.DataFrame:
+    history = pl.DataFrame(
+        {"unique_id": "total", "ds": [BILL_START + timedelta(days=i) for i in range(len(costs))], "y": costs},
+        schema_overrides={"ds": pl.Date},
+    )
+    return one_step_intervals(history, n_jobs=1)
+
+
+def _with(costs: list[float], first: int, extra: list[float]) -> list[float]:
+    return [c + (extra[i - first] if 0 <= i - first < len(extra) else 0.0) for i, c in enumerate(costs)]
+
+
+def test_a_four_day_spike_is_one_anomaly_of_four_days_with_all_its_excess() -> None:
+    first = 120  # a Tuesday, as 2026-11-24 was
+    costs = _with(_bill(150), first, GPU_DAYS)
+
+    found = detect(_one_step(costs))
+
+    assert found["direction"].to_list() == ["spike"]  # and no drop the day it ends
+    row = found.row(0, named=True)
+    assert (row["start"], row["end"], row["days"]) == (
+        BILL_START + timedelta(days=first), BILL_START + timedelta(days=first + 3), 4,
+    )  # fmt: skip
+    assert abs(row["impact"] - sum(GPU_DAYS)) <= 0.05 * sum(GPU_DAYS)
+    assert row["peak_day"] in (BILL_START + timedelta(days=first + 1), BILL_START + timedelta(days=first + 2))
+    assert row["actual"] == pytest.approx(sum(costs[first : first + 4]))
+
+
+def test_a_step_up_that_lasts_is_one_anomaly_until_the_data_ends_with_the_steps_whole_cost() -> None:
+    first, days = 100, 120
+    costs = _with(_bill(days), first, [90.0] * (days - first))  # a new 90-a-day workload, still running
+
+    found = detect(_one_step(costs))
+
+    (row,) = found.iter_rows(named=True)
+    assert (row["direction"], row["start"], row["days"]) == ("spike", BILL_START + timedelta(days=first), days - first)
+    assert abs(row["impact"] - 90.0 * (days - first)) <= 0.1 * 90.0 * (days - first)
+
+
+def test_a_step_up_older_than_four_weeks_is_reported_for_four_weeks_and_not_again() -> None:
+    first, days = 90, 150
+    costs = _with(_bill(days), first, [90.0] * (days - first))
+
+    found = detect(_one_step(costs))
+
+    (row,) = found.iter_rows(named=True)
+    assert (row["start"], row["days"]) == (BILL_START + timedelta(days=first), MAX_EPISODE_DAYS)
+    assert abs(row["impact"] - 90.0 * MAX_EPISODE_DAYS) <= 0.1 * 90.0 * MAX_EPISODE_DAYS
+
+
+def test_a_one_day_outlier_is_a_one_day_anomaly_of_its_size() -> None:
+    costs = _with(_bill(120), 110, [400.0])
+
+    (row,) = detect(_one_step(costs)).iter_rows(named=True)
+
+    assert (row["start"], row["days"]) == (BILL_START + timedelta(days=110), 1)
+    assert abs(row["impact"] - 400.0) <= 0.05 * 400.0
+
+
+def test_a_second_spike_is_measured_against_the_days_before_the_first() -> None:
+    costs = _with(_with(_bill(150), 110, GPU_DAYS), 120, [300.0, 300.0])
+
+    found = detect(_one_step(costs))
+
+    assert found["days"].to_list() == [4, 2]
+    assert found["impact"].to_list()[1] == pytest.approx(600.0, rel=0.05)  # the first spike left out of its baseline
+
+
+def test_a_saturday_is_expected_at_a_saturdays_cost() -> None:
+    expect = weekday_expectation({SPIKE_START - timedelta(days=n): 100.0 + 50.0 * (n % 7 == 0) for n in range(1, 29)})
+
+    assert expect is not None
+    assert expect(SPIKE_START) == pytest.approx(150.0)  # the same weekday as the four 150s
+    assert expect(SPIKE_START + timedelta(days=1)) == pytest.approx(100.0)
+    assert weekday_expectation({}) is None
+
+
+def _seasonal_detail(extra: list[tuple[str, str, str, str, str, float]], extra_days: list[float]) -> pl.DataFrame:
+    """ESTATE with weekend-heavy web traffic over 28 days, then four days on which ``extra`` runs
+    at the fractions ``extra_days`` of a full day (the GPU experiment's 15, 24, 24 and 9 hours)."""
+    rows: list[tuple[object, ...]] = []
+    for offset in range(-28, len(extra_days)):
+        day = SPIKE_START + timedelta(days=offset)
+        weekend = 1.3 if day.weekday() >= 5 else 1.0
+        todays = [(*row[:5], row[5] * (weekend if row[4] == "web-1" else 1.0)) for row in ESTATE]
+        if offset >= 0:
+            todays += [(*row[:5], row[5] * extra_days[offset]) for row in extra]
+        rows.extend((day, *row[:2], PAYER, *row[2:]) for row in todays)
+    return pl.DataFrame(rows, schema=["ChargeDate", *DETAIL_COLUMNS], orient="row").with_columns(
+        pl.col("ChargeDate").cast(pl.Date)
+    )
+
+
+def test_every_gpu_is_listed_and_no_share_is_above_the_whole() -> None:
+    # web-1 is quieter on these days than its usual: moving against the spike, it made shares read over 100%
+    gpus = [("AWS", "Amazon EC2", "dev", "eu-west-2", f"gpu-experiment-{i}", 85.5) for i in range(4)]
+    detail = _seasonal_detail(gpus, [15 / 24, 1.0, 1.0, 9 / 24]).with_columns(
+        cost=pl.when((pl.col("ResourceId") == "web-1") & (pl.col("ChargeDate") >= SPIKE_START))
+        .then(pl.col("cost") - 10.0)
+        .otherwise(pl.col("cost"))
+    )
+    anomaly = {**_spike(4)}
+
+    contributions = explain(anomaly, detail, top=10)
+    resources = contributing_resources(anomaly, detail)
+
+    billed = 4 * 85.5 * (15 + 24 + 24 + 9) / 24
+    assert [c.value for c in resources] == [f"gpu-experiment-{i}" for i in range(4)]
+    assert sum(c.excess for c in resources) == pytest.approx(billed)
+    assert all(0 < c.share <= 1 for c in contributions + resources)
+    assert sum(c.share for c in resources) <= 1.0
+    assert sum(c.share for c in contributions if not c.in_path) <= 1.0 + 1e-9
+    aws = contributions[0]
+    assert (aws.value, aws.excess) == ("AWS", pytest.approx(billed - 40.0))  # less web-1's four quieter days
+    assert aws.share == pytest.approx((billed - 40.0) / billed)  # of the gross excess: the GPUs' alone
+
+
+def test_a_weekend_anomaly_in_a_weekend_heavy_bill_counts_only_what_is_beyond_a_weekend() -> None:
+    saturday = SPIKE_START + timedelta(days=(5 - SPIKE_START.weekday()) % 7)
+    detail = _seasonal_detail([], [1.0] * 7).filter(pl.col("ChargeDate") <= saturday)
+    detail = pl.concat([detail, pl.DataFrame(
+        [(saturday, "AWS", "Amazon EC2", PAYER, "dev", "eu-west-2", "batch-1", 100.0)],
+        schema=["ChargeDate", *DETAIL_COLUMNS], orient="row",
+    ).with_columns(pl.col("ChargeDate").cast(pl.Date))])  # fmt: skip
+    anomaly = {"start": saturday, "end": saturday, "direction": "spike"}
+
+    contributions = explain(anomaly, detail, baseline_days=28 + (saturday - SPIKE_START).days)
+
+    assert contributions[0].excess == pytest.approx(100.0)  # web-1's weekend rise is expected on a Saturday

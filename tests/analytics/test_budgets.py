@@ -1,4 +1,5 @@
-"""Budget evaluation: thresholds on actual and forecast spend, periods, currencies, run rate."""
+"""Budget evaluation: thresholds on actual and forecast spend, periods, currencies, run rate, and
+the share and run rate leaving out the days of an ended spike."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ from decimal import Decimal
 
 import pytest
 
-from analytics.budgets import DailyCost, Evaluation, evaluate, period_bounds, run_rate_forecast, scaled
+from analytics.budgets import (
+    DailyCost,
+    Evaluation,
+    evaluate,
+    last_closed_period,
+    period_bounds,
+    run_rate_forecast,
+    scaled,
+    share_of,
+)
 
 NOV1, NOV30 = date(2026, 11, 1), date(2026, 11, 30)
 
@@ -109,3 +119,75 @@ def test_the_run_rate_averages_the_last_28_days_from_the_first_with_spend() -> N
 
 def test_a_share_scales_each_day() -> None:
     assert scaled(_days(NOV1, 2, "10"), Decimal("0.25")) == _days(NOV1, 2, "2.50")
+
+
+# realistic shapes: a flat sub-account inside a weekly-seasonal total, with a spike or a step
+
+WINDOW_START = date(2026, 11, 8)  # the 28 days through 5 December
+THROUGH = date(2026, 12, 5)
+SPIKE = [date(2026, 11, 24) + timedelta(days=i) for i in range(4)]
+GPU = dict(zip(SPIKE, ("213.75", "342", "342", "128.25"), strict=True))
+
+
+def _total_without_scope(day: date) -> Decimal:
+    return Decimal({5: "258", 6: "249"}.get(day.weekday(), "228")) + Decimal(day.toordinal() % 5)
+
+
+def _window(scope_on: dict[date, Decimal]) -> tuple[list[DailyCost], list[DailyCost]]:
+    """The scope (8.54 a day plus ``scope_on``) and the total (the scope plus the rest) over the window."""
+    days = [WINDOW_START + timedelta(days=i) for i in range(28)]
+    scope = [DailyCost(d, "USD", Decimal("8.54") + scope_on.get(d, Decimal(0))) for d in days]
+    total = [DailyCost(c.day, "USD", c.amount + _total_without_scope(c.day)) for c in scope]
+    return scope, total
+
+
+def test_an_ended_spike_left_out_gives_the_scope_its_usual_share() -> None:
+    scope, total = _window({d: Decimal(v) for d, v in GPU.items()})
+    usual_scope, usual_total = _window({})
+    usual = sum(c.amount for c in usual_scope) / sum(c.amount for c in usual_total)
+
+    inflated = share_of(scope, total)
+    share = share_of(scope, total, leave_out=SPIKE)
+
+    assert inflated is not None
+    assert share is not None
+    assert inflated > 3 * usual  # the four GPU days counted: what made December's forecast 144%
+    assert abs(share - usual) <= Decimal("0.02") * usual
+
+
+def test_the_run_rate_leaves_out_an_ended_spike_and_counts_only_the_days_kept() -> None:
+    scope, _ = _window({d: Decimal(v) for d, v in GPU.items()})
+    forecast = run_rate_forecast(scope, currency="USD", data_through=THROUGH, end=date(2026, 12, 31), leave_out=SPIKE)
+    assert {c.amount for c in forecast} == {Decimal("8.54")}
+    assert len(forecast) == 26
+
+
+def test_a_step_up_still_going_on_is_not_left_out() -> None:
+    step = {WINDOW_START + timedelta(days=i): Decimal(30) for i in range(18, 28)}  # the last ten days, and on
+    scope, total = _window(step)
+    before, before_total = _window({})
+
+    share = share_of(scope, total)  # nothing left out: no anomaly has ended
+    assert share is not None
+    assert share > 2 * sum(c.amount for c in before) / sum(c.amount for c in before_total)
+
+
+def test_leaving_out_every_day_leaves_out_none_and_nothing_to_share_is_none() -> None:
+    scope, total = _window({})
+    assert share_of(scope, total, leave_out=[c.day for c in total]) == share_of(scope, total)
+    assert share_of(scope, []) is None
+
+
+@pytest.mark.parametrize(
+    ("period", "through", "expected"),
+    [
+        ("month", date(2026, 12, 5), (date(2026, 11, 1), date(2026, 11, 30))),
+        ("month", date(2026, 11, 30), (date(2026, 11, 1), date(2026, 11, 30))),
+        ("quarter", date(2027, 1, 3), (date(2026, 10, 1), date(2026, 12, 31))),
+        ("year", date(2027, 3, 1), (date(2026, 1, 1), date(2026, 12, 31))),
+    ],
+)
+def test_the_last_closed_period_is_the_latest_the_data_covers_to_its_end(
+    period: str, through: date, expected: tuple[date, date]
+) -> None:
+    assert last_closed_period(period, through) == expected

@@ -43,8 +43,15 @@ def daily_forecast(
     return [(series, value, currency, f"2026-11-{d:02d}", mean) for d in range(first, 31)]
 
 
-def publish_costs(home: Path, costs: Iterable[Cost], forecast: Iterable[Forecast] | None = None) -> None:
-    """A serving snapshot with both cost tables and, unless None, a ``cost_forecast`` table."""
+ANOMALIES_SQL = """CREATE TABLE cost_anomalies (anomaly_id VARCHAR, series VARCHAR, value VARCHAR, currency VARCHAR,
+    direction VARCHAR, start DATE, "end" DATE, days BIGINT, actual DOUBLE, expected DOUBLE, impact DOUBLE,
+    peak_day DATE, peak_impact DOUBLE, explanation JSON, covered_by VARCHAR)"""
+
+
+def publish_costs(home: Path, costs: Iterable[Cost], forecast: Iterable[Forecast] | None = None,
+                  anomalies: Iterable[tuple[str, str]] = ()) -> None:  # fmt: skip
+    """A serving snapshot with both cost tables, unless None a ``cost_forecast`` table, and a
+    USD spike of the total from each (first day, last day) of ``anomalies``."""
 
     def build(path: Path) -> dict[str, Any]:
         with duckdb.connect(str(path)) as con:
@@ -69,6 +76,13 @@ def publish_costs(home: Path, costs: Iterable[Cost], forecast: Iterable[Forecast
                         "INSERT INTO cost_forecast VALUES (?, ?, ?, ?, 'AutoETS', ?, 0, 0, 0, 0, 0, 0)",
                         [series, value, currency, date.fromisoformat(ds), mean],
                     )
+            con.execute(ANOMALIES_SQL)
+            for n, (first, last) in enumerate(anomalies):
+                con.execute(
+                    "INSERT INTO cost_anomalies VALUES (?, 'total', NULL, 'USD', 'spike', ?, ?, 1, 0, 0, 0, ?, 0, "
+                    '\'{"path": [], "others": []}\', NULL)',
+                    [f"a{n}", date.fromisoformat(first), date.fromisoformat(last), date.fromisoformat(first)],
+                )
         return {}
 
     snapshots.publish(home / "serving", build)
@@ -134,6 +148,33 @@ def test_a_narrower_scope_takes_its_share_of_the_total_forecast(api_with_budgets
         "700.00",
         "cost_forecast_share",
     )
+
+
+def test_a_narrower_scope_leaves_the_days_of_an_ended_spike_out_of_its_share(api_with_budgets: Api) -> None:
+    api = api_with_budgets
+    spike = [(f"2026-11-{d:02d}", "AWS", "EC2", "USD", "400") for d in range(10, 14)]  # four days of GPUs, over
+    costs = november(26) + november(26, service="S3", amount="150") + spike  # EC2 is usually a quarter
+    publish_costs(
+        api.home, costs, daily_forecast("total", None, 200.0, first=27), anomalies=[("2026-11-10", "2026-11-13")]
+    )
+    status = create(api, scope={"provider": ["AWS"], "service": ["EC2"]})["status"]
+    assert status["forecast_method"] == "cost_forecast_share"
+    assert status["forecast_left_out"] == [f"2026-11-{d}" for d in range(10, 14)]
+    assert (status["spent"], status["forecast"]) == ("2900.00", "3100.00")  # + 4 days x 200 x 1/4, not x 0.43
+
+
+def test_a_spike_still_going_on_the_last_day_stays_in_the_share(api_with_budgets: Api) -> None:
+    api = api_with_budgets
+    step = [(f"2026-11-{d:02d}", "AWS", "EC2", "USD", "200") for d in range(23, 27)]  # up since the 23rd, and on
+    costs = november(26) + november(26, service="S3", amount="150") + step
+    publish_costs(
+        api.home, costs, daily_forecast("total", None, 400.0, first=27), anomalies=[("2026-11-23", "2026-11-26")]
+    )
+    status = create(api, scope={"provider": ["AWS"], "service": ["EC2"]})["status"]
+    assert status["forecast_left_out"] == []
+    spent = Decimal(status["spent"])
+    assert spent == 26 * 50 + 4 * 200
+    assert Decimal(status["forecast"]) - spent > 4 * 400 * Decimal("0.25")  # more than its share before the step
 
 
 def test_a_tag_scope_counts_what_the_tag_breakdown_counts(api_with_budgets: Api) -> None:

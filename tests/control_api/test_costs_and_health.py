@@ -18,7 +18,7 @@ from clouds.sandbox.world import build_world, save_world
 from control_plane.security import Role
 from control_plane.services.alerts import raise_from_snapshot
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Alert
+from control_plane.store.models import Alert, Provider, Resource
 from tests.control_api.conftest import Api
 from wedcloud import snapshots
 
@@ -167,11 +167,12 @@ def test_the_breakdown_needs_a_key_and_a_snapshot(api: Api) -> None:
     assert api.client.get(BREAKDOWN, headers=api.headers(Role.VIEWER)).status_code == 503
 
 
-def _publish_forecast(home: Path) -> None:
+def _publish_forecast(home: Path, explanation: dict[str, Any] | None = None) -> None:
     """Actuals for 1-26 November 2026 (10 a day), a flat forecast of 12 a day (80%: 11-13,
     95%: 10-14) to the end of the year whose running total over n days has the narrower 80%
     interval 12n +- n/2 (95%: 12n +- n), as calibrated running totals do, and one anomaly with its
-    explanation, plus a covered one."""
+    explanation (by default as the anomaly asset wrote them before it listed resources), plus a
+    covered one."""
 
     def build(path: Path) -> dict[str, Any]:
         with duckdb.connect(str(path)) as con:
@@ -200,8 +201,8 @@ def _publish_forecast(home: Path) -> None:
                 "'USD', 'MSTL', 0.71, 6.4, 9.1, 0.93, 1.3, 730, true, 'lowest backtest MASE', DATE '2026-11-26', "
                 "4, 0.81, 0.95, 0.79, 0.94)"
             )
-            path_json = json.dumps({"path": [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0,
-                                              "share": 1.0}], "others": []})  # fmt: skip
+            step = {"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0, "share": 1.0}
+            path_json = json.dumps(explanation or {"path": [step], "others": []})
             for anomaly_id, series, value, covered in (
                 ("a1", "total", None, None),
                 ("a2", "service", "Amazon EC2", "a1"),
@@ -292,13 +293,43 @@ def test_anomalies_are_listed_with_their_explanation_and_covered_ones_only_on_re
     (anomaly,) = body["items"]
     assert (anomaly["id"], anomaly["scope"], anomaly["impact"], anomaly["days"]) == ("a1", {}, "870.00", 3)
     assert anomaly["explanation"] == [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0,
-                                       "share": 1.0}]  # fmt: skip
+                                       "share": 1.0, "name": None}]  # fmt: skip
+    assert anomaly["resources"] == []  # a snapshot from before resources were listed
     assert anomaly["alert"] is None  # the alert sensor has not run
     everything = api.client.get(
         "/api/cloud/costs/anomalies", params={"include_covered": "true"}, headers=api.headers(Role.VIEWER)
     ).json()
     assert [(a["id"], a["covered_by"]) for a in everything["items"]] == [("a1", None), ("a2", "a1")]
     assert api.client.get("/api/cloud/costs/anomalies").status_code == 401
+
+
+def test_a_resource_the_snapshot_cannot_name_is_named_by_the_state_store(api: Api) -> None:
+    def resource(rid: str, name: str | None, excess: float) -> dict[str, Any]:
+        return {"resource_id": rid, "name": name, "actual": excess, "expected": 0.0, "excess": excess,
+                "share": round(excess / 870, 4)}  # fmt: skip
+
+    gpu = {"dimension": "ResourceId", "value": "i-gpu-1", "excess": 600.0, "share": 0.6897}
+    _publish_forecast(api.home, {
+        "path": [{"dimension": "ServiceName", "value": "Amazon EC2", "excess": 870.0, "share": 1.0}],
+        "others": [gpu], "resources": [resource("i-gpu-1", None, 600.0), resource("i-billed", "from-the-bill", 270.0)],
+    })  # fmt: skip
+    with Session(api.engine) as session, session.begin():
+        provider = Provider(kind="sandbox", name="named", regions=[], tags={}, settings={})
+        session.add(provider)
+        session.flush()
+        session.add(Resource(provider_id=provider.id, cloud_id="i-gpu-1", name="gpu-experiment-1",
+                             resource_type="instance", subtype="p3.2xlarge", region="eu-west-2",
+                             state="terminated"))  # fmt: skip
+    (anomaly,) = api.client.get("/api/cloud/costs/anomalies", headers=api.headers(Role.VIEWER)).json()["items"]
+    assert [(r["resource_id"], r["name"]) for r in anomaly["resources"]] == [
+        ("i-gpu-1", "gpu-experiment-1"), ("i-billed", "from-the-bill"),
+    ]  # fmt: skip
+    assert anomaly["other_contributors"] == [{**gpu, "name": "gpu-experiment-1"}]
+    assert sum(r["share"] for r in anomaly["resources"]) <= 1
+    raise_from_snapshot(make_sessionmaker(api.engine), api.home / "serving")
+    with Session(api.engine) as session:
+        (alert,) = session.scalars(select(Alert)).all()
+    assert alert.title.endswith("mostly Amazon EC2 (gpu-experiment-1, from-the-bill)")
 
 
 def test_each_anomaly_no_broader_one_covers_raises_one_alert_once(api: Api) -> None:

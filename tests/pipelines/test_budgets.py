@@ -310,3 +310,61 @@ def test_a_webhook_that_redirects_is_not_followed() -> None:
     finally:
         server.shutdown()
     assert followed == []
+
+
+def _november_and(december_days: int, amount: str = "50") -> list[tuple[str, str, str, str, str]]:
+    return november(30, amount=amount) + [(f"2026-12-{d:02d}", "AWS", "EC2", "USD", "10")
+                                          for d in range(1, december_days + 1)]  # fmt: skip
+
+
+def test_a_period_first_seen_closed_over_its_amount_raises_one_alert_at_the_close(
+    engine: Engine, home: HomeLayout
+) -> None:
+    budget = add_budget(engine, forecast=())  # December's run rate, November's 50 a day, is another matter
+    sessions = make_sessionmaker(engine)
+    publish_costs(home.root, _november_and(5))  # November's 1500 arrives with December's first days
+    first = run_round(sessions, home.serving, FAST)
+    assert first.raised == [f"budget:{budget.id}:2026-11-01:actual:100"]  # not 50% and 80% of a closed month
+    publish_costs(home.root, _november_and(6))
+    assert run_round(sessions, home.serving, FAST).raised == []
+    (alert,) = alerts(engine)
+    assert (
+        alert.title == "AWS monthly: the period 2026-11-01 to 2026-11-30 closed at 1500.00 USD, 150.00% of 1000.00 USD"
+    )
+    assert (alert.severity, alert.detail["closed"], alert.detail["spent"]) == ("critical", True, "1500.00")
+    assert (alert.detail["state"], alert.detail["forecast_method"]) == ("exceeded", "complete")
+
+
+def test_an_overrun_alerted_during_the_period_is_not_alerted_again_at_the_close(
+    engine: Engine, home: HomeLayout
+) -> None:
+    budget = add_budget(engine, forecast=())
+    sessions = make_sessionmaker(engine)
+    publish_costs(home.root, november(25, amount="50"))  # 1250 by the 25th: 100% crossed in the period
+    during = run_round(sessions, home.serving, FAST).raised
+    assert f"budget:{budget.id}:2026-11-01:actual:100" in during
+    publish_costs(home.root, _november_and(2))
+    assert run_round(sessions, home.serving, FAST).raised == []
+    assert [a.detail["closed"] for a in alerts(engine) if a.key.endswith(":actual:100")] == [False]
+
+
+def test_a_budget_without_a_100_percent_threshold_still_hears_of_the_overrun_once(
+    engine: Engine, home: HomeLayout
+) -> None:
+    budget = add_budget(engine)
+    with Session(engine) as session, session.begin():
+        session.get_one(Budget, budget.id).thresholds = {"actual": [50], "forecast": []}
+    sessions = make_sessionmaker(engine)
+    publish_costs(home.root, november(12, amount="50"))  # 600: 50% in the period
+    assert run_round(sessions, home.serving, FAST).raised == [f"budget:{budget.id}:2026-11-01:actual:50"]
+    publish_costs(home.root, november(30, amount="50"))  # the month's last day: complete, 1500
+    assert run_round(sessions, home.serving, FAST).raised == [f"budget:{budget.id}:2026-11-01:actual:100"]
+    publish_costs(home.root, _november_and(1))
+    assert run_round(sessions, home.serving, FAST).raised == []
+
+
+def test_a_period_that_closed_within_its_amount_raises_nothing_at_the_close(engine: Engine, home: HomeLayout) -> None:
+    add_budget(engine, amount="1600", forecast=())
+    sessions = make_sessionmaker(engine)
+    publish_costs(home.root, _november_and(3))  # 1500 of 1600
+    assert run_round(sessions, home.serving, FAST).raised == []

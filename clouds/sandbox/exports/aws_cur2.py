@@ -2,7 +2,9 @@
 
 One Parquet file per billing period with daily line items, in the CUR 2.0 column layout:
 snake_case columns, costs as doubles, rates as strings, and ``product`` and
-``resource_tags`` as map<string, string> columns (user tags keyed ``user_<name>``).
+``resource_tags`` as map<string, string> columns (user tags keyed ``user_<name>``). An EC2
+instance's or volume's name is its ``Name`` tag, which the bill carries as ``user_Name``, as
+it does for an organisation that made ``Name`` a cost allocation tag.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from clouds.sandbox.blueprint import Kind
 from clouds.sandbox.catalog import AWS
 from clouds.sandbox.exports.common import by_billing_period, decimal_text, line_id, next_month
 from clouds.sandbox.usage import Charge, UsageKind
-from clouds.sandbox.world import World
+from clouds.sandbox.world import SandboxResource, World
 
 EXPORT_NAME = "wedsync-cur2"
 LEGAL_ENTITY = "Amazon Web Services EMEA SARL"
@@ -205,7 +207,7 @@ def rows_for(world: World, charges: list[Charge], period_start: datetime, closed
             "product_region_code": resource.region,
             "product_servicecode": code,
             "product_sku": line_id(code, usage_type, length=16).upper(),
-            "resource_tags": [(f"user_{k}", v) for k, v in sorted(resource.tags.items())],
+            "resource_tags": [(f"user_{k}", v) for k, v in sorted(_bill_tags(resource).items())],
             "reservation_reservation_a_r_n": None,
             "savings_plan_savings_plan_a_r_n": None,
         }
@@ -242,3 +244,9 @@ def write(world: World, charges: list[Charge], root: Path) -> list[Path]:
         (manifest_dir / f"{EXPORT_NAME}-Manifest.json").write_text(json.dumps(manifest, indent=2))
         written.append(data_file)
     return written
+
+
+def _bill_tags(resource: SandboxResource) -> dict[str, str]:
+    """The resource's tags as the bill shows them: EC2 names instances and volumes by a tag."""
+    named = {"Name": resource.name} if resource.kind in (Kind.INSTANCE, Kind.VOLUME) else {}
+    return {**resource.tags, **named}
