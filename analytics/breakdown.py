@@ -6,6 +6,14 @@ Reads ``cost_daily`` when every dimension asked for is in it (the small table) a
 exact Decimal from DuckDB; a currency is never added to another, so every group, total and
 share is per billing currency. A tag dimension (``tag:team``) reports the cost without that tag
 as "untagged", outside the top-N ranking, with its share.
+
+A ``provider`` filter value matches a row's FOCUS ProviderName or its source (``x_SourceId``, the
+registered provider's id), so a filter may name all of a cloud's costs ("AWS") or one registered
+provider's (its id); the API resolves WedCloud names and aliases to these first
+(``control_plane.services.provider_filters``).
+
+Amounts are the metric's exact sums; the API rounds each to cents on its own, so rows may miss
+their total by a cent or so: :func:`rounding_gaps` says by how much.
 """
 
 from __future__ import annotations
@@ -13,14 +21,14 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from analytics.focus.currencies import is_iso_4217
-from analytics.money import format_amount
+from analytics.money import format_amount, to_cents
 from analytics.overview import Queryable
 
 DIMENSIONS = {
@@ -36,7 +44,8 @@ DIMENSIONS = {
     "pricing_category": "PricingCategory",
 }
 DETAIL_ONLY = {"resource", "resource_type", "pricing_category"}
-METRICS = {"billed": "BilledCost", "effective": "EffectiveCost", "list": "ListCost"}
+METRICS = ("BilledCost", "EffectiveCost", "ListCost")  # FOCUS's columns: the API's one vocabulary
+METRIC_ALIASES = {"billed": "BilledCost", "effective": "EffectiveCost", "list": "ListCost"}  # the old spellings
 GRANULARITIES = ("day", "week", "month")
 TAG_PREFIX = "tag:"
 MAX_DIMENSIONS = 2
@@ -57,7 +66,7 @@ class BreakdownQuery:
     group_by: tuple[str, ...]
     start: date
     end: date  # inclusive
-    metric: str = "billed"
+    metric: str = "BilledCost"  # a FOCUS cost column, or its old spelling (METRIC_ALIASES)
     granularity: str | None = None
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (dimension or tag:<key>, allowed values)
     currency: str | None = None
@@ -67,8 +76,8 @@ class BreakdownQuery:
         problems = [*self._group_problems(), *self._filter_problems()]
         if self.start > self.end:
             problems.append(("start", f"on or before end ({self.end.isoformat()})"))
-        if self.metric not in METRICS:
-            problems.append(("metric", f"one of {', '.join(METRICS)}"))
+        if metric_column(self.metric) is None:
+            problems.append(("metric", f"one of {', '.join(METRICS)} (or {', '.join(METRIC_ALIASES)})"))
         if self.granularity is not None and self.granularity not in GRANULARITIES:
             problems.append(("granularity", f"one of {', '.join(GRANULARITIES)}"))
         if self.currency is not None and not is_iso_4217(self.currency):
@@ -96,6 +105,11 @@ class BreakdownQuery:
     @property
     def tag_dimensions(self) -> list[int]:
         return [i for i, name in enumerate(self.group_by) if name.startswith(TAG_PREFIX)]
+
+
+def metric_column(name: str) -> str | None:
+    """The FOCUS cost column a metric names (its own name, or an old spelling), None if none."""
+    return name if name in METRICS else METRIC_ALIASES.get(name)
 
 
 def is_dimension(name: str) -> bool:
@@ -143,13 +157,18 @@ def _sql(q: BreakdownQuery) -> tuple[str, list[Any]]:
     where = ["ChargeDate BETWEEN ? AND ?"]
     where_params: list[Any] = [q.start, q.end]
     for name, values in q.filters:
-        where.append(f"{_expression(name, where_params)} IN ({', '.join('?' * len(values))})")
+        marks = ", ".join("?" * len(values))
+        if name == "provider":  # a FOCUS ProviderName or a registered provider's id (its source)
+            where.append(f"(ProviderName IN ({marks}) OR x_SourceId IN ({marks}))")
+            where_params.extend([*values, *values])
+            continue
+        where.append(f"{_expression(name, where_params)} IN ({marks})")
         where_params.extend(values)
     if q.currency:
         where.append("BillingCurrency = ?")
         where_params.append(q.currency)
     sql = (
-        f"SELECT {', '.join(keys)}, BillingCurrency, {period} AS period, sum({METRICS[q.metric]}) "
+        f"SELECT {', '.join(keys)}, BillingCurrency, {period} AS period, sum({metric_column(q.metric)}) "
         f"FROM {q.table} WHERE {' AND '.join(where)} GROUP BY ALL"
     )
     return sql, params + where_params
@@ -193,6 +212,32 @@ def _ranked(q: BreakdownQuery, groups: list[Group]) -> list[Group]:
             ranked.append(other)
         ranked += [g for g in groups if g.currency == currency and g.kind == "untagged"]
     return ranked
+
+
+@dataclass(frozen=True)
+class RoundingGap:
+    """Rows of one currency, each rounded to cents, that do not add up to their total rounded."""
+
+    currency: str
+    rows_sum: Decimal  # the rows' amounts as shown, added up
+    total: Decimal  # the exact total, rounded once
+
+    @property
+    def difference(self) -> Decimal:
+        return self.rows_sum - self.total
+
+
+def rounding_gaps(rows: Iterable[tuple[str, Decimal]], totals: Mapping[str, Decimal]) -> list[RoundingGap]:
+    """Per currency, where the rows (currency, exact amount), each rounded to cents on its own,
+    add up to something other than the total rounded once; none where they agree."""
+    shown: dict[str, Decimal] = defaultdict(Decimal)
+    for currency, amount in rows:
+        shown[currency] += to_cents(amount)
+    gaps = []
+    for currency, total in sorted(totals.items()):
+        if shown.get(currency, Decimal(0)) != to_cents(total):
+            gaps.append(RoundingGap(currency, shown.get(currency, Decimal(0)), to_cents(total)))
+    return gaps
 
 
 def to_csv(result: Breakdown, *, amount: Callable[[Decimal], str] = format_amount) -> str:

@@ -68,9 +68,18 @@ class Service:
     resource_types: tuple[ResourceType, ...] = ()
 
 
+COMPUTE_SERVICE, DATABASE_SERVICE = "compute", "database"
+"""The catalogues a size belongs to (:attr:`InstanceType.service`): virtual machines (EC2, Azure
+Virtual Machines, Compute Engine) and managed databases (RDS, Azure SQL Database, Cloud SQL).
+A size is priced by its service: ``db.r5.xlarge`` (RDS) and ``r5.xlarge`` (EC2) are the same
+hardware at different prices, and one cannot be resized into the other."""
+
+
 @dataclass(frozen=True)
 class InstanceType:
-    """A compute or database size with its on-demand list price per hour."""
+    """A compute or database size with its on-demand list price per hour. ``service`` is the
+    catalogue it belongs to (``COMPUTE_SERVICE`` or ``DATABASE_SERVICE``), or None when unknown
+    (a catalogue stored before the column existed): nothing is resized into or out of such a size."""
 
     name: str
     family: str
@@ -81,6 +90,7 @@ class InstanceType:
     architecture: str = "x86_64"
     gpus: int = 0
     network_gbps: Decimal = Decimal("10")
+    service: str | None = COMPUTE_SERVICE
 
 
 @dataclass(frozen=True)

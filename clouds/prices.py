@@ -101,6 +101,7 @@ def to_frame(lists: Iterable[PriceList]) -> pl.DataFrame:
         "architecture": pl.String(),
         "gpus": pl.Int32(),
         "network_gbps": pl.Decimal(38, 0),
+        "service": pl.String(),
     }
     for column in _DECIMAL_COLUMNS:
         schema[column] = pl.Decimal(38, _scale(row[column] for row in rows))
@@ -110,8 +111,9 @@ def to_frame(lists: Iterable[PriceList]) -> pl.DataFrame:
 def _type_columns(kind: InstanceType | None) -> dict[str, Any]:
     if kind is None:
         return dict.fromkeys(
-            ("instance_type", "family", "vcpus", "memory_gib", "hourly_price", "architecture", "gpus", "network_gbps")
-        )
+            ("instance_type", "family", "vcpus", "memory_gib", "hourly_price", "architecture", "gpus", "network_gbps",
+             "service")
+        )  # fmt: skip
     return {
         "instance_type": kind.name,
         "family": kind.family,
@@ -121,12 +123,15 @@ def _type_columns(kind: InstanceType | None) -> dict[str, Any]:
         "architecture": kind.architecture,
         "gpus": kind.gpus,
         "network_gbps": kind.network_gbps,
+        "service": kind.service,
     }
 
 
 def from_frame(df: pl.DataFrame) -> list[PriceList]:
     """The price lists :func:`to_frame` stored, in their original order. Decimals come back with
-    the column's scale (``0.0960`` may read ``0.09600``): equal as numbers, which is what matters."""
+    the column's scale (``0.0960`` may read ``0.09600``): equal as numbers, which is what matters.
+    A frame stored before the ``service`` column existed gives types whose service is None
+    (unknown), which the rules never resize into or out of."""
     found: dict[tuple[str, str, str, str, datetime], dict[str, Any]] = {}
     for row in df.iter_rows(named=True):
         fetched_at = row["fetched_at"].astimezone(UTC)
@@ -144,6 +149,7 @@ def from_frame(df: pl.DataFrame) -> list[PriceList]:
                     architecture=row["architecture"],
                     gpus=row["gpus"],
                     network_gbps=row["network_gbps"],
+                    service=row.get("service"),  # None in a catalogue stored before the column
                 )
             )
     return [

@@ -22,6 +22,7 @@ from control_api.routers import (
     audit,
     budgets,
     costs,
+    forecasts,
     monitoring,
     operations,
     optimisation,
@@ -141,7 +142,18 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
-    for module in (providers, resources, operations, budgets, reports, costs, optimisation, monitoring, audit):
+    for module in (
+        providers,
+        resources,
+        operations,
+        budgets,
+        reports,
+        costs,
+        forecasts,
+        optimisation,
+        monitoring,
+        audit,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")

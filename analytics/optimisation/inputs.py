@@ -50,8 +50,10 @@ CREATE TABLE IF NOT EXISTS price_catalogue (  -- clouds.prices.to_frame's column
     source VARCHAR NOT NULL, fetched_at TIMESTAMPTZ NOT NULL, block_gb_month DECIMAL(18, 6),
     address_hourly DECIMAL(18, 6), instance_type VARCHAR, family VARCHAR, vcpus INTEGER,
     memory_gib DECIMAL(12, 3), hourly_price DECIMAL(18, 6), architecture VARCHAR, gpus INTEGER,
-    network_gbps DECIMAL(10, 3)
+    network_gbps DECIMAL(10, 3), service VARCHAR
 );
+-- added after the table: a warehouse made before keeps its rows, their service null (unknown)
+ALTER TABLE price_catalogue ADD COLUMN IF NOT EXISTS service VARCHAR;
 CREATE TABLE IF NOT EXISTS resource_rates (
     provider VARCHAR, bill_id VARCHAR, currency VARCHAR, total DECIMAL(38, 10), running DECIMAL(38, 10),
     days INTEGER, through DATE

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from clouds.base import InstanceType, ResourceState
+from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, InstanceType, ResourceState
 
 HOURS_PER_MONTH = Decimal(730)
 """365 days x 24 hours / 12 months = 730: the convention AWS, Azure and Google pricing pages use
@@ -26,6 +26,9 @@ Action = Literal["stop", "terminate", "resize", "delete", "schedule", "purchase"
 RiskLevel = Literal["low", "medium", "high"]
 Subtype = Literal["instance", "volume", "address", "database"]
 PriceBasis = Literal["effective", "list"]
+SERVICE_OF: Mapping[str, str] = {"instance": COMPUTE_SERVICE, "database": DATABASE_SERVICE}
+"""The catalogue a resource's size is read from, by subtype: an RDS database is sized and priced
+among RDS classes, never among EC2 types."""
 
 
 def recommendation_id(kind: str, provider: str, resource_id: str, action: str, target: str | None) -> str:
@@ -144,6 +147,11 @@ class Resource:
         return None
 
     @property
+    def service(self) -> str | None:
+        """The catalogue its size belongs to (``SERVICE_OF``); None for volumes and addresses."""
+        return SERVICE_OF.get(self.subtype)
+
+    @property
     def size_gb(self) -> int | None:
         """A volume's size from ``"<n>GB"``; None for anything else."""
         if self.size and self.size.upper().endswith("GB") and self.size[:-2].strip().isdigit():
@@ -200,14 +208,24 @@ class Rates:
 @dataclass(frozen=True)
 class Catalogue:
     """Instance types with list prices, per (provider, region): candidates for rightsizing must
-    come from the resource's own cloud and region, and list prices differ by region."""
+    come from the resource's own cloud and region, and list prices differ by region. Each type
+    belongs to one service's catalogue (``InstanceType.service``): virtual machines or managed
+    databases, which the rules never mix."""
 
     offers: Mapping[tuple[str, str], Sequence[InstanceType]] = field(default_factory=dict)
 
-    def types(self, provider: str, region: str) -> Sequence[InstanceType]:
-        """The types offered in a region (empty when unknown)."""
-        return self.offers.get((provider, region), ())
+    def types(self, provider: str, region: str, service: str | None = None) -> Sequence[InstanceType]:
+        """The types offered in a region (empty when unknown); only ``service``'s when given."""
+        offered = self.offers.get((provider, region), ())
+        return offered if service is None else [t for t in offered if t.service == service]
 
-    def lookup(self, provider: str, region: str, name: str | None) -> InstanceType | None:
-        """The type named ``name`` in that region, if the catalogue has it."""
-        return next((t for t in self.types(provider, region) if t.name == name), None)
+    def lookup(self, provider: str, region: str, name: str | None, service: str | None = None) -> InstanceType | None:
+        """The type named ``name`` in that region (in ``service``'s catalogue when given)."""
+        return next((t for t in self.types(provider, region, service) if t.name == name), None)
+
+    def size_of(self, resource: Resource) -> InstanceType | None:
+        """The resource's current size in its own service's catalogue (an RDS class among RDS
+        classes): None when that catalogue does not list it, or the resource has no service."""
+        if resource.service is None:
+            return None
+        return self.lookup(resource.provider, resource.region, resource.size, resource.service)

@@ -173,7 +173,7 @@ def idle(
         (resource, itype)
         for resource in resources
         if resource.subtype in COMPUTE and resource.state == ResourceState.RUNNING
-        and (itype := catalogue.lookup(resource.provider, resource.region, resource.size)) is not None
+        and (itype := catalogue.size_of(resource)) is not None
     ]  # fmt: skip
     links = {(resource.resource_id, _capacity(itype.network_gbps)) for resource, itype in eligible}
     stats = _idle_stats(metrics, start=start, end=now, links=links)

@@ -246,7 +246,7 @@ def _price(resource: Resource, rates: Rates, catalogue: Catalogue | None) -> Pri
     effective = rates.running(resource.resource_id)
     if effective is not None or catalogue is None:
         return effective
-    return instance_list_price(catalogue.lookup(resource.provider, resource.region, resource.size))
+    return instance_list_price(catalogue.size_of(resource))
 
 
 def _recommend_one(

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from clouds.base import InstanceType, Region, ResourceType, Service
+from clouds.base import DATABASE_SERVICE, InstanceType, Region, ResourceType, Service
 
 D = Decimal
+DB = DATABASE_SERVICE
 
 
 class FlavourKey(StrEnum):
@@ -111,9 +112,9 @@ AWS = Flavour(
         *_types("m7g", [("m7g.large", 2, "8", "0.0816"), ("m7g.xlarge", 4, "16", "0.1632")], architecture="arm64"),
         *_types("p3", [("p3.2xlarge", 8, "61", "3.0600")], gpus=1),
     ),
-    database_types=(
-        *_types("db.m5", [("db.m5.large", 2, "8", "0.1710"), ("db.m5.xlarge", 4, "16", "0.3420")]),
-        *_types("db.r5", [("db.r5.large", 2, "16", "0.2500"), ("db.r5.xlarge", 4, "32", "0.5000")]),
+    database_types=(  # RDS classes at RDS prices (not EC2's)
+        *_types("db.m5", [("db.m5.large", 2, "8", "0.1710"), ("db.m5.xlarge", 4, "16", "0.3420")], service=DB),
+        *_types("db.r5", [("db.r5.large", 2, "16", "0.2500"), ("db.r5.xlarge", 4, "32", "0.5000")], service=DB),
     ),
     storage=StoragePrices(D("0.023"), D("0.08"), D("0.05"), D("0.09"), D("0.005")),
     services=(
@@ -149,7 +150,9 @@ AZURE = Flavour(
         *_types("Esv5", [("Standard_E2s_v5", 2, "16", "0.1260"), ("Standard_E4s_v5", 4, "32", "0.2520")]),
         *_types("NCv3", [("Standard_NC6s_v3", 6, "112", "3.0600")], gpus=1),
     ),
-    database_types=(*_types("SQL GP Gen5", [("GP_Gen5_2", 2, "10.2", "0.5044"), ("GP_Gen5_4", 4, "20.4", "1.0088")]),),
+    database_types=(
+        *_types("SQL GP Gen5", [("GP_Gen5_2", 2, "10.2", "0.5044"), ("GP_Gen5_4", 4, "20.4", "1.0088")], service=DB),
+    ),
     storage=StoragePrices(D("0.0184"), D("0.0768"), D("0.05"), D("0.087"), D("0.005")),
     services=(
         Service("Virtual Machines", "Virtual Machines", "Compute", (ResourceType.COMPUTE,)),
@@ -193,7 +196,11 @@ GCP = Flavour(
         *_types("a2", [("a2-highgpu-1g", 12, "85", "3.6730")], gpus=1),
     ),
     database_types=(
-        *_types("db-custom", [("db-custom-2-7680", 2, "7.5", "0.1300"), ("db-custom-4-15360", 4, "15", "0.2600")]),
+        *_types(
+            "db-custom",
+            [("db-custom-2-7680", 2, "7.5", "0.1300"), ("db-custom-4-15360", 4, "15", "0.2600")],
+            service=DB,
+        ),
     ),
     storage=StoragePrices(D("0.020"), D("0.10"), D("0.05"), D("0.12"), D("0.005")),
     services=(

@@ -271,6 +271,7 @@ class SandboxCloud:
                 hourly_price=t.hourly_price * factor,
                 architecture=t.architecture,
                 gpus=t.gpus,
+                service=t.service,
             )
             for t in (*self.flavour.instance_types, *self.flavour.database_types)
         ]

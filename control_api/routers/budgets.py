@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from analytics.overview import latest_charge_date
 from control_api.deps import AuditDep, CipherDep, RequireOperator, RequireViewer, SessionDep, SnapshotDep
+from control_api.provider_filter import resolve
 from control_api.routers.costs import _query_of
 from control_api.schemas.budgets import AlertOut, BudgetCreate, BudgetOut, BudgetUpdate, States, WebhookSecretOut
 from control_plane.outbound import OutboundRefused, check_url
@@ -49,6 +50,19 @@ def _check_webhooks(targets: list[dict[str, Any]] | None) -> None:
             field = f"targets.{index}.url"
             raise InvalidRequest(f"{field}: {exc}", errors=[{"location": "body", "field": field,
                                                              "message": str(exc)}]) from None  # fmt: skip
+
+
+def _scope_providers(session: Any, request: Request, snapshot: SnapshotInfo | None, fields: dict[str, Any]) -> None:
+    """A scope's providers as the costs know them: a FOCUS ProviderName (``azure`` -> Microsoft) or
+    a registered provider's id (for one named by its WedCloud name or id, which renaming keeps).
+    An unknown one is a 422 listing the known values."""
+    scope = fields.get("scope")
+    if not scope or "provider" not in scope:
+        return
+    reader: SnapshotReader = request.app.state.snapshots
+    chosen = resolve(session, scope["provider"], reader=reader, snapshot=snapshot, field="scope.provider",
+                     location="body")  # fmt: skip
+    fields["scope"] = {**scope, "provider": list(chosen.cost_values)}
 
 
 def _seal(budget: Budget, cipher: Any) -> str | None:
@@ -124,6 +138,7 @@ def _fields(body: BudgetCreate | BudgetUpdate, *, only_given: bool) -> dict[str,
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No budget with this id."}}
+_BAD_BODY = {"description": "A field is invalid, or scope.provider names no provider (the known ones are listed)."}
 
 
 # -- endpoints -----------------------------------------------------------------------------------
@@ -134,13 +149,14 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No budget w
     dependencies=[RequireOperator],
     summary="Create a budget",
     operation_id="create_budget",
-    responses={409: {"description": "The name is taken."}},
+    responses={409: {"description": "The name is taken."}, 422: _BAD_BODY},
 )
 def create_budget(
     body: BudgetCreate, request: Request, session: SessionDep, audit: AuditDep, snapshot: SnapshotDep, cipher: CipherDep
 ) -> Any:
     fields = _fields(body, only_given=False)
     _check_webhooks(fields.get("targets"))
+    _scope_providers(session, request, snapshot, fields)
     budget = service.create_budget(session, fields)
     secret = _seal(budget, cipher)
     session.flush()
@@ -200,7 +216,7 @@ def get_budget(budget_id: uuid.UUID, request: Request, session: SessionDep, snap
     dependencies=[RequireOperator],
     summary="Change a budget's amount, scope, thresholds or targets",
     operation_id="update_budget",
-    responses={**_NOT_FOUND, 409: {"description": "The new name is taken."}},
+    responses={**_NOT_FOUND, 409: {"description": "The new name is taken."}, 422: _BAD_BODY},
 )
 def update_budget(
     budget_id: uuid.UUID,
@@ -215,6 +231,7 @@ def update_budget(
     before = _view(budget)
     changes = _fields(body, only_given=True)
     _check_webhooks(changes.get("targets"))
+    _scope_providers(session, request, snapshot, changes)
     if "thresholds" in changes:  # a kind left out keeps its thresholds
         changes["thresholds"] = {**before["thresholds"], **changes["thresholds"]}
     if "targets" in changes:  # a webhook sent back as GET shows it (masked) keeps its sealed URL

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,34 +10,36 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from analytics.breakdown import (
     MAX_TOP,
+    METRIC_ALIASES,
+    METRICS,
     Breakdown,
     BreakdownQuery,
     InvalidBreakdown,
     breakdown,
     known_dimensions,
+    metric_column,
+    rounding_gaps,
     to_csv,
 )
-from analytics.focus.currencies import is_iso_4217
 from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
 from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
-from control_api.deps import RequireViewer, SessionDep, SnapshotDep
+from control_api.deps import RequireViewer, SnapshotDep
+from control_api.provider_filter import PROVIDER_FILTER, resolve_async
 from control_api.schemas.costs import (
     CURRENCY_SCHEMA,
     DAYS,
     FIRST_DAY,
     LAST_DAY,
-    AnomalyPage,
     ChangeOut,
-    ForecastOut,
     GroupOut,
     MonthEndOut,
     MoverOut,
+    RoundingOut,
     SnapshotOut,
     SpendOut,
+    rounding_view,
 )
-from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from control_plane.services.anomalies import Anomaly, alerts_by_key, list_anomalies, resource_names
 from control_plane.services.errors import InvalidRequest, Unavailable
 from control_plane.serving import SnapshotReader
 from wedcloud.snapshots import SnapshotInfo
@@ -118,6 +119,11 @@ class OverviewOut(BaseModel):
         description="Per currency: actual to date plus the total's forecast of the days left, with its intervals "
         "(empty until forecasts are published, or for an as_of before the latest day).",
     )
+    rounding: list[RoundingOut] = Field(
+        default_factory=list,
+        description="Where by_provider or by_service, each rounded to cents on its own, do not add up to "
+        "month_to_date's total: by how much, per currency and list (empty when they agree).",
+    )
     snapshot: SnapshotOut
 
 
@@ -190,9 +196,19 @@ def _overview_json(reader: SnapshotReader, snapshot: SnapshotInfo, as_of: date |
             {"provider": m.provider, "service": m.service, **_change(m.change)} for m in overview.top_movers
         ],
         "forecast_month_end": month_end,
+        "rounding": _overview_rounding(overview),
         "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
     }
     return _OVERVIEW.dump_json(_OVERVIEW.validate_python(body))
+
+
+def _overview_rounding(overview: Any) -> list[dict[str, Any]]:
+    totals = {m.currency: m.amount for m in overview.month_to_date.totals}
+    return [
+        rounding_view(gap, rows)
+        for rows, spend in (("by_provider", overview.by_provider), ("by_service", overview.by_service))
+        for gap in rounding_gaps(((s.currency, s.amount) for s in spend), totals)
+    ]
 
 
 def _period_end(end: Any) -> dict[str, Any]:
@@ -206,7 +222,7 @@ class BreakdownOut(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "metric": "billed",
+                    "metric": "BilledCost",
                     "group_by": ["service"],
                     "start": "2026-11-01",
                     "end": "2026-11-26",
@@ -218,19 +234,25 @@ class BreakdownOut(BaseModel):
                          "share": "0.2388", "series": None},
                     ],
                     "totals": [{"currency": "USD", "amount": "5123.45"}],
+                    "rounding": [],
                     "snapshot": {"version": "20261127T030000000000Z", "published_at": "2026-11-27T03:00:00Z"},
                 }
             ]
         }
     )  # fmt: skip
 
-    metric: str
+    metric: str = Field(description=f"The FOCUS cost column summed: one of {', '.join(METRICS)}.")
     group_by: list[str]
     start: date
     end: date
     granularity: str | None
     groups: list[GroupOut]
     totals: list[AmountOut]
+    rounding: list[RoundingOut] = Field(
+        default_factory=list,
+        description="Per currency where the groups, each rounded to cents on its own, do not add up to the total "
+        "(the exact sum rounded once): by how much. Empty when they agree.",
+    )
     snapshot: SnapshotOut
 
 
@@ -263,9 +285,13 @@ async def get_breakdown(
         date | None,
         Query(ge=FIRST_DAY, le=LAST_DAY, description=f"Last day ({DAYS}); default: the latest day with data."),
     ] = None,
-    metric: Annotated[Literal["billed", "effective", "list"], Query(description="billed, effective or list cost.")] = (
-        "billed"
-    ),
+    metric: Annotated[
+        Literal["BilledCost", "EffectiveCost", "ListCost", "billed", "effective", "list"],
+        Query(
+            description=f"The FOCUS cost column: {', '.join(METRICS)}; the old spellings "
+            f"{', '.join(METRIC_ALIASES)} are still accepted and answered as the FOCUS name."
+        ),
+    ] = "BilledCost",
     granularity: Annotated[
         Literal["day", "week", "month"] | None, Query(description="day, week or month: a series per group.")
     ] = None,
@@ -276,7 +302,9 @@ async def get_breakdown(
         str | None,
         Query(description="Only this billing currency (ISO 4217).", json_schema_extra=CURRENCY_SCHEMA),
     ] = None,
-    provider: ValuesQuery = None,
+    provider: Annotated[
+        list[str] | None, Query(description=f"Only these providers (repeatable). {PROVIDER_FILTER}")
+    ] = None,
     service: ValuesQuery = None,
     service_category: ValuesQuery = None,
     region: ValuesQuery = None,
@@ -293,6 +321,10 @@ async def get_breakdown(
 ) -> Any:
     snapshot = _require(snapshot)
     reader: SnapshotReader = request.app.state.snapshots
+    column = metric_column(metric) or metric  # one vocabulary: the FOCUS column, whichever spelling came in
+    if provider:  # an id, a WedCloud name, a FOCUS name or a cloud: each a ProviderName or a source id
+        chosen = await resolve_async(request.app.state.sessions, provider, reader=reader, snapshot=snapshot)
+        provider = list(chosen.cost_values)
     values = {"provider": provider, "service": service, "service_category": service_category, "region": region,
               "billing_account": billing_account, "sub_account": sub_account, "charge_category": charge_category,
               "resource": resource, "resource_type": resource_type, "pricing_category": pricing_category}  # fmt: skip
@@ -306,7 +338,7 @@ async def get_breakdown(
             )
         filters.setdefault(f"tag:{key}", []).append(value)
     as_csv = "text/csv" in request.headers.get("accept", "")
-    memo_key = ("breakdown", group_by, start, end, metric, granularity, top, currency,
+    memo_key = ("breakdown", group_by, start, end, column, granularity, top, currency,
            tuple(sorted((k, tuple(v)) for k, v in filters.items())), as_csv)  # fmt: skip
 
     def compute() -> bytes:
@@ -314,7 +346,7 @@ async def get_breakdown(
         last = end or latest_charge_date(query) or datetime.now(UTC).date()
         q = BreakdownQuery(
             group_by=tuple(name.strip() for name in group_by.split(",") if name.strip()),
-            start=start or last.replace(day=1), end=last, metric=metric, granularity=granularity,
+            start=start or last.replace(day=1), end=last, metric=column, granularity=granularity,
             filters=tuple((name, tuple(v)) for name, v in filters.items()), currency=currency, top=top,
         )  # fmt: skip
         try:
@@ -354,6 +386,8 @@ def _breakdown_json(result: Breakdown, snapshot: SnapshotInfo) -> bytes:
             for group in result.groups
         ],
         "totals": [{"currency": c, "amount": format_amount(a)} for c, a in result.totals.items()],
+        "rounding": [rounding_view(gap, "groups")
+                     for gap in rounding_gaps(((g.currency, g.total) for g in result.groups), result.totals)],
         "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
     }  # fmt: skip
     return _BREAKDOWN.dump_json(_BREAKDOWN.validate_python(body))
@@ -375,112 +409,4 @@ def _require(snapshot: SnapshotInfo | None) -> SnapshotInfo:
     return snapshot
 
 
-# -- forecast ------------------------------------------------------------------------------------
-_FORECAST = TypeAdapter(ForecastOut)
-
-
-@router.get(
-    "/forecast",
-    response_model=ForecastOut,
-    summary="Daily forecasts with 80/95% intervals, each series' model, backtest error and coverage, period ends",
-    operation_id="get_cost_forecast",
-    responses={503: {"description": "No serving snapshot has been published yet."}},
-)
-async def get_forecast(
-    request: Request,
-    snapshot: SnapshotDep,
-    horizon: Annotated[int, Query(ge=1, le=365, description="Days after the last day with data.")] = 90,
-    group_by: Annotated[Literal["total", "provider", "service"], Query(description="Which series.")] = "total",
-    currency: Annotated[
-        str | None,
-        Query(description="Only this billing currency (ISO 4217).", json_schema_extra=CURRENCY_SCHEMA),
-    ] = None,
-) -> Any:
-    snapshot = _require(snapshot)
-    if currency is not None and not is_iso_4217(currency):
-        raise InvalidRequest(
-            f"currency must be an ISO 4217 code such as USD, not {currency!r}",
-            errors=[{"location": "query", "field": "currency", "message": "an ISO 4217 code"}],
-        )
-    reader: SnapshotReader = request.app.state.snapshots
-
-    def compute() -> bytes:
-        query = _query_of(reader, snapshot)
-        through = latest_charge_date(query)
-        series = [] if through is None or not has_forecasts(query) else forecasts(
-            query, group_by=group_by, horizon=horizon, data_through=through, currency=currency
-        )  # fmt: skip
-        out = {
-            "group_by": group_by, "horizon": horizon, "data_through": through,
-            "series": [{
-                "key": s.key, "currency": s.currency, "model": s.model, **{k: s.scores[k] for k in SCORES},
-                "points": [{k: str(v) if isinstance(v, Decimal) else v for k, v in p.items()} for p in s.points],
-                "period_ends": [_period_end(e) for e in s.period_ends],
-            } for s in series],
-            "snapshot": {"version": snapshot.version, "published_at": snapshot.published_at},
-        }  # fmt: skip
-        return _FORECAST.dump_json(_FORECAST.validate_python(out))
-
-    body = await reader.answer(snapshot, ("forecast", horizon, group_by, currency), compute)
-    return Response(body, media_type="application/json")
-
-
 _OVERVIEW = TypeAdapter(OverviewOut)
-SCORES = ("mase", "mape", "seasonal_naive_mape", "mase_insample", "history_days", "reason", "coverage_80",
-          "coverage_95", "cv_coverage_80", "cv_coverage_95", "outlier_days")  # fmt: skip
-
-
-# -- anomalies -----------------------------------------------------------------------------------
-@router.get(
-    "/anomalies",
-    response_model=AnomalyPage,
-    summary="Cost anomalies found against the forecasts, newest first, each with its explanation",
-    operation_id="list_cost_anomalies",
-    responses={503: {"description": "No serving snapshot has been published yet."}},
-)
-def list_cost_anomalies(
-    request: Request,
-    snapshot: SnapshotDep,
-    session: SessionDep,
-    include_covered: Annotated[bool, Query(description="Also anomalies a broader one explains.")] = False,
-    currency: Annotated[str | None, Query(description="Only this billing currency.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(pattern=r"^[0-9]{1,9}$", description="`next_cursor` of the previous page.")
-    ] = None,
-) -> Any:
-    snapshot = _require(snapshot)
-    reader: SnapshotReader = request.app.state.snapshots
-    found = reader.memoized(
-        snapshot, ("anomalies", include_covered),
-        lambda: list_anomalies(_query_of(reader, snapshot), include_covered=include_covered),
-    )  # fmt: skip
-    chosen = [a for a in found if currency is None or a.currency == currency]
-    start = int(cursor) if cursor and cursor.isdigit() else 0
-    page = chosen[start : start + limit]
-    alerts = alerts_by_key(session, [a.alert_key for a in page])
-    names = resource_names(session, [rid for a in page for rid in a.resource_ids])
-    return {
-        "items": [_anomaly_view(a, alerts.get(a.alert_key), names) for a in page],
-        "next_cursor": str(start + limit) if start + limit < len(chosen) else None,
-    }
-
-
-def _anomaly_view(anomaly: Anomaly, alert: Any, names: dict[str, str]) -> dict[str, Any]:
-    explanation = anomaly.explanation
-
-    def named(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [step | {"name": step.get("name") or names.get(str(step["value"]))}
-                if step["dimension"] == "ResourceId" else step for step in steps]  # fmt: skip
-
-    return {
-        "id": anomaly.anomaly_id, "scope": {} if anomaly.value is None else {anomaly.series: anomaly.value},
-        "currency": anomaly.currency, "direction": anomaly.direction, "start": anomaly.start, "end": anomaly.end,
-        "days": anomaly.days, "actual": format_amount(anomaly.actual), "expected": format_amount(anomaly.expected),
-        "impact": format_amount(anomaly.impact), "peak_day": anomaly.peak_day,
-        "explanation": named(explanation.get("path", [])), "other_contributors": named(explanation.get("others", [])),
-        "resources": anomaly.resources(names),
-        "covered_by": anomaly.covered_by,
-        "alert": None if alert is None else {"id": str(alert.id), "status": alert.status,
-                                             "created_at": alert.created_at},
-    }  # fmt: skip

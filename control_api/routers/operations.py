@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider
 from control_api.deps import AuditDep, CipherDep, CurrentPrincipal, RequireViewer, SessionDep, SettingsDep
+from control_api.provider_filter import PROVIDER_FILTER, provider_ids
 from control_api.schemas.operations import OperationOut
 from control_api.settings import ApiSettings
 from control_plane.audit import AuditTrail
@@ -100,11 +101,15 @@ def list_operations(
     session: SessionDep,
     kind: Annotated[str | None, Query(description="Only operations of this kind (sync, provision, ...).")] = None,
     status: Annotated[str | None, Query(description="pending, running, succeeded or failed.")] = None,
-    provider_id: Annotated[uuid.UUID | None, Query(description="Only this provider's operations.")] = None,
+    provider_id: Annotated[
+        uuid.UUID | None, Query(description="Only this provider's operations (a registered provider's id, else 422).")
+    ] = None,
+    provider: Annotated[
+        str | None, Query(max_length=512, description=f"Only this provider's operations. {PROVIDER_FILTER}")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
-    page = service.list_operations(
-        session, kind=kind, status=status, provider_id=provider_id, limit=limit, cursor=cursor
-    )
+    chosen = provider_ids(session, provider_id, provider)
+    page = service.list_operations(session, kind=kind, status=status, provider_ids=chosen, limit=limit, cursor=cursor)
     return {"items": [service.public_view(o) for o in page.items], "next_cursor": page.next_cursor}

@@ -21,6 +21,7 @@ from analytics.optimisation.model import HOURS_PER_MONTH, Kind
 from analytics.optimisation.rightsizing import RIGHTSIZE_CPU_PERCENTILES
 from control_api.deps import RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
+from control_api.provider_filter import PROVIDER_FILTER, resolve
 from control_api.routers.costs import _require
 from control_api.routers.operations import ActingDep
 from control_api.schemas.operations import OperationOut
@@ -130,7 +131,11 @@ class OptimizeIn(BaseModel):
         },
     )
 
-    provider: str | None = Field(default=None, description="One registered provider's name; all when absent.")
+    provider: str | None = Field(
+        default=None,
+        description="Only this provider's inventory (every provider of a cloud for a FOCUS name or cloud); all when "
+        f"absent. {PROVIDER_FILTER}",
+    )
     rightsize_window_days: Literal[14, 32, 93] = 14
     commitment_lookback_days: Literal[7, 30, 60] = 30
     cpu_percentile: float = Field(default=95, description="P90, P95 or P99.5 of CPU (AWS Compute Optimizer's choices).")
@@ -223,16 +228,17 @@ async def optimize(
     reader: SnapshotReader = request.app.state.snapshots
     sessions = request.app.state.sessions
     # The snapshot's inventory is keyed by provider id; the body names one. DuckDB and SQL: off the loop.
-    labels, key = await anyio.to_thread.run_sync(_labels_and_key, sessions, body.provider)
+    labels, chosen = await anyio.to_thread.run_sync(_labels_and_keys, sessions, body.provider)
     keys = await anyio.to_thread.run_sync(_provider_names, reader, info)
-    if key is not None and key not in keys:
+    if chosen is not None and not chosen & set(keys):
         raise InvalidRequest(
             f"the serving snapshot has no inventory of a provider named {body.provider!r}; "
             f"known: {', '.join(sorted(labels.get(k, k) for k in keys)) or 'none'}",
             parameter="provider",
+            errors=[{"location": "body", "field": "provider", "message": "no inventory of it in the snapshot"}],
         )
     operation_id = await anyio.to_thread.run_sync(_begin_analysis, sessions, acting.principal.actor, body)
-    work = _analysis(reader, info, body, key)
+    work = _analysis(reader, info, body, None if chosen is None else sorted(chosen & set(keys)))
     task = asyncio.ensure_future(anyio.to_thread.run_sync(operations.execute, sessions, operation_id, work))
     _RUNNING.add(task)  # the loop keeps only a weak reference to a task that outlives the request
     task.add_done_callback(_RUNNING.discard)
@@ -246,10 +252,10 @@ async def optimize(
     return {"status": view["status"], "result": view["result"], "operation": view}
 
 
-def _labels_and_key(sessions: Any, provider: str | None) -> tuple[dict[str, str], str | None]:
+def _labels_and_keys(sessions: Any, provider: str | None) -> tuple[dict[str, str], frozenset[str] | None]:
     with sessions() as session:
-        key = provider_keys.key_of(session, provider) if provider is not None else None
-        return provider_keys.labels(session), key
+        chosen = None if provider is None else resolve(session, [provider], field="provider", location="body").keys
+        return provider_keys.labels(session), chosen
 
 
 def _begin_analysis(sessions: Any, actor: str, body: OptimizeIn) -> Any:
@@ -271,11 +277,11 @@ def _provider_names(reader: SnapshotReader, info: SnapshotInfo) -> list[str]:
         return []
 
 
-def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn, key: str | None) -> operations.Work:
+def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn, keys: list[str] | None) -> operations.Work:
     def work(session: Session) -> dict[str, Any]:
         cursor = reader.cursor(info)
         try:
-            inputs = load_inputs(cursor, providers=[key] if key else None, window_days=body.rightsize_window_days)
+            inputs = load_inputs(cursor, providers=keys, window_days=body.rightsize_window_days)
         finally:
             cursor.close()
         if inputs is None:
@@ -300,26 +306,29 @@ def _analysis(reader: SnapshotReader, info: SnapshotInfo, body: OptimizeIn, key:
     response_model=RecommendationPageOut,
     summary="Recommendations, biggest monthly saving first, with the total potential saving",
     operation_id="list_recommendations",
-    responses={422: {"description": "A bad filter or cursor."}},
+    responses={422: {"description": "A bad filter or cursor, or an unknown provider (the known ones are listed)."}},
 )
 def list_recommendations(
     request: Request,
     session: SessionDep,
     snapshot: SnapshotDep,
     kind: Annotated[Kind | None, Query(alias="type", description="Only this kind of recommendation.")] = None,
-    provider: Annotated[str | None, Query(description="Registered provider name.")] = None,
+    provider: Annotated[str | None, Query(description=f"Only this provider's. {PROVIDER_FILTER}")] = None,
     account: Annotated[str | None, Query(description="Account (sub-account) id.")] = None,
     status: Annotated[str | None, Query(description=f"One of {', '.join(service.STATUSES)}.")] = None,
     min_saving: Annotated[Decimal | None, Query(ge=0, description="Minimum monthly saving.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
-    key = provider_keys.key_of(session, provider) if provider is not None else None  # rows keep the id
+    reader: SnapshotReader = request.app.state.snapshots
+    chosen = None
+    if provider is not None:  # the rows keep the provider's id (or, before the rekey job, its name)
+        in_use = service.provider_keys_in_use(session)
+        chosen = resolve(session, [provider], reader=reader, snapshot=snapshot, data_keys=in_use).keys
     where = service.RecommendationFilter(
-        kind=kind, provider=key, account_id=account, status=status, min_saving=min_saving
+        kind=kind, providers=chosen, account_id=account, status=status, min_saving=min_saving
     )
     page = service.list_recommendations(session, where, limit=limit, cursor=cursor)
-    reader: SnapshotReader = request.app.state.snapshots
     names = provider_keys.labels(session)
     return {
         "items": [service.public_view(row, _realised(reader, snapshot, row), names) for row in page.items],

@@ -25,6 +25,7 @@ from control_api.deps import (
     store_counters,
 )
 from control_api.errors import ProblemException
+from control_api.provider_filter import PROVIDER_FILTER, provider_ids_async
 from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
 from control_api.schemas.costs import DAYS, FIRST_DAY, LAST_DAY
 from control_api.schemas.operations import OperationOut
@@ -96,7 +97,12 @@ def provision(body: ResourceSpec, acting: ActingDep, idempotency_key: IDEMPOTENC
 )
 async def list_resources(
     request: Request,
-    provider_id: Annotated[uuid.UUID | None, Query(description="Only this provider's resources.")] = None,
+    provider_id: Annotated[
+        uuid.UUID | None, Query(description="Only this provider's resources (a registered provider's id; 422 if none).")
+    ] = None,
+    provider: Annotated[
+        str | None, Query(max_length=512, description=f"Only this provider's resources. {PROVIDER_FILTER}")
+    ] = None,
     type: Annotated[ResourceType | None, Query(description="compute, storage or database.")] = None,
     region: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(description="A state: running, stopped, terminated, ...")] = None,
@@ -120,8 +126,9 @@ async def list_resources(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> Any:
+    chosen = await provider_ids_async(request.app.state.sessions, provider_id, provider)
     where = resource_queries.ResourceFilter(
-        provider_id=provider_id, resource_type=type.value if type else None, region=region, state=status, tag=tag,
+        provider_ids=chosen, resource_type=type.value if type else None, region=region, state=status, tag=tag,
         name_contains=name_contains, cost_above=cost_above,
     )  # fmt: skip
     # A page is computed in a worker thread and kept until the resources table next changes,

@@ -126,7 +126,9 @@ class BudgetCreate(BaseModel):
     scope: dict[str, ScopeValues] = Field(
         default_factory=dict,
         max_length=12,
-        description=f"Breakdown filters, {{dimension: [values]}}; empty: all spend. Dimensions: {known_dimensions()}.",
+        description=f"Breakdown filters, {{dimension: [values]}}; empty: all spend. Dimensions: {known_dimensions()}. "
+        "A provider is named by its id, WedCloud name, FOCUS ProviderName or cloud (aws, azure, gcp) and stored as "
+        "the costs know it: its FOCUS ProviderName, or a registered provider's id.",
     )
     amount: str = Field(
         pattern=AMOUNT_PATTERN, description="Decimal string greater than 0 (12 digits, 6 decimals), in `currency`."

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from analytics.breakdown import RoundingGap
 from analytics.focus.currencies import ISO_4217
+from analytics.money import format_amount
 
 # The days a cost question may name: dates far outside it overflow the calendar arithmetic (a
 # month before 0001-01-01, a month after 9999-12-01) and can hold no bills anyway.
@@ -56,6 +58,27 @@ class GroupOut(BaseModel):
     series: list[dict[str, str]] | None = Field(
         default=None, description="With a granularity: one {period, amount} per day, week or month."
     )
+
+
+class RoundingOut(BaseModel):
+    rows: str = Field(description="Which rows: groups (breakdown), by_provider or by_service (overview).")
+    currency: str
+    rows_sum: str = Field(description="The rows' amounts as shown, added up.")
+    total: str = Field(description="The exact total, rounded to cents once.")
+    difference: str = Field(description="rows_sum - total.")
+    method: str = Field(description="How the rows were rounded.")
+
+
+ROUNDING_METHOD = (
+    "each row is its exact amount rounded to cents on its own (half up), not adjusted to add up; "
+    "the total is the exact sum, rounded once"
+)
+
+
+def rounding_view(gap: RoundingGap, rows: str) -> dict[str, str]:
+    return {"rows": rows, "currency": gap.currency, "rows_sum": format_amount(gap.rows_sum),
+            "total": format_amount(gap.total), "difference": format_amount(gap.difference),
+            "method": ROUNDING_METHOD}  # fmt: skip
 
 
 # -- forecast ------------------------------------------------------------------------------------
@@ -119,7 +142,7 @@ class ForecastOut(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
+                    "metric": "BilledCost", "group_by": "total", "horizon": 2, "data_through": "2026-11-26",
                     "series": [{
                         "key": {}, "currency": "USD", "model": "MSTL", "mase": 0.71, "mape": 6.4,
                         "seasonal_naive_mape": 9.1, "mase_insample": 0.93, "coverage_80": 0.81,
@@ -143,6 +166,7 @@ class ForecastOut(BaseModel):
         }
     )  # fmt: skip
 
+    metric: str = Field(default="BilledCost", description="The FOCUS cost column forecast.")
     group_by: str
     horizon: int
     data_through: date | None
@@ -207,6 +231,7 @@ class AnomalyPage(BaseModel):
         json_schema_extra={
             "examples": [
                 {
+                    "metric": "BilledCost",
                     "items": [{
                         "id": "3f9a0c1d2b4e5f60", "scope": {}, "currency": "USD", "direction": "spike",
                         "start": "2026-11-24", "end": "2026-11-27", "days": 4, "actual": "1993.36",
@@ -237,5 +262,6 @@ class AnomalyPage(BaseModel):
         }
     )  # fmt: skip
 
+    metric: str = Field(default="BilledCost", description="The FOCUS cost column the amounts are of.")
     items: list[AnomalyOut]
     next_cursor: str | None

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -237,18 +237,18 @@ def list_operations(
     *,
     kind: str | None = None,
     status: str | None = None,
-    provider_id: uuid.UUID | None = None,
+    provider_ids: Collection[uuid.UUID] | None = None,
     limit: int,
     cursor: str | None = None,
 ) -> OperationPage:
-    """Newest first."""
+    """Newest first; ``provider_ids``: only operations on these providers (none when empty)."""
     query = select(Operation)
     if kind:
         query = query.where(Operation.kind == kind)
     if status:
         query = query.where(Operation.status == status)
-    if provider_id:
-        query = query.where(Operation.provider_id == provider_id)
+    if provider_ids is not None:
+        query = query.where(Operation.provider_id.in_(sorted(provider_ids)))
     query = seek(
         query, Operation.created_at, Operation.id, limit=limit, cursor=cursor, descending=True,
         decode=datetime.fromisoformat,

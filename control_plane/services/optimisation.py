@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from analytics.money import format_amount
@@ -91,8 +91,10 @@ def store_recommendations(
 
 @dataclass(frozen=True)
 class RecommendationFilter:
+    """``providers``: the keys of the providers to list (``provider_filters.select_providers``)."""
+
     kind: str | None = None
-    provider: str | None = None
+    providers: frozenset[str] | None = None
     account_id: str | None = None
     status: str | None = None
     min_saving: Decimal | None = None
@@ -101,9 +103,11 @@ class RecommendationFilter:
     def clauses(self) -> list[Any]:
         if self.status is not None and self.status not in STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}", parameter="status")
-        found = []
+        found: list[ColumnElement[bool]] = []
+        if self.providers is not None:
+            found.append(RecommendationRow.provider.in_(sorted(self.providers)))
         for column, value in (
-            (RecommendationRow.kind, self.kind), (RecommendationRow.provider, self.provider),
+            (RecommendationRow.kind, self.kind),
             (RecommendationRow.account_id, self.account_id), (RecommendationRow.status, self.status),
             (RecommendationRow.resource_id, self.resource_id),
         ):  # fmt: skip
@@ -158,6 +162,11 @@ def list_recommendations(
     for currency, amount in best.values():
         potential[currency] = potential.get(currency, Decimal(0)) + amount
     return RecommendationPage(rows[:limit], next_cursor, total, potential)
+
+
+def provider_keys_in_use(session: Session) -> list[str]:
+    """The provider keys recommendations are stored under (a removed provider's among them)."""
+    return list(session.scalars(select(RecommendationRow.provider).distinct()))
 
 
 def get_recommendation(session: Session, rec_id: str) -> RecommendationRow:

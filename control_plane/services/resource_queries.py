@@ -28,7 +28,9 @@ SORTS = {
 
 @dataclass(frozen=True)
 class ResourceFilter:
-    provider_id: uuid.UUID | None = None
+    """``provider_ids``: only these providers' resources (none when empty)."""
+
+    provider_ids: frozenset[uuid.UUID] | None = None
     resource_type: str | None = None
     region: str | None = None
     state: str | None = None
@@ -38,8 +40,8 @@ class ResourceFilter:
 
     def clauses(self) -> list[ColumnElement[bool]]:
         found: list[ColumnElement[bool]] = []
-        if self.provider_id:
-            found.append(Resource.provider_id == self.provider_id)
+        if self.provider_ids is not None:
+            found.append(Resource.provider_id.in_(sorted(self.provider_ids)))
         if self.resource_type:
             found.append(Resource.resource_type == self.resource_type)
         if self.region:

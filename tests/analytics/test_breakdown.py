@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from analytics.breakdown import BreakdownQuery, InvalidBreakdown, breakdown, to_csv
+from analytics.breakdown import BreakdownQuery, InvalidBreakdown, breakdown, rounding_gaps, to_csv
 from analytics.overview import Queryable
 from analytics.warehouse import ensure_schema
 
@@ -139,3 +139,32 @@ def test_a_tag_key_with_a_quote_or_backslash_is_refused_not_run(query: Queryable
     for name in ('tag:a"b', "tag:a\\"):
         with pytest.raises(InvalidBreakdown):
             breakdown(query, _q(group_by=(name,)))
+
+
+def test_a_provider_filter_matches_the_focus_provider_name_or_the_source(query: Queryable) -> None:
+    by_name = breakdown(query, _q(filters=(("provider", ("Microsoft",)),)))
+    assert by_name.totals == {"GBP": Decimal(70)}
+    by_source = breakdown(query, _q(filters=(("provider", ("src",)),)))  # the registered provider's id
+    assert by_source.totals == {"GBP": Decimal(70), "USD": Decimal("185.005")}
+    assert breakdown(query, _q(filters=(("provider", ("Azure",)),))).totals == {}  # aliases are the API's job
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("billed", "BilledCost"), ("effective", "EffectiveCost"), ("list", "ListCost")]
+)
+def test_a_metric_is_a_focus_column_and_its_old_spelling_still_reads_it(query: Queryable, old: str, new: str) -> None:
+    assert breakdown(query, _q(metric=old)).totals == breakdown(query, _q(metric=new)).totals
+    assert breakdown(query, _q(metric="EffectiveCost")).totals["GBP"] == Decimal(63)  # 70 x 0.9: its own column
+    with pytest.raises(InvalidBreakdown, match="BilledCost, EffectiveCost, ListCost"):
+        breakdown(query, _q(metric="AmortizedCost"))
+
+
+def test_rounding_gaps_are_where_rows_rounded_on_their_own_miss_the_total_rounded_once() -> None:
+    rows = [("USD", Decimal("0.005")), ("USD", Decimal("0.005")), ("GBP", Decimal("1.004")), ("GBP", Decimal("2.004"))]
+    gaps = rounding_gaps(rows, {"USD": Decimal("0.010"), "GBP": Decimal("3.008"), "EUR": Decimal(0)})
+    # USD: 0.01 + 0.01 = 0.02 against 0.01; GBP: 1.00 + 2.00 = 3.00 against 3.01; EUR: nothing, 0 = 0
+    assert [(g.currency, g.rows_sum, g.total, g.difference) for g in gaps] == [
+        ("GBP", Decimal("3.00"), Decimal("3.01"), Decimal("-0.01")),
+        ("USD", Decimal("0.02"), Decimal("0.01"), Decimal("0.01")),
+    ]
+    assert rounding_gaps([("USD", Decimal("1.25"))], {"USD": Decimal("1.25")}) == []
