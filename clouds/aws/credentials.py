@@ -22,6 +22,8 @@ from botocore.exceptions import ClientError, NoCredentialsError, PartialCredenti
 from clouds.errors import AuthenticationFailed
 
 RETRIES = Config(retries={"mode": "adaptive", "max_attempts": 8}, connect_timeout=10, read_timeout=120)
+# what STS answers when these credentials may not assume the role (anything else may pass)
+REFUSALS = {"AccessDenied", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "RegionDisabledException"}
 ROLE_SESSION_SECONDS = 3600  # how long each AssumeRole session lasts (AWS allows 900 up to the role's maximum)
 
 
@@ -57,6 +59,8 @@ def session_for(
             ) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
+            if error.get("Code") not in REFUSALS:
+                raise  # throttled or a server error: the caller's translation retries it
             raise AuthenticationFailed(
                 f"cannot assume {role_arn}: {error.get('Code', '')}: {error.get('Message', exc)} (the role's trust "
                 "policy must allow the stored credentials, with the external id if it asks for one)"

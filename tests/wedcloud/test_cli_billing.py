@@ -146,6 +146,7 @@ def test_a_mistaken_source_is_removed_with_its_partition_and_an_audit_row(
         assert audited.all() == [("provider.delete", f"provider:{uuid.UUID(str(ids['aws-prod']))}")]
     engine.dispose()
 
-    again = runner.invoke(app, ["billing", "remove", "aws-prod"])
-    assert again.exit_code == 2
-    assert "no provider named 'aws-prod'" in again.stderr
+    for command in ("remove", "months"):
+        again = runner.invoke(app, ["billing", command, "aws-prod"])
+        assert again.exit_code == 2
+        assert "no provider named 'aws-prod'; `wedcloud billing list` shows them" in again.stderr

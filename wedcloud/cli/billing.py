@@ -127,6 +127,8 @@ def months(name: Annotated[str, typer.Argument(help="The provider's name.")]) ->
     cipher = load_cipher(context.settings.layout.root, environment=context.settings.environment)
     try:
         with transaction(context.sessions) as session:
+            if provider_keys.find_provider(session, name) is None:
+                raise NotFound(f"no provider named {name!r}; `wedcloud billing list` shows them")
             source = billing.billing_source(session, context.settings.layout, key=name, cipher=cipher)
     except ServiceError as error:
         console.print(f"[red]{error}[/]")

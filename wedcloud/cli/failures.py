@@ -93,6 +93,12 @@ def explain(exc: BaseException) -> Explanation:
         )
     if isinstance(cloud, ResourceNotFound) or cloud is not None:
         return Explanation(_one_line(subject + str(cloud)), settings)
+    if type(exc).__name__ == "MaterializationFailed":  # pipelines.materialize's, not imported here: Dagster
+        return Explanation(
+            _one_line(str(exc)),
+            "the run's whole log is in the Dagster UI; check a source with `wedcloud billing months NAME`, "
+            "remove one added by mistake with `wedcloud billing remove NAME`",
+        )
     if isinstance(exc, ServiceError):
         return Explanation(_one_line(subject + str(exc)), "see `wedcloud billing list` for the registered providers")
     if isinstance(exc, FileNotFoundError):
