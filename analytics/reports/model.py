@@ -105,7 +105,7 @@ class CurrencySpend:
 @dataclass(frozen=True)
 class Anomaly:
     """An anomaly as :mod:`analytics.anomalies` explains it: ``explanation`` is the drill-down
-    path of (dimension, value, share of the parent's excess, 0..1)."""
+    path of (dimension, value, share of the anomaly's gross excess, 0..1)."""
 
     title: str
     series: str
