@@ -85,9 +85,11 @@ def _round(value: float | None) -> str:
     owners=OWNERS,
     kinds={"duckdb", "python"},
     description=(
-        "Days whose cost left the 99% interval of a one-step-ahead weekly ETS (fitted on the days before "
-        f"each) by at least {MIN_ABS:g} (billing currency) and {MIN_REL:.0%}, merged into runs of days, each "
-        "explained by drilling through provider, service, accounts, region and resource. An anomaly a broader "
+        "Episodes that start on a day whose cost left the 99% interval of a one-step-ahead weekly ETS (fitted "
+        f"on the days before each) by at least {MIN_ABS:g} (billing currency) and {MIN_REL:.0%}, and last while "
+        "the cost stays beyond the same weekday's average of the four weeks before (up to 28 days); each "
+        "impact is the whole episode's excess over that, explained by drilling through provider, service, "
+        "accounts, region and resource, with every contributing resource by name. An anomaly a broader "
         "series already explains is marked covered_by it."
     ),
     metadata={"table": "cost_anomalies"},

@@ -115,9 +115,9 @@ class CurrencySpend:
 @dataclass(frozen=True)
 class Anomaly:
     """An anomaly as :mod:`analytics.anomalies` explains it: ``explanation`` is the drill-down
-    path of (FOCUS dimension, value, share of the anomaly's whole excess), ``others`` the largest
-    other contributors met on the way, and ``names`` the readable name of an id among those
-    values where one is known (an account's or a resource's name). ``series`` is what was
+    path of (FOCUS dimension, value, share of the anomaly's gross excess, 0..1), ``others`` the
+    largest other contributors met on the way, and ``names`` the readable name of an id among
+    those values where one is known (an account's or a resource's name). ``series`` is what was
     watched: ``total``, or ``provider``/``service`` with ``value``."""
 
     title: str
