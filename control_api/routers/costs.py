@@ -23,7 +23,7 @@ from analytics.breakdown import (
 )
 from analytics.forecast_view import forecasts, has_forecasts
 from analytics.money import format_amount
-from analytics.overview import Change, Money, Period, Queryable, Spend, cost_overview, latest_charge_date
+from analytics.overview import Change, Money, Overview, Period, Queryable, Spend, cost_overview, latest_charge_date
 from control_api.deps import RequireViewer, SnapshotDep
 from control_api.provider_filter import PROVIDER_FILTER, resolve_async
 from control_api.schemas.costs import (
@@ -202,7 +202,7 @@ def _overview_json(reader: SnapshotReader, snapshot: SnapshotInfo, as_of: date |
     return _OVERVIEW.dump_json(_OVERVIEW.validate_python(body))
 
 
-def _overview_rounding(overview: Any) -> list[dict[str, Any]]:
+def _overview_rounding(overview: Overview) -> list[dict[str, Any]]:
     totals = {m.currency: m.amount for m in overview.month_to_date.totals}
     return [
         rounding_view(gap, rows)
