@@ -18,11 +18,14 @@ import fcntl
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from clouds.sandbox.blueprint import PLANTED_BUDGETS
@@ -137,3 +140,14 @@ def pinned_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> list[datetime
     monkeypatch.setattr(sandbox_provider, "_utcnow", lambda: clock[0])
     monkeypatch.setattr(applying, "utcnow", lambda: clock[0])
     return clock
+
+
+def wait_for_operation(client: TestClient, location: str, seconds: float = 20) -> dict[str, Any]:
+    """Poll an operation's ``Location`` until it has ended; fail the test after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        operation = client.get(location).json()
+        if operation["status"] in ("succeeded", "failed"):
+            return dict(operation)
+        time.sleep(0.05)
+    raise AssertionError(f"{location} did not finish in {seconds} s")

@@ -6,7 +6,6 @@ miss their total by a cent say how they were rounded."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,7 +17,7 @@ from analytics.optimisation.rightsizing import BUSY_PERCENT, RISK_HIGH_ABOVE, RI
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from control_api.app import create_app
 from control_api.settings import ApiSettings
-from tests.demo_world import Demo
+from tests.demo_world import Demo, wait_for_operation
 
 PROBLEM = "application/problem+json"
 RISKS = ["low", "medium", "high"]
@@ -34,21 +33,12 @@ def client(demo: Demo) -> Iterator[TestClient]:
         test_client.headers["X-API-Key"] = demo.operator_key
         response = test_client.post(f"/api/cloud/providers/{_provider(test_client, 'sandbox-aws')['id']}/sync")
         assert response.status_code == 202, response.text
-        assert _wait(test_client, response.headers["Location"])["status"] == "succeeded"
+        assert wait_for_operation(test_client, response.headers["Location"])["status"] == "succeeded"
         yield test_client
 
 
 def _provider(client: TestClient, name: str) -> dict[str, Any]:
     return next(p for p in client.get("/api/cloud/providers").json()["items"] if p["name"] == name)
-
-
-def _wait(client: TestClient, location: str) -> dict[str, Any]:
-    for _ in range(400):
-        operation = client.get(location).json()
-        if operation["status"] in ("succeeded", "failed"):
-            return dict(operation)
-        time.sleep(0.05)
-    raise AssertionError(f"{location} did not finish")
 
 
 # -- finding 4: rightsizing ----------------------------------------------------------------------
@@ -75,7 +65,7 @@ def test_no_rightsizing_crosses_a_service_or_touches_a_busy_resource(
     run = client.post("/api/cloud/costs/optimize", json={"cpu_percentile": cpu_percentile})
     assert run.status_code in (200, 202), run.text
     if run.status_code == 202:
-        assert _wait(client, run.headers["Location"])["status"] == "succeeded"
+        assert wait_for_operation(client, run.headers["Location"])["status"] == "succeeded"
     listed = client.get("/api/cloud/costs/optimization", params={"type": "rightsize", "status": "open", "limit": 500})
     recs = listed.json()["items"]
     assert recs  # the planted oversized machines are still found

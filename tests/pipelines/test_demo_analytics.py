@@ -11,7 +11,6 @@ sandbox and advances its day, so it is the module's last."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -30,7 +29,7 @@ from control_api.settings import ApiSettings
 from control_plane.store.db import make_engine
 from pipelines.definitions import build_definitions
 from pipelines.materialize import dagster_instance, materialize_months, months_between
-from tests.demo_world import NOW, Demo, pinned_clock
+from tests.demo_world import NOW, Demo, pinned_clock, wait_for_operation
 from wedcloud.snapshots import current
 
 
@@ -156,22 +155,13 @@ def test_running_the_analysis_from_the_api_updates_the_same_recommendations(demo
         assert response.status_code in (200, 202), response.text
         operation = response.json()["operation"]
         if response.status_code == 202:  # it took longer than 2 s: poll it
-            operation = _wait(client, response.headers["Location"])
+            operation = wait_for_operation(client, response.headers["Location"])
         after = {r["id"] for r in _recommendations(client)}
     assert operation["status"] == "succeeded", operation
     result = operation["result"]
     assert (result["created"], result["obsolete"]) == (0, 0)  # the same advice keeps its ids
     assert result["updated"] == result["recommendations"] > 0
     assert after == before
-
-
-def _wait(client: TestClient, location: str) -> dict[str, Any]:
-    for _ in range(100):
-        operation = client.get(location).json()
-        if operation["status"] in ("succeeded", "failed"):
-            return dict(operation)
-        time.sleep(0.05)
-    raise AssertionError(f"{location} did not finish")
 
 
 class Unhealthy(BaseHTTPRequestHandler):
@@ -210,7 +200,7 @@ def test_an_applied_rightsizing_bills_at_the_lower_rate_next_day_and_a_failed_he
 
             applied = client.post(url, json={})
             assert applied.status_code == 202, applied.text
-            assert _wait(client, applied.headers["Location"])["status"] == "succeeded"
+            assert wait_for_operation(client, applied.headers["Location"])["status"] == "succeeded"
             again = client.post(url, json={})  # harmless: the same operation, nothing redone
             assert again.json()["id"] == applied.json()["id"]
             after = aws.describe(reporting)
@@ -221,7 +211,7 @@ def test_an_applied_rightsizing_bills_at_the_lower_rate_next_day_and_a_failed_he
 
             failing = recs[(warehouse, "rightsize")]
             response = client.post(f"/api/cloud/costs/optimization/{failing['id']}/apply", json={})
-            assert _wait(client, response.headers["Location"])["status"] == "succeeded"
+            assert wait_for_operation(client, response.headers["Location"])["status"] == "succeeded"
             reverted = client.get(f"/api/cloud/costs/optimization/{failing['id']}").json()
             assert reverted["status"] == "reverted"
             assert "503" in reverted["outcome"]["reason"]
