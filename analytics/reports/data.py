@@ -205,7 +205,9 @@ def _anomaly(series: str, value: str | None, currency: str, direction: str, star
     name = value if value is not None else "all"
     raw = json.loads(explanation) if isinstance(explanation, str) else (explanation or {})
     path, others = _steps(raw.get("path", [])), _steps(raw.get("others", []))
-    shown = {v: names[v] for _, v, _ in (*path, *others) if v in names}
+    # the anomaly asset named its resources when it ran; a terminated one has no inventory row
+    known = {str(r["resource_id"]): str(r["name"]) for r in raw.get("resources", []) if r.get("name")} | names
+    shown = {v: known[v] for _, v, _ in (*path, *others) if v in known}
     return Anomaly(
         title=f"{direction.capitalize()} in {name} spend",
         series=series if value is None else f"{series}: {value}",

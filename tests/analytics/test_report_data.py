@@ -44,9 +44,12 @@ def _insert_costs(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str
 
 def _anomaly(anomaly_id: str, value: str | None, start: str, end: str, covered_by: str | None) -> list[Any]:
     path = [{"dimension": "service", "value": "EC2", "excess": 9.5, "share": 0.9}]
+    # a terminated instance: no inventory row names it, the anomaly's own resource list does
+    others = [{"dimension": "ResourceId", "value": "i-0gpu", "excess": 5.0, "share": 0.5}]
+    resources = [{"resource_id": "i-0gpu", "name": "gpu-experiment-1", "excess": 5.0, "share": 0.5}]
     return [anomaly_id, "total" if value is None else "service", value, "USD", "spike", date.fromisoformat(start),
             date.fromisoformat(end), 1, 20.0, 10.0, 10.25, date.fromisoformat(start), 10.25,
-            json.dumps({"path": path, "others": []}), covered_by]  # fmt: skip
+            json.dumps({"path": path, "others": others, "resources": resources}), covered_by]  # fmt: skip
 
 
 def build_snapshot(path: Path, *, forecast: bool = True) -> None:
@@ -117,6 +120,14 @@ def test_anomalies_overlapping_the_period_without_those_covered_by_another(snaps
     anomalies = report_data(snapshot_query, WEEK, generated_at=NOW).anomalies
     assert [(a.series, a.start, a.impact) for a in anomalies] == [("total", date(2026, 11, 15), Decimal("10.25"))]
     assert anomalies[0].explanation == (("service", "EC2", 0.9),)
+
+
+def test_an_anomalys_resources_are_named_from_its_own_list_when_no_inventory_names_them(
+    snapshot_query: Any,
+) -> None:
+    (anomaly,) = report_data(snapshot_query, WEEK, generated_at=NOW).anomalies
+    assert anomaly.others == (("ResourceId", "i-0gpu", 0.5),)
+    assert anomaly.names == {"i-0gpu": "gpu-experiment-1"}
 
 
 def test_without_forecast_tables_the_report_has_no_forecast_nor_anomalies(tmp_path: Path) -> None:
