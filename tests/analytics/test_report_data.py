@@ -46,7 +46,16 @@ def _anomaly(anomaly_id: str, value: str | None, start: str, end: str, covered_b
     path = [{"dimension": "service", "value": "EC2", "excess": 9.5, "share": 0.9}]
     # a terminated instance: no inventory row names it, the anomaly's own resource list does
     others = [{"dimension": "ResourceId", "value": "i-0gpu", "excess": 5.0, "share": 0.5}]
-    resources = [{"resource_id": "i-0gpu", "name": "gpu-experiment-1", "excess": 5.0, "share": 0.5}]
+    resources = [
+        {
+            "resource_id": "i-0gpu",
+            "name": "gpu-experiment-1",
+            "actual": 5.0,
+            "expected": 0.0,
+            "excess": 5.0,
+            "share": 0.5,
+        }
+    ]
     return [anomaly_id, "total" if value is None else "service", value, "USD", "spike", date.fromisoformat(start),
             date.fromisoformat(end), 1, 20.0, 10.0, 10.25, date.fromisoformat(start), 10.25,
             json.dumps({"path": path, "others": others, "resources": resources}), covered_by]  # fmt: skip
