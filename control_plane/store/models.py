@@ -210,6 +210,9 @@ class Resource(Base):
     zone: Mapped[str | None] = mapped_column(String(64), default=None)
     size: Mapped[str | None] = mapped_column(String(64), default=None)
     state: Mapped[str] = mapped_column(String(16))
+    # the state WedCloud last asked for (provision, start: running; stop: stopped; terminate:
+    # terminated); health compares it with ``state``. NULL: never asked (an imported resource)
+    desired_state: Mapped[str | None] = mapped_column(String(16), default=None)
     account_id: Mapped[str | None] = mapped_column(String(64), default=None)
     tags: Mapped[dict[str, Any]] = mapped_column(default=dict)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -313,3 +316,6 @@ class RecommendationRow(Base):
     applied_by: Mapped[str | None] = mapped_column(String(200), default=None)
     operation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+from control_plane.store import monitoring_models as monitoring_models  # noqa: E402  (its tables join Base's metadata)
