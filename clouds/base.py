@@ -40,6 +40,18 @@ class ResourceState(StrEnum):
 HOUR = timedelta(hours=1)
 
 
+LIVE_METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write")
+"""The monitoring vocabulary (:meth:`CloudProvider.recent_metrics`, the collector's samples)."""
+LIVE_UNITS = {
+    "cpu": "percent",  # average over the sample's period
+    "memory": "percent",  # of the size's memory in use, average over the period
+    "network_in": "bytes",  # received in the period
+    "network_out": "bytes",  # sent in the period
+    "disk_read": "operations",  # read operations in the period
+    "disk_write": "operations",  # write operations in the period
+}
+
+
 class Metric(StrEnum):
     """Utilisation metrics, named by what they measure and in which unit. A sample covers one
     period: percentages are its average, bytes and operations its total."""
@@ -193,6 +205,29 @@ class CloudProvider(Protocol):
     def get_metrics(
         self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta = HOUR
     ) -> pl.DataFrame: ...
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        """Live samples for the monitoring collector: :data:`LIVE_METRICS` of each resource in
+        [start, end) at the finest grain the cloud offers for its standard metrics, in the long
+        :data:`METRICS_SCHEMA` (``resource_id`` as asked, ``metric`` one of :data:`LIVE_METRICS`,
+        ``timestamp`` the UTC start of the sample's period, ``value``). Units are
+        :data:`LIVE_UNITS`: percentages are the period's average; bytes and disk operations the
+        period's total. A metric the cloud does not report (memory without an agent) is absent,
+        never zero; a resource with no metrics (a bucket, a disk) has no rows.
+
+        Grains, as each cloud documents them:
+
+        - AWS CloudWatch: asked with a 60 s period. EC2 sends its metrics every 5 minutes with
+          basic monitoring and every minute with detailed monitoring, so basic monitoring gives
+          one sample per 5 minutes holding that period's total; RDS sends every minute. Data at
+          a 60 s period is kept 15 days.
+        - Azure Monitor: ``PT1M``, the finest time grain of virtual machines' platform metrics.
+        - Google Cloud Monitoring: aligned to 60 s; Compute Engine samples its instance metrics
+          every 60 s (and the Ops Agent its memory too).
+
+        Throttling leaves as :class:`clouds.errors.Throttled` (after the SDK's own short retry), so
+        that the caller can back off and try again."""
+        ...
+
     def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]: ...
     def price_catalogue(self, *, region: str) -> list[InstanceType]: ...
 
@@ -219,6 +254,9 @@ class NotYetAdapted:
         raise UnsupportedRequest(
             f"{self.kind}: utilisation metrics are read by the optimisation pipeline, not here yet"
         )
+
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        raise UnsupportedRequest(f"{self.kind}: live metrics for monitoring are not read from this cloud yet")
 
     def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
         raise UnsupportedRequest(f"{self.kind}: bills are read by the billing sources (clouds.{self.kind}), not here")

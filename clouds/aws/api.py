@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -117,12 +118,13 @@ class AwsApi:
         self.sessions: dict[str, boto3.Session] = {}
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, *, config: Config | None = None) -> Any:
+        """A client of ``service`` in ``region``; ``config`` replaces the default retries and timeouts."""
         region = region or self.default_region
         try:  # assuming a role calls STS here, before any call of the caller's
             if region not in self.sessions:
                 self.sessions[region] = aws_credentials.session_for(self.credentials, region)
-            return aws_credentials.client(self.sessions[region], service, self.endpoint_url)
+            return aws_credentials.client(self.sessions[region], service, self.endpoint_url, config=config)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
 

@@ -90,5 +90,7 @@ def _core() -> botocore.session.Session:
     return core
 
 
-def client(session: boto3.Session, service: str, endpoint_url: str | None = None) -> Any:
-    return session.client(service, config=RETRIES, endpoint_url=endpoint_url)
+def client(
+    session: boto3.Session, service: str, endpoint_url: str | None = None, *, config: Config | None = None
+) -> Any:
+    return session.client(service, config=config or RETRIES, endpoint_url=endpoint_url)

@@ -243,6 +243,10 @@ class AwsCloud(NotYetAdapted):
         (:meth:`clouds.aws.metrics.Metrics.get_metrics`)."""
         return self.metrics.get_metrics(resource_ids, start=start, end=end, period=period)
 
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        """Live samples at CloudWatch's 60 s period (:meth:`clouds.aws.metrics.Metrics.recent_metrics`)."""
+        return self.metrics.recent_metrics(resource_ids, start=start, end=end)
+
     # -- write side ----------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         subtype = str(request.options.get("subtype", "instance"))

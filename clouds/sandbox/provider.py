@@ -252,6 +252,10 @@ class SandboxCloud:
             return pl.DataFrame(schema=METRICS_SCHEMA)
         return pl.concat(frames).drop_nans("value").cast(METRICS_SCHEMA)
 
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        # a placeholder so the sandbox meets the protocol: the collector's clouds/sandbox/live.py replaces it
+        raise UnsupportedRequest("sandbox: live samples are not produced yet")
+
     def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
         return [
             e for e in list_exports(self.exports_dir, self.flavour.key) if since is None or e.billing_period >= since

@@ -4,7 +4,9 @@ Every request is forwarded to moto as it came, unless a fault is queued for its 
 (``Action=`` of the query protocol, or the JSON protocol's ``X-Amz-Target``). A fault is used
 once: ``error`` answers 500 InternalError without forwarding (the provider failed), ``throttle``
 answers as AWS does when it throttles (EC2: 503 RequestLimitExceeded; others: 400
-ThrottlingException) without forwarding, and ``timeout`` forwards the call (it happens at moto)
+ThrottlingException, as JSON for a JSON-protocol call (CloudWatch's, with the
+``x-amzn-query-error: Throttling;Sender`` header of its Query-compatible errors) and in CBOR for
+a Smithy RPC v2 CBOR call) without forwarding, and ``timeout`` forwards the call (it happens at moto)
 and then holds the answer past the client's read timeout before dropping the connection.
 ``hold`` forwards nothing and keeps the connection open until released (for killing the API
 mid-operation). Nagle's algorithm is off, as in ``http.py``.
@@ -12,6 +14,7 @@ mid-operation). Nagle's algorithm is off, as in ``http.py``.
 
 from __future__ import annotations
 
+import json
 import threading
 import urllib.error
 import urllib.request
@@ -85,6 +88,8 @@ class FaultProxy:
         target = headers.get("X-Amz-Target")
         if target:
             return str(target).rsplit(".", 1)[-1]
+        if "/operation/" in path:  # Smithy RPC v2: POST /service/<service>/operation/<operation>
+            return path.partition("?")[0].rsplit("/", 1)[-1]
         form = parse_qs(body.decode("utf-8", "replace")) if body else {}
         if "Action" in form:
             return form["Action"][0]
@@ -117,6 +122,8 @@ class FaultProxy:
                 self.injected.append((action, fault))
         if fault == "error":
             return self._answer(handler, 500, _error("InternalError", "injected provider error"))
+        if fault == "throttle" and (throttled := _throttled_non_xml(handler.headers)):
+            return self._answer(handler, 400, *throttled)
         if fault == "throttle":
             if "ec2" in handler.headers.get("Authorization", "") or action in EC2_ACTIONS:
                 return self._answer(handler, 503, _error("RequestLimitExceeded", "Request limit exceeded."))
@@ -171,3 +178,28 @@ def _error(code: str, message: str) -> bytes:
         f"<?xml version='1.0' encoding='UTF-8'?><Response><Errors><Error><Code>{code}</Code>"
         f"<Message>{message}</Message></Error></Errors><RequestID>fault-proxy</RequestID></Response>"
     ).encode()
+
+
+def _throttled_non_xml(headers: Any) -> tuple[bytes, dict[str, str]] | None:
+    """CloudWatch's throttling answer in a JSON or CBOR protocol, or None for a Query/XML call."""
+    fields = {"__type": "com.amazonaws.cloudwatch#ThrottlingException", "message": "Rate exceeded"}
+    common = {"x-amzn-query-error": "Throttling;Sender", "x-amzn-RequestId": "fault-proxy"}
+    content_type = str(headers.get("Content-Type", ""))
+    if headers.get("smithy-protocol") == "rpc-v2-cbor":
+        return _cbor(fields), {"Content-Type": "application/cbor", "smithy-protocol": "rpc-v2-cbor"} | common
+    if content_type.startswith("application/x-amz-json"):
+        return json.dumps(fields).encode(), {"Content-Type": content_type} | common
+    return None
+
+
+def _cbor(fields: dict[str, str]) -> bytes:
+    """A CBOR map of short text strings (RFC 8949: major type 5 for the map, 3 for each string)."""
+
+    def text(value: str) -> bytes:
+        data = value.encode()
+        head = bytes([0x60 + len(data)]) if len(data) < 24 else bytes([0x78, len(data)])
+        return head + data
+
+    assert len(fields) < 24
+    assert all(len(k.encode()) < 256 and len(v.encode()) < 256 for k, v in fields.items())
+    return bytes([0xA0 + len(fields)]) + b"".join(text(k) + text(v) for k, v in fields.items())
