@@ -3,11 +3,15 @@
 They are Azure Monitor's platform metrics (Metrics - List, one call per VM or scale set): CPU,
 network and disk operations as the host measures them, memory as a share of the size's memory
 (from the location's VM sizes) where Azure reports ``Available Memory Bytes``. Managed disks and
-storage accounts report none of these.
+storage accounts report none of these. :meth:`Metrics.frame` answers per period for the
+optimisation pipeline; :meth:`Metrics.recent` answers at ``PT1M``, the finest grain of these
+metrics, for the monitoring collector, retrying a throttled call (429) only twice so that the
+collector hears ``Throttled`` quickly and backs off itself.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -38,6 +42,15 @@ HOST_METRICS = {
     "Disk Read Operations/Sec": HostMetric("average", Metric.DISK_IO_OPS, per_second=True),
     "Disk Write Operations/Sec": HostMetric("average", Metric.DISK_IO_OPS, per_second=True),
 }
+# the same metrics in the monitoring vocabulary (clouds.base.LIVE_METRICS): reads and writes apart
+LIVE_NAMES = {
+    "Percentage CPU": "cpu", AVAILABLE_MEMORY: "memory", "Network In Total": "network_in",
+    "Network Out Total": "network_out", "Disk Read Operations/Sec": "disk_read",
+    "Disk Write Operations/Sec": "disk_write",
+}  # fmt: skip
+LIVE_GRAIN, LIVE_SECONDS = "PT1M", 60.0
+SIZE_MEMORY_SECONDS = 600.0  # how long a VM's size (for its memory) is trusted before it is read again
+LIVE_RETRIES = 2  # retries of a throttled live call (azure-core's ``retry_total``) before Throttled
 # Azure Monitor's time grains, the ISO 8601 durations ``interval`` takes
 GRAINS = {
     timedelta(minutes=1): "PT1M", timedelta(minutes=5): "PT5M", timedelta(minutes=15): "PT15M",
@@ -111,6 +124,7 @@ class Metrics:
     def __init__(self, arm: Arm) -> None:
         self.arm = arm
         self._sizes: dict[str, dict[str, int]] = {}  # location -> VM size (lower case) -> memory in MiB
+        self._memory: dict[str, tuple[float, float | None]] = {}  # resource id -> (when read, memory bytes)
 
     def frame(self, resource_ids: Sequence[str], *, start: datetime, end: datetime, period: timedelta) -> pl.DataFrame:
         """The long metrics frame of each VM and scale set among ``resource_ids`` per period."""
@@ -119,27 +133,62 @@ class Metrics:
         for resource_id in dict.fromkeys(resource_ids):
             arm = parse_id(resource_id)
             if arm.kind in (VM, SCALE_SET):
-                rows += self._host_metrics(resource_id, arm, timespan, grain, period.total_seconds())
+                samples = self._host_samples(resource_id, arm, timespan, grain, period.total_seconds(), {})
+                rows += [
+                    (resource_id, HOST_METRICS[name].metric.value, moment, value) for name, moment, value in samples
+                ]
         return _metrics_frame(rows)
 
-    def _host_metrics(self, resource_id: str, arm: ArmId, timespan: str, grain: str, seconds: float) -> list[Row]:
+    def recent(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        """:data:`clouds.base.LIVE_METRICS` of each VM and scale set at ``PT1M``: CPU and memory
+        (percent, the minute's average), network bytes (``Network In Total``/``Network Out
+        Total``, the minute's total) and disk read and write operations (the minute's average
+        rate times 60)."""
+        timespan = f"{_utc_text(start)}/{_utc_text(end)}"
+        rows: list[Row] = []
+        for resource_id in dict.fromkeys(resource_ids):
+            arm = parse_id(resource_id)
+            if arm.kind in (VM, SCALE_SET):
+                retries = {"retry_total": LIVE_RETRIES}
+                samples = self._host_samples(resource_id, arm, timespan, LIVE_GRAIN, LIVE_SECONDS, retries)
+                rows += [(resource_id, LIVE_NAMES[name], moment, value) for name, moment, value in samples]
+        if not rows:
+            return pl.DataFrame(schema=METRICS_SCHEMA)
+        frame = pl.DataFrame(rows, schema=list(METRICS_SCHEMA), orient="row")
+        return frame.cast(METRICS_SCHEMA).sort("resource_id", "metric", "timestamp")
+
+    def _host_samples(
+        self, resource_id: str, arm: ArmId, timespan: str, grain: str, seconds: float, options: dict[str, Any]
+    ) -> list[tuple[str, datetime, float]]:
+        """(Azure metric name, period start, value) of one VM or scale set, memory as the
+        percentage of its size's memory in use (absent when the size is unknown)."""
         try:
             response = self.arm.monitor.metrics.list(
                 resource_id, timespan=timespan, interval=grain, metricnames=",".join(HOST_METRICS),
-                aggregation="Average,Total",
+                aggregation="Average,Total", **options,
             )  # fmt: skip
         except Exception as exc:
             raise _metrics_error(exc, resource_id) from exc
         samples = list(_samples(response, seconds))
-        memory = self._memory_bytes(arm) if any(name == AVAILABLE_MEMORY for name, *_ in samples) else None
-        rows: list[Row] = []
+        memory = self._memory_of(resource_id, arm) if any(name == AVAILABLE_MEMORY for name, *_ in samples) else None
+        found: list[tuple[str, datetime, float]] = []
         for name, moment, value in samples:
             if name == AVAILABLE_MEMORY:
                 if memory is None:
                     continue
                 value = _used_share(value, memory)
-            rows.append((resource_id, HOST_METRICS[name].metric.value, moment, value))
-        return rows
+            found.append((name, moment, value))
+        return found
+
+    def _memory_of(self, resource_id: str, arm: ArmId) -> float | None:
+        """:meth:`_memory_bytes`, remembered for ``SIZE_MEMORY_SECONDS`` so that a collector
+        polling every 30 s reads each VM's size once in a while, not on every poll (a resize
+        shows within that time)."""
+        now = time.monotonic()
+        known = self._memory.get(resource_id)
+        if known is None or now - known[0] > SIZE_MEMORY_SECONDS:
+            known = self._memory[resource_id] = (now, self._memory_bytes(arm))
+        return known[1]
 
     def _memory_bytes(self, arm: ArmId) -> float | None:
         """The memory of a VM's size (of each instance's, for a scale set), from its location's VM

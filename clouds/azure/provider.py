@@ -228,6 +228,10 @@ class AzureCloud(NotYetAdapted):
         absent, and so is memory when Azure reports none or the size's memory is unknown."""
         return self.metrics.frame(resource_ids, start=start, end=end, period=period)
 
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        """Live samples at Azure Monitor's ``PT1M`` grain (:meth:`clouds.azure.metrics.Metrics.recent`)."""
+        return self.metrics.recent(resource_ids, start=start, end=end)
+
     # -- write side ----------------------------------------------------------------------------
     def provision(self, request: ProvisionRequest) -> CloudResource:
         request = replace(request, options={**request.options, "subtype": _subtype(request)})
