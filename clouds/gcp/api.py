@@ -165,6 +165,7 @@ class GcpApi:
         self.project = project
         self.endpoint_url = endpoint_url
         self.credentials = credentials
+        self.backoff = backoff
         self.retry = busy_retry(backoff)
         options = ClientOptions(api_endpoint=endpoint_url) if endpoint_url else None
         common: dict[str, Any] = {"credentials": credentials, "transport": "rest", "client_options": options}

@@ -201,6 +201,10 @@ class GcpCloud(NotYetAdapted):
         """Instances' utilisation in [start, end) per period; other resources report none."""
         return self._metrics.get_metrics(resource_ids, start=start, end=end, period=period)
 
+    def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
+        """Live samples aligned to 60 s (:meth:`clouds.gcp.metrics.Metrics.recent_metrics`)."""
+        return self._metrics.recent_metrics(resource_ids, start=start, end=end)
+
     def list_regions(self) -> list[Region]:
         try:
             found = list(self.regions_client.list(project=self.project))
