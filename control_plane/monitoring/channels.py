@@ -15,7 +15,8 @@
 Each try is recorded as a :class:`Notification` in its own short transaction, after the target
 answered: nothing is held open while a target answers. Failures are retried
 ``WEDCLOUD_ALERTS_ATTEMPTS`` times, waiting ``backoff * 2**(n-1)`` after the n-th, as budget
-alerts are; a refusal that another try cannot change (no STARTTLS, no relay) is tried once.
+alerts are; a refusal that another try cannot change (a 4xx other than 408 and 429, no
+STARTTLS, no relay, an untrusted certificate) is tried once.
 """
 
 from __future__ import annotations
@@ -135,8 +136,11 @@ def _post(url: str, body: dict[str, Any], notice_id: str, secret: str | None, se
             allow_private=settings.allow_private_targets,
             timeout=settings.timeout_seconds,
         )
-    except webhooks.WebhookFailed as exc:
-        raise ChannelFailed(str(exc), exc.status_code) from None
+    except webhooks.WebhookFailed as exc:  # a refusal (4xx) stands; a 5xx, 408 or 429 may pass later
+        code = exc.status_code
+        raise ChannelFailed(
+            str(exc), code, final=code is not None and 400 <= code < 500 and code not in (408, 429)
+        ) from None
 
 
 def send_email(message: EmailMessage, settings: AlertSettings) -> int:

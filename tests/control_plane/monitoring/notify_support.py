@@ -44,26 +44,26 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, tolerance: floa
 
 class Receiver(Emulator):
     """POST /hook/<name>: a webhook receiver that answers 401 to a bad signature (when it knows
-    the secret), 500 while ``failures`` remain, else 204; /slack/<name> takes Slack's shape."""
+    the secret), 500 while the path's ``failures`` remain, else 204; /slack/<name> takes Slack's shape."""
 
     def __init__(self) -> None:
         super().__init__()
         self.secret: str | None = None
-        self.failures = 0
+        self.failures: dict[str, int] = {}  # path -> how many 500s to answer first
         self.accepted: list[tuple[str, dict[str, str], bytes]] = []  # (path, headers, body)
         self.rejected: list[tuple[str, str]] = []  # (path, why)
         self.seen_ids: set[str] = set()
         self._guard = threading.Lock()
         self.route("POST", r"/hook/\w+", self._hook)
-        self.route("POST", r"/slack/\w+", self._slack)
+        self.route("POST", r"/slack/[\w/]+", self._slack)
 
     def _hook(self, request: Request) -> Reply:
         with self._guard:
             if self.secret is not None and not verify(self.secret, request.headers, request.body):
                 self.rejected.append((request.path, "bad signature"))
                 return Reply(401, {"error": "bad signature"})
-            if self.failures > 0:
-                self.failures -= 1
+            if self.failures.get(request.path, 0) > 0:
+                self.failures[request.path] -= 1
                 return Reply(500, {"error": "try again"})
             self.accepted.append((request.path, request.headers, request.body))
         return Reply(204)
@@ -136,7 +136,7 @@ def add_alert(
                 state=state,
                 severity="critical",
                 labels=all_labels,
-                annotations={"summary": f"CPU high on {resource}"},
+                annotations={"summary": f"CPU high on {resource}", "runbook_url": "https://runbooks.example/cpu"},
                 value=95.0,
                 active_since=at - timedelta(minutes=1),
                 fired_at=at if state != "pending" else None,

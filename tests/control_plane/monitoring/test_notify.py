@@ -241,7 +241,7 @@ def test_pending_alerts_are_never_notified(world: World) -> None:
 
 
 def test_every_attempt_is_recorded_with_a_masked_target(world: World) -> None:
-    world.receiver.failures = 2
+    world.receiver.failures["/hook/ops"] = 2
     world.alert("firing", T0)
     world.round(T0 + timedelta(seconds=30))
     with world.sessions() as session:
