@@ -174,8 +174,8 @@ def decide(group: _Group, row: NotificationGroup, now: datetime) -> str | None:
     notified = set(row.notified or [])
     firing = [a for a in group.alerts if a.state == "firing"]
     resolved = [a for a in group.alerts if a.state == "resolved" and str(a.id) in notified]
-    if any(_wants_resolved(r) for r in group.rule.routes) is False:
-        resolved = []
+    if not any(_wants_resolved(r) for r in group.rule.routes):
+        resolved = []  # nobody is told about resolutions: they change nothing
     if not notified:
         return "first" if firing and now >= row.first_seen_at + grouping.group_wait else None
     last = row.last_notified_at or row.first_seen_at

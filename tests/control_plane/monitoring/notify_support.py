@@ -125,7 +125,7 @@ def add_alert(
 ) -> uuid.UUID:
     alert_id = uuid.uuid4()
     all_labels = {"alertname": "High CPU", "severity": "critical", "resource": resource, **labels}
-    fingerprint = hashlib.sha256(repr(sorted(all_labels.items())).encode()).hexdigest()
+    fingerprint = hashlib.sha256(f"{rule_id}{sorted(all_labels.items())}".encode()).hexdigest()
     with sessions.begin() as session:
         session.add(
             MonitorAlert(

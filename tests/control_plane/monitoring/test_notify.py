@@ -254,3 +254,22 @@ def test_every_attempt_is_recorded_with_a_masked_target(world: World) -> None:
     assert {t.target for t in tries} == {f"{world.receiver.url}/..."}
     assert len({t.notice_id for t in tries}) == 1
     assert len({h["webhook-id"] for _, h, _ in world.receiver.accepted}) == 1
+
+
+def test_a_route_without_send_resolved_gets_no_resolved_notice(engine: Engine, receiver: Receiver) -> None:
+    world = World(engine, receiver)
+    # a second rule, whose route does not want resolutions
+    quiet_id, _ = add_rule(
+        world.sessions,
+        world.key,
+        [{"type": "slack", "url": f"{receiver.url}/slack/quiet", "send_resolved": False}],
+        name="Quiet",
+        grouping=GROUPING,
+    )
+    loud, quiet = world.alert("firing", T0), add_alert(world.sessions, quiet_id, state="firing", at=T0)
+    world.round(T0 + timedelta(seconds=30))
+    for alert in (loud, quiet):
+        set_alert(world.sessions, alert, state="resolved", resolved_at=T0 + timedelta(minutes=1))
+    world.round(T0 + timedelta(minutes=6))
+    assert [n["status"] for n in receiver.notices("/hook/ops")] == ["firing", "resolved"]
+    assert [n["text"].split()[0] for n in receiver.notices("/slack/quiet")] == ["[FIRING:1]"]
