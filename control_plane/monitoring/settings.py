@@ -27,6 +27,14 @@ class MonitorSettings(BaseSettings):
     )
     stream_ping_seconds: float = Field(default=20, gt=0, description="A ping to every stream client this often.")
     resolved_keep_minutes: float = Field(default=15, ge=0, description="Resolved alerts stay listed this long.")
+    notify_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long a claimed notice is left to its sender before another collector sends it again.",
+    )
+    external_url: str | None = Field(
+        default=None, description="The API's public base URL, put in notices as a link back (`externalURL`)."
+    )
 
     @property
     def retention(self) -> Retention:

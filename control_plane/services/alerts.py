@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +60,15 @@ class AlertSettings(BaseSettings):
     smtp_host: str | None = Field(default=None, description="SMTP relay; e-mail targets are not sent without one.")
     smtp_port: int = 25
     smtp_sender: str = "wedcloud@localhost"
+    smtp_starttls: bool = Field(
+        default=True,
+        description="Monitoring e-mail: send only over STARTTLS (the relay's certificate verified); refuse otherwise.",
+    )
+    smtp_username: str | None = Field(default=None, description="Monitoring e-mail: AUTH after STARTTLS, if set.")
+    smtp_password: SecretStr | None = Field(default=None, description="The AUTH password; never logged or shown.")
+    smtp_ca_file: str | None = Field(
+        default=None, description="A CA bundle (PEM) to verify the relay's certificate; the system store if unset."
+    )
     allow_private_targets: bool = Field(
         default=False,
         description="Let webhooks reach loopback and private addresses (tests, a receiver on the same "

@@ -161,6 +161,9 @@ class NotificationGroup(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_notified_at: Mapped[datetime | None] = mapped_column(default=None)
     last_digest: Mapped[str | None] = mapped_column(String(64), default=None)  # what the last notice said
+    notified: Mapped[list[str]] = mapped_column(JSON, default=list)  # alert ids last notified as firing
+    notice: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the claimed notice, {} when none
+    claimed_until: Mapped[datetime | None] = mapped_column(default=None)  # set while a notice is claimed
 
 
 class Notification(Base):
@@ -171,6 +174,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(AutoIncrementId, primary_key=True, autoincrement=True)
     group_key: Mapped[str] = mapped_column(String(64))
+    notice_id: Mapped[str | None] = mapped_column(String(64), default=None)  # the webhook-id, same on every retry
     rule_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     reason: Mapped[str] = mapped_column(String(16))  # first, changed, repeat, resolved
     channel: Mapped[str] = mapped_column(String(16))  # webhook, slack, email

@@ -117,11 +117,15 @@ def upgrade() -> None:
         sa.Column("first_seen_at", TS, nullable=False),
         sa.Column("last_notified_at", TS, nullable=True),
         sa.Column("last_digest", sa.String(64), nullable=True),
+        sa.Column("notified", sa.JSON(), nullable=False),
+        sa.Column("notice", sa.JSON(), nullable=False),
+        sa.Column("claimed_until", TS, nullable=True),
     )
     op.create_table(
         "notifications",
         sa.Column("id", BIGID, primary_key=True, autoincrement=True),
         sa.Column("group_key", sa.String(64), nullable=False),
+        sa.Column("notice_id", sa.String(64), nullable=True),
         sa.Column("rule_id", sa.Uuid(), nullable=True),
         sa.Column("reason", sa.String(16), nullable=False),
         sa.Column("channel", sa.String(16), nullable=False),
