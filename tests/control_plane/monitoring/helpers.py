@@ -26,7 +26,8 @@ def add_provider(session: Session, name: str = "sandbox-aws") -> Provider:
 def add_resource(session: Session, provider: Provider, name: str, *, tags: dict[str, str] | None = None,
                  created_at: datetime = T0 - timedelta(hours=1)) -> Resource:  # fmt: skip
     resource = Resource(provider_id=provider.id, cloud_id=f"i-{name}", name=name, resource_type="compute",
-                        subtype="vm", region="eu-west-2", state="running", tags=tags or {}, created_at=created_at)  # fmt: skip
+                        subtype="vm", region="eu-west-2", state="running", tags=tags or {},
+                        created_at=created_at)  # fmt: skip
     session.add(resource)
     session.flush()
     return resource

@@ -60,17 +60,22 @@ def test_a_breach_goes_pending_then_firing_after_for_and_a_flap_within_the_hold_
                       240: "firing", 270: "resolved"}  # fmt: skip
     (alert,) = alerts_of(sessions, rule.id)
     assert history(sessions, alert.id) == [("inactive", "pending"), ("pending", "firing"), ("firing", "resolved")]
-    assert alert.fired_at == _at(120) and alert.resolved_at == _at(270) and alert.open_key is None
+    assert alert.fired_at == _at(120)
+    assert alert.resolved_at == _at(270)
+    assert alert.open_key is None
     assert alert.labels == {"alertname": "web cpu high", "severity": "critical", "team": "web", "resource": "web-1",
-                            "resource_id": str(web.id), "provider": "sandbox-aws", "provider_id": str(provider.id)}  # fmt: skip
+                            "resource_id": str(web.id), "provider": "sandbox-aws",
+                            "provider_id": str(provider.id)}  # fmt: skip
     with sessions() as session:
         published = list(
             session.scalars(select(StreamEvent).where(StreamEvent.topic == "alerts").order_by(StreamEvent.id))
         )
     assert [(e.payload["transition"]["from"], e.payload["transition"]["to"]) for e in published] == [
         ("inactive", "pending"), ("pending", "firing"), ("firing", "resolved")]  # fmt: skip
-    assert {e.severity for e in published} == {"critical"} and published[1].resource_id == str(web.id)
-    assert published[1].payload["id"] == str(alert.id) and published[1].payload["state"] == "firing"
+    assert {e.severity for e in published} == {"critical"}
+    assert published[1].resource_id == str(web.id)
+    assert published[1].payload["id"] == str(alert.id)
+    assert published[1].payload["state"] == "firing"
 
 
 def test_a_resolved_alert_is_listed_15_minutes_and_a_new_breach_is_a_new_alert(engine: Engine) -> None:
@@ -88,7 +93,8 @@ def test_a_resolved_alert_is_listed_15_minutes_and_a_new_breach_is_a_new_alert(e
     cpu(sessions, web, _at(60), 99)
     lifecycle.evaluate(sessions, now=_at(60))
     first, second = alerts_of(sessions, rule.id)
-    assert (first.state, second.state) == ("resolved", "firing") and first.id != second.id
+    assert (first.state, second.state) == ("resolved", "firing")
+    assert first.id != second.id
 
 
 def test_a_pending_alert_that_clears_is_dropped_and_no_longer_listed(engine: Engine) -> None:
@@ -102,7 +108,8 @@ def test_a_pending_alert_that_clears_is_dropped_and_no_longer_listed(engine: Eng
     cpu(sessions, web, _at(30), 50)
     lifecycle.evaluate(sessions, now=_at(30))
     (alert,) = alerts_of(sessions, rule.id)
-    assert alert.state == "inactive" and history(sessions, alert.id)[-1] == ("pending", "inactive")
+    assert alert.state == "inactive"
+    assert history(sessions, alert.id)[-1] == ("pending", "inactive")
     assert _listed(sessions, 30) == []
 
 
@@ -125,7 +132,9 @@ def test_an_expired_acknowledgement_is_cleared_and_the_alert_lists_as_firing_aga
     done = lifecycle.evaluate(sessions, now=_at(60))
     assert [(t.from_state, t.to_state) for t in done] == [("firing", "unacknowledged")]
     (alert,) = alerts_of(sessions, rule.id)
-    assert alert.acked_at is None and alert.ack_expires_at is None and alert.state == "firing"
+    assert alert.acked_at is None
+    assert alert.ack_expires_at is None
+    assert alert.state == "firing"
     assert [a["state"] for a in _listed(sessions, 90)] == ["firing"]
     assert history(sessions, alert.id) == [("inactive", "firing"), ("firing", "acknowledged"),
                                            ("firing", "unacknowledged")]  # fmt: skip
@@ -165,7 +174,8 @@ def test_one_failing_provider_raises_the_built_in_provider_unreachable_alert(eng
     lifecycle.evaluate(sessions, now=_at(0))
     with sessions() as session:
         rule = session.scalar(select(AlertRule).where(AlertRule.name == BUILTIN_NAME))
-    assert rule is not None and rule.kind == "provider_unreachable"
+    assert rule is not None
+    assert rule.kind == "provider_unreachable"
     (alert,) = alerts_of(sessions, rule.id)
     assert (alert.state, alert.labels["provider"], alert.provider_id) == ("firing", "sandbox-aws", down.id)
     assert "sandbox-aws" in alert.annotations["summary"]
@@ -215,7 +225,7 @@ def test_two_concurrent_evaluators_open_one_alert(engine: Engine) -> None:
     def run() -> None:
         try:
             lifecycle.evaluate(sessions, now=_at(0))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(2)]
