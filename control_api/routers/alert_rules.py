@@ -15,6 +15,7 @@ from control_api.schemas.alert_rules import EXAMPLE_RULE, RuleCreated, RuleIn, R
 from control_plane.audit import AuditTrail
 from control_plane.crypto import Cipher
 from control_plane.monitoring import rules as service
+from control_plane.monitoring.rules import jsonable
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_plane.services.api_keys import Principal
 
@@ -40,7 +41,7 @@ RuleBody = Annotated[RuleIn, Body(openapi_examples={"threshold": {"value": EXAMP
 def create(body: Any, session: Session, audit: AuditTrail, cipher: Cipher, principal: Principal) -> dict[str, Any]:
     rule, secret = service.save_rule(session, fields_of(body), cipher, actor=principal.name)
     view = service.rule_view(rule)
-    audit.record(target=f"alert_rule:{rule.id}", after=view, webhook_secret_made=secret is not None)
+    audit.record(target=f"alert_rule:{rule.id}", after=jsonable(view), webhook_secret_made=secret is not None)
     return {**view, "webhook_secret": secret}
 
 
@@ -80,7 +81,12 @@ def replace_rule(rule_id: UUID, body: RuleBody, session: SessionDep, audit: Audi
     before = service.rule_view(rule)
     rule, secret = service.save_rule(session, fields_of(body), cipher, rule=rule)
     view = service.rule_view(rule)
-    audit.record(target=f"alert_rule:{rule.id}", before=before, after=view, webhook_secret_made=secret is not None)
+    audit.record(
+        target=f"alert_rule:{rule.id}",
+        before=jsonable(before),
+        after=jsonable(view),
+        webhook_secret_made=secret is not None,
+    )
     return {**view, "webhook_secret": secret}
 
 
@@ -89,6 +95,6 @@ def replace_rule(rule_id: UUID, body: RuleBody, session: SessionDep, audit: Audi
                responses=NOT_FOUND)  # fmt: skip
 def delete_rule(rule_id: UUID, session: SessionDep, audit: AuditDep) -> Response:
     rule = service.get_rule(session, rule_id)
-    audit.record(target=f"alert_rule:{rule.id}", before=service.rule_view(rule))
+    audit.record(target=f"alert_rule:{rule.id}", before=jsonable(service.rule_view(rule)))
     service.delete_rule(session, rule)
     return Response(status_code=204)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from control_api.deps import AuditDep, CurrentPrincipal, RequireOperator, RequireViewer, SessionDep
 from control_api.schemas.alerts import SilenceIn, SilenceOut
 from control_plane.monitoring import silences as service
+from control_plane.monitoring.rules import jsonable
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from wedcloud.sqltypes import utcnow
 
@@ -25,7 +26,7 @@ def create_silence(body: SilenceIn, session: SessionDep, audit: AuditDep, princi
     now = utcnow()
     silence = service.create(session, body.model_dump(), by=principal.name, now=now)
     view = service.view(silence, now)
-    audit.record(target=f"silence:{silence.id}", after=view)
+    audit.record(target=f"silence:{silence.id}", after=jsonable(view))
     return view
 
 
@@ -57,5 +58,5 @@ def expire_silence(silence_id: UUID, session: SessionDep, audit: AuditDep) -> An
     service.expire(silence, now)
     session.flush()
     view = service.view(silence, now)
-    audit.record(target=f"silence:{silence.id}", before=before, after=view)
+    audit.record(target=f"silence:{silence.id}", before=jsonable(before), after=jsonable(view))
     return view

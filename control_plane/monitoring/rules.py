@@ -16,6 +16,7 @@ A rule is one of five kinds (docs/monitoring/rules.md):
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -236,3 +237,8 @@ def ensure_builtin(session: Session) -> AlertRule | None:
     except IntegrityError:  # a concurrent evaluator made it
         return None
     return rule
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON (ids and times as text), as audit rows and events keep it."""
+    return json.loads(json.dumps(value, default=str))
