@@ -126,7 +126,21 @@ class RuleBase(BaseModel):
         return value
 
 
+EXAMPLE_RULE: dict[str, Any] = {
+    "name": "web cpu high", "kind": "threshold", "severity": "critical", "metric": "cpu",
+    "selector": {"provider": ["sandbox-aws"], "tags": {"role": "web"}}, "aggregation": "avg", "window": "1m",
+    "comparator": ">", "threshold": 90, "for": "5m", "labels": {"team": "platform"},
+    "annotations": {"summary": "{resource} CPU at {value}%", "runbook_url": "https://runbooks.example.com/cpu"},
+    "routes": [{"type": "webhook", "url": "https://hooks.example.com/oncall"}],
+    "grouping": {"group_by": ["alertname", "provider"], "group_wait": "30s", "group_interval": "5m",
+                 "repeat_interval": "4h"},
+    "hold": "1m",
+}  # fmt: skip
+
+
 class ThresholdRule(RuleBase):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={"examples": [EXAMPLE_RULE]})
+
     kind: Literal["threshold"]
     metric: Metric
     selector: Selector = Field(default_factory=Selector)
@@ -151,24 +165,87 @@ class ThresholdRule(RuleBase):
 
 
 class AbsenceRule(RuleBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "web silent",
+                    "kind": "absence",
+                    "severity": "warning",
+                    "minutes": 10,
+                    "selector": {"tags": {"role": "web"}},
+                }
+            ]
+        },
+    )
+
     kind: Literal["absence"]
     selector: Selector = Field(default_factory=Selector)
     minutes: float = Field(gt=0, le=1440, description="No sample of a selected resource for this long fires.")
 
 
 class ProviderUnreachableRule(RuleBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "aws down",
+                    "kind": "provider_unreachable",
+                    "severity": "critical",
+                    "selector": {"provider": ["aws"]},
+                    "failures": 2,
+                }
+            ]
+        },
+    )
+
     kind: Literal["provider_unreachable"]
     selector: Selector = Field(default_factory=Selector, description="Only `provider` counts here.")
     failures: int = Field(default=1, ge=1, le=20, description="Collection attempts failed in a row.")
 
 
 class BudgetForecastRule(RuleBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "bookings over budget",
+                    "kind": "budget_forecast",
+                    "budget_id": "2b7d3c4e-5f60-4a1b-8c2d-3e4f5a6b7c8d",
+                    "percent": 100,
+                }
+            ]
+        },
+    )
+
     kind: Literal["budget_forecast"]
     budget_id: uuid.UUID
     percent: int = Field(default=100, ge=1, le=1000, description="Of the budget's amount, by the forecast.")
 
 
 class CostAnomalyRule(RuleBase):
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "cost spike",
+                    "kind": "cost_anomaly",
+                    "severity": "info",
+                    "min_impact": "50.00",
+                    "recent_days": 3,
+                }
+            ]
+        },
+    )
+
     kind: Literal["cost_anomaly"]
     min_impact: str | None = Field(default=None, pattern=DECIMAL_PATTERN, description="In the anomaly's currency.")
     recent_days: int = Field(default=7, ge=1, le=90, description="An anomaly ending this recently is open.")
@@ -179,17 +256,6 @@ RuleIn = Annotated[
     Field(discriminator="kind"),
 ]
 COMMON = ("name", "severity", "labels", "annotations", "routes", "grouping", "hold", "enabled", "kind")
-
-EXAMPLE_RULE: dict[str, Any] = {
-    "name": "web cpu high", "kind": "threshold", "severity": "critical", "metric": "cpu",
-    "selector": {"provider": ["sandbox-aws"], "tags": {"role": "web"}}, "aggregation": "avg", "window": "1m",
-    "comparator": ">", "threshold": 90, "for": "5m", "labels": {"team": "platform"},
-    "annotations": {"summary": "{resource} CPU at {value}%", "runbook_url": "https://runbooks.example.com/cpu"},
-    "routes": [{"type": "webhook", "url": "https://hooks.example.com/oncall"}],
-    "grouping": {"group_by": ["alertname", "provider"], "group_wait": "30s", "group_interval": "5m",
-                 "repeat_interval": "4h"},
-    "hold": "1m",
-}  # fmt: skip
 
 
 def fields_of(body: BaseModel) -> dict[str, Any]:

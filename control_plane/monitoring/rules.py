@@ -1,6 +1,6 @@
 """Monitoring alert rules: what each kind watches, how a rule is stored, and the built-in one.
 
-A rule is one of five kinds (docs/monitoring/rules.md):
+A rule is one of five kinds (docs/monitoring/alerts.md):
 
 - ``threshold``: a metric of the selected resources, aggregated over ``window``, compared
   with a threshold (``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=``);
@@ -9,9 +9,10 @@ A rule is one of five kinds (docs/monitoring/rules.md):
 - ``budget_forecast``: a budget's period-end forecast at or above ``percent`` of its amount;
 - ``cost_anomaly``: a cost anomaly of the serving snapshot that is still recent.
 
-``spec`` holds the kind's fields with durations in seconds and providers as registered ids;
-``grouping`` holds Alertmanager's group_by, group_wait, group_interval and repeat_interval, and
-``hold`` (how long a firing alert's condition must stay clear before it resolves).
+``spec`` holds the kind's fields with durations in seconds and providers as registered ids,
+with ``for`` and ``hold`` (how long a firing alert's condition must stay clear before it
+resolves); ``grouping`` holds Alertmanager's group_by, group_wait, group_interval and
+repeat_interval, in seconds.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def save_rule(
     if rule is None:
         rule = AlertRule(id=uuid.uuid4(), created_by=actor)
     grouping = {**GROUPING_DEFAULTS, **(fields.get("grouping") or {})}
-    grouping["hold"] = float(fields.get("hold", DEFAULT_HOLD))
+    spec["hold"] = float(fields.get("hold", DEFAULT_HOLD))
     rule.name, rule.kind, rule.spec, rule.severity = fields["name"], fields["kind"], spec, fields["severity"]
     rule.labels, rule.annotations = dict(fields.get("labels") or {}), dict(fields.get("annotations") or {})
     rule.grouping, rule.enabled = grouping, bool(fields.get("enabled", True))
@@ -194,7 +195,7 @@ def list_rules(
 
 
 def hold_of(rule: AlertRule) -> timedelta:
-    return timedelta(seconds=float((rule.grouping or {}).get("hold", DEFAULT_HOLD)))
+    return timedelta(seconds=float(rule.spec.get("hold", DEFAULT_HOLD)))
 
 
 def for_of(rule: AlertRule) -> timedelta:
@@ -204,7 +205,7 @@ def for_of(rule: AlertRule) -> timedelta:
 def rule_view(rule: AlertRule) -> dict[str, Any]:
     """A rule as the API shows it: route URLs masked, durations in seconds."""
     grouping = {**GROUPING_DEFAULTS, **(rule.grouping or {})}
-    hold = grouping.pop("hold", DEFAULT_HOLD)
+    hold = rule.spec.get("hold", DEFAULT_HOLD)
     return {
         "id": rule.id, "name": rule.name, "kind": rule.kind, "severity": rule.severity, **rule.spec,
         "labels": rule.labels, "annotations": rule.annotations,
@@ -225,9 +226,10 @@ def ensure_builtin(session: Session) -> AlertRule | None:
         return None
     rule = AlertRule(
         name=BUILTIN_NAME, kind="provider_unreachable", severity="critical", created_by="system",
-        spec={"selector": {"provider": [], "resources": [], "tags": {}}, "failures": 1, "for": 0.0},
+        spec={"selector": {"provider": [], "resources": [], "tags": {}}, "failures": 1, "for": 0.0,
+              "hold": DEFAULT_HOLD},
         labels={}, annotations={"summary": "WedCloud cannot reach provider {provider}: the metrics collection failed"},
-        routes=[], grouping={**GROUPING_DEFAULTS, "group_by": ["alertname", "provider"], "hold": DEFAULT_HOLD},
+        routes=[], grouping={**GROUPING_DEFAULTS, "group_by": ["alertname", "provider"]},
         enabled=True, created_at=utcnow(),
     )  # fmt: skip
     try:

@@ -35,8 +35,8 @@ def add_resource(session: Session, provider: Provider, name: str, *, tags: dict[
 
 def add_rule(session: Session, name: str, kind: str, spec: dict[str, Any], *, severity: str = "warning",
              hold: float = 60.0, labels: dict[str, str] | None = None) -> AlertRule:  # fmt: skip
-    rule = AlertRule(name=name, kind=kind, spec=spec, severity=severity, labels=labels or {},
-                     annotations={"summary": "{resource} at {value}"}, routes=[], grouping={"hold": hold})  # fmt: skip
+    rule = AlertRule(name=name, kind=kind, spec={**spec, "hold": hold}, severity=severity, labels=labels or {},
+                     annotations={"summary": "{resource} at {value}"}, routes=[], grouping={})  # fmt: skip
     session.add(rule)
     session.flush()
     return rule
