@@ -72,7 +72,7 @@ def acknowledge(
     body: Annotated[AckIn, Body()] = AckIn(),  # noqa: B008
 ) -> Any:  # fmt: skip
     now = utcnow()
-    alert = service.get_alert(session, alert_id)
+    alert = service.get_alert(session, alert_id, lock=True)  # not resolved under us by the evaluator
     expires = body.expires_at
     if body.expires_in is not None:
         expires = now + timedelta(seconds=float(body.expires_in))

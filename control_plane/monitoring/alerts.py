@@ -114,8 +114,8 @@ def _last_transitions(session: Session, ids: list[uuid.UUID]) -> dict[uuid.UUID,
     return {k: list(reversed(v)) for k, v in found.items()}
 
 
-def get_alert(session: Session, alert_id: uuid.UUID) -> MonitorAlert:
-    alert = session.get(MonitorAlert, alert_id)
+def get_alert(session: Session, alert_id: uuid.UUID, *, lock: bool = False) -> MonitorAlert:
+    alert = session.get(MonitorAlert, alert_id, with_for_update=lock)
     if alert is None:
         raise NotFound(f"no alert has the id {alert_id}")
     return alert

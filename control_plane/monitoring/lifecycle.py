@@ -163,7 +163,9 @@ def evaluate(
 
 
 def _open_alerts(session: Session, rule: AlertRule) -> dict[str, MonitorAlert]:
+    # locked (PostgreSQL): a concurrent evaluator waits, then sees what this one made of them
     query = select(MonitorAlert).where(MonitorAlert.rule_id == rule.id, MonitorAlert.state.in_(OPEN))
+    query = query.order_by(MonitorAlert.id).with_for_update()
     return {a.fingerprint: a for a in session.scalars(query)}
 
 
@@ -241,7 +243,7 @@ def _expire_acks(session: Session, now: datetime) -> list[Transition]:
     query = select(MonitorAlert, AlertRule.name).join(AlertRule, AlertRule.id == MonitorAlert.rule_id).where(
         MonitorAlert.acked_at.is_not(None), MonitorAlert.ack_expires_at.is_not(None),
         MonitorAlert.ack_expires_at <= now, MonitorAlert.state.in_(OPEN),
-    )  # fmt: skip
+    ).order_by(MonitorAlert.id).with_for_update(of=MonitorAlert)  # fmt: skip
     done = []
     for alert, name in session.execute(query).all():
         detail = {"acked_by": alert.acked_by, "expired_at": alert.ack_expires_at.isoformat()}  # type: ignore[union-attr]
