@@ -12,7 +12,7 @@ import logging
 import math
 import operator
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from analytics.money import format_amount
@@ -33,6 +33,7 @@ from control_plane.store.monitoring_models import AlertRule, MetricSample, Monit
 from wedcloud import snapshots
 
 log = logging.getLogger(__name__)
+IN_LIMIT = 500
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
@@ -72,6 +73,15 @@ def selected_resources(session: Session, selector: dict[str, Any]) -> list[Resou
     return [r for r in session.scalars(query) if all(str((r.tags or {}).get(k)) == str(v) for k, v in tags.items())]
 
 
+def _among(query: Select[Any], resources: Mapping[uuid.UUID, Resource]) -> Select[Any]:
+    """``query`` cut to the resources in SQL when they are few; a large selection (a fleet) is
+    filtered by the caller, as an IN list of thousands of ids would be slower, and past
+    SQLite's limit on parameters."""
+    if len(resources) <= IN_LIMIT:
+        return query.where(MetricSample.resource_id.in_(list(resources)))
+    return query
+
+
 def _resource_breach(ctx: Context, resource: Resource, value: float | None, **detail: Any) -> Breach:
     return Breach(
         labels={"resource": resource.name, "resource_id": str(resource.id),
@@ -104,15 +114,13 @@ def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
         return []
     metric = getattr(MetricSample, spec["metric"])
     start = ctx.now - timedelta(seconds=float(spec.get("window", 60)))
-    rows = ctx.session.execute(
-        select(MetricSample.resource_id, metric).where(
-            MetricSample.resource_id.in_(list(resources)), MetricSample.at > start, MetricSample.at <= ctx.now,
-            metric.is_not(None),
-        )
-    )  # fmt: skip
+    query = select(MetricSample.resource_id, metric).where(
+        MetricSample.at > start, MetricSample.at <= ctx.now, metric.is_not(None)
+    )
     values: dict[uuid.UUID, list[float]] = {}
-    for resource_id, value in rows:
-        values.setdefault(resource_id, []).append(float(value))
+    for resource_id, value in ctx.session.execute(_among(query, resources)):
+        if resource_id in resources:
+            values.setdefault(resource_id, []).append(float(value))
     compare, limit = COMPARE[spec["comparator"]], float(spec["threshold"])
     breaches = []
     for resource_id, found in values.items():
@@ -128,13 +136,10 @@ def absence(ctx: Context, rule: AlertRule) -> list[Breach] | None:
     resources = {r.id: r for r in selected_resources(ctx.session, rule.spec.get("selector") or {})}
     if not resources:
         return []
-    newest = dict(
-        ctx.session.execute(
-            select(MetricSample.resource_id, func.max(MetricSample.at))
-            .where(MetricSample.resource_id.in_(list(resources)))
-            .group_by(MetricSample.resource_id)
-        ).all()
-    )
+    query = select(MetricSample.resource_id, func.max(MetricSample.at).label("at"))
+    newest = {
+        row[0]: row[1] for row in ctx.session.execute(_among(query, resources).group_by(MetricSample.resource_id))
+    }
     quiet = timedelta(minutes=float(rule.spec["minutes"]))
     breaches = []
     for resource_id, resource in resources.items():

@@ -8,9 +8,10 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
-from control_plane.monitoring import alerts, lifecycle
+from control_plane.monitoring import alerts, conditions, lifecycle
 from control_plane.monitoring.rules import BUILTIN_NAME
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.store.db import make_sessionmaker
@@ -140,9 +141,11 @@ def test_an_expired_acknowledgement_is_cleared_and_the_alert_lists_as_firing_aga
                                            ("firing", "unacknowledged")]  # fmt: skip
 
 
+@pytest.mark.parametrize("in_limit", [500, 0], ids=["ids-in-sql", "fleet-filtered-in-python"])
 def test_absence_fires_for_a_resource_without_samples_for_the_minutes_and_resolves_when_one_arrives(
-    engine: Engine,
+    engine: Engine, in_limit: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(conditions, "IN_LIMIT", in_limit)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
         provider = add_provider(session)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from control_plane.monitoring import alerts, lifecycle, silences
+from control_plane.monitoring import alerts, conditions, lifecycle, silences
 from control_plane.monitoring.rules import parse_duration
 from control_plane.services.errors import Conflict
 from control_plane.store.db import make_sessionmaker
@@ -31,7 +31,11 @@ def test_a_negative_or_unreadable_duration_is_refused(given: object) -> None:
         parse_duration(given)
 
 
-def test_a_threshold_rule_watches_only_its_selection_with_its_aggregation(engine: Engine) -> None:
+@pytest.mark.parametrize("in_limit", [500, 0], ids=["ids-in-sql", "fleet-filtered-in-python"])
+def test_a_threshold_rule_watches_only_its_selection_with_its_aggregation(
+    engine: Engine, in_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conditions, "IN_LIMIT", in_limit)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
         aws, gcp = add_provider(session, "sandbox-aws"), add_provider(session, "sandbox-gcp")
