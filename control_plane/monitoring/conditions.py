@@ -8,6 +8,7 @@ data cannot be read this round answers None (unknown): its alerts are left as th
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import operator
@@ -60,20 +61,32 @@ class Context:
     query: Queryable | None = None
     data_through: date | None = None
     snapshot_version: str | None = None
+    selections: dict[str, dict[uuid.UUID, Any]] = field(default_factory=dict)
 
 
-def selected_resources(session: Session, selector: dict[str, Any]) -> list[Resource]:
-    """The resources a selector names that still exist (not terminated)."""
-    query = select(Resource).where(Resource.state != "terminated", Resource.terminated_at.is_(None))
+def selected_resources(session: Session, selector: dict[str, Any]) -> list[Any]:
+    """The resources a selector names that still exist (not terminated): rows of id, name,
+    provider_id, tags and created_at."""
+    columns = (Resource.id, Resource.name, Resource.provider_id, Resource.tags, Resource.created_at)
+    query: Select[Any] = select(*columns).where(Resource.state != "terminated", Resource.terminated_at.is_(None))
     if selector.get("provider"):
         query = query.where(Resource.provider_id.in_([uuid.UUID(p) for p in selector["provider"]]))
     if selector.get("resources"):
         query = query.where(Resource.id.in_([uuid.UUID(r) for r in selector["resources"]]))
     tags = selector.get("tags") or {}
-    return [r for r in session.scalars(query) if all(str((r.tags or {}).get(k)) == str(v) for k, v in tags.items())]
+    return [r for r in session.execute(query) if all(str((r.tags or {}).get(k)) == str(v) for k, v in tags.items())]
 
 
-def _among(query: Select[Any], resources: Mapping[uuid.UUID, Resource]) -> Select[Any]:
+def _selection(ctx: Context, rule: AlertRule) -> dict[uuid.UUID, Any]:
+    """The rule's selected resources by id, read once per round for each distinct selector."""
+    selector = rule.spec.get("selector") or {}
+    key = json.dumps(selector, sort_keys=True)
+    if key not in ctx.selections:
+        ctx.selections[key] = {r.id: r for r in selected_resources(ctx.session, selector)}
+    return ctx.selections[key]
+
+
+def _among(query: Any, resources: Mapping[uuid.UUID, Any]) -> Any:
     """``query`` cut to the resources in SQL when they are few; a large selection (a fleet) is
     filtered by the caller, as an IN list of thousands of ids would be slower, and past
     SQLite's limit on parameters."""
@@ -82,7 +95,7 @@ def _among(query: Select[Any], resources: Mapping[uuid.UUID, Resource]) -> Selec
     return query
 
 
-def _resource_breach(ctx: Context, resource: Resource, value: float | None, **detail: Any) -> Breach:
+def _resource_breach(ctx: Context, resource: Any, value: float | None, **detail: Any) -> Breach:
     return Breach(
         labels={"resource": resource.name, "resource_id": str(resource.id),
                 "provider": ctx.providers.get(resource.provider_id, ""), "provider_id": str(resource.provider_id)},
@@ -109,12 +122,12 @@ def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
     (``now - window < at <= now``), compares true with the threshold. A resource without a
     sample in the window is not judged (an absence rule reports that)."""
     spec = rule.spec
-    resources = {r.id: r for r in selected_resources(ctx.session, spec.get("selector") or {})}
+    resources = _selection(ctx, rule)
     if not resources:
         return []
     metric = getattr(MetricSample, spec["metric"])
     start = ctx.now - timedelta(seconds=float(spec.get("window", 60)))
-    query = select(MetricSample.resource_id, metric).where(
+    query: Select[Any] = select(MetricSample.resource_id, metric).where(
         MetricSample.at > start, MetricSample.at <= ctx.now, metric.is_not(None)
     )
     values: dict[uuid.UUID, list[float]] = {}
@@ -133,7 +146,7 @@ def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
 def absence(ctx: Context, rule: AlertRule) -> list[Breach] | None:
     """Each selected resource with no sample for ``minutes``: its newest sample (or, when it has
     none, its creation) is that old or older."""
-    resources = {r.id: r for r in selected_resources(ctx.session, rule.spec.get("selector") or {})}
+    resources = _selection(ctx, rule)
     if not resources:
         return []
     query = select(MetricSample.resource_id, func.max(MetricSample.at).label("at"))

@@ -122,15 +122,22 @@ def record(
     *,
     actor: str | None = None,
     detail: dict[str, Any] | None = None,
+    outbox: list[dict[str, Any]] | None = None,
 ) -> Transition:
-    """Store a transition and publish the alert with it on the ``alerts`` topic."""
+    """Store a transition and publish the alert with it on the ``alerts`` topic (now, or with
+    the round's other events when given its ``outbox``)."""
     session.add(AlertTransition(alert_id=alert.id, at=now, from_state=from_state, to_state=to_state,
                                 value=alert.value, actor=actor, detail=detail or {}))  # fmt: skip
     alert.updated_at = now
-    session.flush()
     payload = {**alert_view(alert, rule_name, now), "transition": {"from": from_state, "to": to_state}}
-    events.publish(session, "alerts", payload, provider_id=alert.provider_id, resource_id=alert.resource_id,
-                   severity=alert.severity, at=now)  # fmt: skip
+    event = {"data": payload, "provider_id": alert.provider_id, "resource_id": alert.resource_id,
+             "severity": alert.severity}  # fmt: skip
+    if outbox is not None:
+        outbox.append(event)
+    else:
+        session.flush()
+        events.publish(session, "alerts", payload, provider_id=alert.provider_id, resource_id=alert.resource_id,
+                       severity=alert.severity, at=now)  # fmt: skip
     return Transition(alert.id, rule_name, dict(alert.labels), from_state, to_state, now)
 
 
@@ -148,17 +155,20 @@ def evaluate(
         ensure_builtin(session)
         rules = list(session.scalars(select(AlertRule).order_by(AlertRule.name)))
         done: list[Transition] = []
+        outbox: list[dict[str, Any]] = []  # the round's events, published in one insert
         cost = any(r.enabled and r.kind in COST_KINDS for r in rules)
         with opened(session, now, serving_dir, cost_rules=cost) as ctx:
             for rule in rules:
                 if not rule.enabled:
-                    done += _close_all(session, rule, now, "the rule is disabled")
+                    done += _close_all(session, rule, now, "the rule is disabled", outbox)
                     continue
                 breaches = KIND_CHECKS[rule.kind](ctx, rule)
                 if breaches is None:  # its data cannot be read this round: leave its alerts alone
                     continue
-                done += _step(ctx, rule, breaches)
-        done += _expire_acks(session, now)
+                done += _step(ctx, rule, breaches, outbox)
+        done += _expire_acks(session, now, outbox)
+        session.flush()
+        events.publish_many(session, "alerts", outbox, at=now)
     return done
 
 
@@ -169,12 +179,13 @@ def _open_alerts(session: Session, rule: AlertRule) -> dict[str, MonitorAlert]:
     return {a.fingerprint: a for a in session.scalars(query)}
 
 
-def _step(ctx: Context, rule: AlertRule, breaches: list[Breach]) -> list[Transition]:
+def _step(ctx: Context, rule: AlertRule, breaches: list[Breach], outbox: list[dict[str, Any]]) -> list[Transition]:
     session, now = ctx.session, ctx.now
     wait, hold = for_of(rule), hold_of(rule)
     current = _open_alerts(session, rule)
     done: list[Transition] = []
     seen: set[str] = set()
+    fresh: list[tuple[dict[str, Any], Breach]] = []
     for breach in breaches:
         labels = _labels(rule, breach)
         key = fingerprint(rule.id, labels)
@@ -183,13 +194,15 @@ def _step(ctx: Context, rule: AlertRule, breaches: list[Breach]) -> list[Transit
         seen.add(key)
         alert = current.get(key)
         if alert is None:
-            done += _open(session, rule, breach, labels, key, now, fire=wait <= timedelta(0))
+            fresh.append((_new_alert(rule, breach, labels, key, now, fire=wait <= timedelta(0)), breach))
             continue
         alert.value, alert.last_evaluated_at = breach.value, now
         alert.annotations = _annotations(rule, labels, breach.value)
         if alert.state == "pending" and now - alert.active_since >= wait:
             alert.state, alert.fired_at = "firing", now
-            done.append(record(session, alert, rule.name, "pending", "firing", now, detail=breach.detail))
+            done.append(
+                record(session, alert, rule.name, "pending", "firing", now, detail=breach.detail, outbox=outbox)
+            )
         elif alert.state == "firing" and alert.cleared_since is not None:
             alert.cleared_since = None  # breached again within the hold: stays firing
     for key, alert in current.items():
@@ -198,35 +211,63 @@ def _step(ctx: Context, rule: AlertRule, breaches: list[Breach]) -> list[Transit
         alert.last_evaluated_at = now
         if alert.state == "pending":
             alert.state, alert.open_key = "inactive", None
-            done.append(record(session, alert, rule.name, "pending", "inactive", now))
+            done.append(record(session, alert, rule.name, "pending", "inactive", now, outbox=outbox))
             continue
         if alert.cleared_since is None:
             alert.cleared_since = now
         if now - alert.cleared_since >= hold:
             alert.state, alert.resolved_at, alert.open_key = "resolved", now, None
-            done.append(record(session, alert, rule.name, "firing", "resolved", now))
+            done.append(record(session, alert, rule.name, "firing", "resolved", now, outbox=outbox))
+    for alert, breach in _open_many(session, rule, fresh):
+        done.append(
+            record(session, alert, rule.name, "inactive", alert.state, now, detail=breach.detail, outbox=outbox)
+        )
     return done
 
 
-def _open(session: Session, rule: AlertRule, breach: Breach, labels: dict[str, str], key: str, now: datetime,
-          *, fire: bool) -> list[Transition]:  # fmt: skip
-    alert = MonitorAlert(
-        id=uuid.uuid4(), rule_id=rule.id, fingerprint=key, open_key=key, state="firing" if fire else "pending",
-        severity=rule.severity, labels=labels, annotations=_annotations(rule, labels, breach.value),
-        resource_id=breach.resource_id, provider_id=breach.provider_id, value=breach.value, active_since=now,
-        fired_at=now if fire else None, last_evaluated_at=now, created_at=now, updated_at=now,
-    )  # fmt: skip
+def _new_alert(rule: AlertRule, breach: Breach, labels: dict[str, str], key: str, now: datetime,
+               *, fire: bool) -> dict[str, Any]:  # fmt: skip
+    return {
+        "rule_id": rule.id, "fingerprint": key, "open_key": key, "state": "firing" if fire else "pending",
+        "severity": rule.severity, "labels": labels, "annotations": _annotations(rule, labels, breach.value),
+        "resource_id": breach.resource_id, "provider_id": breach.provider_id, "value": breach.value,
+        "active_since": now, "fired_at": now if fire else None, "last_evaluated_at": now, "created_at": now,
+        "updated_at": now,
+    }  # fmt: skip
+
+
+def _open_many(
+    session: Session, rule: AlertRule, fresh: list[tuple[dict[str, Any], Breach]]
+) -> list[tuple[MonitorAlert, Breach]]:
+    """Insert the rule's new alerts, all in one flush; when a concurrent evaluator opened one of
+    them first (its ``open_key`` is taken), one at a time, leaving out those it opened."""
+    if not fresh:
+        return []
+    made = [(MonitorAlert(id=uuid.uuid4(), **fields), breach) for fields, breach in fresh]
     try:
         with session.begin_nested():
-            session.add(alert)
+            session.add_all([alert for alert, _ in made])
             session.flush()
-    except IntegrityError:  # a concurrent evaluator opened it first
-        log.info("alert %s of rule %s was opened by another evaluator", key[:12], rule.name)
-        return []
-    return [record(session, alert, rule.name, "inactive", alert.state, now, detail=breach.detail)]
+        return made
+    except IntegrityError:
+        pass
+    opened = []
+    for fields, breach in fresh:
+        alert = MonitorAlert(id=uuid.uuid4(), **fields)
+        try:
+            with session.begin_nested():
+                session.add(alert)
+                session.flush()
+        except IntegrityError:
+            log.info("alert %s of rule %s was opened by another evaluator", fields["open_key"][:12], rule.name)
+            continue
+        opened.append((alert, breach))
+    return opened
 
 
-def _close_all(session: Session, rule: AlertRule, now: datetime, reason: str) -> list[Transition]:
+def _close_all(
+    session: Session, rule: AlertRule, now: datetime, reason: str, outbox: list[dict[str, Any]]
+) -> list[Transition]:
     done = []
     for alert in _open_alerts(session, rule).values():
         before = alert.state
@@ -235,11 +276,13 @@ def _close_all(session: Session, rule: AlertRule, now: datetime, reason: str) ->
             alert.state = "inactive"
         else:
             alert.state, alert.resolved_at = "resolved", now
-        done.append(record(session, alert, rule.name, before, alert.state, now, detail={"reason": reason}))
+        done.append(
+            record(session, alert, rule.name, before, alert.state, now, detail={"reason": reason}, outbox=outbox)
+        )
     return done
 
 
-def _expire_acks(session: Session, now: datetime) -> list[Transition]:
+def _expire_acks(session: Session, now: datetime, outbox: list[dict[str, Any]]) -> list[Transition]:
     query = select(MonitorAlert, AlertRule.name).join(AlertRule, AlertRule.id == MonitorAlert.rule_id).where(
         MonitorAlert.acked_at.is_not(None), MonitorAlert.ack_expires_at.is_not(None),
         MonitorAlert.ack_expires_at <= now, MonitorAlert.state.in_(OPEN),
@@ -248,5 +291,5 @@ def _expire_acks(session: Session, now: datetime) -> list[Transition]:
     for alert, name in session.execute(query).all():
         detail = {"acked_by": alert.acked_by, "expired_at": alert.ack_expires_at.isoformat()}  # type: ignore[union-attr]
         alert.acked_by = alert.acked_at = alert.ack_note = alert.ack_expires_at = None
-        done.append(record(session, alert, name, alert.state, "unacknowledged", now, detail=detail))
+        done.append(record(session, alert, name, alert.state, "unacknowledged", now, detail=detail, outbox=outbox))
     return done
