@@ -79,7 +79,7 @@ def list_alerts(
             found = seek(query, MonitorAlert.updated_at, MonitorAlert.id, limit=200, cursor=after, descending=True,
                          decode=datetime.fromisoformat)  # fmt: skip
             batch = list(session.scalars(found))
-            rows += [a for a in batch[:200] if all(str(a.labels.get(k)) == v for k, v in labels)]
+            rows += [a for a in batch[:200] if all(str(a.labels.get(k, "")) == v for k, v in labels)]
             if len(batch) <= 200:
                 break
             after = _cursor_of(batch[199])

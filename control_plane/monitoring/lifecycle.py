@@ -159,17 +159,26 @@ def evaluate(
         cost = any(r.enabled and r.kind in COST_KINDS for r in rules)
         with opened(session, now, serving_dir, cost_rules=cost) as ctx:
             for rule in rules:
-                if not rule.enabled:
-                    done += _close_all(session, rule, now, "the rule is disabled", outbox)
-                    continue
-                breaches = KIND_CHECKS[rule.kind](ctx, rule)
-                if breaches is None:  # its data cannot be read this round: leave its alerts alone
-                    continue
-                done += _step(ctx, rule, breaches, outbox)
+                queued = len(outbox)
+                try:
+                    with session.begin_nested():  # one rule that fails leaves the others evaluated
+                        done += _rule_round(ctx, rule, outbox)
+                except Exception:
+                    log.exception("alert rule %s (%s) could not be evaluated", rule.name, rule.id)
+                    del outbox[queued:]
         done += _expire_acks(session, now, outbox)
         session.flush()
         events.publish_many(session, "alerts", outbox, at=now)
     return done
+
+
+def _rule_round(ctx: Context, rule: AlertRule, outbox: list[dict[str, Any]]) -> list[Transition]:
+    if not rule.enabled:
+        return _close_all(ctx.session, rule, ctx.now, "the rule is disabled", outbox)
+    breaches = KIND_CHECKS[rule.kind](ctx, rule)
+    if breaches is None:  # its data cannot be read this round: leave its alerts alone
+        return []
+    return _step(ctx, rule, breaches, outbox)
 
 
 def _open_alerts(session: Session, rule: AlertRule) -> dict[str, MonitorAlert]:

@@ -78,6 +78,20 @@ def test_disabling_a_rule_resolves_its_firing_alerts_and_drops_its_pending_ones(
     assert history(sessions, fired.id)[-1] == ("firing", "resolved")
 
 
+def test_a_rule_that_cannot_be_evaluated_leaves_the_others_evaluated(engine: Engine) -> None:
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        web = add_resource(session, add_provider(session), "web-1")
+        good = {"metric": "cpu", "selector": {}, "aggregation": "avg", "window": 30.0, "comparator": ">",
+                "threshold": 90.0, "for": 0.0}  # fmt: skip
+        add_rule(session, "a broken", "threshold", {**good, "comparator": "~"})  # written around the API
+        rule = add_rule(session, "b fine", "threshold", good)
+    cpu(sessions, web, T0, 99)
+    done = lifecycle.evaluate(sessions, now=T0)
+    assert [(t.rule, t.to_state) for t in done] == [("b fine", "firing")]
+    assert [a.state for a in alerts_of(sessions, rule.id)] == ["firing"]
+
+
 def test_a_pending_alert_can_be_acknowledged_and_a_dropped_one_cannot(engine: Engine) -> None:
     sessions = make_sessionmaker(engine)
     with sessions.begin() as session:
