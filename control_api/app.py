@@ -19,6 +19,8 @@ from control_api.logs import configure_logging
 from control_api.openapi import document
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import (
+    alert_rules,
+    alerts,
     audit,
     budgets,
     costs,
@@ -29,6 +31,7 @@ from control_api.routers import (
     providers,
     reports,
     resources,
+    silences,
 )
 from control_api.settings import ApiSettings
 from control_api.transport import WedCloudApi
@@ -152,6 +155,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         forecasts,
         optimisation,
         monitoring,
+        alert_rules,  # before alerts: /alerts/rules and /alerts/silences are not alert ids
+        silences,
+        alerts,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

@@ -24,6 +24,11 @@ COST_OPERATIONS = (
     "create_budget", "list_budgets", "get_budget", "update_budget", "delete_budget", "list_budget_alerts",
     "list_cost_reports", "create_cost_report", "get_cost_report",
 )  # fmt: skip
+ALERT_OPERATIONS = (
+    "create_alert", "list_alerts", "get_alert", "acknowledge_alert", "create_alert_rule", "list_alert_rules",
+    "get_alert_rule", "replace_alert_rule", "delete_alert_rule", "create_silence", "list_silences", "get_silence",
+    "expire_silence",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,7 @@ def _has_examples(schema: dict[str, Any], document: dict[str, Any], depth: int =
     return any(isinstance(c, dict) and _has_examples(c, document, depth - 1) for c in children)
 
 
-@pytest.mark.parametrize("operation_id", PROVIDER_OPERATIONS + RESOURCE_OPERATIONS + COST_OPERATIONS)
+@pytest.mark.parametrize("operation_id", PROVIDER_OPERATIONS + RESOURCE_OPERATIONS + COST_OPERATIONS + ALERT_OPERATIONS)
 def test_each_endpoint_documents_examples_errors_and_its_role(document: dict[str, Any], operation_id: str) -> None:
     operation = _operations(document)[operation_id]
     if "requestBody" in operation:

@@ -1,0 +1,116 @@
+"""Silences, as in Alertmanager: label matchers and a window. An alert whose labels every
+matcher of an active silence holds still changes state and is listed, but is not notified
+(``notify`` asks :func:`silenced`). Matchers are ``{"name", "op", "value"}`` with ``op`` one of
+``=``, ``!=``, ``=~`` and ``!~`` (regular expressions anchored at both ends, as Alertmanager's).
+Deleting a silence expires it now; it stays readable.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from control_plane.pagination import page_of, seek
+from control_plane.services.errors import InvalidRequest, NotFound
+from control_plane.store.monitoring_models import Silence
+
+OPERATORS = ("=", "!=", "=~", "!~")
+STATES = ("active", "pending", "expired")
+
+
+def check_matchers(matchers: list[dict[str, Any]]) -> None:
+    for index, matcher in enumerate(matchers):
+        if matcher["op"] in ("=~", "!~"):
+            try:
+                re.compile(matcher["value"])
+            except re.error as exc:
+                field = f"matchers.{index}.value"
+                raise InvalidRequest(f"{field}: not a regular expression ({exc})",
+                                     errors=[{"location": "body", "field": field,
+                                              "message": f"not a regular expression ({exc})"}]) from None  # fmt: skip
+
+
+def matches(matcher: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
+    value = str(labels.get(matcher["name"], ""))
+    op, wanted = matcher["op"], str(matcher["value"])
+    if op == "=":
+        return value == wanted
+    if op == "!=":
+        return value != wanted
+    found = re.fullmatch(wanted, value) is not None
+    return found if op == "=~" else not found
+
+
+def state_of(silence: Silence, now: datetime) -> str:
+    if silence.ends_at <= now:
+        return "expired"
+    return "active" if silence.starts_at <= now else "pending"
+
+
+def silenced(silences: Iterable[Silence], labels: Mapping[str, Any], now: datetime) -> Silence | None:
+    """The first active silence every matcher of which holds for ``labels``."""
+    for silence in silences:
+        if state_of(silence, now) == "active" and all(matches(m, labels) for m in silence.matchers):
+            return silence
+    return None
+
+
+def active(session: Session, now: datetime) -> list[Silence]:
+    return list(session.scalars(select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)))
+
+
+def create(session: Session, fields: dict[str, Any], *, by: str | None, now: datetime) -> Silence:
+    check_matchers(fields["matchers"])
+    starts = fields.get("starts_at") or now
+    if fields["ends_at"] <= starts:
+        message = "must be after starts_at (or now)"
+        raise InvalidRequest(
+            f"ends_at: {message}", errors=[{"location": "body", "field": "ends_at", "message": message}]
+        )
+    silence = Silence(id=uuid.uuid4(), matchers=fields["matchers"], starts_at=starts, ends_at=fields["ends_at"],
+                      comment=fields.get("comment") or "", created_by=by, created_at=now)  # fmt: skip
+    session.add(silence)
+    session.flush()
+    return silence
+
+
+def get(session: Session, silence_id: uuid.UUID) -> Silence:
+    silence = session.get(Silence, silence_id)
+    if silence is None:
+        raise NotFound(f"no silence has the id {silence_id}")
+    return silence
+
+
+def expire(silence: Silence, now: datetime) -> None:
+    """End the silence now (one not started yet ends before it starts)."""
+    if silence.ends_at > now:
+        silence.ends_at = now
+        if silence.starts_at > now:
+            silence.starts_at = now
+
+
+def list_silences(
+    session: Session, *, now: datetime, limit: int, cursor: str | None, state: str | None = None
+) -> tuple[list[Silence], str | None]:
+    query: Select[Any] = select(Silence)
+    if state == "active":
+        query = query.where(Silence.starts_at <= now, Silence.ends_at > now)
+    elif state == "pending":
+        query = query.where(Silence.starts_at > now)
+    elif state == "expired":
+        query = query.where(Silence.ends_at <= now)
+    rows = list(session.scalars(seek(query, Silence.created_at, Silence.id, limit=limit, cursor=cursor,
+                                     descending=True, decode=datetime.fromisoformat)))  # fmt: skip
+    return page_of(rows, limit, lambda s: s.created_at.isoformat())
+
+
+def view(silence: Silence, now: datetime) -> dict[str, Any]:
+    return {"id": silence.id, "matchers": silence.matchers, "starts_at": silence.starts_at,
+            "ends_at": silence.ends_at, "comment": silence.comment, "created_by": silence.created_by,
+            "created_at": silence.created_at, "state": state_of(silence, now)}  # fmt: skip
