@@ -77,7 +77,8 @@ def stream_server(home: Path, store_url: str, **settings: Any) -> Iterator[Strea
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
         time.sleep(0.02)
     try:
         yield StreamServer(f"ws://127.0.0.1:{port}{PATH}", engine, keys, app)
