@@ -49,21 +49,31 @@ PATH = "/api/cloud/monitoring/stream"
 # -- the producer (its own process) -------------------------------------------------------------
 
 
-def produce(database_url: str, rate: float, seconds: float) -> None:
-    engine = make_engine(database_url)
-    interval = 1 / rate
+def produce(database_url: str, rate: float, seconds: float, threads: int = 4) -> None:
+    """``rate`` events a second, one transaction each, from ``threads`` connections (one
+    connection's commits alone cannot keep 200 a second on a PostgreSQL that syncs each)."""
+    engine = make_engine(database_url, pool_size=threads)
     started = time.perf_counter()
-    sent = 0
-    while (elapsed := time.perf_counter() - started) < seconds:
-        if sent > elapsed * rate:
-            time.sleep(max(0.0, sent * interval - elapsed))
-            continue
-        resource = RESOURCES[sent % len(RESOURCES)]
-        data = {"resource_id": resource, "values": {"cpu": 41.5, "memory": 63.0, "network_in": 1200.0}}
-        with Session(engine) as session, session.begin():
-            events.publish(session, "metrics", data, provider_id=PROVIDER, resource_id=resource)
-        sent += 1
-    print(json.dumps({"sent": sent}), flush=True)
+    counts = [0] * threads
+
+    def worker(index: int) -> None:
+        share = rate / threads
+        while (elapsed := time.perf_counter() - started) < seconds:
+            if counts[index] > elapsed * share:
+                time.sleep(max(0.0, counts[index] / share - elapsed))
+                continue
+            resource = RESOURCES[(counts[index] * threads + index) % len(RESOURCES)]
+            data = {"resource_id": resource, "values": {"cpu": 41.5, "memory": 63.0, "network_in": 1200.0}}
+            with Session(engine) as session, session.begin():
+                events.publish(session, "metrics", data, provider_id=PROVIDER, resource_id=resource)
+            counts[index] += 1
+
+    pool = [threading.Thread(target=worker, args=(index,)) for index in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    print(json.dumps({"sent": sum(counts)}), flush=True)
     engine.dispose()
 
 

@@ -138,8 +138,8 @@ class Client:
     closing: str | None = None  # a reason to close (the key was revoked)
 
     def push(self, event_id: int | None, topic: str, text: str) -> None:
-        if event_id is not None and self.events >= self.bound and topic != "alerts" and not self._drop_one():
-            self._count_lost(event_id)  # only alerts are queued: the newcomer goes
+        if event_id is not None and self.events >= self.bound and not self._drop_one() and topic != "alerts":
+            self._count_lost(event_id)  # only alerts are queued: the newcomer goes (an alert stays)
             return
         item = _Item(event_id, topic, text)
         self.queue.append(item)
