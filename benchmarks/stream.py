@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,8 @@ from control_plane.store.migrate import upgrade
 RESOURCES = [str(uuid.UUID(int=n + 1)) for n in range(500)]
 PROVIDER = str(uuid.UUID(int=10**6))
 PATH = "/api/cloud/monitoring/stream"
+AT = re.compile(r'"type":"event","id":\d+,"topic":"\w+","at":"([^"]+)"')
+LOST = re.compile(r'"type": "lost", "count": (\d+)')
 
 
 # -- the producer (its own process) -------------------------------------------------------------
@@ -80,7 +83,9 @@ def produce(database_url: str, rate: float, seconds: float, threads: int = 4) ->
 # -- subscribers (their own processes) ----------------------------------------------------------
 
 
-async def subscribe(url: str, key: str, first: int, count: int, filtered: bool, out: Path) -> None:
+async def subscribe(
+    url: str, key: str, first: int, count: int, filtered: bool, deflate: bool, batch: bool, out: Path
+) -> None:
     """``count`` connections; they read until this process's stdin closes."""
     from websockets.asyncio.client import connect
 
@@ -94,7 +99,9 @@ async def subscribe(url: str, key: str, first: int, count: int, filtered: bool, 
     async def one(index: int) -> None:
         nonlocal lost, ready
         query = "topics=metrics" + (f"&resource={RESOURCES[index % len(RESOURCES)]}" if filtered else "")
-        async with connect(f"{url}?{query}", additional_headers={"X-API-Key": key}, open_timeout=60) as ws:
+        query += "&batch=true" if batch else ""
+        options: dict[str, Any] = {} if deflate else {"compression": None}
+        async with connect(f"{url}?{query}", additional_headers={"X-API-Key": key}, open_timeout=60, **options) as ws:
             await ws.recv()  # hello
             ready += 1
             while not stop.is_set():
@@ -108,6 +115,10 @@ async def subscribe(url: str, key: str, first: int, count: int, filtered: bool, 
                 if text.startswith('{"type":"event"'):
                     at = text[text.index('"at":"') + 6 :]
                     latencies.append(arrived - datetime.fromisoformat(at[: at.index('"')]).timestamp())
+                elif text.startswith('{"type":"batch"'):  # read cheaply: the clients share the cores
+                    for at in AT.findall(text):
+                        latencies.append(arrived - datetime.fromisoformat(at).timestamp())
+                    lost += sum(int(count) for count in LOST.findall(text))
                 elif '"lost"' in text:
                     lost += json.loads(text)["count"]
 
@@ -134,7 +145,12 @@ def run(
     for index, count in enumerate(per):
         out = work / f"latencies-{subscribers}-{index}.bin"
         command = [sys.executable, __file__, "--role", "subscriber", "--url", url, "--key", key, "--first", str(first)]
-        command += ["--count", str(count), "--out", str(out)] + (["--filtered"] if filtered else [])
+        command += (
+            ["--count", str(count), "--out", str(out)]
+            + (["--filtered"] if filtered else [])
+            + (["--no-deflate"] if args.no_deflate else [])
+            + (["--batch"] if args.batch else [])
+        )
         clients.append((subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True), out))
         first += count
     for client, _ in clients:
@@ -182,6 +198,10 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=5, help="seconds the subscribers keep reading afterwards")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--filtered", action="store_true", help="each subscriber follows one resource of 500")
+    parser.add_argument(
+        "--no-deflate", action="store_true", help="subscribers decline permessage-deflate (browsers offer it)"
+    )
+    parser.add_argument("--batch", action="store_true", help="subscribers ask for batch=true")
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL (default: SQLite)")
     parser.add_argument("--port", type=int, default=8766)
     # for the child processes
@@ -196,7 +216,18 @@ def main() -> None:
         produce(args.database_url, args.rate, args.seconds)
         return
     if args.role == "subscriber":
-        asyncio.run(subscribe(args.url, args.key, args.first, args.count, args.filtered, Path(args.out)))
+        asyncio.run(
+            subscribe(
+                args.url,
+                args.key,
+                args.first,
+                args.count,
+                args.filtered,
+                not args.no_deflate,
+                args.batch,
+                Path(args.out),
+            )
+        )
         return
     bench(args)
 
@@ -217,6 +248,8 @@ def bench(args: argparse.Namespace) -> None:
             url = base.replace("http://", "ws://") + PATH
             store = "PostgreSQL (LISTEN/NOTIFY)" if args.postgres else "SQLite (50 ms poll)"
             shape = "one resource each" if args.filtered else "every event"
+            shape += ", without permessage-deflate" if args.no_deflate else ", with permessage-deflate"
+            shape += ", batch=true" if args.batch else ""
             when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
             print(f"{store}; {args.rate:g} events/s for {args.seconds:g} s; subscribers take {shape}; {when}")
             baseline = report("1 subscriber, every event", run(args, url, key, database_url, 1, work, filtered=False))

@@ -136,6 +136,7 @@ class Client:
     skip: set[int] = field(default_factory=set)  # ids already sent by a replay
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: str | None = None  # a reason to close (the key was revoked)
+    batch: bool = False  # several ready messages go as one {"type": "batch", "messages": [...]}
 
     def push(self, event_id: int | None, topic: str, text: str) -> None:
         if event_id is not None and self.events >= self.bound and not self._drop_one() and topic != "alerts":
@@ -195,6 +196,19 @@ class Client:
             return item.text
         self.wake.clear()
         return None
+
+    def next_frame(self, most: int = 500) -> str | None:
+        """The next text frame: one message, or with ``batch`` all that are ready (up to
+        ``most``) in a ``batch`` message when there are several."""
+        first = self.take()
+        if first is None or not self.batch:
+            return first
+        texts = [first]
+        while len(texts) < most and (text := self.take()) is not None:
+            texts.append(text)
+        if len(texts) == 1:
+            return first
+        return '{"type":"batch","messages":[' + ",".join(texts) + "]}"
 
 
 def event_text(event: Event) -> str:

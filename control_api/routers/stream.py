@@ -81,13 +81,13 @@ async def stream(websocket: WebSocket) -> None:
     await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
     try:
         principal = await _authenticated(websocket, offered, settings)
-        subscription, since = _query(websocket)
+        subscription, since, batch = _query(websocket)
     except Refused as refusal:
         await _close(websocket, refusal.code, refusal.reason)
         return
     except WebSocketDisconnect:
         return
-    client = Client(subscription, hub.settings.stream_queue, key_id=principal.key_id)
+    client = Client(subscription, hub.settings.stream_queue, key_id=principal.key_id, batch=batch)
     hub.register(client)
     try:
         floor = hub.gaps.watermark()  # a replayed id below this is never published live again
@@ -95,7 +95,7 @@ async def stream(websocket: WebSocket) -> None:
             json.dumps(
                 {
                     "type": "hello",
-                    "subscription": {**subscription.shown(), "since": since},
+                    "subscription": {**subscription.shown(), "since": since, "batch": batch},
                     "last_event_id": hub.last_event_id,
                     "worker_pid": os.getpid(),
                     "key_name": principal.name,
@@ -162,7 +162,7 @@ def _principal(sessions: sessionmaker[Session], key: str) -> Principal | None:
     return principal
 
 
-def _query(websocket: WebSocket) -> tuple[Subscription, int | None]:
+def _query(websocket: WebSocket) -> tuple[Subscription, int | None, bool]:
     params = websocket.query_params
     try:
         subscription = Subscription.parse(
@@ -170,12 +170,15 @@ def _query(websocket: WebSocket) -> tuple[Subscription, int | None]:
         )
     except SubscriptionError as exc:
         raise Refused(BAD_SUBSCRIPTION, f"{exc.field}: {exc.detail}"[:120]) from None
+    batch = params.get("batch", "false").lower()
+    if batch not in ("true", "false", "1", "0"):
+        raise Refused(BAD_SUBSCRIPTION, "batch: must be true or false")
     raw = params.get("since")
     if raw is None or raw == "":
-        return subscription, None
+        return subscription, None, batch in ("true", "1")
     if not raw.isdigit() or len(raw) > 18:
         raise Refused(BAD_SUBSCRIPTION, "since: must be an event id (a non-negative integer)")
-    return subscription, int(raw)
+    return subscription, int(raw), batch in ("true", "1")
 
 
 async def _replay(websocket: WebSocket, hub: StreamHub, client: Client, since: int, floor: int) -> None:
@@ -207,7 +210,7 @@ async def _send_forever(websocket: WebSocket, hub: StreamHub, client: Client, sc
             if client.closing:
                 await _close(websocket, POLICY, client.closing)
                 break
-            while (text := client.take()) is not None:
+            while (text := client.next_frame()) is not None:
                 await websocket.send_text(text)
             if client.skip and hub.gaps.watermark() > max(client.skip):
                 client.skip.clear()

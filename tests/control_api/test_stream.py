@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from control_api.routers import stream as stream_router
+from control_plane.monitoring import events
 from control_plane.security import Role
 from control_plane.services.api_keys import list_keys, revoke_key
 from tests.control_api.streaming import (
@@ -203,10 +204,35 @@ def test_a_bad_query_parameter_closes_naming_it(server: StreamServer) -> None:
             ("provider=not-a-uuid", "provider"),
             ("since=-3", "since"),
             ("topics=metrics,x", "topics"),
+            ("batch=maybe", "batch"),
         ):
             async with open_stream(server.url, key=key, query=query) as ws:
                 code, reason = await closed_with(ws)
             assert (code, reason.split(":")[0]) == (4422, field), (query, reason)
+
+    asyncio.run(scenario())
+
+
+def test_batch_true_sends_the_events_ready_together_in_one_frame(server: StreamServer) -> None:
+    key = server.keys[Role.VIEWER]
+
+    def publish_twenty() -> int:
+        with Session(server.engine) as session, session.begin():
+            return events.publish_many(session, "metrics", [{"data": {"i": i}} for i in range(20)])
+
+    async def scenario() -> None:
+        async with (
+            open_stream(server.url, key=key, query="topics=metrics&batch=true") as batched,
+            open_stream(server.url, key=key, query="topics=metrics") as single,
+        ):
+            assert (await hello(batched))["subscription"]["batch"] is True
+            await hello(single)
+            newest = await asyncio.to_thread(publish_twenty)  # one commit: read and queued at once
+            frame = await message(batched)
+            assert frame["type"] == "batch"
+            assert [item["id"] for item in frame["messages"]] == list(range(newest - 19, newest + 1))
+            assert {item["type"] for item in frame["messages"]} == {"event"}
+            assert ids(await collect(single, 20)) == list(range(newest - 19, newest + 1))  # one frame each
 
     asyncio.run(scenario())
 
