@@ -92,7 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
     principals = VersionedCache[Principal](1024, max_age=60)
     refusals = RefusalLog()
-    hub = StreamHub(engine, sessions)
+    hub = StreamHub(engine, sessions, handshakes_per_minute=settings.rate_limit_per_address)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -30,6 +30,7 @@ import anyio.abc
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_api.limits import TokenBuckets
 from control_plane.monitoring.events import TOPICS, Event
 from control_plane.monitoring.fanout import EventSource, Gaps
 from control_plane.monitoring.settings import MonitorSettings
@@ -219,12 +220,19 @@ class StreamHub:
     """The worker's clients and its event source; ``status()`` feeds the health endpoint."""
 
     def __init__(
-        self, engine: Engine, sessions: sessionmaker[Session], settings: MonitorSettings | None = None
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        settings: MonitorSettings | None = None,
+        *,
+        handshakes_per_minute: int = 0,
     ) -> None:
         self.engine = engine
         self.sessions = sessions
         self.settings = settings or MonitorSettings()
         self.clients: set[Client] = set()
+        # the gate does not see WebSocket handshakes: each costs a key lookup, so they are counted here
+        self.handshakes = TokenBuckets(handshakes_per_minute)
         self.source = EventSource(engine, self._from_thread, self.settings, sessions=sessions)
         # the ids published on the loop, and the gaps it may still see filled: a replay skips
         # none below its watermark (kept a second longer than the source's own)

@@ -15,6 +15,9 @@ itself, in order:
    checked with the gate's service (``api_keys.authenticate``) in a worker thread. Missing,
    unknown or revoked: close 1008. Any role may read the stream. A key revoked while its
    connection is open is noticed at the next ping and the connection closed with 1008.
+
+Handshakes from one address are limited like the gate's requests (``rate_limit_per_address`` a
+minute): past it, the connection is closed with 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from control_api.gate import presented_key
+from control_api.limits import client_subject, retry_after
 from control_api.settings import ApiSettings
 from control_api.stream_hub import Client, StreamHub, Subscription, SubscriptionError, event_text
 from control_plane.monitoring import events
@@ -79,6 +83,12 @@ async def stream(websocket: WebSocket) -> None:
         return
     offered = list(websocket.scope.get("subprotocols") or [])
     await websocket.accept(subprotocol=PROTOCOL if PROTOCOL in offered else None)
+    wait = hub.handshakes.take(client_subject(websocket.scope))
+    if wait is not None:
+        await _close(
+            websocket, TRY_AGAIN_LATER, f"too many connections from this address; try again in {retry_after(wait)} s"
+        )
+        return
     try:
         principal = await _authenticated(websocket, offered, settings)
         subscription, since, batch = _query(websocket)

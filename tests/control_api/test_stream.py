@@ -386,3 +386,19 @@ def test_the_hub_status_counts_clients_and_the_last_event(server: StreamServer) 
 
     asyncio.run(scenario())
     assert hub.status()["clients"] == 0
+
+
+def test_handshakes_from_one_address_are_rate_limited(tmp_path: Path) -> None:
+    with stream_server(tmp_path / "home", f"sqlite:///{tmp_path / 'state.db'}", rate_limit_per_address=3) as server:
+        key = server.keys[Role.VIEWER]
+
+        async def scenario() -> None:
+            for _ in range(3):
+                async with open_stream(server.url, key=key) as ws:
+                    await hello(ws)
+            async with open_stream(server.url, key=key) as ws:
+                code, reason = await closed_with(ws)
+            assert code == 1013
+            assert reason.startswith("too many connections from this address")
+
+        asyncio.run(scenario())
