@@ -32,8 +32,10 @@ from control_api.routers import (
     reports,
     resources,
     silences,
+    stream,
 )
 from control_api.settings import ApiSettings
+from control_api.stream_hub import StreamHub
 from control_api.transport import WedCloudApi
 from control_plane.crypto import SecretKeyError, load_cipher
 from control_plane.services import webhooks
@@ -93,6 +95,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     # a key's last-used time is refreshed about once a minute: a cached caller is re-read then
     principals = VersionedCache[Principal](1024, max_age=60)
     refusals = RefusalLog()
+    hub = StreamHub(engine, sessions, handshakes_per_minute=settings.rate_limit_per_address)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -102,8 +105,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if settings.reconcile_every_seconds > 0:
                 background.start_soon(_reconcile_forever, settings, sessions)
             background.start_soon(_write_refusals_forever, sessions, refusals)
+            await hub.start(background)
             yield
             background.cancel_scope.cancel()
+        await hub.stop()
         await write_refusals(sessions, refusals.sweep(float("inf")))  # the minutes still open
         snapshots.close()
         counters.close()
@@ -129,6 +134,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.counters = counters
     app.state.principals = principals
     app.state.refusals = refusals
+    app.state.stream = hub
     app.state.pages = VersionedCache[bytes](settings.response_cache_entries)
     install_problem_handlers(app)
     # the last added is the outermost: every answer, the gate's too, gets a request id
@@ -158,6 +164,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         alert_rules,  # before alerts: /alerts/rules and /alerts/silences are not alert ids
         silences,
         alerts,
+        stream,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
