@@ -113,7 +113,8 @@ def load_live(engine: Engine, world: str, flavour: FlavourKey | str, resource_id
         header = connection.execute(select(state.worlds).where(state.worlds.c.name == world)).one_or_none()
         if header is None:
             raise AuthenticationFailed(f"the sandbox world {world!r} does not exist; run `wedcloud sandbox create`")
-        rows, desired = [], {}
+        rows: list[Any] = []
+        desired: dict[str, int] = {}
         ids = list(dict.fromkeys(resource_ids))
         for chunk in range(0, len(ids), 5000):
             part = ids[chunk : chunk + 5000]
@@ -168,7 +169,8 @@ def unit_noise(key: str, seconds: np.ndarray) -> np.ndarray:
         x = (x ^ (x >> np.uint64(27))) * _MIX_2
         x = x ^ (x >> np.uint64(31))
     uniform = (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    return (uniform - 0.5) * 2 * np.sqrt(3.0)
+    centred: np.ndarray = (uniform - 0.5) * 2 * np.sqrt(3.0)
+    return centred
 
 
 # Hourly curves already computed, by (seed, resource, size, desired, first hour, hours): a
@@ -237,7 +239,8 @@ def resource_samples(
     steps = np.arange(len(hours), dtype=float)
 
     def at(metric: Metric) -> np.ndarray:
-        return np.interp(position, steps, hourly[metric])
+        values: np.ndarray = np.interp(position, steps, hourly[metric])
+        return values
 
     def noise(metric: str) -> np.ndarray:
         return unit_noise(f"{world.seed}:{resource.id}:{metric}", seconds)
@@ -286,4 +289,4 @@ def live_samples(world: LiveWorld, start: datetime, end: datetime, hot: HotSpot 
             "value": np.concatenate(values).astype(np.float64),
         }
     )
-    return frame.cast(METRICS_SCHEMA)  # type: ignore[arg-type]
+    return frame.cast(METRICS_SCHEMA)
