@@ -23,6 +23,7 @@ from control_api.routers import (
     budgets,
     costs,
     forecasts,
+    metrics,
     monitoring,
     operations,
     optimisation,
@@ -152,6 +153,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         forecasts,
         optimisation,
         monitoring,
+        metrics,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
