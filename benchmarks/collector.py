@@ -154,7 +154,14 @@ def postgres_database(server: str) -> Iterator[str]:
         admin.dispose()
 
 
-def store_size(count: int, root: Path, postgres: str | None) -> None:
+def store_size(count: int, root: Path, postgres: str | None, *, sqlite: bool = True) -> None:
+    if sqlite:
+        sqlite_size(count, root)
+    if postgres is not None:
+        postgres_size(count, postgres)
+
+
+def sqlite_size(count: int, root: Path) -> None:
     path = root / "size.db"
     engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
@@ -166,14 +173,14 @@ def store_size(count: int, root: Path, postgres: str | None) -> None:
         f"SQLite: one hour of samples for {count:,} resources ({120 * count:,} rows + {12 * count:,} rollups) "
         f"= {hour / 2**20:,.1f} MiB, written in {seconds:.1f} s; 6 hours (extrapolated, x6): {6 * hour / 2**30:.2f} GiB"
     )
-    if postgres is None:
-        return
+
+
+def postgres_size(count: int, postgres: str) -> None:
     with postgres_database(postgres) as url:
         engine = make_engine(url)
         upgrade(engine)
         seconds = fill_an_hour(engine, count)
         with engine.connect() as connection:
-            connection.execute(text("VACUUM ANALYZE metric_samples"))
             raw, rolled = connection.execute(
                 text("SELECT pg_total_relation_size('metric_samples'), pg_total_relation_size('metric_rollups')")
             ).one()
@@ -192,11 +199,13 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--postgres", default=None, help="A PostgreSQL server URL (its admin database).")
     parser.add_argument("--skip-size", action="store_true")
+    parser.add_argument("--skip-cycles", action="store_true", help="Only the store's size.")
+    parser.add_argument("--skip-sqlite-size", action="store_true", help="The store's size on PostgreSQL only.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         results = {}
-        for count in (args.baseline, args.resources):
+        for count in () if args.skip_cycles else (args.baseline, args.resources):
             first, times, written, published = time_cycles(count, args.cycles, root)
             results[count] = statistics.median(times)
             print(
@@ -205,7 +214,9 @@ def main() -> None:
                 f"({written:,} samples and {published:,} events per cycle)"
             )
         if not args.skip_size:
-            store_size(args.resources, root, args.postgres)
+            store_size(args.resources, root, args.postgres, sqlite=not args.skip_sqlite_size)
+    if args.skip_cycles:
+        return
     big, small = results[args.resources], results[args.baseline]
     print(
         f"cycle median for {args.resources:,} resources {big:.2f} s (target < 10 s of a 30 s interval) vs "
