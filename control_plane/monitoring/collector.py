@@ -37,7 +37,7 @@ from clouds.errors import Throttled
 from control_plane.crypto import Cipher, SecretKeyError, load_cipher
 from control_plane.monitoring import events, samples
 from control_plane.monitoring.settings import MonitorSettings
-from control_plane.services.providers import adapter_for
+from control_plane.services.providers import adapter_for, adapter_unavailable
 from control_plane.store.db import transaction
 from control_plane.store.models import Provider, Resource
 from control_plane.store.monitoring_models import MonitorStatus
@@ -226,6 +226,8 @@ def _targets(session: Session, now: datetime, settings: MonitorSettings) -> list
     lookback = timedelta(seconds=settings.lookback_seconds)
     targets = []
     for provider in providers:
+        if adapter_unavailable(provider):
+            continue  # registered for its bills only: nothing to read its metrics with
         status = statuses.get(provider.id)
         last = status.last_success_at if status is not None else None
         start = now - min(lookback, 2 * timedelta(seconds=settings.interval_seconds))
@@ -319,8 +321,10 @@ def _store(
             if row["cloud_id"] not in newest or row["at"] > newest[row["cloud_id"]]["at"]:
                 newest[row["cloud_id"]] = row
         stamp = samples.floor_time(now, STEP) - STEP  # the last period over: where a silent resource's cost goes
-        for cloud_id in target.resources:
-            if cloud_id not in newest:  # stopped, or a kind with no metrics: its cost rate only
+        for cloud_id, resource in target.resources.items():
+            # a resource not running (stopped, or storage) gets its cost rate only; a running one
+            # without data this cycle gets nothing, so its late samples are not shadowed
+            if cloud_id not in newest and resource.state != "running":
                 row = {"cloud_id": cloud_id, "at": stamp}
                 rows.append(row)
                 newest[cloud_id] = row

@@ -212,3 +212,31 @@ def test_backoff_grows_exponentially_within_its_cap() -> None:
     assert 1.0 < ceilings[1] <= 2.0
     assert all(c <= 8 for c in ceilings)
     assert ceilings[-1] > 4
+
+
+def test_a_running_resource_without_data_gets_no_sample_to_shadow_its_late_data(world) -> None:  # type: ignore[no-untyped-def]
+    sessions, _ = world
+    with sessions() as session, session.begin():
+        aws = session.scalar(select(Provider).where(Provider.name == "sandbox-aws"))
+        assert aws is not None
+        ghost = Resource(
+            provider_id=aws.id, cloud_id="i-not-reported-yet", name="ghost", resource_type="compute",
+            subtype="instance", region="eu-west-2", state="running", hourly_cost=Decimal("0.1"),
+        )  # fmt: skip
+        session.add(ghost)
+        session.flush()
+        ghost_id = ghost.id
+    report = _cycle(world)
+    assert all(p.ok for p in report.providers)
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(MetricSample.resource_id == ghost_id)) == 0
+        assert session.scalar(select(func.count()).where(StreamEvent.resource_id == str(ghost_id))) == 0
+
+
+def test_a_provider_registered_for_its_bills_only_is_not_polled(world) -> None:  # type: ignore[no-untyped-def]
+    sessions, _ = world
+    with sessions() as session, session.begin():
+        session.add(Provider(kind="azure", name="azure-bills", regions=[], tags={}, settings={}))
+    report = _cycle(world)
+    assert "azure-bills" not in {p.name for p in report.providers}
+    assert all(p.ok for p in report.providers)
