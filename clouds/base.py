@@ -38,6 +38,9 @@ class ResourceState(StrEnum):
 
 
 HOUR = timedelta(hours=1)
+# What ``recent_metrics`` reports (the collector's vocabulary): percentages are the sample's
+# average, bytes and operations its total over the sample's period.
+LIVE_METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write")
 
 
 LIVE_METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write")

@@ -25,6 +25,7 @@ from control_api.routers import (
     budgets,
     costs,
     forecasts,
+    metrics,
     monitoring,
     operations,
     optimisation,
@@ -165,6 +166,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         silences,
         alerts,
         stream,
+        metrics,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

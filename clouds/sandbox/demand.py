@@ -145,12 +145,13 @@ class UtilisationInputs:
     vcpus: int = 2
     capacity: np.ndarray | None = None  # instances in service, for groups
     demand_vcpus: float = 0.0
+    calendar: LocalCalendar | None = None  # of ``hours``, when the caller already has it
 
 
 def utilisation(inputs: UtilisationInputs) -> dict[Metric, np.ndarray]:
     """Hourly CPU and memory (percent), network (bytes) and disk operations of a workload."""
     noise = {m: block_noise(inputs.seed, f"{inputs.resource_id}:{m}", inputs.hours) for m in Metric}
-    calendar = LocalCalendar.of(inputs.hours)
+    calendar = inputs.calendar or LocalCalendar.of(inputs.hours)
     load = inputs.demand
     working = (calendar.weekday < 5) & (calendar.hour >= 8) & (calendar.hour < 18)
     nightly = (calendar.hour >= 1) & (calendar.hour < 5)

@@ -34,7 +34,7 @@ from clouds.base import (
     Snapshot,
 )
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
-from clouds.sandbox import state
+from clouds.sandbox import live, state
 from clouds.sandbox.blueprint import Kind, Workload
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.demand import hour_range, stable_hash
@@ -253,8 +253,11 @@ class SandboxCloud:
         return pl.concat(frames).drop_nans("value").cast(METRICS_SCHEMA)
 
     def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
-        # a placeholder so the sandbox meets the protocol: the collector's clouds/sandbox/live.py replaces it
-        raise UnsupportedRequest("sandbox: live samples are not produced yet")
+        """Live 30-second samples (``clouds.sandbox.live``) of this flavour's running resources
+        among ``resource_ids``, for the periods in [start, end) already over by the clock."""
+        end = min(end, self.clock() - timedelta(seconds=live.STEP_SECONDS))
+        world = live.load_live(self.engine, self.world_name, self.flavour.key, resource_ids)
+        return live.live_samples(world, start, end)
 
     def list_billing_exports(self, *, since: date | None = None) -> list[BillingExport]:
         return [

@@ -22,6 +22,8 @@ worlds = Table(
     # bills and metrics exist up to, not including, this day
     Column("as_of", Date, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # when its live 30-second samples start (NULL: at created_at); `wedcloud demo` sets it on start
+    Column("live_since", UTCDateTime),
 )
 
 accounts = Table(

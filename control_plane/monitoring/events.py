@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from control_plane.store.monitoring_models import StreamEvent
@@ -89,21 +89,20 @@ def publish_many(session: Session, topic: str, events: Sequence[dict[str, Any]],
         return 0
     moment = at or utcnow()
     rows = [
-        StreamEvent(
-            topic=topic,
-            at=moment,
-            provider_id=str(item["provider_id"]) if item.get("provider_id") is not None else None,
-            resource_id=str(item["resource_id"]) if item.get("resource_id") is not None else None,
-            severity=item.get("severity"),
-            payload=json.loads(json.dumps(item.get("data", {}), default=str)),
-        )
+        {
+            "topic": topic,
+            "at": moment,
+            "provider_id": str(item["provider_id"]) if item.get("provider_id") is not None else None,
+            "resource_id": str(item["resource_id"]) if item.get("resource_id") is not None else None,
+            "severity": item.get("severity"),
+            "payload": json.loads(json.dumps(item.get("data", {}), default=str)),
+        }
         for item in events
     ]
-    session.add_all(rows)
-    session.flush()
-    newest = max(int(row.id) for row in rows)
+    # one multi-row INSERT ... RETURNING, not an ORM object per event (the collector's 10,000 a cycle)
+    newest = max(session.scalars(insert(StreamEvent).returning(StreamEvent.id), rows))
     notify(session, newest)
-    return newest
+    return int(newest)
 
 
 def notify(session: Session, event_id: int) -> None:

@@ -14,6 +14,15 @@ class MonitorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WEDCLOUD_MONITOR_", extra="ignore")
 
     interval_seconds: float = Field(default=30, gt=0, description="How often the collector polls every provider.")
+    lookback_seconds: float = Field(
+        default=300, gt=0, description="How far back a cycle reads at most (late samples within it are kept)."
+    )
+    max_parallel: int = Field(default=8, ge=1, le=64, description="Providers read at once, each in its own thread.")
+    budget_fraction: float = Field(
+        default=0.8, gt=0, le=1, description="Share of the interval a cycle waits for providers before giving up."
+    )
+    backoff_seconds: float = Field(default=0.5, gt=0, description="First back-off after a throttled call.")
+    backoff_max_seconds: float = Field(default=8, gt=0, description="Longest back-off between throttled calls.")
     raw_hours: float = Field(default=6, gt=0, description="How long raw 30-second samples are kept.")
     rollup_days: float = Field(default=35, gt=0, description="How long 5-minute rollups are kept.")
     stream_replay_minutes: float = Field(

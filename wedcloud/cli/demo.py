@@ -32,6 +32,7 @@ from pipelines.materialize import (
 from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.monitor import prepare_sandbox_monitoring
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
 
 HOST = "127.0.0.1"
@@ -159,7 +160,7 @@ def start_daily_schedules(context: CliContext) -> list[str]:
         return start_schedules(instance, DAILY_SCHEDULES)
 
 
-def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
+def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, Child]:
     layout = context.settings.layout
     write_instance_config(layout.dagster_home)  # the UI's runs share the warehouse pool's single slot
     env = {
@@ -186,7 +187,8 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child]:
         layout.logs / "dagster.log",
         cwd=PROJECT_ROOT if workspace.exists() else None,
     )
-    return api, ui
+    monitor = Child("monitor", [sys.executable, "-m", "wedcloud.cli.main", "monitor"], env, layout.logs / "monitor.log")
+    return api, ui, monitor
 
 
 def run_demo(options: DemoOptions) -> int:
@@ -210,7 +212,9 @@ def run_demo(options: DemoOptions) -> int:
         console.print(f"report: {meta['kind']} {meta['start']} to {meta['end']} (GET /api/cloud/costs/reports)")
     if schedules := start_daily_schedules(context):
         console.print(f"started the daily schedules: {', '.join(schedules)}")
-    api, ui = _children(context, options)
+    synced = prepare_sandbox_monitoring(context, datetime.now(UTC))
+    console.print(f"monitoring: {synced} sandbox resources; one runs hot from 2 to 12 minutes after start")
+    api, ui, monitor = _children(context, options)
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -220,7 +224,7 @@ def run_demo(options: DemoOptions) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        for child in (api, ui):
+        for child in (api, ui, monitor):
             child.start()
         for child, url in (
             (api, f"http://{HOST}:{options.api_port}/api/healthz"),
@@ -233,19 +237,20 @@ def run_demo(options: DemoOptions) -> int:
             f"\n[bold green]WedCloud is running[/] (ready in {time.monotonic() - started:.0f} s)\n"
             f"  API        http://{HOST}:{options.api_port}/api/docs\n"
             f"  Dagster UI http://{HOST}:{options.ui_port}\n"
+            f"  metrics    http://{HOST}:{options.api_port}/api/cloud/monitoring/metrics (collected every 30 s)\n"
             f"  admin key  {token}\n\n"
             f'  try: curl -H "X-API-Key: {token}" http://{HOST}:{options.api_port}/api/cloud/costs/overview\n'
             f"  logs in {context.settings.layout.logs}; press Ctrl-C to stop everything",
             soft_wrap=True,
         )
         while not stopping:
-            for child in (api, ui):
+            for child in (api, ui, monitor):
                 if not child.running():
                     console.print(f"[red]{child.name} stopped unexpectedly; see {child.log_path}[/]")
                     return 1
             time.sleep(0.5)
         return 0
     finally:
-        console.print("stopping the API and the Dagster UI...")
-        for child in (ui, api):
+        console.print("stopping the monitor, the API and the Dagster UI...")
+        for child in (monitor, ui, api):
             child.stop()

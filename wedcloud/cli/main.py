@@ -202,6 +202,21 @@ def demo(
 
 
 @app.command()
+def monitor(
+    interval: Annotated[
+        float | None,
+        typer.Option(min=1, help="Seconds between cycles (default: WEDCLOUD_MONITOR_INTERVAL_SECONDS, or 30)."),
+    ] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+) -> None:
+    """Collect every provider's metrics every 30 s into the state store (what `wedcloud demo`
+    runs beside the API); one line per cycle; Ctrl-C or SIGTERM stops it after the cycle."""
+    from wedcloud.cli.monitor import run_monitor
+
+    raise typer.Exit(run_monitor(interval=interval, once=once))
+
+
+@app.command()
 def materialize(
     first: Annotated[
         datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (default: sandbox start).")

@@ -25,6 +25,8 @@ METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_writ
 def upgrade() -> None:
     # plain ADD COLUMN: a batch rebuild on SQLite would lose the resources table's triggers
     op.add_column("resources", sa.Column("desired_state", sa.String(16), nullable=True))
+    # when the sandbox's live 30-second samples start (its planted CPU spike is timed from it)
+    op.add_column("sandbox_worlds", sa.Column("live_since", TS, nullable=True))
     op.create_table(
         "metric_samples",
         sa.Column("resource_id", sa.Uuid(), primary_key=True),
@@ -177,4 +179,5 @@ def downgrade() -> None:
         "metric_samples",
     ):
         op.drop_table(table)
+    op.drop_column("sandbox_worlds", "live_since")
     op.drop_column("resources", "desired_state")
