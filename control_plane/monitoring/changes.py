@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session, SessionTransaction
+from sqlalchemy.orm import InstanceState, Session, SessionTransaction
 
 from control_plane.monitoring import events
 from control_plane.store.models import Operation, Resource
@@ -84,7 +84,7 @@ def _publish_changes(session: Session) -> None:
     noted: dict[int, Resource | Operation] = session.info.pop(PENDING, {})
     items: dict[str, list[dict[str, Any]]] = {"operations": [], "resources": []}
     for obj in noted.values():
-        state = inspect(obj)
+        state: InstanceState[Any] = inspect(obj)
         if state.deleted or state.detached or state.transient:  # removed again in the same transaction
             continue
         if isinstance(obj, Resource):
