@@ -193,12 +193,14 @@ def time_chart(
         points = [(time_x(t, start, end), value_y(v, scale)) for t, v in item.points if start <= t <= end]
         if points:
             marks.append(polyline(points, item.colour, html.escape(item.key)))
+    *axis, title_text = value_axis(scale, unit)  # the axis title stays when a script redraws the plot
     body = [
         f'<g class="plot" data-start="{start:.0f}" data-end="{end:.0f}" data-unit="{html.escape(unit)}">',
-        *value_axis(scale, unit),
+        *axis,
         *_time_axis(start, end),
         *marks,
         "</g>",
+        title_text,
         *legend([(s.colour, "", s.label) for s in series[:6]]),
     ]
     if not values:

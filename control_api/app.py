@@ -22,6 +22,7 @@ from control_api.routers import (
     audit,
     budgets,
     costs,
+    dashboards,
     forecasts,
     monitoring,
     operations,
@@ -152,6 +153,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         forecasts,
         optimisation,
         monitoring,
+        dashboards,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
