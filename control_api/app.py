@@ -24,6 +24,7 @@ from control_api.routers import (
     audit,
     budgets,
     costs,
+    dashboards,
     forecasts,
     metrics,
     monitoring,
@@ -167,6 +168,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         alerts,
         stream,
         metrics,
+        dashboards,
         audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

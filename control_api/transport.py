@@ -44,12 +44,16 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         extra = _headers_for(scope)
-        names = {name for name, _ in extra}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                message["headers"] = kept + extra
+                headers = message.get("headers", [])
+                # a page that sets its own policy (a dashboard: its script's nonce) keeps it
+                own = any(k.lower() == CSP for k, _ in headers)
+                added = [(k, v) for k, v in extra if not (own and k == CSP)]
+                dropped = {k for k, _ in added}
+                kept = [(k, v) for k, v in headers if k.lower() not in dropped]
+                message["headers"] = kept + added
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -249,3 +249,84 @@ def read_png(path: Path) -> Image:
         prior = _unfilter(raw[start], raw[start + 1 : start + 1 + stride], prior, channels)
         rows.append(prior)
     return Image(width, height, channels, rows)
+
+
+class DevTools:
+    """A page driven over the Chrome DevTools Protocol (one WebSocket, ``websockets``' sync client):
+    for pages that keep running, such as one that updates itself from a stream."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.ids = itertools.count(1)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of ``expression`` in the page (JSON-serialisable), or BrowserError if it threw."""
+        ident = next(self.ids)
+        self.connection.send(
+            json.dumps(
+                {"id": ident, "method": "Runtime.evaluate", "params": {"expression": expression, "returnByValue": True}}
+            )
+        )
+        while True:
+            message = json.loads(self.connection.recv(timeout=30))
+            if message.get("id") == ident:
+                break
+        result = message.get("result", {})
+        if "exceptionDetails" in result or "error" in message:
+            raise BrowserError(f"{expression!r} failed: {message}")
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20.0) -> Any:
+        """Poll ``expression`` until it is truthy (an exception counts as not yet); its value.
+        BrowserError on timeout."""
+        deadline, seen = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            try:  # (the page may still be loading: an error is "not yet")
+                seen = self.evaluate(expression)
+            except BrowserError as exc:
+                seen = exc
+            if seen and not isinstance(seen, BrowserError):
+                return seen
+            time.sleep(0.05)
+        raise BrowserError(f"{expression!r} stayed falsy for {timeout} s; last: {seen}")
+
+
+@contextlib.contextmanager
+def devtools(chromium: Chromium, url: str) -> Any:
+    """Headless Chromium showing ``url``, kept running while the block drives it through the
+    DevTools protocol; the browser's process group is killed afterwards."""
+    from urllib.request import urlopen
+
+    from websockets.sync.client import connect
+
+    with tempfile.TemporaryDirectory(prefix="chromium-") as scratch:
+        profile = Path(scratch) / "profile"
+        size = f"--window-size={chromium.window[0]},{chromium.window[1]}"
+        command = [chromium.path, *FLAGS, size, f"--user-data-dir={profile}", "--remote-debugging-port=0", url]
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline, port_file = time.monotonic() + chromium.timeout, profile / "DevToolsActivePort"
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise BrowserError(f"chromium opened no DevTools port: {command}")
+                time.sleep(0.05)
+            port = int(port_file.read_text().split()[0])
+            while True:
+                with urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+                    pages = [t for t in json.load(answer) if t.get("type") == "page"]
+                if pages or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if not pages:
+                raise BrowserError("chromium shows no page")
+            with connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=10) as connection:
+                yield DevTools(connection)
+        finally:
+            _kill_group(process.pid)
+            process.wait()

@@ -35,6 +35,9 @@ class MonitorSettings(BaseSettings):
         default=1000, ge=10, description="Events queued per stream client before the oldest metrics are dropped."
     )
     stream_ping_seconds: float = Field(default=20, gt=0, description="A ping to every stream client this often.")
+    billing_stale_days: float = Field(
+        default=3, ge=0, description="Health calls billing stale when its last loaded day is older than this."
+    )
     resolved_keep_minutes: float = Field(default=15, ge=0, description="Resolved alerts stay listed this long.")
     notify_lease_seconds: float = Field(
         default=300,

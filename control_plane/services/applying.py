@@ -35,6 +35,9 @@ from control_plane.services.resources import apply_cloud, scale_resource
 from control_plane.store.models import RecommendationRow
 from wedcloud.sqltypes import utcnow
 
+# what an applied recommendation asks the resource to stay in (a resize or a schedule asks nothing new)
+DESIRED_AFTER = {"stop": "stopped", "terminate": "terminated", "delete": "terminated"}
+
 
 def apply_work(
     adapter_for: AdapterFor, operation_id: uuid.UUID, rec_id: str, *, actor: str, probe: HealthProbe = http_health
@@ -68,6 +71,8 @@ def apply_work(
         row.applied_at, row.applied_by = utcnow(), actor
         if (known := _resource_row(session, provider, row.resource_id)) is not None:
             apply_cloud(known, final, adapter)  # its state, size and list price as the provider now says
+            if outcome["result"] == "applied" and row.action in DESIRED_AFTER:
+                known.desired_state = DESIRED_AFTER[row.action]
         return outcome
 
     return work

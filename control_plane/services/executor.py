@@ -21,6 +21,7 @@ from types import TracebackType
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from control_plane.monitoring import changes
 from control_plane.store.models import Operation
 from wedcloud.sqltypes import utcnow
 
@@ -80,6 +81,8 @@ def claim(sessions: sessionmaker[Session], operation_id: uuid.UUID, *, owner: st
                 )
                 .execution_options(synchronize_session=False)
             )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                changes.operation_changed(session, operation_id)  # now running: on the stream
             session.commit()
     except BaseException:
         _forget(owner, operation_id)

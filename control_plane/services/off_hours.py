@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.schedules import is_off_hours, zone_of_spec
-from clouds.base import CloudProvider, ResourceState
+from clouds.base import CloudProvider, CloudResource, ResourceState
 from clouds.errors import CloudError
 from control_plane.services.optimisation import SCHEDULE_TAG
-from control_plane.store.models import Provider
+from control_plane.store.models import Provider, Resource
 
 STOPPED_BY = "wedcloud:stopped-by"
 log = logging.getLogger(__name__)
@@ -53,16 +53,24 @@ def enforce_off_hours(
             off = is_off_hours(now, zone)
             try:
                 if off and resource.state == ResourceState.RUNNING:
-                    adapter.stop(resource.id)
+                    _asked(session, provider, adapter.stop(resource.id), ResourceState.STOPPED)
                     adapter.tag(resource.id, {**resource.tags, STOPPED_BY: "schedule"})
                     done.stopped.append(resource.id)
                 elif (
                     not off and resource.state == ResourceState.STOPPED and resource.tags.get(STOPPED_BY) == "schedule"
                 ):
-                    adapter.start(resource.id)
+                    _asked(session, provider, adapter.start(resource.id), ResourceState.RUNNING)
                     adapter.tag(resource.id, {k: v for k, v in resource.tags.items() if k != STOPPED_BY})
                     done.started.append(resource.id)
             except CloudError as exc:
                 log.warning("off-hours schedule of %s failed: %s", resource.id, exc)
                 done.errors[resource.id] = str(exc)
     return done
+
+
+def _asked(session: Session, provider: Provider, now: CloudResource, desired: ResourceState) -> None:
+    """Record on the resource's row (when WedCloud knows it) what the schedule asked and what the
+    provider answered."""
+    row = session.scalar(select(Resource).where(Resource.provider_id == provider.id, Resource.cloud_id == now.id))
+    if row is not None:
+        row.desired_state, row.state = desired.value, now.state.value

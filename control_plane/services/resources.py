@@ -184,10 +184,16 @@ def _pending_row(provider: Provider, request: ProvisionRequest, operation_id: uu
         region=request.region,
         size=request.size,
         state=ResourceState.PROVISIONING.value,
+        desired_state=desired_after_provision(str(request.options["subtype"])),
         tags=dict(request.tags),
         details={},
         protected=bool(request.options.get("protected", False)),
     )
+
+
+def desired_after_provision(subtype: str) -> str:
+    """The state a provision asks for: running for what has a power state, available otherwise."""
+    return ResourceState.RUNNING.value if subtype in POWERED else ResourceState.AVAILABLE.value
 
 
 def with_token(request: ProvisionRequest, token: str) -> ProvisionRequest:
@@ -302,10 +308,13 @@ def begin_action(
 ) -> tuple[Operation, bool]:
     if row.cloud_id.startswith(PENDING_PREFIX):
         raise Conflict(f"{row.name!r} is still being provisioned; wait for its operation", state=row.state)
-    return operations.begin(
+    operation, created = operations.begin(
         session, kind=action, actor=actor, request={"resource_id": str(row.id), **payload},
         provider_id=row.provider_id, resource_id=row.id, idempotency_key=idempotency_key, target=target_of(row.id),
     )  # fmt: skip
+    if created and action in TRANSITIONS:  # what WedCloud now asks of it (health compares it with state)
+        row.desired_state = TRANSITIONS[action][1]
+    return operation, created
 
 
 # -- bulk ----------------------------------------------------------------------------------------

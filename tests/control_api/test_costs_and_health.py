@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,10 +76,12 @@ def test_health_reports_the_store_the_snapshot_and_each_provider(api: Api) -> No
     assert degraded["status"] == "degraded"  # nothing published yet
     assert degraded["components"]["state_store"]["status"] == "ok"
     assert [p["status"] for p in degraded["providers"]] == ["ok"]
-    _publish(api.home, [("2026-02-27", "USD", "1")])
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()  # billing loaded through yesterday
+    _publish(api.home, [(yesterday, "USD", "1")])
     healthy = api.client.get("/api/cloud/monitoring/health", headers=api.headers(Role.VIEWER)).json()
     assert healthy["status"] == "ok"
-    assert healthy["components"]["serving_snapshot"]["data_through"] == "2026-02-27"
+    assert healthy["components"]["serving_snapshot"]["data_through"] == yesterday
+    assert healthy["pipelines"]["billing"] == {"status": "ok", "data_through": yesterday, "days_behind": 1}
 
 
 def test_health_needs_a_key_too(api: Api) -> None:
