@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,10 +47,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.crypto import Cipher
-from control_plane.monitoring import channels, routes
+from control_plane.monitoring import channels, routes, silences
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.services.alerts import AlertSettings
-from control_plane.store.monitoring_models import AlertRule, MonitorAlert, NotificationGroup, Silence
+from control_plane.store.monitoring_models import AlertRule, MonitorAlert, NotificationGroup
 
 DEFAULTS = {"group_wait": 30.0, "group_interval": 300.0, "repeat_interval": 14400.0}
 ALL_LABELS = "..."
@@ -91,27 +90,6 @@ def group_key(rule_id: uuid.UUID, labels: dict[str, str]) -> str:
 
 
 # -- silences and acknowledgements --------------------------------------------------------------
-def matcher_matches(matcher: dict[str, Any], labels: dict[str, Any]) -> bool:
-    """Alertmanager's matcher: ``=``, ``!=``, ``=~``, ``!~``; a regex is anchored at both ends;
-    a missing label is the empty string."""
-    value, wanted, op = (
-        str(labels.get(matcher.get("name", ""), "")),
-        str(matcher.get("value", "")),
-        matcher.get("op", "="),
-    )
-    if op in ("=~", "!~"):
-        try:
-            found = re.fullmatch(f"(?:{wanted})", value) is not None
-        except re.error:
-            return False  # an invalid pattern matches nothing (the API refuses to store one)
-        return found if op == "=~" else not found
-    return (value == wanted) if op == "=" else (value != wanted) if op == "!=" else False
-
-
-def silenced(labels: dict[str, Any], silences: Iterable[Silence]) -> bool:
-    return any(s.matchers and all(matcher_matches(m, labels) for m in s.matchers) for s in silences)
-
-
 def acknowledged(alert: MonitorAlert, now: datetime) -> bool:
     return alert.acked_at is not None and (alert.ack_expires_at is None or alert.ack_expires_at > now)
 
@@ -223,7 +201,7 @@ def _load(
 ) -> tuple[dict[str, _Group], dict[str, NotificationGroup]]:
     rules = {r.id: r for r in session.scalars(select(AlertRule).where(AlertRule.enabled.is_(True))) if r.routes}
     rows = {g.key: g for g in session.scalars(select(NotificationGroup).where(NotificationGroup.rule_id.in_(rules)))}
-    active = list(session.scalars(select(Silence).where(Silence.starts_at <= now, Silence.ends_at > now)))
+    active = silences.active(session, now)
     notified = {uuid.UUID(i) for row in rows.values() for i in (row.notified or [])}
     query = select(MonitorAlert).where(
         MonitorAlert.rule_id.in_(rules),
@@ -231,7 +209,7 @@ def _load(
     )
     groups: dict[str, _Group] = {}
     for alert in session.scalars(query):
-        if silenced(alert.labels or {}, active):
+        if silences.silenced(active, alert.labels or {}, now) is not None:
             report.silenced += 1
             continue
         rule = rules[alert.rule_id]

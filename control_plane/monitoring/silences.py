@@ -37,13 +37,19 @@ def check_matchers(matchers: list[dict[str, Any]]) -> None:
 
 
 def matches(matcher: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
-    value = str(labels.get(matcher["name"], ""))
-    op, wanted = matcher["op"], str(matcher["value"])
+    """Alertmanager's matcher: ``=``, ``!=``, ``=~``, ``!~``; a regex must match the whole value;
+    a missing label is the empty string; a pattern that does not compile matches nothing (the API
+    refuses to store one)."""
+    value = str(labels.get(matcher.get("name", ""), ""))
+    op, wanted = matcher.get("op", "="), str(matcher.get("value", ""))
     if op == "=":
         return value == wanted
     if op == "!=":
         return value != wanted
-    found = re.fullmatch(wanted, value) is not None
+    try:
+        found = re.fullmatch(wanted, value) is not None
+    except re.error:
+        return False
     return found if op == "=~" else not found
 
 

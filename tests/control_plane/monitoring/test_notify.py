@@ -14,8 +14,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.crypto import Cipher
-from control_plane.monitoring.notify import NotifyReport, matcher_matches, notify_round
+from control_plane.monitoring.notify import NotifyReport, notify_round
 from control_plane.monitoring.settings import MonitorSettings
+from control_plane.monitoring.silences import matches as matcher_matches
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.monitoring_models import Notification, NotificationGroup, Silence
 from tests.control_plane.monitoring.notify_support import FAST, Receiver, add_alert, add_rule, cipher, set_alert
