@@ -170,3 +170,15 @@ def test_bad_input_is_a_422_naming_the_field(api: Api, params: dict[str, str], f
 
 def test_without_a_key_nothing_is_served(api: Api) -> None:
     assert api.client.get(URL).status_code == 401
+
+
+def test_a_range_older_than_the_raw_retention_is_answered_from_the_rollups(collected: Api) -> None:
+    api_1 = _ids(collected, "wedsync-api-1")
+    raw = _get(collected, resource=api_1, metric="cpu", step="5m").json()["data"]["result"][0]["values"]
+    old_start = (NOW - timedelta(hours=7)).isoformat()
+    rolled = _get(collected, resource=api_1, metric="cpu", step="5m", start=old_start).json()
+    points = rolled["data"]["result"][0]["values"]
+    assert [t for t, _ in points] == [t for t, _ in raw]
+    assert [float(v) for _, v in points] == pytest.approx([float(v) for _, v in raw])
+    hourly = _get(collected, resource=api_1, metric="cpu", step="1h", start=old_start).json()["data"]["result"]
+    assert len(hourly[0]["values"]) == 1

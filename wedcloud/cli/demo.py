@@ -187,7 +187,13 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, 
         layout.logs / "dagster.log",
         cwd=PROJECT_ROOT if workspace.exists() else None,
     )
-    monitor = Child("monitor", [sys.executable, "-m", "wedcloud.cli.main", "monitor"], env, layout.logs / "monitor.log")
+    monitor = Child(
+        "monitor",
+        [sys.executable, "-m", "wedcloud.cli.main", "monitor"],
+        env,
+        layout.logs / "monitor.log",
+        cwd=PROJECT_ROOT,
+    )
     return api, ui, monitor
 
 
