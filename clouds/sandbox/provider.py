@@ -255,7 +255,8 @@ class SandboxCloud:
     def recent_metrics(self, resource_ids: Sequence[str], *, start: datetime, end: datetime) -> pl.DataFrame:
         """Live 30-second samples (``clouds.sandbox.live``) of this flavour's running resources
         among ``resource_ids``, for the periods in [start, end) already over by the clock."""
-        end = min(end, self.clock() - timedelta(seconds=live.STEP_SECONDS))
+        # a period is over once its 30 s have passed: the one starting at clock - 30 s is included
+        end = min(end, self.clock() - timedelta(seconds=live.STEP_SECONDS) + timedelta(microseconds=1))
         world = live.load_live(self.engine, self.world_name, self.flavour.key, resource_ids)
         return live.live_samples(world, start, end)
 

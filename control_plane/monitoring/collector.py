@@ -206,7 +206,7 @@ def _default_adapters(layout: HomeLayout, environment: str) -> AdapterFactory:
         cipher = None  # sandbox providers need none; a cloud provider then fails and says why
 
     def factory(provider: Provider, session: Session) -> RecentMetrics:
-        return adapter_for(provider, session=session, layout=layout, cipher=cipher)  # type: ignore[return-value]
+        return adapter_for(provider, session=session, layout=layout, cipher=cipher)
 
     return factory
 

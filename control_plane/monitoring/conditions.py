@@ -36,6 +36,7 @@ from wedcloud import snapshots
 log = logging.getLogger(__name__)
 IN_LIMIT = 500
 
+LOOKBACK = timedelta(minutes=5)  # how old a resource's newest sample may be and still be judged
 COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne,
 }  # fmt: skip
@@ -118,28 +119,34 @@ def _aggregate(values: list[float], aggregation: str) -> float:
 
 
 def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
-    """Each selected resource whose metric, aggregated over the samples of the last ``window``
-    (``now - window < at <= now``), compares true with the threshold. A resource without a
-    sample in the window is not judged (an absence rule reports that)."""
+    """Each selected resource whose metric, aggregated over ``window`` of its samples, compares
+    true with the threshold. The window ends at the resource's newest sample when that is at most
+    ``LOOKBACK`` old (clouds publish a minute or more late: CloudWatch, Cloud Monitoring), as
+    Prometheus's lookback delta lets an instant query see the last sample. A resource without a
+    sample in the lookback is not judged (an absence rule reports that)."""
     spec = rule.spec
     resources = _selection(ctx, rule)
     if not resources:
         return []
     metric = getattr(MetricSample, spec["metric"])
-    start = ctx.now - timedelta(seconds=float(spec.get("window", 60)))
-    query: Select[Any] = select(MetricSample.resource_id, metric).where(
-        MetricSample.at > start, MetricSample.at <= ctx.now, metric.is_not(None)
+    window = timedelta(seconds=float(spec.get("window", 60)))
+    query: Select[Any] = select(MetricSample.resource_id, MetricSample.at, metric).where(
+        MetricSample.at > ctx.now - LOOKBACK - window, MetricSample.at <= ctx.now, metric.is_not(None)
     )
-    values: dict[uuid.UUID, list[float]] = {}
-    for resource_id, value in ctx.session.execute(_among(query, resources)):
+    samples: dict[uuid.UUID, list[tuple[datetime, float]]] = {}
+    for resource_id, at, value in ctx.session.execute(_among(query, resources)):
         if resource_id in resources:
-            values.setdefault(resource_id, []).append(float(value))
+            samples.setdefault(resource_id, []).append((at, float(value)))
     compare, limit = COMPARE[spec["comparator"]], float(spec["threshold"])
     breaches = []
-    for resource_id, found in values.items():
-        value = _aggregate(found, spec.get("aggregation", "avg"))
+    for resource_id, found in samples.items():
+        newest = max(at for at, _ in found)
+        if newest <= ctx.now - LOOKBACK:
+            continue
+        values = [value for at, value in found if at > newest - window]
+        value = _aggregate(values, spec.get("aggregation", "avg"))
         if compare(value, limit):
-            breaches.append(_resource_breach(ctx, resources[resource_id], round(value, 6), samples=len(found)))
+            breaches.append(_resource_breach(ctx, resources[resource_id], round(value, 6), samples=len(values)))
     return breaches
 
 

@@ -8,14 +8,16 @@ terminated (they are kept: their cost history still points at them).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clouds.base import CloudResource, ResourceState
+from clouds.base import CloudProvider, CloudResource, ResourceState
+from clouds.errors import CloudError
 from control_plane.store.models import Provider, Resource
 from wedcloud.sqltypes import utcnow
 
@@ -53,8 +55,34 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) -> dict[str, Any]:
-    """Bring ``provider``'s rows in line with what it ``listed``; returns the report."""
+PriceLookup = Callable[[str, str | None], tuple[Decimal | None, str | None]]
+
+
+def catalogue_prices(adapter: CloudProvider) -> PriceLookup:
+    """(region, size) -> the size's list price per hour and its currency, from the adapter's
+    price catalogue, read once per region (None, None where it has none)."""
+    catalogues: dict[str, dict[str, tuple[Decimal, str]]] = {}
+
+    def lookup(region: str, size: str | None) -> tuple[Decimal | None, str | None]:
+        if not size:
+            return None, None
+        if region not in catalogues:
+            try:
+                listed = adapter.price_catalogue(region=region)
+            except CloudError:
+                listed = []
+            catalogues[region] = {t.name: (t.hourly_price.quantize(Decimal("0.000001")), t.currency) for t in listed}
+        return catalogues[region].get(size, (None, None))
+
+    return lookup
+
+
+def sync(
+    session: Session, provider: Provider, listed: Iterable[CloudResource], *, prices: PriceLookup | None = None
+) -> dict[str, Any]:
+    """Bring ``provider``'s rows in line with what it ``listed``; returns the report. With
+    ``prices``, a row with a size and no price yet gets its list price per hour (what the
+    monitoring collector stores as the resource's ``cost_rate``)."""
     now = utcnow()
     rows = {r.cloud_id: r for r in session.scalars(select(Resource).where(Resource.provider_id == provider.id))}
     report: dict[str, list[dict[str, str]]] = {"added": [], "changed": [], "gone": []}
@@ -76,6 +104,7 @@ def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) 
                 **values,
             )
             session.add(row)
+            _price(row, prices)
             report["added"].append(_named(row))
             continue
         row.last_seen_at = now
@@ -88,6 +117,9 @@ def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) 
             report["changed"].append({**_named(row), "fields": ",".join(sorted(differences))})
         else:
             unchanged += 1
+        if "size" in differences:
+            row.hourly_cost = None
+        _price(row, prices)
     for cloud_id, row in rows.items():
         # (a row still waiting for its provision has no cloud id yet: its operation fills it in)
         if cloud_id not in seen and row.state != ResourceState.TERMINATED and not cloud_id.startswith("pending:"):
@@ -100,6 +132,11 @@ def sync(session: Session, provider: Provider, listed: Iterable[CloudResource]) 
         **{k: v[:REPORT_LIMIT] for k, v in report.items()},
         "synced_at": now.isoformat(),
     }
+
+
+def _price(row: Resource, prices: PriceLookup | None) -> None:
+    if prices is not None and row.hourly_cost is None and row.size:
+        row.hourly_cost, row.cost_currency = prices(row.region, row.size)
 
 
 def _named(row: Resource) -> dict[str, str]:

@@ -108,7 +108,8 @@ def sync_work(adapter_for: AdapterFor, provider_id: uuid.UUID) -> operations.Wor
 
     def work(session: Session) -> dict[str, Any]:
         provider = get_provider(session, provider_id=provider_id)
-        return inventory.sync(session, provider, adapter_for(provider, session).list_resources())
+        adapter = adapter_for(provider, session)
+        return inventory.sync(session, provider, adapter.list_resources(), prices=inventory.catalogue_prices(adapter))
 
     return work
 

@@ -16,16 +16,20 @@ from datetime import datetime
 from types import FrameType
 
 import typer
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.sandbox import live
 from clouds.sandbox.world import DEFAULT_WORLD
+from control_plane.crypto import Cipher, SecretKeyError, load_cipher
+from control_plane.monitoring import lifecycle, notify, rules
 from control_plane.monitoring.collector import CycleReport, run_cycle
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.services import inventory
 from control_plane.services.providers import adapter_for
 from control_plane.store.db import transaction
 from control_plane.store.models import Provider
+from control_plane.store.monitoring_models import AlertRule
 from wedcloud.cli.context import CliContext
 from wedcloud.sqltypes import utcnow
 
@@ -35,13 +39,58 @@ log = logging.getLogger("wedcloud.monitor")
 Hook = Callable[[sessionmaker[Session], datetime, MonitorSettings, CycleReport], None]
 
 
-def after_collection(context: CliContext) -> list[Hook]:
-    """The hooks run after each cycle, in order. This is where the alert engine plugs in:
-    ``control_plane.monitoring.lifecycle.evaluate(sessions, now=, settings=)`` (rules and the
-    alert lifecycle) and then ``control_plane.monitoring.notify.notify_round(sessions, now=,
-    settings=, cipher=)`` (grouping and delivery). A hook that raises is logged; the loop and
-    the other hooks go on."""
-    return []
+def after_collection(context: CliContext, echo: Callable[[str], None] = typer.echo) -> list[Hook]:
+    """The hooks run after each cycle, in order: the alert rules and their lifecycle
+    (``lifecycle.evaluate``, with the serving snapshot for the cost rules), then grouping and
+    delivery (``notify.notify_round``). A hook that raises is logged; the loop and the other
+    hooks go on."""
+    layout = context.settings.layout
+
+    def evaluate_rules(sessions: sessionmaker[Session], now: datetime, settings: MonitorSettings,
+                       _report: CycleReport) -> None:  # fmt: skip
+        for transition in lifecycle.evaluate(sessions, now=now, settings=settings, serving_dir=layout.serving):
+            about = transition.labels.get("resource") or transition.labels.get("provider") or ""
+            echo(
+                f"alert: {transition.rule} {about}: {transition.from_state} -> {transition.to_state}".replace("  ", " ")
+            )
+
+    def send_notifications(sessions: sessionmaker[Session], now: datetime, settings: MonitorSettings,
+                           _report: CycleReport) -> None:  # fmt: skip
+        try:
+            cipher: Cipher | None = load_cipher(layout.root, environment=context.settings.environment)
+        except SecretKeyError:
+            cipher = None  # sealed route URLs cannot be opened: each attempt records why
+        report = notify.notify_round(sessions, now=now, settings=settings, cipher=cipher)
+        if report.notices:
+            reasons = ", ".join(reason for _key, reason in report.notices)
+            echo(
+                f"notify: {len(report.notices)} notice(s) ({reasons}); "
+                f"{report.delivered} delivered, {report.failed} failed"
+            )
+
+    return [evaluate_rules, send_notifications]
+
+
+DEMO_RULE = "sandbox: CPU above 90%"
+
+
+def ensure_demo_rule(session: Session) -> bool:
+    """The demo's alert rule (average CPU over a minute above 90% for 2 minutes, on any sandbox
+    resource), made once: the planted hot resource takes it pending -> firing -> resolved."""
+    if session.scalar(select(AlertRule.id).where(AlertRule.name == DEMO_RULE)) is not None:
+        return False
+    session.add(
+        AlertRule(
+            name=DEMO_RULE, kind="threshold", severity="warning", created_by="demo",
+            spec={"metric": "cpu", "selector": {"provider": [], "resources": [], "tags": {}}, "aggregation": "avg",
+                  "window": 60.0, "comparator": ">", "threshold": 90.0, "for": 120.0, "hold": 60.0},
+            labels={"team": "platform"},
+            annotations={"summary": "{resource} has run above 90% CPU for 2 minutes ({value})"},
+            routes=[], grouping=dict(rules.GROUPING_DEFAULTS), enabled=True,
+        )
+    )  # fmt: skip
+    session.flush()
+    return True
 
 
 def prepare_sandbox_monitoring(context: CliContext, now: datetime) -> int:
@@ -52,8 +101,11 @@ def prepare_sandbox_monitoring(context: CliContext, now: datetime) -> int:
     with transaction(context.sessions) as session:
         for provider in session.query(Provider).filter(Provider.kind == "sandbox"):
             adapter = adapter_for(provider, session=session, layout=context.settings.layout)
-            report = inventory.sync(session, provider, adapter.list_resources())
+            report = inventory.sync(
+                session, provider, adapter.list_resources(), prices=inventory.catalogue_prices(adapter)
+            )
             synced += sum(report["counts"].values())
+        ensure_demo_rule(session)
     live.start_live_clock(context.engine, DEFAULT_WORLD, now)
     return synced
 
@@ -72,7 +124,7 @@ def run_monitor(
     settings = MonitorSettings()
     if interval is not None:
         settings = settings.model_copy(update={"interval_seconds": interval})
-    hooks = list(after_collection(context) if hooks is None else hooks)
+    hooks = list(after_collection(context, echo) if hooks is None else hooks)
     stop = threading.Event()
     previous = {}
     if threading.current_thread() is threading.main_thread():

@@ -230,7 +230,10 @@ def test_a_running_resource_without_data_gets_no_sample_to_shadow_its_late_data(
     assert all(p.ok for p in report.providers)
     with sessions() as session:
         assert session.scalar(select(func.count()).where(MetricSample.resource_id == ghost_id)) == 0
-        assert session.scalar(select(func.count()).where(StreamEvent.resource_id == str(ghost_id))) == 0
+        metrics_events = select(func.count()).where(
+            StreamEvent.topic == "metrics", StreamEvent.resource_id == str(ghost_id)
+        )
+        assert session.scalar(metrics_events) == 0
 
 
 def test_a_provider_registered_for_its_bills_only_is_not_polled(world) -> None:  # type: ignore[no-untyped-def]

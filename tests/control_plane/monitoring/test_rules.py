@@ -108,7 +108,8 @@ def test_a_pending_alert_can_be_acknowledged_and_a_dropped_one_cannot(engine: En
         shown = alerts.acknowledge(session, row, by="ops", note=None, expires_at=None, now=T0)
     assert shown["state"] == "pending"
     assert shown["ack"]["by"] == "ops"
-    lifecycle.evaluate(sessions, now=T0 + timedelta(seconds=30))  # no sample in the window: dropped
+    # no sample in the lookback (the newest is over 5 minutes old): not judged, so dropped
+    lifecycle.evaluate(sessions, now=T0 + conditions.LOOKBACK + timedelta(seconds=30))
     with sessions.begin() as session:
         row = session.get(MonitorAlert, alert.id)
         assert row is not None
