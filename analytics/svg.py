@@ -166,7 +166,7 @@ def time_x(moment: float, start: float, end: float) -> float:
 
 def _time_axis(start: float, end: float) -> list[str]:
     """Five HH:MM (or day) labels along the bottom of a time chart."""
-    parts = []
+    parts: list[str] = []
     if end <= start:
         return parts
     fmt = "%H:%M" if end - start <= 2 * 86400 else "%d %b"
@@ -208,5 +208,5 @@ def time_chart(
             f'<text class="empty" x="{coord(LEFT + (WIDTH - LEFT - RIGHT) / 2)}" y="{coord(HEIGHT / 2)}" '
             'text-anchor="middle">No samples yet</text>'
         )
-    points = sum(len(s.points) for s in series)
-    return svg_element(name, title, description or f"{len(series)} series, {points} points.", body)
+    count = sum(len(s.points) for s in series)
+    return svg_element(name, title, description or f"{len(series)} series, {count} points.", body)

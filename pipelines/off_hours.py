@@ -17,6 +17,7 @@ CRON = "*/15 * * * *"
 def enforce_off_hours_op(context: dg.OpExecutionContext, providers: ProvidersResource) -> None:
     with providers.session() as session:
         done = enforce_off_hours(session, lambda p: providers.adapter_of(p, session), now=providers.clock())
+        session.commit()  # the desired states it recorded
     context.log.info(f"stopped {len(done.stopped)}, started {len(done.started)}, errors {len(done.errors)}")
     for target, problem in done.errors.items():
         context.log.warning(f"{target}: {problem}")

@@ -9,6 +9,7 @@ stopped. The Dagster schedule ``enforce_off_hours`` runs this every 15 minutes.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.optimisation.schedules import is_off_hours, zone_of_spec
-from clouds.base import CloudProvider, CloudResource, ResourceState
+from clouds.base import CloudProvider, ResourceState
 from clouds.errors import CloudError
 from control_plane.services.optimisation import SCHEDULE_TAG
 from control_plane.store.models import Provider, Resource
@@ -38,6 +39,7 @@ def enforce_off_hours(
 ) -> Enforcement:
     """Stop what is running in its off-hours, start what the schedule stopped once they end."""
     done = Enforcement()
+    asked: dict[tuple[uuid.UUID, str], tuple[ResourceState, ResourceState]] = {}
     for provider in session.scalars(select(Provider).order_by(Provider.name)):
         try:
             adapter = adapter_for(provider)
@@ -53,24 +55,27 @@ def enforce_off_hours(
             off = is_off_hours(now, zone)
             try:
                 if off and resource.state == ResourceState.RUNNING:
-                    _asked(session, provider, adapter.stop(resource.id), ResourceState.STOPPED)
+                    asked[(provider.id, resource.id)] = (ResourceState.STOPPED, adapter.stop(resource.id).state)
                     adapter.tag(resource.id, {**resource.tags, STOPPED_BY: "schedule"})
                     done.stopped.append(resource.id)
                 elif (
                     not off and resource.state == ResourceState.STOPPED and resource.tags.get(STOPPED_BY) == "schedule"
                 ):
-                    _asked(session, provider, adapter.start(resource.id), ResourceState.RUNNING)
+                    asked[(provider.id, resource.id)] = (ResourceState.RUNNING, adapter.start(resource.id).state)
                     adapter.tag(resource.id, {k: v for k, v in resource.tags.items() if k != STOPPED_BY})
                     done.started.append(resource.id)
             except CloudError as exc:
                 log.warning("off-hours schedule of %s failed: %s", resource.id, exc)
                 done.errors[resource.id] = str(exc)
+    _record(session, asked)
     return done
 
 
-def _asked(session: Session, provider: Provider, now: CloudResource, desired: ResourceState) -> None:
-    """Record on the resource's row (when WedCloud knows it) what the schedule asked and what the
-    provider answered."""
-    row = session.scalar(select(Resource).where(Resource.provider_id == provider.id, Resource.cloud_id == now.id))
-    if row is not None:
-        row.desired_state, row.state = desired.value, now.state.value
+def _record(session: Session, asked: dict[tuple[uuid.UUID, str], tuple[ResourceState, ResourceState]]) -> None:
+    """Write on the rows WedCloud knows what the schedule asked and what the provider answered,
+    after every provider call (on SQLite a write held during them would block the sandbox's own);
+    the caller commits."""
+    for (provider_id, cloud_id), (desired, state) in asked.items():
+        row = session.scalar(select(Resource).where(Resource.provider_id == provider_id, Resource.cloud_id == cloud_id))
+        if row is not None:
+            row.desired_state, row.state = desired.value, state.value

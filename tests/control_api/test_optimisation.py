@@ -5,6 +5,7 @@ boto3 against a moto server, with dry runs, idempotence, roles and automatic rev
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
 from control_plane.security import Role
 from control_plane.services.optimisation import store_recommendations
-from control_plane.store.models import AuditEntry, RecommendationRow
+from control_plane.store.models import AuditEntry, Provider, RecommendationRow, Resource
 from pipelines.off_hours import off_hours_job
 from tests.control_api.conftest import Api
 
@@ -320,15 +321,48 @@ def test_an_applied_schedule_stops_its_machine_at_night_and_starts_it_in_the_mor
     assert operation["result"]["after"]["tags"]["wedcloud:schedule"] == spec
     adapter = SandboxCloud(api.engine, flavour="aws", exports_dir=api.home / "exports")
     adapter.stop(other)  # stopped by a person, not by a schedule: it must stay stopped
+    row_id = _known(api, box)
 
     _enforce(api, store_url, datetime(2026, 6, 16, 19, 30, tzinfo=UTC))  # Tuesday 20:30 BST
     assert adapter.describe(box).state.value == "stopped"
     assert adapter.describe(box).tags["wedcloud:stopped-by"] == "schedule"
+    assert _states(api, row_id) == ("stopped", "stopped")  # what the schedule asked, and got
     _enforce(api, store_url, datetime(2026, 6, 17, 6, 5, tzinfo=UTC))  # Wednesday 07:05 BST
     started = adapter.describe(box)
     assert started.state.value == "running"
     assert "wedcloud:stopped-by" not in started.tags
     assert adapter.describe(other).state.value == "stopped"
+    assert _states(api, row_id) == ("running", "running")
+
+
+def test_an_applied_stop_asks_the_resource_to_stay_stopped(api: Api) -> None:
+    box = _sandbox(api)["dev-box-1"]
+    row_id = _known(api, box)
+    rec = _rec(box, kind="idle", action="stop", target=None)
+    _store(api, [rec])
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["status"] == "succeeded", operation
+    assert _states(api, row_id) == ("stopped", "stopped")
+
+
+def _known(api: Api, cloud_id: str) -> uuid.UUID:
+    """A row for the sandbox instance ``cloud_id``, as a sync would have made."""
+    row_id = uuid.uuid4()
+    with Session(api.engine) as session, session.begin():
+        provider = session.scalar(select(Provider).where(Provider.name == "sandbox-aws"))
+        assert provider is not None
+        session.add(Resource(
+            id=row_id, provider_id=provider.id, cloud_id=cloud_id, name="dev-box-1", resource_type="compute",
+            subtype="instance", region="eu-west-2", state="running",
+        ))  # fmt: skip
+    return row_id
+
+
+def _states(api: Api, row_id: uuid.UUID) -> tuple[str, str | None]:
+    with Session(api.engine) as session:
+        row = session.get(Resource, row_id)
+        assert row is not None
+        return row.state, row.desired_state
 
 
 def test_a_change_the_provider_refuses_is_reported_and_leaves_the_resource_as_it_was(api: Api) -> None:
