@@ -34,7 +34,7 @@ PANEL_EXAMPLE: dict[str, Any] = {
     "reduce": ["avg", "max"],
     "query": {
         "path": "/api/cloud/monitoring/metrics",
-        "params": {"metric": "cpu", "step": "30s", "aggregation": "avg", "range": "30m"},
+        "params": {"metric": "cpu", "step": "30s", "aggregation": "avg"},
         "combine": ["avg", "max"],
     },
     "stream": {"topic": "metrics", "value": "cpu"},

@@ -62,7 +62,7 @@ class Dashboard:
 def _metric_panel(
     panel_id: str, title: str, metric: str, unit: str, reduce: tuple[str, ...], provider: str | None
 ) -> Panel:
-    params: dict[str, Any] = {"metric": metric, "step": "30s", "aggregation": "avg", "range": "30m"}
+    params: dict[str, Any] = {"metric": metric, "step": "30s", "aggregation": "avg"}
     if provider:
         params["provider"] = provider
     return Panel(
@@ -78,7 +78,7 @@ def _metric_panel(
 
 
 def _alerts_panel(provider: str | None) -> Panel:
-    params = {"state": "firing", **({"provider": provider} if provider else {})}
+    params = {"state": "firing", **({"label": f"provider_id={provider}"} if provider else {})}
     return Panel(
         id="firing-alerts",
         title="Firing alerts",
