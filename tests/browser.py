@@ -259,20 +259,24 @@ class DevTools:
         self.connection = connection
         self.ids = itertools.count(1)
 
-    def evaluate(self, expression: str) -> Any:
-        """The value of ``expression`` in the page (JSON-serialisable), or BrowserError if it threw."""
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One DevTools command (``Network.setExtraHTTPHeaders``, ``Page.navigate``...); its
+        whole answer, or BrowserError when it answered an error."""
         ident = next(self.ids)
-        self.connection.send(
-            json.dumps(
-                {"id": ident, "method": "Runtime.evaluate", "params": {"expression": expression, "returnByValue": True}}
-            )
-        )
+        self.connection.send(json.dumps({"id": ident, "method": method, "params": params or {}}))
         while True:
-            message = json.loads(self.connection.recv(timeout=30))
+            message: dict[str, Any] = json.loads(self.connection.recv(timeout=30))
             if message.get("id") == ident:
                 break
+        if "error" in message:
+            raise BrowserError(f"{method} failed: {message}")
+        return message
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of ``expression`` in the page (JSON-serialisable), or BrowserError if it threw."""
+        message = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         result = message.get("result", {})
-        if "exceptionDetails" in result or "error" in message:
+        if "exceptionDetails" in result:
             raise BrowserError(f"{expression!r} failed: {message}")
         return result["result"].get("value")
 
