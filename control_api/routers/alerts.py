@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Query
 from control_api.deps import AuditDep, CipherDep, CurrentPrincipal, RequireOperator, RequireViewer, SessionDep
 from control_api.routers.alert_rules import BAD_BODY, RuleBody, create
 from control_api.schemas.alert_rules import RuleCreated
-from control_api.schemas.alerts import AckIn, AlertOut, AlertState
+from control_api.schemas.alerts import AckIn, AlertState, MonitorAlertOut
 from control_plane.monitoring import alerts as service
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
@@ -33,7 +33,7 @@ def create_alert_rule(
     return create(body, session, audit, cipher, principal)
 
 
-@router.get("", response_model=Page[AlertOut], summary="List alerts by state, newest change first",
+@router.get("", response_model=Page[MonitorAlertOut], summary="List alerts by state, newest change first",
             operation_id="list_alerts", responses={422: {"description": "A filter is invalid."}})  # fmt: skip
 def list_alerts(
     session: SessionDep,
@@ -56,13 +56,13 @@ def list_alerts(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/{alert_id}", response_model=AlertOut, summary="Read an alert with its whole history",
+@router.get("/{alert_id}", response_model=MonitorAlertOut, summary="Read an alert with its whole history",
             operation_id="get_alert", responses=NOT_FOUND)  # fmt: skip
 def get_alert(alert_id: UUID, session: SessionDep) -> Any:
     return service.alert_detail(session, service.get_alert(session, alert_id), utcnow())
 
 
-@router.post("/{alert_id}/ack", response_model=AlertOut, dependencies=[RequireOperator],
+@router.post("/{alert_id}/ack", response_model=MonitorAlertOut, dependencies=[RequireOperator],
              summary="Acknowledge an alert: repeat notifications stop until it resolves or the ack expires",
              operation_id="acknowledge_alert",
              responses={**NOT_FOUND, 409: {"description": "The alert is resolved (or was dropped while pending)."},

@@ -63,7 +63,7 @@ EXAMPLE_ALERT: dict[str, Any] = {
 }  # fmt: skip
 
 
-class AlertOut(BaseModel):
+class MonitorAlertOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ALERT]})
 
     id: uuid.UUID

@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from re import _constants, _parser  # type: ignore[attr-defined]  # the pattern's tree, to refuse nested repeats
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -24,16 +25,43 @@ OPERATORS = ("=", "!=", "=~", "!~")
 STATES = ("active", "pending", "expired")
 
 
+REPEATS = {_constants.MAX_REPEAT, _constants.MIN_REPEAT, getattr(_constants, "POSSESSIVE_REPEAT", None)} - {None}
+WIDE = 50  # a repeat allowing more than this many is treated as unbounded
+
+
+def _repeats(items: Any, *, inside: bool) -> bool:
+    """Whether the parsed pattern has an unbounded repeat (``inside``) or an unbounded repeat
+    within another one (not ``inside``: the nesting that makes backtracking exponential)."""
+    for op, argument in items:
+        if op in REPEATS:
+            _low, high, sub = argument
+            wide = high == _constants.MAXREPEAT or high > WIDE
+            if (inside and wide) or (wide and _repeats(sub, inside=True)) or _repeats(sub, inside=inside):
+                return True
+        elif (op is _constants.SUBPATTERN and _repeats(argument[3], inside=inside)) or (op is _constants.BRANCH and any(_repeats(branch, inside=inside) for branch in argument[1])):
+            return True
+    return False
+
+
 def check_matchers(matchers: list[dict[str, Any]]) -> None:
+    """Refuse a pattern that does not compile, and one with a repeat inside a repeat (``(a+)+``):
+    Python's regular expressions backtrack, so such a pattern can take exponential time on a
+    label value, and silences are matched in every notification round."""
     for index, matcher in enumerate(matchers):
-        if matcher["op"] in ("=~", "!~"):
-            try:
-                re.compile(matcher["value"])
-            except re.error as exc:
-                field = f"matchers.{index}.value"
-                raise InvalidRequest(f"{field}: not a regular expression ({exc})",
-                                     errors=[{"location": "body", "field": field,
-                                              "message": f"not a regular expression ({exc})"}]) from None  # fmt: skip
+        if matcher["op"] not in ("=~", "!~"):
+            continue
+        field = f"matchers.{index}.value"
+        try:
+            re.compile(matcher["value"])
+        except re.error as exc:
+            raise InvalidRequest(f"{field}: not a regular expression ({exc})",
+                                 errors=[{"location": "body", "field": field,
+                                          "message": f"not a regular expression ({exc})"}]) from None  # fmt: skip
+        if _repeats(_parser.parse(matcher["value"]), inside=False):
+            message = "a repeat inside a repeat (such as (a+)+) can backtrack for ever; write it without nesting"
+            raise InvalidRequest(
+                f"{field}: {message}", errors=[{"location": "body", "field": field, "message": message}]
+            )
 
 
 def matches(matcher: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:

@@ -182,6 +182,16 @@ def test_a_silence_is_created_listed_and_expired_by_delete(api: Api) -> None:
     ("changes", "field"),
     [
         ({"matchers": [{"name": "resource", "op": "=~", "value": "web-("}]}, "matchers.0.value"),
+        (
+            {
+                "matchers": [
+                    {"name": "x", "op": "=~", "value": "x"},
+                    {"name": "resource", "op": "!~", "value": "(a+)+$"},
+                ]
+            },
+            "matchers.1.value",
+        ),  # nested repeats: exponential backtracking on a crafted label
+        ({"matchers": [{"name": "resource", "op": "=~", "value": "(?:web-[0-9]*)*"}]}, "matchers.0.value"),
         ({"matchers": []}, "matchers"),
         ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
         ({"ends_at": "2030-01-01T00:00:00"}, "ends_at"),

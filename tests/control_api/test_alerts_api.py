@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from control_api.app import API_PREFIX
-from control_plane.monitoring import lifecycle
+from control_plane.monitoring import conditions, lifecycle
 from control_plane.security import Role
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.monitoring_models import MonitorAlert, StreamEvent
@@ -120,8 +120,8 @@ def test_an_operator_acknowledges_an_alert_and_it_is_audited_published_and_liste
 
 
 def test_acknowledging_a_resolved_alert_is_a_409(api: Api, raised: dict[str, Any]) -> None:
-    later = raised["now"] + timedelta(minutes=2)
-    lifecycle.evaluate(raised["sessions"], now=later)  # no sample in the window: clear, hold 0: resolved
+    later = raised["now"] + conditions.LOOKBACK + timedelta(minutes=2)
+    lifecycle.evaluate(raised["sessions"], now=later)  # no sample in the lookback: clear, hold 0: resolved
     alert_id = raised["ids"]["web-1"]
     assert api.client.get(f"{ALERTS}/{alert_id}", headers=api.headers(Role.VIEWER)).json()["state"] == "resolved"
     answer = api.client.post(f"{ALERTS}/{alert_id}/ack", json={}, headers=api.headers(Role.OPERATOR))

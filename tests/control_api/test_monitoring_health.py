@@ -102,7 +102,8 @@ def test_health_rolls_up_providers_resources_and_pipelines_from_the_store(api: A
     assert body["pipelines"]["collector"]["cycle"]["seconds"] == 1.5
     assert body["pipelines"]["metrics"]["status"] == "ok"
     assert body["pipelines"]["metrics"]["age_seconds"] < 60
-    assert body["components"]["stream"]["status"] == "not running"
+    stream = body["components"]["stream"]  # the API's own hub, as app.state.stream reports it
+    assert (stream["status"], stream["clients"]) == ("ok", 0)
     assert "items" not in body
 
 

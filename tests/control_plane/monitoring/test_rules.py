@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from control_plane.monitoring import alerts, conditions, lifecycle, silences
 from control_plane.monitoring.rules import parse_duration
-from control_plane.services.errors import Conflict
+from control_plane.services.errors import Conflict, InvalidRequest
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.monitoring_models import AlertRule, MonitorAlert, Silence
 from tests.control_plane.monitoring.helpers import T0, add_provider, add_resource, add_rule, alerts_of, cpu, history
@@ -133,6 +133,7 @@ LABELS = {"alertname": "web cpu high", "severity": "critical", "resource": "web-
         ((("severity", "!=", "info"),), True),
         ((("resource", "=~", "web-[0-9]+"),), True),
         ((("resource", "=~", "web"),), False),  # anchored at both ends
+        ((("resource", "=~", "(web|api)-[0-9]{1,3}"),), True),
         ((("provider", "!~", "sandbox-.*"),), False),
         ((("alertname", "=", "web cpu high"), ("resource", "=", "web-1")), False),  # every matcher must hold
         ((("team", "=", ""),), True),  # a missing label is the empty string, as in Alertmanager
@@ -143,6 +144,27 @@ def test_an_alert_is_silenced_when_every_matcher_holds(
 ) -> None:
     found = silences.silenced([_silence(*matchers)], LABELS, T0 + timedelta(minutes=1))
     assert (found is not None) is silenced
+
+
+@pytest.mark.parametrize(
+    ("pattern", "accepted"),
+    [
+        ("web-.*", True),
+        ("(web|api)-[0-9]{1,3}", True),
+        ("(x{1,3})+", True),
+        ("(a+)+$", False),
+        ("((ab)*)+", False),
+        ("(?:a|b*)*", False),
+        ("(a{1,100})*", False),
+    ],
+)
+def test_a_pattern_with_a_repeat_inside_a_repeat_is_refused(pattern: str, accepted: bool) -> None:
+    matchers = [{"name": "resource", "op": "=~", "value": pattern}]
+    if accepted:
+        silences.check_matchers(matchers)
+    else:
+        with pytest.raises(InvalidRequest, match="repeat inside a repeat"):
+            silences.check_matchers(matchers)
 
 
 def test_a_silence_is_pending_active_then_expired() -> None:
