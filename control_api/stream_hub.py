@@ -112,7 +112,7 @@ class Subscription:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Item:
     id: int | None  # None: a control message (ping), never dropped
     topic: str
