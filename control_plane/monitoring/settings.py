@@ -26,6 +26,12 @@ class MonitorSettings(BaseSettings):
         default=1000, ge=10, description="Events queued per stream client before the oldest metrics are dropped."
     )
     stream_ping_seconds: float = Field(default=20, gt=0, description="A ping to every stream client this often.")
+    stream_tick_ms: float = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Each API worker queues new stream events for its clients at most this often (0: at once).",
+    )
     resolved_keep_minutes: float = Field(default=15, ge=0, description="Resolved alerts stay listed this long.")
 
     @property
