@@ -9,7 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -18,11 +18,21 @@ import httpx2 as httpx
 
 
 @contextmanager
-def api_server(home: Path, port: int, **environment: str) -> Iterator[str]:
-    """uvicorn serving the API on ``home`` (its own process and session, stopped after);
-    yields the base URL once the liveness endpoint answers."""
+def api_server(home: Path, port: int, *, options: Sequence[str] = (), **environment: str) -> Iterator[str]:
+    """uvicorn serving the API on ``home`` (its own process and session, stopped after), with
+    uvicorn ``options`` added to its command; yields the base URL once the liveness endpoint answers."""
     env = {**os.environ, "WEDCLOUD_HOME": str(home), "WEDCLOUD_LOG_FORMAT": "json", **environment}
-    command = [sys.executable, "-m", "uvicorn", "control_api.asgi:app", "--port", str(port), "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "control_api.asgi:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        *options,
+    ]
     server = subprocess.Popen(command, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from sqlalchemy.orm import Session
 
 from benchmarks.apiload import api_server
@@ -45,8 +46,8 @@ from control_plane.store.migrate import upgrade
 RESOURCES = [str(uuid.UUID(int=n + 1)) for n in range(500)]
 PROVIDER = str(uuid.UUID(int=10**6))
 PATH = "/api/cloud/monitoring/stream"
-AT = re.compile(r'"type":"event","id":\d+,"topic":"\w+","at":"([^"]+)"')
-LOST = re.compile(r'"type": "lost", "count": (\d+)')
+AT = re.compile(rb'"type":"event","id":\d+,"topic":"\w+","at":"([^"]+)"')
+LOST = re.compile(rb'"type": "lost", "count": (\d+)')
 
 
 # -- the producer (its own process) -------------------------------------------------------------
@@ -88,6 +89,7 @@ async def subscribe(
 ) -> None:
     """``count`` connections; they read until this process's stdin closes."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     latencies = array("d")
     lost = 0
@@ -96,40 +98,56 @@ async def subscribe(
     stop = asyncio.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(stop.set)), daemon=True).start()
 
+    stamps: dict[bytes, float] = {}  # every connection sees the same events: parse each time once
+
+    def stamp(at: bytes) -> float:
+        value = stamps.get(at)
+        if value is None:
+            if len(stamps) > 10_000:
+                stamps.clear()
+            value = stamps[at] = datetime.fromisoformat(at.decode()).timestamp()
+        return value
+
+    connections: list[Any] = []
+
     async def one(index: int) -> None:
+        """Read frames as bytes, with no timeout task per frame: the clients share the cores."""
         nonlocal lost, ready
         query = "topics=metrics" + (f"&resource={RESOURCES[index % len(RESOURCES)]}" if filtered else "")
         query += "&batch=true" if batch else ""
         options: dict[str, Any] = {} if deflate else {"compression": None}
         async with connect(f"{url}?{query}", additional_headers={"X-API-Key": key}, open_timeout=60, **options) as ws:
+            connections.append(ws)
             await ws.recv()  # hello
             ready += 1
-            while not stop.is_set():
+            while True:
                 try:
-                    text = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
+                    data = await ws.recv(decode=False)
+                except ConnectionClosed:
+                    return
                 arrived = time.time()
-                if isinstance(text, bytes):
-                    text = text.decode()
-                if text.startswith('{"type":"event"'):
-                    at = text[text.index('"at":"') + 6 :]
-                    latencies.append(arrived - datetime.fromisoformat(at[: at.index('"')]).timestamp())
-                elif text.startswith('{"type":"batch"'):  # read cheaply: the clients share the cores
-                    for at in AT.findall(text):
-                        latencies.append(arrived - datetime.fromisoformat(at).timestamp())
-                    lost += sum(int(count) for count in LOST.findall(text))
-                elif '"lost"' in text:
-                    lost += json.loads(text)["count"]
+                if data.startswith(b'{"type":"event"'):
+                    at = data[data.index(b'"at":"') + 6 :]
+                    latencies.append(arrived - stamp(at[: at.index(b'"')]))
+                elif data.startswith(b'{"type":"batch"'):
+                    for at in AT.findall(data):
+                        latencies.append(arrived - stamp(at))
+                    lost += sum(int(count) for count in LOST.findall(data))
+                elif b'"lost"' in data:
+                    lost += json.loads(data)["count"]
+
+    async def close_all() -> None:
+        await stop.wait()
+        await asyncio.gather(*(ws.close() for ws in connections), return_exceptions=True)
 
     async def announce() -> None:
         while ready < count:
             await asyncio.sleep(0.05)
         print("ready", flush=True)
 
-    await asyncio.gather(announce(), *(one(first + i) for i in range(count)))
+    await asyncio.gather(announce(), close_all(), *(one(first + i) for i in range(count)))
     latencies.tofile(out.open("wb"))
-    print(json.dumps({"received": len(latencies), "lost": lost}), flush=True)
+    print(json.dumps({"received": len(latencies), "lost": lost, "cpu": time.process_time()}), flush=True)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -156,6 +174,7 @@ def run(
     for client, _ in clients:
         assert client.stdout is not None
         assert client.stdout.readline().strip() == "ready", "a subscriber process failed to connect"
+    server_before = _server_cpu()
     pace = ["--rate", str(args.rate), "--seconds", str(args.seconds)]
     producer = subprocess.run(
         [sys.executable, __file__, "--role", "producer", "--database-url", database_url, *pace],
@@ -165,18 +184,35 @@ def run(
     )
     sent = json.loads(producer.stdout.strip().splitlines()[-1])["sent"]
     time.sleep(args.drain)
+    server_cpu = _server_cpu() - server_before
     latencies: list[float] = []
     received = lost = 0
+    client_cpu = 0.0
     for client, out in clients:
         stdout, _ = client.communicate(timeout=120)  # closes its stdin: the subscribers stop
         counts = json.loads(stdout.strip().splitlines()[-1])
         received += counts["received"]
         lost += counts["lost"]
+        client_cpu += counts["cpu"]
         numbers = array("d")
         numbers.frombytes(out.read_bytes())
         latencies.extend(numbers)
     expected = sent * subscribers if not filtered else sent * subscribers // len(RESOURCES)
-    return {"sent": sent, "expected": expected, "received": received, "lost": lost, "latencies": latencies}
+    cpu = {"server": server_cpu, "subscribers": client_cpu}
+    return {"sent": sent, "expected": expected, "received": received, "lost": lost, "latencies": latencies, "cpu": cpu}
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) the uvicorn child has used so far (Linux /proc; 0 elsewhere)."""
+    try:
+        children = " ".join(Path(task, "children").read_text() for task in Path("/proc/self/task").iterdir())
+        for pid in children.split():
+            if b"uvicorn" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        pass
+    return 0.0
 
 
 def report(name: str, result: dict[str, Any]) -> float:
@@ -185,6 +221,11 @@ def report(name: str, result: dict[str, Any]) -> float:
         f"{name:<26} sent {result['sent']:>5}  deliveries {result['received']:>7}/{result['expected']:<7} "
         f"lost {result['lost']:>6}  p50 {cuts[49] * 1000:7.1f} ms  p95 {cuts[94] * 1000:7.1f} ms  "
         f"p99 {cuts[98] * 1000:7.1f} ms"
+    )
+    cpu = result["cpu"]
+    print(
+        f"{'':<26} CPU from the producer's start to the drain's end: server {cpu['server']:.1f} s, "
+        f"subscriber processes {cpu['subscribers']:.1f} s (their whole life)"
     )
     return float(cuts[94])
 
@@ -202,6 +243,11 @@ def main() -> None:
         "--no-deflate", action="store_true", help="subscribers decline permessage-deflate (browsers offer it)"
     )
     parser.add_argument("--batch", action="store_true", help="subscribers ask for batch=true")
+    parser.add_argument(
+        "--server-deflate",
+        action="store_true",
+        help="start uvicorn with --ws-per-message-deflate true (its own default; `wedcloud api` turns it off)",
+    )
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL (default: SQLite)")
     parser.add_argument("--port", type=int, default=8766)
     # for the child processes
@@ -216,7 +262,7 @@ def main() -> None:
         produce(args.database_url, args.rate, args.seconds)
         return
     if args.role == "subscriber":
-        asyncio.run(
+        uvloop.run(  # the server's loop too (uvicorn picks uvloop when it is installed)
             subscribe(
                 args.url,
                 args.key,
@@ -244,14 +290,16 @@ def bench(args: argparse.Namespace) -> None:
             _, key = create_key(session, name="bench", role=Role.VIEWER)
         engine.dispose()
         environment = {"WEDCLOUD_DATABASE_URL": database_url}
-        with api_server(home, args.port, **environment) as base:
+        options = ["--ws-per-message-deflate", "true" if args.server_deflate else "false"]
+        with api_server(home, args.port, options=options, **environment) as base:
             url = base.replace("http://", "ws://") + PATH
             store = "PostgreSQL (LISTEN/NOTIFY)" if args.postgres else "SQLite (50 ms poll)"
             shape = "one resource each" if args.filtered else "every event"
-            shape += ", without permessage-deflate" if args.no_deflate else ", with permessage-deflate"
+            shape += ", declining permessage-deflate" if args.no_deflate else ", offering permessage-deflate"
             shape += ", batch=true" if args.batch else ""
             when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
             print(f"{store}; {args.rate:g} events/s for {args.seconds:g} s; subscribers take {shape}; {when}")
+            print(f"server: uvicorn control_api.asgi:app, 1 worker, {' '.join(options)}")
             baseline = report("1 subscriber, every event", run(args, url, key, database_url, 1, work, filtered=False))
             many = run(args, url, key, database_url, args.subscribers, work, filtered=args.filtered)
             real = report(f"{args.subscribers} subscribers", many)

@@ -3,8 +3,9 @@
 One :class:`StreamHub` per API worker (``app.state.stream``). Its
 :class:`~control_plane.monitoring.fanout.EventSource` follows the event log in a thread and
 hands each batch to the event loop, where the hub serialises every event once and puts it on the
-queue of each client whose subscription matches. Each client's own task (``routers/stream.py``)
-sends from its queue, so a slow client holds up nobody else.
+queue of each client whose subscription matches, a tick at a time (see ``StreamHub.publish``).
+Each client's own task (``routers/stream.py``) sends from its queue, so a slow client holds up
+nobody else.
 
 A queue holds ``stream_queue`` events. When a new event finds it full, the oldest metrics event
 is dropped, then the oldest other event that is not an alert; alerts are never dropped (a queue
@@ -112,12 +113,29 @@ class Subscription:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Item:
     id: int | None  # None: a control message (ping), never dropped
     topic: str
     text: str
     alive: bool = True
+
+
+@dataclass(eq=False, slots=True)
+class Chunk:
+    """The events of one hub tick that match one subscription, encoded once and queued as they
+    are for every ``batch`` client holding that subscription (a slow client's queue turns it back
+    into single events when it must drop some)."""
+
+    events: tuple[tuple[int, str, str], ...]  # (id, topic, text)
+    joined: str  # the texts joined by commas
+    frame: str  # the frame sending it alone: the one event, or a batch message of them all
+
+    @classmethod
+    def of(cls, events: Sequence[tuple[int, str, str]]) -> Chunk:
+        joined = ",".join(text for _, _, text in events)
+        frame = events[0][2] if len(events) == 1 else '{"type":"batch","messages":[' + joined + "]}"
+        return cls(tuple(events), joined, frame)
 
 
 @dataclass(eq=False)
@@ -127,7 +145,7 @@ class Client:
     subscription: Subscription
     bound: int
     key_id: uuid.UUID | None = None
-    queue: deque[_Item] = field(default_factory=deque)
+    queue: deque[_Item | Chunk] = field(default_factory=deque)
     metrics: deque[_Item] = field(default_factory=deque)
     others: deque[_Item] = field(default_factory=deque)  # neither metrics nor alerts
     events: int = 0  # live events queued (not dropped, not sent)
@@ -138,8 +156,24 @@ class Client:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     closing: str | None = None  # a reason to close (the key was revoked)
     batch: bool = False  # several ready messages go as one {"type": "batch", "messages": [...]}
+    replaying: bool = False  # a replay is being sent: live events may repeat it (see ``skip``)
+    chunks: int = 0  # shared chunks in the queue
+
+    def push_chunk(self, chunk: Chunk) -> None:
+        """Queue a tick's events as one shared chunk, or one by one when this client does not
+        batch, is replaying, or would go past its bound."""
+        if not self.batch or self.replaying or self.skip or self.events + len(chunk.events) > self.bound:
+            for event_id, topic, text in chunk.events:
+                self.push(event_id, topic, text)
+            return
+        self.queue.append(chunk)
+        self.events += len(chunk.events)
+        self.chunks += 1
+        self.wake.set()
 
     def push(self, event_id: int | None, topic: str, text: str) -> None:
+        if self.chunks and event_id is not None and self.events >= self.bound:
+            self._unchunk()
         if event_id is not None and self.events >= self.bound and not self._drop_one() and topic != "alerts":
             self._count_lost(event_id)  # only alerts are queued: the newcomer goes (an alert stays)
             return
@@ -175,9 +209,26 @@ class Client:
         self.lost_since = event_id if self.lost_since is None else min(self.lost_since, event_id)
 
     def _compact(self) -> None:
-        self.queue = deque(item for item in self.queue if item.alive)
+        self.queue = deque(item for item in self.queue if isinstance(item, Chunk) or item.alive)
         self.metrics = deque(item for item in self.metrics if item.alive)
         self.others = deque(item for item in self.others if item.alive)
+
+    def _unchunk(self) -> None:
+        """Turn the queued chunks back into single events, so that any of them can be dropped."""
+        queue: deque[_Item | Chunk] = deque()
+        self.metrics, self.others = deque(), deque()
+        for entry in self.queue:
+            items = [_Item(*event) for event in entry.events] if isinstance(entry, Chunk) else [entry]
+            for item in items:
+                if not item.alive:
+                    continue
+                queue.append(item)
+                if item.id is not None and item.topic == "metrics":
+                    self.metrics.append(item)
+                elif item.id is not None and item.topic != "alerts":
+                    self.others.append(item)
+        self.queue = queue
+        self.chunks = 0
 
     def take(self) -> str | None:
         """The next text to send: a pending ``lost`` notice first, then the queue's head."""
@@ -186,7 +237,10 @@ class Client:
             self.lost, self.lost_since = 0, None
             return text
         while self.queue:
+            if self.chunks:
+                self._unchunk()
             item = self.queue.popleft()
+            assert isinstance(item, _Item)
             if not item.alive:
                 continue
             if item.id is not None:
@@ -199,17 +253,41 @@ class Client:
         return None
 
     def next_frame(self, most: int = 500) -> str | None:
-        """The next text frame: one message, or with ``batch`` all that are ready (up to
-        ``most``) in a ``batch`` message when there are several."""
-        first = self.take()
-        if first is None or not self.batch:
-            return first
-        texts = [first]
-        while len(texts) < most and (text := self.take()) is not None:
-            texts.append(text)
-        if len(texts) == 1:
-            return first
-        return '{"type":"batch","messages":[' + ",".join(texts) + "]}"
+        """The next text frame: one message, or with ``batch`` all that are ready (``most`` or
+        a few more: a chunk is not split) in a ``batch`` message when there are several. A
+        chunk sent alone is its shared frame, the same string for each client."""
+        if not self.batch:
+            return self.take()
+        parts: list[str] = []
+        count = 0
+        chunk: Chunk | None = None
+        if self.lost:
+            parts.append(json.dumps({"type": "lost", "count": self.lost, "since_id": self.lost_since}))
+            count, self.lost, self.lost_since = 1, 0, None
+        while self.queue and count < most:
+            entry = self.queue.popleft()
+            if isinstance(entry, Chunk):
+                self.chunks -= 1
+                self.events -= len(entry.events)
+                parts.append(entry.joined)
+                count += len(entry.events)
+                chunk = entry
+                continue
+            if not entry.alive:
+                continue
+            if entry.id is not None:
+                self.events -= 1
+                entry.alive = False  # so that the metrics/others lines skip it
+                if entry.id in self.skip:
+                    continue
+            parts.append(entry.text)
+            count += 1
+        if not parts:
+            self.wake.clear()
+            return None
+        if len(parts) == 1:
+            return chunk.frame if chunk is not None else parts[0]
+        return '{"type":"batch","messages":[' + ",".join(parts) + "]}"
 
 
 def event_text(event: Event) -> str:
@@ -241,6 +319,9 @@ class StreamHub:
         self.lag_seconds: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._started = False
+        self._pending: list[Event] = []
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._last_flush = -1e9
 
     async def start(self, task_group: anyio.abc.TaskGroup) -> None:
         self._loop = asyncio.get_running_loop()
@@ -251,6 +332,8 @@ class StreamHub:
 
     async def stop(self) -> None:
         self._started = False
+        if self._flush_at is not None:
+            self._flush_at.cancel()
         await anyio.to_thread.run_sync(self.source.stop)
 
     # -- events ---------------------------------------------------------------------------------
@@ -261,18 +344,47 @@ class StreamHub:
             loop.call_soon_threadsafe(self.publish, list(batch))
 
     def publish(self, batch: Iterable[Event]) -> None:
-        """Queue each event for the clients it matches (on the event loop)."""
+        """Take new events (on the event loop): they are queued at once, unless the last tick
+        was less than ``stream_tick_ms`` ago, then at the next tick with any that follow."""
+        self._pending.extend(batch)
+        if self._flush_at is not None:
+            return
+        wait = self._last_flush + self.settings.stream_tick_ms / 1000 - time.monotonic()
+        if wait <= 0 or self._loop is None:
+            self.flush()
+        else:
+            self._flush_at = self._loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """One tick: queue the pending events for the clients they match. The clients are
+        grouped by subscription, so each event is matched and serialised once per subscription,
+        and each group's ``batch`` clients share one chunk (``Client.push_chunk``)."""
+        self._flush_at = None
+        self._last_flush = time.monotonic()
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
         now = utcnow()
-        batch = list(batch)
         self.gaps.accept(batch, time.monotonic())
-        for event in batch:
-            text = None
-            for client in self.clients:
-                if client.subscription.matches(event):
-                    text = text or event_text(event)
-                    client.push(event.id, event.topic, text)
-            self.last_event_id = max(self.last_event_id, event.id)
-            self.lag_seconds = max((now - event.at).total_seconds(), 0.0)
+        groups: dict[Subscription, list[Client]] = {}
+        for client in self.clients:
+            groups.setdefault(client.subscription, []).append(client)
+        texts: dict[int, str] = {}
+        for subscription, members in groups.items():
+            chosen = []
+            for event in batch:
+                if subscription.matches(event):
+                    text = texts.get(event.id)
+                    if text is None:
+                        text = texts[event.id] = event_text(event)
+                    chosen.append((event.id, event.topic, text))
+            if chosen:
+                chunk = Chunk.of(chosen)
+                for client in members:
+                    client.push_chunk(chunk)
+        newest = batch[-1]
+        self.last_event_id = max(self.last_event_id, max(event.id for event in batch))
+        self.lag_seconds = max((now - newest.at).total_seconds(), 0.0)
 
     def register(self, client: Client) -> None:
         self.clients.add(client)

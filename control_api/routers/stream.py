@@ -97,7 +97,9 @@ async def stream(websocket: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    client = Client(subscription, hub.settings.stream_queue, key_id=principal.key_id, batch=batch)
+    client = Client(
+        subscription, hub.settings.stream_queue, key_id=principal.key_id, batch=batch, replaying=since is not None
+    )
     hub.register(client)
     try:
         floor = hub.gaps.watermark()  # a replayed id below this is never published live again
@@ -114,6 +116,7 @@ async def stream(websocket: WebSocket) -> None:
         )
         if since is not None:
             await _replay(websocket, hub, client, since, floor)
+            client.replaying = False
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_send_forever, websocket, hub, client, tasks.cancel_scope)
             await _receive_forever(websocket, client)

@@ -5,7 +5,8 @@ It runs in a thread of its own. On PostgreSQL it holds one dedicated connection 
 wedcloud_events`` (autocommit), which the ``pg_notify`` of ``events.publish`` wakes when the
 publishing transaction commits; it also reads once a second without a wake, as a safety net. On
 SQLite it reads the log's newest id every ``stream_poll_ms`` (50 ms or less) and the rows after
-the last one it saw when that moved.
+the last one it saw when that moved. A wake less than ``stream_tick_ms`` after the last read
+waits for the tick's end, so that a busy log is read (and its events handed over) in batches.
 
 **Ids committed out of order.** A PostgreSQL sequence hands out ids when rows are inserted, not
 when they commit: a transaction holding id 7 may commit after one holding id 8. So when the
@@ -190,10 +191,15 @@ class EventSource:
             self.connected = True
             self.last_error = None
             self.read()  # whatever committed while there was no listener
+            tick = self.settings.stream_tick_ms / 1000
             while not self._stop.is_set():
                 woken = False
                 for _ in connection.notifies(timeout=self.safety_read_seconds / 4, stop_after=1):
                     woken = True
+                rest = tick - (time.monotonic() - (self.last_read_at or 0.0))
+                if woken and rest > 0:  # at most one read a tick: the wakes meanwhile share it
+                    for _ in connection.notifies(timeout=rest):
+                        pass
                 if woken or self.gaps.open or _due(self.last_read_at, self.safety_read_seconds):
                     self.read()
                 self._maybe_prune()

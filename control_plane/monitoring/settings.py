@@ -38,6 +38,12 @@ class MonitorSettings(BaseSettings):
     billing_stale_days: float = Field(
         default=3, ge=0, description="Health calls billing stale when its last loaded day is older than this."
     )
+    stream_tick_ms: float = Field(
+        default=20,
+        ge=0,
+        le=1000,
+        description="Each API worker queues new stream events for its clients at most this often (0: at once).",
+    )
     resolved_keep_minutes: float = Field(default=15, ge=0, description="Resolved alerts stay listed this long.")
     notify_lease_seconds: float = Field(
         default=300,

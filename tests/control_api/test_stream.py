@@ -402,3 +402,40 @@ def test_handshakes_from_one_address_are_rate_limited(tmp_path: Path) -> None:
             assert reason.startswith("too many connections from this address")
 
         asyncio.run(scenario())
+
+
+def test_batch_clients_with_one_subscription_get_the_same_frames_a_tick_at_a_time(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEDCLOUD_MONITOR_STREAM_TICK_MS", "400")
+
+    def publish_five() -> list[int]:  # five transactions: five wakes or polls, at most two ticks
+        published = []
+        for n in range(5):
+            with Session(running.engine) as session, session.begin():
+                published.append(events.publish(session, "metrics", {"n": n}))
+        return published
+
+    async def frames(ws: object, count: int) -> list[str]:
+        texts: list[str] = []
+        while sum(text.count('"type":"event"') for text in texts) < count:
+            texts.append(str(await asyncio.wait_for(ws.recv(), 10)))  # type: ignore[attr-defined]
+        return texts
+
+    async def scenario() -> None:
+        key = running.keys[Role.VIEWER]
+        async with (
+            open_stream(running.url, key=key, query="topics=metrics&batch=true") as first,
+            open_stream(running.url, key=key, query="batch=true&topics=metrics") as second,
+        ):
+            await hello(first)
+            await hello(second)
+            published = await asyncio.to_thread(publish_five)
+            texts = await frames(first, 5)
+            assert len(texts) <= 2  # not one frame per event
+            assert await frames(second, 5) == texts  # the same encoded frames
+            sent = [json.loads(text) for text in texts]
+            assert [item["id"] for frame in sent for item in frame.get("messages", [frame])] == published
+
+    with stream_server(tmp_path / "home", store_url) as running:
+        asyncio.run(scenario())

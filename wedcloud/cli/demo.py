@@ -172,9 +172,11 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, 
     # the demo is a laptop's: a provider may point at a local emulator (docs/outbound.md)
     env.setdefault("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "true")
     bin_dir = Path(sys.executable).parent
+    serve = ["control_api.asgi:app", "--host", HOST, "--port", str(options.api_port)]
+    serve += ["--ws-per-message-deflate", "false"]  # as `wedcloud api`: see docs/monitoring/stream.md
     api = Child(
         "API",
-        [sys.executable, "-m", "uvicorn", "control_api.asgi:app", "--host", HOST, "--port", str(options.api_port)],
+        [sys.executable, "-m", "uvicorn", *serve],
         env,
         layout.logs / "api.log",
     )

@@ -262,6 +262,14 @@ def api(
         Path | None,
         typer.Option(envvar="WEDCLOUD_TLS_KEY", exists=True, dir_okay=False, help="PEM private key of --tls-cert."),
     ] = None,
+    ws_deflate: Annotated[
+        bool,
+        typer.Option(
+            envvar="WEDCLOUD_API_WS_DEFLATE",
+            help="Compress WebSocket frames (permessage-deflate) for clients that offer it: less traffic, "
+            "but CPU for every frame of every stream client (docs/monitoring/stream.md).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the REST API (migrates the state store first); over HTTPS, with HSTS, given
     --tls-cert and --tls-key."""
@@ -270,7 +278,13 @@ def api(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
-    uvicorn.run("control_api.asgi:app", host=host, port=port, **tls)  # type: ignore[arg-type]
+    uvicorn.run(
+        "control_api.asgi:app",
+        host=host,
+        port=port,
+        ws_per_message_deflate=ws_deflate,
+        **tls,  # type: ignore[arg-type]
+    )
 
 
 def main() -> None:

@@ -174,3 +174,32 @@ def follow_pg(postgres_engine: Engine) -> Iterator[Callable[..., tuple[EventSour
     yield start
     for source in started:
         source.stop()
+
+
+@pytest.mark.integration
+def test_the_listener_reads_the_wakes_of_one_tick_together(postgres_engine: Engine) -> None:
+    reads: list[list[int]] = []
+    lock = threading.Lock()
+
+    def deliver(batch: Sequence[Event]) -> None:
+        with lock:
+            reads.append([event.id for event in batch])
+
+    def delivered(count: int) -> list[list[int]]:
+        deadline = time.monotonic() + 10
+        while sum(len(read) for read in reads) < count:
+            assert time.monotonic() < deadline, f"only {reads} arrived"
+            time.sleep(0.01)
+        with lock:
+            return list(reads)
+
+    settings = MonitorSettings(stream_tick_ms=1000)
+    source = EventSource(postgres_engine, deliver, settings, safety_read_seconds=30)
+    source.start()
+    try:
+        first = publish(postgres_engine, n=0)
+        assert delivered(1) == [[first]]
+        rest = [publish(postgres_engine, n=n) for n in range(1, 6)]  # five commits, five wakes
+        assert delivered(6) == [[first], rest]  # one read, at the end of the tick
+    finally:
+        source.stop()
