@@ -29,16 +29,25 @@ REPEATS = {_constants.MAX_REPEAT, _constants.MIN_REPEAT, getattr(_constants, "PO
 WIDE = 50  # a repeat allowing more than this many is treated as unbounded
 
 
+def _children(op: Any, argument: Any) -> list[Any]:
+    """The sub-patterns of a parsed node: a repeat's body, a group's, each alternative."""
+    if op in REPEATS:
+        return [argument[2]]
+    if op is _constants.SUBPATTERN:
+        return [argument[3]]
+    if op is _constants.BRANCH:
+        return list(argument[1])
+    return []
+
+
 def _repeats(items: Any, *, inside: bool) -> bool:
     """Whether the parsed pattern has an unbounded repeat (``inside``) or an unbounded repeat
     within another one (not ``inside``: the nesting that makes backtracking exponential)."""
     for op, argument in items:
-        if op in REPEATS:
-            _low, high, sub = argument
-            wide = high == _constants.MAXREPEAT or high > WIDE
-            if (inside and wide) or (wide and _repeats(sub, inside=True)) or _repeats(sub, inside=inside):
-                return True
-        elif (op is _constants.SUBPATTERN and _repeats(argument[3], inside=inside)) or (op is _constants.BRANCH and any(_repeats(branch, inside=inside) for branch in argument[1])):
+        wide = op in REPEATS and (argument[1] == _constants.MAXREPEAT or argument[1] > WIDE)
+        if wide and (inside or any(_repeats(sub, inside=True) for sub in _children(op, argument))):
+            return True
+        if any(_repeats(sub, inside=inside) for sub in _children(op, argument)):
             return True
     return False
 
