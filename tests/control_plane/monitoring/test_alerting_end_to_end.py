@@ -41,7 +41,8 @@ def test_pending_firing_one_notice_a_repeat_an_ack_and_one_resolved_notice(engin
             "annotations": {"summary": "{resource} CPU at {value}"},
         }, key, actor="test")  # fmt: skip
         rule_id = rule.id
-    assert secret is not None and secret.startswith("whsec_")
+    assert secret is not None
+    assert secret.startswith("whsec_")
     receiver.secret = secret
     seen: list[tuple[int, str, str]] = []  # (second, status, reason) of each notice received
 
