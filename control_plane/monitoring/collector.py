@@ -3,9 +3,10 @@
 A cycle (``run_cycle``, run every ``interval_seconds`` by ``wedcloud monitor``):
 
 1. reads the providers and the resources the store knows of (not terminated);
-2. asks each provider's adapter for ``recent_metrics`` since its last successful read (at most
-   ``lookback_seconds`` back; a sample stored already is kept, so overlapping windows are
-   harmless), all providers at once in a bounded pool of threads, each with the time left in
+2. asks each provider's adapter for ``recent_metrics`` since its last successful read (the
+   sandbox, which publishes at once), or for the last ``lookback_seconds`` (a cloud: CloudWatch
+   and Cloud Monitoring publish a point a few minutes after its period); a sample stored
+   already is kept, so overlapping windows are harmless, all providers at once in a bounded pool of threads, each with the time left in
    the cycle, so a slow or failing provider holds up no other. ``Throttled`` (429,
    ThrottlingException) backs off, exponentially with jitter, and retries within the cycle;
 3. writes the samples (wide rows, aligned to 30 s) with each resource's ``cost_rate`` (its
@@ -233,6 +234,8 @@ def _targets(session: Session, now: datetime, settings: MonitorSettings) -> list
         start = now - min(lookback, 2 * timedelta(seconds=settings.interval_seconds))
         if last is not None:
             start = max(now - lookback, min(last - STEP, start))
+        if provider.kind != "sandbox":  # clouds publish a point minutes after its period: read them all again
+            start = now - lookback
         targets.append(_Target(provider, rows[provider.id], samples.floor_time(start, STEP)))
     return targets
 
