@@ -6,8 +6,9 @@ A cycle (``run_cycle``, run every ``interval_seconds`` by ``wedcloud monitor``):
 2. asks each provider's adapter for ``recent_metrics`` since its last successful read (the
    sandbox, which publishes at once), or for the last ``lookback_seconds`` (a cloud: CloudWatch
    and Cloud Monitoring publish a point a few minutes after its period); a sample stored
-   already is kept, so overlapping windows are harmless, all providers at once in a bounded pool of threads, each with the time left in
-   the cycle, so a slow or failing provider holds up no other. ``Throttled`` (429,
+   already is kept, so overlapping windows are harmless. All providers are read at once, in a
+   bounded pool of threads, each with the time left in the cycle, so a slow or failing provider
+   holds up no other. ``Throttled`` (429,
    ThrottlingException) backs off, exponentially with jitter, and retries within the cycle;
 3. writes the samples (wide rows, aligned to 30 s) with each resource's ``cost_rate`` (its
    hourly cost while it runs, 0 while stopped), publishes one ``metrics`` event per resource
