@@ -130,13 +130,12 @@ def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
         return []
     metric = getattr(MetricSample, spec["metric"])
     window = timedelta(seconds=float(spec.get("window", 60)))
-    query: Select[Any] = select(MetricSample.resource_id, MetricSample.at, metric).where(
-        MetricSample.at > ctx.now - LOOKBACK - window, MetricSample.at <= ctx.now, metric.is_not(None)
-    )
-    samples: dict[uuid.UUID, list[tuple[datetime, float]]] = {}
-    for resource_id, at, value in ctx.session.execute(_among(query, resources)):
-        if resource_id in resources:
-            samples.setdefault(resource_id, []).append((at, float(value)))
+    # most resources have a sample in the last window: two windows back hold all their window needs
+    samples = _window_samples(ctx, resources, metric, ctx.now - 2 * window)
+    recent = {rid for rid, found in samples.items() if max(at for at, _ in found) > ctx.now - window}
+    late = {rid: row for rid, row in resources.items() if rid not in recent}
+    if late:  # the rest (a cloud's data lags): look back further, for them only
+        samples |= _window_samples(ctx, late, metric, ctx.now - LOOKBACK - window)
     compare, limit = COMPARE[spec["comparator"]], float(spec["threshold"])
     breaches = []
     for resource_id, found in samples.items():
@@ -148,6 +147,19 @@ def threshold(ctx: Context, rule: AlertRule) -> list[Breach] | None:
         if compare(value, limit):
             breaches.append(_resource_breach(ctx, resources[resource_id], round(value, 6), samples=len(values)))
     return breaches
+
+
+def _window_samples(
+    ctx: Context, resources: Mapping[uuid.UUID, Any], metric: Any, since: datetime
+) -> dict[uuid.UUID, list[tuple[datetime, float]]]:
+    query: Select[Any] = select(MetricSample.resource_id, MetricSample.at, metric).where(
+        MetricSample.at > since, MetricSample.at <= ctx.now, metric.is_not(None)
+    )
+    found: dict[uuid.UUID, list[tuple[datetime, float]]] = {}
+    for resource_id, at, value in ctx.session.execute(_among(query, resources)):
+        if resource_id in resources:
+            found.setdefault(resource_id, []).append((at, float(value)))
+    return found
 
 
 def absence(ctx: Context, rule: AlertRule) -> list[Breach] | None:
