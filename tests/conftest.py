@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from control_plane.store.db import make_engine
 from control_plane.store.migrate import upgrade
+from tests.browser import Chromium, find_chromium
 from tests.demo_world import Demo, demo_copy
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_compute import AzureComputeEmulator
@@ -322,3 +323,12 @@ def google_rest(google_rest_server: GoogleRestEmulator) -> Iterator[GoogleRestEm
 def demo(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Demo:
     """A private copy of the demo's world on 2026-12-06 (tests/demo_world.py), one per module."""
     return demo_copy(tmp_path_factory, request.module.__name__.rsplit(".", 1)[-1])
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Chromium:
+    """Debian's headless chromium, for the tests that open a page in a real browser."""
+    path = find_chromium()
+    require(path is not None, "Chromium is missing: ./dev test installs Debian's chromium (apt-get install chromium)")
+    assert path is not None
+    return Chromium(path)

@@ -12,11 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from control_api.deps import RequireViewer, SessionDep, SettingsDep, SnapshotDep
 from control_plane.monitoring import exposition
-from control_plane.monitoring.health import resource_page
+from control_plane.monitoring.health import check_health, resource_page
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from control_plane.services.errors import InvalidRequest
-from control_plane.services.health import check_health
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], dependencies=[RequireViewer])

@@ -1,7 +1,7 @@
-"""Health of the control plane's dependencies (kept for its callers: the rollup itself is
-``control_plane.monitoring.health``), and the probe of a resource's own health URL (``wedcloud:health-url``),
-which goes through the outbound guard: a tag anyone with operator rights can set must not make
-the server read its own files, its admin ports or a metadata service.
+"""The probe of a resource's own health URL (``wedcloud:health-url``), which goes through the
+outbound guard: a tag anyone with operator rights can set must not make the server read its own
+files, its admin ports or a metadata service. (The infrastructure rollup is
+``control_plane.monitoring.health``.)
 """
 
 from __future__ import annotations
@@ -9,25 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from control_plane.monitoring.health import Health
-from control_plane.monitoring.health import check_health as rollup
 from control_plane.outbound import OutboundRefused, OutboundSettings, fetch
-from wedcloud.home import HomeLayout
-from wedcloud.snapshots import SnapshotInfo
-
-
-def check_health(
-    session: Session,
-    *,
-    snapshot: SnapshotInfo | None,
-    layout: HomeLayout,
-    stale_after_hours: float,
-    stream: dict[str, Any] | None = None,
-) -> Health:
-    """The infrastructure rollup (``control_plane.monitoring.health``)."""
-    return rollup(session, snapshot=snapshot, layout=layout, stale_after_hours=stale_after_hours, stream=stream)
 
 
 def http_health(

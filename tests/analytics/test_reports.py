@@ -35,8 +35,7 @@ from analytics.reports.model import (
 )
 from analytics.reports.page import CSP, render_html
 from analytics.reports.tables import render_csv
-from tests.browser import BrowserError, Chromium, Image, find_chromium, read_png
-from tests.conftest import require
+from tests.browser import BrowserError, Chromium, Image, read_png
 
 WEEK = ReportPeriod(date(2026, 11, 16), date(2026, 11, 22), "weekly")
 NASTY = '<script>alert("x")</script> & Co'
@@ -364,14 +363,6 @@ def coloured(image: Image, box: dict[str, float]) -> int:
             pixel = row[x * image.channels : x * image.channels + 3]
             count += max(pixel) - min(pixel) >= 40
     return count
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Chromium:
-    path = find_chromium()
-    require(path is not None, "Chromium is missing: ./dev test installs Debian's chromium (apt-get install chromium)")
-    assert path is not None
-    return Chromium(path)
 
 
 def measure(chromium: Chromium, page_html: str, tmp_path: Path) -> dict[str, Any]:

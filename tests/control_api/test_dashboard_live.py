@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from control_plane.monitoring.samples import floor_time, write_samples
+from control_plane.monitoring.samples import floor_time
 from control_plane.security import Role
-from control_plane.store.models import Provider, Resource
-from tests.browser import Chromium, devtools, find_chromium
-from tests.conftest import require
+from control_plane.store.models import Provider
+from tests.browser import Chromium, devtools
 from tests.control_api.streaming import StreamServer, stream_server
-from tests.control_api.test_dashboards import CPU_AVG, FIRING
+from tests.control_api.test_dashboards import CPU_AVG, FIRING, add_sampled_fleet
 from wedcloud.sqltypes import utcnow
 
 
@@ -26,14 +25,6 @@ from wedcloud.sqltypes import utcnow
 def running(tmp_path: Path) -> Iterator[StreamServer]:
     with stream_server(tmp_path / "home", f"sqlite:///{tmp_path / 'state.db'}") as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Chromium:
-    path = find_chromium()
-    require(path is not None, "Chromium is missing: ./dev test installs Debian's chromium (apt-get install chromium)")
-    assert path is not None
-    return Chromium(path)
 
 
 def test_the_fleet_page_served_by_the_api_redraws_from_the_real_stream(
@@ -44,18 +35,7 @@ def test_the_fleet_page_served_by_the_api_redraws_from_the_real_stream(
     with Session(running.engine) as session, session.begin():
         session.add(Provider(id=provider, kind="sandbox", name="sandbox-aws", regions=[], tags={}, settings={}))
         session.flush()
-        for index, rid in enumerate(ids):
-            session.add(Resource(
-                id=rid, provider_id=provider, cloud_id=f"i-{index}", name=f"web-{index}", resource_type="compute",
-                subtype="instance", region="eu-west-2", state="running", desired_state="running",
-            ))  # fmt: skip
-        session.flush()
-        start = floor_time(now, timedelta(seconds=30)) - timedelta(minutes=5)
-        write_samples(session, [
-            {"resource_id": rid, "provider_id": provider, "at": start + timedelta(seconds=30 * step),
-             "cpu": 20.0 + 10 * index + step, "memory": 50.0}
-            for step in range(10) for index, rid in enumerate(ids)
-        ])  # fmt: skip
+        add_sampled_fleet(session, provider, ids, now)  # CPU 20-49%
     key = running.keys[Role.VIEWER]
     origin = running.url.split("/api/")[0].replace("ws://", "http://")
     with devtools(chromium, "about:blank") as page:

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,8 +26,7 @@ from control_plane.monitoring.samples import floor_time, write_samples
 from control_plane.security import Role
 from control_plane.store.models import Resource
 from control_plane.store.monitoring_models import AlertRule, MonitorAlert
-from tests.browser import Chromium, devtools, find_chromium
-from tests.conftest import require
+from tests.browser import Chromium, devtools
 from tests.control_api.conftest import Api
 from tests.control_api.test_monitoring_health import _provider
 from wedcloud.sqltypes import utcnow
@@ -44,18 +43,7 @@ def _fleet(api: Api) -> dict[str, Any]:
     now = utcnow()
     ids = [uuid.uuid4() for _ in range(3)]
     with Session(api.engine) as session, session.begin():
-        for index, rid in enumerate(ids):
-            session.add(Resource(
-                id=rid, provider_id=provider, cloud_id=f"i-{index}", name=f"web-{index}", resource_type="compute",
-                subtype="instance", region="eu-west-2", state="running", desired_state="running",
-            ))  # fmt: skip
-        session.flush()
-        start = floor_time(now, timedelta(seconds=30)) - timedelta(minutes=5)
-        write_samples(session, [
-            {"resource_id": rid, "provider_id": provider, "at": start + timedelta(seconds=30 * step),
-             "cpu": 20.0 + 10 * index + step, "memory": 50.0, "cost_rate": 0.1}
-            for step in range(10) for index, rid in enumerate(ids)
-        ])  # fmt: skip
+        add_sampled_fleet(session, provider, ids, now)
         rule = AlertRule(name="cpu-hot", kind="threshold", spec={}, severity="critical")
         session.add(rule)
         session.flush()
@@ -70,6 +58,23 @@ def _fleet(api: Api) -> dict[str, Any]:
         session.add(MonitorAlert(rule_id=rule.id, fingerprint="a", open_key="a", state="firing", severity="critical",
                                  resource_id=ids[0], provider_id=provider, labels=labels))  # fmt: skip
     return {"provider": str(provider), "ids": [str(i) for i in ids], "now": now}
+
+
+def add_sampled_fleet(session: Session, provider: uuid.UUID, ids: list[uuid.UUID], now: datetime) -> None:
+    """Running machines web-0, web-1... sampled every 30 s for the five minutes before ``now``:
+    CPU 20 + 10 x index + step, memory 50%, 0.1 an hour."""
+    for index, rid in enumerate(ids):
+        session.add(Resource(
+            id=rid, provider_id=provider, cloud_id=f"i-{index}", name=f"web-{index}", resource_type="compute",
+            subtype="instance", region="eu-west-2", state="running", desired_state="running",
+        ))  # fmt: skip
+    session.flush()
+    start = floor_time(now, timedelta(seconds=30)) - timedelta(minutes=5)
+    write_samples(session, [
+        {"resource_id": rid, "provider_id": provider, "at": start + timedelta(seconds=30 * step),
+         "cpu": 20.0 + 10 * index + step, "memory": 50.0, "cost_rate": 0.1}
+        for step in range(10) for index, rid in enumerate(ids)
+    ])  # fmt: skip
 
 
 def _get(api: Api, path: str, role: Role = Role.VIEWER, **headers: str) -> Any:
@@ -198,14 +203,6 @@ class FakeStream:
             except queue.Empty:
                 continue
             connection.send(json.dumps(message))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Chromium:
-    path = find_chromium()
-    require(path is not None, "Chromium is missing: ./dev test installs Debian's chromium (apt-get install chromium)")
-    assert path is not None
-    return Chromium(path)
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from control_plane.services.reports import HTML_FILE, list_reports, read_file, r
 from control_plane.store.db import make_engine
 from control_plane.store.models import Budget, RecommendationRow
 from pipelines.reports import write_latest_reports
-from tests.browser import Chromium, Image, find_chromium, probe, read_png
-from tests.conftest import require
+from tests.browser import Chromium, Image, probe, read_png
 from tests.demo_world import Demo
 from wedcloud import snapshots
 
@@ -165,11 +164,9 @@ MEASURE = """(() => {
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Chromium:
-    path = find_chromium()
-    require(path is not None, "Chromium is missing: ./dev test installs Debian's chromium (apt-get install chromium)")
-    assert path is not None
-    return Chromium(path, window=SCREEN)
+def chromium(chromium: Chromium) -> Chromium:
+    """The shared browser (tests/conftest.py) with a laptop's screen."""
+    return Chromium(chromium.path, window=SCREEN)
 
 
 def first_screen(chromium: Chromium, page: str, folder: Path) -> tuple[dict[str, Any], Image]:
