@@ -66,9 +66,23 @@ class Child:
                 # the leader is gone; make sure no child of it lingers in the group
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(group, signal.SIGKILL)
+                _wait_for_empty_group(group)
                 return
             except subprocess.TimeoutExpired:
                 continue
+
+
+def _wait_for_empty_group(group: int, seconds: float = 2.0) -> None:
+    """A signal is delivered asynchronously: wait (a little) until the group's last member has
+    died, so that a caller that starts the same server again finds its port free. A member that
+    is only a zombie nobody reaps keeps the group "alive": the wait ends at ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.02)
 
 
 def wait_for_http(url: str, child: Child, timeout: float) -> bool:
