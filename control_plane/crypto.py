@@ -126,6 +126,15 @@ def load_cipher(home: Path, *, environment: str = "development") -> Cipher:
     return _keyring(local.read_text())
 
 
+def cipher_if_available(home: Path, *, environment: str = "development") -> Cipher | None:
+    """:func:`load_cipher`, or None when no key can be had (production without one): for work
+    that can go on without opening secrets and records why where it needs one."""
+    try:
+        return load_cipher(home, environment=environment)
+    except SecretKeyError:
+        return None
+
+
 def write_key_file(path: Path, cipher: Cipher) -> None:
     """Replace a key file atomically (mode 0600): the current key, then the earlier ones."""
     lines = [base64.b64encode(k).decode() for k in (cipher.key, *cipher.previous)]

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import LIVE_METRICS
 from clouds.errors import Throttled
-from control_plane.crypto import Cipher, SecretKeyError, load_cipher
+from control_plane.crypto import cipher_if_available
 from control_plane.monitoring import events, samples
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.services.providers import adapter_for, adapter_unavailable
@@ -202,10 +202,7 @@ def run_cycle(
 
 
 def _default_adapters(layout: HomeLayout, environment: str) -> AdapterFactory:
-    try:
-        cipher: Cipher | None = load_cipher(layout.root, environment=environment)
-    except SecretKeyError:
-        cipher = None  # sandbox providers need none; a cloud provider then fails and says why
+    cipher = cipher_if_available(layout.root, environment=environment)  # a cloud provider without it fails, saying why
 
     def factory(provider: Provider, session: Session) -> RecentMetrics:
         return adapter_for(provider, session=session, layout=layout, cipher=cipher)

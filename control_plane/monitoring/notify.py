@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.crypto import Cipher
 from control_plane.monitoring import channels, routes, silences
+from control_plane.monitoring.lifecycle import acknowledged
 from control_plane.monitoring.settings import MonitorSettings
 from control_plane.services.alerts import AlertSettings
 from control_plane.store.monitoring_models import AlertRule, MonitorAlert, NotificationGroup
@@ -90,10 +91,6 @@ def group_key(rule_id: uuid.UUID, labels: dict[str, str]) -> str:
 
 
 # -- silences and acknowledgements --------------------------------------------------------------
-def acknowledged(alert: MonitorAlert, now: datetime) -> bool:
-    return alert.acked_at is not None and (alert.ack_expires_at is None or alert.ack_expires_at > now)
-
-
 def alert_view(alert: MonitorAlert, now: datetime) -> dict[str, Any]:
     """An alert as a notice lists it (Alertmanager's field names where it has one)."""
     ack = None

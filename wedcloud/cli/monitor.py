@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.sandbox import live
 from clouds.sandbox.world import DEFAULT_WORLD
-from control_plane.crypto import Cipher, SecretKeyError, load_cipher
+from control_plane.crypto import cipher_if_available
 from control_plane.monitoring import lifecycle, notify, rules
 from control_plane.monitoring.collector import CycleReport, run_cycle
 from control_plane.monitoring.settings import MonitorSettings
@@ -56,10 +56,8 @@ def after_collection(context: CliContext, echo: Callable[[str], None] = typer.ec
 
     def send_notifications(sessions: sessionmaker[Session], now: datetime, settings: MonitorSettings,
                            _report: CycleReport) -> None:  # fmt: skip
-        try:
-            cipher: Cipher | None = load_cipher(layout.root, environment=context.settings.environment)
-        except SecretKeyError:
-            cipher = None  # sealed route URLs cannot be opened: each attempt records why
+        # without a key, sealed route URLs cannot be opened: each attempt records why
+        cipher = cipher_if_available(layout.root, environment=context.settings.environment)
         report = notify.notify_round(sessions, now=now, settings=settings, cipher=cipher)
         if report.notices:
             reasons = ", ".join(reason for _key, reason in report.notices)
