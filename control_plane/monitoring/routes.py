@@ -17,7 +17,6 @@ rules), each problem with the field it concerns.
 
 from __future__ import annotations
 
-import base64
 import re
 import uuid
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from control_plane.crypto import Cipher, SecretKeyError
 from control_plane.outbound import OutboundRefused
 from control_plane.outbound.urls import check_url
-from control_plane.services.webhooks import mask_url, new_secret
+from control_plane.services import webhooks
 
 CHANNELS = ("webhook", "slack", "email")
 URL_LIMIT = 2048
@@ -77,42 +76,36 @@ def problems(routes: list[dict[str, Any]], *, field: str = "routes") -> list[tup
 def seal(rule_id: uuid.UUID, routes: list[dict[str, Any]], cipher: Cipher) -> list[dict[str, Any]]:
     """``routes`` as stored: each URL sealed, its masked form beside it. A route already sealed
     (sent back as GET showed it) is kept as it is."""
-    stored = []
-    for route in routes:
-        if "url" in route and "sealed" not in route:
-            blob = cipher.encrypt({"url": route["url"]}, context=context(rule_id))
-            route = {**route, "url": mask_url(route["url"]), "sealed": base64.b64encode(blob).decode()}
-        stored.append(route)
-    return stored
+    return [
+        {**route, **webhooks.sealed_url(route["url"], cipher, context(rule_id))}
+        if "url" in route and "sealed" not in route
+        else route
+        for route in routes
+    ]
 
 
 def shown(route: dict[str, Any]) -> dict[str, Any]:
     """A route as the API shows it: its URL masked, the sealed copy left out."""
-    return {k: (mask_url(v) if k == "url" else v) for k, v in route.items() if k != "sealed"}
+    return {k: (webhooks.mask_url(v) if k == "url" else v) for k, v in route.items() if k != "sealed"}
 
 
 def open_url(rule_id: uuid.UUID, route: dict[str, Any], cipher: Cipher | None) -> str:
     """The route's real URL, in memory only."""
-    if "sealed" not in route:
-        return str(route["url"])
-    if cipher is None:
-        raise RouteUnopened("the route's URL is sealed and no secret key is loaded to open it")
     try:
-        return str(cipher.decrypt(base64.b64decode(route["sealed"]), context=context(rule_id))["url"])
-    except SecretKeyError as exc:
-        raise RouteUnopened(f"the route's URL cannot be opened: {exc}") from None
+        return webhooks.opened_url(route, cipher, context(rule_id), what="the route's URL")
+    except webhooks.WebhookFailed as exc:
+        raise RouteUnopened(str(exc)) from None
 
 
 def make_secret(rule_id: uuid.UUID, cipher: Cipher) -> tuple[str, bytes]:
     """A new signing secret for the rule's webhooks: (the secret, shown once; its sealed form)."""
-    secret = new_secret()
-    return secret, cipher.encrypt({"secret": secret}, context=context(rule_id))
+    return webhooks.sealed_secret(cipher, context(rule_id))
 
 
 def open_secret(rule_id: uuid.UUID, sealed: bytes | None, cipher: Cipher | None) -> str | None:
     if sealed is None or cipher is None:
         return None
     try:
-        return str(cipher.decrypt(sealed, context=context(rule_id))["secret"])
+        return webhooks.opened_secret(sealed, cipher, context(rule_id))
     except SecretKeyError:
         return None

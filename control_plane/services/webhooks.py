@@ -66,17 +66,27 @@ def sealing_context(budget_id: uuid.UUID) -> str:
     return f"budget-webhook:{budget_id}"
 
 
+def sealed_secret(cipher: Cipher, context: str) -> tuple[str, bytes]:
+    """A new signing secret and its sealed form, bound to ``context`` (a budget's, a rule's)."""
+    secret = new_secret()
+    return secret, cipher.encrypt({"secret": secret}, context=context)
+
+
+def opened_secret(sealed: bytes, cipher: Cipher, context: str) -> str:
+    """The signing secret sealed for ``context`` (SecretKeyError when it cannot be opened)."""
+    return str(cipher.decrypt(sealed, context=context)["secret"])
+
+
 def rotate_secret(budget: Budget, cipher: Cipher) -> str:
     """A new signing secret for the budget's webhooks, sealed in the store; returned once."""
-    secret = new_secret()
-    budget.webhook_secret_ciphertext = cipher.encrypt({"secret": secret}, context=sealing_context(budget.id))
+    secret, budget.webhook_secret_ciphertext = sealed_secret(cipher, sealing_context(budget.id))
     return secret
 
 
 def secret_of(budget: Budget, cipher: Cipher | None) -> str | None:
     if budget.webhook_secret_ciphertext is None or cipher is None:
         return None
-    return str(cipher.decrypt(budget.webhook_secret_ciphertext, context=sealing_context(budget.id))["secret"])
+    return opened_secret(budget.webhook_secret_ciphertext, cipher, sealing_context(budget.id))
 
 
 # -- targets sealed at rest ----------------------------------------------------------------
@@ -85,10 +95,28 @@ def seal_targets(budget_id: uuid.UUID, targets: list[dict[str, Any]], cipher: Ci
     sealed = []
     for target in targets:
         if target.get("type") == "webhook" and "url" in target and "sealed" not in target:
-            blob = cipher.encrypt({"url": target["url"]}, context=sealing_context(budget_id))
-            target = {**target, "url": mask_url(target["url"]), "sealed": base64.b64encode(blob).decode()}
+            target = {**target, **sealed_url(target["url"], cipher, sealing_context(budget_id))}
         sealed.append(target)
     return sealed
+
+
+def sealed_url(url: str, cipher: Cipher, context: str) -> dict[str, str]:
+    """A URL as stored: ``url`` masked for showing, ``sealed`` the real one bound to ``context``."""
+    blob = cipher.encrypt({"url": url}, context=context)
+    return {"url": mask_url(url), "sealed": base64.b64encode(blob).decode()}
+
+
+def opened_url(item: dict[str, Any], cipher: Cipher | None, context: str, *, what: str) -> str:
+    """``item``'s real URL, in memory only (one stored plain, from before sealing, as it is);
+    :class:`WebhookFailed` naming ``what`` when it cannot be opened."""
+    if "sealed" not in item:
+        return str(item["url"])
+    if cipher is None:
+        raise WebhookFailed(f"{what} is sealed and no secret key is loaded to open it")
+    try:
+        return str(cipher.decrypt(base64.b64decode(item["sealed"]), context=context)["url"])
+    except SecretKeyError as exc:
+        raise WebhookFailed(f"{what} cannot be opened: {exc}") from None
 
 
 def shown(target: dict[str, Any]) -> dict[str, Any]:
@@ -100,14 +128,7 @@ def shown(target: dict[str, Any]) -> dict[str, Any]:
 
 def url_of(budget_id: uuid.UUID, target: dict[str, Any], cipher: Cipher | None) -> str:
     """The webhook's real URL, opened in memory only (a plain one from before 0007 as it is)."""
-    if "sealed" not in target:
-        return str(target["url"])
-    if cipher is None:
-        raise WebhookFailed("the webhook URL is sealed and no secret key is loaded to open it")
-    try:
-        return str(cipher.decrypt(base64.b64decode(target["sealed"]), context=sealing_context(budget_id))["url"])
-    except SecretKeyError as exc:
-        raise WebhookFailed(f"the webhook URL cannot be opened: {exc}") from None
+    return opened_url(target, cipher, sealing_context(budget_id), what="the webhook URL")
 
 
 def seal_plain_targets(session: Session, cipher: Cipher) -> int:
