@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,21 +64,19 @@ def _labels(rule: AlertRule, breach: Breach) -> dict[str, str]:
             "severity": rule.severity}  # fmt: skip
 
 
+FIELD = re.compile(r"\{(\w+)\}")
+
+
 def _annotations(rule: AlertRule, labels: dict[str, str], value: float | None) -> dict[str, str]:
-    """The rule's annotations with ``{label}`` and ``{value}`` filled in where they appear."""
+    """The rule's annotations with ``{label}`` and ``{value}`` filled in where they appear; any
+    other braces stay as they are. Plain substitution, not ``str.format``: an operator's text must
+    not reach attributes (``{resource.__class__}``) or ask for a gigabyte of padding
+    (``{value:>999999999}``) in every evaluation round."""
     fields = {**labels, "value": "" if value is None else f"{value:g}"}
-    out = {}
-    for key, text in (rule.annotations or {}).items():
-        try:
-            out[key] = str(text).format_map(_Missing(fields)) if key != "runbook_url" else str(text)
-        except (ValueError, IndexError, AttributeError):
-            out[key] = str(text)
-    return out
-
-
-class _Missing(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+    return {
+        key: str(text) if key == "runbook_url" else FIELD.sub(lambda m: fields.get(m.group(1), m.group(0)), str(text))
+        for key, text in (rule.annotations or {}).items()
+    }
 
 
 # -- views -----------------------------------------------------------------------------------------

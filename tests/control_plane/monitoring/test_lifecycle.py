@@ -238,3 +238,25 @@ def test_two_concurrent_evaluators_open_one_alert(engine: Engine) -> None:
         thread.join()
     assert errors == []
     assert [a.state for a in alerts_of(sessions, rule.id)] == ["pending"]
+
+
+def test_annotations_fill_labels_and_value_and_leave_format_tricks_inert(engine: Engine) -> None:
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        web = add_resource(session, add_provider(session), "web-1")
+        rule = add_rule(session, "cpu", "threshold", CPU_HIGH)
+        rule.annotations = {
+            "summary": "{resource} at {value}% ({unknown} stays)",
+            "attribute": "{resource.__class__}",  # str.format would read attributes
+            "padding": "{value:>999999999}",  # and pad to a gigabyte
+            "runbook_url": "https://runbooks.example/{resource}",  # a URL is kept as written
+        }
+    cpu(sessions, web, _at(0), 95.5)
+    lifecycle.evaluate(sessions, now=_at(0))
+    (alert,) = alerts_of(sessions, rule.id)
+    assert alert.annotations == {
+        "summary": "web-1 at 95.5% ({unknown} stays)",
+        "attribute": "{resource.__class__}",
+        "padding": "{value:>999999999}",
+        "runbook_url": "https://runbooks.example/{resource}",
+    }
