@@ -34,6 +34,7 @@ from clouds.aws.api import DENIED, TOKEN_TAG, AwsApi, error_code, identify
 from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
 from clouds.aws.metrics import Metrics
+from clouds.aws.snapshots import Snapshots
 from clouds.aws.storage import Storage
 from clouds.base import (
     HOUR,
@@ -47,6 +48,7 @@ from clouds.base import (
     ResourceType,
     ScaleRequest,
     Service,
+    Snapshot,
 )
 from clouds.errors import CloudError, UnsupportedRequest
 
@@ -148,6 +150,7 @@ class AwsCloud(NotYetAdapted):
         self.databases = Databases(self.api)
         self.addresses = Addresses(self.api)
         self.metrics = Metrics(self.api, self.compute)
+        self.snapshots = Snapshots(self.api, self.storage)
 
     # -- the account, as the parts share it in ``api`` ---------------------------------------
     @property
@@ -327,6 +330,11 @@ class AwsCloud(NotYetAdapted):
 
     def terminate(self, resource_id: str) -> CloudResource:
         return self._lifecycle(resource_id, "terminate")
+
+    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
+        """A snapshot of an RDS database or an EBS volume named ``name`` (made RDS-safe);
+        repeating the call finds the first one (:mod:`clouds.aws.snapshots`)."""
+        return self.snapshots.take(resource_id, name=name)
 
 
 def _probe_arguments(operation: str) -> dict[str, Any]:
