@@ -205,7 +205,7 @@ def test_after_a_crash_the_reconciler_rolls_the_interrupted_apply_back(cloud: Cl
 
 def test_after_a_crash_with_on_failure_pause_the_reconciler_finishes_the_apply(cloud: Cloud) -> None:
     deployment_id, operation_id = _crash_after_first_step_began(cloud, "resumed", "pause")
-    reconcile(cloud.sessions, cloud.adapters)
+    assert str(operation_id) in reconcile(cloud.sessions, cloud.adapters).resumed
     assert cloud.deployment(deployment_id).status == "deployed"
     names = sorted(name for name, _, _ in cloud.listing(deployment_id).values())
     assert names == ["resumed-bucket", "resumed-db", "resumed-web"]  # each once
