@@ -223,6 +223,7 @@ def begin_create(
         body=body,
         idempotency_key=idempotency_key,
         adapter_for=adapter_for,
+        parameters=parameters,
     )
 
 
@@ -238,6 +239,7 @@ def _start(
     body: dict[str, Any],
     idempotency_key: str | None,
     adapter_for: AdapterFor,
+    parameters: dict[str, Any],
     rollback_of: int | None = None,
 ) -> Started:
     """Record version ``latest + 1`` with its plan, journal its steps and begin its operation."""
@@ -264,8 +266,8 @@ def _start(
         number=number,
         kind=kind,
         template=document,
-        parameters=rendered.parameters,
-        plan=steps.as_json(),
+        parameters=parameters,  # as given: with the template, they render the same resources again
+        plan={**steps.as_json(), "parameters": rendered.parameters},
         author=actor,
         outcome="applying",
         rollback_of=rollback_of,
@@ -395,6 +397,7 @@ def begin_update(
         body=body,
         idempotency_key=idempotency_key,
         adapter_for=adapter_for,
+        parameters=chosen_parameters,
         rollback_of=rollback_of,
     )
 
@@ -474,4 +477,5 @@ def begin_destroy(
         body=body,
         idempotency_key=idempotency_key,
         adapter_for=adapter_for,
+        parameters=rendered.parameters,
     )
