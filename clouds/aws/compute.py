@@ -179,6 +179,12 @@ class Compute:
         placement = (
             {"VPCZoneIdentifier": request.network} if request.network else {"AvailabilityZones": [f"{request.region}a"]}
         )
+        if token := tags.get(TOKEN_TAG):
+            # a retry finds what the first attempt made (AWS would answer AlreadyExists; moto
+            # replaces the group instead, leaving the first one's instances running)
+            earlier = list(self.groups(request.region, request.name))
+            if earlier and earlier[0].tags.get(TOKEN_TAG) == token:
+                return earlier[0]
         try:
             autoscaling.create_auto_scaling_group(
                 AutoScalingGroupName=request.name,
