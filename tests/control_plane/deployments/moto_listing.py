@@ -103,6 +103,27 @@ class Moto:
                 found[f"instance:{instance['InstanceId']}"] = tags
         return found
 
+    def tagged_ids(self, deployment_id: str) -> list[str]:
+        """The cloud ids (as WedCloud's adapter names them) of the databases, groups, buckets and volumes
+        tagged with this deployment, one entry per resource (so a doubled one shows twice)."""
+        found = [
+            d["DBInstanceArn"]
+            for d in self._databases()
+            if _tags(d.get("TagList")).get(DEPLOYMENT_TAG) == deployment_id
+        ]
+        found += [
+            g["AutoScalingGroupARN"]
+            for g in self._groups()
+            if _tags(g.get("Tags")).get(DEPLOYMENT_TAG) == deployment_id
+        ]
+        found += [
+            f"arn:aws:s3:::{key.split(':', 1)[1]}"
+            for key in self.deployment(deployment_id)
+            if key.startswith("bucket:")
+        ]
+        found += [v["VolumeId"] for v in self._volumes() if _tags(v.get("Tags")).get(DEPLOYMENT_TAG) == deployment_id]
+        return sorted(found)
+
     def deployment(self, deployment_id: str) -> dict[str, dict[str, str]]:
         """What :meth:`all_tagged` finds tagged with this deployment."""
         return {key: tags for key, tags in self.all_tagged().items() if tags.get(DEPLOYMENT_TAG) == deployment_id}
