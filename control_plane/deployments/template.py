@@ -156,7 +156,11 @@ class _Renderer:
         self.desired: dict[str, DesiredResource] = {}
 
     def problem(self, at: str, message: str) -> None:
-        self.problems.append((at, message))
+        if at not in self.expander.unresolved:  # else: the parameter it uses has the problem
+            self.problems.append((at, message))
+
+    def uses_unresolved(self, at: str) -> bool:
+        return any(found == at or found.startswith(f"{at}/") for found in self.expander.unresolved)
 
     def expand(self, value: Any, at: str, owner: str | None, resources_allowed: bool = False) -> tuple[Any, set[str]]:
         return self.expander.expand(value, at, owner=owner, resources_allowed=resources_allowed)
@@ -250,7 +254,7 @@ class _Renderer:
         if kind == "instance_group":
             self._group_options(options, at)
         self.dependencies[name] = set(depends_on) | option_refs | image_refs | network_refs | tags[1]
-        if provider is None or kind is None or region is None or size is None:
+        if provider is None or kind is None or region is None or size is None or self.uses_unresolved(at):
             return
         self._provider_rules(name, at, provider, kind, region, size, tags[0], options, image, network)
         self.desired[name] = DesiredResource(

@@ -50,6 +50,7 @@ class Expander:
         self.declared = set(parameters) if declared is None else declared
         self.resource_names = resource_names
         self.problems: list[tuple[str, str]] = []
+        self.unresolved: set[str] = set()  # pointers of values that use a parameter with no value
 
     def expand(self, value: Any, at: str, *, owner: str | None, resources_allowed: bool) -> tuple[Any, set[str]]:
         """``value`` with its parameters substituted (dicts and lists walked), and the logical
@@ -85,7 +86,8 @@ class Expander:
             parts = match.group(1).strip().split(".")
             if parts[0] == "parameters":
                 if len(parts) == 2 and parts[1] in self.declared and parts[1] not in self.parameters:
-                    continue  # its declaration's problems are reported already
+                    self.unresolved.add(at)  # the parameter's own problem is reported already
+                    continue
                 if len(parts) != 2 or parts[1] not in self.parameters:
                     declared = ", ".join(sorted(self.declared)) or "none"
                     self.problems.append((at, f"{match.group(0)} names no declared parameter (declared: {declared})"))
