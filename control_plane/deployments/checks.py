@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from clouds.aws.provider import AwsCloud
 from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType
 from clouds.errors import CloudError
+from clouds.sandbox.provider import SandboxCloud
 from control_plane.deployments.estimate import capacity_of, catalogue_of
 from control_plane.deployments.spec import DesiredResource, Rendered, TemplateProblem
 from control_plane.deployments.template import cloud_name
@@ -115,7 +116,8 @@ class _Checker:
                 )
                 continue
             if desired.type not in SIZED:
-                continue  # volumes and buckets: their size rules are the provider's (checked by render)
+                self._storage_size(provider, adapter, desired)
+                continue
             if desired.region not in catalogues:
                 catalogues[desired.region] = catalogue_of(adapter, desired.region)
             catalogue = catalogues[desired.region]
@@ -124,6 +126,13 @@ class _Checker:
             elif message := _size_problem(desired, catalogue):
                 self.problem(at(desired.name, "size"), f"{provider.name}: {message}")
         self._quotas(provider, adapter, [d for d in resources if d.type in INSTANCES])
+
+    def _storage_size(self, provider: Provider, adapter: CloudProvider, desired: DesiredResource) -> None:
+        """A volume is a number of GB everywhere (render checks that); the sandbox sizes a bucket
+        the same way, where a cloud names its storage class (the provider's rules, in render)."""
+        if isinstance(adapter, SandboxCloud) and not desired.size.removesuffix("GB").isdigit():
+            self.problem(at(desired.name, "size"), f"{provider.name}: the sandbox sizes a {desired.type} by its GB, "
+                                                   f"such as '0GB', not {desired.size!r}")  # fmt: skip
 
     def _regions(self, provider: Provider, adapter: CloudProvider, resources: list[DesiredResource]) -> set[str] | None:
         """The regions to check against: the provider's list (render checked those already),

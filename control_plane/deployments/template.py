@@ -23,19 +23,12 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.deployments.references import UnresolvedReference, attributes_of
+from control_plane.deployments.references import cloud_name as engine_cloud_name
 from control_plane.deployments.spec import ON_FAILURE, RETAIN, TYPES, DesiredResource, Rendered, TemplateProblem
 from control_plane.deployments.template_graph import cycles, dependency_order
 from control_plane.deployments.template_params import parameter_values
-from control_plane.deployments.template_refs import (
-    Expander,
-    UnresolvedReference,
-    as_text,
-    attributes_of,
-    pending_fields,
-    pointer,
-    resolve,
-    resolve_outputs,
-)
+from control_plane.deployments.template_refs import Expander, as_text, pending_fields, pointer, resolve, resolve_outputs
 from control_plane.deployments.template_schema import NAME_PATTERN, SCHEMA
 from control_plane.services.errors import InvalidRequest
 from control_plane.services.resources import ProvisionSpec, check_spec
@@ -121,10 +114,10 @@ def _json_problems(value: Any, at: str) -> list[tuple[str, str]]:
 
 
 def cloud_name(deployment_name: str | None, logical: str) -> str:
-    """The name a resource gets in its cloud: ``<deployment>-<logical>``, lowercase, '_' as
-    '-', at most 63 characters (without a deployment name: the logical name, so written)."""
-    name = f"{deployment_name}-{logical}" if deployment_name else logical
-    return name.lower().replace("_", "-")[:63].rstrip("-")
+    """The name a resource gets in its cloud, as the engine names it (``references.cloud_name``):
+    ``<deployment>-<logical>`` in lowercase letters, digits and '-', at most 63 characters;
+    without a deployment name, the logical name so written."""
+    return engine_cloud_name(deployment_name or "", logical)
 
 
 # -- rendering ----------------------------------------------------------------------------------

@@ -72,8 +72,15 @@ def test_the_shipped_templates_pass_every_check_on_the_sandbox(world: SandboxWor
             "m5.large is an instance type; a database needs a database class: one of db.m5.large, db.m5.xlarge",
         ),
         ({"db": "db-custom-2-7680"}, "/template/resources/db/size", "not offered in us-east-1"),
+        ({"uploads": "STANDARD"}, "/template/resources/uploads/size", "sizes a bucket by its GB, such as '0GB'"),
     ],
-    ids=["unknown size", "database class on a group", "instance type on a database", "another cloud's class"],
+    ids=[
+        "unknown size",
+        "database class on a group",
+        "instance type on a database",
+        "another cloud's class",
+        "storage class on a sandbox bucket",
+    ],
 )
 def test_a_size_missing_from_the_providers_catalogue_is_a_problem_at_its_size(
     world: SandboxWorld, sizes: dict[str, str], pointer: str, fragment: str
