@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from control_plane.deployments.spec import TemplateProblem
-from control_plane.deployments.template import MAX_DOCUMENT_BYTES, SCHEMA, load_document
+from control_plane.deployments.template import MAX_DEPTH, MAX_DOCUMENT_BYTES, SCHEMA, load_document
 from tests.control_plane.deployments import TEMPLATES, shipped
 
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -42,6 +42,21 @@ def test_yaml_aliases_are_refused_so_a_billion_laughs_cannot_expand() -> None:
 def test_a_text_over_a_megabyte_is_refused_before_it_is_parsed() -> None:
     text = "description: " + "x" * MAX_DOCUMENT_BYTES + "\nresources: {}\n"
     assert load_document(text) == (None, [TemplateProblem("/template", "a template is at most 1,000,000 bytes")])
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "resources: {a: " + "[" * 5000 + "]" * 5000 + "}\n",
+        '{"resources": {"a": ' + "[" * 50000 + "]" * 50000 + "}}",
+        {"resources": {"a": {"options": {"x": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}}},
+    ],
+    ids=["yaml", "json", "object"],
+)
+def test_a_template_nested_too_deeply_is_refused_not_a_crash(source: str | dict[str, Any]) -> None:
+    assert load_document(source) == (
+        None, [TemplateProblem("/template", f"a template is nested at most {MAX_DEPTH} levels deep")]
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
