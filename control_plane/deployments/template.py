@@ -250,6 +250,8 @@ class _Renderer:
                 self.problem(f"{at}/depends_on/{index}", f"{value!r} names no resource of this template")
             elif value == name:
                 self.problem(f"{at}/depends_on/{index}", "a resource cannot depend on itself")
+            elif value in names:
+                self.problem(f"{at}/depends_on/{index}", f"{value!r} is listed twice")
             else:
                 names.append(value)
         return names
