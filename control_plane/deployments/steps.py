@@ -254,7 +254,8 @@ def remove(run: Apply, step: DeploymentStep, before: dict[str, Any]) -> None:
     snapshot = None
     if cloud_id and spec.get("retain") == "snapshot" and not (step.after or {}).get("snapshot"):
         try:
-            snapshot = adapter.snapshot(cloud_id, name=f"{cloud_id.rsplit('/', 1)[-1][:40]}-v{run.version}").id
+            name = cloud_name(run.deployment_name, step.logical_name, suffix=f"v{run.version}")
+            snapshot = adapter.snapshot(cloud_id, name=name).id
         except ResourceNotFound:
             snapshot = None
         if snapshot:
