@@ -230,3 +230,35 @@ def test_every_resource_the_stack_makes_carries_the_deployment_tags(api: Api, mo
         assert tags[DEPLOYMENT_TAG] == deployment_id
         assert tags[VERSION_TAG] == "1"
         assert tags["env"] == "prod"
+
+
+TWO_DATABASES = """
+resources:
+  primary:
+    provider: moto-aws
+    type: database
+    size: db.t3.micro
+    options: {engine: postgres, storage_gb: 20}
+    retain: snapshot
+  replica:
+    provider: moto-aws
+    type: database
+    size: db.t3.micro
+    options: {engine: postgres, storage_gb: 20}
+    retain: snapshot
+"""
+
+
+def test_each_retained_database_gets_a_snapshot_named_for_its_deployment_and_version(api: Api, moto: Moto) -> None:
+    _provider(api, moto)
+    deployment_id, _, operation = _deploy(api, "twin", TWO_DATABASES)
+    assert operation["status"] == "succeeded", operation
+    gone = _operation(api, api.client.delete(f"{URL}/{deployment_id}", headers=api.headers(Role.ADMIN)))
+    assert gone["status"] == "succeeded", gone
+    snapshots = moto.client("rds").describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]
+    taken = {
+        s["DBSnapshotIdentifier"]: s["DBInstanceIdentifier"]
+        for s in snapshots
+        if "-final-" not in s["DBSnapshotIdentifier"]
+    }
+    assert taken == {"twin-primary-v2": "twin-primary", "twin-replica-v2": "twin-replica"}
