@@ -74,19 +74,33 @@ class Stack:
             session.add(Deployment(id=deployment_id, name=name, status=status, current_version=1, latest_version=1,
                                    provider_ids=[str(provider_id)], created_by="test"))  # fmt: skip
             for logical, (kind, size, region, tags) in resources.items():
-                recorded = {**tags, DEPLOYMENT_TAG: str(deployment_id), VERSION_TAG: "1"}
-                options: dict[str, Any] = {"subtype": kind if kind != "database" else "database"}
-                if kind == "instance_group":
-                    options |= {"min": 1, "max": 4}
-                cloud = self.cloud(flavour).provision(
-                    ProvisionRequest(name=f"{name}-{logical}", resource_type=TYPES[kind], region=region, size=size,
-                                     tags=recorded, options=options)
-                )  # fmt: skip
-                made[logical] = cloud.id
+                request = self.request(name, logical, deployment_id, kind, size, region, tags)
+                made[logical] = self.cloud(flavour).provision(request).id
                 session.add(DeploymentResource(deployment_id=deployment_id, logical_name=logical,
-                                               provider_id=provider_id, cloud_id=cloud.id, subtype=kind, region=region,
-                                               size=size, tags=recorded, version=1))  # fmt: skip
+                                               provider_id=provider_id, cloud_id=made[logical], subtype=kind,
+                                               region=region, size=size, tags=dict(request.tags),
+                                               version=1))  # fmt: skip
         return deployment_id, made
+
+    @staticmethod
+    def request(name: str, logical: str, deployment_id: uuid.UUID, kind: str, size: str, region: str,
+                tags: Mapping[str, str]) -> ProvisionRequest:  # fmt: skip
+        options: dict[str, Any] = {"subtype": kind}
+        if kind == "instance_group":
+            options |= {"min": 1, "max": 4}
+        return ProvisionRequest(name=f"{name}-{logical}", resource_type=TYPES[kind], region=region, size=size,
+                                tags={**tags, DEPLOYMENT_TAG: str(deployment_id), VERSION_TAG: "1"},
+                                options=options)  # fmt: skip
+
+    def request_of(self, name: str, logical: str, deployment_id: uuid.UUID) -> ProvisionRequest:
+        """The request that (re)makes one of the booking stack's resources."""
+        return self.request(name, logical, deployment_id, *BOOKING[logical])
+
+    @staticmethod
+    def row(session: Session, deployment_id: uuid.UUID, logical: str) -> DeploymentResource:
+        query = select(DeploymentResource).where(DeploymentResource.deployment_id == deployment_id,
+                                                 DeploymentResource.logical_name == logical)  # fmt: skip
+        return session.scalars(query).one()
 
     def record(self, deployment_id: uuid.UUID, logical: str, *, cloud_id: str | None, region: str = "us-east-1",
                size: str = "t3.micro", flavour: str = "aws") -> None:  # fmt: skip
