@@ -69,14 +69,23 @@ class Listings:
 
 
 def _size_differs(row: DeploymentResource, cloud: CloudResource) -> bool:
-    """Sizes are compared where the cloud reports one in the template's terms: a bucket reports
-    none, and an Auto Scaling group reports its desired capacity (a number), not the launch
-    template's instance type."""
-    if row.size is None or cloud.size is None:
+    """Sizes are compared where the cloud reports one in the template's terms: a sandbox bucket
+    reports none, and an Auto Scaling group reports its desired capacity (a number), not the
+    launch template's instance type."""
+    actual = _size_of(row, cloud)
+    if row.size is None or actual is None:
         return False
-    if row.subtype == "instance_group" and cloud.size.isdigit() and not row.size.isdigit():
+    if row.subtype == "instance_group" and actual.isdigit() and not row.size.isdigit():
         return False
-    return cloud.size != row.size
+    return actual != row.size
+
+
+def _size_of(row: DeploymentResource, cloud: CloudResource) -> str | None:
+    """The cloud's size of a resource; an S3 bucket's is its storage class, kept in details."""
+    if cloud.size is None and row.subtype == "bucket":
+        storage_class = cloud.details.get("storage_class")
+        return str(storage_class) if storage_class is not None else None
+    return cloud.size
 
 
 def _compare(row: DeploymentResource, cloud: CloudResource) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
@@ -87,7 +96,7 @@ def _compare(row: DeploymentResource, cloud: CloudResource) -> tuple[dict[str, A
         return {**base, "reason": "terminated"}, []
     changed = []
     if _size_differs(row, cloud):
-        changed.append({**base, "field": "size", "expected": row.size, "actual": cloud.size})
+        changed.append({**base, "field": "size", "expected": row.size, "actual": _size_of(row, cloud)})
     wanted = {str(k): str(v) for k, v in (row.tags or {}).items()}
     differing = sorted(k for k, v in wanted.items() if cloud.tags.get(k) != v)
     if differing:
@@ -99,8 +108,9 @@ def _compare(row: DeploymentResource, cloud: CloudResource) -> tuple[dict[str, A
 def _extras(
     deployment_id: uuid.UUID, listed: Iterable[CloudResource], recorded: set[str], provider_id: uuid.UUID, region: str
 ) -> list[dict[str, Any]]:
-    """Listed resources tagged with the deployment that it does not record. A member of a group
-    (an Auto Scaling group's instance carries the group's tags) is the group's, not an extra."""
+    """Listed resources tagged with the deployment that it does not record (``recorded`` holds
+    the members of its groups too). A member of a group (an Auto Scaling group's instance carries
+    the group's tags) is the group's, not an extra."""
     found = []
     for resource in listed:
         if resource.tags.get(DEPLOYMENT_TAG) != str(deployment_id) or resource.id in recorded:
@@ -159,6 +169,7 @@ def check(
     found: dict[str, list[dict[str, Any]]] = {k: [] for k in FINDINGS}
     errors: list[dict[str, Any]] = []
     unchecked: set[str] = set()  # logical names whose cloud did not answer
+    members: set[str] = set()  # the instances of recorded groups: the groups', not extras
     for row in rows:
         adapter = adapters[row.provider_id]
         if row.cloud_id is None:
@@ -178,10 +189,11 @@ def check(
             errors.append({"resource": row.logical_name, "provider_id": str(row.provider_id), "error": _problem(exc)})
             unchecked.add(row.logical_name)
             continue
+        members |= {str(i) for i in cloud.details.get("instances") or []}
         missing, changed = _compare(row, cloud)
         found["missing"] += [missing] if missing else []
         found["changed"] += changed
-    unlisted = _find_extras(deployment_id, rows, adapters, listings, found, errors)
+    unlisted = _find_extras(deployment_id, rows, members, adapters, listings, found, errors)
     previous = deployment.drift or {}
     for kind in ("missing", "changed"):  # what the clouds that did not answer last reported
         found[kind] += [f for f in previous.get(kind) or [] if f.get("resource") in unchecked]
@@ -202,6 +214,7 @@ def check(
 def _find_extras(
     deployment_id: uuid.UUID,
     rows: Sequence[DeploymentResource],
+    members: set[str],
     adapters: dict[uuid.UUID, CloudProvider | str],
     listings: Listings,
     found: dict[str, list[dict[str, Any]]],
@@ -209,7 +222,7 @@ def _find_extras(
 ) -> set[tuple[str, str]]:
     """Add the extras of every (provider, region) the deployment uses to ``found``; returns the
     ones that could not be listed."""
-    recorded = {r.cloud_id for r in rows if r.cloud_id is not None}
+    recorded = {r.cloud_id for r in rows if r.cloud_id is not None} | members
     seen: set[str] = set()
     unlisted: set[tuple[str, str]] = set()
     for provider_id, region in sorted({(r.provider_id, r.region) for r in rows}, key=str):
