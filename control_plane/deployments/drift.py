@@ -154,6 +154,32 @@ def check(
         select(DeploymentResource).where(DeploymentResource.deployment_id == deployment_id)
         .order_by(DeploymentResource.logical_name)
     ))  # fmt: skip
+    adapters = _adapters(session, rows, adapter_for)
+    found: dict[str, list[dict[str, Any]]] = {k: [] for k in FINDINGS}
+    errors: list[dict[str, Any]] = []
+    unchecked, members = _check_rows(rows, adapters, found, errors)
+    unlisted = _find_extras(deployment_id, rows, members, adapters, listings, found, errors)
+    previous = deployment.drift or {}
+    for kind in ("missing", "changed"):  # what the clouds that did not answer last reported
+        found[kind] += [f for f in previous.get(kind) or [] if f.get("resource") in unchecked]
+    found["extra"] += [f for f in previous.get("extra") or [] if (f.get("provider_id"), f.get("region")) in unlisted]
+    moment = now or utcnow()
+    result = {"checked_at": moment.isoformat(), "drifted": any(found[k] for k in FINDINGS), **found, "errors": errors}
+    if _signature(result) != _signature(deployment.drift):
+        events.publish(
+            session, "deployments",
+            {"type": "drift", "deployment_id": str(deployment.id), "deployment": deployment.name, **result},
+            severity="warning" if result["drifted"] else "info", at=moment,
+        )  # fmt: skip
+    deployment.drift, deployment.drift_checked_at = result, moment
+    session.flush()
+    return result
+
+
+def _adapters(
+    session: Session, rows: Sequence[DeploymentResource], adapter_for: AdapterFor
+) -> dict[uuid.UUID, CloudProvider | str]:
+    """The adapter of each provider the rows use, or why there is none."""
     used = {r.provider_id for r in rows}
     providers = {p.id: p for p in session.scalars(select(Provider).where(Provider.id.in_(used)))}
     adapters: dict[uuid.UUID, CloudProvider | str] = {}
@@ -166,10 +192,20 @@ def check(
             adapters[provider_id] = adapter_for(provider, session)
         except Exception as exc:  # its credentials cannot be opened, its kind has no adapter...
             adapters[provider_id] = _problem(exc)
-    found: dict[str, list[dict[str, Any]]] = {k: [] for k in FINDINGS}
-    errors: list[dict[str, Any]] = []
-    unchecked: set[str] = set()  # logical names whose cloud did not answer
-    members: set[str] = set()  # the instances of recorded groups: the groups', not extras
+    return adapters
+
+
+def _check_rows(
+    rows: Sequence[DeploymentResource],
+    adapters: dict[uuid.UUID, CloudProvider | str],
+    found: dict[str, list[dict[str, Any]]],
+    errors: list[dict[str, Any]],
+) -> tuple[set[str], set[str]]:
+    """Describe each made resource and add what is missing or changed to ``found``; returns the
+    logical names whose cloud did not answer, and the instances of the recorded groups (theirs,
+    not extras)."""
+    unchecked: set[str] = set()
+    members: set[str] = set()
     for row in rows:
         adapter = adapters[row.provider_id]
         if row.cloud_id is None:
@@ -193,22 +229,7 @@ def check(
         missing, changed = _compare(row, cloud)
         found["missing"] += [missing] if missing else []
         found["changed"] += changed
-    unlisted = _find_extras(deployment_id, rows, members, adapters, listings, found, errors)
-    previous = deployment.drift or {}
-    for kind in ("missing", "changed"):  # what the clouds that did not answer last reported
-        found[kind] += [f for f in previous.get(kind) or [] if f.get("resource") in unchecked]
-    found["extra"] += [f for f in previous.get("extra") or [] if (f.get("provider_id"), f.get("region")) in unlisted]
-    moment = now or utcnow()
-    result = {"checked_at": moment.isoformat(), "drifted": any(found[k] for k in FINDINGS), **found, "errors": errors}
-    if _signature(result) != _signature(deployment.drift):
-        events.publish(
-            session, "deployments",
-            {"type": "drift", "deployment_id": str(deployment.id), "deployment": deployment.name, **result},
-            severity="warning" if result["drifted"] else "info", at=moment,
-        )  # fmt: skip
-    deployment.drift, deployment.drift_checked_at = result, moment
-    session.flush()
-    return result
+    return unchecked, members
 
 
 def _find_extras(
