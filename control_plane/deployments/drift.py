@@ -69,9 +69,10 @@ class Listings:
 
 
 def _size_differs(row: DeploymentResource, cloud: CloudResource) -> bool:
-    """Sizes are compared where the cloud reports one in the template's terms: a sandbox bucket
-    reports none, and an Auto Scaling group reports its desired capacity (a number), not the
-    launch template's instance type."""
+    """Sizes are compared where the cloud reports one in the record's terms. A sandbox bucket
+    reports none. An Auto Scaling group reports its desired capacity (a number): the engine
+    records that (the cloud's size after the apply), so a group scaled outside the deployment is
+    drift; a group recorded with its template's instance type is not compared."""
     actual = _size_of(row, cloud)
     if row.size is None or actual is None:
         return False

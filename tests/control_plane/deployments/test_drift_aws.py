@@ -1,7 +1,8 @@
 """Drift of a deployment on AWS (a moto server over HTTP, through boto3), on SQLite and
-PostgreSQL: an Auto Scaling group reports its capacity as its size and launches instances that
-carry the group's tags, neither of which is drift; an instance resized and a group retagged
-behind WedCloud's back, and an instance launched by hand with the deployment's tag, are."""
+PostgreSQL: an Auto Scaling group launches instances that carry the group's tags, and a bucket
+keeps its storage class aside, neither of which is drift; an instance resized, a group scaled
+and retagged behind WedCloud's back, and an instance launched by hand with the deployment's
+tag, are."""
 
 from __future__ import annotations
 
@@ -64,14 +65,17 @@ def test_an_aws_deployment_drifts_only_where_its_cloud_was_changed(
         assert provider is not None
         cloud = adapters(provider, session)
         for logical, (subtype, size, options, image) in stack.items():
-            tags = {"app": "booking", **attribution}
+            tags = {"app": "booking"}
             name = f"booking-{logical}-{deployment_id.hex[:8]}"
             kind = ResourceType.STORAGE if subtype == "bucket" else ResourceType.COMPUTE
-            ids[logical] = cloud.provision(ProvisionRequest(name=name, resource_type=kind, region=REGION, size=size,
-                                                            image=image, tags=tags, options=options)).id  # fmt: skip
+            request = ProvisionRequest(name=name, resource_type=kind, region=REGION, size=size, image=image,
+                                       tags={**tags, **attribution}, options=options)  # fmt: skip
+            made = cloud.provision(request)
+            ids[logical] = made.id
+            # recorded as the engine records it: the cloud's size (a group's capacity), the template's tags
             session.add(DeploymentResource(deployment_id=deployment_id, logical_name=logical, provider_id=provider_id,
-                                           cloud_id=ids[logical], subtype=subtype, region=REGION, size=size, tags=tags,
-                                           version=1))  # fmt: skip
+                                           cloud_id=made.id, subtype=subtype, region=REGION, size=made.size or size,
+                                           tags=tags, version=1))  # fmt: skip
 
     def check() -> dict[str, Any]:
         with sessions.begin() as session:
@@ -97,6 +101,7 @@ def test_an_aws_deployment_drifts_only_where_its_cloud_was_changed(
 
     assert [(c["resource"], c["field"], c["expected"], c["actual"]) for c in found["changed"]] == [
         ("cache", "size", "t3.micro", "t3.large"),
+        ("web", "size", "2", "3"),  # the group's capacity, scaled outside the deployment
         ("web", "tags", {"app": "booking"}, {"app": "shop"}),
     ]
     assert [(e["cloud_id"], e["subtype"]) for e in found["extra"]] == [(orphan_id, "instance")]
