@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,12 +34,10 @@ from clouds.errors import ResourceNotFound
 from control_plane.deployments.spec import DEPLOYMENT_TAG
 from control_plane.monitoring import events
 from control_plane.services.errors import NotFound
+from control_plane.services.resources import PENDING_PREFIX, AdapterFor
 from control_plane.store.deployment_models import Deployment, DeploymentResource
-from control_plane.store.models import Provider
+from control_plane.store.models import Provider, Resource
 from wedcloud.sqltypes import utcnow
-
-if TYPE_CHECKING:
-    from control_plane.services.resources import AdapterFor
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +117,8 @@ def _extras(
         if resource.state == ResourceState.TERMINATED or resource.details.get("group"):
             continue
         found.append({"cloud_id": resource.id, "name": resource.name, "subtype": resource.subtype,
-                      "provider_id": str(provider_id), "region": region, "size": resource.size})  # fmt: skip
+                      "provider_id": str(provider_id), "region": region, "size": resource.size,
+                      "source": "listing"})  # fmt: skip
     return found
 
 
@@ -146,7 +145,9 @@ def check(
     resource left by an apply that died before recording it is exactly what the check must
     see the day it appears. A listing costs one paged list call per service of a region, and
     the round shares each (provider, region) listing between its deployments (``listings``),
-    so a day's round lists each region once, however many deployments live there."""
+    so a day's round lists each region once, however many deployments live there. Regions and
+    providers the deployment no longer uses are not listed (that would be every region of
+    every provider); for them the ``resources`` table is consulted, in one query."""
     deployment = session.get(Deployment, deployment_id)
     if deployment is None:
         raise NotFound(f"no deployment has the id {deployment_id}")
@@ -159,7 +160,7 @@ def check(
     found: dict[str, list[dict[str, Any]]] = {k: [] for k in FINDINGS}
     errors: list[dict[str, Any]] = []
     unchecked, members = _check_rows(rows, adapters, found, errors)
-    unlisted = _find_extras(deployment_id, rows, members, adapters, listings, found, errors)
+    unlisted = _find_extras(session, deployment_id, rows, members, adapters, listings, found, errors)
     previous = deployment.drift or {}
     for kind in ("missing", "changed"):  # what the clouds that did not answer last reported
         found[kind] += [f for f in previous.get(kind) or [] if f.get("resource") in unchecked]
@@ -234,6 +235,7 @@ def _check_rows(
 
 
 def _find_extras(
+    session: Session,
     deployment_id: uuid.UUID,
     rows: Sequence[DeploymentResource],
     members: set[str],
@@ -247,7 +249,8 @@ def _find_extras(
     recorded = {r.cloud_id for r in rows if r.cloud_id is not None} | members
     seen: set[str] = set()
     unlisted: set[tuple[str, str]] = set()
-    for provider_id, region in sorted({(r.provider_id, r.region) for r in rows}, key=str):
+    used = {(r.provider_id, r.region) for r in rows}
+    for provider_id, region in sorted(used, key=str):
         adapter = adapters[provider_id]
         listed = adapter if isinstance(adapter, str) else listings.of(adapter, provider_id, region)
         if isinstance(listed, str):
@@ -258,7 +261,28 @@ def _find_extras(
             if extra["cloud_id"] not in seen:
                 seen.add(extra["cloud_id"])
                 found["extra"].append(extra)
+    found["extra"] += _inventory_extras(session, deployment_id, recorded | seen, used)
     return unlisted
+
+
+def _inventory_extras(
+    session: Session, deployment_id: uuid.UUID, known: set[str], listed: set[tuple[uuid.UUID, str]]
+) -> list[dict[str, Any]]:
+    """Resources of the ``resources`` table tagged with the deployment, in a provider or region
+    it no longer uses (so not listed): a resource an earlier version left behind elsewhere. The
+    table is as fresh as the last inventory sync, which is enough for what no listing covers."""
+    query = select(Resource.cloud_id, Resource.name, Resource.subtype, Resource.provider_id, Resource.region,
+                   Resource.size).where(
+        Resource.tags[DEPLOYMENT_TAG].as_string() == str(deployment_id),
+        Resource.state != ResourceState.TERMINATED.value, Resource.terminated_at.is_(None),
+    ).order_by(Resource.cloud_id)  # fmt: skip
+    return [
+        {"cloud_id": row.cloud_id, "name": row.name, "subtype": row.subtype, "provider_id": str(row.provider_id),
+         "region": row.region, "size": row.size, "source": "inventory"}
+        for row in session.execute(query)
+        if (row.provider_id, row.region) not in listed and row.cloud_id not in known
+        and not row.cloud_id.startswith(PENDING_PREFIX)
+    ]  # fmt: skip
 
 
 def check_all(

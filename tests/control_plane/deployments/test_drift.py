@@ -22,12 +22,13 @@ from clouds.sandbox.provider import SandboxCloud
 from clouds.sandbox.world import build_world, save_world
 from control_plane.deployments import drift
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
+from control_plane.services import inventory
 from control_plane.services.errors import NotFound
 from control_plane.services.providers import adapter_for
 from control_plane.services.sandbox import register_sandbox_providers
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.deployment_models import Deployment, DeploymentResource
-from control_plane.store.models import Provider
+from control_plane.store.models import Provider, Resource
 from control_plane.store.monitoring_models import StreamEvent
 from wedcloud.home import HomeLayout
 
@@ -188,7 +189,7 @@ def test_the_check_reports_exactly_what_changed_behind_wedclouds_back(stack: Sta
     ]  # fmt: skip
     assert result["extra"] == [
         {"cloud_id": orphan.id, "name": "booking-orphan", "subtype": "instance", "provider_id": aws,
-         "region": "us-east-1", "size": "t3.micro"},
+         "region": "us-east-1", "size": "t3.micro", "source": "listing"},
     ]  # fmt: skip
     assert result["errors"] == []
     (event,) = stack.events()
@@ -200,6 +201,31 @@ def test_the_check_reports_exactly_what_changed_behind_wedclouds_back(stack: Sta
 
     assert stack.check(booking)["changed"] == result["changed"]
     assert len(stack.events()) == 1  # the same drift again: nothing new to tell
+
+
+def test_an_extra_left_in_a_region_the_deployment_no_longer_uses_is_found_in_the_inventory(stack: Stack) -> None:
+    booking, _ = stack.make("booking")
+    cloud = stack.cloud()
+    left = cloud.provision(ProvisionRequest(name="booking-old-cache", resource_type=ResourceType.COMPUTE,
+                                            region="eu-west-1", size="t3.micro",
+                                            tags={DEPLOYMENT_TAG: str(booking)}))  # fmt: skip
+    gone = cloud.provision(ProvisionRequest(name="booking-old-web", resource_type=ResourceType.COMPUTE,
+                                            region="eu-west-1", size="t3.micro",
+                                            tags={DEPLOYMENT_TAG: str(booking)}))  # fmt: skip
+    for _ in range(2):  # the inventory sync saw both, then saw one terminated
+        with stack.sessions.begin() as session:
+            provider = session.get(Provider, stack.providers["aws"])
+            assert provider is not None
+            inventory.sync(session, provider, cloud.list_resources(region="eu-west-1"))
+        cloud.terminate(gone.id)
+    with stack.sessions() as session:
+        assert session.scalar(select(Resource.state).where(Resource.cloud_id == gone.id)) == "terminated"
+    result = stack.check(booking)
+    assert result["extra"] == [
+        {"cloud_id": left.id, "name": "booking-old-cache", "subtype": "instance",
+         "provider_id": str(stack.providers["aws"]), "region": "eu-west-1", "size": "t3.micro", "source": "inventory"},
+    ]  # fmt: skip
+    assert result["drifted"] is True
 
 
 def test_drift_clears_once_the_cloud_matches_again_and_the_change_is_published(stack: Stack) -> None:
