@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider, CloudResource, ResourceState
@@ -173,8 +173,10 @@ def check(
             {"type": "drift", "deployment_id": str(deployment.id), "deployment": deployment.name, **result},
             severity="warning" if result["drifted"] else "info", at=moment,
         )  # fmt: skip
-    deployment.drift, deployment.drift_checked_at = result, moment
-    session.flush()
+    # a check is not a change of the deployment: its updated_at stays
+    session.execute(update(Deployment).where(Deployment.id == deployment.id)
+                    .values(drift=result, drift_checked_at=moment, updated_at=Deployment.updated_at))  # fmt: skip
+    session.expire(deployment, ["drift", "drift_checked_at"])
     return result
 
 

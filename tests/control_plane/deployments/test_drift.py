@@ -144,6 +144,8 @@ def _tags(stack: Stack, cloud_id: str) -> dict[str, str]:
 def test_a_deployment_as_applied_has_no_drift_and_publishes_nothing(stack: Stack) -> None:
     booking, _ = stack.make("booking")
     stack.record(booking, "reports", cloud_id=None, region="eu-west-1")  # planned, not made yet: skipped
+    with stack.sessions() as session:
+        updated_at = session.get(Deployment, booking).updated_at  # type: ignore[union-attr]
     result = stack.check(booking)
     assert {k: result[k] for k in ("drifted", "missing", "changed", "extra", "errors")} == {
         "drifted": False, "missing": [], "changed": [], "extra": [], "errors": []}  # fmt: skip
@@ -152,6 +154,7 @@ def test_a_deployment_as_applied_has_no_drift_and_publishes_nothing(stack: Stack
         stored = session.get(Deployment, booking)
         assert stored is not None
         assert (stored.drift, stored.drift_checked_at) == (result, NOW)
+        assert stored.updated_at == updated_at  # a check is not a change of the deployment
     assert stack.events() == []
 
 
