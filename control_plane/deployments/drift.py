@@ -68,9 +68,9 @@ class Listings:
 
 def _size_differs(row: DeploymentResource, cloud: CloudResource) -> bool:
     """Sizes are compared where the cloud reports one in the record's terms. A sandbox bucket
-    reports none. An Auto Scaling group reports its desired capacity (a number): the engine
-    records that (the cloud's size after the apply), so a group scaled outside the deployment is
-    drift; a group recorded with its template's instance type is not compared."""
+    reports none. An Auto Scaling group reports its desired capacity (a number) where the engine
+    holds its instance type, and is not compared: a group's capacity moves with its load
+    (scaling policies), so it is not drift."""
     actual = _size_of(row, cloud)
     if row.size is None or actual is None:
         return False
