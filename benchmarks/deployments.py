@@ -18,10 +18,13 @@ Times, ``--repeat`` times each (a new deployment each run):
   done and then all 199 are undone; the whole failed apply is timed, and its rollback alone (from
   the ``rolling back`` log line to the version's last line).
 
-Medians are printed with each run's figure, and the last line gives serial / parallel.
+The sandbox answers at once, so by default the ratio shows only what the state store allows in
+parallel; ``--cloud-latency 0.2`` makes each call that changes the sandbox take 0.2 s, as a real
+cloud's API does. Medians are printed with each run's figure, and the last line gives serial /
+parallel.
 
     uv run python benchmarks/deployments.py [--resources 200] [--chains 40] [--repeat 3]
-        [--parallelism 8] [--database-url URL]
+        [--parallelism 8] [--database-url URL] [--cloud-latency SECONDS]
 """
 
 from __future__ import annotations
@@ -103,10 +106,32 @@ class RefusingLast:
         return getattr(self.adapter, name)
 
 
+class Slow:
+    """The sandbox answering each call that changes something after ``seconds``, as a real
+    cloud's API takes a while (the sandbox answers at once, so without this the ratio measures
+    only the state store's contention)."""
+
+    CALLS = ("provision", "scale", "tag", "terminate", "snapshot")
+
+    def __init__(self, adapter: CloudProvider, seconds: float) -> None:
+        self.adapter, self.seconds = adapter, seconds
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.adapter, name)
+        if name not in self.CALLS:
+            return found
+
+        def slowly(*args: Any, **kwargs: Any) -> Any:
+            time.sleep(self.seconds)
+            return found(*args, **kwargs)
+
+        return slowly
+
+
 Adapters = Callable[[Provider, Session], CloudProvider]
 
 
-def build(url: str, home: Path) -> tuple[sessionmaker[Session], Adapters]:
+def build(url: str, home: Path, latency: float = 0.0) -> tuple[sessionmaker[Session], Adapters]:
     engine = make_engine(url)
     upgrade(engine)
     save_world(engine, build_world(1, date(2026, 3, 1), date(2026, 2, 1)))
@@ -117,7 +142,8 @@ def build(url: str, home: Path) -> tuple[sessionmaker[Session], Adapters]:
     layout.ensure()
 
     def adapters(provider: Provider, session: Session) -> CloudProvider:
-        return adapter_for(provider, session=session, layout=layout)
+        adapter = adapter_for(provider, session=session, layout=layout)
+        return Slow(adapter, latency) if latency else adapter  # type: ignore[return-value]
 
     return sessions, adapters
 
@@ -184,14 +210,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--parallelism", type=int, default=deployment_engine.PARALLELISM)
     parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite in a temp dir)")
+    parser.add_argument("--cloud-latency", type=float, default=0.0, help="seconds each changing cloud call takes")
     args = parser.parse_args()
     document = template(args.resources, args.chains)
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'state.db'}"
-        sessions, adapters = build(url, Path(tmp) / "home")
+        sessions, adapters = build(url, Path(tmp) / "home", args.cloud_latency)
         dialect = sessions.kw["bind"].dialect.name
-        print(f"{args.resources} resources ({args.chains} chains and one after them), sandbox-aws, {dialect}; "
-              f"medians of {args.repeat}")  # fmt: skip
+        print(f"{args.resources} resources ({args.chains} chains and one after them), sandbox-aws, {dialect}, "
+              f"{args.cloud_latency * 1000:.0f} ms per changing cloud call; medians of {args.repeat}")  # fmt: skip
         validate_and_plan(sessions, adapters, document)  # warm: imports, catalogue caches
         planned = [validate_and_plan(sessions, adapters, document) for _ in range(max(args.repeat, 5))]
         print(f"validate and plan (target < 1 s): {_figures(planned)}")
