@@ -3,7 +3,8 @@
 Every operation kind has a path after a crash (``docs/operations.md``): provisions (single and
 bulk) and the resource actions are resumed with the same client tokens, so nothing is made twice;
 a sync is run again; an apply is resumed from the start when it had not begun the change, and
-put back (compensated) when it had; an analysis is failed (run it again). An operation is taken
+put back (compensated) when it had; a deployment's apply is finished or rolled back from its
+journal (``control_plane.deployments.engine``); an analysis is failed (run it again). An operation is taken
 over only when its lease has expired (``services.executor``): its process no longer renews it.
 
 ``reconcile_once`` runs one round with the deployment's own adapters (the API runs it on a timer,
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clouds.base import CloudProvider, ResourceState
 from clouds.errors import CloudError
 from control_plane.crypto import Cipher, load_cipher
+from control_plane.deployments import engine as deployment_engine
 from control_plane.services import applying, executor, inventory, operations
 from control_plane.services import optimisation as recommendations
 from control_plane.services.errors import NotFound
@@ -100,6 +102,8 @@ def work_for(operation: Operation, adapter_for: AdapterFor, cipher: Cipher | Non
         return sync_work(adapter_for, uuid.UUID(body["provider_id"]))
     if kind == "apply_recommendation":
         return applying.apply_work(adapter_for, operation.id, body["recommendation"], actor=operation.actor)
+    if kind == deployment_engine.KIND:  # its journal says where it stopped (control_plane.deployments.engine)
+        return deployment_engine.apply_work(adapter_for, operation.id)
     raise CannotResume(f"a {kind} operation is not resumed after its process stopped; start it again")
 
 

@@ -152,7 +152,7 @@ def begin_provision(
         sealed={"request": request_json(request)},
     )  # fmt: skip
     if created:
-        row = _pending_row(provider, request, operation.id)
+        row = pending_row(provider, request, operation.id)
         row.id = row_id
         session.add(row)
         operation.resource_id = row.id
@@ -173,7 +173,8 @@ def request_from_json(body: dict[str, Any]) -> ProvisionRequest:
     return ProvisionRequest(**{**body, "resource_type": ResourceType(body["resource_type"])})
 
 
-def _pending_row(provider: Provider, request: ProvisionRequest, operation_id: uuid.UUID) -> Resource:
+def pending_row(provider: Provider, request: ProvisionRequest, operation_id: uuid.UUID | str) -> Resource:
+    """The row of a resource being provisioned, until the provider names it (``pending:<key>``)."""
     return Resource(
         id=uuid.uuid4(),
         provider_id=provider.id,
@@ -388,7 +389,7 @@ def _bulk_row(
     with session.no_autoflush:  # (a flush would hold SQLite's write lock during the provider calls)
         row = session.scalar(select(Resource).where(Resource.provider_id == provider.id, Resource.cloud_id == pending))
     if row is None:
-        row = _pending_row(provider, request, operation_id)
+        row = pending_row(provider, request, operation_id)
         row.cloud_id = pending
         session.add(row)
     return row

@@ -27,7 +27,8 @@ DEPLOYMENT_STATUSES = (
     "pending",  # created, its first apply has not started
     "applying",  # an apply (create, update or rollback) is running
     "deployed",  # the current version is applied
-    "failed",  # the last apply failed and was rolled back, or nothing was left to roll back
+    "rolled_back",  # the last apply failed and was rolled back: the current version is still the last good one
+    "failed",  # the last apply failed and nothing good is left to return to (or an undo failed)
     "paused",  # the last apply failed with on_failure=pause: its finished steps are kept
     "destroying",
     "destroyed",

@@ -32,6 +32,7 @@ from pipelines.materialize import (
 from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.demo_stack import deploy_booking_stack
 from wedcloud.cli.monitor import prepare_sandbox_monitoring
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
 
@@ -222,6 +223,8 @@ def run_demo(options: DemoOptions) -> int:
         console.print(f"started the daily schedules: {', '.join(schedules)}")
     synced = prepare_sandbox_monitoring(context, datetime.now(UTC))
     console.print(f"monitoring: {synced} sandbox resources; one runs hot from 2 to 12 minutes after start")
+    with console.status("deploying the wedding booking stack into the sandbox..."):
+        console.print(deploy_booking_stack(context, fresh_world=fresh))
     api, ui, monitor = _children(context, options)
     stopping = False
 

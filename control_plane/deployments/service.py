@@ -1,0 +1,481 @@
+"""Deployments' write side: create, update, roll back and destroy, each a new version applied
+by one operation, and validation, which writes nothing.
+
+Each ``begin_*`` checks everything it can before anything is written (the template, the
+providers, the catalogue, name clashes, protected resources), then, in the caller's
+transaction, records the version with its plan, journals the plan's steps and begins the
+operation. The caller commits and runs ``Started.work`` (``engine.apply_work``) afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from control_plane.deployments import checks, engine, estimate
+from control_plane.deployments import template as templates
+from control_plane.deployments.planning import Plan, plan, plan_destroy
+from control_plane.deployments.spec import ON_FAILURE, Rendered, TemplateProblem
+from control_plane.deployments.steps import Apply, log
+from control_plane.services import operations
+from control_plane.services.errors import Conflict, InvalidRequest, NotFound
+from control_plane.services.resources import AdapterFor
+from control_plane.store.deployment_models import Deployment, DeploymentResource, DeploymentStep, DeploymentVersion
+from control_plane.store.models import Operation, Resource
+
+NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
+NAME_RULE = "1-40 lowercase letters, digits and hyphens, starting with a letter (it prefixes every resource's name)"
+BUSY = ("applying", "destroying")
+
+
+@dataclass
+class Started:
+    deployment: Deployment | None  # None: plan only, for a deployment not made yet
+    version: DeploymentVersion | None
+    operation: Operation | None  # None: plan only, or nothing to change
+    created: bool  # False: a replay of an Idempotency-Key, or nothing was started
+    plan: dict[str, Any]
+    work: operations.Work | None
+
+
+def _refuse(problems: list[TemplateProblem], what: str) -> InvalidRequest:
+    count = len(problems)
+    return InvalidRequest(
+        f"the template cannot be {what}: {count} problem{'s' if count != 1 else ''} ("
+        + "; ".join(f"{p.pointer}: {p.message}" for p in problems[:5])
+        + (" ..." if count > 5 else "")
+        + ")",
+        errors=[p.as_error() for p in problems],
+    )
+
+
+def rendered_for(
+    session: Session,
+    *,
+    template: dict[str, Any] | str,
+    parameters: dict[str, Any],
+    name: str | None,
+    deployment_id: uuid.UUID | None,
+    adapter_for: AdapterFor,
+    what: str = "deployed",
+) -> tuple[dict[str, Any], Rendered]:
+    """The document and its rendering with estimates, or InvalidRequest listing every problem."""
+    problems: list[TemplateProblem] = []
+    if name is not None and not NAME.fullmatch(name):
+        problems.append(TemplateProblem("/name", NAME_RULE))
+    document, found = templates.load_document(template)
+    problems += found
+    if document is None:
+        raise _refuse(problems, what)
+    rendered, found = templates.render(session, document=document, parameters=parameters, deployment_name=name)
+    problems += found
+    if rendered is not None:
+        problems += checks.availability_problems(session, rendered, adapter_for)
+        if name is not None:
+            problems += checks.name_clashes(session, rendered, deployment_name=name, deployment_id=deployment_id)
+    if problems or rendered is None:
+        raise _refuse(problems, what)
+    return document, replace(rendered, estimates=estimate.estimates(session, rendered, adapter_for))
+
+
+def validate(
+    session: Session,
+    *,
+    template: dict[str, Any] | str,
+    parameters: dict[str, Any],
+    deployment_id: uuid.UUID | None,
+    adapter_for: AdapterFor,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """What a template would make and cost, and (given a deployment) what it would change.
+    Writes nothing; a template with problems raises InvalidRequest listing each."""
+    deployment = get_deployment(session, deployment_id) if deployment_id else None
+    _, rendered = rendered_for(
+        session,
+        template=template,
+        parameters=parameters,
+        name=name or (deployment.name if deployment else None),
+        deployment_id=deployment_id,
+        adapter_for=adapter_for,
+        what="validated",
+    )
+    diff = plan(rendered, _held(session, deployment.id)).as_json() if deployment else None
+    resources = [
+        {
+            "name": d.name,
+            "provider_id": str(d.provider_id),
+            "type": d.type,
+            "region": d.region,
+            "size": d.size,
+            "monthly_estimate": _money(rendered, d.name),
+            "currency": _currency(rendered, d.name),
+            "basis": rendered.estimates[d.name].basis if d.name in rendered.estimates else None,
+        }
+        for d in rendered.resources.values()
+    ]
+    total = plan(rendered, []).as_json()["monthly_estimate"]
+    return {
+        "valid": True,
+        "problems": [],
+        "resources": resources,
+        "monthly_estimate": total,
+        "diff": diff,
+        "parameters": rendered.parameters,
+    }
+
+
+def _money(rendered: Rendered, name: str) -> str | None:
+    found = rendered.estimates.get(name)
+    return str(found.monthly) if found and found.monthly is not None else None
+
+
+def _currency(rendered: Rendered, name: str) -> str | None:
+    found = rendered.estimates.get(name)
+    return found.currency if found else None
+
+
+def get_deployment(session: Session, deployment_id: uuid.UUID, *, lock: bool = False) -> Deployment:
+    deployment = session.get(Deployment, deployment_id, with_for_update=lock)
+    if deployment is None:
+        raise NotFound(f"no deployment with id {deployment_id}")
+    return deployment
+
+
+def _held(session: Session, deployment_id: uuid.UUID) -> list[DeploymentResource]:
+    query = select(DeploymentResource).where(DeploymentResource.deployment_id == deployment_id)
+    return list(session.scalars(query.order_by(DeploymentResource.logical_name)))
+
+
+def _replayed(
+    session: Session, actor: str, idempotency_key: str | None, kind: str, body: dict[str, Any]
+) -> Started | None:
+    """The answer of an earlier request with this Idempotency-Key (the same body), if any."""
+    if not idempotency_key:
+        return None
+    earlier = session.scalar(
+        select(Operation).where(Operation.actor == actor, Operation.idempotency_key == idempotency_key)
+    )
+    if earlier is None:
+        return None
+    operation, _ = operations.begin(
+        session, kind=engine.KIND, actor=actor, request={"action": kind, **body}, idempotency_key=idempotency_key
+    )
+    version = session.scalar(select(DeploymentVersion).where(DeploymentVersion.operation_id == operation.id))
+    deployment = session.get(Deployment, version.deployment_id) if version else None
+    return Started(deployment, version, operation, False, version.plan if version else {}, None)
+
+
+def begin_create(
+    session: Session,
+    *,
+    name: str,
+    template: dict[str, Any] | str,
+    parameters: dict[str, Any],
+    on_failure: str | None,
+    actor: str,
+    idempotency_key: str | None,
+    adapter_for: AdapterFor,
+    plan_only: bool = False,
+) -> Started:
+    body = {"name": name, "template": template, "parameters": parameters, "on_failure": on_failure}
+    if (earlier := _replayed(session, actor, idempotency_key, "create", body)) is not None:
+        return earlier
+    document, rendered = rendered_for(
+        session, template=template, parameters=parameters, name=name, deployment_id=None, adapter_for=adapter_for
+    )
+    chosen = on_failure or rendered.on_failure
+    if chosen not in ON_FAILURE:
+        raise InvalidRequest(
+            f"on_failure is one of {', '.join(ON_FAILURE)}",
+            errors=[{"pointer": "/on_failure", "message": f"one of {', '.join(ON_FAILURE)}"}],
+        )
+    if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
+        raise Conflict(f"a deployment named {name!r} exists; PUT /api/cloud/deployments/{{id}} changes it")
+    steps = plan(rendered, [])
+    if plan_only:
+        return Started(None, None, None, False, steps.as_json(), None)
+    deployment = Deployment(
+        id=uuid.uuid4(),
+        name=name,
+        environment=rendered.environment,
+        status="applying",
+        on_failure=chosen,
+        latest_version=0,
+        provider_ids=sorted({str(d.provider_id) for d in rendered.resources.values()}),
+        outputs={},
+        created_by=actor,
+    )
+    session.add(deployment)
+    session.flush()
+    return _start(
+        session,
+        deployment,
+        document,
+        rendered,
+        steps,
+        kind="create",
+        actor=actor,
+        body=body,
+        idempotency_key=idempotency_key,
+        adapter_for=adapter_for,
+        parameters=parameters,
+    )
+
+
+def _start(
+    session: Session,
+    deployment: Deployment,
+    document: dict[str, Any],
+    rendered: Rendered,
+    steps: Plan,
+    *,
+    kind: str,
+    actor: str,
+    body: dict[str, Any],
+    idempotency_key: str | None,
+    adapter_for: AdapterFor,
+    parameters: dict[str, Any],
+    rollback_of: int | None = None,
+) -> Started:
+    """Record version ``latest + 1`` with its plan, journal its steps and begin its operation."""
+    operation, created = operations.begin(
+        session,
+        kind=engine.KIND,
+        actor=actor,
+        request={"action": kind, **body},
+        idempotency_key=idempotency_key,
+        target=f"deployment:{deployment.id}",
+    )
+    number = (
+        int(
+            session.scalar(
+                select(func.max(DeploymentVersion.number)).where(DeploymentVersion.deployment_id == deployment.id)
+            )
+            or 0
+        )
+        + 1
+    )
+    version = DeploymentVersion(
+        id=uuid.uuid4(),
+        deployment_id=deployment.id,
+        number=number,
+        kind=kind,
+        template=document,
+        parameters=parameters,  # as given: with the template, they render the same resources again
+        plan={**steps.as_json(), "parameters": rendered.parameters},
+        author=actor,
+        outcome="applying",
+        rollback_of=rollback_of,
+        operation_id=operation.id,
+    )
+    session.add(version)
+    for step in steps.steps:
+        session.add(
+            DeploymentStep(
+                deployment_id=deployment.id,
+                operation_id=operation.id,
+                version=number,
+                seq=step.seq,
+                logical_name=step.name,
+                action=step.action,
+                status="planned",
+                idempotency_key=f"{operation.id}:{step.seq}",
+                depends_on=step.depends_on,
+                before=step.before,
+                after={**(step.after or {}), "changes": step.changes} if step.after else {"changes": step.changes},
+            )
+        )
+    deployment.latest_version = number
+    deployment.status = "destroying" if kind == "destroy" else "applying"
+    if kind != "destroy":
+        deployment.environment = rendered.environment
+        deployment.provider_ids = sorted({str(d.provider_id) for d in rendered.resources.values()})
+    session.flush()
+    run = Apply(None, adapter_for, deployment.id, deployment.name, operation.id, number)  # type: ignore[arg-type]
+    summary = steps.summary()
+    log(
+        session,
+        run,
+        f"version {number} ({kind}) planned by {actor}: "
+        + ", ".join(f"{n} {action}" for action, n in summary.items() if n),
+    )
+    return Started(
+        deployment, version, operation, created, steps.as_json(), engine.apply_work(adapter_for, operation.id)
+    )
+
+
+def _changeable(session: Session, deployment_id: uuid.UUID) -> Deployment:
+    deployment = get_deployment(session, deployment_id, lock=True)
+    if deployment.status in BUSY:
+        raise Conflict(
+            f"deployment {deployment.name!r} is {deployment.status}; wait for its operation to end",
+            status=deployment.status,
+        )
+    if deployment.status == "destroyed":
+        raise Conflict(f"deployment {deployment.name!r} was destroyed; create a new one", status=deployment.status)
+    return deployment
+
+
+def _version(session: Session, deployment: Deployment, number: int | None) -> DeploymentVersion | None:
+    if number is None:
+        return None
+    return session.scalar(
+        select(DeploymentVersion).where(
+            DeploymentVersion.deployment_id == deployment.id, DeploymentVersion.number == number
+        )
+    )
+
+
+def _refuse_protected(session: Session, steps: Plan, what: str) -> None:
+    """Conflict when the plan deletes a protected resource."""
+    for step in steps.steps:
+        if step.action in ("delete", "retire") and step.before and step.before.get("resource_id"):
+            row = session.get(Resource, uuid.UUID(step.before["resource_id"]))
+            if (row is not None and row.protected) or step.before.get("spec", {}).get("protected"):
+                raise Conflict(
+                    f"{step.name!r} is protected: {what} would delete it; set protected: false in the template "
+                    "and apply that first",
+                    resource=step.name,
+                )
+
+
+def begin_update(
+    session: Session,
+    deployment_id: uuid.UUID,
+    *,
+    template: dict[str, Any] | str | None,
+    parameters: dict[str, Any] | None,
+    actor: str,
+    idempotency_key: str | None,
+    adapter_for: AdapterFor,
+    plan_only: bool = False,
+    kind: str = "update",
+    rollback_of: int | None = None,
+) -> Started:
+    body = {
+        "deployment_id": str(deployment_id),
+        "template": template,
+        "parameters": parameters,
+        "rollback_of": rollback_of,
+    }
+    if (earlier := _replayed(session, actor, idempotency_key, kind, body)) is not None:
+        return earlier
+    deployment = _changeable(session, deployment_id)
+    base = _version(session, deployment, deployment.current_version or deployment.latest_version)
+    if template is None and base is None:
+        raise InvalidRequest(
+            "this deployment has no version to start from; give a template",
+            errors=[{"pointer": "/template", "message": "required"}],
+        )
+    chosen_template = template if template is not None else base.template  # type: ignore[union-attr]
+    chosen_parameters = parameters if parameters is not None else (base.parameters if base else {})
+    document, rendered = rendered_for(
+        session,
+        template=chosen_template,
+        parameters=chosen_parameters,
+        name=deployment.name,
+        deployment_id=deployment.id,
+        adapter_for=adapter_for,
+    )
+    steps = plan(rendered, _held(session, deployment.id))
+    _refuse_protected(session, steps, "this change")
+    if plan_only or not steps.steps:
+        return Started(deployment, None, None, False, steps.as_json(), None)
+    return _start(
+        session,
+        deployment,
+        document,
+        rendered,
+        steps,
+        kind=kind,
+        actor=actor,
+        body=body,
+        idempotency_key=idempotency_key,
+        adapter_for=adapter_for,
+        parameters=chosen_parameters,
+        rollback_of=rollback_of,
+    )
+
+
+def begin_rollback(
+    session: Session,
+    deployment_id: uuid.UUID,
+    *,
+    version: int | None,
+    actor: str,
+    idempotency_key: str | None,
+    adapter_for: AdapterFor,
+) -> Started:
+    """Back to ``version``, or to the version before the current one (after a failed or paused
+    apply: to the current one, the last good)."""
+    deployment = get_deployment(session, deployment_id)
+    if version is None:
+        version = _previous(session, deployment)
+    target = _version(session, deployment, version)
+    if target is None or target.kind == "destroy":
+        raise NotFound(
+            f"deployment {deployment.name!r} has no version {version} to return to",
+            errors=[{"pointer": "/version", "message": "a version this deployment applied"}],
+        )
+    if target.outcome not in ("applied", "superseded"):
+        raise Conflict(f"version {version} was never applied ({target.outcome}); return to one that was")
+    return begin_update(
+        session,
+        deployment_id,
+        template=target.template,
+        parameters=target.parameters,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        adapter_for=adapter_for,
+        kind="rollback",
+        rollback_of=target.number,
+    )
+
+
+def _previous(session: Session, deployment: Deployment) -> int:
+    current = deployment.current_version
+    if current is not None and deployment.status != "deployed":
+        return current  # the failed or paused change is what goes
+    earlier = session.scalar(
+        select(func.max(DeploymentVersion.number)).where(
+            DeploymentVersion.deployment_id == deployment.id,
+            DeploymentVersion.outcome == "applied",
+            DeploymentVersion.kind != "destroy",
+            DeploymentVersion.number < (current or 0),
+        )
+    )
+    if earlier is None:
+        raise Conflict(f"deployment {deployment.name!r} has no earlier version to return to; give a version")
+    return int(earlier)
+
+
+def begin_destroy(
+    session: Session, deployment_id: uuid.UUID, *, actor: str, idempotency_key: str | None, adapter_for: AdapterFor
+) -> Started:
+    body = {"deployment_id": str(deployment_id)}
+    if (earlier := _replayed(session, actor, idempotency_key, "destroy", body)) is not None:
+        return earlier
+    deployment = _changeable(session, deployment_id)
+    steps = plan_destroy(_held(session, deployment.id))
+    _refuse_protected(session, steps, "destroying the deployment")
+    base = _version(session, deployment, deployment.current_version or deployment.latest_version)
+    document = base.template if base else {"resources": {}}
+    rendered = Rendered(resources={}, outputs={}, parameters=base.parameters if base else {})
+    return _start(
+        session,
+        deployment,
+        document,
+        rendered,
+        steps,
+        kind="destroy",
+        actor=actor,
+        body=body,
+        idempotency_key=idempotency_key,
+        adapter_for=adapter_for,
+        parameters=rendered.parameters,
+    )
