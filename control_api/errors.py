@@ -39,6 +39,9 @@ _CLOUD_STATUS: dict[type[cloud_errors.CloudError], tuple[int, str]] = {
 }
 
 
+_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "request_id", "slug", "headers"})
+
+
 def problem_type(slug: str) -> str:
     return f"urn:wedcloud:problem:{slug}"
 
@@ -142,7 +145,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(service_errors.ServiceError)
     async def _service(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 400)
-        extra = exc.extra
+        # an extra never replaces a member every problem has (a service's ``status=`` is its own)
+        extra = {key: value for key, value in exc.extra.items() if key not in _MEMBERS}
         if isinstance(extra.get("errors"), list):
             extra = {**extra, "errors": [_from_pointer(error) for error in extra["errors"]]}
         return problem_response(request, status, detail=exc.detail, title=exc.title, **extra)

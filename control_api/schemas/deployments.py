@@ -254,19 +254,16 @@ class ProviderRef(BaseModel):
     name: str | None
 
 
+EXAMPLE_DEPLOYMENT: dict[str, Any] = {
+    "id": DEPLOYMENT, "name": "booking-prod", "environment": "prod", "status": "deployed",
+    "on_failure": "rollback", "current_version": 2, "latest_version": 2,
+    "providers": [{"id": PROVIDER, "name": "sandbox-aws"}], "created_by": "key:ops",
+    "created_at": "2026-11-27T09:00:00+00:00", "updated_at": "2026-11-27T09:04:10+00:00",
+}  # fmt: skip
+
+
 class DeploymentOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": DEPLOYMENT, "name": "booking-prod", "environment": "prod", "status": "deployed",
-                    "on_failure": "rollback", "current_version": 2, "latest_version": 2,
-                    "providers": [{"id": PROVIDER, "name": "sandbox-aws"}], "created_by": "key:ops",
-                    "created_at": "2026-11-27T09:00:00+00:00", "updated_at": "2026-11-27T09:04:10+00:00",
-                }
-            ]
-        }
-    )  # fmt: skip
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_DEPLOYMENT]})
 
     id: uuid.UUID
     name: str
@@ -324,7 +321,7 @@ class DeploymentDetail(DeploymentOut):
         json_schema_extra={
             "examples": [
                 {
-                    **DeploymentOut.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
+                    **EXAMPLE_DEPLOYMENT,
                     "version": {
                         "number": 2, "kind": "update", "outcome": "applied", "author": "key:ops", "rollback_of": None,
                         "operation_id": OPERATION, "error": None, "created_at": "2026-11-27T09:03:00+00:00",

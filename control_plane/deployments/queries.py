@@ -5,7 +5,7 @@ and its log lines. Keyword-only functions; nothing here writes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -153,19 +153,44 @@ def deployment_detail(
     )
     rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(
         [r.resource_id for r in resources if r.resource_id is not None])))}  # fmt: skip
+    estimates = {r.logical_name: _planned_estimate(r, versions) for r in resources}
     actual = billed_costs(reader, snapshot, [(r.provider_id, r.cloud_id) for r in resources if r.cloud_id])
     return {
         **summary_view(row, names),
         "version": version_view(shown, full=True) if shown is not None else None,
-        "resources": [_resource_view(r, rows.get(r.resource_id), names, actual) for r in resources],
+        "resources": [
+            _resource_view(
+                r, rows.get(r.resource_id) if r.resource_id else None, names, actual, estimates[r.logical_name]
+            )
+            for r in resources
+        ],
         "outputs": row.outputs or {},
-        "monthly_estimate": _total_estimate(resources),
+        "monthly_estimate": _total_estimate(estimates.values()),
         "versions": [version_view(v) for v in reversed(versions)],
     }
 
 
+def _planned_estimate(
+    item: DeploymentResource, versions: Sequence[DeploymentVersion]
+) -> tuple[Decimal, str | None] | None:
+    """The resource's monthly estimate and currency: as stored with it, else as priced by the plan
+    of the version that last made or changed it."""
+    if item.monthly_estimate is not None:
+        return item.monthly_estimate, item.currency
+    plan = next((v.plan for v in versions if v.number == item.version), None) or {}
+    step = next((s for s in plan.get("steps", []) if s.get("name") == item.logical_name), None)
+    amount = step.get("monthly_estimate") if step else None
+    if amount is None:
+        return None
+    return Decimal(str(amount)), (plan.get("monthly_estimate") or {}).get("currency")
+
+
 def _resource_view(
-    item: DeploymentResource, row: Resource | None, names: dict[str, str], actual: dict[tuple[str, str], dict[str, Any]]
+    item: DeploymentResource,
+    row: Resource | None,
+    names: dict[str, str],
+    actual: dict[tuple[str, str], dict[str, Any]],
+    estimate: tuple[Decimal, str | None] | None,
 ) -> dict[str, Any]:
     key = (str(item.provider_id), (item.cloud_id or "").lower())
     return {
@@ -179,22 +204,18 @@ def _resource_view(
         "resource_id": str(item.resource_id) if item.resource_id else None,
         "state": row.state if row is not None else None,
         "version": item.version,
-        "monthly_estimate": (
-            {"amount": _money(item.monthly_estimate), "currency": item.currency}
-            if item.monthly_estimate is not None
-            else None
-        ),
+        "monthly_estimate": {"amount": _money(estimate[0]), "currency": estimate[1]} if estimate else None,
         "actual_cost": actual.get(key) if item.cloud_id else None,
         "attributes": item.attributes or {},
     }
 
 
-def _total_estimate(resources: Sequence[DeploymentResource]) -> list[dict[str, str]]:
+def _total_estimate(estimates: Iterable[tuple[Decimal, str | None] | None]) -> list[dict[str, str]]:
     """The resources' monthly estimates summed per currency (never added across currencies)."""
     totals: dict[str, Decimal] = {}
-    for item in resources:
-        if item.monthly_estimate is not None and item.currency:
-            totals[item.currency] = totals.get(item.currency, Decimal(0)) + item.monthly_estimate
+    for found in estimates:
+        if found is not None and found[1]:
+            totals[found[1]] = totals.get(found[1], Decimal(0)) + found[0]
     return [{"amount": format_amount(amount), "currency": cur} for cur, amount in sorted(totals.items())]
 
 

@@ -239,11 +239,11 @@ def _cycle() -> dict[str, Any]:
     return template
 
 
-# (template, parameters, the pointers each problem must be at or under)
+# (template, parameters, the pointers its problems are at or under)
 BAD = {
     "unknown type": (_unknown_type, {}, ["/template/resources/db/type"]),
-    "missing reference": (_missing_reference, {}, ["/template/resources/web"]),
-    "cycle": (_cycle, {}, ["/template/resources/"]),
+    "missing reference": (_missing_reference, {}, ["/template/resources/web/tags/cache"]),
+    "cycle": (_cycle, {}, ["/template/resources/db", "/template/resources/web"]),
     "bad parameter": (booking, {"env": "moon"}, ["/parameters/env"]),
 }
 
