@@ -137,13 +137,13 @@ def _only(methods: str, path: str) -> None:
                            headers={"Allow": methods})  # fmt: skip
 
 
-@router.api_route("/validate", methods=["GET", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/validate", methods=["GET", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False)
 def validate_other_methods() -> None:
     """Without this, GET /deployments/validate would reach /{deployment_id} and answer 422."""
     _only("POST", "/deployments/validate")
 
 
-@router.api_route("/schema", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/schema", methods=["POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"], include_in_schema=False)
 def schema_other_methods() -> None:
     _only("GET", "/deployments/schema")
 
