@@ -382,7 +382,9 @@ class DeploymentStatus(BaseModel):
                     "steps": [{"seq": 1, "name": "web", "action": "update", "status": "started", "depends_on": [],
                                "started_at": "2026-11-27T09:03:01+00:00", "finished_at": None, "error": None}],
                     "progress": {"done": 0, "total": 1},
-                    "drift": {"drifted": False, "items": []}, "drift_checked_at": "2026-11-27T03:00:00+00:00",
+                    "drift": {"checked_at": "2026-11-27T04:30:00+00:00", "drifted": False, "missing": [],
+                              "changed": [], "extra": [], "errors": []},
+                    "drift_checked_at": "2026-11-27T04:30:00+00:00",
                 }
             ]
         }

@@ -348,6 +348,23 @@ def test_changes_to_an_unknown_deployment_answer_404(api: Api) -> None:
     problem(api.client.post(f"{URL}/validate", json=body, headers=operator), 404)
 
 
+def test_status_checks_drift_on_demand_and_keeps_what_it_found(api: Api) -> None:
+    pytest.importorskip("control_plane.deployments.drift", reason="drift checking lands with helper D's branch")
+    sandbox(api)
+    deployment_id, _ = create(api)
+    files = next(r for r in detail(api, deployment_id)["resources"] if r["name"] == "files")
+    gone = api.client.delete(f"/api/cloud/resources/{files['resource_id']}", headers=api.headers(Role.ADMIN))
+    assert finished(api, gone)["status"] == "succeeded"
+    path = f"{URL}/{deployment_id}/status"
+    before = api.client.get(path, headers=api.headers(Role.VIEWER)).json()
+    assert before["drift"] is None
+    checked = api.client.get(path, params={"check_drift": "true"}, headers=api.headers(Role.VIEWER))
+    assert checked.status_code == 200, checked.text
+    assert checked.json()["drift"]["drifted"] is True
+    assert "files" in str(checked.json()["drift"]["missing"])
+    assert api.client.get(path, headers=api.headers(Role.VIEWER)).json()["drift"] == checked.json()["drift"]
+
+
 def test_the_template_schema_is_published_to_any_role(api: Api) -> None:
     response = api.client.get(f"{URL}/schema", headers=api.headers(Role.VIEWER))
     assert response.status_code == 200, response.text
