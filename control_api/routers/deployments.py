@@ -10,6 +10,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from control_api.deps import RequireAdmin, RequireOperator, RequireViewer, SessionDep, SnapshotDep
@@ -64,18 +65,21 @@ CreateBody = Annotated[DeploymentIn, Body(openapi_examples={
                                                               "on_failure": "pause"}}})]  # fmt: skip
 
 
-def _answer(acting: Acting, started: Any, *, name: str, action: str, plan_only: bool = False) -> dict[str, Any]:
+def _answer(acting: Acting, started: Any, *, name: str, action: str, plan_only: bool = False) -> Any:
     """A write's answer: 202 with the operation, its version and plan; or, when nothing is to be
-    applied (plan only), 200 with the plan, and whatever planning touched rolled back."""
+    applied (plan only, or nothing to change), 200 with the plan, whatever planning touched rolled
+    back when only the plan was asked for."""
     deployment = started.deployment
     deployment_id = getattr(deployment, "id", None)
     if plan_only or started.operation is None:
-        answer = {"plan_only": plan_only, "deployment_id": deployment_id, "name": getattr(deployment, "name", name),
-                  "plan": started.plan}  # fmt: skip
+        answer = PlanAnswer(
+            plan_only=plan_only, deployment_id=deployment_id, name=getattr(deployment, "name", name), plan=started.plan
+        ).model_dump(mode="json")
         if plan_only:
             acting.session.rollback()
-        acting.response.status_code = 200
-        return answer
+        acting.audit.record(target=f"deployment:{deployment_id}" if deployment_id else None, action=action,
+                            plan_only=plan_only, plan=started.plan.get("summary"))  # fmt: skip
+        return JSONResponse(answer, status_code=200)
     if started.created and started.work is not None:
         acting.start(started.operation, started.work)
     version = started.version.number if started.version is not None else None
@@ -83,7 +87,6 @@ def _answer(acting: Acting, started: Any, *, name: str, action: str, plan_only: 
         target=f"deployment:{deployment_id}", action=action, version=version, operation=str(started.operation.id),
         plan=started.plan.get("summary"), replayed=not started.created,
     )  # fmt: skip
-    acting.response.status_code = 202
     return {**acting.accepted(started.operation), "deployment_id": deployment_id, "version": version,
             "plan": started.plan}  # fmt: skip
 
@@ -151,7 +154,8 @@ def schema_other_methods() -> None:
 # -- the collection ------------------------------------------------------------------------------
 @router.post(
     "",
-    response_model=DeploymentAccepted | PlanAnswer,
+    status_code=202,
+    response_model=DeploymentAccepted,
     dependencies=[RequireOperator],
     summary="Create a deployment from a template and parameters (202: its apply; plan_only: the plan)",
     operation_id="create_deployment",
@@ -215,7 +219,8 @@ def get_deployment(deployment_id: uuid.UUID, request: Request, session: SessionD
 
 @router.put(
     "/{deployment_id}",
-    response_model=DeploymentAccepted | PlanAnswer,
+    status_code=202,
+    response_model=DeploymentAccepted,
     dependencies=[RequireOperator],
     summary="Change a deployment's template or parameters: the diff is planned and applied",
     operation_id="update_deployment",
@@ -260,7 +265,11 @@ def destroy(deployment_id: uuid.UUID, acting: ActingDep, idempotency_key: IDEMPO
     dependencies=[RequireOperator],
     summary="Return to the previous version, or to the version given",
     operation_id="rollback_deployment",
-    responses={**_NOT_FOUND, **_BUSY, **_UPSTREAM, 422: {"description": "No such version, or none to return to."}},
+    responses={
+        404: {"description": "No deployment with this id, or no such version of it."},
+        409: {"description": "An apply is running, the version was never applied, or there is none earlier."},
+        **_UPSTREAM,
+    },
 )
 def rollback(
     deployment_id: uuid.UUID,

@@ -184,6 +184,44 @@ def test_a_larger_size_without_the_bucket_plans_one_update_and_one_delete_and_ro
     assert restored["versions"][0]["rollback_of"] == 1
 
 
+def test_a_rollback_without_a_version_returns_to_the_one_before_and_an_unknown_version_is_404(api: Api) -> None:
+    sandbox(api)
+    deployment_id, _ = create(api)
+    path = f"{URL}/{deployment_id}"
+    change = api.client.put(path, json={"parameters": {"web_size": "t3.large"}}, headers=api.headers(Role.OPERATOR))
+    assert finished(api, change)["status"] == "succeeded"
+    back = api.client.post(f"{path}/rollback", headers=api.headers(Role.OPERATOR))
+    assert finished(api, back)["status"] == "succeeded"
+    assert back.json()["plan"]["summary"]["update"] == 1
+    assert {r["name"]: r["size"] for r in detail(api, deployment_id)["resources"]}["web"] == "t3.medium"
+    missing = problem(api.client.post(f"{path}/rollback", json={"version": 9}, headers=api.headers(Role.OPERATOR)), 404)
+    assert [e["pointer"] for e in missing["errors"]] == ["/version"]
+
+
+def test_destroying_a_deployment_with_a_protected_resource_is_refused_and_changes_nothing(api: Api) -> None:
+    sandbox(api)
+    template = booking()
+    template["resources"]["db"]["protected"] = True
+    response = api.client.post(URL, json={"name": "booking", "template": template}, headers=api.headers(Role.OPERATOR))
+    assert finished(api, response)["status"] == "succeeded"
+    deployment_id = response.json()["deployment_id"]
+    refused = problem(api.client.delete(f"{URL}/{deployment_id}", headers=api.headers(Role.ADMIN)), 409)
+    assert "protected" in refused["detail"]
+    shown = detail(api, deployment_id)
+    assert (shown["status"], shown["latest_version"]) == ("deployed", 1)
+    assert {r["state"] for r in shown["resources"]} <= {"running", "available"}
+
+
+def test_each_change_is_audited_against_its_deployment(api: Api) -> None:
+    sandbox(api)
+    deployment_id, answer = create(api)
+    (entry,) = [e for e in api.audit() if e.target == f"deployment:{deployment_id}" and e.method == "POST"]
+    assert (entry.path, entry.status_code, entry.role) == (URL, 202, "operator")
+    assert entry.actor.startswith("key:test-operator:")
+    assert entry.detail["operation"] == answer["id"]
+    assert entry.detail["version"] == 1
+
+
 def test_a_change_that_changes_nothing_starts_nothing(api: Api) -> None:
     sandbox(api)
     deployment_id, _ = create(api)
