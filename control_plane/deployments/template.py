@@ -13,41 +13,30 @@ The format is documented in :data:`SCHEMA` and docs/templates/README.md.
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import re
 import uuid
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from control_plane.deployments.references import UnresolvedReference, attributes_of
+from control_plane.deployments.references import cloud_name as engine_cloud_name
 from control_plane.deployments.spec import ON_FAILURE, RETAIN, TYPES, DesiredResource, Rendered, TemplateProblem
 from control_plane.deployments.template_graph import cycles, dependency_order
+from control_plane.deployments.template_load import MAX_DEPTH, MAX_DOCUMENT_BYTES, TEMPLATE, load_document
 from control_plane.deployments.template_params import parameter_values
-from control_plane.deployments.template_refs import (
-    Expander,
-    UnresolvedReference,
-    as_text,
-    attributes_of,
-    pending_fields,
-    pointer,
-    resolve,
-    resolve_outputs,
-)
+from control_plane.deployments.template_refs import Expander, as_text, pending_fields, pointer, resolve, resolve_outputs
 from control_plane.deployments.template_schema import NAME_PATTERN, SCHEMA
 from control_plane.services.errors import InvalidRequest
 from control_plane.services.resources import ProvisionSpec, check_spec
 from control_plane.store.models import Provider
 
 __all__ = [
-    "MAX_DOCUMENT_BYTES", "SCHEMA", "UnresolvedReference", "attributes_of", "cloud_name", "load_document",
+    "MAX_DEPTH", "MAX_DOCUMENT_BYTES", "SCHEMA", "UnresolvedReference", "attributes_of", "cloud_name", "load_document",
     "render", "resolve", "resolve_outputs",
 ]  # fmt: skip
 
-MAX_DOCUMENT_BYTES = 1_000_000
-TEMPLATE = "/template"
 TOP_KEYS = ("description", "on_failure", "parameters", "resources", "outputs")
 RESOURCE_KEYS = ("provider", "type", "region", "size", "tags", "options", "image", "network", "depends_on",
                  "protected", "retain")  # fmt: skip
@@ -58,73 +47,11 @@ _FIELD_KEYS = {"name": "", "type": "type", "subtype": "type", "region": "region"
                "options": "options", "image": "image", "network": "network", "tags": "tags"}  # fmt: skip
 
 
-# -- reading ------------------------------------------------------------------------------------
-class _TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML without aliases (no 'billion laughs') and with dates kept as text."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            mark = self.peek_event().start_mark
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted", mark)
-        return super().compose_node(parent, index)
-
-
-_TemplateLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def load_document(source: str | bytes | dict[str, Any]) -> tuple[dict[str, Any] | None, list[TemplateProblem]]:
-    """A template from YAML or JSON text (at most 1 MB, no YAML aliases) or an object already
-    parsed; problems point at ``/template``."""
-    if isinstance(source, bytes):
-        try:
-            source = source.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, [TemplateProblem(TEMPLATE, "a template is UTF-8 text")]
-    if isinstance(source, str):
-        if len(source.encode("utf-8")) > MAX_DOCUMENT_BYTES:
-            return None, [TemplateProblem(TEMPLATE, f"a template is at most {MAX_DOCUMENT_BYTES:,} bytes")]
-        try:
-            parsed = json.loads(source) if source.lstrip().startswith("{") else yaml.load(source, _TemplateLoader)  # noqa: S506
-        except json.JSONDecodeError as exc:
-            return None, [
-                TemplateProblem(TEMPLATE, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-            ]
-        except yaml.YAMLError as exc:
-            return None, [TemplateProblem(TEMPLATE, f"not valid YAML: {' '.join(str(exc).split())}")]
-        source = parsed
-    if not isinstance(source, dict):
-        return None, [TemplateProblem(TEMPLATE, "a template is a mapping with resources (and parameters, outputs)")]
-    problems = [TemplateProblem(at, message) for at, message in _json_problems(source, TEMPLATE)]
-    return (None, problems) if problems else (source, [])
-
-
-def _json_problems(value: Any, at: str) -> list[tuple[str, str]]:
-    """What JSON cannot hold: keys that are not text, non-finite numbers, other types."""
-    if isinstance(value, dict):
-        problems = []
-        for key, item in value.items():
-            if not isinstance(key, str):
-                problems.append((f"{at}/{key}", f"a key is text; quote {key!r}"))
-            else:
-                problems += _json_problems(item, f"{at}{pointer(key)}")
-        return problems
-    if isinstance(value, list):
-        return [p for i, item in enumerate(value) for p in _json_problems(item, f"{at}/{i}")]
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(at, "numbers are finite")]
-    if value is None or isinstance(value, str | int | float | bool):
-        return []
-    return [(at, f"a {type(value).__name__} value cannot be stored; use text")]
-
-
 def cloud_name(deployment_name: str | None, logical: str) -> str:
-    """The name a resource gets in its cloud: ``<deployment>-<logical>``, lowercase, '_' as
-    '-', at most 63 characters (without a deployment name: the logical name, so written)."""
-    name = f"{deployment_name}-{logical}" if deployment_name else logical
-    return name.lower().replace("_", "-")[:63].rstrip("-")
+    """The name a resource gets in its cloud, as the engine names it (``references.cloud_name``):
+    ``<deployment>-<logical>`` in lowercase letters, digits and '-', at most 63 characters;
+    without a deployment name, the logical name so written."""
+    return engine_cloud_name(deployment_name or "", logical)
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -156,7 +83,11 @@ class _Renderer:
         self.desired: dict[str, DesiredResource] = {}
 
     def problem(self, at: str, message: str) -> None:
-        self.problems.append((at, message))
+        if at not in self.expander.unresolved:  # else: the parameter it uses has the problem
+            self.problems.append((at, message))
+
+    def uses_unresolved(self, at: str) -> bool:
+        return any(found == at or found.startswith(f"{at}/") for found in self.expander.unresolved)
 
     def expand(self, value: Any, at: str, owner: str | None, resources_allowed: bool = False) -> tuple[Any, set[str]]:
         return self.expander.expand(value, at, owner=owner, resources_allowed=resources_allowed)
@@ -250,7 +181,7 @@ class _Renderer:
         if kind == "instance_group":
             self._group_options(options, at)
         self.dependencies[name] = set(depends_on) | option_refs | image_refs | network_refs | tags[1]
-        if provider is None or kind is None or region is None or size is None:
+        if provider is None or kind is None or region is None or size is None or self.uses_unresolved(at):
             return
         self._provider_rules(name, at, provider, kind, region, size, tags[0], options, image, network)
         self.desired[name] = DesiredResource(
@@ -319,6 +250,8 @@ class _Renderer:
                 self.problem(f"{at}/depends_on/{index}", f"{value!r} names no resource of this template")
             elif value == name:
                 self.problem(f"{at}/depends_on/{index}", "a resource cannot depend on itself")
+            elif value in names:
+                self.problem(f"{at}/depends_on/{index}", f"{value!r} is listed twice")
             else:
                 names.append(value)
         return names

@@ -13,18 +13,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from clouds.base import CloudResource
+from control_plane.deployments.references import UnresolvedReference
 from control_plane.deployments.spec import ATTRIBUTES, REFERENCE, DesiredResource
 
 RESOURCE_FIELDS = ("tags", "options", "image", "network")  # where ${resources...} may appear (and outputs)
-ENDPOINT_DETAILS = ("endpoint", "address", "dns_name")  # where a resource's endpoint is found, in order
-
-
-class UnresolvedReference(KeyError):
-    """A ``${resources.<name>.<attribute>}`` whose resource or attribute is not known yet."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "unresolved reference"
 
 
 def pointer(*parts: str | int) -> str:
@@ -50,6 +42,7 @@ class Expander:
         self.declared = set(parameters) if declared is None else declared
         self.resource_names = resource_names
         self.problems: list[tuple[str, str]] = []
+        self.unresolved: set[str] = set()  # pointers of values that use a parameter with no value
 
     def expand(self, value: Any, at: str, *, owner: str | None, resources_allowed: bool) -> tuple[Any, set[str]]:
         """``value`` with its parameters substituted (dicts and lists walked), and the logical
@@ -85,7 +78,8 @@ class Expander:
             parts = match.group(1).strip().split(".")
             if parts[0] == "parameters":
                 if len(parts) == 2 and parts[1] in self.declared and parts[1] not in self.parameters:
-                    continue  # its declaration's problems are reported already
+                    self.unresolved.add(at)  # the parameter's own problem is reported already
+                    continue
                 if len(parts) != 2 or parts[1] not in self.parameters:
                     declared = ", ".join(sorted(self.declared)) or "none"
                     self.problems.append((at, f"{match.group(0)} names no declared parameter (declared: {declared})"))
@@ -216,20 +210,3 @@ def resolve_outputs(outputs: Mapping[str, str], attributes: Mapping[str, Mapping
     """Each output with its ``${resources...}`` references substituted (UnresolvedReference when
     one cannot be)."""
     return {name: _substitute(text, attributes) for name, text in outputs.items()}
-
-
-def attributes_of(resource: CloudResource) -> dict[str, str]:
-    """What ``${resources.<name>.<attribute>}`` reads of a made resource: every attribute of
-    :data:`~control_plane.deployments.spec.ATTRIBUTES`, empty text where the cloud has none (a
-    bucket's zone). ``endpoint`` is the address the cloud reports (``details`` ``endpoint``,
-    ``address`` or ``dns_name``), else the resource's name."""
-    endpoint = next((str(resource.details[key]) for key in ENDPOINT_DETAILS if resource.details.get(key)), None)
-    return {
-        "id": resource.id,
-        "name": resource.name,
-        "region": resource.region,
-        "size": resource.size or "",
-        "zone": resource.zone or "",
-        "endpoint": endpoint or resource.name,
-        "account_id": resource.account_id or "",
-    }
