@@ -323,7 +323,10 @@ def logs(
     level: Annotated[
         Literal["debug", "info", "warning", "error"] | None, Query(description="This level and the more severe ones.")
     ] = None,
-    step: Annotated[str | None, Query(max_length=160, description="Only this step's lines (a logical name).")] = None,
+    step: Annotated[
+        str | None,
+        Query(max_length=160, description="A step's label (`2:update:web`) or a logical name (`web`: its every step)."),
+    ] = None,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="Only this version's lines.")] = None,
     after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Only lines after this id.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

@@ -329,13 +329,14 @@ def deployment_logs(
     limit: int,
 ) -> LogPage:
     """Its log lines in the order they were written, from after the line ``after``. ``level``
-    keeps that level and the more severe ones."""
+    keeps that level and the more severe ones; ``step`` a step's label or every step of one
+    logical resource."""
     get_deployment(session, deployment_id)
     query = select(DeploymentLog).where(DeploymentLog.deployment_id == deployment_id)
     if level is not None:
         query = query.where(func.lower(DeploymentLog.level).in_(LOG_LEVELS[LOG_LEVELS.index(level) :]))
-    if step is not None:
-        query = query.where(DeploymentLog.step == step)
+    if step is not None:  # a step's label (``2:update:web``) or its resource's logical name (``web``)
+        query = query.where(or_(DeploymentLog.step == step, DeploymentLog.step.endswith(f":{step}", autoescape=True)))
     if version is not None:
         query = query.where(DeploymentLog.version == version)
     if after is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,6 +129,23 @@ def test_a_created_deployment_applies_on_the_sandbox_and_reads_back_with_cloud_i
     assert logs
     assert {line["version"] for line in logs} == {1}
     assert [line["id"] for line in logs] == sorted(line["id"] for line in logs)
+
+
+def test_the_shipped_booking_stack_deploys_from_its_yaml_text_and_destroys_with_a_snapshot_first(api: Api) -> None:
+    sandbox(api)
+    text = (Path(__file__).parents[2] / "docs" / "templates" / "booking-stack.yaml").read_text()
+    response = api.client.post(URL, json={"name": "wedding", "template": text, "parameters": {"env": "staging"}},
+                               headers=api.headers(Role.OPERATOR))  # fmt: skip
+    assert finished(api, response)["status"] == "succeeded"
+    deployment_id = response.json()["deployment_id"]
+    shown = detail(api, deployment_id)
+    assert {r["name"] for r in shown["resources"]} == {"db", "web", "uploads"}
+    assert shown["outputs"]
+    assert all(value for value in shown["outputs"].values())
+    gone = api.client.delete(f"{URL}/{deployment_id}", headers=api.headers(Role.ADMIN))
+    assert finished(api, gone)["status"] == "succeeded"
+    logs = api.client.get(f"{URL}/{deployment_id}/logs", params={"step": "db"}, headers=api.headers(Role.VIEWER))
+    assert any("snapshot" in line["message"] for line in logs.json()["items"]), logs.json()
 
 
 def test_plan_only_answers_the_priced_plan_and_writes_nothing(api: Api) -> None:

@@ -200,9 +200,11 @@ def _steps_and_logs(session: Session, row: Deployment) -> uuid.UUID:
             status=status, idempotency_key=f"{row.id}:2:{seq}", depends_on=[seq - 1] if seq > 1 else [],
             started_at=T0 if status != "planned" else None, finished_at=T0 if status == "done" else None,
         ))  # fmt: skip
-    lines = [(1, None, "info", "version 1 applied"), (2, "db", "debug", "resizing db"),
-             (2, "db", "info", "db resized"), (2, "web", "warning", "web is slow to answer"),
-             (2, "web", "error", "web failed once; retrying")]  # fmt: skip
+    # the engine labels a line with its step: seq:action:logical name
+    lines = [(1, None, "info", "version 1 applied"), (2, "1:update:db", "debug", "resizing db"),
+             (2, "1:update:db", "info", "db resized"), (2, "2:update:web", "warning", "web is slow to answer"),
+             (2, "2:update:web", "error", "web failed once; retrying"),
+             (2, "3:update:b_db", "info", "b_db waits")]  # fmt: skip
     for i, (version, step, level, message) in enumerate(lines):
         session.add(DeploymentLog(deployment_id=row.id, operation_id=operation if version == 2 else None,
                                   version=version, step=step, level=level, message=message,
@@ -239,14 +241,20 @@ def test_the_logs_come_in_order_filtered_by_level_step_and_version_and_followed_
     every = _get(api, path).json()
     assert [line["message"] for line in every["items"]] == [
         "version 1 applied", "resizing db", "db resized", "web is slow to answer", "web failed once; retrying",
+        "b_db waits",
     ]  # fmt: skip
     assert every["more"] is False
     assert every["next_after"] == every["items"][-1]["id"]
     assert every["items"][1]["operation_id"] == str(operation)
     assert every["items"][0]["operation_id"] is None
     assert [line["level"] for line in _get(api, path, level="warning").json()["items"]] == ["warning", "error"]
-    assert [line["message"] for line in _get(api, path, step="db").json()["items"]] == ["resizing db", "db resized"]
-    assert len(_get(api, path, version=2).json()["items"]) == 4
+    by_name = [line["message"] for line in _get(api, path, step="db").json()["items"]]
+    assert by_name == ["resizing db", "db resized"]  # not b_db's, nor a pattern's
+    assert [line["message"] for line in _get(api, path, step="2:update:web").json()["items"]] == [
+        "web is slow to answer", "web failed once; retrying",
+    ]  # fmt: skip
+    assert _get(api, path, step="%db").json()["items"] == []
+    assert len(_get(api, path, version=2).json()["items"]) == 5
     first = _get(api, path, limit=2).json()
     assert first["more"] is True
     rest = _get(api, path, after=first["next_after"]).json()
