@@ -171,6 +171,8 @@ def test_a_retry_with_the_same_idempotency_key_is_the_same_apply(api: Api) -> No
     again = api.client.post(URL, json=body, headers=headers)
     assert again.status_code == 202, again.text
     assert (again.json()["id"], again.json()["deployment_id"]) == (first.json()["id"], first.json()["deployment_id"])
+    other = api.client.post(URL, json={**body, "parameters": {"env": "dev"}}, headers=headers)
+    assert "different request" in problem(other, 422)["detail"]
     with Session(api.engine) as session:
         assert session.scalar(select(func.count()).select_from(Deployment)) == 1
 

@@ -115,7 +115,9 @@ def test_every_read_answers_404_for_an_unknown_deployment(api: Api) -> None:
 
 
 def test_reads_need_a_key_and_any_role_reads(api: Api) -> None:
-    assert api.client.get(URL).status_code == 401
+    some = uuid.uuid4()
+    for path in ("", "/schema", f"/{some}", f"/{some}/status", f"/{some}/logs"):
+        assert api.client.get(f"{URL}{path}").status_code == 401
     for role in Role:
         assert _get(api, "", role).status_code == 200
 
