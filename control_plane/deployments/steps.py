@@ -155,9 +155,17 @@ def _hold(session: Session, run: Apply, desired: DesiredResource, row: Resource,
         held = DeploymentResource(deployment_id=run.deployment_id, logical_name=desired.name)
         session.add(held)
     held.provider_id, held.resource_id, held.cloud_id = desired.provider_id, row.id, made.id
-    held.subtype, held.region, held.size = desired.subtype, desired.region, made.size or desired.size
+    held.subtype, held.region, held.size = desired.subtype, desired.region, _size(made, desired)
     held.tags, held.spec, held.attributes = dict(desired.tags), desired_json(desired), attributes_of(made)
     held.version = run.version
+
+
+def _size(made: CloudResource, desired: DesiredResource) -> str:
+    """The size a deployment holds: the cloud's, except for an instance group, whose template size
+    is its instance type while a cloud may report its capacity as its size (AWS's Auto Scaling)."""
+    if desired.subtype == "instance_group":
+        return desired.size
+    return made.size or desired.size
 
 
 def update(run: Apply, step: DeploymentStep) -> None:
@@ -214,7 +222,7 @@ def _record(
     if row is not None:
         apply_cloud(row, made, adapter)
         row.protected = desired.protected
-    held.size, held.tags, held.spec = made.size or desired.size, dict(desired.tags), desired_json(desired)
+    held.size, held.tags, held.spec = _size(made, desired), dict(desired.tags), desired_json(desired)
     held.attributes, held.version = attributes_of(made), run.version
 
 
