@@ -135,6 +135,7 @@ def make(run: Apply, step: DeploymentStep, *, suffix: str, token: str, spec: dic
     with run.sessions() as session:
         row = session.get(Resource, row_id)
         assert row is not None
+        row = _reuse(session, row, made)
         apply_cloud(row, made, adapter)
         _hold(session, run, desired, row, made)
         _done(
@@ -149,21 +150,40 @@ def make(run: Apply, step: DeploymentStep, *, suffix: str, token: str, spec: dic
         session.commit()
 
 
+def _reuse(session: Session, row: Resource, made: CloudResource) -> Resource:
+    """The row for what the provider made. AWS names a bucket or a database by its name, so one
+    deleted earlier and made again (a rollback putting it back) has the cloud id of the earlier,
+    terminated row: that row is used again, its life begun anew, and the waiting row goes."""
+    earlier = session.scalar(
+        select(Resource).where(
+            Resource.provider_id == row.provider_id, Resource.cloud_id == made.id, Resource.id != row.id
+        )
+    )
+    if earlier is None:
+        return row
+    earlier.desired_state, earlier.protected = row.desired_state, row.protected
+    earlier.launched_at = earlier.terminated_at = None
+    session.delete(row)
+    session.flush()
+    return earlier
+
+
 def _hold(session: Session, run: Apply, desired: DesiredResource, row: Resource, made: CloudResource) -> None:
     held = _held(session, run, desired.name)
     if held is None:
         held = DeploymentResource(deployment_id=run.deployment_id, logical_name=desired.name)
         session.add(held)
     held.provider_id, held.resource_id, held.cloud_id = desired.provider_id, row.id, made.id
-    held.subtype, held.region, held.size = desired.subtype, desired.region, _size(made, desired)
+    held.subtype, held.region, held.size = desired.subtype, desired.region, _size(desired, made)
     held.tags, held.spec, held.attributes = dict(desired.tags), desired_json(desired), attributes_of(made)
     held.version = run.version
 
 
-def _size(made: CloudResource, desired: DesiredResource) -> str:
-    """The size a deployment holds: the cloud's, except for an instance group, whose template size
-    is its instance type while a cloud may report its capacity as its size (AWS's Auto Scaling)."""
-    if desired.subtype == "instance_group":
+def _size(desired: DesiredResource, made: CloudResource) -> str:
+    """The size a deployment holds: the cloud's, except for a group, whose size some clouds
+    report as its capacity (AWS: an Auto Scaling group's desired count); the plan compares it
+    with the template's instance type."""
+    if desired.type == "instance_group":
         return desired.size
     return made.size or desired.size
 
@@ -222,7 +242,7 @@ def _record(
     if row is not None:
         apply_cloud(row, made, adapter)
         row.protected = desired.protected
-    held.size, held.tags, held.spec = _size(made, desired), dict(desired.tags), desired_json(desired)
+    held.size, held.tags, held.spec = _size(desired, made), dict(desired.tags), desired_json(desired)
     held.attributes, held.version = attributes_of(made), run.version
 
 
