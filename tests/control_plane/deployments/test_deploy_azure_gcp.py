@@ -307,6 +307,19 @@ def test_the_cross_cloud_pair_applies_on_aws_and_google_cloud(pair: tuple[World,
     assert world.cloud.deployment(deployment_id).status == "destroyed"
 
 
+def test_a_snapshot_google_cloud_cannot_take_is_refused_before_anything_is_made(
+    pair: tuple[World, dict[str, Any]],
+) -> None:
+    """The cross-cloud pair as docs/templates/ has it keeps the standby's disk with ``retain:
+    snapshot``; the Google Cloud adapter takes no snapshots, so destroying the pair would stop
+    half-way. Validation must say so, pointing at ``retain``."""
+    world, template = pair
+    template["resources"]["standby_disk"]["retain"] = "snapshot"
+    with world.cloud.sessions() as session, pytest.raises(InvalidRequest) as refused:
+        service.validate(session, template=template, parameters={}, deployment_id=None, adapter_for=world.adapters)
+    assert [e["pointer"] for e in refused.value.extra["errors"]] == ["/template/resources/standby_disk/retain"]
+
+
 def test_a_step_google_refuses_rolls_the_aws_side_back_too(
     pair: tuple[World, dict[str, Any]], google_compute: GoogleComputeEmulator, moto_endpoint: str,
     aws_keys: dict[str, str],
