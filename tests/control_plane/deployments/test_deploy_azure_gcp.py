@@ -245,7 +245,8 @@ def _cross_cloud(moto_endpoint: str, aws_keys: dict[str, str]) -> dict[str, Any]
     """docs/templates/cross-cloud.yaml against this test's providers: AWS on moto, Google Cloud
     on its emulator. The sandbox's flavours need no launch template; an Auto Scaling group on
     AWS does, so one is made and named; a label value holds no '.', so the standby knows the
-    primary's database by its name rather than its endpoint; and the database and the standby's
+    primary's database by its name rather than its endpoint (a host name, once the AWS adapter
+    reports one: today the endpoint attribute of an RDS instance falls back to its name); and the database and the standby's
     disk are deleted without a snapshot, which neither adapter can take yet."""
     document = yaml.safe_load(CROSS_CLOUD.read_text())
     ec2 = aws_credentials.client(aws_credentials.session_for(aws_keys, "us-east-1"), "ec2", moto_endpoint)
@@ -373,3 +374,22 @@ def test_an_update_google_refuses_puts_the_aws_side_back(pair: tuple[World, dict
     assert world.listing("aws-test", "gcp-test") == before  # tags put back on both clouds
     deployment = world.cloud.deployment(deployment_id)
     assert (deployment.status, deployment.current_version) == ("rolled_back", 1)
+
+
+def test_a_reference_google_cannot_hold_as_a_label_fails_at_apply_and_rolls_aws_back(
+    pair: tuple[World, dict[str, Any]],
+) -> None:
+    """The standby tagged with the primary's web group's id, an ARN (':' and '/'), known only once
+    AWS made the group: Google's labels cannot hold it, so the standby fails and AWS is undone."""
+    world, template = pair
+    template["resources"]["standby"]["tags"]["primary_web"] = "${resources.primary_web.id}"
+    before = world.listing("aws-test", "gcp-test")
+    deployment_id, operation = world.cloud.create(name="xcloud", template=template)
+    assert operation.status == "failed"
+    standby = next(s for s in world.cloud.steps(operation.id) if s.logical_name == "standby")
+    assert standby.status == "failed"
+    assert standby.error is not None
+    assert "tag 'primary_web' = 'arn:aws:autoscaling:" in standby.error["detail"]
+    assert "label value" in standby.error["detail"]
+    assert world.listing("aws-test", "gcp-test") == before
+    assert world.cloud.deployment(deployment_id).status == "failed"
