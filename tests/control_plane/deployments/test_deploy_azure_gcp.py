@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from clouds.aws import credentials as aws_credentials
@@ -25,12 +25,15 @@ from control_plane.deployments import service
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
 from control_plane.services.errors import InvalidRequest
 from control_plane.services.providers import adapter_for, create_cloud_provider
+from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Provider
+from control_plane.store.deployment_models import DeploymentStep
+from control_plane.store.models import Operation, Provider
 from tests.control_plane.deployments.support import Cloud
 from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator, Instance
 from wedcloud.home import HomeLayout
+from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -230,6 +233,34 @@ def test_a_google_cloud_stack_applies_is_attributed_retagged_and_destroyed(
     assert (google_compute.instances, google_compute.disks) == ({}, {})
 
 
+def _repeated_after_a_crash(world: World, provider: str, template: str) -> None:
+    """Each step of an applied stack marked started, as a process that died before recording
+    its results leaves it: the reconciler repeats them with their client tokens, and the cloud
+    holds each resource once."""
+    deployment_id, operation = world.cloud.create(name="crashed", template=template, on_failure="pause")
+    assert operation.status == "succeeded", operation.error
+    made = world.listing(provider)
+    assert len(made) == 3
+    with world.cloud.sessions() as session, session.begin():
+        session.execute(update(DeploymentStep).where(DeploymentStep.operation_id == operation.id).values(
+            status="started"))  # fmt: skip
+        session.execute(
+            update(Operation).where(Operation.id == operation.id)
+            .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow())
+        )  # fmt: skip
+    assert str(operation.id) in reconcile(world.cloud.sessions, world.adapters).resumed
+    assert world.listing(provider) == made
+    assert world.cloud.deployment(deployment_id).status == "deployed"
+
+
+def test_azure_steps_repeated_after_a_crash_find_what_they_made(azure: World) -> None:
+    _repeated_after_a_crash(azure, "azure-test", AZURE)
+
+
+def test_google_cloud_steps_repeated_after_a_crash_find_what_they_made(google: World) -> None:
+    _repeated_after_a_crash(google, "gcp-test", GOOGLE)
+
+
 def test_a_tag_google_cannot_hold_is_a_problem_pointing_at_the_tags(google: World) -> None:
     bad = GOOGLE.replace("tier: data", "Tier: data.warehouse")
     with pytest.raises(InvalidRequest) as refused:
@@ -246,8 +277,9 @@ def _cross_cloud(moto_endpoint: str, aws_keys: dict[str, str]) -> dict[str, Any]
     on its emulator. The sandbox's flavours need no launch template; an Auto Scaling group on
     AWS does, so one is made and named; a label value holds no '.', so the standby knows the
     primary's database by its name rather than its endpoint (a host name, once the AWS adapter
-    reports one: today the endpoint attribute of an RDS instance falls back to its name); and the database and the standby's
-    disk are deleted without a snapshot, which neither adapter can take yet."""
+    reports one: today an RDS instance's endpoint attribute falls back to its name); and the
+    database and the standby's disk are deleted without a snapshot, which neither adapter can
+    take yet."""
     document = yaml.safe_load(CROSS_CLOUD.read_text())
     ec2 = aws_credentials.client(aws_credentials.session_for(aws_keys, "us-east-1"), "ec2", moto_endpoint)
     ec2.create_launch_template(
