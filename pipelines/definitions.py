@@ -6,12 +6,14 @@ import dagster as dg
 
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
 from assets.costs import build_cost_daily_assets, build_cost_daily_checks
+from assets.deployments import deployment_drift
 from assets.forecasts import cost_anomalies, cost_forecast
 from assets.optimisation import inventory, optimisation, price_catalogue, utilisation
 from assets.partitions import billing_partitions
 from assets.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_alert_delivery_job, build_budget_sensor
+from pipelines.deployments import deployment_drift_job, deployment_drift_schedule
 from pipelines.off_hours import off_hours_job, off_hours_schedule
 from pipelines.rekey import rekey_providers
 from pipelines.reports import build_report_job, build_report_schedules
@@ -62,6 +64,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             price_catalogue,
             optimisation,
             serving,
+            deployment_drift,
         ],
         asset_checks=[
             *build_focus_costs_checks(partitions),
@@ -76,6 +79,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             off_hours_job,
             deliver_alerts,
             rekey_providers,
+            deployment_drift_job,
         ],
         sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings, job=deliver_alerts)],
         schedules=[
@@ -84,6 +88,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             build_optimisation_inputs_schedule(optimisation_inputs),
             build_publish_schedule(publish),
             off_hours_schedule,
+            deployment_drift_schedule,
         ],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),

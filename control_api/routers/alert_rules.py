@@ -35,7 +35,8 @@ RuleBody = Annotated[RuleIn, Body(openapi_examples={"threshold": {"value": EXAMP
     "budget_forecast": {"value": {"name": "bookings over budget", "kind": "budget_forecast", "severity": "warning",
                                   "budget_id": "2b7d3c4e-5f60-4a1b-8c2d-3e4f5a6b7c8d", "percent": 100}},
     "cost_anomaly": {"value": {"name": "cost spike", "kind": "cost_anomaly", "severity": "info",
-                               "min_impact": "50.00", "recent_days": 3}}})]  # fmt: skip
+                               "min_impact": "50.00", "recent_days": 3}},
+    "drift": {"value": {"name": "booking stack drifted", "kind": "drift", "severity": "warning"}}})]  # fmt: skip
 
 
 def create(body: Any, session: Session, audit: AuditTrail, cipher: Cipher, principal: Principal) -> dict[str, Any]:
@@ -57,7 +58,8 @@ def create_rule(
 @router.get("", response_model=Page[RuleOut], summary="List alert rules by name", operation_id="list_alert_rules")
 def list_rules(
     session: SessionDep,
-    kind: Annotated[Literal["threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly"] | None,
+    kind: Annotated[Literal["threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly",
+                            "drift"] | None,
                     Query(description="Only rules of this kind.")] = None,
     enabled: Annotated[bool | None, Query(description="Only enabled (true) or disabled (false) rules.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,

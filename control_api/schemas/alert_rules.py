@@ -1,4 +1,4 @@
-"""Request and response models of /api/cloud/monitoring/alerts/rules: a rule is one of five
+"""Request and response models of /api/cloud/monitoring/alerts/rules: a rule is one of six
 kinds, told apart by ``kind`` (control_plane.monitoring.rules)."""
 
 from __future__ import annotations
@@ -251,8 +251,22 @@ class CostAnomalyRule(RuleBase):
     recent_days: int = Field(default=7, ge=1, le=90, description="An anomaly ending this recently is open.")
 
 
+class DriftRule(RuleBase):
+    """One alert per deployment whose last drift check (daily, or a status read) found it drifted:
+    a resource missing, a size or template tag changed, or an extra resource carrying its tag."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"name": "booking stack drifted", "kind": "drift", "severity": "warning"}]},
+    )
+
+    kind: Literal["drift"]
+    deployment_id: uuid.UUID | None = Field(default=None, description="Only this deployment; none: every one.")
+
+
 RuleIn = Annotated[
-    ThresholdRule | AbsenceRule | ProviderUnreachableRule | BudgetForecastRule | CostAnomalyRule,
+    ThresholdRule | AbsenceRule | ProviderUnreachableRule | BudgetForecastRule | CostAnomalyRule | DriftRule,
     Field(discriminator="kind"),
 ]
 COMMON = ("name", "severity", "labels", "annotations", "routes", "grouping", "hold", "enabled", "kind")

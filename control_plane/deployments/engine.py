@@ -31,8 +31,9 @@ from clouds.base import ResourceState
 from clouds.errors import CloudError, ResourceNotFound
 from control_plane import audit
 from control_plane.audit import redact
-from control_plane.deployments.references import UnresolvedReference, resolve_outputs
+from control_plane.deployments.references import UnresolvedReference
 from control_plane.deployments.steps import FORWARD, Apply, _adapter, log, step_label
+from control_plane.deployments.template_refs import resolve_outputs
 from control_plane.deployments.undo import done_steps, undo
 from control_plane.services import operations
 from control_plane.services.errors import ServiceError

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-from control_plane.deployments.references import UnresolvedReference, substitute
-from control_plane.deployments.spec import DesiredResource, Rendered
+from control_plane.deployments.spec import ATTRIBUTES, DesiredResource, Rendered
+from control_plane.deployments.template_refs import resolve
 from control_plane.store.deployment_models import DeploymentResource
 
 UPDATABLE_OPTIONS = ("desired",)  # options a cloud changes in place (a group's capacity)
@@ -105,22 +105,25 @@ class Plan:
 def _differences(
     desired: DesiredResource, row: DeploymentResource, held: dict[str, dict[str, str]]
 ) -> tuple[list[str], list[str]]:
-    """(changes made in place, changes that need a new resource)."""
+    """(changes made in place, changes that need a new resource). ``desired``'s references are
+    read from what is held now; one to a resource made anew in this apply reads UNKNOWN, which
+    differs from any value held."""
     spec = row.spec
+    expected = _expected(desired, held)
     replace_reasons = []
     if str(desired.provider_id) != str(row.provider_id):
         replace_reasons.append("provider")
     for name, now, then in (
         ("type", desired.type, spec.get("type")),
         ("region", desired.region, row.region),
-        ("image", desired.image, spec.get("image")),
-        ("network", desired.network, spec.get("network")),
+        ("image", expected.image, spec.get("image")),
+        ("network", expected.network, spec.get("network")),
     ):
         if now != then:
             replace_reasons.append(f"{name}: {then} -> {now}")
-    options, old_options = dict(desired.options), dict(spec.get("options", {}))
+    options, old_options = dict(expected.options), dict(spec.get("options", {}))
     for key in sorted(set(options) | set(old_options)):
-        if key not in UPDATABLE_OPTIONS and key not in desired.pending and options.get(key) != old_options.get(key):
+        if key not in UPDATABLE_OPTIONS and options.get(key) != old_options.get(key):
             replace_reasons.append(f"options.{key}: {old_options.get(key)} -> {options.get(key)}")
     in_place = []
     if desired.size != row.size:
@@ -128,28 +131,19 @@ def _differences(
     for key in UPDATABLE_OPTIONS:
         if options.get(key) != old_options.get(key):
             in_place.append(f"options.{key}: {old_options.get(key)} -> {options.get(key)}")
-    tags = _expected_tags(desired, held)
-    for key in sorted(set(tags) | set(row.tags)):
-        if tags.get(key) != row.tags.get(key):
-            in_place.append(f"tags.{key}: {row.tags.get(key)} -> {tags.get(key)}")
+    for key in sorted(set(expected.tags) | set(row.tags)):
+        if expected.tags.get(key) != row.tags.get(key):
+            in_place.append(f"tags.{key}: {row.tags.get(key)} -> {expected.tags.get(key)}")
     for flag in FLAGS:
         if getattr(desired, flag) != spec.get(flag, getattr(desired, flag)):
             in_place.append(f"{flag}: {spec.get(flag)} -> {getattr(desired, flag)}")
     return in_place, replace_reasons
 
 
-def _expected_tags(desired: DesiredResource, held: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The tags ``desired`` will have, its references read from what is held now (a reference
-    to something that changes in this apply is UNKNOWN until then)."""
-    tags = dict(desired.tags)
-    for path, text in desired.pending.items():
-        head, _, key = path.partition(".")
-        if head == "tags":
-            try:
-                tags[key] = substitute(text, held)
-            except UnresolvedReference:
-                tags[key] = UNKNOWN
-    return tags
+def _expected(desired: DesiredResource, held: dict[str, dict[str, str]]) -> DesiredResource:
+    """``desired`` with its references read from ``held``; those it cannot read are UNKNOWN."""
+    unknown = {name: dict.fromkeys(ATTRIBUTES, UNKNOWN) for name in desired.depends_on if name not in held}
+    return resolve(desired, {**unknown, **held})
 
 
 def plan(rendered: Rendered, rows: list[DeploymentResource]) -> Plan:

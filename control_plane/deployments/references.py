@@ -1,16 +1,14 @@
-"""What a made resource offers to ``${resources.<name>.<attribute>}``, and the substitution of
-those references once the resources they name exist; the names deployments give their
-resources in the cloud."""
+"""What a made resource offers to ``${resources.<name>.<attribute>}`` and the substitution of one
+such reference in a text (``template_refs.resolve`` applies it to a whole resource); the names
+deployments give their resources in the cloud."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import replace
-from typing import Any
 
 from clouds.base import CloudResource
-from control_plane.deployments.spec import ATTRIBUTES, REFERENCE, DesiredResource
+from control_plane.deployments.spec import ATTRIBUTES, REFERENCE
 
 Attributes = Mapping[str, Mapping[str, str]]  # logical name -> attribute -> value
 _CLOUD_NAME = re.compile(r"[^a-z0-9-]+")
@@ -53,45 +51,20 @@ def attributes_of(resource: CloudResource) -> dict[str, str]:
 
 
 def substitute(text: str, attributes: Attributes) -> str:
-    """``text`` with each ``${resources.<name>.<attribute>}`` replaced by its value."""
+    """``text`` with each ``${resources.<name>.<attribute>}`` replaced by its value (other
+    ``${...}`` are left as they are); UnresolvedReference names one that cannot be filled."""
 
-    def value(match: re.Match[str]) -> str:
-        path = match.group(1).strip().split(".")
-        if len(path) != 3 or path[0] != "resources":
-            raise UnresolvedReference(f"{match.group(0)} is not a resource reference")
-        made = attributes.get(path[1])
-        if made is None or path[2] not in made:
-            raise UnresolvedReference(f"{match.group(0)}: {path[1]!r} has not been made (or has no {path[2]!r})")
-        return str(made[path[2]])
+    def value_of(match: re.Match[str]) -> str:
+        parts = match.group(1).strip().split(".")
+        if parts[0] != "resources":
+            return str(match.group(0))
+        if len(parts) != 3:
+            raise UnresolvedReference(f"{match.group(0)} is not ${{resources.<name>.<attribute>}}")
+        made = attributes.get(parts[1])
+        if made is None:
+            raise UnresolvedReference(f"{match.group(0)}: resource {parts[1]!r} has no attributes yet")
+        if parts[2] not in made:
+            raise UnresolvedReference(f"{match.group(0)}: resource {parts[1]!r} has no attribute {parts[2]!r}")
+        return str(made[parts[2]])
 
-    return REFERENCE.sub(value, text)
-
-
-def resolve(desired: DesiredResource, attributes: Attributes) -> DesiredResource:
-    """``desired`` with its pending references substituted (``pending`` empty afterwards)."""
-    if not desired.pending:
-        return desired
-    tags: dict[str, str] = dict(desired.tags)
-    options: dict[str, Any] = dict(desired.options)
-    fields: dict[str, Any] = {}
-    for path, text in desired.pending.items():
-        value = substitute(text, attributes)
-        head, _, key = path.partition(".")
-        if head == "tags":
-            tags[key] = value
-        elif head == "options":
-            options[key] = value
-        else:
-            fields[head] = value
-    return replace(desired, tags=tags, options=options, pending={}, **fields)
-
-
-def resolve_outputs(outputs: Mapping[str, str], attributes: Attributes) -> dict[str, str]:
-    """Each output with its references substituted; one that names something missing says so."""
-    resolved = {}
-    for name, text in outputs.items():
-        try:
-            resolved[name] = substitute(str(text), attributes)
-        except UnresolvedReference as exc:
-            resolved[name] = f"<unresolved: {exc}>"
-    return resolved
+    return REFERENCE.sub(value_of, text)

@@ -63,8 +63,9 @@ def rendered_for(
     deployment_id: uuid.UUID | None,
     adapter_for: AdapterFor,
     what: str = "deployed",
-) -> tuple[dict[str, Any], Rendered]:
-    """The document and its rendering with estimates, or InvalidRequest listing every problem."""
+) -> tuple[dict[str, Any], Rendered, list[TemplateProblem]]:
+    """The document, its rendering with estimates, and what could not be checked (warnings); or
+    InvalidRequest listing every problem."""
     problems: list[TemplateProblem] = []
     if name is not None and not NAME.fullmatch(name):
         problems.append(TemplateProblem("/name", NAME_RULE))
@@ -74,13 +75,16 @@ def rendered_for(
         raise _refuse(problems, what)
     rendered, found = templates.render(session, document=document, parameters=parameters, deployment_name=name)
     problems += found
+    warnings: list[TemplateProblem] = []
     if rendered is not None:
-        problems += checks.availability_problems(session, rendered, adapter_for)
+        checked = checks.availability(session, rendered, adapter_for, deployment_id=deployment_id)
+        problems += checked.problems
+        warnings = checked.warnings
         if name is not None:
             problems += checks.name_clashes(session, rendered, deployment_name=name, deployment_id=deployment_id)
     if problems or rendered is None:
         raise _refuse(problems, what)
-    return document, replace(rendered, estimates=estimate.estimates(session, rendered, adapter_for))
+    return document, replace(rendered, estimates=estimate.estimates(session, rendered, adapter_for)), warnings
 
 
 def validate(
@@ -95,7 +99,7 @@ def validate(
     """What a template would make and cost, and (given a deployment) what it would change.
     Writes nothing; a template with problems raises InvalidRequest listing each."""
     deployment = get_deployment(session, deployment_id) if deployment_id else None
-    _, rendered = rendered_for(
+    _, rendered, warnings = rendered_for(
         session,
         template=template,
         parameters=parameters,
@@ -122,6 +126,7 @@ def validate(
     return {
         "valid": True,
         "problems": [],
+        "warnings": [w.as_error() for w in warnings],
         "resources": resources,
         "monthly_estimate": total,
         "diff": diff,
@@ -185,7 +190,7 @@ def begin_create(
     body = {"name": name, "template": template, "parameters": parameters, "on_failure": on_failure}
     if (earlier := _replayed(session, actor, idempotency_key, "create", body)) is not None:
         return earlier
-    document, rendered = rendered_for(
+    document, rendered, _ = rendered_for(
         session, template=template, parameters=parameters, name=name, deployment_id=None, adapter_for=adapter_for
     )
     chosen = on_failure or rendered.on_failure
@@ -374,7 +379,7 @@ def begin_update(
         )
     chosen_template = template if template is not None else base.template  # type: ignore[union-attr]
     chosen_parameters = parameters if parameters is not None else (base.parameters if base else {})
-    document, rendered = rendered_for(
+    document, rendered, _ = rendered_for(
         session,
         template=chosen_template,
         parameters=chosen_parameters,

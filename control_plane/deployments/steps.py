@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from clouds.base import CloudProvider, CloudResource, ProvisionRequest, ResourceState, ScaleRequest
 from clouds.errors import ResourceNotFound
 from control_plane.deployments.planning import desired_from_json, desired_json
-from control_plane.deployments.references import attributes_of, cloud_name, resolve
+from control_plane.deployments.references import attributes_of, cloud_name
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG, DesiredResource
+from control_plane.deployments.template_refs import resolve
 from control_plane.monitoring import events
 from control_plane.services.errors import NotFound
 from control_plane.services.resources import AdapterFor, apply_cloud, pending_row, scale_resource

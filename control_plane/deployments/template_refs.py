@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from control_plane.deployments.references import UnresolvedReference
+from control_plane.deployments.references import UnresolvedReference, substitute
 from control_plane.deployments.spec import ATTRIBUTES, REFERENCE, DesiredResource
 
 RESOURCE_FIELDS = ("tags", "options", "image", "network")  # where ${resources...} may appear (and outputs)
@@ -145,23 +145,6 @@ def pending_fields(value: Any, path: str) -> dict[str, str]:
 
 
 # -- resolving resource references --------------------------------------------------------------
-def _substitute(text: str, attributes: Mapping[str, Mapping[str, str]]) -> str:
-    def value_of(match: Any) -> str:
-        parts = match.group(1).strip().split(".")
-        if parts[0] != "resources":
-            return str(match.group(0))
-        if len(parts) != 3:
-            raise UnresolvedReference(f"{match.group(0)} is not ${{resources.<name>.<attribute>}}")
-        made = attributes.get(parts[1])
-        if made is None:
-            raise UnresolvedReference(f"{match.group(0)}: resource {parts[1]!r} has no attributes yet")
-        if parts[2] not in made:
-            raise UnresolvedReference(f"{match.group(0)}: resource {parts[1]!r} has no attribute {parts[2]!r}")
-        return str(made[parts[2]])
-
-    return REFERENCE.sub(value_of, text)
-
-
 def _set_path(container: Any, keys: list[str], value: str) -> Any:
     """A copy of ``container`` with the item at ``keys`` (dict keys or list indexes) replaced."""
     if not keys:
@@ -191,7 +174,7 @@ def resolve(desired: DesiredResource, attributes: Mapping[str, Mapping[str, str]
     tags, options = dict(desired.tags), dict(desired.options)
     image, network = desired.image, desired.network
     for path, text in sorted(desired.pending.items()):
-        value = _substitute(text, attributes)
+        value = substitute(text, attributes)
         field, _, rest = path.partition(".")
         if field == "tags" and rest:
             tags[rest] = value
@@ -209,4 +192,4 @@ def resolve(desired: DesiredResource, attributes: Mapping[str, Mapping[str, str]
 def resolve_outputs(outputs: Mapping[str, str], attributes: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
     """Each output with its ``${resources...}`` references substituted (UnresolvedReference when
     one cannot be)."""
-    return {name: _substitute(text, attributes) for name, text in outputs.items()}
+    return {name: substitute(text, attributes) for name, text in outputs.items()}

@@ -2,7 +2,8 @@
 
 Metric rules read the state store's samples; ``provider_unreachable`` the collector's
 ``monitor_status`` rows; the cost rules the current serving snapshot (read-only), with the
-budget status and anomaly signals that the budgets API and budget alerts use. A rule whose
+budget status and anomaly signals that the budgets API and budget alerts use; ``drift`` the
+deployments' stored drift checks. A rule whose
 data cannot be read this round answers None (unknown): its alerts are left as they are.
 """
 
@@ -27,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from analytics.money import format_amount
 from analytics.overview import Queryable, latest_charge_date
+from control_plane.deployments import drift as deployment_drift
 from control_plane.services.anomalies import list_anomalies
 from control_plane.services.budgets import evaluate_budget, read_series
 from control_plane.store.models import Budget, Provider, Resource
@@ -257,9 +259,25 @@ def cost_anomaly(ctx: Context, rule: AlertRule) -> list[Breach] | None:
     return breaches
 
 
+def drift(ctx: Context, rule: AlertRule) -> list[Breach] | None:
+    """Each deployment (not destroyed; only ``deployment_id`` when set) whose last drift check
+    found it drifted; the value is how many findings (missing, changed, extra). It reads the
+    stored check (the daily asset's, or a status read's) and calls no cloud."""
+    wanted = rule.spec.get("deployment_id")
+    found = deployment_drift.drifted(ctx.session, deployment_id=uuid.UUID(wanted) if wanted else None)
+    return [
+        Breach(
+            labels={"deployment": d.name, "deployment_id": str(d.id)}, value=float(d.findings),
+            detail={"missing": len(d.drift.get("missing") or []), "changed": len(d.drift.get("changed") or []),
+                    "extra": len(d.drift.get("extra") or []), "checked_at": d.drift.get("checked_at")},
+        )
+        for d in found
+    ]  # fmt: skip
+
+
 KIND_CHECKS: dict[str, Callable[[Context, AlertRule], list[Breach] | None]] = {
     "threshold": threshold, "absence": absence, "provider_unreachable": provider_unreachable,
-    "budget_forecast": budget_forecast, "cost_anomaly": cost_anomaly,
+    "budget_forecast": budget_forecast, "cost_anomaly": cost_anomaly, "drift": drift,
 }  # fmt: skip
 
 

@@ -1,13 +1,14 @@
 """Monitoring alert rules: what each kind watches, how a rule is stored, and the built-in one.
 
-A rule is one of five kinds (docs/monitoring/alerts.md):
+A rule is one of six kinds (docs/monitoring/alerts.md):
 
 - ``threshold``: a metric of the selected resources, aggregated over ``window``, compared
   with a threshold (``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=``);
 - ``absence``: a selected resource with no sample for ``minutes``;
 - ``provider_unreachable``: the collector's last ``failures`` attempts at a provider failed;
 - ``budget_forecast``: a budget's period-end forecast at or above ``percent`` of its amount;
-- ``cost_anomaly``: a cost anomaly of the serving snapshot that is still recent.
+- ``cost_anomaly``: a cost anomaly of the serving snapshot that is still recent;
+- ``drift``: a deployment (any, or ``deployment_id``) whose last drift check found drift.
 
 ``spec`` holds the kind's fields with durations in seconds and providers as registered ids,
 with ``for`` and ``hold`` (how long a firing alert's condition must stay clear before it
@@ -32,11 +33,12 @@ from control_plane.monitoring import routes as route_rules
 from control_plane.pagination import page_of, seek
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
 from control_plane.services.provider_filters import select_providers
+from control_plane.store.deployment_models import Deployment
 from control_plane.store.models import Budget, Resource
 from control_plane.store.monitoring_models import METRICS, AlertRule
 from wedcloud.sqltypes import utcnow
 
-KINDS = ("threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly")
+KINDS = ("threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly", "drift")
 SEVERITIES = ("critical", "warning", "info")
 COMPARATORS = (">", ">=", "<", "<=", "==", "!=")
 GROUPING_DEFAULTS: dict[str, Any] = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0,
@@ -107,6 +109,10 @@ def check_spec(session: Session, kind: str, spec: dict[str, Any]) -> dict[str, A
         raise _invalid("budget_id", f"no budget has the id {spec['budget_id']}")
     if kind == "budget_forecast":
         spec["budget_id"] = str(spec["budget_id"])
+    if kind == "drift" and spec.get("deployment_id") is not None:
+        if session.get(Deployment, uuid.UUID(str(spec["deployment_id"]))) is None:
+            raise _invalid("deployment_id", f"no deployment has the id {spec['deployment_id']}")
+        spec["deployment_id"] = str(spec["deployment_id"])
     return spec
 
 

@@ -318,5 +318,5 @@ class RecommendationRow(Base):
     outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
-from control_plane.store import monitoring_models as monitoring_models  # noqa: E402  (its tables join Base's metadata)
 from control_plane.store import deployment_models as deployment_models  # noqa: E402  (its tables join Base's metadata)
+from control_plane.store import monitoring_models as monitoring_models  # noqa: E402  (its tables join Base's metadata)

@@ -30,7 +30,11 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "price_catalogue",
         "optimisation",
         "serving",
+        "deployment_drift",
     }
+    drift = assets.pop("deployment_drift")  # the control plane's, not the warehouse's
+    assert (drift.group_name, drift.owners, "duckdb" in drift.kinds) == ("deployments", ["team:platform"], False)
+    assert drift.description
     for name, node in assets.items():
         assert node.group_name in {"billing", "costs", "forecasts", "optimisation", "serving"}, name
         assert node.owners == ["team:finops"], name
@@ -57,6 +61,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
         "enforce_off_hours",
         "optimisation_inputs_daily",
         "publish_daily",
+        "deployment_drift_daily",
     }
 
 
@@ -88,6 +93,7 @@ def test_every_warehouse_writer_is_in_the_warehouse_pool(tmp_path: Path) -> None
     defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
     nodes = _warehouse_nodes(defs)
     assert {"focus_costs", "cost_forecast", "optimisation", "serving", "focus_conformance"} <= set(nodes)
+    assert "deployment_drift" not in nodes  # it never opens the warehouse
     assert {name: pool for name, pool in nodes.items() if pool != WAREHOUSE_POOL} == {}
 
 
