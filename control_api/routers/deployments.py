@@ -5,13 +5,11 @@ for billed costs, the serving snapshot. ``/validate`` and ``/schema`` are regist
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from control_api.deps import RequireAdmin, RequireOperator, RequireViewer, SessionDep, SnapshotDep
 from control_api.errors import ProblemException
@@ -33,11 +31,11 @@ from control_api.schemas.deployments import (
     ValidateIn,
     ValidationOut,
 )
-from control_plane.deployments import queries
+from control_plane.deployments import drift, queries
 from control_plane.deployments import service as engine
 from control_plane.deployments import template as templates
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from control_plane.services.errors import InvalidRequest, Unavailable
+from control_plane.services.errors import InvalidRequest
 
 router = APIRouter(prefix="/deployments", tags=["deployments"], dependencies=[RequireViewer])
 
@@ -296,18 +294,9 @@ def status(
     check_drift: Annotated[bool, Query(description="Compare with the clouds now (else: the last check's).")] = False,
 ) -> Any:
     if check_drift:
-        queries.get_deployment(acting.session, deployment_id)
-        _check_drift(acting.session, deployment_id, acting)
+        drift.check(acting.session, deployment_id, acting.adapter_for)
+        acting.session.flush()
     return queries.deployment_status(acting.session, deployment_id=deployment_id)
-
-
-def _check_drift(session: Session, deployment_id: uuid.UUID, acting: Acting) -> None:
-    try:
-        drift = importlib.import_module("control_plane.deployments.drift")
-    except ImportError:
-        raise Unavailable("drift checking is not installed in this build") from None
-    drift.check(session, deployment_id, acting.adapter_for)
-    session.flush()
 
 
 @router.get(

@@ -407,7 +407,6 @@ def test_changes_to_an_unknown_deployment_answer_404(api: Api) -> None:
 
 
 def test_status_checks_drift_on_demand_and_keeps_what_it_found(api: Api) -> None:
-    pytest.importorskip("control_plane.deployments.drift", reason="drift checking lands with helper D's branch")
     sandbox(api)
     deployment_id, _ = create(api)
     files = next(r for r in detail(api, deployment_id)["resources"] if r["name"] == "files")
