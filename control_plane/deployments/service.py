@@ -200,7 +200,10 @@ def begin_create(
             errors=[{"pointer": "/on_failure", "message": f"one of {', '.join(ON_FAILURE)}"}],
         )
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
-        raise Conflict(f"a deployment named {name!r} exists; PUT /api/cloud/deployments/{{id}} changes it")
+        raise Conflict(
+            f"a deployment named {name!r} exists (a destroyed one keeps its name with its history); choose another "
+            "name, or PUT /api/cloud/deployments/{id} to change it"
+        )
     steps = plan(rendered, [])
     if plan_only:
         return Started(None, None, None, False, steps.as_json(), None)
@@ -292,7 +295,12 @@ def _start(
                 idempotency_key=f"{operation.id}:{step.seq}",
                 depends_on=step.depends_on,
                 before=step.before,
-                after={**(step.after or {}), "changes": step.changes} if step.after else {"changes": step.changes},
+                after={
+                    **(step.after or {}),
+                    "changes": step.changes,
+                    "monthly_estimate": step.monthly_estimate,
+                    "currency": steps.currency,
+                },
             )
         )
     deployment.latest_version = number
@@ -319,10 +327,14 @@ def _changeable(session: Session, deployment_id: uuid.UUID) -> Deployment:
     if deployment.status in BUSY:
         raise Conflict(
             f"deployment {deployment.name!r} is {deployment.status}; wait for its operation to end",
-            status=deployment.status,
+            deployment_status=deployment.status,
         )
     if deployment.status == "destroyed":
-        raise Conflict(f"deployment {deployment.name!r} was destroyed; create a new one", status=deployment.status)
+        raise Conflict(
+            f"deployment {deployment.name!r} was destroyed; its history keeps its name, so create a new deployment "
+            "under another name",
+            deployment_status=deployment.status,
+        )
     return deployment
 
 
