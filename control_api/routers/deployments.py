@@ -31,8 +31,8 @@ from control_api.schemas.deployments import (
     ValidateIn,
     ValidationOut,
 )
-from control_plane.deployments import drift, queries
-from control_plane.deployments import service as engine
+from control_plane.deployments import drift, queries, validation
+from control_plane.deployments import service as deployments
 from control_plane.deployments import template as templates
 from control_plane.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from control_plane.services.errors import InvalidRequest
@@ -118,7 +118,7 @@ def template_schema() -> Any:
     responses={**_NOT_FOUND, **_BAD_TEMPLATE, **_UPSTREAM},
 )
 def validate(body: ValidateIn, acting: ActingDep) -> Any:
-    result = engine.validate(
+    result = validation.validate(
         acting.session, template=body.template, parameters=body.parameters, deployment_id=body.deployment_id,
         adapter_for=acting.adapter_for, name=body.name,
     )  # fmt: skip
@@ -167,7 +167,7 @@ def schema_other_methods() -> None:
 def create(
     body: CreateBody, acting: ActingDep, plan_only: PLAN_ONLY = False, idempotency_key: IDEMPOTENCY_KEY = None
 ) -> Any:
-    started = engine.begin_create(
+    started = deployments.begin_create(
         acting.session, name=body.name, template=body.template, parameters=body.parameters,
         on_failure=body.on_failure, actor=acting.principal.actor, idempotency_key=idempotency_key,
         adapter_for=acting.adapter_for, plan_only=plan_only,
@@ -230,7 +230,7 @@ def update(
     plan_only: PLAN_ONLY = False,
     idempotency_key: IDEMPOTENCY_KEY = None,
 ) -> Any:
-    started = engine.begin_update(
+    started = deployments.begin_update(
         acting.session, deployment_id, template=body.template, parameters=body.parameters,
         actor=acting.principal.actor, idempotency_key=idempotency_key, adapter_for=acting.adapter_for,
         plan_only=plan_only,
@@ -248,7 +248,7 @@ def update(
     responses={**_NOT_FOUND, **_UPSTREAM, 409: {"description": "A resource is protected, or an apply is running."}},
 )
 def destroy(deployment_id: uuid.UUID, acting: ActingDep, idempotency_key: IDEMPOTENCY_KEY = None) -> Any:
-    started = engine.begin_destroy(
+    started = deployments.begin_destroy(
         acting.session, deployment_id, actor=acting.principal.actor, idempotency_key=idempotency_key,
         adapter_for=acting.adapter_for,
     )  # fmt: skip
@@ -274,7 +274,7 @@ def rollback(
     body: Annotated[RollbackIn | None, Body()] = None,
     idempotency_key: IDEMPOTENCY_KEY = None,
 ) -> Any:
-    started = engine.begin_rollback(
+    started = deployments.begin_rollback(
         acting.session, deployment_id, version=body.version if body else None, actor=acting.principal.actor,
         idempotency_key=idempotency_key, adapter_for=acting.adapter_for,
     )  # fmt: skip

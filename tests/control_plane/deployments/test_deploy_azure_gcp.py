@@ -21,7 +21,7 @@ from clouds.base import CloudProvider, ProvisionRequest, ResourceState
 from clouds.errors import UnsupportedRequest
 from clouds.gcp.api import label_problems
 from control_plane.crypto import Cipher
-from control_plane.deployments import service
+from control_plane.deployments import service, validation
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
 from control_plane.services.errors import InvalidRequest
 from control_plane.services.providers import adapter_for, create_cloud_provider
@@ -349,7 +349,7 @@ def test_a_snapshot_google_cloud_cannot_take_is_refused_before_anything_is_made(
     world, template = pair
     template["resources"]["standby_disk"]["retain"] = "snapshot"
     with world.cloud.sessions() as session, pytest.raises(InvalidRequest) as refused:
-        service.validate(session, template=template, parameters={}, deployment_id=None, adapter_for=world.adapters)
+        validation.validate(session, template=template, parameters={}, deployment_id=None, adapter_for=world.adapters)
     assert [e["pointer"] for e in refused.value.extra["errors"]] == ["/template/resources/standby_disk/retain"]
 
 
