@@ -25,6 +25,7 @@ from control_api.routers import (
     budgets,
     costs,
     dashboards,
+    deployments,
     forecasts,
     metrics,
     monitoring,
@@ -156,6 +157,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     for module in (
         providers,
         resources,
+        deployments,
         operations,
         budgets,
         reports,

@@ -39,6 +39,9 @@ _CLOUD_STATUS: dict[type[cloud_errors.CloudError], tuple[int, str]] = {
 }
 
 
+_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "request_id", "slug", "headers"})
+
+
 def problem_type(slug: str) -> str:
     return f"urn:wedcloud:problem:{slug}"
 
@@ -85,6 +88,20 @@ class ProblemException(Exception):
         self.headers = headers
 
 
+def _pointer(parts: list[str]) -> str:
+    """RFC 6901: the JSON pointer of a body field from its path."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+def _from_pointer(error: Any) -> Any:
+    """A problem a service names by JSON pointer (a template's: ``/template/resources/db``) gets
+    the ``location`` and ``field`` every other validation error has, beside its pointer."""
+    if not isinstance(error, dict) or not isinstance(error.get("pointer"), str) or "field" in error:
+        return error
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in error["pointer"].split("/")[1:]]
+    return {"location": "body", "field": ".".join(parts) or None, **error}
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     # A body that is one of several kinds (a discriminated union) reports its errors under the
@@ -98,14 +115,15 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             del location[-1]  # a repeated parameter's item: the caller wrote the parameter
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the tag itself is wrong
             location.append(str(error.get("ctx", {}).get("discriminator", "kind")).strip("'"))
-        out.append(
-            {
-                "location": location[0] if location else "body",
-                "field": ".".join(location[1:]) or None,
-                "message": error.get("msg", "invalid value"),
-                "type": error.get("type"),
-            }
-        )
+        entry = {
+            "location": location[0] if location else "body",
+            "field": ".".join(location[1:]) or None,
+            "message": error.get("msg", "invalid value"),
+            "type": error.get("type"),
+        }
+        if entry["location"] == "body":
+            entry["pointer"] = _pointer(location[1:])
+        out.append(entry)
     return out
 
 
@@ -127,7 +145,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(service_errors.ServiceError)
     async def _service(request: Request, exc: service_errors.ServiceError) -> JSONResponse:
         status = next((s for cls, s in _STATUS_OF.items() if isinstance(exc, cls)), 400)
-        return problem_response(request, status, detail=exc.detail, title=exc.title, **exc.extra)
+        # an extra never replaces a member every problem has (a service's ``status=`` is its own)
+        extra = {key: value for key, value in exc.extra.items() if key not in _MEMBERS}
+        if isinstance(extra.get("errors"), list):
+            extra = {**extra, "errors": [_from_pointer(error) for error in extra["errors"]]}
+        return problem_response(request, status, detail=exc.detail, title=exc.title, **extra)
 
     @app.exception_handler(cloud_errors.CloudError)
     async def _cloud(request: Request, exc: cloud_errors.CloudError) -> JSONResponse:

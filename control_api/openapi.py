@@ -41,6 +41,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
                     "field": {"type": ["string", "null"]},
                     "message": {"type": "string"},
                     "type": {"type": ["string", "null"]},
+                    "pointer": {"type": "string", "description": "RFC 6901 JSON pointer into the body."},
                 },
             },
         },

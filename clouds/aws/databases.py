@@ -38,7 +38,7 @@ def _database(item: Mapping[str, Any], region: str) -> CloudResource:
         tags=tag_dict(item.get("TagList")),
         created_at=item.get("InstanceCreateTime"),
         details={"engine": item.get("Engine"), "storage_gb": item.get("AllocatedStorage"),
-                 "multi_az": item.get("MultiAZ")},
+                 "multi_az": item.get("MultiAZ"), "endpoint": (item.get("Endpoint") or {}).get("Address")},
     )  # fmt: skip
 
 

@@ -14,6 +14,9 @@ Provisioning is idempotent per client token: what a request makes carries the to
 tag ``wedcloud:operation`` (hidden from the tags this adapter reports, and kept when tags are
 replaced), so a retried request finds what it made; a name another request or person holds is
 refused. Without a token, an existing name is answered with what exists (ARM's PUT by name).
+Tags are ARM tags as given: ARM allows ':' in a tag name, so the deployment engine's
+``wedcloud:deployment`` and ``wedcloud:deployment-version`` read back unchanged. A storage
+account is named by ``options.account_name`` where given (:func:`clouds.azure.storage.account_name`).
 Stopping a VM deallocates it, so it stops billing compute hours; a scale set starts and stops
 by its capacity. Billing lives in :mod:`clouds.azure.billing`.
 """
@@ -47,7 +50,7 @@ from clouds.azure.api import (
 from clouds.azure.compute import Compute, scale_set_problems, vm_body, vm_problems
 from clouds.azure.credentials import client_options, credential_for
 from clouds.azure.metrics import Metrics
-from clouds.azure.storage import Storage, account_body, account_problems, disk_body, disk_problems
+from clouds.azure.storage import Storage, account_body, account_name, account_problems, disk_body, disk_problems
 from clouds.base import (
     HOUR,
     CloudResource,
@@ -243,7 +246,8 @@ class AzureCloud(NotYetAdapted):
             "volume": (DISK, "begin_create_or_update", disk_body),
             "bucket": (ACCOUNT, "begin_create", account_body),
         }[request.options["subtype"]]
-        arm = ArmId(str(request.options.get("resource_group") or self.resource_group), kind, request.name)
+        name = account_name(request) if kind == ACCOUNT else request.name
+        arm = ArmId(str(request.options.get("resource_group") or self.resource_group), kind, name)
         token = request.options.get("client_token")
         existing = self._claimed(arm, str(token) if token else None)
         if existing is not None:

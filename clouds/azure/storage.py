@@ -6,6 +6,10 @@ manages it (when it was attached) or while it is ``Unattached`` and managed by n
 was detached). A disk in any other state (``Reserved``, ``ActiveSAS``, ``ActiveUpload``,
 ``ReadyToUpload`` ...) is in use: it is attached to its VM, else the first of
 ``managedByExtended``, else ``unknown``, and has no state_since.
+
+A storage account's name is ``options.account_name`` where the request gives one, else its name:
+ARM allows only 3-24 lowercase letters and digits, and the deployment engine names every
+resource ``<deployment>-<logical>``, so a template's Azure bucket sets ``options.account_name``.
 """
 
 from __future__ import annotations
@@ -65,12 +69,19 @@ def disk_problems(request: ProvisionRequest) -> list[Problem]:
     return problems
 
 
+def account_name(request: ProvisionRequest) -> str:
+    """The storage account's name: ``options.account_name`` where given, else the request's name."""
+    return str(request.options.get("account_name") or request.name)
+
+
 def account_problems(request: ProvisionRequest) -> list[Problem]:
     problems: list[Problem] = []
-    if not _ACCOUNT_NAME.fullmatch(request.name):
+    if not _ACCOUNT_NAME.fullmatch(account_name(request)):
+        field = "options" if request.options.get("account_name") else "name"
         problems.append(
-            ("name", "a storage account's name is 3-24 lowercase letters and digits, and unique across all of Azure")
-        )
+            (field, "a storage account's name is 3-24 lowercase letters and digits, and unique across all of Azure "
+             "(options.account_name gives one when the resource's name has hyphens, as a deployment's do)")
+        )  # fmt: skip
     if request.size not in STORAGE_SKUS:
         problems.append(("size", f"a storage account's size is its SKU: one of {', '.join(STORAGE_SKUS)}"))
     return problems

@@ -31,6 +31,15 @@ from clouds.errors import (
 from clouds.gcp.retry import Retrying, busy_retry
 
 TOKEN_LABEL = "wedcloud-operation"  # noqa: S105 - a label key: the operation that made a resource
+# Label keys hold no ':', so WedCloud's own tags (wedcloud:deployment, wedcloud:deployment-version
+# ...) are labels wedcloud-deployment, wedcloud-deployment-version ...; read back as tags again
+WEDCLOUD_TAG, WEDCLOUD_LABEL = "wedcloud:", "wedcloud-"
+LABEL_LIMIT, MAX_LABELS = 63, 64
+LABEL_KEY_RULE = (
+    "a Google Cloud label key is 1-63 lowercase letters, digits, '_' and '-', starting with a letter "
+    "(a tag wedcloud:<name> is stored as the label wedcloud-<name>)"
+)
+LABEL_VALUE_RULE = "a Google Cloud label value is at most 63 lowercase letters, digits, '_' and '-'"
 _ID = re.compile(
     r"projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)/(?P<collection>instances|disks|instanceGroupManagers)"
     r"/(?P<name>[^/]+)$"
@@ -121,20 +130,68 @@ def since(timestamp: str) -> dict[str, datetime]:
     return {} if moment is None else {"state_since": moment}
 
 
+def _label_text(text: str, *, key: bool) -> bool:
+    """Whether ``text`` is a label key (``key``) or value as Google allows them."""
+    if len(text) > LABEL_LIMIT or (key and not text):
+        return False
+    if key and not (text[0].isalpha() and not text[0].isupper()):
+        return False
+    return all(
+        c in "-_"
+        or (c.isascii() and (c.isdigit() or c.islower()))
+        or (not c.isascii() and c.isalpha() and not c.isupper())
+        for c in text
+    )
+
+
+def label_key(tag: str) -> str:
+    """The label key of a tag key: ``wedcloud:<name>`` is ``wedcloud-<name>``, the rest unchanged."""
+    return WEDCLOUD_LABEL + tag.removeprefix(WEDCLOUD_TAG) if tag.startswith(WEDCLOUD_TAG) else tag
+
+
+def tag_key(label: str) -> str:
+    """The tag key of a label key (the inverse of :func:`label_key`)."""
+    return WEDCLOUD_TAG + label.removeprefix(WEDCLOUD_LABEL) if label.startswith(WEDCLOUD_LABEL) else label
+
+
+def label_problems(tags: Mapping[str, str]) -> list[Problem]:
+    """Why ``tags`` cannot be a resource's labels (Google's label rules), one problem per tag."""
+    problems: list[Problem] = []
+    if len(tags) > MAX_LABELS - 1:  # one label is the operation's token
+        problems.append(("tags", f"Google Cloud holds at most {MAX_LABELS - 1} tags (labels) on a resource"))
+    for tag, value in tags.items():
+        key = label_key(tag)
+        if key == TOKEN_LABEL:
+            problems.append(("tags", f"tag {tag!r} is WedCloud's own (the operation that made the resource)"))
+        elif not _label_text(key, key=True):
+            problems.append(("tags", f"tag {tag!r}: {LABEL_KEY_RULE}"))
+        elif not _label_text(str(value), key=False):
+            problems.append(("tags", f"tag {tag!r} = {value!r}: {LABEL_VALUE_RULE}"))
+    return problems
+
+
+def labels_of(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` as labels (:func:`label_key`); UnsupportedRequest when Google would refuse them."""
+    if problems := label_problems(tags):
+        raise UnsupportedRequest("; ".join(f"{field}: {message}" for field, message in problems))
+    return {label_key(tag): str(value) for tag, value in tags.items()}
+
+
 def user_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in labels.items() if k != TOKEN_LABEL}
+    """A resource's labels as tags: without the operation's token, ``wedcloud-`` keys as ``wedcloud:``."""
+    return {tag_key(k): v for k, v in labels.items() if k != TOKEN_LABEL}
 
 
 def with_token(tags: Mapping[str, str], current: Mapping[str, str]) -> dict[str, str]:
     """New labels for a resource: ``tags``, keeping the label of the operation that made it."""
-    labels = dict(tags)
+    labels = labels_of(tags)
     if TOKEN_LABEL in current:
         labels[TOKEN_LABEL] = current[TOKEN_LABEL]
     return labels
 
 
 def request_labels(request: ProvisionRequest) -> dict[str, str]:
-    labels = dict(request.tags)
+    labels = labels_of(request.tags)
     if request.options.get("client_token"):
         labels[TOKEN_LABEL] = label_value(str(request.options["client_token"]))
     return labels

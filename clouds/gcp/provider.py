@@ -19,6 +19,16 @@ instance as ``TERMINATED``: that is our ``stopped``; a deleted instance is gone 
 unique per zone (per Google Cloud for a bucket), so a retried provision finds the resource its
 operation already made (by the ``wedcloud-operation`` label) instead of making another.
 
+Tags are labels. A label key holds no ':', so a tag ``wedcloud:<name>`` (the deployment engine's
+``wedcloud:deployment`` and ``wedcloud:deployment-version``, a group's ``wedcloud:min`` ...) is
+the label ``wedcloud-<name>`` and reads back as ``wedcloud:<name>``: tags round-trip, and sync,
+drift and the bills find the deployment's tags on Google Cloud as on every other cloud (the
+``wedcloud-`` label prefix is WedCloud's). Other tags must already be labels Google accepts:
+keys of 1-63 lowercase letters, digits, '_' and '-' starting with a letter, values of at most 63
+of the same; provisioning or tagging with any other tag is refused with a problem on ``tags``
+before anything is sent (Google would refuse it, and changing it silently would make it read
+back as something else).
+
 Ids: ``projects/<p>/zones/<z>/{instances|disks|instanceGroupManagers}/<name>``,
 ``projects/<p>/regions/<r>/addresses/<name>`` and, for buckets, ``projects/_/buckets/<name>``
 (Google's own resource name: a bucket belongs to no zone and its name is global); describe, tag
@@ -65,7 +75,7 @@ from clouds.base import (
 )
 from clouds.errors import UnsupportedRequest
 from clouds.gcp.addresses import Addresses
-from clouds.gcp.api import NOUNS, GcpApi, collection_of, last, translate
+from clouds.gcp.api import NOUNS, GcpApi, collection_of, label_problems, last, translate
 from clouds.gcp.compute import Compute, instance_problems
 from clouds.gcp.credentials import credentials_for
 from clouds.gcp.metrics import Metrics
@@ -109,6 +119,7 @@ _PROBLEMS: dict[str, Callable[[ProvisionRequest], list[Problem]]] = {
     "database": _refused("the Google Cloud adapter does not provision databases (Cloud SQL) yet"),
 }
 _DEFAULT_SUBTYPES = {ResourceType.COMPUTE: "instance", ResourceType.STORAGE: "volume"}
+_LABELLED = ("instance", "volume", "bucket")  # what provision makes, with the request's tags as labels
 
 
 class GcpCloud(NotYetAdapted):
@@ -120,7 +131,8 @@ class GcpCloud(NotYetAdapted):
     def provision_problems(cls, request: ProvisionRequest) -> list[Problem]:
         subtype = _subtype(request)
         check = _PROBLEMS.get(subtype, _refused(f"the Google Cloud adapter cannot provision a {subtype!r}"))
-        return check(request)
+        problems = check(request)
+        return problems + label_problems(request.tags) if subtype in _LABELLED else problems
 
     def __init__(
         self,

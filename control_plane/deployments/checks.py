@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clouds.aws.provider import AwsCloud
-from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType
+from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType, NotYetAdapted
 from clouds.errors import CloudError
 from clouds.sandbox.provider import SandboxCloud
 from control_plane.deployments.estimate import capacity_of, catalogue_of
@@ -115,6 +115,9 @@ class _Checker:
                     at(desired.name, "region"), f"{provider.name} does not offer {desired.region!r}; one of {offered}"
                 )
                 continue
+            if desired.retain == "snapshot" and not _can_snapshot(adapter):
+                reason = "cannot be snapshotted on this cloud yet, so its data could not be kept; use retain: delete"
+                self.problem(at(desired.name, "retain"), f"{provider.name}: a {desired.type} {reason}")
             if desired.type not in SIZED:
                 self._storage_size(provider, adapter, desired)
                 continue
@@ -223,6 +226,11 @@ def name_clashes(
                 f"(resource {row.id}) outside this deployment; rename the resource or the deployment"
             )))  # fmt: skip
     return problems
+
+
+def _can_snapshot(adapter: CloudProvider) -> bool:
+    """Whether the adapter takes snapshots (a real cloud's adapter refuses until it does)."""
+    return getattr(type(adapter), "snapshot", None) is not NotYetAdapted.snapshot
 
 
 def _provider_names(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:

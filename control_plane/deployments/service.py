@@ -9,27 +9,24 @@ operation. The caller commits and runs ``Started.work`` (``engine.apply_work``) 
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from control_plane.deployments import checks, engine, estimate
-from control_plane.deployments import template as templates
+from control_plane.deployments import engine
 from control_plane.deployments.planning import Plan, plan, plan_destroy
-from control_plane.deployments.spec import ON_FAILURE, Rendered, TemplateProblem
+from control_plane.deployments.spec import ON_FAILURE, Rendered
 from control_plane.deployments.steps import Apply, log
+from control_plane.deployments.validation import get_deployment, held, rendered_for
 from control_plane.services import operations
 from control_plane.services.errors import Conflict, InvalidRequest, NotFound
 from control_plane.services.resources import AdapterFor
-from control_plane.store.deployment_models import Deployment, DeploymentResource, DeploymentStep, DeploymentVersion
+from control_plane.store.deployment_models import Deployment, DeploymentStep, DeploymentVersion
 from control_plane.store.models import Operation, Resource
 
-NAME = re.compile(r"[a-z][a-z0-9-]{0,39}")
-NAME_RULE = "1-40 lowercase letters, digits and hyphens, starting with a letter (it prefixes every resource's name)"
 BUSY = ("applying", "destroying")
 
 
@@ -41,119 +38,6 @@ class Started:
     created: bool  # False: a replay of an Idempotency-Key, or nothing was started
     plan: dict[str, Any]
     work: operations.Work | None
-
-
-def _refuse(problems: list[TemplateProblem], what: str) -> InvalidRequest:
-    count = len(problems)
-    return InvalidRequest(
-        f"the template cannot be {what}: {count} problem{'s' if count != 1 else ''} ("
-        + "; ".join(f"{p.pointer}: {p.message}" for p in problems[:5])
-        + (" ..." if count > 5 else "")
-        + ")",
-        errors=[p.as_error() for p in problems],
-    )
-
-
-def rendered_for(
-    session: Session,
-    *,
-    template: dict[str, Any] | str,
-    parameters: dict[str, Any],
-    name: str | None,
-    deployment_id: uuid.UUID | None,
-    adapter_for: AdapterFor,
-    what: str = "deployed",
-) -> tuple[dict[str, Any], Rendered, list[TemplateProblem]]:
-    """The document, its rendering with estimates, and what could not be checked (warnings); or
-    InvalidRequest listing every problem."""
-    problems: list[TemplateProblem] = []
-    if name is not None and not NAME.fullmatch(name):
-        problems.append(TemplateProblem("/name", NAME_RULE))
-    document, found = templates.load_document(template)
-    problems += found
-    if document is None:
-        raise _refuse(problems, what)
-    rendered, found = templates.render(session, document=document, parameters=parameters, deployment_name=name)
-    problems += found
-    warnings: list[TemplateProblem] = []
-    if rendered is not None:
-        checked = checks.availability(session, rendered, adapter_for, deployment_id=deployment_id)
-        problems += checked.problems
-        warnings = checked.warnings
-        if name is not None:
-            problems += checks.name_clashes(session, rendered, deployment_name=name, deployment_id=deployment_id)
-    if problems or rendered is None:
-        raise _refuse(problems, what)
-    return document, replace(rendered, estimates=estimate.estimates(session, rendered, adapter_for)), warnings
-
-
-def validate(
-    session: Session,
-    *,
-    template: dict[str, Any] | str,
-    parameters: dict[str, Any],
-    deployment_id: uuid.UUID | None,
-    adapter_for: AdapterFor,
-    name: str | None = None,
-) -> dict[str, Any]:
-    """What a template would make and cost, and (given a deployment) what it would change.
-    Writes nothing; a template with problems raises InvalidRequest listing each."""
-    deployment = get_deployment(session, deployment_id) if deployment_id else None
-    _, rendered, warnings = rendered_for(
-        session,
-        template=template,
-        parameters=parameters,
-        name=name or (deployment.name if deployment else None),
-        deployment_id=deployment_id,
-        adapter_for=adapter_for,
-        what="validated",
-    )
-    diff = plan(rendered, _held(session, deployment.id)).as_json() if deployment else None
-    resources = [
-        {
-            "name": d.name,
-            "provider_id": str(d.provider_id),
-            "type": d.type,
-            "region": d.region,
-            "size": d.size,
-            "monthly_estimate": _money(rendered, d.name),
-            "currency": _currency(rendered, d.name),
-            "basis": rendered.estimates[d.name].basis if d.name in rendered.estimates else None,
-        }
-        for d in rendered.resources.values()
-    ]
-    total = plan(rendered, []).as_json()["monthly_estimate"]
-    return {
-        "valid": True,
-        "problems": [],
-        "warnings": [w.as_error() for w in warnings],
-        "resources": resources,
-        "monthly_estimate": total,
-        "diff": diff,
-        "parameters": rendered.parameters,
-    }
-
-
-def _money(rendered: Rendered, name: str) -> str | None:
-    found = rendered.estimates.get(name)
-    return str(found.monthly) if found and found.monthly is not None else None
-
-
-def _currency(rendered: Rendered, name: str) -> str | None:
-    found = rendered.estimates.get(name)
-    return found.currency if found else None
-
-
-def get_deployment(session: Session, deployment_id: uuid.UUID, *, lock: bool = False) -> Deployment:
-    deployment = session.get(Deployment, deployment_id, with_for_update=lock)
-    if deployment is None:
-        raise NotFound(f"no deployment with id {deployment_id}")
-    return deployment
-
-
-def _held(session: Session, deployment_id: uuid.UUID) -> list[DeploymentResource]:
-    query = select(DeploymentResource).where(DeploymentResource.deployment_id == deployment_id)
-    return list(session.scalars(query.order_by(DeploymentResource.logical_name)))
 
 
 def _replayed(
@@ -200,7 +84,10 @@ def begin_create(
             errors=[{"pointer": "/on_failure", "message": f"one of {', '.join(ON_FAILURE)}"}],
         )
     if session.scalar(select(Deployment.id).where(Deployment.name == name)) is not None:
-        raise Conflict(f"a deployment named {name!r} exists; PUT /api/cloud/deployments/{{id}} changes it")
+        raise Conflict(
+            f"a deployment named {name!r} exists (a destroyed one keeps its name with its history); choose another "
+            "name, or PUT /api/cloud/deployments/{id} to change it"
+        )
     steps = plan(rendered, [])
     if plan_only:
         return Started(None, None, None, False, steps.as_json(), None)
@@ -292,7 +179,12 @@ def _start(
                 idempotency_key=f"{operation.id}:{step.seq}",
                 depends_on=step.depends_on,
                 before=step.before,
-                after={**(step.after or {}), "changes": step.changes} if step.after else {"changes": step.changes},
+                after={
+                    **(step.after or {}),
+                    "changes": step.changes,
+                    "monthly_estimate": step.monthly_estimate,
+                    "currency": steps.currency,
+                },
             )
         )
     deployment.latest_version = number
@@ -319,10 +211,14 @@ def _changeable(session: Session, deployment_id: uuid.UUID) -> Deployment:
     if deployment.status in BUSY:
         raise Conflict(
             f"deployment {deployment.name!r} is {deployment.status}; wait for its operation to end",
-            status=deployment.status,
+            deployment_status=deployment.status,
         )
     if deployment.status == "destroyed":
-        raise Conflict(f"deployment {deployment.name!r} was destroyed; create a new one", status=deployment.status)
+        raise Conflict(
+            f"deployment {deployment.name!r} was destroyed; its history keeps its name, so create a new deployment "
+            "under another name",
+            deployment_status=deployment.status,
+        )
     return deployment
 
 
@@ -387,7 +283,7 @@ def begin_update(
         deployment_id=deployment.id,
         adapter_for=adapter_for,
     )
-    steps = plan(rendered, _held(session, deployment.id))
+    steps = plan(rendered, held(session, deployment.id))
     _refuse_protected(session, steps, "this change")
     if plan_only or not steps.steps:
         return Started(deployment, None, None, False, steps.as_json(), None)
@@ -466,7 +362,7 @@ def begin_destroy(
     if (earlier := _replayed(session, actor, idempotency_key, "destroy", body)) is not None:
         return earlier
     deployment = _changeable(session, deployment_id)
-    steps = plan_destroy(_held(session, deployment.id))
+    steps = plan_destroy(held(session, deployment.id))
     _refuse_protected(session, steps, "destroying the deployment")
     base = _version(session, deployment, deployment.current_version or deployment.latest_version)
     document = base.template if base else {"resources": {}}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -138,7 +139,7 @@ def make(run: Apply, step: DeploymentStep, *, suffix: str, token: str, spec: dic
         assert row is not None
         row = _reuse(session, row, made)
         apply_cloud(row, made, adapter)
-        _hold(session, run, desired, row, made)
+        _hold(session, run, desired, row, made, estimate=spec)
         _done(
             session,
             step,
@@ -169,7 +170,15 @@ def _reuse(session: Session, row: Resource, made: CloudResource) -> Resource:
     return earlier
 
 
-def _hold(session: Session, run: Apply, desired: DesiredResource, row: Resource, made: CloudResource) -> None:
+def _hold(
+    session: Session,
+    run: Apply,
+    desired: DesiredResource,
+    row: Resource,
+    made: CloudResource,
+    *,
+    estimate: dict[str, Any],
+) -> None:
     held = _held(session, run, desired.name)
     if held is None:
         held = DeploymentResource(deployment_id=run.deployment_id, logical_name=desired.name)
@@ -178,6 +187,13 @@ def _hold(session: Session, run: Apply, desired: DesiredResource, row: Resource,
     held.subtype, held.region, held.size = desired.subtype, desired.region, _size(desired, made)
     held.tags, held.spec, held.attributes = dict(desired.tags), desired_json(desired), attributes_of(made)
     held.version = run.version
+    _priced(held, estimate)
+
+
+def _priced(held: DeploymentResource, planned: dict[str, Any]) -> None:
+    """The monthly estimate the plan gave the resource, where it gave one."""
+    if planned.get("monthly_estimate") is not None:
+        held.monthly_estimate, held.currency = Decimal(str(planned["monthly_estimate"])), planned.get("currency")
 
 
 def _size(desired: DesiredResource, made: CloudResource) -> str:
@@ -211,7 +227,7 @@ def update(run: Apply, step: DeploymentStep) -> None:
         tags=_tags(run, desired),
     )
     with run.sessions() as session:
-        _record(session, run, desired, result, adapter)
+        _record(session, run, desired, result, adapter, planned=step.after or {})
         _done(session, step, run, f"updated {desired.name}", resolved=desired_json(desired))
         session.commit()
 
@@ -235,7 +251,13 @@ def _change(
 
 
 def _record(
-    session: Session, run: Apply, desired: DesiredResource, made: CloudResource, adapter: CloudProvider
+    session: Session,
+    run: Apply,
+    desired: DesiredResource,
+    made: CloudResource,
+    adapter: CloudProvider,
+    *,
+    planned: dict[str, Any],
 ) -> None:
     held = _held(session, run, desired.name)
     assert held is not None
@@ -245,6 +267,7 @@ def _record(
         row.protected = desired.protected
     held.size, held.tags, held.spec = _size(desired, made), dict(desired.tags), desired_json(desired)
     held.attributes, held.version = attributes_of(made), run.version
+    _priced(held, planned)
 
 
 def remove(run: Apply, step: DeploymentStep, before: dict[str, Any]) -> None:

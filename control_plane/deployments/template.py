@@ -270,9 +270,10 @@ class _Renderer:
         tags: dict[str, str], options: dict[str, Any], image: str | None, network: str | None,
     ) -> None:  # fmt: skip
         resource_type, subtype = TYPES[kind]
+        known = {key: value for key, value in tags.items() if not pending_fields(value, key)}  # the rest: at apply
         spec = ProvisionSpec(
             provider_id=provider.id, name=cloud_name(self.deployment_name, name), resource_type=resource_type,
-            size=size, region=region, subtype=subtype, image=image, network=network, tags=tags, options=options,
+            size=size, region=region, subtype=subtype, image=image, network=network, tags=known, options=options,
         )  # fmt: skip
         try:
             check_spec(provider, spec)
