@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -107,7 +108,7 @@ def run_apply(
     if on_failure == "pause" and not rolling_back:
         _note(run, "a step failed; on_failure is pause: the finished steps are kept", level="error")
         return _finish(run, "paused")
-    left = _rollback(run)
+    left = _rollback(run, parallelism)
     return _finish(run, "rolled_back" if not left else "failed", left=left)
 
 
@@ -128,26 +129,44 @@ def _forward(run: Apply, parallelism: int) -> bool:
     steps = _steps(run)
     done = {seq for seq, s in steps.items() if s.status in ("done", "skipped")}
     waiting = {seq: s for seq, s in steps.items() if seq not in done}
-    failed = False
-    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix=f"deploy-{run.version}") as pool:
+    needs = {seq: set(s.depends_on) - done for seq, s in waiting.items()}
+    ran, failed = _in_order(needs, lambda seq: _run_step(run, waiting[seq]), parallelism, f"deploy-{run.version}")
+    return not failed and ran == set(waiting)
+
+
+def _in_order(
+    needs: dict[int, set[int]],
+    task: Callable[[int], None],
+    parallelism: int,
+    name: str,
+    *,
+    stop_on_failure: bool = True,
+    first: Callable[[int], Any] = lambda seq: seq,
+) -> tuple[set[int], set[int]]:
+    """Run ``task`` for each key of ``needs`` once every key it needs has run, up to
+    ``parallelism`` at a time, the ready ones in ``first`` order. A task that raises has failed;
+    with ``stop_on_failure`` nothing new starts after one has (what runs finishes). Returns the
+    keys that ran and those that failed."""
+    waiting, ran, failed = dict(needs), set(), set()
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix=name) as pool:
         running: dict[Future[None], int] = {}
         while waiting or running:
-            if not failed:
-                for seq in sorted(waiting):
+            if not (failed and stop_on_failure):
+                for key in sorted(waiting, key=first):
                     if len(running) >= parallelism:
                         break
-                    if all(d in done for d in waiting[seq].depends_on):
-                        running[pool.submit(_run_step, run, waiting.pop(seq))] = seq
+                    if waiting[key] <= ran:
+                        waiting.pop(key)
+                        running[pool.submit(task, key)] = key
             if not running:
-                break  # failed, or what waits depends on something that will not be done
+                break  # stopped, or what waits needs something that failed
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                seq = running.pop(future)
-                if future.exception() is None:
-                    done.add(seq)
-                else:
-                    failed = True
-    return not failed and not waiting
+                key = running.pop(future)
+                ran.add(key)
+                if future.exception() is not None:
+                    failed.add(key)
+    return ran, failed
 
 
 def _run_step(run: Apply, step: DeploymentStep) -> None:
@@ -226,23 +245,32 @@ def _settle_removal(run: Apply, step: DeploymentStep) -> None:
         FORWARD[step.action](run, step)  # records the deletion (terminating what is gone is a no-op)
 
 
-def _rollback(run: Apply) -> list[str]:
-    """Undo every done step, the last done first; the labels of those that could not be."""
+def _rollback(run: Apply, parallelism: int) -> list[str]:
+    """Undo every done step: a step once every done step that depends on it is undone (so the
+    last done first), up to ``parallelism`` at a time. Returns the labels of those that could
+    not be undone."""
     _note(run, "rolling back: undoing the finished steps, the last first", level="warning")
-    left = []
-    for step in done_steps(run):
-        with run.sessions() as session:
-            fresh = session.get(DeploymentStep, step.id)
-            assert fresh is not None
-            fresh.status = "undoing"
-            log(session, run, f"undo {step.action} of {step.logical_name}", step=step_label(step))
-            session.commit()
-        try:
-            undo(run, step)
-        except Exception as exc:
-            _failed(run, step, exc, undoing=True)
-            left.append(step_label(step))
-    return left
+    steps = done_steps(run)
+    by_seq = {s.seq: s for s in steps}
+    needs = {seq: {s.seq for s in steps if seq in s.depends_on} for seq in by_seq}
+    latest_first = {s.seq: index for index, s in enumerate(steps)}
+    _, failed = _in_order(needs, lambda seq: _undo_step(run, by_seq[seq]), parallelism, f"undo-{run.version}",
+                          stop_on_failure=False, first=latest_first.__getitem__)  # fmt: skip
+    return [step_label(by_seq[seq]) for seq in sorted(failed)]
+
+
+def _undo_step(run: Apply, step: DeploymentStep) -> None:
+    with run.sessions() as session:
+        fresh = session.get(DeploymentStep, step.id)
+        assert fresh is not None
+        fresh.status = "undoing"
+        log(session, run, f"undo {step.action} of {step.logical_name}", step=step_label(step))
+        session.commit()
+    try:
+        undo(run, step)
+    except Exception as exc:
+        _failed(run, step, exc, undoing=True)
+        raise
 
 
 def _finish(run: Apply, outcome: str, *, left: list[str] | None = None) -> dict[str, Any]:

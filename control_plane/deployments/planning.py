@@ -7,7 +7,8 @@ step per logical resource that changes:
 - ``update``: held, and only what a cloud changes in place differs: the size, the tags, a
   group's desired capacity (and the protected or retain flags, which change no cloud);
 - ``replace``: held, but something a cloud cannot change in place differs (provider, type,
-  region, image, network, another option). The new resource is made beside the old one
+  region, image, network, another option; an instance group's size where the cloud sets it in a
+  launch template). The new resource is made beside the old one
   (``-r<n>`` in its name), and the old one is removed by a ``retire`` step at the end;
 - ``delete``: held, and gone from the template.
 
@@ -28,7 +29,9 @@ from control_plane.deployments.template_refs import resolve
 from control_plane.store.deployment_models import DeploymentResource
 
 UPDATABLE_OPTIONS = ("desired",)  # options a cloud changes in place (a group's capacity)
-FLAGS = ("protected", "retain")  # kept by WedCloud, no cloud call
+FLAGS = ("protected", "retain")
+# clouds whose adapter changes an instance group's instance type in place (elsewhere: a new group)
+GROUPS_RESIZED = ("sandbox",)  # kept by WedCloud, no cloud call
 COUNTED = ("create", "update", "replace", "delete")
 UNKNOWN = "(known after apply)"
 
@@ -126,7 +129,10 @@ def _differences(
         if key not in UPDATABLE_OPTIONS and options.get(key) != old_options.get(key):
             replace_reasons.append(f"options.{key}: {old_options.get(key)} -> {options.get(key)}")
     in_place = []
-    if desired.size != row.size:
+    if desired.size != row.size and desired.type == "instance_group" and desired.provider_kind not in GROUPS_RESIZED:
+        replace_reasons.append(f"size: {row.size} -> {desired.size} (a new group: this cloud sets a group's "
+                               "instance type in its launch template)")  # fmt: skip
+    elif desired.size != row.size:
         in_place.append(f"size: {row.size} -> {desired.size}")
     for key in UPDATABLE_OPTIONS:
         if options.get(key) != old_options.get(key):

@@ -144,7 +144,9 @@ class FaultProxy:
         skip = {"host", "content-length", "connection", "accept-encoding"}
         request = urllib.request.Request(  # noqa: S310 - moto on this machine
             self.upstream + handler.path, data=body if body or handler.command in ("POST", "PUT") else None,
-            method=handler.command, headers={k: v for k, v in handler.headers.items() if k.lower() not in skip},
+            method=handler.command,
+            # urllib adds a form Content-Type to a body that has none, and moto then drops an S3 body
+            headers={"Content-Type": "", **{k: v for k, v in handler.headers.items() if k.lower() not in skip}},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
