@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from control_api.schemas.operations import OperationOut
 from control_plane.audit import MAX_DEPTH, depth_of
+from control_plane.deployments.template_schema import EXAMPLE
 
 DEPTH = MAX_DEPTH - 4  # the audit trail and the version row keep the body a few levels down
 
@@ -24,30 +25,7 @@ def _shallow(value: Any) -> Any:
 PROVIDER = "0b6f6f0e-8d0f-4a53-9d55-2a7b7d1f1c11"
 DEPLOYMENT = "7c1e4b0a-3f5d-4e8a-9b2c-1d0e6f7a8b9c"
 OPERATION = "5d0c1bd6-0e77-4b4f-9a8e-6f1f0c3f2a10"
-EXAMPLE_TEMPLATE: dict[str, Any] = {
-    "description": "The wedding booking stack",
-    "on_failure": "rollback",
-    "parameters": {
-        "env": {"type": "string", "default": "prod", "allowed": ["prod", "staging", "dev"]},
-        "web_size": {"type": "string", "default": "t3.medium"},
-        "web_count": {"type": "integer", "default": 2, "minimum": 1, "maximum": 20},
-    },
-    "resources": {
-        "db": {
-            "provider": "sandbox-aws", "type": "database", "region": "us-east-1", "size": "db.t3.medium",
-            "tags": {"env": "${parameters.env}", "app": "booking"},
-            "options": {"engine": "postgres", "storage_gb": 20}, "retain": "snapshot",
-        },
-        "web": {
-            "provider": "sandbox-aws", "type": "instance_group", "region": "us-east-1",
-            "size": "${parameters.web_size}", "depends_on": ["db"],
-            "options": {"min": 1, "max": 10, "desired": "${parameters.web_count}"},
-            "tags": {"db_endpoint": "${resources.db.endpoint}"},
-        },
-        "assets": {"provider": "sandbox-aws", "type": "bucket", "region": "us-east-1", "size": "STANDARD"},
-    },
-    "outputs": {"db_endpoint": "${resources.db.endpoint}"},
-}  # fmt: skip
+EXAMPLE_TEMPLATE: dict[str, Any] = EXAMPLE
 EXAMPLE_YAML = """\
 parameters:
   env: {type: string, default: staging, allowed: [prod, staging, dev]}
@@ -55,7 +33,7 @@ resources:
   files:
     provider: sandbox-aws
     type: bucket
-    size: STANDARD
+    size: 0GB
     tags: {env: "${parameters.env}"}
 """
 EXAMPLE_PLAN: dict[str, Any] = {

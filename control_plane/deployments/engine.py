@@ -147,7 +147,9 @@ def _in_order(
     ``parallelism`` at a time, the ready ones in ``first`` order. A task that raises has failed;
     with ``stop_on_failure`` nothing new starts after one has (what runs finishes). Returns the
     keys that ran and those that failed."""
-    waiting, ran, failed = dict(needs), set(), set()
+    waiting = dict(needs)
+    ran: set[int] = set()
+    failed: set[int] = set()
     with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix=name) as pool:
         running: dict[Future[None], int] = {}
         while waiting or running:

@@ -139,7 +139,7 @@ def make(run: Apply, step: DeploymentStep, *, suffix: str, token: str, spec: dic
         assert row is not None
         row = _reuse(session, row, made)
         apply_cloud(row, made, adapter)
-        _hold(session, run, desired, row, made, estimate=spec)
+        _hold(session, run, desired, made, row_id=row.id, planned=spec)
         _done(
             session,
             step,
@@ -174,20 +174,21 @@ def _hold(
     session: Session,
     run: Apply,
     desired: DesiredResource,
-    row: Resource,
     made: CloudResource,
     *,
-    estimate: dict[str, Any],
+    row_id: uuid.UUID | None,
+    planned: dict[str, Any],
 ) -> None:
+    """The deployment holds ``made`` (its row ``row_id``) as ``desired``, priced as planned."""
     held = _held(session, run, desired.name)
     if held is None:
         held = DeploymentResource(deployment_id=run.deployment_id, logical_name=desired.name)
         session.add(held)
-    held.provider_id, held.resource_id, held.cloud_id = desired.provider_id, row.id, made.id
+    held.provider_id, held.resource_id, held.cloud_id = desired.provider_id, row_id, made.id
     held.subtype, held.region, held.size = desired.subtype, desired.region, _size(desired, made)
     held.tags, held.spec, held.attributes = dict(desired.tags), desired_json(desired), attributes_of(made)
     held.version = run.version
-    _priced(held, estimate)
+    _priced(held, planned)
 
 
 def _priced(held: DeploymentResource, planned: dict[str, Any]) -> None:
@@ -265,9 +266,7 @@ def _record(
     if row is not None:
         apply_cloud(row, made, adapter)
         row.protected = desired.protected
-    held.size, held.tags, held.spec = _size(desired, made), dict(desired.tags), desired_json(desired)
-    held.attributes, held.version = attributes_of(made), run.version
-    _priced(held, planned)
+    _hold(session, run, desired, made, row_id=held.resource_id, planned=planned)
 
 
 def remove(run: Apply, step: DeploymentStep, before: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from control_plane.deployments.template_params import PARAMETER_TYPES
 NAME_PATTERN = "^[a-z][a-z0-9_-]{0,62}$"
 PARAMETER_REFERENCE = r"^\$\{parameters\.[A-Za-z_][A-Za-z0-9_]*\}$"
 
-_EXAMPLE: dict[str, Any] = {
+EXAMPLE: dict[str, Any] = {  # the booking stack, as the schema's and the API's example
     "description": "The wedding booking stack",
     "on_failure": "rollback",
     "parameters": {
@@ -131,5 +131,5 @@ SCHEMA: dict[str, Any] = {
             },
         },
     },
-    "examples": [_EXAMPLE],
+    "examples": [EXAMPLE],
 }  # fmt: skip

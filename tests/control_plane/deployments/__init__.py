@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clouds.base import CloudProvider
 from clouds.sandbox.world import build_world, save_world
 from control_plane.deployments import template
+from control_plane.deployments.spec import Rendered
 from control_plane.services.providers import adapter_for
 from control_plane.services.sandbox import register_sandbox_providers
 from control_plane.store.db import make_sessionmaker
@@ -54,3 +55,12 @@ def shipped(name: str) -> dict[str, Any]:
     assert problems == []
     assert document is not None
     return document
+
+
+def rendered_ok(world: SandboxWorld, document: dict[str, Any], parameters: dict[str, Any] | None = None) -> Rendered:
+    """``document`` rendered in ``world``, which must find no problem in it."""
+    with world.sessions() as session:
+        found, problems = template.render(session, document=document, parameters=parameters or {})
+    assert problems == []
+    assert found is not None
+    return found

@@ -6,24 +6,21 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clouds.base import CloudProvider, ResourceState
-from clouds.sandbox.world import build_world, save_world
+from clouds.base import CloudProvider, ProvisionRequest, ResourceState
+from clouds.errors import UnsupportedRequest
 from control_plane.deployments import service
 from control_plane.deployments.spec import DEPLOYMENT_TAG
 from control_plane.services import operations
-from control_plane.services.providers import adapter_for
 from control_plane.services.resources import AdapterFor
-from control_plane.services.sandbox import register_sandbox_providers
-from control_plane.store.db import make_sessionmaker
 from control_plane.store.deployment_models import Deployment, DeploymentLog, DeploymentStep
 from control_plane.store.models import Operation, Provider
+from tests.control_plane.deployments import sandbox_world
 from wedcloud.home import HomeLayout
 
 BOOKING = """
@@ -128,15 +125,21 @@ class Cloud:
         return held
 
 
+class Refusing:
+    """An adapter refusing to make resources whose name ends in one of ``names`` (a cloud's refusal)."""
+
+    def __init__(self, adapter: CloudProvider, names: tuple[str, ...]) -> None:
+        self.adapter, self.names = adapter, names
+
+    def provision(self, request: ProvisionRequest) -> Any:
+        if request.name.endswith(self.names):
+            raise UnsupportedRequest(f"the cloud refuses {request.name}")
+        return self.adapter.provision(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter, name)
+
+
 def sandbox_cloud(engine: Engine, tmp_path: Path) -> Cloud:
-    layout = HomeLayout(tmp_path / "home")
-    layout.ensure()
-    save_world(engine, build_world(1, date(2026, 3, 1), date(2026, 2, 1)))
-    sessions = make_sessionmaker(engine)
-    with sessions() as session, session.begin():
-        register_sandbox_providers(session)
-
-    def adapters(provider: Provider, session: Session) -> CloudProvider:
-        return adapter_for(provider, session=session, layout=layout)
-
-    return Cloud(sessions, layout, adapters)
+    world = sandbox_world(engine, tmp_path)
+    return Cloud(world.sessions, world.layout, world.adapters)

@@ -17,13 +17,12 @@ from sqlalchemy.orm import Session
 from clouds.base import CloudProvider, ProvisionRequest, ResourceType
 from control_plane.crypto import Cipher
 from control_plane.deployments.checks import availability, availability_problems, instance_limit, name_clashes
-from control_plane.deployments.spec import Rendered, TemplateProblem
-from control_plane.deployments.template import render
+from control_plane.deployments.spec import TemplateProblem
 from control_plane.services import inventory
 from control_plane.services.providers import adapter_for, create_cloud_provider
 from control_plane.store.deployment_models import Deployment, DeploymentResource
 from control_plane.store.models import Provider, Resource
-from tests.control_plane.deployments import SandboxWorld, sandbox_world, shipped
+from tests.control_plane.deployments import SandboxWorld, rendered_ok, sandbox_world, shipped
 
 AMI = "ami-12c6146b"
 
@@ -31,14 +30,6 @@ AMI = "ami-12c6146b"
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> SandboxWorld:
     return sandbox_world(engine, tmp_path)
-
-
-def _render(world: SandboxWorld, document: dict[str, Any], parameters: dict[str, Any] | None = None) -> Rendered:
-    with world.sessions() as session:
-        rendered, problems = render(session, document=document, parameters=parameters or {})
-    assert problems == []
-    assert rendered is not None
-    return rendered
 
 
 def _booking(**sizes: str) -> dict[str, Any]:
@@ -50,7 +41,7 @@ def _booking(**sizes: str) -> dict[str, Any]:
 
 def test_the_shipped_templates_pass_every_check_on_the_sandbox(world: SandboxWorld) -> None:
     for name in ("booking-stack.yaml", "cross-cloud.yaml"):
-        rendered = _render(world, shipped(name))
+        rendered = rendered_ok(world, shipped(name))
         with world.sessions() as session:
             checked = availability(session, rendered, world.adapters)
             clashes = name_clashes(session, rendered, deployment_name="wedding")
@@ -85,7 +76,7 @@ def test_the_shipped_templates_pass_every_check_on_the_sandbox(world: SandboxWor
 def test_a_size_missing_from_the_providers_catalogue_is_a_problem_at_its_size(
     world: SandboxWorld, sizes: dict[str, str], pointer: str, fragment: str
 ) -> None:
-    rendered = _render(world, _booking(**sizes))
+    rendered = rendered_ok(world, _booking(**sizes))
     with world.sessions() as session:
         problems = availability_problems(session, rendered, world.adapters)
     assert [p.pointer for p in problems] == [pointer]
@@ -140,8 +131,8 @@ def test_an_aws_group_past_the_accounts_instance_quota_is_a_problem(world: Sandb
         limit = instance_limit(moto.adapters(world.provider(session, "aws-prod"), session), "eu-west-2")
     assert limit is not None
     assert limit > 2
-    fits = _render(world, _group(limit - 2))
-    too_many = _render(world, _group(limit - 1))
+    fits = rendered_ok(world, _group(limit - 2))
+    too_many = rendered_ok(world, _group(limit - 1))
     with world.sessions() as session:
         assert availability_problems(session, fits, moto.adapters) == []
         checked = availability(session, too_many, moto.adapters)
@@ -169,7 +160,7 @@ def test_instances_of_the_deployment_itself_do_not_count_against_the_quota(world
         session.flush()
         session.add(_owned(deployment, "web", own))
         deployment_id = deployment.id
-    rendered = _render(world, _group(limit - 1))
+    rendered = rendered_ok(world, _group(limit - 1))
     with world.sessions() as session:
         assert availability_problems(session, rendered, moto.adapters) != []
         assert availability_problems(session, rendered, moto.adapters, deployment_id=deployment_id) == []
@@ -179,7 +170,7 @@ def test_a_region_the_cloud_does_not_list_is_a_problem_when_the_provider_names_n
     world: SandboxWorld, moto: _Moto
 ) -> None:
     moto.register("aws-prod", default_region=None)  # no regions registered: the cloud's own list decides
-    good, bad = _render(world, _group(1, "eu-west-1")), _render(world, _group(1, "mars-north-1"))
+    good, bad = rendered_ok(world, _group(1, "eu-west-1")), rendered_ok(world, _group(1, "mars-north-1"))
     with world.sessions() as session:
         assert availability_problems(session, good, moto.adapters) == []
         problems = availability_problems(session, bad, moto.adapters)
@@ -190,7 +181,7 @@ def test_a_region_the_cloud_does_not_list_is_a_problem_when_the_provider_names_n
 
 def test_a_provider_whose_adapter_cannot_be_made_is_a_warning_not_a_problem(world: SandboxWorld, moto: _Moto) -> None:
     moto.register("aws-prod")
-    rendered = _render(world, _group(1))
+    rendered = rendered_ok(world, _group(1))
 
     def without_key(provider: Provider, session: Session) -> CloudProvider:
         return adapter_for(provider, session=session, layout=world.layout)  # its credentials cannot be opened
@@ -223,7 +214,7 @@ def _provision_and_sync(
 
 def test_a_cloud_name_taken_outside_the_deployment_is_a_clash(world: SandboxWorld) -> None:
     taken = _provision_and_sync(world, "wedding-db")
-    rendered = _render(world, shipped("booking-stack.yaml"))
+    rendered = rendered_ok(world, shipped("booking-stack.yaml"))
     with world.sessions() as session:
         clashes = name_clashes(session, rendered, deployment_name="wedding")
         assert name_clashes(session, rendered, deployment_name="party") == []
@@ -239,7 +230,7 @@ def test_the_deployments_own_resources_and_terminated_ones_do_not_clash(world: S
     _provision_and_sync(
         world, "wedding-web", "sandbox-gcp", "europe-west2", "db-custom-2-7680"
     )  # same name, another provider
-    rendered = _render(world, shipped("booking-stack.yaml"))
+    rendered = rendered_ok(world, shipped("booking-stack.yaml"))
     with world.sessions() as session, session.begin():
         deployment = Deployment(name="wedding", created_by="test")
         session.add(deployment)

@@ -17,8 +17,7 @@ from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
 from clouds.aws import credentials as aws_credentials
-from clouds.base import CloudProvider, ProvisionRequest, ResourceState
-from clouds.errors import UnsupportedRequest
+from clouds.base import CloudProvider, ResourceState
 from clouds.gcp.api import label_problems
 from control_plane.crypto import Cipher
 from control_plane.deployments import service, validation
@@ -29,7 +28,7 @@ from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
 from control_plane.store.deployment_models import DeploymentStep
 from control_plane.store.models import Operation, Provider
-from tests.control_plane.deployments.support import Cloud
+from tests.control_plane.deployments.support import Cloud, Refusing
 from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator, Instance
 from wedcloud.home import HomeLayout
@@ -301,21 +300,6 @@ def _cross_cloud(moto_endpoint: str, aws_keys: dict[str, str]) -> dict[str, Any]
 def pair(google: World, moto_endpoint: str, aws_keys: dict[str, str]) -> tuple[World, dict[str, Any]]:
     google.register("aws", "aws-test", "us-east-1", aws_keys, endpoint_url=moto_endpoint)
     return google, _cross_cloud(moto_endpoint, aws_keys)
-
-
-class Refusing:
-    """An adapter refusing to make resources whose name ends in one of ``names``."""
-
-    def __init__(self, adapter: CloudProvider, names: tuple[str, ...]) -> None:
-        self.adapter, self.names = adapter, names
-
-    def provision(self, request: ProvisionRequest) -> Any:
-        if request.name.endswith(self.names):
-            raise UnsupportedRequest(f"the cloud refuses {request.name}")
-        return self.adapter.provision(request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.adapter, name)
 
 
 def test_the_cross_cloud_pair_applies_on_aws_and_google_cloud(pair: tuple[World, dict[str, Any]]) -> None:

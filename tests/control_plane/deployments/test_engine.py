@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from clouds.base import CloudProvider, ProvisionRequest
-from clouds.errors import UnsupportedRequest
+from clouds.base import ProvisionRequest
 from control_plane.deployments import service
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
 from control_plane.monitoring import events
@@ -22,7 +21,7 @@ from control_plane.services.reconciler import reconcile
 from control_plane.store.deployment_models import Deployment, DeploymentStep
 from control_plane.store.models import Operation, Provider, Resource
 from control_plane.store.monitoring_models import StreamEvent
-from tests.control_plane.deployments.support import BOOKING, Cloud, sandbox_cloud
+from tests.control_plane.deployments.support import BOOKING, Cloud, Refusing, sandbox_cloud
 from wedcloud.sqltypes import utcnow
 
 SMALLER = BOOKING.replace("default: db.m5.large", "default: db.m5.xlarge")
@@ -85,21 +84,6 @@ FAILING = BOOKING.replace(
     depends_on: [web]
 outputs:""",
 )
-
-
-class Refusing:
-    """The sandbox, refusing to make resources whose name ends in one of ``names``."""
-
-    def __init__(self, adapter: CloudProvider, names: tuple[str, ...]) -> None:
-        self.adapter, self.names = adapter, names
-
-    def provision(self, request: ProvisionRequest) -> Any:
-        if request.name.endswith(self.names):
-            raise UnsupportedRequest(f"the cloud refuses {request.name}")
-        return self.adapter.provision(request)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.adapter, name)
 
 
 def _refusing(cloud: Cloud, *names: str) -> Any:

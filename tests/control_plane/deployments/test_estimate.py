@@ -19,9 +19,8 @@ from clouds.sandbox.provider import SandboxCloud
 from control_plane.crypto import Cipher
 from control_plane.deployments.estimate import capacity_of, estimate, estimates, total
 from control_plane.deployments.spec import HOURS_PER_MONTH, DesiredResource, Estimate, Rendered
-from control_plane.deployments.template import render
 from control_plane.services.providers import create_cloud_provider
-from tests.control_plane.deployments import SandboxWorld, sandbox_world, shipped
+from tests.control_plane.deployments import SandboxWorld, rendered_ok, sandbox_world, shipped
 
 CENT = Decimal("0.01")
 
@@ -29,14 +28,6 @@ CENT = Decimal("0.01")
 @pytest.fixture
 def world(engine: Engine, tmp_path: Path) -> SandboxWorld:
     return sandbox_world(engine, tmp_path)
-
-
-def _render(world: SandboxWorld, document: dict[str, Any], parameters: dict[str, Any] | None = None) -> Rendered:
-    with world.sessions() as session:
-        rendered, problems = render(session, document=document, parameters=parameters or {})
-    assert problems == []
-    assert rendered is not None
-    return rendered
 
 
 def _sandbox(world: SandboxWorld, name: str) -> SandboxCloud:
@@ -51,7 +42,7 @@ def _listed(adapter: SandboxCloud, region: str, size: str) -> InstanceType:
 
 
 def test_the_booking_stack_is_priced_from_the_catalogue_of_its_region(world: SandboxWorld) -> None:
-    rendered = _render(world, shipped("booking-stack.yaml"), {"web_count": 3})
+    rendered = rendered_ok(world, shipped("booking-stack.yaml"), {"web_count": 3})
     with world.sessions() as session:
         found = estimates(session, rendered, world.adapters)
     aws = _sandbox(world, "sandbox-aws")
@@ -68,7 +59,7 @@ def test_the_booking_stack_is_priced_from_the_catalogue_of_its_region(world: San
 
 
 def test_a_region_with_a_price_factor_is_priced_at_its_own_list_prices(world: SandboxWorld) -> None:
-    rendered = _render(world, shipped("cross-cloud.yaml"), {"standby_size": "e2-medium"})
+    rendered = rendered_ok(world, shipped("cross-cloud.yaml"), {"standby_size": "e2-medium"})
     with world.sessions() as session:
         found = estimates(session, rendered, world.adapters)
     gcp = _sandbox(world, "sandbox-gcp")
@@ -82,7 +73,7 @@ def test_a_region_with_a_price_factor_is_priced_at_its_own_list_prices(world: Sa
 
 
 def test_every_estimate_is_decimal_money_to_the_cent(world: SandboxWorld) -> None:
-    rendered = _render(world, shipped("cross-cloud.yaml"))
+    rendered = rendered_ok(world, shipped("cross-cloud.yaml"))
     with world.sessions() as session:
         found = estimates(session, rendered, world.adapters)
     assert set(found) == set(rendered.resources)
@@ -93,7 +84,7 @@ def test_every_estimate_is_decimal_money_to_the_cent(world: SandboxWorld) -> Non
 
 
 def _one(world: SandboxWorld, body: dict[str, Any]) -> tuple[SandboxCloud, DesiredResource]:
-    rendered = _render(world, {"resources": {"it": {"provider": "sandbox-aws", **body}}})
+    rendered = rendered_ok(world, {"resources": {"it": {"provider": "sandbox-aws", **body}}})
     return _sandbox(world, "sandbox-aws"), rendered.resources["it"]
 
 
@@ -132,7 +123,7 @@ def test_a_cloud_without_a_catalogue_has_no_estimate_rather_than_a_guess(world: 
         "web": {"provider": "aws-prod", "type": "instance", "size": "t3.micro", "image": "ami-12c6146b"},
         "disk": {"provider": "aws-prod", "type": "volume", "size": "50GB"},
     }}  # fmt: skip
-    rendered = _render(world, document)
+    rendered = rendered_ok(world, document)
     with world.sessions() as session:
         found = estimates(session, rendered, world.adapters)
     assert found["web"].monthly is None
@@ -142,7 +133,7 @@ def test_a_cloud_without_a_catalogue_has_no_estimate_rather_than_a_guess(world: 
 
 
 def test_a_provider_gone_since_rendering_has_no_estimate(world: SandboxWorld) -> None:
-    rendered = _render(world, shipped("booking-stack.yaml"))
+    rendered = rendered_ok(world, shipped("booking-stack.yaml"))
     gone = uuid.uuid4()
     moved = Rendered(resources={n: replace(r, provider_id=gone) for n, r in rendered.resources.items()},
                      outputs={}, parameters={})  # fmt: skip
@@ -153,8 +144,8 @@ def test_a_provider_gone_since_rendering_has_no_estimate(world: SandboxWorld) ->
 
 
 def test_a_larger_size_parameter_changes_only_the_web_tiers_estimate(world: SandboxWorld) -> None:
-    small = _render(world, shipped("booking-stack.yaml"))
-    large = _render(world, shipped("booking-stack.yaml"), {"web_size": "m5.xlarge"})
+    small = rendered_ok(world, shipped("booking-stack.yaml"))
+    large = rendered_ok(world, shipped("booking-stack.yaml"), {"web_size": "m5.xlarge"})
     with world.sessions() as session:
         before, after = estimates(session, small, world.adapters), estimates(session, large, world.adapters)
     hourly = _listed(_sandbox(world, "sandbox-aws"), "us-east-1", "m5.xlarge").hourly_price
