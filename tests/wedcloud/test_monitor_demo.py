@@ -4,37 +4,18 @@ step published on the stream's ``alerts`` topic."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from clouds.sandbox.world import build_world, save_world
 from control_plane.monitoring.settings import MonitorSettings
-from control_plane.services.sandbox import register_sandbox_providers
-from control_plane.store.db import make_engine, transaction
-from control_plane.store.migrate import upgrade
 from control_plane.store.monitoring_models import AlertRule, AlertTransition, MonitorAlert, StreamEvent
 from tests.demo_world import pinned_clock
 from wedcloud.cli.context import CliContext
 from wedcloud.cli.monitor import DEMO_RULE, _round, after_collection, prepare_sandbox_monitoring
 
 START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)  # the demo's start: the hot spot runs from +2 to +12 minutes
-
-
-@pytest.fixture
-def context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliContext:
-    monkeypatch.setenv("WEDCLOUD_HOME", str(tmp_path))
-    monkeypatch.setenv("WEDCLOUD_ENVIRONMENT", "test")
-    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
-    upgrade(engine)
-    save_world(engine, build_world(4, date(2026, 12, 6), date(2026, 10, 1)))
-    engine.dispose()
-    context = CliContext()
-    with transaction(context.sessions) as session:
-        register_sandbox_providers(session)
-    return context
 
 
 def test_the_demo_rule_takes_the_planted_resource_pending_firing_resolved(

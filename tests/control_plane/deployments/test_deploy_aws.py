@@ -6,21 +6,12 @@ asks to be retained."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from control_api.app import create_app
-from control_api.settings import ApiSettings
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
 from control_plane.security import Role
-from control_plane.services.api_keys import create_key
-from control_plane.store.db import make_engine
-from control_plane.store.migrate import upgrade
 from tests.control_api.conftest import Api
 from tests.control_plane.deployments.moto_listing import Moto
 
@@ -64,21 +55,6 @@ outputs:
 BIGGER_WITHOUT_BUCKET = BOOKING.replace("default: db.t3.micro", "default: db.t3.small").replace(
     BOOKING[BOOKING.index("  uploads:") : BOOKING.index("outputs:")], ""
 )
-
-
-@pytest.fixture
-def api(tmp_path: Path, store_url: str) -> Iterator[Api]:
-    """The API on a temporary home (as tests/control_api/conftest.py makes it), one key per role."""
-    settings = ApiSettings(home=tmp_path / "home", database_url=store_url, environment="test")
-    engine = make_engine(store_url)
-    upgrade(engine)
-    keys = {}
-    with Session(engine) as session, session.begin():
-        for role in Role:
-            _, keys[role] = create_key(session, name=f"test-{role.value}", role=role)
-    with TestClient(create_app(settings)) as client:
-        yield Api(client, engine, keys, settings.layout.root)
-    engine.dispose()
 
 
 @pytest.fixture
