@@ -4,14 +4,16 @@ An instance or database costs its size's on-demand list price per hour ×
 :data:`~control_plane.deployments.spec.HOURS_PER_MONTH` (× the desired capacity of an instance
 group: ``options.desired``, else ``options.min``, else 1), plus ``options.storage_gb`` at the
 block-storage price where the catalogue has one. A volume costs its GB at the block-storage price
-per GB-month; a bucket ``options.expected_gb`` at the object-storage price. Where the catalogue
-has no price the estimate says so (``monthly`` None) rather than guessing.
+per GB-month; a bucket ``options.expected_gb`` at the object-storage price. A real cloud whose
+adapter publishes no catalogue is priced from WedCloud's shipped list-price snapshot
+(``clouds.price_snapshot``: common instance types and block storage, approximate, and the basis
+says so). Where neither has a price the estimate says so (``monthly`` None) rather than guessing.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -19,6 +21,8 @@ from sqlalchemy.orm import Session
 
 from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType
 from clouds.errors import CloudError
+from clouds.price_snapshot import shipped
+from clouds.prices import CLOUDS, PriceList
 from clouds.sandbox.provider import SandboxCloud
 from control_plane.deployments.spec import HOURS_PER_MONTH, DesiredResource, Estimate, Rendered
 from control_plane.services.errors import ServiceError
@@ -32,11 +36,24 @@ POWERED = ("instance", "instance_group", "database")
 
 @dataclass(frozen=True)
 class StoragePrice:
-    """Per GB-month, in ``currency``, in one region."""
+    """Per GB-month, in ``currency``, in one region (None: not known)."""
 
-    block_gb_month: Decimal
-    object_gb_month: Decimal
+    block_gb_month: Decimal | None
+    object_gb_month: Decimal | None
     currency: str = DEFAULT_CURRENCY
+
+
+def snapshot_of(adapter: CloudProvider, region: str) -> PriceList | None:
+    """The shipped list-price snapshot of a real cloud's region (None for the sandbox, which has
+    its own catalogue, or a region the snapshot does not price)."""
+    kind = getattr(adapter, "kind", None)
+    if isinstance(adapter, SandboxCloud) or kind not in CLOUDS:
+        return None
+    return shipped(str(kind), region)
+
+
+def _snapshot_note(prices: PriceList) -> str:
+    return f" (WedCloud's shipped list-price snapshot of {prices.fetched_at:%Y-%m-%d}: approximate)"
 
 
 def storage_price(adapter: CloudProvider, region: str) -> StoragePrice | None:
@@ -49,7 +66,10 @@ def storage_price(adapter: CloudProvider, region: str) -> StoragePrice | None:
             return None
         prices = adapter.flavour.storage
         return StoragePrice(prices.block_gb_month * factor, prices.object_gb_month * factor)
-    return None
+    snapshot = snapshot_of(adapter, region)
+    if snapshot is None or snapshot.block_gb_month is None:
+        return None
+    return StoragePrice(snapshot.block_gb_month, None, snapshot.currency)
 
 
 def catalogue_of(adapter: CloudProvider, region: str) -> list[InstanceType] | str:
@@ -98,7 +118,7 @@ def _sized(desired: DesiredResource, catalogue: list[InstanceType] | str, storag
     monthly = found.hourly_price * HOURS_PER_MONTH * count
     basis = f"{count} × {desired.size} at {found.hourly_price.normalize()} {found.currency}/h × {HOURS_PER_MONTH} h"
     gb = _gb(desired.options.get("storage_gb"))
-    if gb and storage is not None:
+    if gb and storage is not None and storage.block_gb_month is not None:
         monthly += gb * count * storage.block_gb_month
         basis += f" + {count} × {gb} GB at {storage.block_gb_month.normalize()} {storage.currency}/GB-month"
     elif gb:
@@ -111,13 +131,13 @@ def _stored(desired: DesiredResource, storage: StoragePrice | None) -> Estimate:
         gb = _gb(desired.size.removesuffix("GB"))
         if gb is None:
             return Estimate(None, DEFAULT_CURRENCY, f"a volume's size is a number of GB, not {desired.size!r}")
-        if storage is None:
+        if storage is None or storage.block_gb_month is None:
             return Estimate(None, DEFAULT_CURRENCY, "no block-storage price in the catalogue")
         price = storage.block_gb_month
         return Estimate(_money(gb * price), storage.currency,
                         f"{gb} GB at {price.normalize()} {storage.currency}/GB-month")  # fmt: skip
     expected = _gb(desired.options.get("expected_gb"))
-    if storage is None:
+    if storage is None or storage.object_gb_month is None:
         return Estimate(None, DEFAULT_CURRENCY, "no object-storage price in the catalogue")
     if expected is None:
         return Estimate(Decimal("0.00"), storage.currency, "priced per GB stored; give options.expected_gb")
@@ -126,12 +146,21 @@ def _stored(desired: DesiredResource, storage: StoragePrice | None) -> Estimate:
                     f"{expected} GB expected at {price.normalize()} {storage.currency}/GB-month")  # fmt: skip
 
 
-def estimate(adapter: CloudProvider, desired: DesiredResource) -> Estimate:
-    """The monthly cost of one rendered resource from ``adapter``'s price catalogue."""
+def estimate(
+    adapter: CloudProvider, desired: DesiredResource, catalogue: list[InstanceType] | str | None = None
+) -> Estimate:
+    """The monthly cost of one rendered resource from ``adapter``'s price catalogue (``catalogue``:
+    the one :func:`catalogue_of` gave for its region already)."""
     storage = storage_price(adapter, desired.region)
     if desired.type in POWERED:
-        return _sized(desired, catalogue_of(adapter, desired.region), storage)
-    return _stored(desired, storage)
+        catalogue = catalogue_of(adapter, desired.region) if catalogue is None else catalogue
+        if isinstance(catalogue, str) and (snapshot := snapshot_of(adapter, desired.region)) is not None:
+            found = _sized(desired, list(snapshot.instance_types), storage)
+            return replace(found, basis=found.basis + _snapshot_note(snapshot))
+        return _sized(desired, catalogue, storage)
+    found = _stored(desired, storage)
+    snapshot = snapshot_of(adapter, desired.region)
+    return replace(found, basis=found.basis + _snapshot_note(snapshot)) if found.monthly and snapshot else found
 
 
 def estimates(session: Session, rendered: Rendered, adapter_for: AdapterFor) -> dict[str, Estimate]:
@@ -147,14 +176,10 @@ def estimates(session: Session, rendered: Rendered, adapter_for: AdapterFor) -> 
         if isinstance(adapter, str):
             out[name] = Estimate(None, DEFAULT_CURRENCY, adapter)
             continue
-        storage = storage_price(adapter, desired.region)
-        if desired.type in POWERED:
-            key = (desired.provider_id, desired.region)
-            if key not in catalogues:
-                catalogues[key] = catalogue_of(adapter, desired.region)
-            out[name] = _sized(desired, catalogues[key], storage)
-        else:
-            out[name] = _stored(desired, storage)
+        key = (desired.provider_id, desired.region)
+        if desired.type in POWERED and key not in catalogues:
+            catalogues[key] = catalogue_of(adapter, desired.region)
+        out[name] = estimate(adapter, desired, catalogues.get(key) if desired.type in POWERED else None)
     return out
 
 

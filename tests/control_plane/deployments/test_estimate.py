@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 
 from clouds.base import DATABASE_SERVICE, InstanceType
+from clouds.price_snapshot import shipped as shipped_prices
 from clouds.sandbox.provider import SandboxCloud
 from control_plane.crypto import Cipher
 from control_plane.deployments.estimate import capacity_of, estimate, estimates, total
@@ -115,21 +116,28 @@ def test_a_bucket_without_an_expected_size_is_zero_and_asks_for_one(world: Sandb
     )
 
 
-def test_a_cloud_without_a_catalogue_has_no_estimate_rather_than_a_guess(world: SandboxWorld) -> None:
+def test_a_cloud_without_a_catalogue_is_priced_from_the_shipped_snapshot_and_says_so(world: SandboxWorld) -> None:
     with world.sessions() as session, session.begin():
         create_cloud_provider(session, Cipher(secrets.token_bytes(32)), kind="aws", name="aws-prod",
                               default_region="eu-west-2")  # fmt: skip
     document = {"resources": {
         "web": {"provider": "aws-prod", "type": "instance", "size": "t3.micro", "image": "ami-12c6146b"},
         "disk": {"provider": "aws-prod", "type": "volume", "size": "50GB"},
+        "db": {"provider": "aws-prod", "type": "database", "size": "db.t3.micro", "options": {"engine": "postgres"}},
     }}  # fmt: skip
     rendered = rendered_ok(world, document)
     with world.sessions() as session:
         found = estimates(session, rendered, world.adapters)
-    assert found["web"].monthly is None
-    assert found["web"].basis.startswith("no price catalogue for eu-west-2: aws: the price catalogue")
-    assert found["disk"] == Estimate(None, "USD", "no block-storage price in the catalogue")
-    assert total(found) == {}
+    snapshot = shipped_prices("aws", "eu-west-2")
+    assert snapshot is not None
+    micro = snapshot.instance_type("t3.micro")
+    assert micro is not None
+    assert found["web"].monthly == (micro.hourly_price * HOURS_PER_MONTH).quantize(Decimal("0.01"))
+    assert snapshot.block_gb_month is not None
+    assert found["disk"].monthly == (snapshot.block_gb_month * 50).quantize(Decimal("0.01"))
+    assert all("shipped list-price snapshot" in found[name].basis for name in ("web", "disk"))
+    assert found["db"].monthly is None  # the snapshot prices no database class: no guess
+    assert found["db"].basis.startswith("db.t3.micro is not a database size")
 
 
 def test_a_provider_gone_since_rendering_has_no_estimate(world: SandboxWorld) -> None:
