@@ -47,6 +47,9 @@ _FIELD_KEYS = {"name": "", "type": "type", "subtype": "type", "region": "region"
                "options": "options", "image": "image", "network": "network", "tags": "tags"}  # fmt: skip
 
 
+RESERVED_TAG_PREFIX = "wedcloud:"  # the engine's attribution tags and the adapters' client tokens
+
+
 def cloud_name(deployment_name: str | None, logical: str) -> str:
     """The name a resource gets in its cloud, as the engine names it (``references.cloud_name``):
     ``<deployment>-<logical>`` in lowercase letters, digits and '-', at most 63 characters;
@@ -226,6 +229,9 @@ class _Renderer:
         for key, value in raw.items():
             if not isinstance(value, str):
                 self.problem(f"{at}/tags{pointer(key)}", f"a tag's value is text; quote {value!r}")
+            if str(key).lower().startswith(RESERVED_TAG_PREFIX):
+                self.problem(f"{at}/tags{pointer(key)}", f"tags starting {RESERVED_TAG_PREFIX!r} are WedCloud's own "
+                             "(attribution and client tokens); choose another key")  # fmt: skip
         tags, refs = self.expand({k: v for k, v in raw.items() if isinstance(v, str)}, f"{at}/tags", name, True)
         return {key: value if isinstance(value, str) else as_text(value) for key, value in tags.items()}, refs
 

@@ -291,3 +291,13 @@ def test_a_rendered_resource_knows_its_resource_type_and_subtype(world: SandboxW
     assert kinds == {"db": ("database", "database"), "web": ("compute", "instance_group"),
                      "uploads": ("storage", "bucket")}  # fmt: skip
     assert all(isinstance(r, DesiredResource) for r in result.resources.values())
+
+
+def test_a_tag_in_wedclouds_own_namespace_is_refused(world: SandboxWorld) -> None:
+    web = {"provider": "sandbox-aws", "type": "instance", "region": "us-east-1", "size": "t3.medium",
+           "tags": {"wedcloud:deployment": "someone-else"}}  # fmt: skip
+    document = {"resources": {"web": web}}
+    with world.sessions() as session:
+        found, problems = render(session, document=document, parameters={})
+    assert found is None
+    assert [p.pointer for p in problems] == ["/template/resources/web/tags/wedcloud:deployment"]
