@@ -98,7 +98,8 @@ def run_apply(
     failed = rolling_back
     if resumed:
         _settle(run, [s for s in steps if s.status == "started"])
-        failed = on_failure == "rollback"
+        # a step that had failed before the process died: the apply was failing already
+        failed = on_failure == "rollback" or any(s.status == "failed" for s in steps)
         if failed:
             _note(run, "on_failure is rollback: the interrupted apply is rolled back", level="warning")
     if not failed:

@@ -221,3 +221,18 @@ def test_every_log_line_is_published_on_the_deployments_topic(cloud: Cloud) -> N
     by_id = {line.id: line.message for line in lines}
     assert all(e.payload["message"] == by_id[e.payload["log_id"]] for e in published)
     assert "deployments" in events.TOPICS
+
+
+def test_a_paused_apply_whose_process_died_after_a_failure_stays_paused(cloud: Cloud) -> None:
+    deployment_id, operation_id = _crash_after_first_step_began(cloud, "failing", "pause")
+    with cloud.sessions() as session, session.begin():
+        session.execute(
+            update(DeploymentStep)
+            .where(DeploymentStep.operation_id == operation_id, DeploymentStep.seq == 0)
+            .values(status="failed", error={"type": "UnsupportedRequest", "detail": "refused"})
+        )
+    reconcile(cloud.sessions, cloud.adapters)
+    assert cloud.deployment(deployment_id).status == "paused"
+    statuses = [s.status for s in cloud.steps(operation_id)]
+    assert statuses == ["failed", "skipped", "skipped"]  # the failed step is not tried again
+    assert cloud.listing(deployment_id) == {}
