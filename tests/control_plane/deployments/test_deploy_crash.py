@@ -106,11 +106,26 @@ def _recorded(store_url: str, deployment_id: str, provider_id: str) -> tuple[lis
         engine.dispose()
 
 
-@pytest.mark.parametrize("on_failure", ["rollback", "pause"])
+# each on_failure once, each store once: a kill costs about 12 s, and the journal's logic is
+# covered on both stores for both values without a process (test_engine.py)
+@pytest.fixture(
+    params=[
+        pytest.param(("sqlite", "rollback"), id="sqlite-rollback"),
+        pytest.param(("postgresql", "pause"), id="postgresql-pause", marks=pytest.mark.integration),
+    ]
+)
+def case(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(the state store's URL, the deployment's on_failure)."""
+    store, on_failure = request.param
+    if store == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}", on_failure
+    return str(request.getfixturevalue("migrated_postgres_url")), on_failure
+
+
 def test_an_api_killed_between_two_steps_is_finished_or_rolled_back_with_nothing_lost_or_doubled(
-    tmp_path: Path, store_url: str, proxy: FaultProxy, moto_endpoint: str, on_failure: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    tmp_path: Path, case: tuple[str, str], proxy: FaultProxy, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_url, on_failure = case
     home = tmp_path / "home"
     home.mkdir()
     engine = make_engine(store_url)
