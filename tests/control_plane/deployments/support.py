@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider, ProvisionRequest, ResourceState
@@ -22,6 +22,7 @@ from control_plane.store.deployment_models import Deployment, DeploymentLog, Dep
 from control_plane.store.models import Operation, Provider
 from tests.control_plane.deployments import sandbox_world
 from wedcloud.home import HomeLayout
+from wedcloud.sqltypes import utcnow
 
 BOOKING = """
 parameters:
@@ -94,6 +95,20 @@ class Cloud:
         started = self.begin(service.begin_create, name=name, template=template, **kwargs)
         assert started.deployment is not None
         return started.deployment.id, self.run(started)
+
+    def die_during(self, operation_id: uuid.UUID, *, seqs: tuple[int, ...] | None = None) -> None:
+        """Leave ``operation_id`` as a process that died mid-apply does: its steps (those in
+        ``seqs``, else all) ``started``, the operation running under a lease that has expired."""
+        with self.sessions() as session, session.begin():
+            steps = update(DeploymentStep).where(DeploymentStep.operation_id == operation_id)
+            if seqs is not None:
+                steps = steps.where(DeploymentStep.seq.in_(seqs))
+            session.execute(steps.values(status="started"))
+            session.execute(
+                update(Operation)
+                .where(Operation.id == operation_id)
+                .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow())
+            )
 
     def deployment(self, deployment_id: uuid.UUID) -> Deployment:
         with self.sessions() as session:

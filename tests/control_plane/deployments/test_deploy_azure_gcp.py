@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from clouds.aws import credentials as aws_credentials
@@ -26,13 +26,11 @@ from control_plane.services.errors import InvalidRequest
 from control_plane.services.providers import adapter_for, create_cloud_provider
 from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.deployment_models import DeploymentStep
-from control_plane.store.models import Operation, Provider
+from control_plane.store.models import Provider
 from tests.control_plane.deployments.support import Cloud, Refusing
 from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator, Instance
 from wedcloud.home import HomeLayout
-from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 
@@ -240,13 +238,7 @@ def _repeated_after_a_crash(world: World, provider: str, template: str) -> None:
     assert operation.status == "succeeded", operation.error
     made = world.listing(provider)
     assert len(made) == 3
-    with world.cloud.sessions() as session, session.begin():
-        session.execute(update(DeploymentStep).where(DeploymentStep.operation_id == operation.id).values(
-            status="started"))  # fmt: skip
-        session.execute(
-            update(Operation).where(Operation.id == operation.id)
-            .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow())
-        )  # fmt: skip
+    world.cloud.die_during(operation.id)
     assert str(operation.id) in reconcile(world.cloud.sessions, world.adapters).resumed
     assert world.listing(provider) == made
     assert world.cloud.deployment(deployment_id).status == "deployed"

@@ -19,10 +19,9 @@ from control_plane.monitoring import events
 from control_plane.services.errors import Conflict
 from control_plane.services.reconciler import reconcile
 from control_plane.store.deployment_models import Deployment, DeploymentStep
-from control_plane.store.models import Operation, Provider, Resource
+from control_plane.store.models import Provider, Resource
 from control_plane.store.monitoring_models import StreamEvent
 from tests.control_plane.deployments.support import BOOKING, Cloud, Refusing, sandbox_cloud
-from wedcloud.sqltypes import utcnow
 
 SMALLER = BOOKING.replace("default: db.m5.large", "default: db.m5.xlarge")
 WITHOUT_BUCKET = SMALLER.split("  bucket:")[0] + "outputs:\n  db_endpoint: ${resources.db.endpoint}\n"
@@ -163,17 +162,7 @@ def _crash_after_first_step_began(cloud: Cloud, name: str, on_failure: str | Non
     started = cloud.begin(service.begin_create, name=name, template=BOOKING, parameters={}, on_failure=on_failure)
     assert started.operation is not None
     assert started.deployment is not None
-    with cloud.sessions() as session, session.begin():
-        first = session.scalar(
-            select(DeploymentStep).where(DeploymentStep.operation_id == started.operation.id, DeploymentStep.seq == 0)
-        )
-        assert first is not None
-        first.status = "started"
-        session.execute(
-            update(Operation)
-            .where(Operation.id == started.operation.id)
-            .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow())
-        )
+    cloud.die_during(started.operation.id, seqs=(0,))
     return started.deployment.id, started.operation.id
 
 
@@ -197,13 +186,7 @@ def test_after_a_crash_with_on_failure_pause_the_reconciler_finishes_the_apply(c
 
 def test_a_step_repeated_with_its_key_makes_nothing_twice(cloud: Cloud) -> None:
     deployment_id, operation = cloud.create()
-    with cloud.sessions() as session, session.begin():
-        session.execute(update(DeploymentStep).where(DeploymentStep.operation_id == operation.id).values(
-            status="started"))  # fmt: skip
-        session.execute(
-            update(Operation).where(Operation.id == operation.id)
-            .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow())
-        )  # fmt: skip
+    cloud.die_during(operation.id)
     with cloud.sessions() as session, session.begin():
         session.execute(update(Deployment).values(on_failure="pause"))
     reconcile(cloud.sessions, cloud.adapters)
