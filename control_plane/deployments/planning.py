@@ -161,7 +161,8 @@ def plan(rendered: Rendered, rows: list[DeploymentResource]) -> Plan:
     moving: set[str] = set()  # resources made anew in this apply: references to them are unknown until then
     for name, desired in rendered.resources.items():
         row = held_rows.get(name)
-        visible = {n: dict(r.attributes) for n, r in held_rows.items() if n not in moving}
+        # what its references read: what it depends on, as held now (not what this apply makes anew)
+        visible = {d: dict(held_rows[d].attributes) for d in desired.depends_on if d in held_rows and d not in moving}
         if row is None:
             action, changes = "create", []
         else:
