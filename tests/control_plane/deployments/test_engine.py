@@ -219,3 +219,24 @@ def test_a_paused_apply_whose_process_died_after_a_failure_stays_paused(cloud: C
     statuses = [s.status for s in cloud.steps(operation_id)]
     assert statuses == ["failed", "skipped", "skipped"]  # the failed step is not tried again
     assert cloud.listing(deployment_id) == {}
+
+
+def test_a_rollback_whose_process_died_is_finished_by_the_reconciler(cloud: Cloud) -> None:
+    deployment_id, operation = cloud.create(name="undoing")
+    assert len(cloud.listing(deployment_id)) == 3
+    # as a process leaves it that died while undoing a failed apply: one undo begun, the rest done
+    cloud.die_during(operation.id)
+    with cloud.sessions() as session, session.begin():
+        session.execute(update(DeploymentStep).where(DeploymentStep.operation_id == operation.id).values(status="done"))
+        session.execute(
+            update(DeploymentStep)
+            .where(DeploymentStep.operation_id == operation.id, DeploymentStep.seq == 0)
+            .values(status="undoing")
+        )
+        session.execute(
+            update(Deployment).where(Deployment.id == deployment_id).values(status="applying", current_version=None)
+        )
+    assert str(operation.id) in reconcile(cloud.sessions, cloud.adapters).resumed
+    assert cloud.listing(deployment_id) == {}
+    assert [s.status for s in cloud.steps(operation.id)] == ["undone", "undone", "undone"]
+    assert cloud.deployment(deployment_id).status == "failed"
