@@ -38,11 +38,6 @@ class ResourceState(StrEnum):
 
 
 HOUR = timedelta(hours=1)
-# What ``recent_metrics`` reports (the collector's vocabulary): percentages are the sample's
-# average, bytes and operations its total over the sample's period.
-LIVE_METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write")
-
-
 LIVE_METRICS = ("cpu", "memory", "network_in", "network_out", "disk_read", "disk_write")
 """The monitoring vocabulary (:meth:`CloudProvider.recent_metrics`, the collector's samples)."""
 LIVE_UNITS = {
@@ -161,18 +156,55 @@ class BillingExport:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A point-in-time copy of a data store (a disk, a database, an instance's disks).
+
+    ``region`` is where it is stored: a region, or a multi-region location (Google Cloud's
+    ``eu``, ``us``) from which it can be restored in any of that location's regions.
+    ``completed_at`` is when its data was whole (None while the cloud is still copying it);
+    ``source_snapshot_id`` is the snapshot it was copied from, for a cross-region copy."""
+
     id: str
     resource_id: str
     created_at: datetime
     size_gb: int | None = None
+    region: str | None = None
+    completed_at: datetime | None = None
+    state: str = "completed"  # pending | completed | failed
+    name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    source_snapshot_id: str | None = None
+    kind: str | None = None  # what it restores into: volume | database | instance
+
+
+SNAPSHOT_STATES = ("pending", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class DnsRecordSet:
+    """A DNS name that disaster recovery points at one region or another.
+
+    ``zone`` is the provider's zone: a Route 53 hosted zone id, Azure's
+    ``<resource group>/<zone name>``, a Cloud DNS managed zone name, or any name on the
+    sandbox. ``targets`` maps each region (or ``<provider>:<region>`` for a cold standby on
+    another cloud) to the value the record holds while that region serves: an address for A
+    and AAAA records, a host name for CNAME."""
+
+    zone: str
+    name: str
+    targets: Mapping[str, str]
+    type: str = "A"
+    ttl: int = 60
 
 
 @dataclass(frozen=True)
 class DnsRouting:
-    """Weighted routing of a DNS name to regional targets (weights sum to 100)."""
+    """Where a DNS name sends its traffic: weights by region (summing to 100); ``active`` is
+    the region that takes it all, when one does."""
 
     record: str
     weights: Mapping[str, int]
+    active: str | None = None
+    values: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,9 +272,58 @@ class CloudProvider(Protocol):
     def start(self, resource_id: str) -> CloudResource: ...
     def stop(self, resource_id: str) -> CloudResource: ...
     def terminate(self, resource_id: str) -> CloudResource: ...
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot: ...
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource: ...
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting: ...
+
+    # disaster recovery. Every call is safe to repeat: a name (snapshots, restored
+    # resources) or a client token identifies what an earlier call made.
+    def snapshot(self, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
+        """Take a snapshot of a disk, a database or an instance (its disks), in its region."""
+        ...
+
+    def copy_snapshot(
+        self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None
+    ) -> Snapshot:
+        """A copy of the snapshot stored in ``region`` (a cross-region backup). Where the cloud
+        stores a snapshot in a multi-region location that already serves ``region`` (Google
+        Cloud), the snapshot itself is the answer."""
+        ...
+
+    def describe_snapshot(self, snapshot_id: str) -> Snapshot: ...
+    def list_snapshots(
+        self, *, region: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> Iterator[Snapshot]:
+        """The account's own snapshots (in ``region``, carrying every tag of ``tags``)."""
+        ...
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Delete a snapshot (and what only it uses, such as an AMI's disk snapshots); one that
+        is gone already is not an error."""
+        ...
+
+    def restore(
+        self,
+        snapshot_id: str,
+        *,
+        region: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        size: str | None = None,
+    ) -> CloudResource:
+        """A new resource made from the snapshot in ``region``: a disk, a database or an
+        instance, by what the snapshot holds. ``size`` overrides the source's size (an instance
+        or database class); the new resource carries ``tags``. It may still be provisioning:
+        callers wait for it with :meth:`describe`. Sandbox resources report how long the cloud
+        takes to make them ready in ``details["ready_after_seconds"]``."""
+        ...
+
+    def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
+        """Send the name's traffic to ``records.targets[active]``, with the other targets as
+        standby where the cloud's DNS has failover routing (Route 53 failover records, with a
+        health check on ``health_check_url``). Repeating it changes nothing."""
+        ...
+
+    def dns_routing(self, records: DnsRecordSet) -> DnsRouting | None:
+        """Where the name sends its traffic now, or None if it has no record."""
+        ...
 
 
 class NotYetAdapted:
@@ -266,15 +347,6 @@ class NotYetAdapted:
 
     def price_catalogue(self, *, region: str) -> list[InstanceType]:
         raise UnsupportedRequest(f"{self.kind}: the price catalogue is not part of this adapter yet")
-
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        raise UnsupportedRequest(f"{self.kind}: snapshots belong to disaster recovery, not this adapter yet")
-
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
-        raise UnsupportedRequest(f"{self.kind}: restores belong to disaster recovery, not this adapter yet")
-
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
-        raise UnsupportedRequest(f"{self.kind}: DNS routing belongs to disaster recovery, not this adapter yet")
 
 
 METRICS_SCHEMA = pl.Schema(

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clouds.aws.provider import AwsCloud
-from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType, NotYetAdapted
+from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, InstanceType
 from clouds.errors import CloudError
 from clouds.sandbox.provider import SandboxCloud
 from control_plane.deployments.estimate import capacity_of, catalogue_of
@@ -229,8 +229,9 @@ def name_clashes(
 
 
 def _can_snapshot(adapter: CloudProvider) -> bool:
-    """Whether the adapter takes snapshots (a real cloud's adapter refuses until it does)."""
-    return getattr(type(adapter), "snapshot", None) is not NotYetAdapted.snapshot
+    """Whether the adapter takes snapshots (every adapter does since disaster recovery; a test
+    double or a future adapter may not)."""
+    return callable(getattr(adapter, "snapshot", None))
 
 
 def _provider_names(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
