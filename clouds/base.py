@@ -288,9 +288,7 @@ class CloudProvider(Protocol):
         ...
 
     def describe_snapshot(self, snapshot_id: str) -> Snapshot: ...
-    def list_snapshots(
-        self, *, region: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> Iterator[Snapshot]:
+    def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
         """The account's own snapshots (in ``region``, carrying every tag of ``tags``)."""
         ...
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from clouds.base import (
     HOUR,
@@ -22,7 +21,6 @@ from clouds.base import (
     BillingExport,
     CloudResource,
     ConnectionCheck,
-    DnsRouting,
     InstanceType,
     Problem,
     ProvisionRequest,
@@ -31,7 +29,6 @@ from clouds.base import (
     ResourceType,
     ScaleRequest,
     Service,
-    Snapshot,
 )
 from clouds.errors import AuthenticationFailed, InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from clouds.sandbox import live, state
@@ -39,6 +36,7 @@ from clouds.sandbox.blueprint import Kind, Workload
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.demand import hour_range, stable_hash
 from clouds.sandbox.exports import list_exports
+from clouds.sandbox.recovery import SandboxRecovery
 from clouds.sandbox.usage import Meter
 from clouds.sandbox.world import DEFAULT_WORLD, SandboxEvent, SandboxResource, World, load_world, state_since
 
@@ -63,7 +61,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class SandboxCloud:
+class SandboxCloud(SandboxRecovery):
     """One flavour of the sandbox world, seen as a provider account."""
 
     kind = "sandbox"
@@ -405,66 +403,3 @@ class SandboxCloud:
 
     def terminate(self, resource_id: str) -> CloudResource:
         return self._transition(resource_id, "terminate", ("running", "stopped", "available", "failed"), "terminated")
-
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        resource = self._resource(None, resource_id)
-        if resource.state == ResourceState.TERMINATED:
-            raise InvalidStateTransition(resource_id, resource.state, "snapshot")
-        now = self.clock()
-        snapshot_id = f"snap-{format(stable_hash(f'{resource_id}:{name}:{now.isoformat()}'), 'x')[:12]}"
-        size_gb = int(resource.spec.get("storage_gb", 0))
-        self._record(resource_id, "snapshotted", {"snapshot_id": snapshot_id, "name": name, "size_gb": size_gb})
-        return Snapshot(id=snapshot_id, resource_id=resource_id, created_at=now, size_gb=size_gb)
-
-    def restore(self, snapshot_id: str, *, region: str, name: str) -> CloudResource:
-        world = self._world()
-        found = next(
-            (e for e in world.events if e.event == "snapshotted" and e.detail.get("snapshot_id") == snapshot_id), None
-        )
-        if found is None:
-            raise ResourceNotFound(snapshot_id)
-        source = self._resource(world, found.resource_id)
-        resource_type, subtype = _TYPE_OF_KIND[source.kind]
-        return self.provision(
-            ProvisionRequest(
-                name=name,
-                resource_type=resource_type,
-                region=region,
-                size=source.size or f"{found.detail['size_gb']}GB",
-                account_id=source.account_id,
-                tags={**source.tags, "restored-from": snapshot_id},
-                options={
-                    "subtype": subtype,
-                    "storage_gb": found.detail["size_gb"],
-                    "workload": source.spec.get("workload"),
-                },
-            )
-        )
-
-    def set_dns_routing(self, record: str, weights: Mapping[str, int]) -> DnsRouting:
-        world = self._world()
-        unknown = [r for r in weights if r not in {p.region.id for p in self.flavour.regions}]
-        if unknown:
-            raise UnsupportedRequest(f"unknown regions in routing weights: {', '.join(unknown)}")
-        if sum(weights.values()) != 100 or any(w < 0 for w in weights.values()):
-            raise UnsupportedRequest("routing weights must be non-negative and sum to 100")
-        values = {"world": world.name, "record": record, "weights": dict(weights), "updated_at": self.clock()}
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        statement = dialect.insert(state.dns_records).values(**values)
-        with self.engine.begin() as connection:
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["world", "record"],
-                    set_={"weights": values["weights"], "updated_at": values["updated_at"]},
-                )
-            )
-        return DnsRouting(record=record, weights=dict(weights))
-
-    def dns_routing(self, record: str) -> DnsRouting | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(state.dns_records).where(
-                    state.dns_records.c.world == self.world_name, state.dns_records.c.record == record
-                )
-            ).one_or_none()
-        return None if row is None else DnsRouting(record=row.record, weights=dict(row.weights))

@@ -80,5 +80,27 @@ dns_records = Table(
     Column("record", String(253), primary_key=True),
     # target region -> weight, summing to 100
     Column("weights", JSON, nullable=False),
+    # the values the record holds (the active target's), when set through route_dns
+    Column("dns_values", JSON),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+snapshots = Table(
+    "sandbox_snapshots",
+    sandbox_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("world", String(64), ForeignKey("sandbox_worlds.name", ondelete="CASCADE"), nullable=False),
+    Column("flavour", String(8), nullable=False),
+    # the resource it was taken of (kept after that resource is terminated, as clouds do)
+    Column("resource_id", String(512), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("size_gb", Integer, nullable=False),
+    Column("tags", JSON, nullable=False),
+    # what a restore makes: size, workload, group bounds of the source
+    Column("source", JSON, nullable=False),
+    Column("copied_from", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("completed_at", UTCDateTime, nullable=False),
 )

@@ -320,3 +320,4 @@ class RecommendationRow(Base):
 
 from control_plane.store import deployment_models as deployment_models  # noqa: E402  (its tables join Base's metadata)
 from control_plane.store import monitoring_models as monitoring_models  # noqa: E402  (its tables join Base's metadata)
+from control_plane.store import recovery_models as recovery_models  # noqa: E402  (its tables join Base's metadata)

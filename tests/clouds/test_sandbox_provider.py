@@ -134,18 +134,6 @@ def test_snapshots_restore_into_another_region(cloud: SandboxCloud) -> None:
         cloud.restore("snap-missing", region="eu-west-1", name="x")
 
 
-def test_dns_weights_must_name_real_regions_and_sum_to_100(cloud: SandboxCloud) -> None:
-    cloud.set_dns_routing("app.wedsync.example", {"eu-west-2": 100})
-    cloud.set_dns_routing("app.wedsync.example", {"eu-west-2": 20, "eu-west-1": 80})
-    routing = cloud.dns_routing("app.wedsync.example")
-    assert routing is not None
-    assert routing.weights == {"eu-west-2": 20, "eu-west-1": 80}
-    with pytest.raises(UnsupportedRequest):
-        cloud.set_dns_routing("app.wedsync.example", {"eu-west-2": 50})
-    with pytest.raises(UnsupportedRequest):
-        cloud.set_dns_routing("app.wedsync.example", {"uksouth": 100})
-
-
 def test_metrics_come_back_in_the_long_format_and_only_while_running(cloud: SandboxCloud) -> None:
     stopped = next(r for r in cloud.list_resources() if r.name == "analytics-old")
     idle = next(r for r in cloud.list_resources() if r.name == "staging-old")
