@@ -35,10 +35,13 @@ def test_a_snapshot_copied_to_another_region_restores_there_with_its_tags(cloud:
     taken = cloud.snapshot(db.id, name="nightly", tags={"wedcloud:plan": "p1"})
     copy = cloud.copy_snapshot(taken.id, region="eu-west-1", name="nightly-eu-west-1", tags={"wedcloud:plan": "p1"})
     assert (taken.region, copy.region, copy.source_snapshot_id) == ("eu-west-2", "eu-west-1", taken.id)
-    assert copy.state == "completed" and copy.completed_at is not None and copy.kind == "database"
+    assert copy.state == "completed"
+    assert copy.completed_at is not None
+    assert copy.kind == "database"
     restored = cloud.restore(copy.id, region="eu-west-1", name="wedsync-db-dr", tags={"wedcloud:drill": "d1"})
     assert (restored.region, restored.size, restored.resource_type) == ("eu-west-1", db.size, ResourceType.DATABASE)
-    assert restored.tags["wedcloud:drill"] == "d1" and restored.tags["restored-from"] == copy.id
+    assert restored.tags["wedcloud:drill"] == "d1"
+    assert restored.tags["restored-from"] == copy.id
     with pytest.raises(ResourceNotFound):
         cloud.restore("snap-missing", region="eu-west-1", name="x")
 
@@ -95,6 +98,7 @@ def test_dns_routing_sends_all_traffic_to_the_active_target(cloud: SandboxCloud)
     moved = cloud.route_dns(RECORDS, active="eu-west-1")
     assert moved.weights == {"eu-west-2": 0, "eu-west-1": 100}
     read = cloud.dns_routing(RECORDS)
-    assert read is not None and (read.active, read.values) == ("eu-west-1", ("10.1.0.1",))
+    assert read is not None
+    assert (read.active, read.values) == ("eu-west-1", ("10.1.0.1",))
     with pytest.raises(UnsupportedRequest, match="not one of the record's targets"):
         cloud.route_dns(RECORDS, active="ap-south-1")
