@@ -1,0 +1,187 @@
+"""The steps drills, failovers and restores share: check readiness, restore every protected
+resource in a target region, wait until each is ready, and tear down what a run made.
+
+Every resource a run makes carries its tag (``wedcloud:drill=<run>``, ``wedcloud:failover=<run>``
+or ``wedcloud:restore=<run>``) and is noted in the journal as soon as the cloud answers. The
+teardown deletes what the journal names and then lists the region for anything else carrying
+the tag (made by a call whose answer was lost), and proves the result by listing again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from clouds.base import CloudProvider, ProvisionRequest, ResourceState, ResourceType
+from clouds.errors import CloudError, ResourceNotFound, UnsupportedRequest
+from control_plane.disaster_recovery import waits
+from control_plane.disaster_recovery.backups import newest_backups, recovery_point
+from control_plane.disaster_recovery.protected import serving_resources, split
+from control_plane.disaster_recovery.runs import PLAN_TAG, Run, StepFailed
+from control_plane.store.models import Resource
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan
+from wedcloud.sqltypes import utcnow
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resource to recover, and the snapshot in the target region to recover it from."""
+
+    resource_id: uuid.UUID
+    provider_id: uuid.UUID
+    cloud_id: str
+    name: str
+    subtype: str
+    size: str | None
+    details: dict[str, Any]
+    snapshot_id: str | None  # None: made again (stateless)
+    recovery_point: datetime | None
+    tags: dict[str, str]  # the source's own (not WedCloud's)
+
+
+def snapshot_in(backup: RecoveryBackup, region: str) -> str | None:
+    """The backup's snapshot that can be restored in ``region``: its copy there, or the snapshot
+    itself when it is stored there (or in a multi-region location that a copy named as such)."""
+    for copy in backup.copies:
+        if copy.get("region") == region:
+            return str(copy["snapshot_id"])
+    return backup.snapshot_id if backup.region == region else None
+
+
+def readiness(session: Session, plan: RecoveryPlan, provider_id: uuid.UUID, region: str,
+              *, within_rpo: bool) -> tuple[list[Source], list[str]]:  # fmt: skip
+    """What can be recovered in (provider, region) and every reason it cannot be yet."""
+    problems: list[str] = []
+    stateful, stateless, _other = split(serving_resources(session, plan))
+    if not (stateful or stateless):
+        problems.append("the plan protects no live resource: check its selection")
+    newest = newest_backups(session, plan)
+    now = utcnow()
+    sources = []
+    for row in stateful:
+        backup = newest.get(row.cloud_id)
+        if row.provider_id != provider_id:
+            problems.append(f"{row.name}: a {row.subtype} cannot be restored on another provider (cold standby "
+                            "takes stateless tiers only)")  # fmt: skip
+            continue
+        snapshot = snapshot_in(backup, region) if backup else None
+        point = recovery_point(plan, backup) if backup else None
+        if backup is None:
+            problems.append(f"{row.name}: no completed backup yet")
+        elif snapshot is None:
+            problems.append(f"{row.name}: its newest backup has no copy in {region} (turn on cross_region_copy)")
+        elif within_rpo and point is not None and (now - point).total_seconds() > plan.rpo_seconds:
+            age = (now - point).total_seconds()
+            problems.append(f"{row.name}: its newest backup is {age / 3600:.1f} h old, past the RPO "
+                            f"of {plan.rpo_seconds / 3600:.1f} h")  # fmt: skip
+        if snapshot is not None:
+            sources.append(_source(row, snapshot, point))
+    sources.extend(_source(row, None, None) for row in stateless)
+    return sources, problems
+
+
+def _source(row: Resource, snapshot_id: str | None, point: datetime | None) -> Source:
+    own = {k: str(v) for k, v in row.tags.items() if not str(k).startswith("wedcloud:")}
+    return Source(row.id, row.provider_id, row.cloud_id, row.name, row.subtype, row.size, dict(row.details),
+                  snapshot_id, point, own)  # fmt: skip
+
+
+def capacity_problems(adapter: CloudProvider, region: str, sources: list[Source]) -> tuple[list[str], list[str]]:
+    """(problems, warnings): each size the sources need that the region's catalogue lacks."""
+    try:
+        offered = {t.name for t in adapter.price_catalogue(region=region)}
+    except (UnsupportedRequest, CloudError) as exc:
+        return [], [f"sizes in {region} not checked: {exc}"]
+    missing = sorted({s.size for s in sources if s.size and not s.size.endswith("GB") and s.size not in offered})
+    return [f"{region} does not offer {size}" for size in missing], []
+
+
+def made_name(prefix: str, source: Source) -> str:
+    return f"{prefix}-{source.name}"[:63].rstrip("-")
+
+
+def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
+                prefix: str, keep_tags: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """Start a restore (or a provision) of every source in the target region, then wait for each
+    to be ready. The cloud works on them all at once; a sandbox restore's modelled time is the
+    step's ``cloud_seconds``. Each made resource is noted the moment the cloud answers.
+    ``keep_tags``: the copies also carry the sources' own tags (they take their place)."""
+    adapter = run.adapter(provider_id)
+    made: list[dict[str, Any]] = []
+    for source in sources:
+        name = made_name(prefix, source)
+        tags = {**(source.tags if keep_tags else {}), tag[0]: tag[1]}
+        if run.plan_id is not None:
+            tags[PLAN_TAG] = str(run.plan_id)
+        with run.step(f"restore {source.name} in {region}", source=source.cloud_id, snapshot_id=source.snapshot_id,
+                      made_name=name) as step:  # fmt: skip
+            resource = (
+                adapter.restore(source.snapshot_id, region=region, name=name, tags=tags)
+                if source.snapshot_id
+                else adapter.provision(_again(source, region, name, tags, run.run_id))
+            )
+            step["cloud_id"] = resource.id
+            step["cloud_seconds"] = float(resource.details.get("ready_after_seconds") or 0)
+            made.append({"cloud_id": resource.id, "name": resource.name, "source": source.cloud_id,
+                         "source_resource_id": str(source.resource_id), "subtype": resource.subtype,
+                         "cloud_seconds": step["cloud_seconds"], "recovery_point": source.recovery_point})  # fmt: skip
+    with run.step(f"wait until {len(made)} resource(s) in {region} are ready") as step:
+        ready = []
+        for item in made:
+            resource = waits.resource_ready(run, adapter, adapter.describe(item["cloud_id"]))
+            ready.append({"cloud_id": resource.id, "state": resource.state.value})
+        step["ready"] = ready
+        step["cloud_seconds"] = max((m["cloud_seconds"] for m in made), default=0.0)
+    return made
+
+
+def _again(source: Source, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID) -> ProvisionRequest:
+    options: dict[str, Any] = {"subtype": source.subtype, "client_token": f"{run_id.hex[:12]}-{source.cloud_id}"[-64:]}
+    for key in ("min", "max", "capacity", "demand_vcpus", "workload"):
+        if source.details.get(key) is not None:
+            options[key] = source.details[key]
+    if not source.size:
+        raise StepFailed(f"{source.name} has no size to make it again with")
+    return ProvisionRequest(name=name, resource_type=ResourceType.COMPUTE, region=region, size=source.size,
+                            tags=tags, options=options)  # fmt: skip
+
+
+def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str]) -> dict[str, Any]:
+    """Delete every resource in ``made`` and every other one in ``region`` carrying ``tag``, then
+    list the region again: the proof names what is left (nothing, when it worked)."""
+    adapter = run.adapter(provider_id)
+    deleted: list[str] = []
+    with run.step(f"delete what the run made in {region}", resources=made) as step:
+        tagged = [r.id for r in adapter.list_resources(region=region)
+                  if r.tags.get(tag[0]) == tag[1] and r.state != ResourceState.TERMINATED]  # fmt: skip
+        for cloud_id in dict.fromkeys([*made, *tagged]):
+            try:
+                if waits.terminated(run, adapter, cloud_id):
+                    deleted.append(cloud_id)
+            except ResourceNotFound:
+                continue
+        step["deleted"] = deleted
+    with run.step(f"list {region} to prove nothing is left") as step:
+        proof = _left(run, adapter, region, tag)
+        step["remaining"] = proof["remaining"]
+        if proof["remaining"]:
+            raise StepFailed(f"{len(proof['remaining'])} resource(s) carrying {tag[0]}={tag[1]} are still in {region}")
+    return {"deleted": deleted, **proof}
+
+
+def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str]) -> dict[str, Any]:
+    """Resources and snapshots still carrying the tag, waiting for deletions the cloud is finishing."""
+    deadline = run.monotonic() + run.wait_seconds
+    while True:
+        resources = [f"{r.subtype} {r.id} ({r.state.value})" for r in adapter.list_resources(region=region)
+                     if r.tags.get(tag[0]) == tag[1] and r.state != ResourceState.TERMINATED]  # fmt: skip
+        snapshots = [f"snapshot {s.id}" for s in adapter.list_snapshots(region=region, tags={tag[0]: tag[1]})]
+        remaining = resources + snapshots
+        if not remaining or run.monotonic() > deadline:
+            return {"listed_at": utcnow().isoformat(), "region": region, "remaining": remaining,
+                    "listed": "resources and snapshots"}  # fmt: skip
+        run.sleep(run.poll_seconds)

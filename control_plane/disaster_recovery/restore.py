@@ -1,0 +1,138 @@
+"""A restore: data stores back from a chosen backup (the newest, a named one, or the newest
+before a point in time), into new resources (the default) or in place of the old ones.
+
+New resources carry the old ones' own tags and ``wedcloud:restore=<run>``, and are added to the
+inventory. In place (admin, with ``confirm``): once every new resource is ready, each old one
+is snapshotted (``before-restore``, kept) and then terminated, and a plan serving from them
+serves from the new ones. If a restore fails, what the run made is deleted, and the old
+resources are untouched.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clouds.errors import CloudError
+from control_plane.disaster_recovery import waits
+from control_plane.disaster_recovery.backups import recovery_point
+from control_plane.disaster_recovery.failover import _adopt
+from control_plane.disaster_recovery.protected import serving_resources, split
+from control_plane.disaster_recovery.recover import Source, restore_all, snapshot_in, teardown
+from control_plane.disaster_recovery.runs import RESTORE_TAG, Run, StepFailed, timeline
+from control_plane.services.errors import InvalidRequest, NotFound
+from control_plane.store.models import Resource
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
+
+
+def chosen_backup(session: Session, resource: Resource, *, backup_id: uuid.UUID | None,
+                  before: datetime | None) -> RecoveryBackup | None:  # fmt: skip
+    query = select(RecoveryBackup).where(RecoveryBackup.cloud_id == resource.cloud_id,
+                                         RecoveryBackup.provider_id == resource.provider_id,
+                                         RecoveryBackup.status == "completed")  # fmt: skip
+    if backup_id is not None:
+        return session.scalar(query.where(RecoveryBackup.id == backup_id))
+    if before is not None:
+        query = query.where(RecoveryBackup.completed_at <= before)
+    return session.scalar(query.order_by(RecoveryBackup.taken_at.desc()).limit(1))
+
+
+def sources_for(session: Session, request: dict[str, Any]) -> tuple[list[Source], str, uuid.UUID]:
+    """What the restore brings back, the region it goes to, and its provider; InvalidRequest naming
+    the field when a resource has no backup that fits."""
+    backup_id = uuid.UUID(request["backup_id"]) if request.get("backup_id") else None
+    before = datetime.fromisoformat(request["point_in_time"]) if request.get("point_in_time") else None
+    if request.get("resource_id"):
+        resource = session.get(Resource, uuid.UUID(request["resource_id"]))
+        if resource is None:
+            raise NotFound(f"no resource with id {request['resource_id']}")
+        resources = [resource]
+    else:
+        plan = session.get(RecoveryPlan, uuid.UUID(request["plan_id"]))
+        if plan is None:
+            raise NotFound(f"no disaster-recovery plan with id {request['plan_id']}")
+        resources, _, _ = split(serving_resources(session, plan))
+        if not resources:
+            raise InvalidRequest("the plan protects no data store to restore",
+                                 errors=[{"pointer": "/plan_id", "message": "protects no data store"}])  # fmt: skip
+    region = request.get("region") or resources[0].region
+    sources, problems = [], []
+    for resource in resources:
+        backup = chosen_backup(session, resource, backup_id=backup_id, before=before)
+        snapshot = snapshot_in(backup, region) if backup else None
+        if backup is None:
+            field = "/backup_id" if backup_id else "/point_in_time" if before else "/resource_id"
+            problems.append({"pointer": field, "message": f"{resource.name} has no completed backup that fits"})
+        elif snapshot is None:
+            problems.append({"pointer": "/region", "message": f"the backup of {resource.name} has no copy in {region}"})
+        else:
+            own = {k: str(v) for k, v in resource.tags.items() if not str(k).startswith("wedcloud:")}
+            plan = session.get(RecoveryPlan, backup.plan_id)
+            point = recovery_point(plan, backup) if plan else backup.completed_at
+            sources.append(Source(resource.id, resource.provider_id, resource.cloud_id, resource.name,
+                                  resource.subtype, resource.size, dict(resource.details), snapshot,
+                                  point or backup.completed_at, own))  # fmt: skip
+    if problems:
+        raise InvalidRequest("; ".join(p["message"] for p in problems), errors=problems)
+    return sources, region, resources[0].provider_id
+
+
+def run_restore(run: Run) -> dict[str, Any]:
+    with run.sessions() as session:
+        row = session.get(RecoveryRun, run.run_id)
+        assert row is not None
+        request = dict(row.request)
+        sources, region, provider_id = sources_for(session, request)
+    in_place = request.get("mode") == "replace"
+    tag = (RESTORE_TAG, str(run.run_id))
+    made: list[dict[str, Any]] = []
+    try:
+        made = restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
+                           prefix=request.get("name") or f"restored-{run.run_id.hex[:6]}", keep_tags=True)  # fmt: skip
+    except (StepFailed, CloudError) as exc:
+        try:
+            cleanup = teardown(run, [m["cloud_id"] for m in made], provider_id=provider_id, region=region, tag=tag)
+        except (StepFailed, CloudError) as again:
+            cleanup = {"error": str(again)}
+        report = {"summary": f"restore failed ({exc}); what it made was deleted", "cleanup": cleanup,
+                  "steps": timeline(run.steps())}  # fmt: skip
+        return run.finish(status="failed", report=report, error=str(exc))
+    new_ids = _adopt(run, provider_id, made)
+    replaced = _replace(run, sources, new_ids) if in_place else []
+    verb = "replaced" if in_place else "restored"
+    report = {"summary": f"{len(made)} resource(s) {verb} in {region}", "region": region, "resources": new_ids,
+              "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made], "replaced": replaced,
+              "steps": timeline(run.steps())}  # fmt: skip
+    return run.finish(status="succeeded", report=report)
+
+
+def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[str, Any]]:
+    """Snapshot and terminate each old resource; a plan serving from them serves from the new."""
+    replaced = []
+    for source, new_id in zip(sources, new_ids, strict=True):
+        adapter = run.adapter(source.provider_id)
+        with run.step(f"replace {source.name}", old=source.cloud_id, new=new_id) as step:
+            kept = waits.snapshot_whole(run, adapter, adapter.snapshot(
+                source.cloud_id, name=f"before-restore-{run.run_id.hex[:8]}-{source.name}"[:63],
+                tags={RESTORE_TAG: str(run.run_id)},
+            ))  # fmt: skip
+            step["kept_snapshot"] = kept.id
+            waits.terminated(run, adapter, source.cloud_id)
+        replaced.append({"old": source.cloud_id, "new_resource_id": new_id, "kept_snapshot": kept.id})
+        with run.sessions() as session:
+            old = session.get(Resource, source.resource_id)
+            if old is not None:
+                old.state, old.desired_state = "terminated", "terminated"
+            for plan in session.scalars(select(RecoveryPlan)):
+                old_id = str(source.resource_id)
+                if old_id in plan.serving:
+                    plan.serving = [new_id if i == old_id else i for i in plan.serving]
+                listed = [str(i) for i in plan.protected.get("resource_ids") or []]
+                if old_id in listed:
+                    plan.protected = {**plan.protected, "resource_ids": [new_id if i == old_id else i for i in listed]}
+            session.commit()
+    return replaced
