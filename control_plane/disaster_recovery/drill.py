@@ -49,8 +49,8 @@ def run_drill(run: Run) -> dict[str, Any]:
             if problems:
                 step["problems"] = problems
                 raise StepFailed("; ".join(problems))
-        made = restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
-                           prefix=f"drill-{run.run_id.hex[:6]}")  # fmt: skip
+        restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
+                           prefix=f"drill-{run.run_id.hex[:6]}", made=made)  # fmt: skip
     except (StepFailed, CloudError) as exc:
         failure = str(exc)
     healthy_at = run.monotonic()

@@ -73,8 +73,8 @@ def run_failover(run: Run) -> dict[str, Any]:
                       "warnings": warnings, "steps": timeline(run.steps())}  # fmt: skip
             return run.finish(status="succeeded", report=report)
         _set_status(run, "failing_over")
-        made = restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
-                           prefix=f"dr-{run.run_id.hex[:6]}", keep_tags=True)  # fmt: skip
+        restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
+                           prefix=f"dr-{run.run_id.hex[:6]}", made=made, keep_tags=True)  # fmt: skip
         if records is not None:
             dns = run.adapter(dns_provider)
             with run.step(f"switch {records.name} to {region}") as step:

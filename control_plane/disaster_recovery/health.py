@@ -11,9 +11,12 @@ from control_plane.disaster_recovery.waits import READY
 from control_plane.services.health import http_health
 
 
+PAUSE_SECONDS = 2.0  # between two tries of a health check
+
+
 def probe(url: str, *, attempts: int = 3) -> tuple[bool, str]:
     """GET the health-check URL until it answers 2xx, up to ``attempts`` tries."""
-    return http_health(url, attempts=attempts, pause_seconds=1.0)
+    return http_health(url, attempts=attempts, pause_seconds=PAUSE_SECONDS)
 
 
 def source_up(run: Run, *, url: str | None) -> tuple[bool, str]:

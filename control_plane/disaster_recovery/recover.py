@@ -105,13 +105,13 @@ def made_name(prefix: str, source: Source) -> str:
 
 
 def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
-                prefix: str, keep_tags: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+                prefix: str, made: list[dict[str, Any]], keep_tags: bool = False) -> None:  # fmt: skip
     """Start a restore (or a provision) of every source in the target region, then wait for each
     to be ready. The cloud works on them all at once; a sandbox restore's modelled time is the
     step's ``cloud_seconds``. Each made resource is noted the moment the cloud answers.
-    ``keep_tags``: the copies also carry the sources' own tags (they take their place)."""
+    Each is appended to ``made`` as it is made, so a caller that catches a failure knows what to
+    delete. ``keep_tags``: the copies also carry the sources' own tags (they take their place)."""
     adapter = run.adapter(provider_id)
-    made: list[dict[str, Any]] = []
     for source in sources:
         name = made_name(prefix, source)
         tags = {**(source.tags if keep_tags else {}), tag[0]: tag[1]}
@@ -136,7 +136,6 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
             ready.append({"cloud_id": resource.id, "state": resource.state.value})
         step["ready"] = ready
         step["cloud_seconds"] = max((m["cloud_seconds"] for m in made), default=0.0)
-    return made
 
 
 def _again(source: Source, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID) -> ProvisionRequest:

@@ -91,8 +91,9 @@ def run_restore(run: Run) -> dict[str, Any]:
     tag = (RESTORE_TAG, str(run.run_id))
     made: list[dict[str, Any]] = []
     try:
-        made = restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
-                           prefix=request.get("name") or f"restored-{run.run_id.hex[:6]}", keep_tags=True)  # fmt: skip
+        prefix = request.get("name") or f"restored-{run.run_id.hex[:6]}"
+        restore_all(run, sources, provider_id=provider_id, region=region, tag=tag, prefix=prefix, made=made,
+                    keep_tags=True)  # fmt: skip
     except (StepFailed, CloudError) as exc:
         try:
             cleanup = teardown(run, [m["cloud_id"] for m in made], provider_id=provider_id, region=region, tag=tag)

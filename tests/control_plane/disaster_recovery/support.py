@@ -1,0 +1,98 @@
+"""The booking stack deployed on the sandbox, a plan protecting it, and ways to drive disaster
+recovery through the service layer as the API does (begin in one transaction, run the work)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from control_plane.disaster_recovery import plans, service
+from control_plane.disaster_recovery.spec import PlanSpec
+from control_plane.services import operations
+from control_plane.store.models import Operation
+from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
+from tests.control_plane.deployments.support import Cloud, sandbox_cloud
+
+PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
+ROUTING = {"zone": "wedsync", "name": "api.wedsync.example.", "type": "A", "ttl": 60,
+           "targets": {PRIMARY: "203.0.113.10", STANDBY: "198.51.100.20"}}  # fmt: skip
+
+
+@dataclass
+class Recovery:
+    """A sandbox world with the booking stack deployed (a database, a web group and a bucket in
+    eu-west-2 of ``sandbox-aws``) and what the tests need to drive disaster recovery."""
+
+    cloud: Cloud
+    deployment_id: uuid.UUID
+
+    def spec(self, **changes: Any) -> PlanSpec:
+        body: dict[str, Any] = {
+            "name": "booking",
+            "primary_provider_id": str(self.cloud.provider().id),
+            "primary_region": PRIMARY,
+            "dr_targets": [{"region": STANDBY}],
+            "protected": {"deployment_id": str(self.deployment_id)},
+            "rto_seconds": 3600,
+            "rpo_seconds": 4 * 3600,
+            "routing": ROUTING,
+        }
+        body.update(changes)
+        return PlanSpec.model_validate(body)
+
+    def plan(self, **changes: Any) -> uuid.UUID:
+        with self.cloud.sessions() as session, session.begin():
+            return plans.create_plan(session, spec=self.spec(**changes), actor="tester",
+                                     adapter_for=self.cloud.adapters).id  # fmt: skip
+
+    def begin(self, call: Callable[..., service.Started], **kwargs: Any) -> service.Started:
+        kwargs.setdefault("actor", "tester")
+        kwargs.setdefault("idempotency_key", None)
+        kwargs.setdefault("adapter_for", self.cloud.adapters)
+        with self.cloud.sessions() as session, session.begin():
+            return call(session, **kwargs)
+
+    def run(self, started: service.Started) -> tuple[Operation, RecoveryRun]:
+        assert started.work is not None
+        operations.execute(self.cloud.sessions, started.operation.id, started.work)
+        with self.cloud.sessions() as session:
+            operation = session.get(Operation, started.operation.id)
+            run = session.get(RecoveryRun, started.run.id)
+            assert operation is not None
+            assert run is not None
+            return operation, run
+
+    def backup(self, plan_id: uuid.UUID) -> RecoveryRun:
+        return self.run(self.begin(service.begin_backup, plan_id=plan_id))[1]
+
+    def drill(self, plan_id: uuid.UUID) -> RecoveryRun:
+        return self.run(self.begin(service.begin_drill, plan_id=plan_id, region=None))[1]
+
+    def failover(self, plan_id: uuid.UUID, **kwargs: Any) -> RecoveryRun:
+        kwargs.setdefault("region", None)
+        kwargs.setdefault("reason", "the primary region is down")
+        kwargs.setdefault("dry_run", False)
+        return self.run(self.begin(service.begin_failover, plan_id=plan_id, **kwargs))[1]
+
+    def stored_plan(self, plan_id: uuid.UUID) -> RecoveryPlan:
+        with self.cloud.sessions() as session:
+            found = session.get(RecoveryPlan, plan_id)
+            assert found is not None
+            return found
+
+    def steps(self, run_id: uuid.UUID) -> list[RecoveryStep]:
+        with self.cloud.sessions() as session:
+            query = select(RecoveryStep).where(RecoveryStep.run_id == run_id).order_by(RecoveryStep.seq)
+            return list(session.scalars(query))
+
+
+def booking_recovery(engine: Engine, root: Path) -> Recovery:
+    cloud = sandbox_cloud(engine, root)
+    deployment_id, operation = cloud.create()
+    assert operation.status == "succeeded", operation.error
+    return Recovery(cloud, deployment_id)
