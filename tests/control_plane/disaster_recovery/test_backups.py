@@ -1,0 +1,105 @@
+"""Backups on the sandbox: a snapshot and a cross-region copy per data store, the RPO they give,
+retention, and a backup whose process died resumed without taking anything twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select, update
+
+from control_plane.disaster_recovery import service
+from control_plane.disaster_recovery.backups import rpo_now
+from control_plane.services import operations
+from control_plane.store.models import Operation
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryRun
+from tests.control_plane.disaster_recovery.support import PRIMARY, STANDBY, Recovery, booking_recovery
+
+
+@pytest.fixture
+def dr(engine: Engine, tmp_path: Path) -> Recovery:
+    return booking_recovery(engine, tmp_path)
+
+
+def _backups(dr: Recovery, plan_id: object) -> list[RecoveryBackup]:
+    with dr.cloud.sessions() as session:
+        query = select(RecoveryBackup).where(RecoveryBackup.plan_id == plan_id).order_by(RecoveryBackup.taken_at)
+        return list(session.scalars(query))
+
+
+def test_a_backup_snapshots_each_data_store_and_copies_it_to_the_dr_region(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    run = dr.backup(plan_id)
+    assert run.status == "succeeded", run.error
+    (backup,) = _backups(dr, plan_id)  # the database; the web group is stateless, the bucket not snapshotted
+    assert (backup.resource_name, backup.region, backup.status) == ("booking-db", PRIMARY, "completed")
+    assert [c["region"] for c in backup.copies] == [STANDBY]
+    snapshots = {s.id: s for s in dr.cloud.adapter().list_snapshots(tags={"wedcloud:plan": str(plan_id)})}
+    assert set(snapshots) == {backup.snapshot_id, backup.copies[0]["snapshot_id"]}
+    assert snapshots[backup.copies[0]["snapshot_id"]].region == STANDBY
+
+
+def test_the_rpo_is_the_age_of_the_newest_cross_region_copy(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    with dr.cloud.sessions() as session:
+        assert rpo_now(session, dr.stored_plan(plan_id)) is None  # nothing backed up: no recovery point
+    dr.backup(plan_id)
+    (backup,) = _backups(dr, plan_id)
+    assert backup.copied_at is not None
+    later = backup.copied_at + timedelta(hours=5)
+    with dr.cloud.sessions() as session:
+        rpo = rpo_now(session, dr.stored_plan(plan_id), later)
+    assert rpo is not None
+    assert (rpo.seconds, rpo.resource) == (5 * 3600, "booking-db")
+
+
+def test_retention_keeps_the_newest_backups_and_deletes_the_others_snapshots(dr: Recovery) -> None:
+    plan_id = dr.plan(backup={"schedule": "0 */4 * * *", "retention_count": 2, "cross_region_copy": True})
+    runs = [dr.backup(plan_id) for _ in range(3)]
+    assert [r.status for r in runs] == ["succeeded"] * 3
+    rows = _backups(dr, plan_id)
+    assert [r.status for r in rows] == ["expired", "completed", "completed"]
+    left = {s.id for s in dr.cloud.adapter().list_snapshots(tags={"wedcloud:plan": str(plan_id)})}
+    assert rows[0].snapshot_id not in left
+    assert rows[0].copies[0]["snapshot_id"] not in left
+    assert len(left) == 4  # two backups, each a snapshot and its copy
+
+
+class Died(BaseException):
+    """The process stops: nothing below the operation runner catches it."""
+
+
+def test_a_backup_whose_process_died_after_its_snapshot_is_resumed_without_a_second_one(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = dr.plan()
+    started = dr.begin(service.begin_backup, plan_id=plan_id)
+    adapter_type = type(dr.cloud.adapter())
+
+    def die(self: object, *args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patched:
+        patched.setattr(adapter_type, "copy_snapshot", die)
+        with pytest.raises(Died):
+            operations.execute(dr.cloud.sessions, started.operation.id, started.work)
+    with dr.cloud.sessions() as session, session.begin():  # as the dead process left it
+        session.execute(update(Operation).where(Operation.id == started.operation.id)
+                        .values(status="running", lease_owner="a-dead-process"))  # fmt: skip
+    taken = {s.id for s in dr.cloud.adapter().list_snapshots()}
+    assert len(taken) == 1
+    resumed = service.run_work(dr.cloud.adapters, started.operation.id)
+    with dr.cloud.sessions() as session:
+        result = resumed(session)
+        session.commit()
+    assert result["status"] == "succeeded"
+    now = {s.id for s in dr.cloud.adapter().list_snapshots()}
+    assert taken < now
+    assert len(now) == 2  # the same snapshot, and its copy: nothing taken twice
+    (backup,) = _backups(dr, plan_id)
+    assert backup.status == "completed"
+    with dr.cloud.sessions() as session:
+        run = session.get(RecoveryRun, started.run.id)
+        assert run is not None
+        assert run.status == "succeeded"
