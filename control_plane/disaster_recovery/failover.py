@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from clouds.base import DnsRecordSet
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
-from control_plane.disaster_recovery.recover import capacity_problems, readiness, restore_all, teardown
+from control_plane.disaster_recovery.recover import readiness, restore_all, target_sizes, teardown
 from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
 from control_plane.services import inventory
 from control_plane.store.models import Resource
@@ -61,7 +61,7 @@ def run_failover(run: Run) -> dict[str, Any]:
         with run.step(f"check readiness in {region}") as step:
             with run.sessions() as session:
                 sources, problems = readiness(session, run.plan(session), provider_id, region, within_rpo=True)
-            lacking, warnings = capacity_problems(run.adapter(provider_id), region, sources)
+            sized, lacking, warnings = target_sizes(run, sources, provider_id, region)
             problems += lacking
             step.update(sources=[s.cloud_id for s in sources], problems=problems, warnings=warnings)
             if problems:
@@ -74,7 +74,7 @@ def run_failover(run: Run) -> dict[str, Any]:
             return run.finish(status="succeeded", report=report)
         _set_status(run, "failing_over")
         restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
-                           prefix=f"dr-{run.run_id.hex[:6]}", made=made, keep_tags=True)  # fmt: skip
+                           prefix=f"dr-{run.run_id.hex[:6]}", made=made, sized=sized, keep_tags=True)  # fmt: skip
         if records is not None:
             dns = run.adapter(dns_provider)
             with run.step(f"switch {records.name} to {region}") as step:

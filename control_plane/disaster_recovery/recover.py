@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider, ProvisionRequest, ResourceState, ResourceType
-from clouds.errors import CloudError, ResourceNotFound, UnsupportedRequest
-from control_plane.disaster_recovery import waits
+from clouds.errors import ResourceNotFound
+from control_plane.disaster_recovery import sizes, waits
 from control_plane.disaster_recovery.backups import newest_backups, recovery_point
 from control_plane.disaster_recovery.protected import serving_resources, split
 from control_plane.disaster_recovery.runs import PLAN_TAG, Run, StepFailed
@@ -37,6 +37,7 @@ class Source:
     name: str
     subtype: str
     size: str | None
+    region: str
     details: dict[str, Any]
     snapshot_id: str | None  # None: made again (stateless)
     recovery_point: datetime | None
@@ -86,18 +87,34 @@ def readiness(session: Session, plan: RecoveryPlan, provider_id: uuid.UUID, regi
 
 def _source(row: Resource, snapshot_id: str | None, point: datetime | None) -> Source:
     own = {k: str(v) for k, v in row.tags.items() if not str(k).startswith("wedcloud:")}
-    return Source(row.id, row.provider_id, row.cloud_id, row.name, row.subtype, row.size, dict(row.details),
-                  snapshot_id, point, own)  # fmt: skip
+    return Source(row.id, row.provider_id, row.cloud_id, row.name, row.subtype, row.size, row.region,
+                  dict(row.details), snapshot_id, point, own)  # fmt: skip
 
 
-def capacity_problems(adapter: CloudProvider, region: str, sources: list[Source]) -> tuple[list[str], list[str]]:
-    """(problems, warnings): each size the sources need that the region's catalogue lacks."""
-    try:
-        offered = {t.name for t in adapter.price_catalogue(region=region)}
-    except (UnsupportedRequest, CloudError) as exc:
-        return [], [f"sizes in {region} not checked: {exc}"]
-    missing = sorted({s.size for s in sources if s.size and not s.size.endswith("GB") and s.size not in offered})
-    return [f"{region} does not offer {size}" for size in missing], []
+def target_sizes(run: Run, sources: list[Source], provider_id: uuid.UUID, region: str
+                 ) -> tuple[dict[str, str | None], list[str], list[str]]:  # fmt: skip
+    """Each source's size in the target region (by cloud id; None: the snapshot's own), with the
+    problems (a size the region does not offer, no equivalent on a cold standby) and warnings
+    (a catalogue that cannot be read: sizes unchecked)."""
+    target = sizes.catalogue(run.adapter(provider_id), region)
+    offered = {t.name for t in target}
+    chosen: dict[str, str | None] = {}
+    problems: list[str] = []
+    warnings = [] if target else [f"sizes in {region} not checked: the provider publishes no catalogue there"]
+    for source in sources:
+        if not source.size or source.size.endswith("GB"):
+            chosen[source.cloud_id] = None
+        elif source.provider_id == provider_id:
+            chosen[source.cloud_id] = source.size
+            if target and source.size not in offered:
+                problems.append(f"{region} does not offer {source.size} ({source.name})")
+        else:
+            own = sizes.catalogue(run.adapter(source.provider_id), source.region)
+            found = sizes.equivalent(source.size, own, target)
+            chosen[source.cloud_id] = found
+            if found is None:
+                problems.append(f"no size in {region} of the standby provider holds {source.size} ({source.name})")
+    return chosen, problems, warnings
 
 
 def made_name(prefix: str, source: Source) -> str:
@@ -105,7 +122,8 @@ def made_name(prefix: str, source: Source) -> str:
 
 
 def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
-                prefix: str, made: list[dict[str, Any]], keep_tags: bool = False) -> None:  # fmt: skip
+                prefix: str, made: list[dict[str, Any]], sized: dict[str, str | None],
+                keep_tags: bool = False) -> None:  # fmt: skip
     """Start a restore (or a provision) of every source in the target region, then wait for each
     to be ready. The cloud works on them all at once; a sandbox restore's modelled time is the
     step's ``cloud_seconds``. Each made resource is noted the moment the cloud answers.
@@ -119,10 +137,11 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
             tags[PLAN_TAG] = str(run.plan_id)
         with run.step(f"restore {source.name} in {region}", source=source.cloud_id, snapshot_id=source.snapshot_id,
                       made_name=name) as step:  # fmt: skip
+            size = sized.get(source.cloud_id)
             resource = (
-                adapter.restore(source.snapshot_id, region=region, name=name, tags=tags)
+                adapter.restore(source.snapshot_id, region=region, name=name, tags=tags, size=size)
                 if source.snapshot_id
-                else adapter.provision(_again(source, region, name, tags, run.run_id))
+                else adapter.provision(_again(source, size, region, name, tags, run.run_id))
             )
             step["cloud_id"] = resource.id
             step["cloud_seconds"] = float(resource.details.get("ready_after_seconds") or 0)
@@ -138,14 +157,15 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
         step["cloud_seconds"] = max((m["cloud_seconds"] for m in made), default=0.0)
 
 
-def _again(source: Source, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID) -> ProvisionRequest:
+def _again(source: Source, size: str | None, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID
+           ) -> ProvisionRequest:  # fmt: skip
     options: dict[str, Any] = {"subtype": source.subtype, "client_token": f"{run_id.hex[:12]}-{source.cloud_id}"[-64:]}
     for key in ("min", "max", "capacity", "demand_vcpus", "workload"):
         if source.details.get(key) is not None:
             options[key] = source.details[key]
-    if not source.size:
+    if not size:
         raise StepFailed(f"{source.name} has no size to make it again with")
-    return ProvisionRequest(name=name, resource_type=ResourceType.COMPUTE, region=region, size=source.size,
+    return ProvisionRequest(name=name, resource_type=ResourceType.COMPUTE, region=region, size=size,
                             tags=tags, options=options)  # fmt: skip
 
 

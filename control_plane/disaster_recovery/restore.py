@@ -22,7 +22,7 @@ from control_plane.disaster_recovery import waits
 from control_plane.disaster_recovery.backups import recovery_point
 from control_plane.disaster_recovery.failover import _adopt
 from control_plane.disaster_recovery.protected import serving_resources, split
-from control_plane.disaster_recovery.recover import Source, restore_all, snapshot_in, teardown
+from control_plane.disaster_recovery.recover import Source, restore_all, snapshot_in, target_sizes, teardown
 from control_plane.disaster_recovery.runs import RESTORE_TAG, Run, StepFailed, timeline
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.store.models import Resource
@@ -74,7 +74,7 @@ def sources_for(session: Session, request: dict[str, Any]) -> tuple[list[Source]
             plan = session.get(RecoveryPlan, backup.plan_id)
             point = recovery_point(plan, backup) if plan else backup.completed_at
             sources.append(Source(resource.id, resource.provider_id, resource.cloud_id, resource.name,
-                                  resource.subtype, resource.size, dict(resource.details), snapshot,
+                                  resource.subtype, resource.size, resource.region, dict(resource.details), snapshot,
                                   point or backup.completed_at, own))  # fmt: skip
     if problems:
         raise InvalidRequest("; ".join(p["message"] for p in problems), errors=problems)
@@ -92,8 +92,11 @@ def run_restore(run: Run) -> dict[str, Any]:
     made: list[dict[str, Any]] = []
     try:
         prefix = request.get("name") or f"restored-{run.run_id.hex[:6]}"
+        sized, problems, _ = target_sizes(run, sources, provider_id, region)
+        if problems:
+            raise StepFailed("; ".join(problems))
         restore_all(run, sources, provider_id=provider_id, region=region, tag=tag, prefix=prefix, made=made,
-                    keep_tags=True)  # fmt: skip
+                    sized=sized, keep_tags=True)  # fmt: skip
     except (StepFailed, CloudError) as exc:
         try:
             cleanup = teardown(run, [m["cloud_id"] for m in made], provider_id=provider_id, region=region, tag=tag)

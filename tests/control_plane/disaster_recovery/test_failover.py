@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 
 from clouds.base import DnsRecordSet
 from clouds.errors import UnsupportedRequest
+from control_plane.store.models import Resource
 from control_plane.store.monitoring_models import StreamEvent
 from tests.control_plane.disaster_recovery.support import PRIMARY, ROUTING, STANDBY, Recovery, booking_recovery
 from tests.local_http import serving
@@ -143,3 +144,31 @@ def test_a_failover_that_fails_while_the_primary_is_down_stays_and_raises_the_al
             select(StreamEvent).where(StreamEvent.topic == "dr").order_by(StreamEvent.id.desc()).limit(1)
         ).one()
     assert (event.severity, event.payload["status"]) == ("critical", "stayed")
+
+
+def test_a_cold_standby_on_another_provider_makes_the_stateless_tier_in_an_equivalent_size(dr: Recovery) -> None:
+    gcp = dr.cloud.provider("sandbox-gcp")
+    with dr.cloud.sessions() as session:
+        web = session.scalars(select(Resource).where(Resource.name == "booking-web")).one()
+    routing = {**ROUTING, "targets": {PRIMARY: "203.0.113.10", "europe-west2": "198.51.100.30"}}
+    plan_id = dr.plan(protected={"resource_ids": [str(web.id)]}, routing=routing,
+                      dr_targets=[{"provider_id": str(gcp.id), "region": "europe-west2"}])  # fmt: skip
+    run = dr.failover(plan_id)
+    assert run.status == "succeeded", run.error
+    made = [r for r in dr.cloud.adapter("sandbox-gcp").list_resources(region="europe-west2")
+            if r.tags.get("wedcloud:failover") == str(run.id)]  # fmt: skip
+    assert [r.subtype for r in made] == ["instance_group"]
+    gcp_sizes = {t.name: t for t in dr.cloud.adapter("sandbox-gcp").price_catalogue(region="europe-west2")}
+    aws_sizes = {t.name: t for t in dr.cloud.adapter().price_catalogue(region=PRIMARY)}
+    chosen, source = gcp_sizes[str(made[0].size)], aws_sizes[str(web.size)]
+    assert (chosen.vcpus, chosen.memory_gib) >= (source.vcpus, source.memory_gib)
+    assert _routed(dr) == "europe-west2"
+
+
+def test_a_cold_standby_refuses_a_failover_of_data_stores(dr: Recovery) -> None:
+    gcp = dr.cloud.provider("sandbox-gcp")
+    routing = {**ROUTING, "targets": {PRIMARY: "203.0.113.10", "europe-west2": "198.51.100.30"}}
+    plan_id = dr.plan(routing=routing, dr_targets=[{"provider_id": str(gcp.id), "region": "europe-west2"}])
+    run = dr.failover(plan_id)
+    assert run.status == "failed"
+    assert "cannot be restored on another provider" in (run.error or {}).get("detail", "")
