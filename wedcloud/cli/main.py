@@ -16,6 +16,7 @@ from control_plane.store.db import transaction
 from control_plane.store.migrate import current_revision, head_revision, upgrade
 from wedcloud.cli import audit as audit_cli
 from wedcloud.cli import billing as billing_cli
+from wedcloud.cli import dr as dr_cli
 from wedcloud.cli import focus as focus_cli
 from wedcloud.cli.context import CliContext, console
 from wedcloud.cli.failures import WedCloudGroup
@@ -42,6 +43,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(focus_cli.app, name="focus")
 app.add_typer(billing_cli.app, name="billing")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(dr_cli.app, name="dr")
 
 
 @app.callback()
