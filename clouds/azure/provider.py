@@ -19,6 +19,11 @@ Tags are ARM tags as given: ARM allows ':' in a tag name, so the deployment engi
 account is named by ``options.account_name`` where given (:func:`clouds.azure.storage.account_name`).
 Stopping a VM deallocates it, so it stops billing compute hours; a scale set starts and stops
 by its capacity. Billing lives in :mod:`clouds.azure.billing`.
+
+Disaster recovery: snapshots of managed disks and VMs and their copies in other regions are
+:mod:`clouds.azure.snapshots`, disks and VMs restored from them :mod:`clouds.azure.restore` (a
+restored VM's network interface joins the subnet ``recovery_subnets`` names for its region), and
+Azure DNS record sets :mod:`clouds.azure.dns`.
 """
 
 from __future__ import annotations

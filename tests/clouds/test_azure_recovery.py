@@ -140,6 +140,19 @@ def test_a_vm_snapshot_restores_in_the_dr_region_as_a_vm_booting_from_its_disk(
     assert [key for key in azure_compute.nics if key[1] == "wedcloud-ukwest"] == []
 
 
+def test_a_copy_azure_could_not_finish_is_failed_and_restores_nothing(azure_compute: AzureComputeEmulator) -> None:
+    cloud = _cloud(azure_compute)
+    snapshot = cloud.snapshot(_data_disk(azure_compute).id, name="data-1-snap")
+    azure_compute.recovery.copy_start_percent = 10.0
+    copy = cloud.copy_snapshot(snapshot.id, region="ukwest", name="data-1-ukwest")
+    azure_compute.recovery.fail_copies("The source snapshot was deleted during the copy.")
+    failed = cloud.describe_snapshot(copy.id)
+    assert (failed.state, failed.completed_at) == ("failed", None)
+    with pytest.raises(InvalidStateTransition, match="while it is failed"):
+        cloud.restore(copy.id, region="ukwest", name="data-1-dr")
+    assert (SUBSCRIPTION, "wedcloud-ukwest", "data-1-dr") not in azure_compute.disks
+
+
 def test_repeated_calls_find_what_the_first_made_and_a_name_held_by_another_source_is_refused(
     azure_compute: AzureComputeEmulator,
 ) -> None:

@@ -9,7 +9,8 @@ What it enforces, as ARM's REST reference and the managed disks documentation ha
   exist; an existing snapshot's source cannot change (409 ``PropertyChangeNotAllowed``). Creating
   and deleting are long-running (``Azure-AsyncOperation``); deleting one that is gone answers 204.
   A ``CopyStart`` copy starts at ``copy_start_percent`` (100 unless a test lowers it) and reports
-  ``completionPercent`` until ``complete_copies`` finishes it. Listed per subscription with
+  ``completionPercent`` until ``complete_copies`` finishes it (``fail_copies`` stops it with a
+  ``copyCompletionError`` instead). Listed per subscription with
   ``nextLink``; tags change with a PATCH.
 - Managed disks made with ``createOption`` ``Copy`` from a snapshot: the snapshot exists, is in the
   disk's region and is whole (409 ``OperationNotAllowed`` while its copy is in progress); the size
@@ -71,6 +72,7 @@ class DiskSnapshot:
     os_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     percent: float | None = None  # completionPercent of a CopyStart copy
+    copy_error: str | None = None  # copyCompletionError's message once a CopyStart copy failed
     created: str = field(default_factory=_now)
 
     @property
@@ -80,7 +82,7 @@ class DiskSnapshot:
 
     @property
     def whole(self) -> bool:
-        return self.percent is None or self.percent >= 100
+        return not self.copy_error and (self.percent is None or self.percent >= 100)
 
     def view(self) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -92,6 +94,8 @@ class DiskSnapshot:
             properties["osType"] = self.os_type
         if self.percent is not None:
             properties["completionPercent"] = self.percent
+        if self.copy_error:
+            properties["copyCompletionError"] = {"errorCode": "CopySourceNotFound", "errorMessage": self.copy_error}
         return {
             "id": self.id, "name": self.name, "type": "Microsoft.Compute/snapshots", "location": self.location,
             "tags": self.tags, "sku": {"name": "Standard_LRS", "tier": "Standard"}, "properties": properties,
@@ -123,6 +127,13 @@ class AzureRecovery:
             for snapshot in self.snapshots.values():
                 if snapshot.percent is not None:
                     snapshot.percent = 100.0
+
+    def fail_copies(self, message: str) -> None:
+        """Every CopyStart copy in progress stops with a ``copyCompletionError``."""
+        with self.host.lock:
+            for snapshot in self.snapshots.values():
+                if not snapshot.whole:
+                    snapshot.copy_error = message
 
     def snapshot(self, arm_id: str) -> DiskSnapshot | None:
         key = key_of(arm_id)
