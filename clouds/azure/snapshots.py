@@ -164,7 +164,8 @@ class Snapshots:
 
     def copy(self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None) -> Snapshot:
         """A copy in ``region`` (``CopyStart``), carrying the source's recorded tags and ``tags``
-        (the source's own tags when None). It is pending until ARM has copied it whole."""
+        (none of the source's own: a copy is tagged for what it is, as a backup's or a drill's).
+        It is pending until ARM has copied it whole."""
         source = self.raw(snapshot_id)
         properties = source.get("properties") or {}
         if not properties.get("incremental"):
@@ -178,7 +179,7 @@ class Snapshots:
         os_type = properties.get("osType")
         body = {
             "location": region,
-            "tags": {**(user_tags(source) if tags is None else tags), **recorded(source)},
+            "tags": {**(tags or {}), **recorded(source)},
             "properties": {
                 "creationData": {"createOption": "CopyStart", "sourceResourceId": source["id"]},
                 "incremental": True,
