@@ -40,13 +40,15 @@ DISK = "Microsoft.Compute/disks"
 SCALE_SET = "Microsoft.Compute/virtualMachineScaleSets"
 ACCOUNT = "Microsoft.Storage/storageAccounts"
 ADDRESS = "Microsoft.Network/publicIPAddresses"
+SNAPSHOT = "Microsoft.Compute/snapshots"
 INTERFACE = "Microsoft.Network/networkInterfaces"
 NETWORK_API = "2024-05-01"  # the Microsoft.Network REST version addresses are read and changed with
 _KINDS = {kind.lower(): kind for kind in (VM, DISK, SCALE_SET, ACCOUNT, ADDRESS)}
 NAMES = {
     VM: "virtual machine", DISK: "managed disk", SCALE_SET: "scale set", ACCOUNT: "storage account",
-    ADDRESS: "public IP address",
+    ADDRESS: "public IP address", SNAPSHOT: "snapshot",
 }  # fmt: skip
+SNAPSHOT_KINDS = {SNAPSHOT.lower(): SNAPSHOT}  # what parse_id accepts where a snapshot's id is expected
 TOKEN_TAG = "wedcloud:operation"  # noqa: S105 - a tag key: the operation that made a resource
 _NAME_TAKEN = ("StorageAccountAlreadyTaken", "StorageAccountInAnotherResourceGroup")
 
@@ -78,12 +80,13 @@ def translate(exc: Exception, resource_id: str | None = None) -> CloudError:
 
 class ArmId(NamedTuple):
     group: str
-    kind: str  # VM, DISK, SCALE_SET or ACCOUNT
+    kind: str  # VM, DISK, SCALE_SET, ACCOUNT, ADDRESS or SNAPSHOT
     name: str
 
 
-def parse_id(resource_id: str) -> ArmId:
-    """Resource group, type and name of the ARM id of a resource this adapter manages."""
+def parse_id(resource_id: str, kinds: Mapping[str, str] = _KINDS) -> ArmId:
+    """Resource group, type and name of the ARM id of a resource this adapter manages (of one of
+    ``kinds``, lower-case type -> type: the resources it lists unless told otherwise)."""
     pieces = resource_id.strip("/").split("/")
     lowered = [p.lower() for p in pieces]
     try:
@@ -92,11 +95,12 @@ def parse_id(resource_id: str) -> ArmId:
         kind, name = "/".join(lowered[at + 1 : at + 3]), pieces[at + 3]
     except (ValueError, IndexError):
         raise ResourceNotFound(resource_id) from None
-    if kind not in _KINDS or len(pieces) != at + 4:
+    if kind not in kinds or len(pieces) != at + 4:
+        managed = " or ".join(NAMES[known] for known in kinds.values())
         raise UnsupportedRequest(
-            f"{resource_id}: the Azure adapter manages {', '.join(NAMES.values())}, not {'/'.join(pieces[at + 1 :])}"
+            f"{resource_id} is a {'/'.join(pieces[at + 1 : at + 3])}: the Azure adapter expects a {managed} here"
         )
-    return ArmId(group, _KINDS[kind], name)
+    return ArmId(group, kinds[kind], name)
 
 
 def reported_tags(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -125,6 +129,7 @@ class Arm:
         self, credential: TokenCredential, subscription_id: str, options: dict[str, Any], polling: dict[str, Any]
     ) -> None:
         from azure.mgmt.compute import ComputeManagementClient
+        from azure.mgmt.dns import DnsManagementClient
         from azure.mgmt.monitor import MonitorManagementClient
         from azure.mgmt.resource.resources import ResourceManagementClient
         from azure.mgmt.storage import StorageManagementClient
@@ -135,6 +140,7 @@ class Arm:
         self.storage = StorageManagementClient(credential, subscription_id, **options)
         self.resources = ResourceManagementClient(credential, subscription_id, **options)
         self.monitor = MonitorManagementClient(credential, subscription_id, **options)
+        self.dns = DnsManagementClient(credential, subscription_id, **options)
 
     def read(self, path: str, api_version: str) -> dict[str, Any]:
         """A GET on an ARM path through the compute client's pipeline (its auth, retries)."""
@@ -163,6 +169,7 @@ class Arm:
             DISK: self.compute.disks,
             SCALE_SET: self.compute.virtual_machine_scale_sets,
             ACCOUNT: self.storage.storage_accounts,
+            SNAPSHOT: self.compute.snapshots,
         }[kind]
 
     def begin(self, kind: str, operation: str, *arguments: Any) -> Any:
@@ -188,6 +195,21 @@ class Arm:
             raise translate(exc, resource_id) from exc
         if long_running:
             self.wait(poller, resource_id)
+
+    def ensure_group(self, group: str, region: str) -> None:
+        """Create the resource group in ``region`` unless it exists (wherever it is: ARM refuses to
+        move a group, and a group's resources may live in any region)."""
+        try:
+            self.resources.resource_groups.get(group)
+            return
+        except ResourceNotFoundError:
+            pass
+        except Exception as exc:
+            raise translate(exc) from exc
+        try:
+            self.resources.resource_groups.create_or_update(group, {"location": region})
+        except Exception as exc:
+            raise translate(exc) from exc
 
     def raw(self, arm: ArmId) -> dict[str, Any]:
         """The resource as ARM answers a GET of it."""

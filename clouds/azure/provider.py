@@ -19,6 +19,11 @@ Tags are ARM tags as given: ARM allows ':' in a tag name, so the deployment engi
 account is named by ``options.account_name`` where given (:func:`clouds.azure.storage.account_name`).
 Stopping a VM deallocates it, so it stops billing compute hours; a scale set starts and stops
 by its capacity. Billing lives in :mod:`clouds.azure.billing`.
+
+Disaster recovery: snapshots of managed disks and VMs and their copies in other regions are
+:mod:`clouds.azure.snapshots`, disks and VMs restored from them :mod:`clouds.azure.restore` (a
+restored VM's network interface joins the subnet ``recovery_subnets`` names for its region), and
+Azure DNS record sets :mod:`clouds.azure.dns`.
 """
 
 from __future__ import annotations
@@ -49,12 +54,17 @@ from clouds.azure.api import (
 )
 from clouds.azure.compute import Compute, scale_set_problems, vm_body, vm_problems
 from clouds.azure.credentials import client_options, credential_for
+from clouds.azure.dns import Dns
 from clouds.azure.metrics import Metrics
+from clouds.azure.restore import Restorer
+from clouds.azure.snapshots import Snapshots
 from clouds.azure.storage import Storage, account_body, account_name, account_problems, disk_body, disk_problems
 from clouds.base import (
     HOUR,
     CloudResource,
     ConnectionCheck,
+    DnsRecordSet,
+    DnsRouting,
     NotYetAdapted,
     Problem,
     ProvisionRequest,
@@ -63,6 +73,7 @@ from clouds.base import (
     ResourceType,
     ScaleRequest,
     Service,
+    Snapshot,
 )
 from clouds.errors import InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 
@@ -131,6 +142,7 @@ class AzureCloud(NotYetAdapted):
         endpoint_url: str | None = None,
         resource_group: str = "wedcloud",
         polling_interval: float | None = None,
+        recovery_subnets: Mapping[str, str] | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         self.regions = list(regions)
@@ -148,6 +160,10 @@ class AzureCloud(NotYetAdapted):
         self.stores = Storage(self.arm)
         self.addresses = Addresses(self.arm)
         self.metrics = Metrics(self.arm)
+        self.snapshots = Snapshots(self.arm, resource_group)
+        # region -> the subnet a VM restored there joins (its network interface is made on it)
+        self.restorer = Restorer(self.arm, self.snapshots, self.machines, self.stores, recovery_subnets or {})
+        self.dns = Dns(self.arm)
 
     def _to_cloud(self, kind: str, raw: Mapping[str, Any]) -> CloudResource:
         convert = {
@@ -252,10 +268,7 @@ class AzureCloud(NotYetAdapted):
         existing = self._claimed(arm, str(token) if token else None)
         if existing is not None:
             return existing
-        try:
-            self.resources.resource_groups.create_or_update(arm.group, {"location": request.region})
-        except Exception as exc:
-            raise translate(exc) from exc
+        self.arm.ensure_group(arm.group, request.region)
         tags = {**request.tags, **({TOKEN_TAG: str(token)} if token else {})}
         self.arm.run(arm, create, {**body(request), "location": request.region, "tags": tags})
         return self.describe(self.arm.id_of(arm))
@@ -312,3 +325,45 @@ class AzureCloud(NotYetAdapted):
         """Replace the tags, keeping the token of the operation that made the resource."""
         token = (self.arm.raw(parse_id(resource_id)).get("tags") or {}).get(TOKEN_TAG)
         return self._update(resource_id, {"tags": {**tags, **({TOKEN_TAG: token} if token else {})}})
+
+    # -- disaster recovery ---------------------------------------------------------------------
+    def snapshot(self, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
+        """An incremental snapshot of a managed disk, or of a VM's OS disk (kind ``instance``);
+        scale sets, storage accounts and addresses are refused (:mod:`clouds.azure.snapshots`)."""
+        return self.snapshots.take(resource_id, name=name, tags=tags)
+
+    def copy_snapshot(
+        self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None
+    ) -> Snapshot:
+        """A ``CopyStart`` copy in ``region``: pending until Azure has copied it whole."""
+        return self.snapshots.copy(snapshot_id, region=region, name=name, tags=tags)
+
+    def describe_snapshot(self, snapshot_id: str) -> Snapshot:
+        return self.snapshots.describe(snapshot_id)
+
+    def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
+        return self.snapshots.listed(region=region, tags=tags)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.snapshots.delete(snapshot_id)
+
+    def restore(
+        self,
+        snapshot_id: str,
+        *,
+        region: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        size: str | None = None,
+    ) -> CloudResource:
+        """A managed disk, or a VM booting from one, made from the snapshot in its region
+        (:mod:`clouds.azure.restore`)."""
+        return self.restorer.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+
+    def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
+        """Update the Azure DNS record set to ``records.targets[active]``. Azure DNS has neither
+        failover routing nor health checks, so ``health_check_url`` is not used (:mod:`clouds.azure.dns`)."""
+        return self.dns.route(records, active=active)
+
+    def dns_routing(self, records: DnsRecordSet) -> DnsRouting | None:
+        return self.dns.routing(records)

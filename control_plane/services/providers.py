@@ -242,6 +242,7 @@ def adapter_for(
             credentials,
             subscription_id=provider.settings["subscription_id"],
             polling_interval=provider.settings.get("poll_seconds"),
+            recovery_subnets=provider.settings.get("recovery_subnets"),  # region -> subnet of restored VMs
             **common,
         )
     return GcpCloud(credentials, project_id=provider.settings["project_id"], **common)

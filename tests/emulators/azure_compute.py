@@ -35,7 +35,11 @@ takes ``Microsoft.Network/publicIPAddresses/read``, ``Microsoft.Network/networkI
 and the like.
 
 Its server also answers Azure Monitor's metrics of VMs and scale sets and a location's VM sizes
-(:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``.
+(:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``. Snapshots, disks
+copied from them, VMs booting from an attached OS disk and network interfaces made with a PUT are
+:mod:`tests.emulators.azure_recovery` (``recovery``); Azure DNS zones and record sets are
+:mod:`tests.emulators.azure_dns` (``dns``). A resource group exists in one location: a PUT naming
+another answers 409 ``InvalidResourceGroupLocation``.
 """
 
 from __future__ import annotations
@@ -49,7 +53,9 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tests.emulators.azure_arm import AzureArmEmulator
+from tests.emulators.azure_dns import AzureDns
 from tests.emulators.azure_monitor import AzureMonitor, Sample
+from tests.emulators.azure_recovery import AzureRecovery
 from tests.emulators.http import HttpError, Reply, Request
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
@@ -165,6 +171,8 @@ class ManagedDisk:
     ownership_updated: str | None = None  # lastOwnershipUpdateTime
     disk_state: str | None = None  # diskState when a test sets one (ActiveSAS ...), else as managed_by implies
     managed_by_extended: list[str] = field(default_factory=list)  # a shared disk's VMs
+    creation: dict[str, Any] = field(default_factory=lambda: {"createOption": "Empty"})  # creationData
+    os_type: str | None = None  # osType: Linux or Windows for an OS disk
 
     @property
     def id(self) -> str:
@@ -175,7 +183,7 @@ class ManagedDisk:
             "id": self.id, "name": self.name, "type": "Microsoft.Compute/disks", "location": self.location,
             "tags": self.tags, "zones": self.zones, "sku": {"name": self.sku, "tier": self.sku.split("_")[0]},
             "properties": {
-                "creationData": {"createOption": "Empty"}, "diskSizeGB": self.size_gb, "timeCreated": self.created,
+                "creationData": dict(self.creation), "diskSizeGB": self.size_gb, "timeCreated": self.created,
                 "diskState": self.disk_state or ("Attached" if self.managed_by else "Unattached"),
                 "provisioningState": "Succeeded",
             },
@@ -186,6 +194,8 @@ class ManagedDisk:
             body["managedByExtended"] = list(self.managed_by_extended)
         if self.ownership_updated:
             body["properties"]["lastOwnershipUpdateTime"] = self.ownership_updated
+        if self.os_type:
+            body["properties"]["osType"] = self.os_type
         return body
 
 
@@ -289,6 +299,8 @@ class NetworkInterface:
     name: str
     location: str
     vm: str | None = None  # the ARM id of the VM it belongs to
+    tags: dict[str, str] = field(default_factory=dict)
+    subnet: str | None = None  # the ARM id of the subnet of its IP configuration
 
     @property
     def id(self) -> str:
@@ -298,15 +310,15 @@ class NetworkInterface:
         return f"{self.id}/ipConfigurations/{name}"
 
     def view(self) -> dict[str, Any]:
-        properties: dict[str, Any] = {
-            "provisioningState": "Succeeded",
-            "ipConfigurations": [{"id": self.ip_configuration(), "name": "ipconfig1"}],
-        }
+        configuration: dict[str, Any] = {"id": self.ip_configuration(), "name": "ipconfig1"}
+        if self.subnet:
+            configuration["properties"] = {"subnet": {"id": self.subnet}, "privateIPAllocationMethod": "Dynamic"}
+        properties: dict[str, Any] = {"provisioningState": "Succeeded", "ipConfigurations": [configuration]}
         if self.vm:
             properties["virtualMachine"] = {"id": self.vm}
         return {
             "id": self.id, "name": self.name, "type": "Microsoft.Network/networkInterfaces",
-            "location": self.location, "properties": properties,
+            "location": self.location, "tags": self.tags, "properties": properties,
         }  # fmt: skip
 
 
@@ -346,6 +358,8 @@ class AzureComputeEmulator(AzureArmEmulator):
         self._storage_routes()
         self._network_routes()
         self.monitor = AzureMonitor(self)
+        self.recovery = AzureRecovery(self)
+        self.dns = AzureDns(self)
 
     def _reads(self, kind: str, item: str, store: dict[tuple[str, str, str], Any]) -> None:
         """The subscription's list of a kind (``Microsoft.Compute/disks``) and a GET of one, both
@@ -441,6 +455,8 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.operations.clear()
             self.page_size = self.default_page_size
         self.monitor.reset()
+        self.recovery.reset()
+        self.dns.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, action: str) -> str:
@@ -609,6 +625,12 @@ class AzureComputeEmulator(AzureArmEmulator):
         key = (subscription, request.params["rg"].lower())
         with self.lock:
             existed = key in self.groups
+            if existed and self.groups[key] != body["location"]:
+                message = (
+                    f"Invalid resource group location '{body['location']}'. The Resource group already exists in "
+                    f"location '{self.groups[key]}'."
+                )
+                raise HttpError(409, {"error": {"code": "InvalidResourceGroupLocation", "message": message}})
             self.groups[key] = body["location"]
         return Reply(200 if existed else 201, self._group_view(subscription, request.params["rg"], body["location"]))
 
@@ -655,9 +677,11 @@ class AzureComputeEmulator(AzureArmEmulator):
         size = (properties.get("hardwareProfile") or {}).get("vmSize")
         if size not in SIZES:
             problems.append(f"hardwareProfile.vmSize (one of {', '.join(SIZES)})")
-        if not (properties.get("storageProfile") or {}).get("imageReference"):
+        os_disk = (properties.get("storageProfile") or {}).get("osDisk") or {}
+        attaching = os_disk.get("createOption") == "Attach"  # an existing OS disk: no image, no OS profile
+        if not attaching and not (properties.get("storageProfile") or {}).get("imageReference"):
             problems.append("storageProfile.imageReference")
-        if not (properties.get("osProfile") or {}).get("adminUsername"):
+        if not attaching and not (properties.get("osProfile") or {}).get("adminUsername"):
             problems.append("osProfile.adminUsername")
         if not (properties.get("networkProfile") or {}).get("networkInterfaces"):
             problems.append("networkProfile.networkInterfaces")
@@ -666,6 +690,9 @@ class AzureComputeEmulator(AzureArmEmulator):
                 400, {"error": {"code": "InvalidParameter", "message": f"Required or invalid: {', '.join(problems)}."}}
             )
         self._require_group(subscription, request.params["rg"])
+        vm_id = _arm_id(subscription, request.params["rg"], "Microsoft.Compute/virtualMachines", request.params["name"])
+        disk = self.recovery.os_disk(body["location"], properties, vm_id) if attaching else None
+        nics = self.recovery.interfaces(body["location"], properties, vm_id)
         with self.lock:
             key = (subscription, request.params["rg"].lower(), request.params["name"].lower())
             existing = self.vms.get(key)
@@ -674,6 +701,7 @@ class AzureComputeEmulator(AzureArmEmulator):
             )
             vm.size, vm.tags, vm.body, vm.zones = size, body.get("tags") or {}, body, body.get("zones") or []
             self.vms[key] = vm
+        self.recovery.attach(vm, disk, nics)
         return self._long_running(request, vm.location, 200 if existing else 201, vm.view())
 
     def _patch_vm(self, request: Request) -> Reply:
@@ -696,6 +724,7 @@ class AzureComputeEmulator(AzureArmEmulator):
         self._check(request, "Microsoft.Compute/virtualMachines/delete")
         vm = self._vm(request)
         self._remove(self.vms, vm)
+        self.recovery.release(vm)
         return self._long_running(request, vm.location, 202)
 
     def _power(self, action: str) -> Any:
@@ -733,8 +762,12 @@ class AzureComputeEmulator(AzureArmEmulator):
             raise _invalid(message, "InvalidResourceName")
         if not body.get("location"):
             raise _invalid("The location property is required.", "LocationRequired")
-        if (properties.get("creationData") or {}).get("createOption") != "Empty":
-            raise _invalid("creationData.createOption: this emulator creates Empty disks only.")
+        creation = properties.get("creationData") or {}
+        os_type = properties.get("osType")
+        if creation.get("createOption") == "Copy":  # from a snapshot
+            size, os_type = self.recovery.disk_source(body["location"], properties)
+        elif creation.get("createOption") != "Empty":
+            raise _invalid("creationData.createOption: this emulator creates Empty disks and Copy disks of snapshots.")
         if not isinstance(size, int) or not 1 <= size <= MAX_DISK_GB:
             raise _invalid(f"diskSizeGB must be between 1 and {MAX_DISK_GB} for an Empty disk.")
         if sku not in DISK_SKUS:
@@ -745,7 +778,11 @@ class AzureComputeEmulator(AzureArmEmulator):
             disk = self.disks.get(key) or ManagedDisk(subscription, request.params["rg"], name, body["location"], size)
             if size < disk.size_gb:
                 raise _invalid("Disk size can only be increased.", "BadRequest")
+            if key in self.disks and disk.creation.get("sourceResourceId") != creation.get("sourceResourceId"):
+                message = f"Changing property 'creationData' is not allowed for existing disk '{name}'."
+                raise HttpError(409, {"error": {"code": "PropertyChangeNotAllowed", "message": message}})
             disk.size_gb, disk.sku, disk.tags = size, sku, body.get("tags") or {}
+            disk.creation, disk.os_type = dict(creation), os_type
             self.disks[key] = disk
         return self._long_running(request, disk.location, 202)
 

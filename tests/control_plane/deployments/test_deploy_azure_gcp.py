@@ -214,6 +214,31 @@ def test_an_azure_stack_applies_is_attributed_retagged_and_destroyed(
     assert (azure_compute.vms, azure_compute.disks, azure_compute.accounts) == ({}, {}, {})
 
 
+def test_an_azure_disk_kept_by_snapshot_passes_validation_and_is_snapshotted_before_it_is_deleted(
+    azure: World, azure_compute: AzureComputeEmulator
+) -> None:
+    """The Azure adapter takes snapshots, so ``retain: snapshot`` on a managed disk is no problem
+    for validation (it was refused while the adapter could not keep the data), and destroying
+    the stack snapshots the disk first: the snapshot outlives the disk."""
+    kept = "    options: {sku: Premium_LRS}\n"
+    template = AZURE.replace(kept, f"{kept}    retain: snapshot\n")
+    assert "retain: snapshot" in template
+    with azure.cloud.sessions() as session:
+        checked = validation.validate(
+            session, template=template, parameters={}, deployment_id=None, adapter_for=azure.adapters
+        )
+    assert (checked["valid"], checked["problems"]) == (True, [])
+    assert not [w for w in checked["warnings"] if w["pointer"].endswith("/retain")]
+    deployment_id, operation = azure.cloud.create(name="azkeep", template=template)
+    assert operation.status == "succeeded", operation.error
+    (disk,) = azure_compute.disks.values()
+    _destroyed(azure, deployment_id, "azure-test")
+    (snapshot,) = azure_compute.recovery.snapshots.values()
+    assert (snapshot.source_id, snapshot.create_option, snapshot.size_gb) == (disk.id, "Copy", 64)
+    assert snapshot.name == "azkeep-data-v2"  # named for the version that destroyed it
+    assert azure_compute.disks == {}
+
+
 def test_a_google_cloud_stack_applies_is_attributed_retagged_and_destroyed(
     google: World, google_compute: GoogleComputeEmulator
 ) -> None:
