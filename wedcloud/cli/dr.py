@@ -52,7 +52,8 @@ def _plan_id(context: CliContext, plan: str) -> uuid.UUID:
         if found is None:
             console.print(f"[red]no plan with the id or name {plan!r}[/]")
             raise typer.Exit(2)
-        return found.id
+        plan_id: uuid.UUID = found.id
+        return plan_id
 
 
 def _run(context: CliContext, begin: Any, action: str, **kwargs: Any) -> None:
