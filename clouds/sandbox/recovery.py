@@ -26,7 +26,13 @@ from clouds.sandbox.blueprint import Kind
 from clouds.sandbox.demand import stable_hash
 
 if TYPE_CHECKING:
-    from clouds.sandbox.provider import SandboxCloud
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from sqlalchemy import Engine
+
+    from clouds.sandbox.catalog import Flavour
+    from clouds.sandbox.world import SandboxResource, World
 
 # (start-up seconds, seconds per GB of data) of a restore, by what it makes
 RESTORE_TIMING: dict[Kind, tuple[int, Decimal]] = {
@@ -61,9 +67,20 @@ def _snapshot(row: Any) -> Snapshot:
 
 
 class SandboxRecovery:
-    """Mixed into :class:`clouds.sandbox.provider.SandboxCloud`."""
+    """Mixed into :class:`clouds.sandbox.provider.SandboxCloud`, whose parts it uses."""
 
-    def _snapshot_row(self: SandboxCloud, snapshot_id: str) -> Any:
+    if TYPE_CHECKING:
+        engine: Engine
+        flavour: Flavour
+        world_name: str
+        clock: Callable[[], datetime]
+
+        def _resource(self, world: World | None, resource_id: str) -> SandboxResource: ...
+        def _record(self, resource_id: str, event: str, detail: dict[str, Any], **changes: Any) -> None: ...
+        def _world(self) -> World: ...
+        def provision(self, request: ProvisionRequest) -> CloudResource: ...
+
+    def _snapshot_row(self, snapshot_id: str) -> Any:
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(state.snapshots).where(
@@ -76,12 +93,12 @@ class SandboxRecovery:
             raise ResourceNotFound(snapshot_id)
         return row
 
-    def _check_region(self: SandboxCloud, region: str) -> None:
+    def _check_region(self, region: str) -> None:
         if region not in {p.region.id for p in self.flavour.regions}:
             known = ", ".join(sorted(p.region.id for p in self.flavour.regions))
             raise UnsupportedRequest(f"unknown region {region!r}; this cloud has {known}")
 
-    def _insert_snapshot(self: SandboxCloud, snapshot_id: str, values: dict[str, Any]) -> Snapshot:
+    def _insert_snapshot(self, snapshot_id: str, values: dict[str, Any]) -> Snapshot:
         try:
             return _snapshot(self._snapshot_row(snapshot_id))  # an earlier call made it
         except ResourceNotFound:
@@ -93,7 +110,7 @@ class SandboxRecovery:
             connection.execute(insert(state.snapshots).values(**row))
         return _snapshot(self._snapshot_row(snapshot_id))
 
-    def snapshot(self: SandboxCloud, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
+    def snapshot(self, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
         resource = self._resource(None, resource_id)
         if resource.state == "terminated":
             raise InvalidStateTransition(resource_id, resource.state, "snapshot")
@@ -109,7 +126,7 @@ class SandboxRecovery:
         return made
 
     def copy_snapshot(
-        self: SandboxCloud, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None
+        self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None
     ) -> Snapshot:
         self._check_region(region)
         row = self._snapshot_row(snapshot_id)
@@ -120,12 +137,10 @@ class SandboxRecovery:
              "size_gb": row.size_gb, "tags": dict(tags or {}), "source": row.source, "copied_from": snapshot_id},
         )  # fmt: skip
 
-    def describe_snapshot(self: SandboxCloud, snapshot_id: str) -> Snapshot:
+    def describe_snapshot(self, snapshot_id: str) -> Snapshot:
         return _snapshot(self._snapshot_row(snapshot_id))
 
-    def list_snapshots(
-        self: SandboxCloud, *, region: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> Iterator[Snapshot]:
+    def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
         query = select(state.snapshots).where(
             state.snapshots.c.world == self.world_name, state.snapshots.c.flavour == self.flavour.key.value
         )
@@ -138,7 +153,7 @@ class SandboxRecovery:
             if all(row.tags.get(k) == v for k, v in wanted.items()):
                 yield _snapshot(row)
 
-    def delete_snapshot(self: SandboxCloud, snapshot_id: str) -> None:
+    def delete_snapshot(self, snapshot_id: str) -> None:
         with self.engine.begin() as connection:
             connection.execute(
                 delete(state.snapshots).where(
@@ -149,7 +164,7 @@ class SandboxRecovery:
             )
 
     def restore(
-        self: SandboxCloud,
+        self,
         snapshot_id: str,
         *,
         region: str,
@@ -187,9 +202,7 @@ class SandboxRecovery:
         details = {**made.details, "ready_after_seconds": ready_after_seconds(kind, row.size_gb)}
         return CloudResource(**{**made.__dict__, "details": details})
 
-    def route_dns(
-        self: SandboxCloud, records: DnsRecordSet, *, active: str, health_check_url: str | None = None
-    ) -> DnsRouting:
+    def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
         if active not in records.targets:
             raise UnsupportedRequest(f"{active!r} is not one of the record's targets ({', '.join(records.targets)})")
         world = self._world()
@@ -212,7 +225,7 @@ class SandboxRecovery:
             )
         return DnsRouting(record=records.name, weights=weights, active=active, values=(records.targets[active],))
 
-    def dns_routing(self: SandboxCloud, records: DnsRecordSet) -> DnsRouting | None:
+    def dns_routing(self, records: DnsRecordSet) -> DnsRouting | None:
         with self.engine.connect() as connection:
             row = connection.execute(
                 select(state.dns_records).where(
