@@ -3,8 +3,9 @@
 same endpoint; waiting on zone and region operations; Google API errors as :mod:`clouds.errors`;
 resource ids, names and labels.
 
-Changes return zone operations (region operations for addresses); the adapter waits on them with
-its own operations clients (``ZoneOperationsClient.wait``, ``RegionOperationsClient.wait``)
+Changes return zone operations (region operations for addresses, global ones for snapshots); the
+adapter waits on them with its own operations clients (``ZoneOperationsClient.wait``,
+``RegionOperationsClient.wait``, ``GlobalOperationsClient.wait``)
 pointed at the same endpoint as the others, instead of the library's
 ``ExtendedOperation.result()``, whose poller would otherwise talk to the default endpoint.
 """
@@ -238,6 +239,8 @@ class GcpApi:
         self.addresses = client(compute_v1.AddressesClient)
         self.region_operations = client(compute_v1.RegionOperationsClient)
         self.regions_client = client(compute_v1.RegionsClient)
+        self.snapshots = client(compute_v1.SnapshotsClient)
+        self.global_operations = client(compute_v1.GlobalOperationsClient)
         self.projects = client(compute_v1.ProjectsClient)
         self.compute_v1 = compute_v1
         # each zonal collection's client and the keyword its methods name a resource by
@@ -259,9 +262,14 @@ class GcpApi:
         return f"projects/{self.project}/zones/{zone}/{collection}/{name}"
 
     def wait(self, operation: Any, resource_id: str) -> None:
-        """Wait on a zone or region operation to its end (``wait`` returns early on long ones: ask again)."""
-        client: Any = self.zone_operations if operation.zone else self.region_operations
-        scope: dict[str, Any] = {"zone": last(operation.zone)} if operation.zone else {"region": last(operation.region)}
+        """Wait on a zone, region or global operation to its end (``wait`` returns early on long ones:
+        ask again)."""
+        client: Any = self.global_operations
+        scope: dict[str, Any] = {}
+        if operation.zone:
+            client, scope = self.zone_operations, {"zone": last(operation.zone)}
+        elif operation.region:
+            client, scope = self.region_operations, {"region": last(operation.region)}
         try:
             while operation.status != self.compute_v1.Operation.Status.DONE:
                 operation = client.wait(project=self.project, operation=operation.name, **scope)

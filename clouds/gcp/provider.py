@@ -6,7 +6,9 @@ API), every client pointed at the same endpoint.
 ``GcpCloud`` composes one part per thing it talks to, all sharing the clients, operation waiting
 and error translation of :mod:`clouds.gcp.api`: ``Compute`` (:mod:`clouds.gcp.compute`: instances
 and managed instance groups), ``Storage`` (:mod:`clouds.gcp.storage`: disks and buckets),
-``Addresses`` (:mod:`clouds.gcp.addresses`) and ``Metrics`` (:mod:`clouds.gcp.metrics`). It
+``Addresses`` (:mod:`clouds.gcp.addresses`), ``Metrics`` (:mod:`clouds.gcp.metrics`), and for
+disaster recovery ``Snapshots`` (:mod:`clouds.gcp.snapshots`) and ``CloudDns``
+(:mod:`clouds.gcp.dns`), whose calls it inherits from :mod:`clouds.gcp.recovery`. It
 tests the connection, lists regions, services and resources, and routes each CloudProvider call
 to the part for the kind of resource its id names.
 
@@ -78,7 +80,10 @@ from clouds.gcp.addresses import Addresses
 from clouds.gcp.api import NOUNS, GcpApi, collection_of, label_problems, last, translate
 from clouds.gcp.compute import Compute, instance_problems
 from clouds.gcp.credentials import credentials_for
+from clouds.gcp.dns import CloudDns
 from clouds.gcp.metrics import Metrics
+from clouds.gcp.recovery import DisasterRecovery
+from clouds.gcp.snapshots import Snapshots
 from clouds.gcp.storage import Storage, bucket_problems, covers, volume_problems
 
 if TYPE_CHECKING:
@@ -122,7 +127,7 @@ _DEFAULT_SUBTYPES = {ResourceType.COMPUTE: "instance", ResourceType.STORAGE: "vo
 _LABELLED = ("instance", "volume", "bucket")  # what provision makes, with the request's tags as labels
 
 
-class GcpCloud(NotYetAdapted):
+class GcpCloud(DisasterRecovery, NotYetAdapted):
     """One Google Cloud project (a service-account key or Application Default Credentials)."""
 
     kind = "gcp"
@@ -161,6 +166,8 @@ class GcpCloud(NotYetAdapted):
         self._storage = Storage(api)
         self._addresses = Addresses(api)
         self._metrics = Metrics(api)
+        self._snapshots = Snapshots(api, self._compute, self._storage)
+        self._dns = CloudDns(api)
 
     @property
     def credentials(self) -> Credentials | None:

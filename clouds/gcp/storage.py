@@ -75,6 +75,12 @@ def _gigabytes(size: str) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
+def multi_region_of(region: str) -> str | None:
+    """The multi-region whose data centres include ``region`` (``eu`` for ``europe-*``, ``us`` for
+    ``us-*``, ``asia`` for ``asia-*``), None for a region outside them."""
+    return next((place for place, prefixes in _MULTI_REGIONS.items() if region.startswith(prefixes)), None)
+
+
 def covers(location: str, data_locations: Sequence[str] | None, wanted: set[str]) -> bool:
     """Whether a bucket at ``location`` keeps data in one of the ``wanted`` regions (any when none)."""
     place = location.lower()

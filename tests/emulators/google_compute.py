@@ -25,6 +25,13 @@ addresses it used. A test adds addresses; they are listed (aggregated), read, re
 deleted, relabels and deletes returning a region operation, waited on like a zone's. An address
 whose ``address_type`` is empty is answered without ``addressType``, as GCE answers one that
 defaulted to external.
+Snapshots (global, with their storage location) are :mod:`tests.emulators.google_snapshots`; a
+disk made with ``sourceSnapshot`` takes the snapshot's size unless it asks for more (never
+less), and reports ``sourceSnapshot``. An instance boots from a new disk
+(``initializeParams.sourceImage``) or from an existing disk of its zone (``source``), which must
+not be in use by another instance (400 ``resourceInUseByAnotherResource``); deleting the instance
+deletes such a boot disk when it was attached with ``autoDelete``. Cloud DNS managed zones,
+record sets and changes are :mod:`tests.emulators.google_dns`, on the same server.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tests.emulators.google_auth import GoogleEmulator
+from tests.emulators.google_dns import GoogleDns
 from tests.emulators.google_monitoring import GoogleMonitoring, Series
+from tests.emulators.google_snapshots import GoogleSnapshots
 from tests.emulators.google_storage import Bucket, GoogleStorage
 from tests.emulators.http import HttpError, Reply, Request
 
@@ -106,6 +115,8 @@ class Instance:
     cpu_platform: str = "Intel Broadwell"
     last_start: str | None = None  # RFC 3339, as GCE reports lastStartTimestamp
     last_stop: str | None = None
+    boot_disk: str | None = None  # an existing disk it boots from (else a disk of its own name)
+    auto_delete: bool = True
 
     @property
     def fingerprint(self) -> str:
@@ -127,7 +138,13 @@ class Instance:
             "labelFingerprint": self.fingerprint,
             "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
             "selfLink": self.self_link,
-            "disks": [{"boot": True, "source": f"{BASE}/projects/{self.project}/zones/{self.zone}/disks/{self.name}"}],
+            "disks": [
+                {
+                    "boot": True,
+                    "autoDelete": self.auto_delete,
+                    "source": _zonal(self.project, self.zone, "disks", self.boot_disk or self.name),
+                }
+            ],
             "networkInterfaces": [{"network": f"{BASE}/projects/{self.project}/global/networks/default"}],
             "cpuPlatform": self.cpu_platform,
             **_stamps(lastStartTimestamp=self.last_start, lastStopTimestamp=self.last_stop),
@@ -146,6 +163,7 @@ class Disk:
     id: int = 0
     last_attach: str | None = None  # RFC 3339, as GCE reports lastAttachTimestamp
     last_detach: str | None = None
+    source_snapshot: str | None = None  # the URL of the snapshot it was made from
 
     @property
     def fingerprint(self) -> str:
@@ -170,6 +188,7 @@ class Disk:
             "creationTimestamp": "2026-11-01T09:00:00.000-07:00",
             "selfLink": self.self_link,
             **_stamps(lastAttachTimestamp=self.last_attach, lastDetachTimestamp=self.last_detach),
+            **_stamps(sourceSnapshot=self.source_snapshot),
         }
 
 
@@ -268,8 +287,11 @@ class GoogleComputeEmulator(GoogleEmulator):
         self.storage = GoogleStorage(self, self.projects, self.denied, tuple(REGIONS))
         self.monitoring = GoogleMonitoring(self, self.projects, self.denied)
         self._ids = itertools.count(1000)
+        self.snapshots = GoogleSnapshots(self, self._check, self._ids, gce_time, tuple(REGIONS))
+        self.dns = GoogleDns(self, self._check)
         self.route("GET", PROJECT, self._project)
         self.route("GET", PROJECT + "/regions", self._regions)
+        self.route("GET", PROJECT + r"/regions/(?P<region>[^/]+)", self._region)
         self.route("GET", PROJECT + "/aggregated/instances", self._aggregated("instances", self.instances))
         self.route("GET", PROJECT + "/aggregated/disks", self._aggregated("disks", self.disks))
         self.route(
@@ -373,6 +395,8 @@ class GoogleComputeEmulator(GoogleEmulator):
         self.reset_auth()
         self.storage.reset()
         self.monitoring.reset()
+        self.snapshots.reset()
+        self.dns.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, permission: str) -> str:
@@ -426,14 +450,22 @@ class GoogleComputeEmulator(GoogleEmulator):
         project = self._check(request, "compute.projects.get")
         return Reply(200, {"kind": "compute#project", "name": project, "id": "4815162342"})
 
+    @staticmethod
+    def _region_view(project: str, region: str) -> dict[str, Any]:
+        return {"kind": "compute#region", "name": region, "description": region, "status": "UP",
+                "zones": [f"{BASE}/projects/{project}/zones/{region}-{z}" for z in REGIONS[region]]}  # fmt: skip
+
     def _regions(self, request: Request) -> Reply:
         project = self._check(request, "compute.regions.list")
-        items = [
-            {"kind": "compute#region", "name": region, "description": region, "status": "UP",
-             "zones": [f"{BASE}/projects/{project}/zones/{region}-{z}" for z in zones]}
-            for region, zones in REGIONS.items()
-        ]  # fmt: skip
+        items = [self._region_view(project, region) for region in REGIONS]
         return Reply(200, {"kind": "compute#regionList", "items": items})
+
+    def _region(self, request: Request) -> Reply:
+        project = self._check(request, "compute.regions.get")
+        region = request.params["region"]
+        if region not in REGIONS:
+            raise _error(404, f"The resource 'projects/{project}/regions/{region}' was not found", "notFound")
+        return Reply(200, self._region_view(project, region))
 
     def _aggregated(self, collection: str, store: Store) -> Callable[[Request], Reply]:
         """``aggregatedList`` of a zonal or regional collection: pages of resources grouped by
@@ -510,12 +542,13 @@ class GoogleComputeEmulator(GoogleEmulator):
                 f"Invalid value for field 'resource.machineType': '{body.get('machineType')}'. "
                 "Machine type does not exist.",
             )
-        boot = next((d for d in body.get("disks") or [] if d.get("boot")), None)
-        image = ((boot or {}).get("initializeParams") or {}).get("sourceImage")
-        if not image:
+        boot = next((d for d in body.get("disks") or [] if d.get("boot")), None) or {}
+        image = (boot.get("initializeParams") or {}).get("sourceImage")
+        if not image and not boot.get("source"):
             raise _error(
                 400,
-                "Invalid value for field 'resource.disks': a boot disk with initializeParams.sourceImage is required.",
+                "Invalid value for field 'resource.disks': a boot disk with initializeParams.sourceImage "
+                "or a source disk is required.",
             )
         if not body.get("networkInterfaces"):
             raise _error(400, "Invalid value for field 'resource.networkInterfaces': at least one is required.")
@@ -526,12 +559,29 @@ class GoogleComputeEmulator(GoogleEmulator):
                     f"The resource 'projects/{project}/zones/{zone}/instances/{name}' already exists",
                     "alreadyExists",
                 )
+            disk = self._boot_disk(project, zone, str(boot["source"])) if boot.get("source") else None
             instance = Instance(
-                project, zone, name, machine, "RUNNING", dict(body.get("labels") or {}), image, next(self._ids),
-                last_start=gce_time(),
+                project, zone, name, machine, "RUNNING", dict(body.get("labels") or {}), image or "", next(self._ids),
+                last_start=gce_time(), boot_disk=disk.name if disk else None,
+                auto_delete=bool(boot.get("autoDelete", not disk)),
             )  # fmt: skip
+            if disk is not None:
+                disk.users.append(name)
+                disk.last_attach = gce_time()
             self.instances[(project, zone, name)] = instance
         return self._operation_for(project, zone, "insert", instance.self_link)
+
+    def _boot_disk(self, project: str, zone: str, source: str) -> Disk:
+        """The existing disk an instance boots from: of its zone, and in use by no other instance."""
+        name = source.rsplit("/", 1)[-1]
+        disk = self.disks.get((project, zone, name))
+        if disk is None or f"zones/{zone}/disks/{name}" not in source:
+            raise _error(404, f"The resource 'projects/{project}/zones/{zone}/disks/{name}' was not found", "notFound")
+        if disk.users:
+            user = _zonal(project, zone, "instances", disk.users[0])
+            raise _error(400, f"The disk resource '{disk.self_link}' is already being used by '{user}'",
+                         "resourceInUseByAnotherResource")  # fmt: skip
+        return disk
 
     def _get(self, request: Request) -> Reply:
         self._check(request, "compute.instances.get")
@@ -546,6 +596,8 @@ class GoogleComputeEmulator(GoogleEmulator):
                 if disk.project == project and disk.zone == instance.zone and instance.name in disk.users:
                     disk.users.remove(instance.name)
                     disk.last_detach = gce_time()
+            if instance.boot_disk and instance.auto_delete:  # a boot disk attached with autoDelete goes too
+                self.disks.pop((project, instance.zone, instance.boot_disk), None)
             for address in self.addresses.values():  # and the addresses its access configs used
                 if instance.self_link in address.users:
                     address.users.remove(instance.self_link)
@@ -614,15 +666,20 @@ class GoogleComputeEmulator(GoogleEmulator):
         if disk_type not in DISK_TYPES:
             raise _error(400, f"Invalid value for field 'resource.type': '{body.get('type')}'. "
                          "Disk type does not exist.")  # fmt: skip
-        size = int(body.get("sizeGb") or 0)
+        source = self.snapshots.restorable(project, body["sourceSnapshot"]) if body.get("sourceSnapshot") else None
+        size = int(body.get("sizeGb") or (source.disk_size_gb if source else 0))
         if not 10 <= size <= 65536:
             raise _error(400, f"Invalid value for field 'resource.sizeGb': '{size}'. "
                          "Disk size must be between 10 GB and 65536 GB.")  # fmt: skip
+        if source is not None and size < source.disk_size_gb:
+            raise _error(400, f"Invalid value for field 'resource.sizeGb': '{size}'. Requested disk size "
+                         f"cannot be smaller than the snapshot size ({source.disk_size_gb} GB).")  # fmt: skip
         with self.lock:
             if (project, zone, name) in self.disks:
                 raise _error(409, f"The resource 'projects/{project}/zones/{zone}/disks/{name}' already exists",
                              "alreadyExists")  # fmt: skip
-            disk = Disk(project, zone, name, size, disk_type, dict(body.get("labels") or {}), [], next(self._ids))
+            disk = Disk(project, zone, name, size, disk_type, dict(body.get("labels") or {}), [], next(self._ids),
+                        source_snapshot=source.self_link if source else None)  # fmt: skip
             self.disks[(project, zone, name)] = disk
         return self._operation_for(project, zone, "insert", disk.self_link)
 
