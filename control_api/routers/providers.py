@@ -88,6 +88,8 @@ def create_provider(body: ProviderCreate, session: SessionDep, audit: AuditDep, 
             settings["poll_seconds"] = body.poll_seconds
         if isinstance(body, AzureProviderCreate):
             settings["subscription_id"] = str(body.subscription_id)
+            if body.recovery_subnets:
+                settings["recovery_subnets"] = dict(body.recovery_subnets)
         elif isinstance(body, GcpProviderCreate):
             settings["project_id"] = body.project_id
         regions = list(dict.fromkeys([body.default_region, *body.regions]))

@@ -201,6 +201,12 @@ class AwsProviderCreate(_CloudProviderCreate):
     credentials: AwsCredentials | None = Field(default=None, description="None: the SDK's own credential chain.")
 
 
+SUBNET_ID = (
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9_().-]{1,90}/providers/Microsoft\.Network/"
+    r"virtualNetworks/[A-Za-z0-9_.-]{1,80}/subnets/[A-Za-z0-9_.-]{1,80}$"
+)
+
+
 class AzureProviderCreate(_CloudProviderCreate):
     """An Azure subscription."""
 
@@ -222,6 +228,15 @@ class AzureProviderCreate(_CloudProviderCreate):
     kind: Literal["azure"]
     subscription_id: uuid.UUID
     credentials: AzureCredentials | None = Field(default=None, description="None: DefaultAzureCredential.")
+    recovery_subnets: dict[
+        Annotated[str, Field(pattern=r"^[a-z0-9]{2,40}$")],
+        Annotated[str, Field(pattern=SUBNET_ID, max_length=600)],
+    ] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Region -> the ARM id of the subnet a VM restored there joins (disaster recovery). A VM "
+        "restore in a region without one is refused; disks restore without it.",
+    )
 
 
 class GcpProviderCreate(_CloudProviderCreate):

@@ -5,12 +5,15 @@ azure-mgmt-compute, azure-mgmt-storage and azure-mgmt-monitor against the projec
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from control_plane.security import Role
+from control_plane.store.models import Provider
 from tests.control_api.conftest import Api
 from tests.emulators.azure_compute import AzureComputeEmulator, ScaleSet, VirtualMachine
 
@@ -194,3 +197,23 @@ def test_a_synced_vms_metrics_are_read_from_azure_monitor_through_the_api(
     ]  # the null period is absent
     asked = [path for _, path in azure_compute.requests if path.endswith("/providers/Microsoft.Insights/metrics")]
     assert len(asked) == 2  # one Metrics - List call for the detail, one for the series
+
+
+def test_recovery_subnets_are_kept_for_restores_and_a_malformed_one_is_refused(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    subnet = (
+        f"/subscriptions/{SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/dr/subnets/a"
+    )
+    body = {"kind": "azure", "name": "wedsync-azure", "subscription_id": SUBSCRIPTION, "default_region": "uksouth",
+            "endpoint_url": azure_compute.url, "recovery_subnets": {"ukwest": "not-an-arm-id"}}  # fmt: skip
+    refused = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN))
+    assert refused.status_code == 422
+    assert "recovery_subnets" in refused.text
+    body["recovery_subnets"] = {"ukwest": subnet}
+    made = api.client.post("/api/cloud/providers", json=body, headers=api.headers(Role.ADMIN))
+    assert made.status_code == 201, made.text
+    with Session(api.engine) as session:
+        stored = session.get(Provider, uuid.UUID(made.json()["id"]))
+        assert stored is not None
+        assert stored.settings["recovery_subnets"] == {"ukwest": subnet}
