@@ -58,7 +58,9 @@ def translate(exc: ClientError | BotoCoreError, resource_id: str | None = None) 
         return Throttled(f"AWS throttled the call: {message}")
     if code in DENIED or code in _BAD_IDENTITY:
         return AuthenticationFailed(f"{code}: {message}")
-    if resource_id and (code.endswith(".NotFound") or code in {"DBInstanceNotFound", "NoSuchBucket"}):
+    if resource_id and (
+        code.endswith(".NotFound") or code in {"DBInstanceNotFound", "DBSnapshotNotFound", "NoSuchBucket"}
+    ):
         return ResourceNotFound(resource_id)
     if code == "IncorrectInstanceState" and resource_id:
         return InvalidStateTransition(resource_id, "in another state", message)
@@ -117,6 +119,13 @@ class AwsApi:
         self.endpoint_url = endpoint_url
         self.sessions: dict[str, boto3.Session] = {}
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._account_id: str | None = None
+
+    def account_id(self) -> str:
+        """The account's id (STS GetCallerIdentity, which needs no permission; asked once)."""
+        if self._account_id is None:
+            self._account_id = str(self.call(lambda: self.client("sts").get_caller_identity())["Account"])
+        return self._account_id
 
     def client(self, service: str, region: str | None = None, *, config: Config | None = None) -> Any:
         """A client of ``service`` in ``region``; ``config`` replaces the default retries and timeouts."""
