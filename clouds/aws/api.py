@@ -8,6 +8,7 @@ retries throttling with botocore's adaptive mode (:mod:`clouds.aws.credentials`)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,11 @@ def translate(exc: ClientError | BotoCoreError, resource_id: str | None = None) 
     if code == "IncorrectInstanceState" and resource_id:
         return InvalidStateTransition(resource_id, "in another state", message)
     return UnsupportedRequest(f"{code}: {message}")
+
+
+def client_token(*parts: str) -> str:
+    """An EC2 client token (at most 64 ASCII characters) derived from what identifies a call."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
 
 
 def tag_dict(items: Sequence[Mapping[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:

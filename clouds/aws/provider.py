@@ -353,7 +353,7 @@ class AwsCloud(NotYetAdapted):
         return self.snapshots.describe(snapshot_id)
 
     def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
-        return self.snapshots.list(region=region, tags=tags)
+        return self.snapshots.list_snapshots(region=region, tags=tags)
 
     def delete_snapshot(self, snapshot_id: str) -> None:
         self.snapshots.delete(snapshot_id)

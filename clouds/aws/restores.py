@@ -21,10 +21,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from clouds.aws.api import AwsApi, error_code, tag_dict, tag_list, translate
+from clouds.aws.api import AwsApi, client_token, error_code, tag_dict, tag_list, translate
 from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
-from clouds.aws.snapshot_copies import client_token
 from clouds.aws.snapshots import INSTANCE_TYPE_TAG, Snapshots, snapshot_identifier
 from clouds.aws.storage import Storage
 from clouds.base import CloudResource

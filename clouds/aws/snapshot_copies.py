@@ -10,13 +10,12 @@ and a copy must say what it holds), and an AMI copy the source's instance type.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from clouds.aws.api import AwsApi, error_code, tag_dict, tag_list, translate
+from clouds.aws.api import AwsApi, client_token, error_code, tag_dict, tag_list, translate
 from clouds.aws.snapshots import (
     INSTANCE_TYPE_TAG,
     SOURCE_RESOURCE_TAG,
@@ -30,11 +29,6 @@ from clouds.aws.snapshots import (
 )
 from clouds.base import Snapshot
 from clouds.errors import ResourceNotFound, UnsupportedRequest
-
-
-def client_token(*parts: str) -> str:
-    """An EC2 client token (at most 64 ASCII characters) derived from what identifies a call."""
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
 
 
 class SnapshotCopies:
@@ -90,7 +84,8 @@ class SnapshotCopies:
         except ClientError as exc:
             if error_code(exc) != "DBSnapshotAlreadyExists":
                 raise translate(exc, source.id) from exc
-            found = self.snapshots.find(f"arn:aws:rds:{region}:{source.id.split(':')[4]}:snapshot:{identifier}")
+            partition, account = source.id.split(":")[1], source.id.split(":")[4]
+            found = self.snapshots.find(f"arn:{partition}:rds:{region}:{account}:snapshot:{identifier}")
             if found is None:
                 raise translate(exc, source.id) from exc
             made = found[2]

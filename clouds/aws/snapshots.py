@@ -137,9 +137,9 @@ def db_snapshot(item: Mapping[str, Any], region: str) -> Snapshot:
     status = str(item.get("Status", ""))
     failed = "fail" in status or "incompatible" in status
     state = "completed" if status == "available" else "failed" if failed else "pending"
-    account = item["DBSnapshotArn"].split(":")[4]
+    arn = item["DBSnapshotArn"].split(":")
     source_region = item.get("SourceRegion") or region
-    database = f"arn:aws:rds:{source_region}:{account}:db:{item.get('DBInstanceIdentifier', '')}"
+    database = f"arn:{arn[1]}:rds:{source_region}:{arn[4]}:db:{item.get('DBInstanceIdentifier', '')}"
     return _snapshot(
         id=item["DBSnapshotArn"], resource_id=database, region=region, kind="database", state=state,
         created=item.get("SnapshotCreateTime"), size_gb=item.get("AllocatedStorage"),
@@ -299,7 +299,7 @@ class Snapshots:
         kind, region, item = found
         return {"volume": ebs_snapshot, "database": db_snapshot, "instance": image_snapshot}[kind](item, region)
 
-    def list(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
+    def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
         """The account's AMIs, EBS snapshots (but those holding an AMI's disks: they go with it)
         and manual RDS snapshots, in ``region`` or every region of the adapter."""
         wanted, account = dict(tags or {}), self.api.account_id()
