@@ -35,6 +35,7 @@ from clouds.aws.addresses import Addresses
 from clouds.aws.api import DENIED, TOKEN_TAG, AwsApi, error_code, identify
 from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
+from clouds.aws.dns import Dns
 from clouds.aws.metrics import Metrics
 from clouds.aws.restores import Restores
 from clouds.aws.snapshot_copies import SnapshotCopies
@@ -44,6 +45,8 @@ from clouds.base import (
     HOUR,
     CloudResource,
     ConnectionCheck,
+    DnsRecordSet,
+    DnsRouting,
     NotYetAdapted,
     Problem,
     ProvisionRequest,
@@ -157,6 +160,7 @@ class AwsCloud(NotYetAdapted):
         self.snapshots = Snapshots(self.api, self.storage, self.compute)
         self.copies = SnapshotCopies(self.api, self.snapshots)
         self.restores = Restores(self.api, self.snapshots, self.storage, self.databases, self.compute)
+        self.dns = Dns(self.api)
 
     # -- the account, as the parts share it in ``api`` ---------------------------------------
     @property
@@ -369,6 +373,13 @@ class AwsCloud(NotYetAdapted):
     ) -> CloudResource:
         """A volume, a database or an instance from the snapshot (:mod:`clouds.aws.restores`)."""
         return self.restores.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+
+    def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
+        """Route 53 failover records (:mod:`clouds.aws.dns`)."""
+        return self.dns.route_dns(records, active=active, health_check_url=health_check_url)
+
+    def dns_routing(self, records: DnsRecordSet) -> DnsRouting | None:
+        return self.dns.dns_routing(records)
 
 
 def _probe_arguments(operation: str) -> dict[str, Any]:
