@@ -8,6 +8,7 @@ retries throttling with botocore's adaptive mode (:mod:`clouds.aws.credentials`)
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -58,11 +59,18 @@ def translate(exc: ClientError | BotoCoreError, resource_id: str | None = None) 
         return Throttled(f"AWS throttled the call: {message}")
     if code in DENIED or code in _BAD_IDENTITY:
         return AuthenticationFailed(f"{code}: {message}")
-    if resource_id and (code.endswith(".NotFound") or code in {"DBInstanceNotFound", "NoSuchBucket"}):
+    if resource_id and (
+        code.endswith(".NotFound") or code in {"DBInstanceNotFound", "DBSnapshotNotFound", "NoSuchBucket"}
+    ):
         return ResourceNotFound(resource_id)
     if code == "IncorrectInstanceState" and resource_id:
         return InvalidStateTransition(resource_id, "in another state", message)
     return UnsupportedRequest(f"{code}: {message}")
+
+
+def client_token(*parts: str) -> str:
+    """An EC2 client token (at most 64 ASCII characters) derived from what identifies a call."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:64]
 
 
 def tag_dict(items: Sequence[Mapping[str, str]] | None, key: str = "Key", value: str = "Value") -> dict[str, str]:
@@ -117,6 +125,13 @@ class AwsApi:
         self.endpoint_url = endpoint_url
         self.sessions: dict[str, boto3.Session] = {}
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._account_id: str | None = None
+
+    def account_id(self) -> str:
+        """The account's id (STS GetCallerIdentity, which needs no permission; asked once)."""
+        if self._account_id is None:
+            self._account_id = str(self.call(lambda: self.client("sts").get_caller_identity())["Account"])
+        return self._account_id
 
     def client(self, service: str, region: str | None = None, *, config: Config | None = None) -> Any:
         """A client of ``service`` in ``region``; ``config`` replaces the default retries and timeouts."""

@@ -6,7 +6,9 @@ and routes every other call by the resource's kind to the part that talks to its
 :mod:`~clouds.aws.compute` (EC2 instances, Auto Scaling groups), :mod:`~clouds.aws.storage`
 (EBS volumes, S3 buckets), :mod:`~clouds.aws.databases` (RDS), :mod:`~clouds.aws.addresses`
 (Elastic IPs) and :mod:`~clouds.aws.metrics` (CloudWatch), all through one
-:class:`~clouds.aws.api.AwsApi`.
+:class:`~clouds.aws.api.AwsApi`. Disaster recovery has its own parts: snapshots
+(:mod:`~clouds.aws.snapshots`), their cross-region copies (:mod:`~clouds.aws.snapshot_copies`),
+restores (:mod:`~clouds.aws.restores`) and Route 53 failover records (:mod:`~clouds.aws.dns`).
 
 Every list follows its paginator to the end (EC2 pages at 100 items by default), every call
 retries throttling with botocore's adaptive mode, and SDK errors leave the adapter as the
@@ -33,13 +35,18 @@ from clouds.aws.addresses import Addresses
 from clouds.aws.api import DENIED, TOKEN_TAG, AwsApi, error_code, identify
 from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
+from clouds.aws.dns import Dns
 from clouds.aws.metrics import Metrics
+from clouds.aws.restores import Restores
+from clouds.aws.snapshot_copies import SnapshotCopies
 from clouds.aws.snapshots import Snapshots
 from clouds.aws.storage import Storage
 from clouds.base import (
     HOUR,
     CloudResource,
     ConnectionCheck,
+    DnsRecordSet,
+    DnsRouting,
     NotYetAdapted,
     Problem,
     ProvisionRequest,
@@ -150,7 +157,10 @@ class AwsCloud(NotYetAdapted):
         self.databases = Databases(self.api)
         self.addresses = Addresses(self.api)
         self.metrics = Metrics(self.api, self.compute)
-        self.snapshots = Snapshots(self.api, self.storage)
+        self.snapshots = Snapshots(self.api, self.storage, self.compute)
+        self.copies = SnapshotCopies(self.api, self.snapshots)
+        self.restores = Restores(self.api, self.snapshots, self.storage, self.databases, self.compute)
+        self.dns = Dns(self.api)
 
     # -- the account, as the parts share it in ``api`` ---------------------------------------
     @property
@@ -331,10 +341,45 @@ class AwsCloud(NotYetAdapted):
     def terminate(self, resource_id: str) -> CloudResource:
         return self._lifecycle(resource_id, "terminate")
 
-    def snapshot(self, resource_id: str, *, name: str) -> Snapshot:
-        """A snapshot of an RDS database or an EBS volume named ``name`` (made RDS-safe);
-        repeating the call finds the first one (:mod:`clouds.aws.snapshots`)."""
-        return self.snapshots.take(resource_id, name=name)
+    # -- disaster recovery: every call is safe to repeat -------------------------------------
+    def snapshot(self, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
+        """An EBS snapshot of a volume, a manual DB snapshot of an RDS database or an AMI of an
+        instance (:mod:`clouds.aws.snapshots`)."""
+        return self.snapshots.take(resource_id, name=name, tags=tags)
+
+    def copy_snapshot(
+        self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None
+    ) -> Snapshot:
+        """A copy stored in ``region`` (:mod:`clouds.aws.snapshot_copies`)."""
+        return self.copies.copy(snapshot_id, region=region, name=name, tags=tags)
+
+    def describe_snapshot(self, snapshot_id: str) -> Snapshot:
+        return self.snapshots.describe(snapshot_id)
+
+    def list_snapshots(self, *, region: str | None = None, tags: Mapping[str, str] | None = None) -> Iterator[Snapshot]:
+        return self.snapshots.list_snapshots(region=region, tags=tags)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.snapshots.delete(snapshot_id)
+
+    def restore(
+        self,
+        snapshot_id: str,
+        *,
+        region: str,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        size: str | None = None,
+    ) -> CloudResource:
+        """A volume, a database or an instance from the snapshot (:mod:`clouds.aws.restores`)."""
+        return self.restores.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+
+    def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
+        """Route 53 failover records (:mod:`clouds.aws.dns`)."""
+        return self.dns.route_dns(records, active=active, health_check_url=health_check_url)
+
+    def dns_routing(self, records: DnsRecordSet) -> DnsRouting | None:
+        return self.dns.dns_routing(records)
 
 
 def _probe_arguments(operation: str) -> dict[str, Any]:

@@ -87,10 +87,10 @@ def test_a_volume_snapshot_carries_its_name_tag_and_a_repeat_makes_no_second(
     ]
 
 
-def test_a_bucket_an_instance_or_a_group_cannot_be_snapshotted(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+def test_a_bucket_or_a_group_cannot_be_snapshotted(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
     cloud = _cloud(moto_endpoint, aws_keys)
-    for resource_id in ("arn:aws:s3:::albums", "i-0123456789abcdef0", f"arn:aws:autoscaling:{REGION}:1:x"):
-        with pytest.raises(UnsupportedRequest, match="only an RDS database or an EBS volume"):
+    for resource_id in ("arn:aws:s3:::albums", f"arn:aws:autoscaling:{REGION}:1:x"):
+        with pytest.raises(UnsupportedRequest, match="only an EBS volume, an RDS database or an EC2 instance"):
             cloud.snapshot(resource_id, name="nope")
 
 
@@ -100,11 +100,20 @@ def test_a_snapshot_of_something_gone_says_it_is_not_found(moto_endpoint: str, a
         cloud.snapshot(f"arn:aws:rds:{REGION}:123456789012:db:missing-db", name="gone")
     with pytest.raises(ResourceNotFound):
         cloud.snapshot("vol-0123456789abcdef0", name="gone")
+    with pytest.raises(ResourceNotFound):
+        cloud.snapshot("i-0123456789abcdef0", name="gone")
 
 
-def test_restoring_stays_unsupported() -> None:
-    with pytest.raises(UnsupportedRequest, match="disaster recovery"):
-        AwsCloud(None, regions=(REGION,)).restore("snap-0123", region=REGION, name="back")
+def test_a_volume_snapshot_restores_into_a_new_volume_in_its_region(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    taken = cloud.snapshot(_volume(cloud), name="albums-disk-v3")
+    restored = cloud.restore(taken.id, region=REGION, name="albums-disk-back", tags={"team": "weddings"})
+    assert (restored.subtype, restored.region, restored.size) == ("volume", REGION, "30GB")
+    assert restored.tags == {"Name": "albums-disk-back", "team": "weddings"}
+    volumes = _client(moto_endpoint, aws_keys, "ec2").describe_volumes(VolumeIds=[restored.id])["Volumes"]
+    assert volumes[0]["SnapshotId"] == taken.id
 
 
 def test_snapshot_identifiers_follow_rds_rules() -> None:
