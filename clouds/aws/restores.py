@@ -108,13 +108,16 @@ class Restores:
     def _database(
         self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None
     ) -> CloudResource:
-        """A DB instance of the snapshot, of class ``size`` or (RDS's default) the source's."""
+        """A DB instance of the snapshot, of class ``size`` or (RDS's default) the source's. Its
+        snapshots carry its tags (CopyTagsToSnapshot), so the final snapshot RDS takes when it is
+        deleted can be told apart, and deleted with it, by whoever made the copy."""
         rds = self.api.client("rds", region)
         identifier, snapshot = database_identifier(name), item["DBSnapshotArn"]
         arguments: dict[str, Any] = {
             "DBInstanceIdentifier": identifier,
             "DBSnapshotIdentifier": item["DBSnapshotIdentifier"],
             "Tags": tag_list({**tags, RESTORED_FROM_TAG: snapshot}),
+            "CopyTagsToSnapshot": True,
         }
         if size:
             arguments["DBInstanceClass"] = size

@@ -171,7 +171,9 @@ def _again(source: Source, size: str | None, region: str, name: str, tags: dict[
 
 def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str]) -> dict[str, Any]:
     """Delete every resource in ``made`` and every other one in ``region`` carrying ``tag``, then
-    list the region again: the proof names what is left (nothing, when it worked)."""
+    every snapshot carrying it (a cloud may snapshot a database as it deletes it: AWS's final
+    snapshot, which has the copy's tags), and list the region again until nothing carries the
+    tag: the proof names what is left (nothing, when it worked)."""
     adapter = run.adapter(provider_id)
     deleted: list[str] = []
     with run.step(f"delete what the run made in {region}", resources=made) as step:
@@ -185,22 +187,30 @@ def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, 
                 continue
         step["deleted"] = deleted
     with run.step(f"list {region} to prove nothing is left") as step:
-        proof = _left(run, adapter, region, tag)
-        step["remaining"] = proof["remaining"]
+        proof = _left(run, adapter, region, tag, deleted)
+        step.update(remaining=proof["remaining"], deleted_snapshots=proof["deleted_snapshots"])
         if proof["remaining"]:
             raise StepFailed(f"{len(proof['remaining'])} resource(s) carrying {tag[0]}={tag[1]} are still in {region}")
     return {"deleted": deleted, **proof}
 
 
-def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str]) -> dict[str, Any]:
-    """Resources and snapshots still carrying the tag, waiting for deletions the cloud is finishing."""
+def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str], deleted: list[str]) -> dict[str, Any]:
+    """List what still carries the tag, deleting the snapshots among it, until nothing is left
+    (or ``run.wait_seconds`` have passed: a cloud still finishing a deletion)."""
     deadline = run.monotonic() + run.wait_seconds
+    gone: list[str] = []
     while True:
         resources = [f"{r.subtype} {r.id} ({r.state.value})" for r in adapter.list_resources(region=region)
                      if r.tags.get(tag[0]) == tag[1] and r.state != ResourceState.TERMINATED]  # fmt: skip
-        snapshots = [f"snapshot {s.id}" for s in adapter.list_snapshots(region=region, tags={tag[0]: tag[1]})]
-        remaining = resources + snapshots
-        if not remaining or run.monotonic() > deadline:
+        snapshots = [s.id for s in adapter.list_snapshots(region=region, tags={tag[0]: tag[1]})]
+        for snapshot_id in snapshots:
+            adapter.delete_snapshot(snapshot_id)
+            gone.append(snapshot_id)
+        if not resources and not snapshots:
+            return {"listed_at": utcnow().isoformat(), "region": region, "remaining": [],
+                    "listed": "resources and snapshots", "deleted_snapshots": gone}  # fmt: skip
+        if run.monotonic() > deadline:
+            remaining = resources + [f"snapshot {s}" for s in snapshots]
             return {"listed_at": utcnow().isoformat(), "region": region, "remaining": remaining,
-                    "listed": "resources and snapshots"}  # fmt: skip
+                    "listed": "resources and snapshots", "deleted_snapshots": gone}  # fmt: skip
         run.sleep(run.poll_seconds)

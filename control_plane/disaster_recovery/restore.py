@@ -28,6 +28,8 @@ from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.store.models import Resource
 from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
 
+KEPT_TAG = "wedcloud:kept-by"  # the snapshot a replacement takes of what it replaces: kept, never torn down
+
 
 def chosen_backup(session: Session, resource: Resource, *, backup_id: uuid.UUID | None,
                   before: datetime | None) -> RecoveryBackup | None:  # fmt: skip
@@ -122,7 +124,7 @@ def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[s
         with run.step(f"replace {source.name}", old=source.cloud_id, new=new_id) as step:
             kept = waits.snapshot_whole(run, adapter, adapter.snapshot(
                 source.cloud_id, name=f"before-restore-{run.run_id.hex[:8]}-{source.name}"[:63],
-                tags={RESTORE_TAG: str(run.run_id)},
+                tags={KEPT_TAG: str(run.run_id)},
             ))  # fmt: skip
             step["kept_snapshot"] = kept.id
             waits.terminated(run, adapter, source.cloud_id)

@@ -5,9 +5,9 @@ catalogue: a virtual machine for a virtual machine)."""
 from __future__ import annotations
 
 from clouds import price_snapshot
-from clouds.prices import CLOUDS
 from clouds.base import CloudProvider, InstanceType
 from clouds.errors import CloudError, UnsupportedRequest
+from clouds.prices import CLOUDS
 
 
 def catalogue(adapter: CloudProvider, region: str) -> list[InstanceType]:

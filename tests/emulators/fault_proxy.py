@@ -2,7 +2,9 @@
 
 Every request is forwarded to moto as it came, unless a fault is queued for its AWS action
 (``Action=`` of the query protocol, or the JSON protocol's ``X-Amz-Target``). A fault is used
-once: ``error`` answers 500 InternalError without forwarding (the provider failed), ``throttle``
+once: ``error`` answers 500 InternalError without forwarding (the provider failed), ``refuse``
+answers 400 with the capacity error EC2 or RDS gives when a region cannot take a request
+(InsufficientInstanceCapacity, InsufficientDBInstanceCapacity), ``throttle``
 answers as AWS does when it throttles (EC2: 503 RequestLimitExceeded; others: 400
 ThrottlingException, as JSON for a JSON-protocol call (CloudWatch's, with the
 ``x-amzn-query-error: Throttling;Sender`` header of its Query-compatible errors) and in CBOR for
@@ -23,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-FAULTS = ("error", "throttle", "timeout")
+FAULTS = ("error", "throttle", "timeout", "refuse")
 
 
 class FaultProxy:
@@ -122,6 +124,9 @@ class FaultProxy:
                 self.injected.append((action, fault))
         if fault == "error":
             return self._answer(handler, 500, _error("InternalError", "injected provider error"))
+        if fault == "refuse":
+            code = "InsufficientDBInstanceCapacity" if "DB" in action else "InsufficientInstanceCapacity"
+            return self._answer(handler, 400, _error(code, "There is not enough capacity in this region (injected)."))
         if fault == "throttle" and (throttled := _throttled_non_xml(handler.headers)):
             return self._answer(handler, 400, *throttled)
         if fault == "throttle":

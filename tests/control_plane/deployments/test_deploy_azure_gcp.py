@@ -20,7 +20,7 @@ from clouds.aws import credentials as aws_credentials
 from clouds.base import CloudProvider, ResourceState
 from clouds.gcp.api import label_problems
 from control_plane.crypto import Cipher
-from control_plane.deployments import service
+from control_plane.deployments import service, validation
 from control_plane.deployments.spec import DEPLOYMENT_TAG, VERSION_TAG
 from control_plane.services.errors import InvalidRequest
 from control_plane.services.providers import adapter_for, create_cloud_provider

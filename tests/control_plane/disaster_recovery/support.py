@@ -29,12 +29,13 @@ class Recovery:
     eu-west-2 of ``sandbox-aws``) and what the tests need to drive disaster recovery."""
 
     cloud: Cloud
-    deployment_id: uuid.UUID
+    deployment_id: uuid.UUID | None = None
+    provider: str = "sandbox-aws"  # the primary provider's name
 
     def spec(self, **changes: Any) -> PlanSpec:
         body: dict[str, Any] = {
             "name": "booking",
-            "primary_provider_id": str(self.cloud.provider().id),
+            "primary_provider_id": str(self.cloud.provider(self.provider).id),
             "primary_region": PRIMARY,
             "dr_targets": [{"region": STANDBY}],
             "protected": {"deployment_id": str(self.deployment_id)},

@@ -1,0 +1,189 @@
+"""Disaster recovery on AWS (the moto server over HTTP, through boto3), on SQLite and PostgreSQL:
+a drill of an EC2 instance, an EBS volume and an RDS database leaves moto holding exactly what it
+held before (full listings compared, Route 53 included); a failover switches the Route 53
+failover record to the DR region; a failover the DR region refuses part-way leaves no DR copy
+behind, and one whose health check fails after the switch moves the record back."""
+
+from __future__ import annotations
+
+import http.server
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from clouds.aws import credentials as aws_credentials
+from clouds.base import DnsRecordSet, ProvisionRequest, ResourceType
+from control_plane.crypto import load_cipher
+from control_plane.services import inventory
+from control_plane.services.providers import adapter_for, create_cloud_provider
+from control_plane.store.db import make_sessionmaker
+from control_plane.store.models import Provider
+from tests.clouds.moto_inventory import moto_inventory
+from tests.control_plane.deployments.support import Cloud
+from tests.control_plane.disaster_recovery.support import Recovery
+from tests.emulators.fault_proxy import FaultProxy
+from tests.local_http import serving
+from wedcloud.home import HomeLayout
+
+pytestmark = pytest.mark.integration
+PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
+AMI = "ami-12c6146b"  # one of the images moto ships
+PRIMARY_IP, STANDBY_IP = "203.0.113.10", "198.51.100.20"
+
+
+@dataclass
+class Aws:
+    dr: Recovery
+    endpoint: str
+    keys: dict[str, str]
+    zone: str
+    record: str
+
+    def client(self, service: str, region: str = PRIMARY) -> Any:
+        return aws_credentials.client(aws_credentials.session_for(self.keys, region), service, self.endpoint)
+
+    def inventory(self) -> dict[str, Any]:
+        return moto_inventory(self.endpoint, (PRIMARY, STANDBY), keys=self.keys)
+
+    def routing(self, **changes: Any) -> dict[str, Any]:
+        return {"zone": self.zone, "name": self.record, "type": "A", "ttl": 60,
+                "targets": {PRIMARY: PRIMARY_IP, STANDBY: STANDBY_IP}, **changes}  # fmt: skip
+
+    def failover_records(self) -> dict[str, str]:
+        """The record's failover role -> the address it holds, read with boto3 directly."""
+        sets = self.client("route53", "us-east-1").list_resource_record_sets(HostedZoneId=self.zone)
+        return {s["Failover"]: s["ResourceRecords"][0]["Value"] for s in sets["ResourceRecordSets"]
+                if s["Name"] == self.record and "Failover" in s}  # fmt: skip
+
+
+def _aws(engine: Engine, root: Path, endpoint: str, keys: dict[str, str]) -> Aws:
+    layout = HomeLayout(root / "home").ensure()
+    cipher = load_cipher(layout.root)
+    sessions = make_sessionmaker(engine)
+
+    def adapters(provider: Provider, session: Any) -> Any:
+        return adapter_for(provider, session=session, layout=layout, cipher=cipher)
+
+    with sessions.begin() as session:
+        provider = create_cloud_provider(session, cipher, kind="aws", name="wedsync-aws", default_region=PRIMARY,
+                                         regions=[PRIMARY, STANDBY], credentials=keys,
+                                         settings={"endpoint_url": endpoint})  # fmt: skip
+        cloud = adapters(provider, session)
+        tags = {"app": "booking"}
+        for request in (
+            ProvisionRequest(name="booking-web", resource_type=ResourceType.COMPUTE, region=PRIMARY, size="t3.small",
+                             image=AMI, tags=tags, options={"subtype": "instance"}),
+            ProvisionRequest(name="booking-files", resource_type=ResourceType.STORAGE, region=PRIMARY, size="30GB",
+                             tags=tags, options={"subtype": "volume"}),
+            ProvisionRequest(name="booking-db", resource_type=ResourceType.DATABASE, region=PRIMARY,
+                             size="db.t3.micro", tags=tags,
+                             options={"subtype": "database", "engine": "postgres", "storage_gb": 20}),
+        ):  # fmt: skip
+            cloud.provision(request)
+        inventory.sync(session, provider, cloud.list_resources(region=PRIMARY))
+    aws = Aws(Recovery(Cloud(sessions, layout, adapters), provider="wedsync-aws"), endpoint, keys, "", "")
+    made = aws.client("route53", "us-east-1").create_hosted_zone(Name="wedsync.example.", CallerReference="dr-tests")
+    aws.zone = str(made["HostedZone"]["Id"]).removeprefix("/hostedzone/")
+    aws.record = "api.wedsync.example."
+    return aws
+
+
+@pytest.fixture
+def aws(engine: Engine, tmp_path: Path, moto_endpoint: str, aws_keys: dict[str, str]) -> Aws:
+    return _aws(engine, tmp_path, moto_endpoint, aws_keys)
+
+
+def _plan(aws: Aws, **changes: Any) -> Any:
+    changes.setdefault("routing", aws.routing())
+    return aws.dr.plan(protected={"tags": {"app": "booking"}}, **changes)
+
+
+def test_a_drill_on_aws_leaves_moto_holding_exactly_what_it_held_before(aws: Aws) -> None:
+    plan_id = _plan(aws)
+    backup = aws.dr.backup(plan_id)
+    assert backup.status == "succeeded", backup.error
+    before = aws.inventory()
+    drill = aws.dr.drill(plan_id)
+    assert drill.status == "succeeded", drill.error
+    assert {r["subtype"] for r in drill.report["restored"]} == {"instance", "volume", "database"}
+    assert drill.report["cleanup"]["remaining"] == []
+    assert aws.inventory() == before
+    assert drill.rto_seconds is not None
+    assert drill.rpo_seconds is not None
+
+
+def test_a_failover_on_aws_switches_the_route53_failover_record(aws: Aws) -> None:
+    plan_id = _plan(aws)
+    aws.dr.backup(plan_id)
+    run = aws.dr.failover(plan_id)
+    assert run.status == "succeeded", run.error
+    assert aws.failover_records() == {"PRIMARY": STANDBY_IP, "SECONDARY": PRIMARY_IP}
+    plan = aws.dr.stored_plan(plan_id)
+    assert (plan.status, plan.active_region, len(plan.serving)) == ("failed_over", STANDBY, 3)
+
+
+@pytest.fixture
+def refusing(
+    engine: Engine, tmp_path: Path, moto_endpoint: str, aws_keys: dict[str, str]
+) -> Iterator[tuple[Aws, FaultProxy]]:
+    proxy = FaultProxy(moto_endpoint)
+    try:
+        yield _aws(engine, tmp_path, proxy.url, aws_keys), proxy
+    finally:
+        proxy.stop()
+
+
+def test_a_failover_the_dr_region_refuses_part_way_leaves_no_dr_copy_behind(
+    refusing: tuple[Aws, FaultProxy],
+) -> None:
+    aws, proxy = refusing
+    plan_id = _plan(aws)
+    aws.dr.backup(plan_id)
+    aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY)
+    before = aws.inventory()
+    proxy.inject("RunInstances", "refuse")  # the database and the volume are restored by then
+    run = aws.dr.failover(plan_id)
+    assert run.status == "rolled_back", run.error
+    assert "InsufficientInstanceCapacity" in (run.error or {}).get("detail", "")
+    made = [s.detail["cloud_id"] for s in aws.dr.steps(run.id) if "cloud_id" in s.detail]
+    assert len(made) == 2  # part-way: two of the three copies had been made
+    assert aws.inventory() == before
+    assert aws.failover_records() == {"PRIMARY": PRIMARY_IP, "SECONDARY": STANDBY_IP}
+    assert aws.dr.stored_plan(plan_id).status == "active"
+
+
+class _Down(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_failover_whose_health_check_fails_after_the_switch_puts_the_record_back(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_PRIVATE", "true")
+    monkeypatch.setattr("control_plane.disaster_recovery.health.PAUSE_SECONDS", 0.0)
+    with serving(_Down) as port:
+        plan_id = _plan(aws, routing=aws.routing(health_check_url=f"http://127.0.0.1:{port}/healthz"))
+        aws.dr.backup(plan_id)
+        aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY)
+        before = aws.inventory()
+        run = aws.dr.failover(plan_id)
+    assert run.status == "rolled_back", run.error
+    assert aws.failover_records() == {"PRIMARY": PRIMARY_IP, "SECONDARY": STANDBY_IP}
+    after = aws.inventory()
+    assert after["instances"] == before["instances"]
+    assert after["volumes"] == before["volumes"]
+    assert after["db_instances"] == before["db_instances"]
+
+
+def _records(aws: Aws) -> DnsRecordSet:
+    return DnsRecordSet(zone=aws.zone, name=aws.record, targets={PRIMARY: PRIMARY_IP, STANDBY: STANDBY_IP})
