@@ -300,6 +300,22 @@ def _aws_account(api: Api, moto_endpoint: str, keys: dict[str, str]) -> Any:
     )  # fmt: skip
 
 
+def test_deleting_an_unattached_ebs_volume_on_aws_snapshots_it_first_through_the_adapter(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    ec2 = _aws_account(api, moto_endpoint, aws_keys)
+    volume = ec2.create_volume(AvailabilityZone="eu-west-2a", Size=40)["VolumeId"]
+    rec = _rec(volume, kind="unattached_disk", action="delete", target=None, provider="wedsync-aws")
+    _store(api, [rec], providers=("wedsync-aws",))
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["status"] == "succeeded", operation
+    snapshot = operation["result"]["snapshot"]["id"]
+    assert operation["result"]["steps"] == [f"snapshot {volume}", f"delete {volume}"]
+    (kept,) = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
+    assert (kept["VolumeId"], kept["VolumeSize"]) == (volume, 40)
+    assert ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"] == []
+
+
 # -- applied schedules in force ---------------------------------------------------------------------
 
 
