@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from analytics.warehouse import ensure_schema
 from clouds.base import CloudProvider
@@ -17,7 +17,7 @@ from clouds.billing import BillingSource
 from control_plane.crypto import Cipher, load_cipher
 from control_plane.services import billing, provider_keys
 from control_plane.services.providers import adapter_for
-from control_plane.store.db import make_engine
+from control_plane.store.db import make_engine, make_sessionmaker
 from control_plane.store.models import Provider
 from wedcloud.home import HomeLayout
 
@@ -52,6 +52,15 @@ class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         try:
             with Session(engine) as session:
                 yield session
+        finally:
+            engine.dispose()
+
+    @contextmanager
+    def sessions(self) -> Iterator[sessionmaker[Session]]:
+        """A session factory on the store, for core functions that commit in steps."""
+        engine = make_engine(self.database_url)
+        try:
+            yield make_sessionmaker(engine)
         finally:
             engine.dispose()
 

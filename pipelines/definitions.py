@@ -15,6 +15,7 @@ from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_alert_delivery_job, build_budget_sensor
 from pipelines.deployments import deployment_drift_job, deployment_drift_schedule
 from pipelines.off_hours import off_hours_job, off_hours_schedule
+from pipelines.recovery import dr_backup_job, dr_drill_job, dr_failover_job, dr_health, dr_schedules
 from pipelines.rekey import rekey_providers
 from pipelines.reports import build_report_job, build_report_schedules
 from pipelines.sensors import (
@@ -80,8 +81,16 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             deliver_alerts,
             rekey_providers,
             deployment_drift_job,
+            dr_backup_job,
+            dr_drill_job,
+            dr_failover_job,
         ],
-        sensors=[build_billing_exports_sensor(billing_refresh), build_budget_sensor(settings, job=deliver_alerts)],
+        sensors=[
+            build_billing_exports_sensor(billing_refresh),
+            build_budget_sensor(settings, job=deliver_alerts),
+            dr_schedules,
+            dr_health,
+        ],
         schedules=[
             build_daily_refresh_schedule(billing_refresh),
             *build_report_schedules(cost_report),

@@ -3,7 +3,8 @@
 Metric rules read the state store's samples; ``provider_unreachable`` the collector's
 ``monitor_status`` rows; the cost rules the current serving snapshot (read-only), with the
 budget status and anomaly signals that the budgets API and budget alerts use; ``drift`` the
-deployments' stored drift checks. A rule whose
+deployments' stored drift checks; ``disaster_recovery`` the plans' backups, status and health
+checks. A rule whose
 data cannot be read this round answers None (unknown): its alerts are left as they are.
 """
 
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 from analytics.money import format_amount
 from analytics.overview import Queryable, latest_charge_date
 from control_plane.deployments import drift as deployment_drift
+from control_plane.disaster_recovery.alarms import alarms as recovery_alarms
 from control_plane.services.anomalies import list_anomalies
 from control_plane.services.budgets import evaluate_budget, read_series
 from control_plane.store.models import Budget, Provider, Resource
@@ -275,9 +277,24 @@ def drift(ctx: Context, rule: AlertRule) -> list[Breach] | None:
     ]  # fmt: skip
 
 
+def disaster_recovery(ctx: Context, rule: AlertRule) -> list[Breach] | None:
+    """Each plan (only ``plan_id``'s when set) past its RPO target or without a usable backup
+    (problem ``rpo``, the value its RPO in seconds), left ``degraded`` by a failover
+    (``failover``), or whose health check has failed its automatic-failover threshold in a row
+    (``health``, the value how many): ``control_plane.disaster_recovery.alarms``."""
+    wanted = rule.spec.get("plan_id")
+    found = recovery_alarms(ctx.session, now=ctx.now, plan_id=uuid.UUID(wanted) if wanted else None)
+    return [
+        Breach(labels={"plan": a.plan_name, "plan_id": str(a.plan_id), "problem": a.problem}, value=a.value,
+               provider_id=a.provider_id, detail=a.detail)
+        for a in found
+    ]  # fmt: skip
+
+
 KIND_CHECKS: dict[str, Callable[[Context, AlertRule], list[Breach] | None]] = {
     "threshold": threshold, "absence": absence, "provider_unreachable": provider_unreachable,
     "budget_forecast": budget_forecast, "cost_anomaly": cost_anomaly, "drift": drift,
+    "disaster_recovery": disaster_recovery,
 }  # fmt: skip
 
 

@@ -1,6 +1,6 @@
-"""Monitoring alert rules: what each kind watches, how a rule is stored, and the built-in one.
+"""Monitoring alert rules: what each kind watches, how a rule is stored, and the built-in ones.
 
-A rule is one of six kinds (docs/monitoring/alerts.md):
+A rule is one of seven kinds (docs/monitoring/alerts.md):
 
 - ``threshold``: a metric of the selected resources, aggregated over ``window``, compared
   with a threshold (``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=``);
@@ -8,7 +8,9 @@ A rule is one of six kinds (docs/monitoring/alerts.md):
 - ``provider_unreachable``: the collector's last ``failures`` attempts at a provider failed;
 - ``budget_forecast``: a budget's period-end forecast at or above ``percent`` of its amount;
 - ``cost_anomaly``: a cost anomaly of the serving snapshot that is still recent;
-- ``drift``: a deployment (any, or ``deployment_id``) whose last drift check found drift.
+- ``drift``: a deployment (any, or ``deployment_id``) whose last drift check found drift;
+- ``disaster_recovery``: a disaster-recovery plan (any, or ``plan_id``) past its RPO target or
+  without a usable backup, left degraded by a failover, or failing its health checks.
 
 ``spec`` holds the kind's fields with durations in seconds and providers as registered ids,
 with ``for`` and ``hold`` (how long a firing alert's condition must stay clear before it
@@ -36,15 +38,18 @@ from control_plane.services.provider_filters import select_providers
 from control_plane.store.deployment_models import Deployment
 from control_plane.store.models import Budget, Resource
 from control_plane.store.monitoring_models import METRICS, AlertRule
+from control_plane.store.recovery_models import RecoveryPlan
 from wedcloud.sqltypes import utcnow
 
-KINDS = ("threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly", "drift")
+KINDS = ("threshold", "absence", "provider_unreachable", "budget_forecast", "cost_anomaly", "drift",
+         "disaster_recovery")  # fmt: skip
 SEVERITIES = ("critical", "warning", "info")
 COMPARATORS = (">", ">=", "<", "<=", "==", "!=")
 GROUPING_DEFAULTS: dict[str, Any] = {"group_by": ["alertname"], "group_wait": 30.0, "group_interval": 300.0,
                                      "repeat_interval": 14400.0}  # fmt: skip
 DEFAULT_HOLD = 60.0
 BUILTIN_NAME = "provider-unreachable"
+RECOVERY_BUILTIN_NAME = "disaster-recovery"
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?$")
 
 
@@ -113,6 +118,10 @@ def check_spec(session: Session, kind: str, spec: dict[str, Any]) -> dict[str, A
         if session.get(Deployment, uuid.UUID(str(spec["deployment_id"]))) is None:
             raise _invalid("deployment_id", f"no deployment has the id {spec['deployment_id']}")
         spec["deployment_id"] = str(spec["deployment_id"])
+    if kind == "disaster_recovery" and spec.get("plan_id") is not None:
+        if session.get(RecoveryPlan, uuid.UUID(str(spec["plan_id"]))) is None:
+            raise _invalid("plan_id", f"no disaster-recovery plan has the id {spec['plan_id']}")
+        spec["plan_id"] = str(spec["plan_id"])
     return spec
 
 
@@ -221,23 +230,39 @@ def rule_view(rule: AlertRule) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def ensure_builtin(session: Session) -> AlertRule | None:
-    """The built-in ``provider-unreachable`` rule, made the first time rules are evaluated when
-    no rule of that kind exists: a provider whose last collection failed raises a critical alert
-    at once (``for`` 0), resolved once collection has succeeded for a minute. It can be changed,
-    disabled or deleted; it is not made again while any provider_unreachable rule exists."""
-    if session.scalar(select(AlertRule.id).where(AlertRule.kind == "provider_unreachable").limit(1)) is not None:
+def ensure_builtin(session: Session) -> list[AlertRule]:
+    """The built-in rules, each made the first time rules are evaluated when no rule of its kind
+    exists (returns those made now). They can be changed, disabled or deleted; one is not made
+    again while any rule of its kind exists.
+
+    - ``provider-unreachable``: a provider whose last collection failed raises a critical alert
+      at once (``for`` 0), resolved once collection has succeeded for a minute.
+    - ``disaster-recovery``, made once a disaster-recovery plan exists: a plan past its RPO
+      target or without a usable backup, degraded by a failover, or failing its health checks
+      raises a critical alert at once, resolved a minute after the problem is gone."""
+    made = [_builtin(session, BUILTIN_NAME, "provider_unreachable", {
+        "spec": {"selector": {"provider": [], "resources": [], "tags": {}}, "failures": 1, "for": 0.0,
+                 "hold": DEFAULT_HOLD},
+        "annotations": {"summary": "WedCloud cannot reach provider {provider}: the metrics collection failed"},
+        "grouping": {**GROUPING_DEFAULTS, "group_by": ["alertname", "provider"]},
+    })]  # fmt: skip
+    if session.scalar(select(RecoveryPlan.id).limit(1)) is not None:
+        made.append(_builtin(session, RECOVERY_BUILTIN_NAME, "disaster_recovery", {
+            "spec": {"plan_id": None, "for": 0.0, "hold": DEFAULT_HOLD},
+            "annotations": {"summary": "Disaster-recovery plan {plan} needs attention ({problem}): "
+                            "see GET /api/cloud/disaster-recovery/status"},
+            "grouping": {**GROUPING_DEFAULTS, "group_by": ["alertname", "plan"]},
+        }))  # fmt: skip
+    return [rule for rule in made if rule is not None]
+
+
+def _builtin(session: Session, name: str, kind: str, fields: dict[str, Any]) -> AlertRule | None:
+    if session.scalar(select(AlertRule.id).where(AlertRule.kind == kind).limit(1)) is not None:
         return None
-    if session.scalar(select(AlertRule.id).where(AlertRule.name == BUILTIN_NAME)) is not None:
+    if session.scalar(select(AlertRule.id).where(AlertRule.name == name)) is not None:
         return None
-    rule = AlertRule(
-        name=BUILTIN_NAME, kind="provider_unreachable", severity="critical", created_by="system",
-        spec={"selector": {"provider": [], "resources": [], "tags": {}}, "failures": 1, "for": 0.0,
-              "hold": DEFAULT_HOLD},
-        labels={}, annotations={"summary": "WedCloud cannot reach provider {provider}: the metrics collection failed"},
-        routes=[], grouping={**GROUPING_DEFAULTS, "group_by": ["alertname", "provider"]},
-        enabled=True, created_at=utcnow(),
-    )  # fmt: skip
+    rule = AlertRule(name=name, kind=kind, severity="critical", created_by="system", labels={}, routes=[],
+                     enabled=True, created_at=utcnow(), **fields)  # fmt: skip
     try:
         with session.begin_nested():
             session.add(rule)

@@ -53,7 +53,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     partitions = assets["focus_costs"].partitions_def
     assert isinstance(partitions, dg.MultiPartitionsDefinition)
     assert {d.name for d in partitions.partitions_defs} == {"source", "month"}
-    assert {s.name for s in defs.sensors or []} == {"billing_exports", "budget_alerts"}
+    assert {s.name for s in defs.sensors or []} == {"billing_exports", "budget_alerts", "dr_schedules", "dr_health"}
     assert {s.name for s in defs.schedules or []} == {
         "billing_daily_refresh",
         "weekly_cost_report",
