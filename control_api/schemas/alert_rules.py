@@ -265,8 +265,29 @@ class DriftRule(RuleBase):
     deployment_id: uuid.UUID | None = Field(default=None, description="Only this deployment; none: every one.")
 
 
+class DisasterRecoveryRule(RuleBase):
+    """One alert per disaster-recovery plan and problem: its RPO now is past its target (or it has
+    no usable backup), a failover could neither finish nor go back (``degraded``), or its health
+    check has failed as often as its automatic-failover rule allows."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={"examples": [{"name": "booking RPO", "kind": "disaster_recovery", "severity": "critical"}]},
+    )
+
+    kind: Literal["disaster_recovery"]
+    plan_id: uuid.UUID | None = Field(default=None, description="Only this plan; none: every one.")
+
+
 RuleIn = Annotated[
-    ThresholdRule | AbsenceRule | ProviderUnreachableRule | BudgetForecastRule | CostAnomalyRule | DriftRule,
+    ThresholdRule
+    | AbsenceRule
+    | ProviderUnreachableRule
+    | BudgetForecastRule
+    | CostAnomalyRule
+    | DriftRule
+    | DisasterRecoveryRule,
     Field(discriminator="kind"),
 ]
 COMMON = ("name", "severity", "labels", "annotations", "routes", "grouping", "hold", "enabled", "kind")
