@@ -117,9 +117,15 @@ def run_restore(run: Run) -> dict[str, Any]:
 
 
 def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[str, Any]]:
-    """Snapshot and terminate each old resource; a plan serving from them serves from the new."""
+    """Snapshot and terminate each old resource. Every plan protecting an old one serves from
+    its replacement from now on (``serving`` lists what it serves from, the new in place of the
+    old), since a selection by ids, tags or deployment would no longer name the new one."""
     replaced = []
     for source, new_id in zip(sources, new_ids, strict=True):
+        with run.sessions() as session:
+            plans = {
+                p.id: [str(r.id) for r in serving_resources(session, p)] for p in session.scalars(select(RecoveryPlan))
+            }
         adapter = run.adapter(source.provider_id)
         with run.step(f"replace {source.name}", old=source.cloud_id, new=new_id) as step:
             kept = waits.snapshot_whole(run, adapter, adapter.snapshot(
@@ -129,16 +135,14 @@ def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[s
             step["kept_snapshot"] = kept.id
             waits.terminated(run, adapter, source.cloud_id)
         replaced.append({"old": source.cloud_id, "new_resource_id": new_id, "kept_snapshot": kept.id})
+        old_id = str(source.resource_id)
         with run.sessions() as session:
             old = session.get(Resource, source.resource_id)
             if old is not None:
                 old.state, old.desired_state = "terminated", "terminated"
-            for plan in session.scalars(select(RecoveryPlan)):
-                old_id = str(source.resource_id)
-                if old_id in plan.serving:
-                    plan.serving = [new_id if i == old_id else i for i in plan.serving]
-                listed = [str(i) for i in plan.protected.get("resource_ids") or []]
-                if old_id in listed:
-                    plan.protected = {**plan.protected, "resource_ids": [new_id if i == old_id else i for i in listed]}
+            for plan_id, serving in plans.items():
+                plan = session.get(RecoveryPlan, plan_id)
+                if plan is not None and old_id in serving:
+                    plan.serving = [new_id if i == old_id else i for i in serving]
             session.commit()
     return replaced

@@ -158,7 +158,7 @@ def run_work(adapter_for: AdapterFor, operation_id: uuid.UUID, *, wait_seconds: 
             if kind == "backup":
                 run.finish(status="failed", report={"summary": f"the backup stopped: {exc}"}, error=str(exc))
             else:
-                _compensate(run)
+                _compensate(run, why=f"the {kind} stopped on an unexpected error ({type(exc).__name__})")
             raise
 
     return work
@@ -170,7 +170,7 @@ def _has_steps(session: Session, run_id: uuid.UUID) -> bool:
     return session.scalar(select(RecoveryStep.id).where(RecoveryStep.run_id == run_id).limit(1)) is not None
 
 
-def _compensate(run: Run) -> dict[str, Any]:
+def _compensate(run: Run, *, why: str | None = None) -> dict[str, Any]:
     """Undo a drill, failover or restore whose process died: DNS back (if the journal shows a
     switch began), then delete everything carrying the run's tag in its target region."""
     with run.sessions() as session:
@@ -205,8 +205,8 @@ def _compensate(run: Run) -> dict[str, Any]:
             if current is not None and current.status == "failing_over":
                 current.status = "degraded" if errors else ("failed_over" if current.serving else "active")
             session.commit()
-    summary = (f"the process running this {kind} stopped part-way; the reconciler undid it"
-               + (f", with problems: {'; '.join(errors)}" if errors else ""))  # fmt: skip
+    why = why or f"the process running this {kind} stopped part-way"
+    summary = f"{why}; what it made was undone" + (f", with problems: {'; '.join(errors)}" if errors else "")
     status = "rolled_back" if kind == "failover" else "failed"
     return run.finish(status=status, report={"summary": summary, "cleanup": cleanup}, error=summary)
 
