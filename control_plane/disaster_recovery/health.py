@@ -10,7 +10,6 @@ from control_plane.disaster_recovery.runs import Run
 from control_plane.disaster_recovery.waits import READY
 from control_plane.services.health import http_health
 
-
 PAUSE_SECONDS = 2.0  # between two tries of a health check
 
 
