@@ -163,10 +163,13 @@ class RecoveryPlanOut(BaseModel):
     updated_at: datetime
 
 
-class Measured(BaseModel):
+class Objective(BaseModel):
     target_seconds: int
-    current_seconds: float | None = None
-    met: bool | None = None
+
+
+class Measured(Objective):
+    current_seconds: float | None
+    met: bool
 
 
 class LastBackup(BaseModel):
@@ -217,7 +220,7 @@ class PlanStatusOut(BaseModel):
     serving: Where
     standby_region: str = Field(description="Where the next failover goes.")
     rpo: Measured = Field(description="The RPO now (age of the newest usable cross-region copy) against the target.")
-    rto: Measured
+    rto: Objective
     last_backup: LastBackup | None
     last_drill: LastDrill | None = Field(description="The last drill, with its measured RTO and RPO.")
     protected: dict[str, int] = Field(description="Data stores restored from backups, tiers made again, unprotected.")
