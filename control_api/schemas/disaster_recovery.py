@@ -5,7 +5,7 @@ what the reads answer."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
@@ -120,9 +120,14 @@ class RestoreIn(Strict):
     @field_validator("point_in_time")
     @classmethod
     def _one_point(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        if value is not None and info.data.get("backup_id") is not None:
+        if value is None:
+            return value
+        if info.data.get("backup_id") is not None:
             raise ValueError("give backup_id or point_in_time, not both")
-        return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # year 1 with a zone east of UTC
+            raise ValueError("a time between the years 1 and 9999 in UTC") from None
 
 
 # -- answers --------------------------------------------------------------------------------------
