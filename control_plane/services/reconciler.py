@@ -4,8 +4,11 @@ Every operation kind has a path after a crash (``docs/operations.md``): provisio
 bulk) and the resource actions are resumed with the same client tokens, so nothing is made twice;
 a sync is run again; an apply is resumed from the start when it had not begun the change, and
 put back (compensated) when it had; a deployment's apply is finished or rolled back from its
-journal (``control_plane.deployments.engine``); an analysis is failed (run it again). An operation is taken
-over only when its lease has expired (``services.executor``): its process no longer renews it.
+journal (``control_plane.deployments.engine``); a disaster-recovery backup carries on, and a
+drill, failover or restore that had begun is undone from its journal
+(``control_plane.disaster_recovery.service``); an analysis is failed (run it again). An
+operation is taken over only when its lease has expired (``services.executor``): its process no
+longer renews it.
 
 ``reconcile_once`` runs one round with the deployment's own adapters (the API runs it on a timer,
 ``wedcloud reconcile`` once)."""
@@ -24,6 +27,8 @@ from clouds.base import CloudProvider, ResourceState
 from clouds.errors import CloudError
 from control_plane.crypto import Cipher, load_cipher
 from control_plane.deployments import engine as deployment_engine
+from control_plane.disaster_recovery import service as disaster_recovery
+from control_plane.disaster_recovery.runs import RUN_OF_OPERATION
 from control_plane.services import applying, executor, inventory, operations
 from control_plane.services import optimisation as recommendations
 from control_plane.services.errors import NotFound
@@ -104,6 +109,8 @@ def work_for(operation: Operation, adapter_for: AdapterFor, cipher: Cipher | Non
         return applying.apply_work(adapter_for, operation.id, body["recommendation"], actor=operation.actor)
     if kind == deployment_engine.KIND:  # its journal says where it stopped (control_plane.deployments.engine)
         return deployment_engine.apply_work(adapter_for, operation.id)
+    if kind in RUN_OF_OPERATION:  # a backup carries on; a drill, failover or restore is undone from its journal
+        return disaster_recovery.run_work(adapter_for, operation.id)
     raise CannotResume(f"a {kind} operation is not resumed after its process stopped; start it again")
 
 

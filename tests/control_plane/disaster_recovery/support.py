@@ -86,6 +86,12 @@ class Recovery:
             assert found is not None
             return found
 
+    def stored_run(self, run_id: uuid.UUID) -> RecoveryRun:
+        with self.cloud.sessions() as session:
+            found = session.get(RecoveryRun, run_id)
+            assert found is not None
+            return found
+
     def steps(self, run_id: uuid.UUID) -> list[RecoveryStep]:
         with self.cloud.sessions() as session:
             query = select(RecoveryStep).where(RecoveryStep.run_id == run_id).order_by(RecoveryStep.seq)
