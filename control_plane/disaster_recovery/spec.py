@@ -21,6 +21,9 @@ DAY = 86_400
 LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}\.?$){LABEL}(\.{LABEL})*\.?$")
 REGION = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+# a zone id or name, Azure's "<resource group>/<zone>" at most: each part starts with a letter or
+# digit (so none is "..": no path to walk), no spaces
+ZONE = r"^[A-Za-z0-9][A-Za-z0-9_().-]{0,126}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,126})?$"
 
 
 def _cron(value: str) -> str:
@@ -83,7 +86,7 @@ class Routing(Strict):
     """The DNS record set that sends users to the serving region. ``targets`` maps the primary
     region and each DR target's region to the value the record holds while it serves."""
 
-    zone: str = Field(min_length=1, max_length=255, description="Route 53 hosted zone id, Azure "
+    zone: str = Field(min_length=1, max_length=255, pattern=ZONE, description="Route 53 hosted zone id, Azure "
                       "'<resource group>/<zone>', Cloud DNS managed zone, or any name on the sandbox.")  # fmt: skip
     name: str = Field(min_length=1, max_length=253, examples=["api.wedsync.example."])
     type: Literal["A", "AAAA", "CNAME"] = "A"

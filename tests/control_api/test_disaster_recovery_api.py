@@ -117,6 +117,17 @@ def test_a_malformed_cron_an_unknown_field_and_an_unknown_provider_are_422s(stac
              {"/routing/targets", "/routing/targets/eu-north-1"})  # fmt: skip
 
 
+@pytest.mark.parametrize("zone", ["../../hostedzone", "rg/zone/extra", "a b"])
+def test_a_dns_zone_that_is_a_path_is_a_422_at_routing_zone(stack: Stack, zone: str) -> None:
+    _refused(stack, stack.plan_body(routing={**stack.plan_body()["routing"], "zone": zone}), {"/routing/zone"})
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://user:pw@example.com/", "gopher://example.com/"])
+def test_a_health_check_url_the_outbound_guard_refuses_is_a_422(stack: Stack, url: str) -> None:
+    routing = {**stack.plan_body()["routing"], "health_check_url": url}
+    _refused(stack, stack.plan_body(routing=routing), {"/routing/health_check_url"})
+
+
 def test_a_taken_name_is_a_409_and_a_viewer_can_neither_create_nor_replace(stack: Stack) -> None:
     plan = stack.plan()
     assert "booking" in problem(stack.post("/plans", stack.plan_body(), Role.OPERATOR), 409)["detail"]
