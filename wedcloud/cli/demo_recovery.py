@@ -148,7 +148,7 @@ def _duration(seconds: float | None) -> str:
         return "not measured"
     if seconds < 120:
         return f"{seconds:.1f} s"
-    if seconds < 7200:
+    if seconds < 3600:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
 
