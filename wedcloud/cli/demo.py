@@ -32,6 +32,7 @@ from pipelines.materialize import (
 from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import CliContext, console
+from wedcloud.cli.demo_recovery import protect_booking_stack
 from wedcloud.cli.demo_stack import deploy_booking_stack
 from wedcloud.cli.monitor import prepare_sandbox_monitoring
 from wedcloud.cli.processes import Child, PortInUse, ensure_port_free, wait_for_http
@@ -225,6 +226,8 @@ def run_demo(options: DemoOptions) -> int:
     console.print(f"monitoring: {synced} sandbox resources; one runs hot from 2 to 12 minutes after start")
     with console.status("deploying the wedding booking stack into the sandbox..."):
         console.print(deploy_booking_stack(context, fresh_world=fresh))
+    with console.status("protecting it: a disaster-recovery plan, a backup and a drill..."):
+        console.print(protect_booking_stack(context))
     api, ui, monitor = _children(context, options)
     stopping = False
 
