@@ -103,8 +103,9 @@ class RestoreIn(Strict):
     )
     name: str | None = Field(
         default=None,
-        pattern=r"^[a-z][a-z0-9-]{0,39}$",
-        description="Prefix of the new resources' names (default: restored-<run>).",
+        pattern=r"^[a-z][a-z0-9-]{0,23}$",
+        description="Prefix of the new resources' names, each `<name>-<old name>-<4 hex of its id>` "
+        "(default: restored-<run>).",
     )
     confirm: Confirm = False
 

@@ -30,11 +30,16 @@ from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan
 from wedcloud.sqltypes import utcnow
 
 
+def slug(text: str, length: int) -> str:
+    """``text`` as lowercase letters, digits and single hyphens, at most ``length`` characters."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:length].rstrip("-")
+
+
 def snapshot_name(plan: RecoveryPlan, resource: Resource, run_id: uuid.UUID) -> str:
-    """``wedcloud-<plan>-<resource>-<run>``: letters, digits and hyphens, at most 63 characters,
-    starting with a letter (the strictest of the clouds' rules)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{plan.name}-{resource.name}".lower()).strip("-")[:40].rstrip("-")
-    return f"wedcloud-{slug}-{run_id.hex[:8]}"
+    """``wedcloud-<plan>-<resource>-<resource id>-<run>``: letters, digits and single hyphens, at
+    most 63 characters, starting with a letter (the strictest of the clouds' rules). The names
+    are cut to fit, so the resource's id keeps two resources of one run apart."""
+    return f"wedcloud-{slug(f'{plan.name}-{resource.name}', 32)}-{resource.id.hex[:6]}-{run_id.hex[:8]}"
 
 
 def run_backup(run: Run) -> dict[str, Any]:

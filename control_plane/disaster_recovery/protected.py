@@ -64,11 +64,15 @@ def serving_resources(session: Session, plan: RecoveryPlan) -> list[Resource]:
 
 
 def split(resources: Iterable[Resource]) -> tuple[list[Resource], list[Resource], list[Resource]]:
-    """(restored from backups, made again, not protected by the plan)."""
+    """(restored from backups, made again, not protected by the plan). An instance a group
+    launched (``details["group"]``: an Auto Scaling group's member, which carries the group's
+    tags) is neither: its group makes its like again."""
     stateful: list[Resource] = []
     stateless: list[Resource] = []
     other: list[Resource] = []
     for row in resources:
+        if row.subtype == "instance" and (row.details or {}).get("group"):
+            continue
         (stateful if row.subtype in FROM_SNAPSHOT else stateless if row.subtype in MADE_AGAIN else other).append(row)
     return stateful, stateless, other
 

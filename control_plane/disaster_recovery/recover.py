@@ -16,10 +16,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider, ProvisionRequest, ResourceState, ResourceType
+from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, ProvisionRequest, ResourceState, ResourceType
 from clouds.errors import ResourceNotFound
 from control_plane.disaster_recovery import sizes, waits
-from control_plane.disaster_recovery.backups import newest_backups, recovery_point
+from control_plane.disaster_recovery.backups import newest_backups, recovery_point, slug
 from control_plane.disaster_recovery.protected import serving_resources, split
 from control_plane.disaster_recovery.runs import PLAN_TAG, Run, StepFailed
 from control_plane.store.models import Resource
@@ -97,16 +97,23 @@ def target_sizes(run: Run, sources: list[Source], provider_id: uuid.UUID, region
     problems (a size the region does not offer, no equivalent on a cold standby) and warnings
     (a catalogue that cannot be read: sizes unchecked)."""
     target = sizes.catalogue(run.adapter(provider_id), region)
-    offered = {t.name for t in target}
+    offered: dict[str | None, set[str]] = {}
+    for t in target:
+        offered.setdefault(t.service, set()).add(t.name)
     chosen: dict[str, str | None] = {}
     problems: list[str] = []
-    warnings = [] if target else [f"sizes in {region} not checked: the provider publishes no catalogue there"]
+    warnings: list[str] = []
     for source in sources:
+        service = DATABASE_SERVICE if source.subtype == "database" else COMPUTE_SERVICE
         if not source.size or source.size.endswith("GB"):
             chosen[source.cloud_id] = None
+        elif source.size.isdigit():  # an AWS group's size is its capacity: its launch template holds the type
+            chosen[source.cloud_id] = source.size
         elif source.provider_id == provider_id:
             chosen[source.cloud_id] = source.size
-            if target and source.size not in offered:
+            if service not in offered:  # no catalogue of this kind there (the shipped one prices VMs only)
+                warnings.append(f"{source.size} ({source.name}) not checked: no {service} catalogue for {region}")
+            elif source.size not in offered[service]:
                 problems.append(f"{region} does not offer {source.size} ({source.name})")
         else:
             own = sizes.catalogue(run.adapter(source.provider_id), source.region)
@@ -118,7 +125,9 @@ def target_sizes(run: Run, sources: list[Source], provider_id: uuid.UUID, region
 
 
 def made_name(prefix: str, source: Source) -> str:
-    return f"{prefix}-{source.name}"[:63].rstrip("-")
+    """``<prefix>-<source name>-<source id>``: at most 63 letters, digits and single hyphens; the
+    name is cut to fit (a copy of a copy would grow), the source's id keeps two apart."""
+    return f"{slug(prefix, 24)}-{slug(source.name, 32)}-{source.resource_id.hex[:4]}"
 
 
 def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
@@ -160,7 +169,9 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
 def _again(source: Source, size: str | None, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID
            ) -> ProvisionRequest:  # fmt: skip
     options: dict[str, Any] = {"subtype": source.subtype, "client_token": f"{run_id.hex[:12]}-{source.cloud_id}"[-64:]}
-    for key in ("min", "max", "capacity", "demand_vcpus", "workload"):
+    # a group's bounds and how it launches (an AWS launch template is regional: the DR region needs
+    # one of the same name)
+    for key in ("min", "max", "capacity", "desired", "demand_vcpus", "workload", "launch_template"):
         if source.details.get(key) is not None:
             options[key] = source.details[key]
     if not size:

@@ -108,7 +108,15 @@ def run_restore(run: Run) -> dict[str, Any]:
                   "steps": timeline(run.steps())}  # fmt: skip
         return run.finish(status="failed", report=report, error=str(exc))
     new_ids = _adopt(run, provider_id, made)
-    replaced = _replace(run, sources, new_ids) if in_place else []
+    replaced: list[dict[str, Any]] = []
+    if in_place:
+        try:
+            _replace(run, sources, new_ids, replaced)
+        except Exception as exc:
+            summary = (f"{len(made)} resource(s) restored, {len(replaced)} of {len(sources)} old one(s) replaced "
+                       f"before an error ({exc}); the new ones are kept, the rest of the old ones too")  # fmt: skip
+            report = {"summary": summary, "resources": new_ids, "replaced": replaced, "steps": timeline(run.steps())}
+            return run.finish(status="failed", report=report, error=str(exc))
     verb = "replaced" if in_place else "restored"
     report = {"summary": f"{len(made)} resource(s) {verb} in {region}", "region": region, "resources": new_ids,
               "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made], "replaced": replaced,
@@ -116,11 +124,11 @@ def run_restore(run: Run) -> dict[str, Any]:
     return run.finish(status="succeeded", report=report)
 
 
-def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[str, Any]]:
+def _replace(run: Run, sources: list[Source], new_ids: list[str], replaced: list[dict[str, Any]]) -> None:
     """Snapshot and terminate each old resource. Every plan protecting an old one serves from
     its replacement from now on (``serving`` lists what it serves from, the new in place of the
-    old), since a selection by ids, tags or deployment would no longer name the new one."""
-    replaced = []
+    old), since a selection by ids, tags or deployment would no longer name the new one. Each
+    replacement done is appended to ``replaced``."""
     for source, new_id in zip(sources, new_ids, strict=True):
         with run.sessions() as session:
             plans = {
@@ -145,4 +153,3 @@ def _replace(run: Run, sources: list[Source], new_ids: list[str]) -> list[dict[s
                 if plan is not None and old_id in serving:
                     plan.serving = [new_id if i == old_id else i for i in serving]
             session.commit()
-    return replaced

@@ -95,9 +95,12 @@ def begin_backup(session: Session, *, plan_id: uuid.UUID, actor: str, idempotenc
 def begin_drill(session: Session, *, plan_id: uuid.UUID, region: str | None, actor: str, idempotency_key: str | None,
                 adapter_for: AdapterFor) -> Started:  # fmt: skip
     plan = get_plan(session, plan_id)
-    if region is not None and region not in {t["region"] for t in plan.dr_targets}:
-        raise _bad_region(f"{region!r} is not one of the plan's DR targets", "not one of the plan's DR target regions")
-    chosen = target_of(session, plan, region or plan.dr_targets[0]["region"])
+    allowed = {t["region"] for t in plan.dr_targets} | ({plan.primary_region} if plan.serving else set())
+    allowed.discard(plan.active_region)
+    if region is not None and region not in allowed:
+        raise _bad_region(f"{region!r} is not where the plan could recover to now",
+                          f"one of {', '.join(sorted(allowed))}")  # fmt: skip
+    chosen = target_of(session, plan, region)
     source = {"provider_id": str(plan.active_provider_id), "region": plan.active_region}
     return _begin(session, kind="drill", plan=plan, actor=actor, idempotency_key=idempotency_key,
                   request={"plan_id": str(plan_id), "region": region}, adapter_for=adapter_for, source=source,
@@ -112,7 +115,8 @@ def begin_failover(session: Session, *, plan_id: uuid.UUID, region: str | None, 
         raise _bad_region(f"{region!r} is neither the plan's primary nor a DR target region",
                           f"one of {', '.join(sorted(named))}")  # fmt: skip
     chosen = target_of(session, plan, region)
-    if chosen["region"] == plan.active_region and chosen["provider_id"] == str(plan.active_provider_id):
+    serves_there = chosen["region"] == plan.active_region and chosen["provider_id"] == str(plan.active_provider_id)
+    if serves_there and plan.status != "degraded":  # a degraded plan may finish a failover that stayed
         raise _bad_region(f"the plan already serves from {plan.active_region}", "is where the plan serves from now")
     source = {"provider_id": str(plan.active_provider_id), "region": plan.active_region}
     body = {"plan_id": str(plan_id), "region": region, "reason": reason, "dry_run": dry_run}

@@ -25,7 +25,7 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[
 
 def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str, str] | None = None) -> dict[str, Any]:
     """What moto holds in ``regions``: EC2 instances, EBS volumes, the account's own EBS snapshots
-    and AMIs, RDS DB instances and manual DB snapshots; and, being global, every Route 53 hosted
+    and AMIs, RDS DB instances and manual DB snapshots, Auto Scaling groups; and, being global, every Route 53 hosted
     zone with all its record sets, and every Route 53 health check. Each item has its id, its
     tags and its state, each list is sorted.
 
@@ -38,10 +38,11 @@ def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str,
 
     found: dict[str, list[dict[str, Any]]] = {
         "instances": [], "volumes": [], "snapshots": [], "images": [], "db_instances": [], "db_snapshots": [],
+        "groups": [],
     }  # fmt: skip
     account = client("sts", "us-east-1").get_caller_identity()["Account"]
     for region in regions:
-        ec2, rds = client("ec2", region), client("rds", region)
+        ec2, rds, autoscaling = client("ec2", region), client("rds", region), client("autoscaling", region)
         for reservation in _pages(ec2, "describe_instances", "Reservations"):
             found["instances"] += [
                 {"region": region, "id": i["InstanceId"], "state": i["State"]["Name"], "type": i["InstanceType"],
@@ -76,6 +77,11 @@ def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str,
             {"region": region, "id": s["DBSnapshotIdentifier"], "state": s["Status"],
              "database": s.get("DBInstanceIdentifier"), "tags": _tags(s.get("TagList"))}
             for s in _pages(rds, "describe_db_snapshots", "DBSnapshots", SnapshotType="manual")
+        ]  # fmt: skip
+        found["groups"] += [
+            {"region": region, "id": g["AutoScalingGroupName"], "min": g["MinSize"], "max": g["MaxSize"],
+             "desired": g["DesiredCapacity"], "tags": {t["Key"]: t.get("Value", "") for t in g.get("Tags", [])}}
+            for g in _pages(autoscaling, "describe_auto_scaling_groups", "AutoScalingGroups")
         ]  # fmt: skip
     route53 = client("route53", "us-east-1")
     zones = [

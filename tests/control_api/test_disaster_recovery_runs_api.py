@@ -5,6 +5,7 @@ and every refusal writing nothing."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -155,7 +156,8 @@ def test_a_restore_brings_the_plans_database_back_as_a_new_resource(stack: Stack
     run = stack.run("/restore", {"plan_id": plan["id"], "name": "audit-copy"})
     assert (run["kind"], run["status"]) == ("restore", "succeeded"), run
     made = run["report"]["made"]
-    assert [(m["name"], m["subtype"]) for m in made] == [("audit-copy-booking-db", "database")]
+    assert [m["subtype"] for m in made] == ["database"]
+    assert re.fullmatch(r"audit-copy-booking-db-[0-9a-f]{4}", made[0]["name"])
     [resource_id] = run["report"]["resources"]
     shown = stack.api.client.get(f"/api/cloud/resources/{resource_id}", headers=stack.api.headers(Role.VIEWER))
     assert shown.status_code == 200, shown.text

@@ -3,6 +3,8 @@ retention, and a backup whose process died resumed without taking anything twice
 
 from __future__ import annotations
 
+import re
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,10 +12,10 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from control_plane.disaster_recovery import service
-from control_plane.disaster_recovery.backups import rpo_now
+from control_plane.disaster_recovery.backups import rpo_now, snapshot_name
 from control_plane.services import operations
-from control_plane.store.models import Operation
-from control_plane.store.recovery_models import RecoveryBackup, RecoveryRun
+from control_plane.store.models import Operation, Resource
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
 from tests.control_plane.disaster_recovery.support import PRIMARY, STANDBY, Recovery, booking_recovery
 
 
@@ -103,3 +105,14 @@ def test_a_backup_whose_process_died_after_its_snapshot_is_resumed_without_a_sec
         run = session.get(RecoveryRun, started.run.id)
         assert run is not None
         assert run.status == "succeeded"
+
+
+def test_two_resources_whose_names_share_a_long_start_get_their_own_snapshot_names() -> None:
+    plan = RecoveryPlan(name="wedding-platform-production-europe")
+    run_id = uuid.uuid4()
+    first, second = (Resource(id=uuid.uuid4(), name=f"booking-database-replica-{n}") for n in ("alpha", "beta"))
+    names = {snapshot_name(plan, first, run_id), snapshot_name(plan, second, run_id)}
+    assert len(names) == 2
+    for name in names:
+        assert len(name) <= 63
+        assert re.fullmatch(r"wedcloud(-[a-z0-9]+)+", name)

@@ -44,7 +44,7 @@ class Aws:
     record: str
 
     def client(self, service: str, region: str = PRIMARY) -> Any:
-        return aws_credentials.client(aws_credentials.session_for(self.keys, region), service, self.endpoint)
+        return aws_client(self.endpoint, self.keys, service, region)
 
     def inventory(self) -> dict[str, Any]:
         return moto_inventory(self.endpoint, (PRIMARY, STANDBY), keys=self.keys)
@@ -58,6 +58,10 @@ class Aws:
         sets = self.client("route53", "us-east-1").list_resource_record_sets(HostedZoneId=self.zone)
         return {s["Failover"]: s["ResourceRecords"][0]["Value"] for s in sets["ResourceRecordSets"]
                 if s["Name"] == self.record and "Failover" in s}  # fmt: skip
+
+
+def aws_client(endpoint: str, keys: dict[str, str], service: str, region: str) -> Any:
+    return aws_credentials.client(aws_credentials.session_for(keys, region), service, endpoint)
 
 
 def _aws(engine: Engine, root: Path, endpoint: str, keys: dict[str, str]) -> Aws:
@@ -74,9 +78,16 @@ def _aws(engine: Engine, root: Path, endpoint: str, keys: dict[str, str]) -> Aws
                                          settings={"endpoint_url": endpoint})  # fmt: skip
         cloud = adapters(provider, session)
         tags = {"app": "booking"}
+        for region in (PRIMARY, STANDBY):  # a launch template is regional: the DR region has its own
+            launch = {"ImageId": AMI, "InstanceType": "t3.micro"}
+            aws_client(endpoint, keys, "ec2", region).create_launch_template(LaunchTemplateName="booking-web",
+                                                                             LaunchTemplateData=launch)  # fmt: skip
         for request in (
             ProvisionRequest(name="booking-web", resource_type=ResourceType.COMPUTE, region=PRIMARY, size="t3.small",
                              image=AMI, tags=tags, options={"subtype": "instance"}),
+            ProvisionRequest(name="booking-workers", resource_type=ResourceType.COMPUTE, region=PRIMARY,
+                             size="t3.micro", tags=tags, options={"subtype": "instance_group",
+                             "launch_template": "booking-web", "min": 1, "max": 2, "desired": 1}),
             ProvisionRequest(name="booking-files", resource_type=ResourceType.STORAGE, region=PRIMARY, size="30GB",
                              tags=tags, options={"subtype": "volume"}),
             ProvisionRequest(name="booking-db", resource_type=ResourceType.DATABASE, region=PRIMARY,
@@ -109,7 +120,8 @@ def test_a_drill_on_aws_leaves_moto_holding_exactly_what_it_held_before(aws: Aws
     before = aws.inventory()
     drill = aws.dr.drill(plan_id)
     assert drill.status == "succeeded", drill.error
-    assert {r["subtype"] for r in drill.report["restored"]} == {"instance", "volume", "database"}
+    restored = {r["subtype"] for r in drill.report["restored"]}
+    assert restored == {"instance", "volume", "database", "instance_group"}
     assert drill.report["cleanup"]["remaining"] == []
     assert aws.inventory() == before
     assert drill.rto_seconds is not None
@@ -123,7 +135,20 @@ def test_a_failover_on_aws_switches_the_route53_failover_record(aws: Aws) -> Non
     assert run.status == "succeeded", run.error
     assert aws.failover_records() == {"PRIMARY": STANDBY_IP, "SECONDARY": PRIMARY_IP}
     plan = aws.dr.stored_plan(plan_id)
-    assert (plan.status, plan.active_region, len(plan.serving)) == ("failed_over", STANDBY, 3)
+    assert (plan.status, plan.active_region, len(plan.serving)) == ("failed_over", STANDBY, 4)
+
+
+def test_failback_on_aws_backs_up_the_dr_copies_and_fails_over_to_the_primary(aws: Aws) -> None:
+    plan_id = _plan(aws)
+    aws.dr.backup(plan_id)
+    assert aws.dr.failover(plan_id).status == "succeeded"
+    copied_back = aws.dr.backup(plan_id)  # the copies serving in eu-west-1, copied to eu-west-2
+    assert copied_back.status == "succeeded", copied_back.error
+    back = aws.dr.failover(plan_id, region=PRIMARY, reason="eu-west-2 is healthy again")
+    assert back.status == "succeeded", back.error
+    assert aws.failover_records() == {"PRIMARY": PRIMARY_IP, "SECONDARY": STANDBY_IP}
+    plan = aws.dr.stored_plan(plan_id)
+    assert (plan.status, plan.active_region) == ("active", PRIMARY)
 
 
 @pytest.fixture

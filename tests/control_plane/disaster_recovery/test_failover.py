@@ -172,3 +172,14 @@ def test_a_cold_standby_refuses_a_failover_of_data_stores(dr: Recovery) -> None:
     run = dr.failover(plan_id)
     assert run.status == "failed"
     assert "cannot be restored on another provider" in (run.error or {}).get("detail", "")
+
+
+def test_after_a_failover_a_drill_rehearses_the_failback_to_the_primary(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    assert dr.failover(plan_id).status == "succeeded"
+    dr.backup(plan_id)
+    drill = dr.drill(plan_id)  # the standby is now the primary region
+    assert drill.status == "succeeded", drill.error
+    assert drill.target["region"] == PRIMARY
+    assert _routed(dr) == STANDBY  # a drill never moves traffic

@@ -3,12 +3,14 @@ point in time, and in place of the old resource."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
+from clouds.errors import UnsupportedRequest
 from control_plane.disaster_recovery import service
 from control_plane.disaster_recovery.protected import serving_resources
 from control_plane.disaster_recovery.restore import KEPT_TAG
@@ -71,3 +73,26 @@ def test_a_restore_in_place_keeps_a_snapshot_of_the_old_and_the_plan_protects_th
         protected = {r.id for r in serving_resources(session, dr.stored_plan(plan_id))}
     assert str(old.id) not in {str(i) for i in protected}
     assert replaced["new_resource_id"] in {str(i) for i in protected}
+
+
+def test_a_replacement_that_fails_keeps_the_new_resource_and_the_old_one(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    old = _db(dr)
+    adapter_type = type(dr.cloud.adapter())
+
+    def refuse(self: object, resource_id: str) -> None:
+        raise UnsupportedRequest("termination protection is on")
+
+    monkeypatch.setattr(adapter_type, "terminate", refuse)
+    _, run = dr.run(dr.begin(service.begin_restore, request={"resource_id": str(old.id), "mode": "replace"}))
+    assert run.status == "failed"
+    assert "termination protection" in (run.error or {}).get("detail", "")
+    (new_id,) = run.report["resources"]
+    with dr.cloud.sessions() as session:
+        new = session.get(Resource, uuid.UUID(new_id))
+        assert new is not None
+    assert dr.cloud.adapter().describe(new.cloud_id).state.value == "running"
+    assert dr.cloud.adapter().describe(old.cloud_id).state.value == "running"
