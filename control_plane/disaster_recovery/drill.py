@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import advice
-from control_plane.disaster_recovery.recover import readiness, restore_all, target_sizes, teardown
+from control_plane.disaster_recovery.recover import checked_ready, restore_all, teardown
 from control_plane.disaster_recovery.runs import DRILL_TAG, Run, StepFailed, timeline
 from control_plane.store.models import Provider, Resource
 from control_plane.store.recovery_models import RecoveryRun
@@ -42,15 +42,7 @@ def run_drill(run: Run) -> dict[str, Any]:
     made: list[dict[str, Any]] = []
     failure: str | None = None
     try:
-        with run.step(f"check readiness in {region}") as step:
-            with run.sessions() as session:
-                sources, problems = readiness(session, run.plan(session), provider_id, region, within_rpo=False)
-            sized, lacking, warnings = target_sizes(run, sources, provider_id, region)
-            problems += lacking
-            step.update(sources=[s.cloud_id for s in sources], warnings=warnings)
-            if problems:
-                step["problems"] = problems
-                raise StepFailed("; ".join(problems))
+        sources, sized, _ = checked_ready(run, provider_id, region, within_rpo=False)
         restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
                            prefix=f"drill-{run.run_id.hex[:6]}", made=made, sized=sized)  # fmt: skip
     except (StepFailed, CloudError) as exc:

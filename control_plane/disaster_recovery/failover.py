@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from clouds.base import DnsRecordSet
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
-from control_plane.disaster_recovery.recover import readiness, restore_all, target_sizes, teardown
+from control_plane.disaster_recovery.recover import checked_ready, restore_all, teardown
 from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
 from control_plane.services import inventory
 from control_plane.store.models import Resource
@@ -58,14 +58,7 @@ def run_failover(run: Run) -> dict[str, Any]:
     made: list[dict[str, Any]] = []
     switched_from: str | None = None
     try:
-        with run.step(f"check readiness in {region}") as step:
-            with run.sessions() as session:
-                sources, problems = readiness(session, run.plan(session), provider_id, region, within_rpo=True)
-            sized, lacking, warnings = target_sizes(run, sources, provider_id, region)
-            problems += lacking
-            step.update(sources=[s.cloud_id for s in sources], problems=problems, warnings=warnings)
-            if problems:
-                raise StepFailed("; ".join(problems))
+        sources, sized, warnings = checked_ready(run, provider_id, region, within_rpo=True)
         if dry_run:
             report: dict[str, Any] = {"summary": f"dry run: ready to fail over to {region}; nothing was changed",
                       "would": [f"restore {s.name} in {region}" for s in sources]

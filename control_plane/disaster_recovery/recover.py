@@ -124,6 +124,21 @@ def target_sizes(run: Run, sources: list[Source], provider_id: uuid.UUID, region
     return chosen, problems, warnings
 
 
+def checked_ready(run: Run, provider_id: uuid.UUID, region: str, *, within_rpo: bool
+                  ) -> tuple[list[Source], dict[str, str | None], list[str]]:  # fmt: skip
+    """The journalled readiness step of a drill or a failover: (the sources, their sizes in the
+    target region, warnings), or StepFailed listing every problem."""
+    with run.step(f"check readiness in {region}") as step:
+        with run.sessions() as session:
+            sources, problems = readiness(session, run.plan(session), provider_id, region, within_rpo=within_rpo)
+        sized, lacking, warnings = target_sizes(run, sources, provider_id, region)
+        problems += lacking
+        step.update(sources=[s.cloud_id for s in sources], problems=problems, warnings=warnings)
+        if problems:
+            raise StepFailed("; ".join(problems))
+    return sources, sized, warnings
+
+
 def made_name(prefix: str, source: Source) -> str:
     """``<prefix>-<source name>-<source id>``: at most 63 letters, digits and single hyphens; the
     name is cut to fit (a copy of a copy would grow), the source's id keeps two apart."""
