@@ -203,7 +203,10 @@ def _apply(world: World, row_id: uuid.UUID) -> uuid.UUID:
 def _at_moto(world: World) -> dict[str, list[tuple[str, str, str]]]:
     """Name -> (id, state, type) of every instance moto has that is not terminated."""
     found: dict[str, list[tuple[str, str, str]]] = {}
-    for reservation in world.ec2.describe_instances()["Reservations"]:
+    reservations = (
+        r for page in world.ec2.get_paginator("describe_instances").paginate() for r in page["Reservations"]
+    )
+    for reservation in reservations:  # every page: moto answers 100 instances a page, and others' may be there
         for instance in reservation["Instances"]:
             tags = {t["Key"]: t["Value"] for t in instance.get("Tags", [])}
             if instance["State"]["Name"] not in ("terminated", "shutting-down") and "Name" in tags:
