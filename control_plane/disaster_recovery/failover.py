@@ -28,12 +28,9 @@ from sqlalchemy.orm import Session
 from clouds.base import DnsRecordSet
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
-from control_plane.disaster_recovery.recover import checked_ready, restore_all, teardown
+from control_plane.disaster_recovery.recover import adopt, checked_ready, restore_all, teardown
 from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
-from control_plane.services import inventory
-from control_plane.store.models import Resource
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun
-from wedcloud.sqltypes import utcnow
 
 
 def records_of(plan: RecoveryPlan) -> DnsRecordSet | None:
@@ -91,7 +88,7 @@ def run_failover(run: Run) -> dict[str, Any]:
     except (StepFailed, CloudError) as exc:
         return _failed(run, made, str(exc), records=records, url=url, switched_from=switched_from,
                        provider_id=provider_id, region=region, tag=tag, dns_provider=dns_provider)  # fmt: skip
-    serving = _adopt(run, provider_id, made)
+    serving = adopt(run, provider_id, made)
     with run.sessions() as session:
         plan = run.plan(session)
         plan.active_provider_id, plan.active_region = provider_id, region
@@ -111,27 +108,6 @@ def _set_status(run: Run, status: str) -> None:
     with run.sessions() as session:
         run.plan(session).status = status
         session.commit()
-
-
-def _adopt(run: Run, provider_id: uuid.UUID, made: list[dict[str, Any]]) -> list[str]:
-    """Resource rows for the copies now serving (inventory rows, as a sync would make them)."""
-    adapter = run.adapter(provider_id)
-    ids = []
-    with run.sessions() as session:
-        for item in made:
-            found = adapter.describe(item["cloud_id"])
-            row = session.query(Resource).filter_by(provider_id=provider_id, cloud_id=found.id).one_or_none()
-            if row is None:
-                row = Resource(id=uuid.uuid4(), provider_id=provider_id, cloud_id=found.id, created_at=utcnow(),
-                               launched_at=found.created_at, last_seen_at=utcnow())  # fmt: skip
-                session.add(row)
-            for key, value in inventory.values_of(found).items():
-                setattr(row, key, value)
-            row.desired_state = row.state
-            session.flush()
-            ids.append(str(row.id))
-        session.commit()
-    return ids
 
 
 def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsRecordSet | None, url: str | None,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clouds.base import COMPUTE_SERVICE, DATABASE_SERVICE, CloudProvider, ProvisionRequest, ResourceState, ResourceType
@@ -22,6 +23,7 @@ from control_plane.disaster_recovery import sizes, waits
 from control_plane.disaster_recovery.backups import newest_backups, recovery_point, slug
 from control_plane.disaster_recovery.protected import serving_resources, split
 from control_plane.disaster_recovery.runs import PLAN_TAG, Run, StepFailed
+from control_plane.services.resources import apply_cloud
 from control_plane.store.models import Resource
 from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan
 from wedcloud.sqltypes import utcnow
@@ -240,3 +242,24 @@ def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str], d
             return {"listed_at": utcnow().isoformat(), "region": region, "remaining": remaining,
                     "listed": "resources and snapshots", "deleted_snapshots": gone}  # fmt: skip
         run.sleep(run.poll_seconds)
+
+
+def adopt(run: Run, provider_id: uuid.UUID, made: list[dict[str, Any]]) -> list[str]:
+    """Inventory rows for the copies that serve now, as a provision records what it made
+    (``resources.apply_cloud``: the cloud's facts and the size's list price); their ids."""
+    adapter = run.adapter(provider_id)
+    ids = []
+    with run.sessions() as session:
+        for item in made:
+            found = adapter.describe(item["cloud_id"])
+            query = select(Resource).where(Resource.provider_id == provider_id, Resource.cloud_id == found.id)
+            row = session.scalars(query).one_or_none()
+            if row is None:
+                row = Resource(id=uuid.uuid4(), provider_id=provider_id, cloud_id=found.id, created_at=utcnow())
+                session.add(row)
+            apply_cloud(row, found, adapter)
+            row.desired_state = row.state
+            session.flush()
+            ids.append(str(row.id))
+        session.commit()
+    return ids

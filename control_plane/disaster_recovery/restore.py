@@ -20,9 +20,8 @@ from sqlalchemy.orm import Session
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import waits
 from control_plane.disaster_recovery.backups import recovery_point
-from control_plane.disaster_recovery.failover import _adopt
 from control_plane.disaster_recovery.protected import serving_resources, split
-from control_plane.disaster_recovery.recover import Source, restore_all, snapshot_in, target_sizes, teardown
+from control_plane.disaster_recovery.recover import Source, adopt, restore_all, snapshot_in, target_sizes, teardown
 from control_plane.disaster_recovery.runs import RESTORE_TAG, Run, StepFailed, timeline
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.store.models import Resource
@@ -107,7 +106,7 @@ def run_restore(run: Run) -> dict[str, Any]:
         report = {"summary": f"restore failed ({exc}); what it made was deleted", "cleanup": cleanup,
                   "steps": timeline(run.steps())}  # fmt: skip
         return run.finish(status="failed", report=report, error=str(exc))
-    new_ids = _adopt(run, provider_id, made)
+    new_ids = adopt(run, provider_id, made)
     replaced: list[dict[str, Any]] = []
     if in_place:
         try:
