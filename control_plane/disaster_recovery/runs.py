@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.base import CloudProvider
 from control_plane.monitoring import events
+from control_plane.services.inventory import json_ready
 from control_plane.services.resources import AdapterFor
 from control_plane.store.models import Provider
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
@@ -107,7 +107,7 @@ class Run:
                 .order_by(RecoveryStep.seq.desc()).limit(1)
             )  # fmt: skip
             if row is not None:
-                row.detail = {**row.detail, **_jsonable(detail)}
+                row.detail = {**row.detail, **json_ready(detail)}
                 session.commit()
 
     def _end(
@@ -118,7 +118,7 @@ class Run:
             assert row is not None
             row.status, row.finished_at, row.error = status, utcnow(), error
             row.cloud_seconds = float(detail.pop("cloud_seconds", 0.0) or 0.0)
-            row.detail = _jsonable(detail)
+            row.detail = json_ready(detail)
             self.publish(session, {"step": name, "status": status, **({"error": error["detail"]} if error else {})},
                          severity="warning" if status == "failed" else None)  # fmt: skip
             session.commit()
@@ -130,15 +130,15 @@ class Run:
         with self.sessions() as session:
             row = session.get(RecoveryRun, self.run_id)
             assert row is not None
-            row.status, row.finished_at, row.report = status, utcnow(), _jsonable(report)
+            row.status, row.finished_at, row.report = status, utcnow(), json_ready(report)
             row.error = {"detail": error} if error else None
             for key, value in measured.items():
                 setattr(row, key, value)
             alarming = self.kind == "failover" and status in ("failed", "stayed")
-            payload = {"status": status, "summary": report.get("summary"), **_jsonable(measured)}
+            payload = {"status": status, "summary": report.get("summary"), **json_ready(measured)}
             self.publish(session, payload, severity="critical" if alarming else None)
             session.commit()
-        return {"run_id": str(self.run_id), "status": status, **_jsonable(report)}
+        return {"run_id": str(self.run_id), "status": status, **json_ready(report)}
 
 
 def timeline(steps: list[RecoveryStep]) -> list[dict[str, Any]]:
@@ -157,15 +157,3 @@ def timeline(steps: list[RecoveryStep]) -> list[dict[str, Any]]:
         }
         for s in steps
     ]
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value

@@ -39,15 +39,16 @@ def values_of(resource: CloudResource) -> dict[str, Any]:
         "state": resource.state.value,
         "account_id": resource.account_id or None,
         "tags": dict(resource.tags),
-        "details": _jsonable(details),
+        "details": json_ready(details),
     }
 
 
-def _jsonable(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` as a JSON column keeps it: times in ISO 8601, anything else unknown as text."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     if value is None or isinstance(value, str | int | float | bool):
