@@ -274,7 +274,8 @@ def test_a_page_without_a_key_says_so_and_does_not_connect(api: Api, chromium: C
     response = _get(api, "/fleet-health", **HTML)
     fake, port = stream_for(response.text, response.headers["content-security-policy"])
     with devtools(chromium, f"http://127.0.0.1:{port}/dash") as page:
-        state = page.wait_for('document.getElementById("stream-status").dataset.state')
+        # The server draws the status "idle"; the script replaces it once it has run.
+        state = page.wait_for('(s => s !== "idle" && s)(document.getElementById("stream-status").dataset.state)')
         assert state == "no-key"
         assert page.evaluate(CPU_AVG).count("L") == 9  # the server's drawing stays
     assert fake.offered == []
