@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.focus.errors import Notice
 from analytics.focus.normalise import SourceFile, focus_sql, open_source, source_totals_sql
 
 
@@ -25,6 +26,7 @@ class LoadedFile:
     format: str
     metric: str  # the FOCUS metric that must equal the file's own cost column
     rows: int
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,11 @@ def replace_month(
                 f"FROM ({focus_sql(source, source_id=source_id)})",
                 [month],
             ).fetchall()[0][0]
-            loaded.append(LoadedFile(source.path, source.format_name, source.format.reconciles_with, int(count)))
+            loaded.append(
+                LoadedFile(
+                    source.path, source.format_name, source.format.reconciles_with, int(count), tuple(source.notices)
+                )
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

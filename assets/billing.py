@@ -62,8 +62,12 @@ def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDef
                 "rows": month.rows,
                 "files": [f"{f.path.name} ({f.format})" for f in month.files],
                 "billed_cost": {c: format_amount(a) for c, a in month.billed.items()},
+                "warnings": [str(n) for f in month.files for n in f.notices],
             }
             context.log.info(f"{partition.key}: {month.rows} line items from {len(files)} file(s)")
+            for file in month.files:
+                for notice in file.notices:
+                    context.log.warning(f"{partition.key}: {notice}")
         return dg.MaterializeResult(
             metadata={"dagster/row_count": rows, "partitions": loaded, "signatures": signatures}
         )

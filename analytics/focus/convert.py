@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from analytics.focus.errors import NormalisationError
+from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
 from analytics.focus.schema import create_table_sql
 
@@ -31,6 +31,7 @@ class InputSummary:
     rows: int
     totals: dict[str, Decimal]  # per currency, the metric the format reconciles
     metric: str
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Converted:
     @property
     def formats(self) -> dict[str, str]:
         return {str(i.path): i.format for i in self.inputs}
+
+    @property
+    def notices(self) -> list[Notice]:
+        return [notice for item in self.inputs for notice in item.notices]
 
 
 def _literal(text: str) -> str:
@@ -76,7 +81,7 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
                     str(path), None, f"normalised {metric} {found} does not equal the file's own total {expected}"
                 )
             rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0] - before
-            summaries.append(InputSummary(path, source.format_name, rows, found, metric))
+            summaries.append(InputSummary(path, source.format_name, rows, found, metric, tuple(source.notices)))
         total_rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_name(f".{out.name}.partial")

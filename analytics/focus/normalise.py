@@ -8,13 +8,13 @@ currency is an ISO 4217 code, and its units are known.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from analytics.focus.currencies import is_iso_4217
-from analytics.focus.errors import NormalisationError
+from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.formats import FORMATS, by_name
 from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal, money_sql, quote
 from analytics.focus.units import focus_unit
@@ -61,6 +61,8 @@ class SourceFile:
     format: Format
     canonical_sql: str
     units: UnitMap
+    #: what the checks found that does not refuse the file; later steps append theirs
+    notices: list[Notice] = field(default_factory=list)
 
     @property
     def format_name(self) -> str:

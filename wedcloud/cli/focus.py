@@ -34,6 +34,8 @@ def convert_command(
     for item in result.inputs:
         totals = ", ".join(f"{c} {format_amount(a)}" for c, a in sorted(item.totals.items()))
         console.print(f"{item.path}: {item.format}, {item.rows} rows, {item.metric} {totals} (matches the source)")
+        for notice in item.notices:
+            console.print(f"  [yellow]warning[/] {notice.code}: {notice.message}", markup=True, highlight=False)
     console.print(f"wrote {result.rows} FOCUS 1.2 rows to {result.path}")
 
 
