@@ -9,6 +9,7 @@ currency is an ISO 4217 code, and its units are known.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -17,7 +18,7 @@ from analytics.focus.currencies import is_iso_4217
 from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.formats import FORMATS, by_name
 from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal, money_sql, quote
-from analytics.focus.units import focus_unit
+from analytics.focus.units import map_unit
 
 
 def read_sql(path: Path) -> str:
@@ -88,7 +89,8 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = No
     refine = getattr(chosen, "refine", None)
     if fmt is None and refine is not None:
         chosen = refine(con, canonical)
-    return SourceFile(path, chosen, canonical, _units(con, chosen, canonical))
+    notices: list[Notice] = []
+    return SourceFile(path, chosen, canonical, _units(con, chosen, canonical, str(path), notices), notices)
 
 
 _NUMBER_TYPES = ("DECIMAL", "DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT")
@@ -137,11 +139,26 @@ def _source_name(info: SourceInfo, fmt: Format, canonical: str) -> str:
     return canonical
 
 
-def _units(con: duckdb.DuckDBPyConnection, fmt: Format, canonical: str) -> UnitMap:
-    raw: set[str] = set()
+def _units(con: duckdb.DuckDBPyConnection, fmt: Format, canonical: str, file: str, notices: list[Notice]) -> UnitMap:
+    """The file's units read as FOCUS; each unit that fits no UnitFormat shape is kept as
+    written and named in a ``unit-unmapped`` notice with its row count."""
+    counts: dict[str, int] = {}
     for column in fmt.unit_columns:
-        raw |= {r[0] for r in con.execute(f"SELECT DISTINCT {column} FROM ({canonical})").fetchall() if r[0]}
-    return UnitMap({unit: focus_unit(unit) for unit in raw})
+        for unit, rows in con.execute(f"SELECT {column}, count(*) FROM ({canonical}) GROUP BY ALL").fetchall():
+            if unit:
+                counts[unit] = counts.get(unit, 0) + rows
+    mapped = {unit: map_unit(unit) for unit in counts}
+    for unit, reading in sorted(mapped.items()):
+        if reading is not None and not reading.mapped:
+            notices.append(
+                Notice(
+                    file,
+                    "unit-unmapped",
+                    f"unit {unit!r} fits no FOCUS UnitFormat shape; kept as written",
+                    counts[unit],
+                )
+            )
+    return UnitMap({unit: (r.unit, r.block) if r else (None, Decimal(1)) for unit, r in mapped.items()})
 
 
 def focus_sql(source: SourceFile, *, source_id: str) -> str:

@@ -189,9 +189,12 @@ def test_azure_amortized_files_are_recognised_and_bill_nothing_for_covered_usage
     assert rows[("Usage", "Unused")] == (0, Decimal("0.3948"))
     assert rows[("Purchase", None)] == (0, 0)
     block = _rows(
-        con, "SELECT PricingUnit, PricingQuantity, ConsumedQuantity FROM focus_costs WHERE ServiceName = 'Bandwidth'"
+        con,
+        "SELECT PricingUnit, PricingQuantity, ConsumedQuantity, ListUnitPrice, ListCost FROM focus_costs "
+        "WHERE ServiceName = 'Bandwidth'",
     )
-    assert block == [("10 GB", Decimal("4.2"), Decimal("42"))]  # priced per 10 GB, consumed in GB
+    # 4.2 blocks of "10 GB" at 0.87 a block: 42 GB at 0.087, the cost unchanged
+    assert block == [("GB", Decimal("42"), Decimal("42"), Decimal("0.087"), Decimal("3.654"))]
 
 
 def test_gcp_promotional_credits_become_credit_rows_and_discounts_stay_on_their_row(

@@ -182,7 +182,7 @@ FROM {info.relation} AS source_row
             else f"""CASE WHEN charge_type IN ('Purchase', 'Refund') AND pricing_model IN {COMMITTED_MODELS}
                   THEN 0::{MONEY}
                   WHEN charge_type = 'Usage' AND pricing_model IN {COMMITTED_MODELS}
-                  THEN CAST(COALESCE(effective_price, 0) * COALESCE(quantity, 0) / block AS {MONEY})
+                  THEN CAST(COALESCE(effective_price, 0) * COALESCE(quantity, 0) AS {MONEY})
                   ELSE cost END"""
         )
         return f"""
@@ -190,6 +190,8 @@ WITH src AS ({canonical_sql}),
 typed AS (
     SELECT *,
         {units.block_sql("unit_of_measure")} AS block,
+        {units.fold_sql("unit_of_measure")} AS fold,
+        {units.unfold_sql("unit_of_measure")} AS unfold,
         CASE WHEN charge_type IN ('Usage', 'UnusedReservation', 'UnusedSavingsPlan') THEN 'Usage'
              WHEN charge_type = 'Purchase' THEN 'Purchase'
              WHEN charge_type = 'Refund' AND (benefit_id IS NOT NULL OR pricing_model IN {COMMITTED_MODELS})
@@ -208,11 +210,17 @@ typed AS (
 ),
 priced AS (
     SELECT *,
-        CASE WHEN category IN ('Usage', 'Purchase') THEN CAST(quantity / block AS {QUANTITY}) END AS pricing_quantity,
+        CASE WHEN category IN ('Usage', 'Purchase') THEN CAST(quantity * fold AS {QUANTITY}) END AS pricing_quantity,
         CASE WHEN category IN ('Usage', 'Purchase')
              THEN CAST(CASE WHEN exchange_rate IS NOT NULL THEN payg_price * exchange_rate ELSE payg_price END
-                       AS {MONEY}) END AS list_unit_price,
-        CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS contracted_unit_price,
+                       AS {MONEY}) END AS block_list_price,
+        CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS block_contracted_price,
+        -- Azure prices per UnitOfMeasure block and counts Quantity in blocks; FOCUS gets the
+        -- bare unit: quantity times the block, prices divided by it, costs from the block figures
+        CAST(block_list_price * unfold AS {MONEY}) AS list_unit_price,
+        CAST(block_contracted_price * unfold AS {MONEY}) AS contracted_unit_price,
+        CAST(block_list_price * quantity AS {MONEY}) AS list_product,
+        CAST(block_contracted_price * quantity AS {MONEY}) AS contracted_product,
         {billed} AS billed,
         {effective} AS effective
     FROM typed
@@ -253,17 +261,21 @@ SELECT
          WHEN category = 'Usage' THEN 'Used' END AS CommitmentDiscountStatus,
     CASE WHEN benefit_id IS NOT NULL THEN commitment_type END AS CommitmentDiscountType,
     NULL::VARCHAR AS CommitmentDiscountUnit,
-    CASE WHEN category = 'Usage' AND NOT unused THEN quantity END AS ConsumedQuantity,
+    CASE WHEN category = 'Usage' AND NOT unused THEN CAST(quantity * block AS {QUANTITY}) END AS ConsumedQuantity,
     CASE WHEN category = 'Usage' AND NOT unused AND quantity IS NOT NULL
          THEN {units.unit_sql("unit_of_measure", with_block=False)} END AS ConsumedUnit,
-    CASE WHEN category IN ('Usage', 'Purchase') THEN {priced_sql("contracted_unit_price", "pricing_quantity", "cost")}
+    CASE WHEN category IN ('Usage', 'Purchase') THEN {
+            priced_sql("contracted_unit_price", "pricing_quantity", "cost", product="contracted_product")
+        }
          ELSE billed END AS ContractedCost,
     contracted_unit_price AS ContractedUnitPrice,
     effective AS EffectiveCost,
     invoice_id AS InvoiceId,
     'Microsoft' AS InvoiceIssuerName,
     CASE WHEN payg_cost IS NOT NULL AND category IN ('Usage', 'Purchase') AND list_unit_price IS NULL THEN payg_cost
-         WHEN category IN ('Usage', 'Purchase') THEN {priced_sql("list_unit_price", "pricing_quantity", "cost")}
+         WHEN category IN ('Usage', 'Purchase') THEN {
+            priced_sql("list_unit_price", "pricing_quantity", "cost", product="list_product")
+        }
          ELSE billed END AS ListCost,
     list_unit_price AS ListUnitPrice,
     CASE WHEN category NOT IN ('Usage', 'Purchase') THEN NULL
@@ -275,10 +287,12 @@ SELECT
          THEN CAST(contracted_unit_price / exchange_rate AS {MONEY}) ELSE contracted_unit_price END
         AS PricingCurrencyContractedUnitPrice,
     COALESCE(cost_in_pricing_currency, effective) AS PricingCurrencyEffectiveCost,
-    CASE WHEN pricing_currency IS NOT NULL AND category IN ('Usage', 'Purchase') THEN payg_price
+    CASE WHEN pricing_currency IS NOT NULL AND category IN ('Usage', 'Purchase') THEN CAST(payg_price * unfold AS {
+            MONEY
+        })
          ELSE list_unit_price END AS PricingCurrencyListUnitPrice,
     pricing_quantity AS PricingQuantity,
-    CASE WHEN pricing_quantity IS NOT NULL THEN COALESCE({units.unit_sql("unit_of_measure")}, 'Units') END
+    CASE WHEN pricing_quantity IS NOT NULL THEN COALESCE({units.pricing_unit_sql("unit_of_measure")}, 'Units') END
         AS PricingUnit,
     'Microsoft' AS ProviderName,
     CASE WHEN publisher_type = 'Marketplace' THEN COALESCE(publisher_name, 'Azure Marketplace')

@@ -78,7 +78,48 @@ class UnitMap:
 
     def block_sql(self, expr: str) -> str:
         """CASE expression giving the block size of a unit (1 when it has none)."""
-        whens = [f"WHEN {literal(raw)} THEN {block}" for raw, (_, block) in sorted(self.units.items()) if block != 1]
+        return self._factor_sql(expr, {raw: block for raw, (_, block) in self.units.items()})
+
+    def fold_sql(self, expr: str) -> str:
+        """CASE expression giving the factor a pricing quantity is multiplied by, and unit
+        prices divided by, so that PricingUnit is the bare unit (see ``pricing_unit_sql``)."""
+        from analytics.focus.units import MappedUnit
+
+        return self._factor_sql(
+            expr, {raw: MappedUnit(unit, block).fold for raw, (unit, block) in self.units.items() if unit}
+        )
+
+    def unfold_sql(self, expr: str) -> str:
+        """CASE expression giving 1/fold as an exact decimal literal, to multiply unit prices by:
+        DuckDB divides decimals through DOUBLE (0.081579474 / 10 gives ...4000001). A fold of
+        2^a 5^b has an exact reciprocal; any other is rounded to 12 decimals."""
+        from analytics.focus.units import MappedUnit
+
+        whens = []
+        for raw, (unit, block) in sorted(self.units.items()):
+            fold = MappedUnit(unit, block).fold if unit else Decimal(1)
+            if fold != 1:
+                exact = MappedUnit(unit or "", fold).foldable
+                inverse = 1 / fold if exact else (1 / fold).quantize(Decimal("1e-12"))
+                whens.append(f"WHEN {literal(raw)} THEN {inverse.normalize():f}")
+        return f"(CASE {expr} {' '.join(whens)} ELSE 1 END)" if whens else "1"
+
+    def pricing_unit_sql(self, expr: str) -> str:
+        """CASE expression giving PricingUnit for a quantity scaled by ``fold_sql``: the bare
+        unit, or a whole-number block prefix where the block does not divide prices exactly."""
+        from analytics.focus.units import MappedUnit
+
+        if not self.units:
+            return "NULL::VARCHAR"
+        whens = [
+            f"WHEN {literal(raw)} THEN {literal(MappedUnit(unit, block).pricing_unit) if unit else 'NULL'}"
+            for raw, (unit, block) in sorted(self.units.items())
+        ]
+        return f"(CASE {expr} {' '.join(whens)} ELSE NULL END)"
+
+    @staticmethod
+    def _factor_sql(expr: str, factors: Mapping[str, Decimal]) -> str:
+        whens = [f"WHEN {literal(raw)} THEN {factor}" for raw, factor in sorted(factors.items()) if factor != 1]
         if not whens:
             return f"1::{QUANTITY}"
         return f"(CASE {expr} {' '.join(whens)} ELSE 1 END)::{QUANTITY}"
