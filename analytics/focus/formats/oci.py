@@ -11,9 +11,9 @@ in ``x_Extras``. Corrections are rows of their own (``lineItem/isCorrection``) t
 the total, so they are converted as they are, with ChargeClass ``Correction`` and the
 corrected line's reference in ``x_Extras``.
 
-The report writes no currency on some zero-cost rows (free SKUs); a file bills in one
-currency, so such a row takes the file's only currency (a file with several currencies and
-a row without one is refused).
+The report writes no currency on some zero-cost rows (free SKUs); a tenancy bills in one
+currency, so such a row takes its tenancy's only currency (a tenancy with several
+currencies and a row without one is refused).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ SELECT
     {decimal_sql(clean(col("cost/unitPriceOverage")))} AS unit_price_overage,
     COALESCE({decimal_sql(clean(col("cost/myCost")))}, 0::{MONEY}) AS cost,
     {decimal_sql(clean(col("cost/myCostOverage")))} AS cost_overage,
-    COALESCE({currency}, CASE WHEN count(DISTINCT {currency}) OVER () = 1 THEN max({currency}) OVER () END)
+    COALESCE({currency}, CASE WHEN count(DISTINCT {currency}) OVER tenancy = 1 THEN max({currency}) OVER tenancy END)
         AS currency,
     {clean(col("cost/billingUnitReadable"))} AS billing_unit,
     {_unit_text(clean(col("cost/skuUnitDescription")))} AS pricing_unit,
@@ -178,6 +178,7 @@ SELECT
     {_tags(info)} AS tags,
     md5(CAST(source_row AS VARCHAR)) AS row_hash
 FROM {info.relation} AS source_row
+WINDOW tenancy AS (PARTITION BY {col("lineItem/tenantId")})
 """
 
     def focus_sql(self, canonical_sql: str, context: Context) -> str:
