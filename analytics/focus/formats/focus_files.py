@@ -91,7 +91,9 @@ class FocusFile:
             else:
                 value = clean(source)
             select.append(f"{value} AS {column.name}")
-        known = {c.name.lower() for c in COLUMNS} | {"chargetype"} | {a.lower() for v in PREVIEW_NAMES.values() for a in v}
+        known = (
+            {c.name.lower() for c in COLUMNS} | {"chargetype"} | {a.lower() for v in PREVIEW_NAMES.values() for a in v}
+        )
         extras = [c for c in info.columns if c.lower() not in known]
         pairs = ", ".join(f"{literal(c)}, {quote(c)}" for c in extras)
         select.append(f"json_object({pairs})::VARCHAR AS source_extras" if extras else "NULL AS source_extras")

@@ -18,6 +18,8 @@ currencies and a row without one is refused).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from analytics.focus.formats.base import (
     MONEY,
     QUANTITY,
@@ -99,7 +101,7 @@ _TRUE = "('true', 'y', 'yes', '1')"
 _SCALE_WORDS = (("million ", "1000000 "), ("billion ", "1000000000 "), ("thousand ", "1000 "))
 
 
-def _values(name: str, rows: dict[str, tuple[str, ...]], columns: str) -> str:
+def _values(name: str, rows: Mapping[str, Sequence[str]], columns: str) -> str:
     body = ", ".join("(" + ", ".join(literal(v) for v in (k, *values)) + ")" for k, values in sorted(rows.items()))
     return f"(VALUES {body}) AS {name}({columns})"
 
