@@ -26,6 +26,8 @@ CLOUD_HOSTS: dict[str, tuple[str, ...]] = {
         "login.microsoftonline.us",
     ),
     "gcp": (".googleapis.com",),
+    # OCI Object Storage's S3-compatible API (<namespace>.compat.objectstorage.<region>.oraclecloud.com)
+    "oci": (".oraclecloud.com",),
     # an Azure billing export's storage account (account_url), public and sovereign clouds
     "azure_blob": (".blob.core.windows.net", ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net"),
 }

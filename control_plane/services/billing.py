@@ -9,12 +9,15 @@ the provider's credentials (decrypted in memory only) or the SDK's own chain:
 ``{"source": "azure_blob_export", "account_url": ..., "container": ..., "prefix": ...}``,
 ``{"source": "azure_cost_query", "scope": "/subscriptions/<id>", "first_month": ...}`` and
 ``{"source": "gcp_bigquery_export", "table": "<project>.<dataset>.<table>"}`` (or ``"dataset"``,
-the table then found from the billing account). Any source may name an ``endpoint_url``
-(S3-compatible storage, a sovereign cloud, or an emulator). docs/billing-sources.md has them all.
+the table then found from the billing account) and ``{"source": "oci_object_storage",
+"namespace": ..., "region": ..., "tenancy_ocid": ..., "report": "cost" | "focus"}``. Any source may
+name an ``endpoint_url`` (S3-compatible storage, a sovereign cloud, or an emulator).
+docs/billing-sources.md has them all.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +32,8 @@ from clouds.aws import credentials as aws_credentials
 from clouds.azure import billing as azure_billing
 from clouds.billing import BillingSource
 from clouds.gcp import billing as gcp_billing
+from clouds.oci import billing as oci_billing
+from clouds.oci import credentials as oci_credentials
 from clouds.sandbox.billing_source import SandboxBillingSource
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sources.folder import FolderSource
@@ -180,6 +185,27 @@ def _only_billing_account(ctx: BuildContext, credentials: dict[str, Any] | None)
     return accounts[0]
 
 
+def _oci_object_storage(ctx: BuildContext) -> BillingSource:
+    """The tenancy's report bucket through Object Storage's S3-compatible API (customer secret key)."""
+    ctx.require("namespace", "tenancy_ocid")
+    region = ctx.config.get("region") or ctx.provider.default_region
+    if not region:
+        ctx.require("region")
+    tenancy = str(ctx.config["tenancy_ocid"])
+    if not re.fullmatch(r"ocid1\.tenancy\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9]+", tenancy):
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: tenancy_ocid must be a tenancy OCID, not {tenancy!r}")
+    try:
+        s3 = oci_credentials.s3_client(
+            ctx.credentials(), namespace=str(ctx.config["namespace"]), region=str(region),
+            endpoint_url=ctx.config.get("endpoint_url"),
+        )  # fmt: skip
+        return oci_billing.OciReportSource(
+            source_key(ctx.provider), s3, tenancy, ctx.cache_dir, ctx.config.get("report", "cost")
+        )
+    except ValueError as error:
+        raise InvalidRequest(f"provider {ctx.provider.name!r}: {error}") from None
+
+
 def _first_month(ctx: BuildContext) -> date:
     try:
         return date.fromisoformat(ctx.config["first_month"]).replace(day=1)
@@ -198,6 +224,7 @@ BUILDERS: dict[str, Callable[[BuildContext], BillingSource]] = {
     "azure_blob_export": _azure_blob_export,
     "azure_cost_query": _azure_cost_query,
     "gcp_bigquery_export": _gcp_bigquery_export,
+    "oci_object_storage": _oci_object_storage,
 }
 
 

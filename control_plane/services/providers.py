@@ -73,6 +73,8 @@ def create_sandbox_provider(
 
 
 CLOUD_KINDS = ("aws", "azure", "gcp")
+# clouds WedCloud reads the bills of but has no adapter for (inventory, metrics, actions)
+BILLING_ONLY_KINDS = ("oci",)
 ADAPTERS: dict[str, type[CloudProvider]] = {
     "sandbox": SandboxCloud, "aws": AwsCloud, "azure": AzureCloud, "gcp": GcpCloud,
 }  # fmt: skip
@@ -92,8 +94,8 @@ def create_cloud_provider(
 ) -> Provider:
     """Register an AWS, Azure or Google Cloud account. Credentials are encrypted before they
     reach the store and bound to this provider's id; without them the SDK's own chain is used."""
-    if kind not in CLOUD_KINDS:
-        raise InvalidRequest(f"kind must be one of {', '.join(CLOUD_KINDS)}, not {kind!r}")
+    if kind not in CLOUD_KINDS + BILLING_ONLY_KINDS:
+        raise InvalidRequest(f"kind must be one of {', '.join(CLOUD_KINDS + BILLING_ONLY_KINDS)}, not {kind!r}")
     for key, url in (settings or {}).items():
         if key.endswith("endpoint_url") and url:
             _allowed_endpoint(kind, str(url), field=key)
@@ -199,6 +201,8 @@ ADAPTER_SETTINGS = {"azure": "subscription_id", "gcp": "project_id"}
 
 def adapter_unavailable(provider: Provider) -> str | None:
     """Why no adapter can be built for ``provider`` (a setting it lacks), or None when one can."""
+    if provider.kind in BILLING_ONLY_KINDS:
+        return f"provider {provider.name!r} is {provider.kind}, which WedCloud reads the bills of only (no adapter)"
     needed = ADAPTER_SETTINGS.get(provider.kind)
     if needed is None or provider.settings.get(needed):
         return None

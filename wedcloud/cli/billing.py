@@ -34,6 +34,7 @@ class Kind(StrEnum):
     aws = "aws"
     azure = "azure"
     gcp = "gcp"
+    oci = "oci"
 
 
 def _refuse(message: str) -> typer.Exit:
@@ -79,7 +80,7 @@ def add(
         Path | None,
         typer.Option(
             help="JSON credentials (AWS keys or role, Azure service principal or token, Google service account "
-            "key). Stored encrypted; without it the SDK's own chain is used."
+            "key, OCI customer secret key). Stored encrypted; without it the SDK's own chain is used."
         ),
     ] = None,
     region: Annotated[str | None, typer.Option(help="Default region (AWS: where the session starts).")] = None,

@@ -9,6 +9,7 @@ from analytics.focus.formats.azure_cost_query import AzureCostQuery
 from analytics.focus.formats.base import Format
 from analytics.focus.formats.focus_files import FocusFile
 from analytics.focus.formats.gcp import GcpBillingExport
+from analytics.focus.formats.oci import OciCostReport
 
 FORMATS: tuple[Format, ...] = (
     FocusFile(),
@@ -17,6 +18,7 @@ FORMATS: tuple[Format, ...] = (
     AzureCostDetails(),
     AzureCostDetailsAmortized(),
     GcpBillingExport(),
+    OciCostReport(),
     AwsCostExplorer(),
     AzureCostQuery(),
 )

@@ -36,7 +36,18 @@ REQUIRED = {
     "ChargePeriodStart": ("ChargePeriodStart",),
     "ChargePeriodEnd": ("ChargePeriodEnd",),
     "BillingAccountId": ("BillingAccountId",),
-    "ProviderName": ("ProviderName",),
+    "ProviderName": ("ProviderName", "Provider"),
+}
+# names of the FOCUS 1.0 preview that OCI's FOCUS reports still write (``Provider``, ``Region``,
+# ``UsageQuantity`` ...), read as the 1.0 columns that replaced them
+PREVIEW_NAMES = {
+    "InvoiceIssuerName": ("InvoiceIssuer",),
+    "ProviderName": ("Provider",),
+    "PublisherName": ("Publisher",),
+    "RegionId": ("Region",),
+    "RegionName": ("Region",),
+    "ConsumedQuantity": ("UsageQuantity",),
+    "ConsumedUnit": ("UsageUnit",),
 }
 _OLD_VALUES = {"On-Demand": "Standard", "Commitment-Based": "Committed"}
 
@@ -67,7 +78,8 @@ class FocusFile:
     def canonical_sql(self, info: SourceInfo) -> str:
         select = []
         for column in COLUMNS:
-            source = info.col(column.name, *(REQUIRED.get(column.name, ())[1:]))
+            aliases = (*REQUIRED.get(column.name, ())[1:], *PREVIEW_NAMES.get(column.name, ()))
+            source = info.col(column.name, *dict.fromkeys(aliases))
             if column.sql_type == MONEY:
                 value = money_sql(clean(source))
             elif column.sql_type == QUANTITY:
@@ -79,7 +91,9 @@ class FocusFile:
             else:
                 value = clean(source)
             select.append(f"{value} AS {column.name}")
-        known = {c.name.lower() for c in COLUMNS} | {"chargetype"}
+        known = (
+            {c.name.lower() for c in COLUMNS} | {"chargetype"} | {a.lower() for v in PREVIEW_NAMES.values() for a in v}
+        )
         extras = [c for c in info.columns if c.lower() not in known]
         pairs = ", ".join(f"{literal(c)}, {quote(c)}" for c in extras)
         select.append(f"json_object({pairs})::VARCHAR AS source_extras" if extras else "NULL AS source_extras")
