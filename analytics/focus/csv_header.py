@@ -180,8 +180,7 @@ def ragged_rows(con: duckdb.DuckDBPyConnection, source: CsvLayout) -> Notice | N
     try:
         con.execute(f"SELECT count(*) FROM {source.read_sql(rejects=(table, scans))}").fetchall()
         found = con.execute(
-            f"SELECT line, any_value(error_type)::VARCHAR, any_value(csv_line) FROM {table} "
-            "GROUP BY line ORDER BY line"
+            f"SELECT line, any_value(error_type)::VARCHAR, any_value(csv_line) FROM {table} GROUP BY line ORDER BY line"
         ).fetchall()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {table}")

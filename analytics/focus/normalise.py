@@ -20,7 +20,6 @@ from analytics.focus.formats import FORMATS, by_name
 from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal, money_sql, quote
 from analytics.focus.units import focus_unit
 
-
 _CSV = (".csv", ".csv.gz", ".csv.zst")
 
 
