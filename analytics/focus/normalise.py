@@ -14,42 +14,83 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.focus import csv_header
 from analytics.focus.currencies import is_iso_4217
 from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.formats import FORMATS, by_name
 from analytics.focus.formats.base import Context, Format, SourceInfo, UnitMap, literal, money_sql, quote
 from analytics.focus.units import map_unit
 
+_CSV = (".csv", ".csv.gz", ".csv.zst")
+
 
 def read_sql(path: Path) -> str:
-    """A DuckDB table expression reading ``path`` as it is (CSV read as text)."""
+    """A DuckDB table expression reading ``path`` as it is (CSV read as text, with the names
+    and dialect of its own header: see ``csv_header``)."""
     name = path.name.lower()
     if name.endswith(".parquet"):
         return f"read_parquet({literal(str(path))})"
-    if name.endswith((".csv", ".csv.gz", ".csv.zst")):
-        return f"read_csv({literal(str(path))}, header = true, all_varchar = true, nullstr = ['', 'null', 'NULL'])"
+    if name.endswith(_CSV):
+        con = duckdb.connect()
+        try:
+            return csv_header.layout(con, path)[0].read_sql()
+        finally:
+            con.close()
     if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz", ".json.gz")):
         return f"read_json({literal(str(path))}, format = 'newline_delimited', sample_size = -1)"
     raise NormalisationError(str(path), None, "unsupported file type; expected .parquet, .csv(.gz) or .jsonl")
 
 
-def inspect(con: duckdb.DuckDBPyConnection, path: Path) -> SourceInfo:
-    relation = read_sql(path)
+def inspect(con: duckdb.DuckDBPyConnection, path: Path, notices: list[Notice] | None = None) -> SourceInfo:
+    """The file's columns and the relation reading it; for a CSV, what its header needed and
+    its ragged rows are appended to ``notices``."""
     try:
+        if path.name.lower().endswith(_CSV):
+            layout, found = csv_header.layout(con, path)
+            ragged = csv_header.ragged_rows(con, layout)
+            if notices is not None:
+                notices += found + ([ragged] if ragged else [])
+            relation = layout.read_sql()
+        else:
+            relation = read_sql(path)
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    except duckdb.Error as exc:
+    except (duckdb.Error, UnicodeError, OSError) as exc:
         raise NormalisationError(str(path), None, f"cannot be read: {exc}") from None
     return SourceInfo(path, relation, tuple(r[0] for r in rows), {r[0]: str(r[1]) for r in rows})
 
 
+def missing_columns(info: SourceInfo, fmt: Format) -> list[str]:
+    """The required columns of ``fmt`` the file lacks, each under its first known name."""
+    return [r.names[0] for r in fmt.requirements if not info.has(*r.names)]
+
+
+def _describe_missing(info: SourceInfo, missing: list[str]) -> str:
+    """The missing names, each with the header names that contain it (two names run
+    together, a name with a stray character) so the reader sees what to fix."""
+    parts = []
+    for name in missing:
+        hidden = [c for c in info.columns if name.lower() in c.lower()]
+        parts.append(f"{name} (the header has {', '.join(hidden)})" if hidden else name)
+    return ", ".join(parts)
+
+
 def detect_format(info: SourceInfo) -> Format:
-    for candidate in FORMATS:
-        if candidate.matches(info):
+    """The first format that recognises the file and finds every column it requires (a
+    file is not refused for columns a format does not need); failing that, the first that
+    recognises it, which ``open_source`` refuses naming the required columns it lacks."""
+    recognised = [f for f in FORMATS if f.matches(info)]
+    for candidate in recognised:
+        if not missing_columns(info, candidate):
             return candidate
+    if recognised:
+        return recognised[0]  # refused by ``open_source``, naming the columns it lacks
+    closest = min(FORMATS, key=lambda f: len(missing_columns(info, f)) / max(len(f.requirements), 1))
     raise NormalisationError(
         str(info.path),
         None,
-        f"unrecognised billing layout (first columns: {', '.join(info.columns[:6])}); "
+        f"unrecognised billing layout (first columns: {', '.join(info.columns[:6])}); the closest is "
+        f"{closest.name}, which lacks the required column(s) "
+        f"{_describe_missing(info, missing_columns(info, closest))}; "
         f"pass the format, one of: {', '.join(f.name for f in FORMATS)}",
     )
 
@@ -71,7 +112,8 @@ class SourceFile:
 
 
 def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = None) -> SourceFile:
-    info = inspect(con, path)
+    notices: list[Notice] = []
+    info = inspect(con, path, notices)
     if fmt is not None:
         try:
             chosen = by_name(fmt)
@@ -80,16 +122,17 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = No
             raise NormalisationError(str(path), None, f"unknown format {fmt!r}; known formats: {names}") from None
     else:
         chosen = detect_format(info)
-    for requirement in chosen.requirements:
-        if not info.has(*requirement.names):
-            raise NormalisationError(str(path), requirement.names[0], f"required column is missing for {chosen.name}")
+    missing = missing_columns(info, chosen)
+    if missing:
+        raise NormalisationError(
+            str(path), missing[0], f"required column is missing for {chosen.name}: {_describe_missing(info, missing)}"
+        )
     _check_costs_parse(con, info, chosen)
     canonical = chosen.canonical_sql(info)
     _check_currencies(con, info, chosen, canonical)
     refine = getattr(chosen, "refine", None)
     if fmt is None and refine is not None:
         chosen = refine(con, canonical)
-    notices: list[Notice] = []
     return SourceFile(path, chosen, canonical, _units(con, chosen, canonical, str(path), notices), notices)
 
 
@@ -140,24 +183,26 @@ def _source_name(info: SourceInfo, fmt: Format, canonical: str) -> str:
 
 
 def _units(con: duckdb.DuckDBPyConnection, fmt: Format, canonical: str, file: str, notices: list[Notice]) -> UnitMap:
-    """The file's units read as FOCUS; each unit that fits no UnitFormat shape is kept as
-    written and named in a ``unit-unmapped`` notice with its row count."""
+    """The file's units read as FOCUS; the units that fit no UnitFormat shape are kept as
+    written and named, with their row counts, in one ``unit-unmapped`` notice."""
     counts: dict[str, int] = {}
     for column in fmt.unit_columns:
         for unit, rows in con.execute(f"SELECT {column}, count(*) FROM ({canonical}) GROUP BY ALL").fetchall():
             if unit:
                 counts[unit] = counts.get(unit, 0) + rows
     mapped = {unit: map_unit(unit) for unit in counts}
-    for unit, reading in sorted(mapped.items()):
-        if reading is not None and not reading.mapped:
-            notices.append(
-                Notice(
-                    file,
-                    "unit-unmapped",
-                    f"unit {unit!r} fits no FOCUS UnitFormat shape; kept as written",
-                    counts[unit],
-                )
+    unmapped = sorted(unit for unit, reading in mapped.items() if reading is not None and not reading.mapped)
+    if unmapped:
+        named = ", ".join(f"{unit!r} ({counts[unit]} rows)" for unit in unmapped[:10])
+        more = f" and {len(unmapped) - 10} more" if len(unmapped) > 10 else ""
+        notices.append(
+            Notice(
+                file,
+                "unit-unmapped",
+                f"{len(unmapped)} unit(s) fit no FOCUS UnitFormat shape and are kept as written: {named}{more}",
+                sum(counts[unit] for unit in unmapped),
             )
+        )
     return UnitMap({unit: (r.unit, r.block) if r else (None, Decimal(1)) for unit, r in mapped.items()})
 
 

@@ -5,7 +5,9 @@ into CUR 2.0 columns (``lineItem/UnblendedCost`` -> ``line_item_unblended_cost``
 ``product/*`` columns into the ``product`` map, ``resourceTags/*`` into ``resource_tags``,
 ``costCategory/*`` into ``cost_category``); then one mapping turns CUR 2.0 into FOCUS.
 Columns an export does not include read as NULL; columns the mapping cannot do without are
-required and their absence refuses the file.
+required and their absence refuses the file. A legacy column that is no CUR name at all (two
+names run together, a name the CSV reader gave an unnamed field) is kept in ``x_Extras``
+under ``UnknownColumns``.
 
 Line item types and what they become:
 - Usage, DiscountedUsage (reserved), SavingsPlanCoveredUsage -> ChargeCategory Usage;
@@ -89,6 +91,7 @@ CUR2_COLUMNS: dict[str, str] = {
     "reservation_unused_recurring_fee": D,
     "resource_tags": MAP,
     "cost_category": MAP,
+    "unknown_columns": MAP,
     "savings_plan_savings_plan_a_r_n": S,
     "savings_plan_savings_plan_effective_cost": D,
     "savings_plan_total_commitment_to_date": D,
@@ -110,7 +113,8 @@ EXTRAS_SQL = """json_object(
         'LineItemType', line_item_line_item_type,
         'Operation', NULLIF(line_item_operation, ''),
         'ProductCode', line_item_product_code,
-        'CostCategories', CASE WHEN cardinality(cost_category) > 0 THEN cost_category END
+        'CostCategories', CASE WHEN cardinality(cost_category) > 0 THEN cost_category END,
+        'UnknownColumns', CASE WHEN cardinality(unknown_columns) > 0 THEN unknown_columns END
     )"""
 
 # FOCUS Tags are the tags as their owner wrote them: AWS prefixes user-defined keys with
@@ -184,13 +188,28 @@ def cur2_source_sql(columns: list[str] | tuple[str, ...], relation: str, types: 
     return f"SELECT {', '.join(select)} FROM {relation}"
 
 
+def is_legacy_name(column: str) -> bool:
+    """Whether ``column`` has the shape of a legacy CUR name (``lineItem/UnblendedCost``,
+    ``resourceTags/user:team``); two names run together (``pricing/OfferingClasspricing/
+    PurchaseOption``), a prefix AWS does not write or a name without one have not."""
+    prefix, _, rest = column.partition("/")
+    if prefix in ("resourceTags", "costCategory"):
+        return bool(rest)
+    return prefix in _LEGACY_PREFIXES and bool(rest) and "/" not in rest
+
+
 def legacy_source_sql(columns: list[str] | tuple[str, ...], relation: str) -> str:
-    """Rename a legacy CUR relation into the CUR 2.0 columns the mapping reads."""
+    """Rename a legacy CUR relation into the CUR 2.0 columns the mapping reads. Columns that
+    are no legacy CUR name are kept, by their name as written, in ``unknown_columns``."""
     renamed: dict[str, str] = {}
     product_pairs: list[tuple[str, str]] = []
     tag_pairs: list[tuple[str, str]] = []
     category_pairs: list[tuple[str, str]] = []
+    unknown_pairs: list[tuple[str, str]] = []
     for column in columns:
+        if not is_legacy_name(column):
+            unknown_pairs.append((column, column))
+            continue
         if column.startswith("costCategory/"):
             category_pairs.append((column.removeprefix("costCategory/"), column))
             continue
@@ -211,6 +230,8 @@ def legacy_source_sql(columns: list[str] | tuple[str, ...], relation: str) -> st
             select.append(f"{_map_sql(tag_pairs)} AS resource_tags")
         elif name == "cost_category":
             select.append(f"{_map_sql(category_pairs)} AS cost_category")
+        elif name == "unknown_columns":
+            select.append(f"{_map_sql(unknown_pairs)} AS unknown_columns")
         elif name in renamed:
             select.append(f"TRY_CAST(NULLIF({quote(renamed[name])}, '') AS {sql_type}) AS {name}")
         else:
