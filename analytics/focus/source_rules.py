@@ -8,8 +8,8 @@ the provider's values; each broken rule becomes one ``source-rule`` Notice whose
 starts with the rule's id as the FOCUS validator names it (``ServiceName-C-005-C: ...``), then
 says which rows break it (how many, and up to two ``x_SourceLineId`` examples).
 
-Each check is an aggregate query over the file's converted rows, so a file of any size costs
-two scans, whatever it holds.
+The file's converted rows are scanned once, grouped by the dozen columns the rules read; the
+rules then run as aggregate queries over those few groups.
 """
 
 from __future__ import annotations
@@ -111,17 +111,42 @@ def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -
     filters = {"x_SourceFile": str(source.path), **scope}
     where = " AND ".join(f'"{column}" = ?' for column in filters)
     params = list(filters.values())
-    rows = f"(SELECT * FROM focus_costs WHERE {where})"
     file = str(source.path)
     notices = []
+    # One scan of the file's rows, grouped by the few columns the rules read (costs by their
+    # sign): the rules then run on that handful of groups, not on every row.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT {', '.join(_GROUPED)}, "
+        "sign(BilledCost) AS BilledCost, sign(EffectiveCost) AS EffectiveCost, count(*) AS line_count, "
+        f"min(x_SourceLineId) AS first_line, max(x_SourceLineId) AS last_line FROM focus_costs WHERE {where} "
+        "GROUP BY ALL",
+        params,
+    )
+    try:
+        notices += _row_rules(con, file)
+        notices += _service_rules(con, file)
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
+    return notices
 
+
+_GROUPS = "source_rule_groups"
+_GROUPED = (
+    "ProviderName", "InvoiceIssuerName", "ChargeCategory", "ChargeFrequency", "PricingCategory",
+    "CommitmentDiscountCategory", "CommitmentDiscountStatus", "CapacityReservationStatus",
+    "ServiceName", "ServiceCategory", "ServiceSubcategory",
+)  # fmt: skip
+
+
+def _row_rules(con: duckdb.DuckDBPyConnection, file: str) -> list[Notice]:
+    notices = []
     aggregates = ", ".join(
-        f"count(*) FILTER (WHERE {r.broken}), min(x_SourceLineId) FILTER (WHERE {r.broken}), "
-        f"max(x_SourceLineId) FILTER (WHERE {r.broken}), min({r.shown}) FILTER (WHERE {r.broken}), "
+        f"sum(line_count) FILTER (WHERE {r.broken}), min(first_line) FILTER (WHERE {r.broken}), "
+        f"max(last_line) FILTER (WHERE {r.broken}), min({r.shown}) FILTER (WHERE {r.broken}), "
         f"max({r.shown}) FILTER (WHERE {r.broken})"
         for r in ROW_RULES
     )
-    found = con.execute(f"SELECT {aggregates} FROM {rows}", params).fetchall()[0]
+    found = con.execute(f"SELECT {aggregates} FROM {_GROUPS}").fetchall()[0]
     for i, rule in enumerate(ROW_RULES):
         count, first, last, low, high = found[5 * i : 5 * i + 5]
         if count:
@@ -136,13 +161,16 @@ def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -
                     int(count),
                 )
             )
+    return notices
 
+
+def _service_rules(con: duckdb.DuckDBPyConnection, file: str) -> list[Notice]:
+    notices = []
     for column, rule_id in SERVICE_RULES.items():
         groups = con.execute(
-            f"SELECT ServiceName, string_agg(DISTINCT {column}, ', ' ORDER BY {column}), count(*), "
-            f"min(x_SourceLineId), max(x_SourceLineId) FROM {rows} WHERE ServiceName IS NOT NULL "
-            f"GROUP BY ServiceName HAVING count(DISTINCT {column}) > 1 ORDER BY ServiceName",
-            params,
+            f"SELECT ServiceName, string_agg(DISTINCT {column}, ', ' ORDER BY {column}), sum(line_count), "
+            f"min(first_line), max(last_line) FROM {_GROUPS} WHERE ServiceName IS NOT NULL "
+            f"GROUP BY ServiceName HAVING count(DISTINCT {column}) > 1 ORDER BY ServiceName"
         ).fetchall()
         if groups:
             count = sum(g[2] for g in groups)
