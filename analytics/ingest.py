@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.focus import source_rules
 from analytics.focus.errors import Notice
 from analytics.focus.normalise import SourceFile, focus_sql, open_source, source_totals_sql
 
@@ -60,6 +61,7 @@ def replace_month(
                 f"FROM ({focus_sql(source, source_id=source_id)})",
                 [month],
             ).fetchall()[0][0]
+            source.notices.extend(source_rules.check(con, source, x_SourceId=source_id, x_BillingMonth=month))
             loaded.append(
                 LoadedFile(
                     source.path, source.format_name, source.format.reconciles_with, int(count), tuple(source.notices)

@@ -8,7 +8,9 @@ even when rules fail; the JUnit XML it writes is the verdict.
 
 Its bundled 1.2 rule model (1.2.0.1) contradicts the specification in a few rules, which no
 correct file can pass; they are listed in ``MODEL_DEFECTS`` with the reason, and a report
-tells them apart from real failures.
+tells them apart from real failures. A run may also be told which rules the converter's
+``source-rule`` warnings name (:mod:`analytics.focus.source_rules`): the provider's own data
+breaks those, and the converted file keeps its values, so the validator rightly fails them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from analytics.focus.errors import Notice
+from analytics.focus.source_rules import rules_named
 
 VALIDATOR = "focus-validator==2.2.1"
 PYTHON = "3.12"
@@ -142,8 +148,11 @@ def run(
     criteria: str | None = "ALL",
     timeout: float = 600,
     virtual_currency: bool = False,
+    notices: Iterable[Notice] = (),
 ) -> ValidatorReport:
-    """Validate ``data_file`` (.parquet or .csv) against FOCUS 1.2 and parse the verdict."""
+    """Validate ``data_file`` (.parquet or .csv) against FOCUS 1.2 and parse the verdict.
+    ``notices`` are the converter's for the file: the rules its ``source-rule`` warnings name
+    count as explained (the provider's data breaks them)."""
     workdir = workdir.resolve()  # the validator runs inside it: relative paths would point elsewhere
     prepare_workdir(workdir)
     xml = workdir / f"{data_file.stem}.junit.xml"
@@ -158,8 +167,17 @@ def run(
     )
     if done.returncode != 0 or not xml.exists():
         raise ValidatorUnavailable(f"focus-validator failed on {data_file}: {done.stderr.strip()[-800:]}")
-    defects = {**MODEL_DEFECTS, **(VIRTUAL_CURRENCY_DEFECTS if virtual_currency else {})}
+    defects = {
+        **MODEL_DEFECTS,
+        **(VIRTUAL_CURRENCY_DEFECTS if virtual_currency else {}),
+        **source_rules_explained(notices),
+    }
     return parse(xml, composites(workdir / "focus_validator" / "rules" / MODEL_FILE), defects)
+
+
+def source_rules_explained(notices: Iterable[Notice]) -> dict[str, str]:
+    """The rules the converter's ``source-rule`` warnings name, each with its reason."""
+    return dict.fromkeys(rules_named(notices), "the provider's data breaks it; the converter's warning names it")
 
 
 def composites(model_file: Path) -> dict[str, tuple[str, ...]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from analytics.focus import source_rules
 from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
 from analytics.focus.schema import create_table_sql
@@ -66,6 +67,7 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
             source = open_source(con, path, fmt)
             before = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
             con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id=source_id)})")
+            source.notices.extend(source_rules.check(con, source))
             metric = source.format.reconciles_with
             expected = dict(
                 con.execute(f"SELECT currency, sum(cost) FROM ({source_totals_sql(source)}) GROUP BY ALL").fetchall()
