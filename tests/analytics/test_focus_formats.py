@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from analytics.focus.convert import convert
 from analytics.focus.normalise import focus_sql, open_source
 from analytics.focus.schema import ALLOWED_VALUES, MANDATORY_NON_NULL, allowed_subcategories, create_table_sql
 
@@ -266,3 +267,23 @@ def test_a_typed_export_with_a_cost_that_is_not_a_number_is_refused(
         f"FROM read_csv('{gzipped}', all_varchar = true)) TO '{good}' (FORMAT parquet)"
     )
     assert open_source(con, good).format_name == "aws_cur2"
+
+
+def test_a_focus_amount_of_minus_two_is_kept_and_not_read_as_a_placeholder(tmp_path: Path) -> None:
+    """Google writes "-2" for an unknown id; in an amount or a quantity it is minus two."""
+    source = (FIXTURES / "focus/focus_1_1_generic_2025-06.csv").read_text(encoding="utf-8")
+    assert ",-2.5," in source
+    written = tmp_path / "minus_two.csv"
+    written.write_text(source.replace(",-2.5,", ",-2,"), encoding="utf-8")
+    with written.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = sum(Decimal(r["BilledCost"]) for r in rows)
+    out = convert([written], tmp_path / "out.parquet")
+    billed, effective, minus_two = duckdb.execute(
+        "SELECT sum(BilledCost), sum(EffectiveCost), count(*) FILTER (WHERE BilledCost = -2 AND ListCost = -2) "
+        f"FROM read_parquet('{out.path}')"
+    ).fetchall()[0]
+    assert billed == expected
+    assert effective == sum(Decimal(r["EffectiveCost"]) for r in rows)
+    assert minus_two == sum(1 for r in rows if r["BilledCost"] == "-2")
+    assert minus_two >= 1

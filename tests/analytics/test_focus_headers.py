@@ -130,7 +130,8 @@ def test_two_names_run_together_convert_and_the_extra_field_gets_a_name(tmp_path
     # rate or cost, and the converter says so rather than inventing units
     assert [n.code for n in converted.notices] == ["header-repaired", "unit-unmapped"]
     assert "column_16" in converted.notices[0].message
-    assert "'0.23' (1 rows)" in converted.notices[1].message and converted.notices[1].rows == len(ROWS)
+    assert "'0.23' (1 rows)" in converted.notices[1].message
+    assert converted.notices[1].rows == len(ROWS)
     extras = duckdb.execute(
         f"SELECT DISTINCT x_Extras::JSON->'UnknownColumns' FROM read_parquet('{converted.path}') "
         "WHERE x_SourceLineId = 'a2'"

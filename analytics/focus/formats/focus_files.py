@@ -80,10 +80,12 @@ class FocusFile:
         for column in COLUMNS:
             aliases = (*REQUIRED.get(column.name, ())[1:], *PREVIEW_NAMES.get(column.name, ()))
             source = info.col(column.name, *dict.fromkeys(aliases))
+            # numbers are read as numbers: "-2" is a placeholder only where an id or a name
+            # is expected, and text such as "N/A" is no number anyway
             if column.sql_type == MONEY:
-                value = money_sql(clean(source))
+                value = money_sql(source)
             elif column.sql_type == QUANTITY:
-                value = f"CAST({money_sql(clean(source))} AS {QUANTITY})"
+                value = f"CAST({money_sql(source)} AS {QUANTITY})"
             elif column.sql_type.startswith("TIMESTAMP"):
                 value = _timestamp(clean(source))
             elif column.sql_type == "JSON":
