@@ -25,6 +25,7 @@ NATIVE = [
     "aws/aws_cur_legacy_anonymized_focusconverters.csv",
     "aws/cur2_commitments_2026-01.csv.gz",
     "aws/aws_focus_1_2_with_aws_columns_2026-01.csv",
+    "aws/cur_legacy_sp_covered_2023-06_koku.csv",
     "azure/azure_ea_costdetails_anonymized_focusconverters.csv",
     "azure/mca_actual_2026-01.csv",
     "azure/ea_amortized_2026-01.csv",
