@@ -22,21 +22,38 @@ from analytics.focus.formats.base import UnitMap
 from analytics.focus.reconcile import Cause, SourceTotals
 
 _PAIR = (
-    "line_item_currency_code, line_item_usage_account_id, line_item_resource_id, line_item_usage_type, "
-    "line_item_usage_start_date, line_item_usage_end_date"
+    "line_item_currency_code",
+    "line_item_usage_account_id",
+    "line_item_resource_id",
+    "line_item_usage_type",
+    "line_item_usage_start_date",
+    "line_item_usage_end_date",
 )
+_SP = "('SavingsPlanCoveredUsage', 'SavingsPlanNegation')"
 
 
 def _prepare(canonical_sql: str, _units: UnitMap) -> str:
-    sp = "('SavingsPlanCoveredUsage', 'SavingsPlanNegation')"
+    """Each row with what the causes need to know of its companions: how many covered and
+    negation lines share its usage, and whether its reservation has a RIFee line. Joined from
+    small aggregates (only Savings Plan and RIFee rows), which is far cheaper than windows."""
+    same_usage = " AND ".join(f"src.{c} IS NOT DISTINCT FROM pairs.{c}" for c in _PAIR)
     return f"""
-SELECT *,
-    count(*) FILTER (WHERE line_item_line_item_type = 'SavingsPlanNegation') OVER pair AS pair_negations,
-    count(*) FILTER (WHERE line_item_line_item_type = 'SavingsPlanCoveredUsage') OVER pair AS pair_covered,
-    count(*) FILTER (WHERE line_item_line_item_type = 'RIFee') OVER reservation AS reservation_fees
-FROM ({canonical_sql})
-WINDOW pair AS (PARTITION BY CASE WHEN line_item_line_item_type IN {sp} THEN struct_pack({_PAIR}) END),
-       reservation AS (PARTITION BY line_item_currency_code, NULLIF(reservation_reservation_a_r_n, ''))"""
+WITH src AS ({canonical_sql}),
+pairs AS (
+    SELECT {", ".join(_PAIR)},
+        count(*) FILTER (WHERE line_item_line_item_type = 'SavingsPlanNegation') AS pair_negations,
+        count(*) FILTER (WHERE line_item_line_item_type = 'SavingsPlanCoveredUsage') AS pair_covered
+    FROM src WHERE line_item_line_item_type IN {_SP} GROUP BY ALL
+),
+fees AS (
+    SELECT DISTINCT line_item_currency_code AS fee_currency, reservation_reservation_a_r_n AS fee_reservation
+    FROM src WHERE line_item_line_item_type = 'RIFee' AND NULLIF(reservation_reservation_a_r_n, '') IS NOT NULL
+)
+SELECT src.*, pairs.pair_negations, pairs.pair_covered, fees.fee_reservation IS NOT NULL AS has_rifee
+FROM src
+LEFT JOIN pairs ON src.line_item_line_item_type IN {_SP} AND {same_usage}
+LEFT JOIN fees ON src.line_item_line_item_type = 'DiscountedUsage'
+    AND src.line_item_currency_code = fees.fee_currency AND src.reservation_reservation_a_r_n = fees.fee_reservation"""
 
 
 AMORTISED = """CASE line_item_line_item_type
@@ -79,7 +96,7 @@ CUR_TOTALS = SourceTotals(
         Cause(
             code="discounted-usage-without-rifee",
             metric="EffectiveCost",
-            condition="line_item_line_item_type = 'DiscountedUsage' AND reservation_fees = 0",
+            condition="line_item_line_item_type = 'DiscountedUsage' AND NOT has_rifee",
             amount="COALESCE(reservation_effective_cost, line_item_unblended_cost) - line_item_unblended_cost",
             lines="DiscountedUsage lines without their reservation's RIFee line",
             reason="their EffectiveCost amortises a reservation fee that this file does not bill",

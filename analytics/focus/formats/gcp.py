@@ -122,10 +122,14 @@ INVOICED = f"cost + COALESCE(list_sum(list_transform(credits, lambda c: {decimal
 def _with_commitments(canonical_sql: str, _units: UnitMap) -> str:
     cud = "list_filter(credits, lambda c: c.type LIKE 'COMMITTED_USAGE_DISCOUNT%')"
     return f"""
-SELECT *,
-    COALESCE(list_sum(list_transform({cud}, lambda c: {decimal_sql("c.amount")})), 0) AS cud_credits,
-    count(*) FILTER (WHERE sku_description ILIKE 'Commitment%') OVER (PARTITION BY currency) AS commitment_fees
-FROM ({canonical_sql})"""
+WITH src AS ({canonical_sql}),
+fees AS (
+    SELECT currency AS fee_currency, count(*) AS commitment_fees FROM src
+    WHERE sku_description ILIKE 'Commitment%' GROUP BY ALL
+)
+SELECT src.*, COALESCE(fees.commitment_fees, 0) AS commitment_fees,
+    COALESCE(list_sum(list_transform({cud}, lambda c: {decimal_sql("c.amount")})), 0) AS cud_credits
+FROM src LEFT JOIN fees ON src.currency = fees.fee_currency"""
 
 
 class GcpBillingExport:
