@@ -8,7 +8,6 @@ re-run never duplicates a row.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -18,7 +17,8 @@ import duckdb
 
 from analytics.focus import source_rules
 from analytics.focus.errors import Notice
-from analytics.focus.normalise import SourceFile, focus_sql, open_source, source_totals_sql
+from analytics.focus.normalise import SourceFile, focus_sql, open_source
+from analytics.focus.reconcile import Reconciliation, reconcile
 
 
 @dataclass(frozen=True)
@@ -81,38 +81,14 @@ def replace_month(
     return LoadedMonth(source_id, month, loaded, billed)
 
 
-@dataclass(frozen=True)
-class Reconciliation:
-    """Per file and currency: the file's own total and the FOCUS metric that must equal it."""
-
-    metric: str
-    source: dict[str, Decimal]
-    focus: dict[str, Decimal]
-
-    @property
-    def mismatches(self) -> dict[str, tuple[Decimal, Decimal]]:
-        currencies = set(self.source) | set(self.focus)
-        return {
-            c: (self.source.get(c, Decimal(0)), self.focus.get(c, Decimal(0)))
-            for c in currencies
-            if round(self.source.get(c, Decimal(0)), 2) != round(self.focus.get(c, Decimal(0)), 2)
-        }
-
-
 def reconcile_file(
     con: duckdb.DuckDBPyConnection, source: SourceFile, *, source_id: str, month: date
 ) -> Reconciliation:
-    metric = source.format.reconciles_with
-    expected: dict[str, Decimal] = defaultdict(Decimal)
-    for currency, cost in con.execute(
-        f"SELECT currency, sum(cost) FROM ({source_totals_sql(source)}) GROUP BY ALL"
-    ).fetchall():
-        expected[currency] += cost
-    found = dict(
-        con.execute(
-            f"SELECT BillingCurrency, sum({metric}) FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2 "
-            "AND x_SourceFile = $3 GROUP BY ALL",
-            [source_id, month, str(source.path)],
-        ).fetchall()
+    """The source-month's rows of one file against the file's own figures (see
+    ``analytics.focus.reconcile``): exact per currency, differences with a known cause explained."""
+    return reconcile(
+        con,
+        source,
+        focus_where="x_SourceId = $1 AND x_BillingMonth = $2 AND x_SourceFile = $3",
+        params=[source_id, month, str(source.path)],
     )
-    return Reconciliation(metric, dict(expected), found)

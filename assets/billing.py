@@ -135,8 +135,9 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         partitions_def=partitions,
         blocking=True,
         description=(
-            "For every file of the source-month and every currency, the file's own cost column adds up "
-            "to the FOCUS metric it stands for (BilledCost; EffectiveCost for amortized files), to 0.01."
+            "For every file of the source-month and every currency, BilledCost and EffectiveCost equal the "
+            "file's own figures for them (the invoiced and the amortised cost) plus the differences with a "
+            "known cause (e.g. Savings Plan covered usage without its negation line), to the last decimal."
         ),
     )
     def billed_cost_reconciles(  # type: ignore[no-untyped-def]
@@ -153,11 +154,19 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
                     check = reconcile_file(con, source, source_id=partition.source, month=partition.month)
                     mismatched |= bool(check.mismatches)
                     report[file.path.name] = {
-                        "metric": check.metric,
-                        "source": {c: format_amount(a) for c, a in check.source.items()},
-                        "focus": {c: format_amount(a) for c, a in check.focus.items()},
-                        "mismatches": {c: [str(a), str(b)] for c, (a, b) in check.mismatches.items()},
+                        "metrics": {
+                            m.metric: {
+                                "source": {c: str(a) for c, a in m.source.items()},
+                                "explained": {c: str(a) for c, a in m.explained.items()},
+                                "focus": {c: str(a) for c, a in m.focus.items()},
+                                "mismatches": {c: [str(a), str(b)] for c, (a, b) in m.mismatches.items()},
+                            }
+                            for m in check.checks
+                        },
+                        "explained": [notice.message for notice in check.notices],
                     }
+                    for notice in check.notices:
+                        context.log.info(f"{partition.key}: {notice}")
                 results[str(partition.key)] = (not mismatched, {"files": report})
         yield from per_partition("focus_costs", "billed_cost_reconciles", results)
 

@@ -1,8 +1,9 @@
 """Convert billing files to one FOCUS 1.2 file, and export the warehouse as FOCUS Parquet.
 
-Every input is read, normalised and reconciled (its own cost column per currency against the
-FOCUS total) before anything is written; the output appears under its final name only when it
-is complete, so a refused input leaves nothing behind.
+Every input is read, normalised and reconciled (``analytics.focus.reconcile``: each FOCUS
+metric against the source's own figure, per currency, exactly) before anything is written;
+the output appears under its final name only when it is complete, so a refused input leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 import duckdb
 
 from analytics.focus import source_rules
-from analytics.focus.errors import NormalisationError, Notice
-from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
+from analytics.focus.errors import Notice
+from analytics.focus.normalise import focus_sql, open_source
+from analytics.focus.reconcile import reconcile
 from analytics.focus.schema import create_table_sql
 
 # JSON columns as plain text: readers without DuckDB's JSON type (the FOCUS validator's
@@ -67,21 +69,14 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
             source = open_source(con, path, fmt)
             before = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
             con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id=source_id)})")
+            check = reconcile(con, source, focus_where="x_SourceFile = $1", params=[str(path)])
+            refusal = check.error()
+            if refusal is not None:
+                raise refusal
+            source.notices.extend(check.notices)
             source.notices.extend(source_rules.check(con, source))
             metric = source.format.reconciles_with
-            expected = dict(
-                con.execute(f"SELECT currency, sum(cost) FROM ({source_totals_sql(source)}) GROUP BY ALL").fetchall()
-            )
-            found = dict(
-                con.execute(
-                    f"SELECT BillingCurrency, sum({metric}) FROM focus_costs WHERE x_SourceFile = ? GROUP BY ALL",
-                    [str(path)],
-                ).fetchall()
-            )
-            if expected != found:
-                raise NormalisationError(
-                    str(path), None, f"normalised {metric} {found} does not equal the file's own total {expected}"
-                )
+            found = next((c.focus for c in check.checks if c.metric == metric), {})
             rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0] - before
             summaries.append(InputSummary(path, source.format_name, rows, found, metric, tuple(source.notices)))
         total_rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]

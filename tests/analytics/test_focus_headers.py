@@ -109,13 +109,14 @@ def test_koku_extract_totals_are_the_unblended_costs_of_its_whole_rows(con: duck
     assert _totals(found) == {k: v.normalize() for k, v in by_hand.items()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NormalisationError,
-    reason="its SavingsPlanCoveredUsage lines come without their negation: reconciled by issue 18 class 2",
-)
-def test_koku_extract_converts(tmp_path: Path) -> None:
-    convert([KOKU], tmp_path / "out.parquet")
+def test_koku_extract_converts_and_says_why_its_billed_cost_is_below_its_unblended_sum(tmp_path: Path) -> None:
+    converted = convert([KOKU], tmp_path / "out.parquet")
+    codes = [n.code for n in converted.notices]
+    assert "ragged-rows" in codes
+    explained = [n for n in converted.notices if n.code == "difference-explained"]
+    assert len(explained) == 1
+    assert "SavingsPlanCoveredUsage" in explained[0].message
+    assert explained[0].rows >= 1
 
 
 # --- written cases ---------------------------------------------------------------------------

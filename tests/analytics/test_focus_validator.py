@@ -34,6 +34,8 @@ NATIVE = [
     "aws/aws_cur_legacy_anonymized_focusconverters.csv",
     "aws/cur2_commitments_2026-01.csv.gz",
     "aws/aws_focus_1_2_with_aws_columns_2026-01.csv",
+    "aws/cur_legacy_sp_covered_2023-06_koku.csv",
+    "aws/aws_cur_legacy_2023-11_koku.csv",
     "azure/azure_ea_costdetails_anonymized_focusconverters.csv",
     "azure/mca_actual_2026-01.csv",
     "azure/ea_amortized_2026-01.csv",
@@ -59,6 +61,12 @@ GROUPS = {
     "spec-saas-agreements": sorted((SAAS / "simple_agreements").glob("*.csv"))
     + sorted((SAAS / "spend_agreements").glob("*.csv")),
     "spec-virtual-currency": sorted(SAAS.glob("virtual_currency_pricing_model_*.csv")),
+    # written cases of partial extracts (issue 18): converted with their explained differences
+    "written-partial-extracts": [
+        FIXTURES / "aws/cur_legacy_discounted_usage_without_rifee_2026-02.csv",
+        FIXTURES / "azure/ea_amortized_savings_plan_2026-02.csv",
+        FIXTURES / "gcp/cud_credits_without_fee_2026-02.jsonl",
+    ],
 }
 BROKEN = "focus/saas_source_rules_broken_2026-01.csv"
 

@@ -14,7 +14,8 @@ Line item types and what they become:
   usage covered by a Savings Plan has BilledCost 0 (the plan's fee carries the money) and its
   SavingsPlanNegation row, which exists only to cancel the on-demand cost, is dropped;
 - Fee (upfront), RIFee, SavingsPlanUpfrontFee, SavingsPlanRecurringFee -> Purchase with
-  EffectiveCost 0 (its cost is amortised into the usage it covers); the unused part of a
+  EffectiveCost 0 (its cost is amortised into the usage it covers; a Fee that belongs to no
+  reservation covers nothing and keeps its cost, as in AWS's amortised cost); the unused part of a
   recurring fee becomes an extra Usage row with CommitmentDiscountStatus Unused;
 - Tax -> Tax; Credit, Refund and the discount types -> Credit; anything else -> Adjustment.
 
@@ -29,6 +30,7 @@ import re
 from collections.abc import Mapping
 
 from analytics.focus.formats.aws_services import values_sql
+from analytics.focus.formats.aws_totals import CUR_TOTALS
 from analytics.focus.formats.base import (
     Context,
     Requirement,
@@ -362,6 +364,7 @@ SELECT
     CASE WHEN unused THEN unused_commitment
          WHEN t = 'DiscountedUsage' THEN COALESCE(reservation_effective_cost, billed)
          WHEN t = 'SavingsPlanCoveredUsage' THEN COALESCE(savings_plan_savings_plan_effective_cost, 0)
+         WHEN t = 'Fee' AND commitment_id IS NULL THEN billed
          WHEN category = 'Purchase' THEN 0::{MONEY}
          ELSE billed END AS EffectiveCost,
     NULLIF(bill_invoice_id, '') AS InvoiceId,
@@ -448,6 +451,7 @@ class AwsCur2:
     provider = "AWS"
     description = "AWS Data Exports CUR 2.0 (snake_case columns, product and resource_tags maps)"
     reconciles_with = "BilledCost"
+    source_totals = CUR_TOTALS
     requirements: tuple[Requirement, ...] = _REQUIREMENTS
     currency_column = "line_item_currency_code"
     cost_sources: tuple[str, ...] = ("line_item_unblended_cost",)

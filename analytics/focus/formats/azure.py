@@ -23,6 +23,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.focus.formats.azure_services import values_sql
+from analytics.focus.formats.azure_totals import ACTUAL_TOTALS, AMORTIZED_TOTALS
 from analytics.focus.formats.base import (
     MONEY,
     QUANTITY,
@@ -84,6 +85,7 @@ class AzureCostDetails:
     provider = "Microsoft"
     description = "Azure Cost Management cost details: EA, MCA, actual, amortized, legacy usage"
     reconciles_with = "BilledCost"
+    source_totals = ACTUAL_TOTALS
     requirements: tuple[Requirement, ...] = (
         Requirement("cost", COST),
         Requirement("billing_currency", CURRENCY),
@@ -352,6 +354,7 @@ class AzureCostDetailsAmortized(AzureCostDetails):
     name = "azure_cost_details_amortized"
     description = "Azure Cost Management cost details, amortized dataset"
     reconciles_with = "EffectiveCost"
+    source_totals = AMORTIZED_TOTALS
     dataset = "amortized"
 
     def refine(self, con: duckdb.DuckDBPyConnection, canonical_sql: str) -> AzureCostDetails:

@@ -27,6 +27,7 @@ from analytics.focus.formats.base import (
     money_sql,
     quote,
 )
+from analytics.focus.reconcile import SourceTotals
 from analytics.focus.schema import COLUMNS
 
 REQUIRED = {
@@ -67,6 +68,10 @@ class FocusFile:
     provider = "any"
     description = "FOCUS 1.0, 1.1 or 1.2 from any provider (AWS, Microsoft FocusCost, Google, OCI, SaaS)"
     reconciles_with = "BilledCost"
+    # a FOCUS file states both metrics itself; an empty EffectiveCost reads as BilledCost
+    source_totals = SourceTotals(
+        "BillingCurrency", {"BilledCost": "BilledCost", "EffectiveCost": "COALESCE(EffectiveCost, BilledCost)"}
+    )
     requirements: tuple[Requirement, ...] = tuple(Requirement(k, v) for k, v in REQUIRED.items())
     currency_column = "BillingCurrency"
     cost_sources: tuple[str, ...] = ("BilledCost",)

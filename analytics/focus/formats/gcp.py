@@ -23,12 +23,14 @@ from analytics.focus.formats.base import (
     Context,
     Requirement,
     SourceInfo,
+    UnitMap,
     clean,
     decimal_sql,
     lineage_sql,
     literal,
     priced_sql,
 )
+from analytics.focus.reconcile import Cause, SourceTotals
 
 PROMOTIONAL = "('PROMOTION', 'SUBSCRIPTION_BENEFIT')"
 CREDITS_TYPE = '[{"name":"VARCHAR","amount":"DOUBLE","full_name":"VARCHAR","id":"VARCHAR","type":"VARCHAR"}]'
@@ -109,6 +111,25 @@ def _repeated(info: SourceInfo, name: str, json_type: str) -> str:
 def _values(name: str, rows: Mapping[str, Sequence[str]], columns: str) -> str:
     body = ", ".join("(" + ", ".join(literal(v) for v in (k, *values)) + ")" for k, values in sorted(rows.items()))
     return f"(VALUES {body}) AS {name}({columns})"
+
+
+# What the invoice charges for a row: its cost plus every credit on it. A partial export can
+# hold usage with committed-use credits but not the commitment's fee rows (SKU "Commitment
+# v1: ..."); FOCUS keeps the provider's numbers, and the notice says what is missing.
+INVOICED = f"cost + COALESCE(list_sum(list_transform(credits, lambda c: {decimal_sql('c.amount')})), 0)"
+
+
+def _with_commitments(canonical_sql: str, _units: UnitMap) -> str:
+    cud = "list_filter(credits, lambda c: c.type LIKE 'COMMITTED_USAGE_DISCOUNT%')"
+    return f"""
+WITH src AS ({canonical_sql}),
+fees AS (
+    SELECT currency AS fee_currency, count(*) AS commitment_fees FROM src
+    WHERE sku_description ILIKE 'Commitment%' GROUP BY ALL
+)
+SELECT src.*, COALESCE(fees.commitment_fees, 0) AS commitment_fees,
+    COALESCE(list_sum(list_transform({cud}, lambda c: {decimal_sql("c.amount")})), 0) AS cud_credits
+FROM src LEFT JOIN fees ON src.currency = fees.fee_currency"""
 
 
 class GcpBillingExport:
@@ -322,6 +343,26 @@ FROM priced
 LEFT JOIN services ON services.service_key = priced.service_description
 LEFT JOIN regions ON regions.region_key = priced.region
 """
+
+    source_totals = SourceTotals(
+        currency="currency",
+        figures={"BilledCost": INVOICED, "EffectiveCost": INVOICED},
+        causes=(
+            Cause(
+                code="cud-credits-without-fee",
+                metric="BilledCost",
+                condition="commitment_fees = 0 AND cud_credits <> 0",
+                amount="cud_credits",
+                lines="lines with committed use discount credits (COMMITTED_USAGE_DISCOUNT, _DOLLAR_BASE) "
+                "and no commitment fee line in the file",
+                reason="the credits cancel the usage's cost; the commitment fee that pays for it is billed in "
+                "lines this file does not hold",
+                against="the cost column",
+                checked=False,
+            ),
+        ),
+        prepare=_with_commitments,
+    )
 
     def totals_sql(self, canonical_sql: str) -> str:
         """The export's cost plus all its credits (what the invoice charges), per day and currency."""
