@@ -9,11 +9,16 @@ files; nothing here knows FOCUS.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+
+class DownloadMismatch(RuntimeError):
+    """A downloaded billing file is not the size its listing or manifest gave."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,25 @@ class BillingSource(Protocol):
     def fetch(self, month: date) -> list[ExportFile]:
         """That month's files as local paths (downloaded if they are remote)."""
         ...
+
+
+def download_object(s3: Any, bucket: str, obj: dict[str, Any], local: Path) -> tuple[str, bool]:
+    """An object of an S3 (or S3-compatible) listing at ``local``: its signature (ETag and
+    size) and whether it had to be downloaded. A file already there under the same signature is
+    kept; a new one is written beside it and renamed into place only once its size is right."""
+    marker = local.with_name(local.name + ".etag")
+    signature = f"{obj['ETag']}:{obj['Size']}"
+    if local.exists() and marker.exists() and marker.read_text() == signature:
+        return signature, False
+    local.parent.mkdir(parents=True, exist_ok=True)
+    partial = local.with_name(f".{local.name}.partial")
+    s3.download_file(bucket, obj["Key"], str(partial))
+    if partial.stat().st_size != obj["Size"]:
+        partial.unlink()
+        raise DownloadMismatch(f"{bucket}/{obj['Key']}: expected {obj['Size']} bytes")
+    os.replace(partial, local)
+    marker.write_text(signature)
+    return signature, True
 
 
 def combined_signature(parts: list[str]) -> str:

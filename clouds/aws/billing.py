@@ -12,18 +12,13 @@ follows pagination to the end.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from clouds.billing import ExportFile, combined_signature, month_of_path
-
-
-class DownloadMismatch(RuntimeError):
-    pass
+from clouds.billing import ExportFile, combined_signature, download_object, month_of_path
 
 
 @dataclass
@@ -86,18 +81,8 @@ class S3CurSource:
         return files
 
     def _download(self, obj: dict[str, Any], local: Path, month: date) -> ExportFile:
-        marker = local.with_name(local.name + ".etag")
-        signature = f"{obj['ETag']}:{obj['Size']}"
-        if not (local.exists() and marker.exists() and marker.read_text() == signature):
-            local.parent.mkdir(parents=True, exist_ok=True)
-            partial = local.with_name(f".{local.name}.partial")
-            self.s3.download_file(self.bucket, obj["Key"], str(partial))
-            if partial.stat().st_size != obj["Size"]:
-                partial.unlink()
-                raise DownloadMismatch(f"s3://{self.bucket}/{obj['Key']}: expected {obj['Size']} bytes")
-            os.replace(partial, local)
-            marker.write_text(signature)
-            self.downloads += 1
+        signature, downloaded = download_object(self.s3, self.bucket, obj, local)
+        self.downloads += downloaded
         return ExportFile(month, local, obj["Size"], signature, self.format)
 
 

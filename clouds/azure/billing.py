@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from clouds.azure.credentials import client_options, credential_for
-from clouds.billing import ExportFile, combined_signature, month_of_path
+from clouds.billing import DownloadMismatch, ExportFile, combined_signature, month_of_path
 
 
 def cost_management_client(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> Any:
@@ -47,10 +47,6 @@ def blob_container(credentials: dict[str, Any] | None, account_url: str | None, 
     else:
         service = BlobServiceClient(account_url, credential=credential_for(credentials or None))
     return service.get_container_client(container)
-
-
-class DownloadMismatch(RuntimeError):
-    pass
 
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".snappy.parquet", ".gz")

@@ -11,7 +11,6 @@ only files that are new or changed (by ETag and size), checking each download's 
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -19,17 +18,13 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from clouds.billing import ExportFile, combined_signature
+from clouds.billing import ExportFile, combined_signature, download_object
 
 REPORTS = {
     "cost": ("reports/cost-csv/", "oci_cost_report"),
     "focus": ("FOCUS Reports/", "focus"),
 }
 _DATED = re.compile(r"/(\d{4})/(\d{2})/")
-
-
-class DownloadMismatch(RuntimeError):
-    pass
 
 
 @dataclass
@@ -79,16 +74,6 @@ class OciReportSource:
 
     def _download(self, obj: dict[str, Any], month: date) -> ExportFile:
         local = self.cache_dir / self.report / PurePosixPath(obj["Key"]).relative_to(self.prefix.rstrip("/"))
-        marker = local.with_name(local.name + ".etag")
-        signature = f"{obj['ETag']}:{obj['Size']}"
-        if not (local.exists() and marker.exists() and marker.read_text() == signature):
-            local.parent.mkdir(parents=True, exist_ok=True)
-            partial = local.with_name(f".{local.name}.partial")
-            self.s3.download_file(self.bucket, obj["Key"], str(partial))
-            if partial.stat().st_size != obj["Size"]:
-                partial.unlink()
-                raise DownloadMismatch(f"{self.bucket}/{obj['Key']}: expected {obj['Size']} bytes")
-            os.replace(partial, local)
-            marker.write_text(signature)
-            self.downloads += 1
+        signature, downloaded = download_object(self.s3, self.bucket, obj, local)
+        self.downloads += downloaded
         return ExportFile(month, local, obj["Size"], signature, REPORTS[self.report][1])
