@@ -260,3 +260,27 @@ def test_amounts_are_written_exactly() -> None:
     assert amount_text(Decimal("0.1812")) == "0.1812"
     assert amount_text(Decimal("-1.47518")) == "-1.47518"
     assert amount_text(Decimal("1E+1")) == "10.00"
+
+
+def test_azure_covered_usage_priced_per_block_reconciles_at_price_times_blocks(tmp_path: Path) -> None:
+    """Azure counts Quantity in UnitOfMeasure blocks and prices per block: 2.4 blocks of
+    "10 Hours" at 1.04 a block is worth 2.496, as 24 hours at 0.104 were."""
+    with AZURE_ACTUAL.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    covered = next(r for r in rows if r["chargeType"] == "Usage" and r["pricingModel"] == "Reservation")
+    assert (covered["unitOfMeasure"], covered["quantity"], covered["effectivePrice"]) == ("1 Hour", "24", "0.10400000")
+    covered.update(unitOfMeasure="10 Hours", quantity="2.4", effectivePrice="1.04", PayGPrice="1.6684800")
+    written = tmp_path / "mca_actual_blocks.csv"
+    with written.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    converted = convert([written], tmp_path / "out.parquet")
+    effective, quantity, unit = duckdb.execute(
+        "SELECT EffectiveCost, PricingQuantity, PricingUnit FROM read_parquet(?) "
+        "WHERE ChargeCategory = 'Usage' AND CommitmentDiscountStatus = 'Used'",
+        [str(converted.path)],
+    ).fetchall()[0]
+    assert (effective, quantity, unit) == (Decimal("2.496"), Decimal(24), "Hours")
+    explained = [n for n in converted.notices if n.code == "difference-explained"]
+    assert any("2.496" in n.message for n in explained)

@@ -11,16 +11,12 @@ money), while a purchase's amortised cost, if the file gives one, is not its Eff
 
 from __future__ import annotations
 
-from analytics.focus.formats.base import MONEY, UnitMap
+from analytics.focus.formats.base import product_sql
 from analytics.focus.reconcile import Cause, SourceTotals
 
 COMMITTED_MODELS = "('Reservation', 'SavingsPlan', 'Savings Plan')"
 ACTUAL = "the actual cost"
 AMORTIZED = "the amortized cost"
-
-
-def _with_blocks(canonical_sql: str, units: UnitMap) -> str:
-    return f"SELECT *, {units.block_sql('unit_of_measure')} AS block FROM ({canonical_sql})"
 
 
 ACTUAL_TOTALS = SourceTotals(
@@ -31,7 +27,7 @@ ACTUAL_TOTALS = SourceTotals(
             code="covered-usage-actual",
             metric="EffectiveCost",
             condition=f"charge_type = 'Usage' AND pricing_model IN {COMMITTED_MODELS}",
-            amount=f"CAST(COALESCE(effective_price, 0) * COALESCE(quantity, 0) / block AS {MONEY}) - cost",
+            amount=f"{product_sql('COALESCE(effective_price, 0)', 'COALESCE(quantity, 0)')} - cost",
             lines="Usage lines covered by a reservation or savings plan",
             reason="an actual-cost file bills them at 0; FOCUS gives them their effective price times quantity",
             against=ACTUAL,
@@ -46,7 +42,6 @@ ACTUAL_TOTALS = SourceTotals(
             against=ACTUAL,
         ),
     ),
-    prepare=_with_blocks,
 )
 
 AMORTIZED_TOTALS = SourceTotals(
