@@ -39,6 +39,7 @@ from analytics.focus.formats.base import (
     lineage_sql,
     literal,
     priced_sql,
+    product_sql,
     quote,
 )
 from analytics.focus.schema import MONEY, QUANTITY
@@ -310,9 +311,9 @@ priced AS (
 -- the dearest step of the mapping, and on-demand usage has the same list and contracted price.
 multiplied AS (
     SELECT *,
-        CAST(list_unit_price * pricing_quantity AS {MONEY}) AS list_product,
+        {product_sql("list_unit_price", "pricing_quantity")} AS list_product,
         CASE WHEN contracted_unit_price = list_unit_price THEN list_product
-             ELSE CAST(contracted_unit_price * pricing_quantity AS {MONEY}) END AS contracted_product
+             ELSE {product_sql("contracted_unit_price", "pricing_quantity")} END AS contracted_product
     FROM priced
 ),
 services AS (SELECT * FROM {values_sql()})

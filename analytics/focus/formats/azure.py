@@ -35,6 +35,7 @@ from analytics.focus.formats.base import (
     literal,
     money_sql,
     priced_sql,
+    product_sql,
 )
 
 COST = ("CostInBillingCurrency", "Cost", "PreTaxCost")
@@ -184,7 +185,7 @@ FROM {info.relation} AS source_row
             else f"""CASE WHEN charge_type IN ('Purchase', 'Refund') AND pricing_model IN {COMMITTED_MODELS}
                   THEN 0::{MONEY}
                   WHEN charge_type = 'Usage' AND pricing_model IN {COMMITTED_MODELS}
-                  THEN CAST(COALESCE(effective_price, 0) * COALESCE(quantity, 0) AS {MONEY})
+                  THEN {product_sql("COALESCE(effective_price, 0)", "COALESCE(quantity, 0)")}
                   ELSE cost END"""
         )
         return f"""
@@ -219,10 +220,10 @@ priced AS (
         CASE WHEN category IN ('Usage', 'Purchase') THEN unit_price END AS block_contracted_price,
         -- Azure prices per UnitOfMeasure block and counts Quantity in blocks; FOCUS gets the
         -- bare unit: quantity times the block, prices divided by it, costs from the block figures
-        CAST(block_list_price * unfold AS {MONEY}) AS list_unit_price,
-        CAST(block_contracted_price * unfold AS {MONEY}) AS contracted_unit_price,
-        CAST(block_list_price * quantity AS {MONEY}) AS list_product,
-        CAST(block_contracted_price * quantity AS {MONEY}) AS contracted_product,
+        {product_sql("block_list_price", "unfold")} AS list_unit_price,
+        {product_sql("block_contracted_price", "unfold")} AS contracted_unit_price,
+        {product_sql("block_list_price", "quantity")} AS list_product,
+        {product_sql("block_contracted_price", "quantity")} AS contracted_product,
         {billed} AS billed,
         {effective} AS effective
     FROM typed
