@@ -113,18 +113,25 @@ def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -
     params = list(filters.values())
     file = str(source.path)
     notices = []
+    # A FOCUS input carries the provider's values in every column the rules read. A native
+    # export's categories, charge classes and issuers come from WedCloud's own mapping (its
+    # tests hold them to the allowed values), so only ServiceName, the provider's own name for
+    # a service, can break a rule there: the scan then reads three columns, not thirteen.
+    focus_input = getattr(source.format, "carries_focus_values", False)
+    grouped = _GROUPED if focus_input else _SERVICE_COLUMNS
+    costs = "BilledCost <> 0 AS billed_not_zero, EffectiveCost <> 0 AS effective_not_zero, " if focus_input else ""
     # One scan of the file's rows, grouped by the few columns the rules read (costs only by
     # whether they are zero: sign() of a DECIMAL(38,18) cost more than the rest of the scan);
     # the rules then run on that handful of groups, not on every row.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT {', '.join(_GROUPED)}, "
-        "BilledCost <> 0 AS billed_not_zero, EffectiveCost <> 0 AS effective_not_zero, count(*) AS line_count, "
+        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT {', '.join(grouped)}, {costs}count(*) AS line_count, "
         f"min(x_SourceLineId) AS first_line, max(x_SourceLineId) AS last_line FROM focus_costs WHERE {where} "
         "GROUP BY ALL",
         params,
     )
     try:
-        notices += _row_rules(con, file)
+        if focus_input:
+            notices += _row_rules(con, file)
         notices += _service_rules(con, file)
     finally:
         con.execute(f"DROP TABLE IF EXISTS {_GROUPS}")
@@ -132,6 +139,7 @@ def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -
 
 
 _GROUPS = "source_rule_groups"
+_SERVICE_COLUMNS = ("ServiceName", "ServiceCategory", "ServiceSubcategory")
 _GROUPED = (
     "ProviderName", "InvoiceIssuerName", "ChargeCategory", "ChargeFrequency", "PricingCategory",
     "CommitmentDiscountCategory", "CommitmentDiscountStatus", "CapacityReservationStatus",

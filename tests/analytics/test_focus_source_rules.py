@@ -6,6 +6,8 @@ tests check the warnings themselves, through the converter and through the wareh
 
 from __future__ import annotations
 
+import csv
+import gzip
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -51,3 +53,27 @@ def test_values_outside_the_allowed_lists_are_warned_with_the_values_and_kept(tm
 def test_a_file_that_keeps_every_rule_gets_no_source_rule_warning(tmp_path: Path) -> None:
     converted = convert([FIXTURES / "focus/oci_focus_1_0_2026-01.csv"], tmp_path / "out.parquet")
     assert [n for n in converted.notices if n.code == "source-rule"] == []
+
+
+def test_a_native_export_naming_two_products_alike_is_warned_of_its_service_name(tmp_path: Path) -> None:
+    """In a native export only ServiceName is the provider's own value (categories come from
+    WedCloud's mapping of the product code): S3 rows named like EC2 put one name under two."""
+    with gzip.open(FIXTURES / "aws/cur2_commitments_2026-01.csv.gz", "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    renamed = 0
+    for row in rows:
+        if row["line_item_product_code"] == "AmazonS3":
+            row["product"] = row["product"].replace("Amazon Simple Storage Service", "Amazon Elastic Compute Cloud")
+            renamed += 1
+    assert renamed >= 1
+    written = tmp_path / "cur2_renamed.csv"
+    with written.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    converted = convert([written], tmp_path / "out.parquet")
+    assert rules_named(converted.notices) == {"ServiceName-C-005-C", "ServiceName-C-008-C"}
+    warning = next(n for n in converted.notices if "ServiceName-C-005-C" in n.message)
+    assert "'Amazon Elastic Compute Cloud' has Compute, Storage" in warning.message
+    untouched = convert([FIXTURES / "aws/cur2_commitments_2026-01.csv.gz"], tmp_path / "plain.parquet")
+    assert rules_named(untouched.notices) == set()

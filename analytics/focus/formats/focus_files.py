@@ -68,6 +68,8 @@ class FocusFile:
     provider = "any"
     description = "FOCUS 1.0, 1.1 or 1.2 from any provider (AWS, Microsoft FocusCost, Google, OCI, SaaS)"
     reconciles_with = "BilledCost"
+    #: the provider's own FOCUS values pass through: every source-data rule applies
+    carries_focus_values = True
     # a FOCUS file states both metrics itself; an empty EffectiveCost reads as BilledCost
     source_totals = SourceTotals(
         "BillingCurrency", {"BilledCost": "BilledCost", "EffectiveCost": "COALESCE(EffectiveCost, BilledCost)"}
