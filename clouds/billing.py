@@ -48,6 +48,20 @@ class BillingSource(Protocol):
         ...
 
 
+class UnsafeObjectName(DownloadMismatch):
+    """An object or blob name that would be written outside the cache (``..``, an absolute path)."""
+
+
+def cache_path(root: Path, name: str) -> Path:
+    """``root`` joined with an object's name from a bucket listing, refused unless it stays
+    under ``root`` (the bucket's own cache folder): whoever can write to the bucket, or answers
+    for it, must not choose where a file lands."""
+    path = root / name
+    if path.resolve() == root.resolve() or not path.resolve().is_relative_to(root.resolve()):
+        raise UnsafeObjectName(f"{name!r} would be written outside {root}; not downloaded")
+    return path
+
+
 def download_object(s3: Any, bucket: str, obj: dict[str, Any], local: Path) -> tuple[str, bool]:
     """An object of an S3 (or S3-compatible) listing at ``local``: its signature (ETag and
     size) and whether it had to be downloaded. A file already there under the same signature is

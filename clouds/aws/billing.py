@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from clouds.billing import ExportFile, combined_signature, download_object, month_of_path
+from clouds.billing import ExportFile, cache_path, combined_signature, download_object, month_of_path
 
 
 @dataclass
@@ -76,7 +76,7 @@ class S3CurSource:
     def fetch(self, month: date) -> list[ExportFile]:
         files = []
         for obj in self._data_objects().get(month, []):
-            local = self.cache_dir / self.bucket / obj["Key"]
+            local = cache_path(self.cache_dir / self.bucket, obj["Key"])
             files.append(self._download(obj, local, month))
         return files
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from clouds.azure.credentials import client_options, credential_for
-from clouds.billing import DownloadMismatch, ExportFile, combined_signature, month_of_path
+from clouds.billing import DownloadMismatch, ExportFile, cache_path, combined_signature, month_of_path
 
 
 def cost_management_client(credentials: dict[str, Any] | None, endpoint_url: str | None = None) -> Any:
@@ -125,7 +125,7 @@ class BlobExportSource:
         return [self._download(month, blob) for blob in self._latest_runs().get(month, [])]
 
     def _download(self, month: date, blob: Any) -> ExportFile:
-        local = self.cache_dir / self.container.container_name / blob.name
+        local = cache_path(self.cache_dir / self.container.container_name, blob.name)
         signature = f"{blob.etag}:{blob.size}"
         marker = local.with_name(local.name + ".etag")
         if not (local.exists() and marker.exists() and marker.read_text() == signature):

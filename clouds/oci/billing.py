@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from clouds.billing import ExportFile, combined_signature, download_object
+from clouds.billing import ExportFile, cache_path, combined_signature, download_object
 
 REPORTS = {
     "cost": ("reports/cost-csv/", "oci_cost_report"),
@@ -73,7 +73,8 @@ class OciReportSource:
         return [self._download(obj, month) for obj in sorted(self._objects().get(month, []), key=lambda o: o["Key"])]
 
     def _download(self, obj: dict[str, Any], month: date) -> ExportFile:
-        local = self.cache_dir / self.report / PurePosixPath(obj["Key"]).relative_to(self.prefix.rstrip("/"))
+        name = str(PurePosixPath(obj["Key"]).relative_to(self.prefix.rstrip("/")))
+        local = cache_path(self.cache_dir / self.report, name)
         signature, downloaded = download_object(self.s3, self.bucket, obj, local)
         self.downloads += downloaded
         return ExportFile(month, local, obj["Size"], signature, REPORTS[self.report][1])

@@ -16,6 +16,7 @@ from analytics.ingest import replace_month
 from analytics.warehouse import ensure_schema
 from clouds.aws import billing as aws_billing
 from clouds.aws import credentials as aws_credentials
+from clouds.billing import UnsafeObjectName
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
@@ -205,3 +206,21 @@ def test_a_role_session_about_to_expire_is_assumed_again_before_the_next_call(
 def _key_id(authorization: str | bytes) -> str:
     text = authorization.decode() if isinstance(authorization, bytes) else authorization
     return text.split("Credential=", 1)[1].split("/", 1)[0]
+
+
+def test_an_object_key_climbing_out_of_the_cache_is_refused_and_nothing_is_written(
+    moto_endpoint: str, aws_keys: dict[str, str], tmp_path: Path
+) -> None:
+    """Whoever can write to the export bucket must not choose where WedCloud writes a file."""
+    s3 = _s3(moto_endpoint, aws_keys)
+    s3.create_bucket(Bucket="wedsync-billing", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    key = f"{PREFIX}/data/BILLING_PERIOD=2026-01/../../../../../escaped/part-0.csv"
+    s3.put_object(Bucket="wedsync-billing", Key=key, Body=b"a,b\n1,2\n")
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="wedsync-billing")["Contents"]] == [key]
+    cache = tmp_path / "cache"
+    source = aws_billing.S3CurSource("aws-prod", s3, "wedsync-billing", PREFIX, cache)
+    assert list(source.months()) == [date(2026, 1, 1)]
+    with pytest.raises(UnsafeObjectName, match=r"would be written outside"):
+        source.fetch(date(2026, 1, 1))
+    assert not (tmp_path / "escaped").exists()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
