@@ -26,8 +26,9 @@ from analytics.focus.normalise import SourceFile
 from analytics.focus.schema import ALLOWED_VALUES, SERVICE_SUBCATEGORIES, allowed_subcategories
 
 CODE = "source-rule"
-#: a FOCUS validator rule id, e.g. ``ServiceName-C-005-C``
-RULE_ID = re.compile(r"\b[A-Za-z]+-[CD]-\d{3}-[MOC]\b")
+#: a FOCUS validator rule id, e.g. ``ServiceName-C-005-C``, at the start of a notice: the rest
+#: of the message quotes the provider's values, which must not name (and so excuse) a rule
+RULE_ID = re.compile(r"^([A-Za-z]+-[CD]-\d{3}-[MOC]):")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ SERVICE_RULES = {"ServiceCategory": "ServiceName-C-005-C", "ServiceSubcategory":
 
 def rules_named(notices: Iterable[Notice]) -> set[str]:
     """The FOCUS rule ids the ``source-rule`` notices name."""
-    return {rule for n in notices if n.code == CODE for rule in RULE_ID.findall(n.message)}
+    return {match.group(1) for n in notices if n.code == CODE and (match := RULE_ID.match(n.message))}
 
 
 def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -> list[Notice]:

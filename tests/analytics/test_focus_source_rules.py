@@ -77,3 +77,16 @@ def test_a_native_export_naming_two_products_alike_is_warned_of_its_service_name
     assert "'Amazon Elastic Compute Cloud' has Compute, Storage" in warning.message
     untouched = convert([FIXTURES / "aws/cur2_commitments_2026-01.csv.gz"], tmp_path / "plain.parquet")
     assert rules_named(untouched.notices) == set()
+
+
+def test_a_rule_id_inside_the_providers_values_excuses_no_validator_rule(tmp_path: Path) -> None:
+    """Only the rule a warning starts with is excused: a ServiceName that spells another rule's
+    id must not switch that rule off in the validator's verdict."""
+    text = BROKEN.read_text(encoding="utf-8")
+    assert "Acme Logs" in text
+    written = tmp_path / "rule_in_a_name.csv"
+    written.write_text(text.replace("Acme Logs", "Acme BilledCost-C-002-M ListCost-C-004-C"), encoding="utf-8")
+    converted = convert([written], tmp_path / "out.parquet")
+    assert any("BilledCost-C-002-M" in n.message for n in converted.notices)  # quoted...
+    assert rules_named(converted.notices) == rules_named(convert([BROKEN], tmp_path / "plain.parquet").notices)
+    assert "BilledCost-C-002-M" not in rules_named(converted.notices)  # ...but not excused
