@@ -284,3 +284,23 @@ def test_azure_covered_usage_priced_per_block_reconciles_at_price_times_blocks(t
     assert (effective, quantity, unit) == (Decimal("2.496"), Decimal(24), "Hours")
     explained = [n for n in converted.notices if n.code == "difference-explained"]
     assert any("2.496" in n.message for n in explained)
+
+
+def test_an_azure_covered_usage_line_that_bills_money_is_refused_not_explained(tmp_path: Path) -> None:
+    """Covered usage is billed 0 in an actual-cost file; one that bills 1.00 is not the known
+    cause, and its money would otherwise be swapped for price x quantity under a notice.
+    (Detected, such a file reads as amortized; forced as actual cost, it must be refused.)"""
+    with AZURE_ACTUAL.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    covered = next(r for r in rows if r["chargeType"] == "Usage" and r["pricingModel"] == "Reservation")
+    assert covered["costInBillingCurrency"] == "0"
+    covered["costInBillingCurrency"] = "1.00"
+    written = tmp_path / "mca_actual_covered_billed.csv"
+    with written.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with pytest.raises(NormalisationError, match=r"EffectiveCost .*unexplained difference"):
+        convert([written], tmp_path / "out.parquet", fmt="azure_cost_details")
+    assert list(tmp_path.glob("out*")) == []
+    assert list(tmp_path.glob(".out*")) == []

@@ -26,8 +26,9 @@ ACTUAL_TOTALS = SourceTotals(
         Cause(
             code="covered-usage-actual",
             metric="EffectiveCost",
-            condition=f"charge_type = 'Usage' AND pricing_model IN {COMMITTED_MODELS}",
-            amount=f"{product_sql('COALESCE(effective_price, 0)', 'COALESCE(quantity, 0)')} - cost",
+            # billed at 0: a covered line that bills money is not explained, but refused
+            condition=f"charge_type = 'Usage' AND pricing_model IN {COMMITTED_MODELS} AND cost = 0",
+            amount=product_sql("COALESCE(effective_price, 0)", "COALESCE(quantity, 0)"),
             lines="Usage lines covered by a reservation or savings plan",
             reason="an actual-cost file bills them at 0; FOCUS gives them their effective price times quantity",
             against=ACTUAL,
