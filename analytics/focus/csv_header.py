@@ -12,7 +12,8 @@ delimiter and the quote explicitly. Rows with another field count than the data'
 *ragged*: their values cannot be matched to the names, so they are left out of the relation
 (``ignore_errors``), found by one scan with DuckDB's reject tables, and reported by line
 number; the file's own totals are summed from the same relation, so nothing is counted on one
-side only.
+side only. That holds for a few ragged rows only: more refuse the file, as does any row that
+cannot be decoded (money may be in its bytes). See docs/focus-mapping.md.
 """
 
 from __future__ import annotations

@@ -81,9 +81,7 @@ def test_a_value_longer_than_the_csv_module_default_is_read(tmp_path: Path) -> N
     plain = convert([MCA], tmp_path / "plain.parquet")
     assert converted.inputs[0].rows == plain.inputs[0].rows == 6
     assert _billed(converted.path) == _billed(plain.path)
-    stored = duckdb.execute(
-        f"SELECT max(length(Tags::VARCHAR)) FROM read_parquet('{converted.path}')"
-    ).fetchall()[0][0]
+    stored = duckdb.execute(f"SELECT max(length(Tags::VARCHAR)) FROM read_parquet('{converted.path}')").fetchall()[0][0]
     assert stored >= 200_000
 
 
