@@ -8,6 +8,8 @@ currency is an ISO 4217 code, and its units are known.
 
 from __future__ import annotations
 
+import csv
+import zlib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +45,8 @@ def read_sql(path: Path) -> str:
 
 def inspect(con: duckdb.DuckDBPyConnection, path: Path, notices: list[Notice] | None = None) -> SourceInfo:
     """The file's columns and the relation reading it; for a CSV, what its header needed and
-    its ragged rows are appended to ``notices``."""
+    its ragged rows are appended to ``notices``. A file that cannot be read (truncated or
+    corrupt, rows that are not UTF-8, too many ragged rows) is refused naming it."""
     try:
         if path.name.lower().endswith(_CSV):
             layout, found = csv_header.layout(con, path)
@@ -54,7 +57,8 @@ def inspect(con: duckdb.DuckDBPyConnection, path: Path, notices: list[Notice] | 
         else:
             relation = read_sql(path)
         rows = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
-    except (duckdb.Error, UnicodeError, OSError) as exc:
+    except (duckdb.Error, UnicodeError, OSError, EOFError, zlib.error, csv.Error) as exc:
+        # EOFError: a truncated .gz; zlib.error: a corrupt one; csv.Error: a header it cannot parse
         raise NormalisationError(str(path), None, f"cannot be read: {exc}") from None
     return SourceInfo(path, relation, tuple(r[0] for r in rows), {r[0]: str(r[1]) for r in rows})
 

@@ -243,3 +243,58 @@ def test_the_cli_prints_ragged_rows_as_a_warning(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "warning ragged-rows: 1 row(s) do not have 16 fields" in result.stderr
     assert "line(s) 3;" in result.stderr
+
+
+# --- how many ragged rows may be left out (RAGGED_FEW rows, or RAGGED_PERCENT of the rows) ---------
+
+
+def _rows(good: int, ragged: int, *, ragged_first: bool = False) -> list[list[str]]:
+    """``good`` copies of a2 (0.23 USD each) and ``ragged`` copies with one field lost."""
+    whole = [[f"g{i}", *ROWS[1][1:]] for i in range(good)]
+    lost = [[f"r{i}", *ROWS[1][1:9], *ROWS[1][10:]] for i in range(ragged)]
+    return lost + whole if ragged_first else whole + lost
+
+
+def test_three_ragged_rows_are_left_out_with_a_warning_even_above_one_percent(tmp_path: Path) -> None:
+    path = _write(tmp_path / "few.csv", HEADER, _rows(7, 3))
+    converted = convert([path], tmp_path / "out.parquet")
+    assert [(n.code, n.rows) for n in converted.notices] == [("ragged-rows", 3)]
+    assert converted.inputs[0].rows == 7
+
+
+def test_four_ragged_rows_above_one_percent_refuse_the_file_naming_counts_and_lines(tmp_path: Path) -> None:
+    path = _write(tmp_path / "many.csv", HEADER, _rows(20, 4))
+    with pytest.raises(NormalisationError) as refused:
+        convert([path], tmp_path / "out.parquet")
+    assert refused.value.file == str(path)
+    assert "4 row(s) do not have 16 fields (missing columns): line(s) 22, 23, 24, 25;" in refused.value.problem
+    assert "that is 4 of its 24 rows" in refused.value.problem
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_ragged_rows_within_one_percent_are_left_out_with_a_warning(tmp_path: Path) -> None:
+    path = _write(tmp_path / "share.csv", HEADER, _rows(396, 4))  # 4 of 400 rows: exactly 1%
+    converted = convert([path], tmp_path / "out.parquet")
+    assert [(n.code, n.rows) for n in converted.notices] == [("ragged-rows", 4)]
+    assert converted.inputs[0].rows == 396
+
+
+def test_ragged_rows_just_above_one_percent_refuse_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "share.csv", HEADER, _rows(395, 5))  # 5 of 400 rows
+    with pytest.raises(NormalisationError, match="that is 5 of its 400 rows"):
+        convert([path], tmp_path / "out.parquet")
+
+
+def test_as_many_ragged_rows_as_rows_read_refuse_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "half.csv", HEADER, _rows(2, 2))
+    with pytest.raises(NormalisationError, match="that is 2 of its 4 rows"):
+        convert([path], tmp_path / "out.parquet")
+
+
+def test_a_field_count_of_the_first_rows_that_most_rows_lack_refuses_the_file(tmp_path: Path) -> None:
+    # the first 1000 rows (the sample) have 15 fields, the 1500 after them 16: the layout is misread
+    path = _write(tmp_path / "misread.csv", HEADER, _rows(1500, 1000, ragged_first=True))
+    with pytest.raises(NormalisationError) as refused:
+        convert([path], tmp_path / "out.parquet")
+    assert "1500 row(s) do not have 15 fields (too many columns): line(s) 1002, 1003," in refused.value.problem
+    assert "and 1480 more" in refused.value.problem
