@@ -200,3 +200,12 @@ def test_a_usage_time_that_is_no_timestamp_is_refused_naming_the_column_and_a_va
     with pytest.raises(NormalisationError, match=f"1 value\\(s\\) are not timestamps, e.g. {shown}") as refused:
         convert([written], tmp_path / "out.parquet")
     assert refused.value.column == column
+
+
+def test_an_oci_unit_with_a_block_of_zero_keeps_the_quantity_and_is_named(tmp_path: Path) -> None:
+    written = _written(tmp_path, {"cost/skuUnitDescription": "0 Hours"})
+    out = tmp_path / "out.parquet"
+    converted = convert([written], out)
+    assert [n.rows for n in converted.notices if n.code == "unit-unmapped" and "'0 Hours'" in n.message] == [1]
+    first = {r["x_SourceLineId"]: r for r in _rows(out)}["eu-0001"]
+    assert (first["ConsumedQuantity"], first["PricingUnit"]) == (Decimal(4), "0 Hours")
