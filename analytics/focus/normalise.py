@@ -132,6 +132,9 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path, fmt: str | None = No
             str(path), missing[0], f"required column is missing for {chosen.name}: {_describe_missing(info, missing)}"
         )
     _check_costs_parse(con, info, chosen)
+    own_check = getattr(chosen, "check", None)  # a format's own refusals, e.g. OCI's usage times
+    if own_check is not None:
+        own_check(con, info)
     canonical = chosen.canonical_sql(info)
     _check_currencies(con, info, chosen, canonical)
     refine = getattr(chosen, "refine", None)

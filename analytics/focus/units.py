@@ -12,7 +12,8 @@ Providers write ``Hrs``, ``GB-Mo``, ``1/Month``, ``10K``, ``100 Hours``, ``gibib
 (``10 Hours`` is the unit ``Hours`` in blocks of 10). A normaliser folds a block into the
 quantity (times the block) and the unit prices (divided by it), so PricingUnit is the bare
 unit; a block that one cannot divide by exactly in decimal (``744 Connections``) stays as a
-whole-number prefix instead. A unit that fits no shape is kept as written, ``mapped=False``.
+whole-number prefix instead. A unit that fits no shape, or whose block is 0 or above
+:data:`MAX_BLOCK`, is kept as written, ``mapped=False``.
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ _SINGULAR = {
 _SUFFIX = {"": 1, "k": 1000, "m": 1_000_000, "b": 1_000_000_000}
 _WORD = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _LEADING = re.compile(r"^(\d+)([kKmMbB])?(?=$|[\s/])\s*(.*)$")
+#: the largest block folded: beyond it a quantity times the block (or a price divided by it)
+#: leaves the QUANTITY and MONEY decimals; a block of 0 would zero the quantity
+MAX_BLOCK = Decimal(10) ** 12
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ def map_unit(raw: str | None) -> MappedUnit | None:
             block *= Decimal(repeated.group(1))
             text = repeated.group(3)
     unit = _body(text)
-    if unit is None:
+    if unit is None or not 0 < block <= MAX_BLOCK:
         return MappedUnit(raw.strip(), Decimal(1), mapped=False)
     return MappedUnit(unit, block)
 

@@ -9,6 +9,7 @@ and again when an adapter is built from it.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from control_plane.outbound.addresses import LOOPBACK, classify
 from control_plane.outbound.settings import OutboundSettings
@@ -26,10 +27,23 @@ CLOUD_HOSTS: dict[str, tuple[str, ...]] = {
         "login.microsoftonline.us",
     ),
     "gcp": (".googleapis.com",),
-    # OCI Object Storage's S3-compatible API (<namespace>.compat.objectstorage.<region>.oraclecloud.com)
-    "oci": (".oraclecloud.com",),
+    "oci": (),  # only the Object Storage hosts of CLOUD_HOST_PATTERNS
     # an Azure billing export's storage account (account_url), public and sovereign clouds
     "azure_blob": (".blob.core.windows.net", ".blob.core.chinacloudapi.cn", ".blob.core.usgovcloudapi.net"),
+}
+# hosts matched whole, with what the refusal shows: OCI Object Storage's S3-compatible API,
+# ``<namespace>.compat.objectstorage.<region>.oraclecloud.com`` (namespace and region spelt as
+# clouds/oci/credentials.py checks them). Not every ``*.oraclecloud.com``: those are other
+# services' and tenants' hosts, and a billing source signs its requests with the customer key.
+CLOUD_HOST_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    "oci": (
+        (
+            re.compile(
+                r"[a-z0-9][a-z0-9-]{0,63}\.compat\.objectstorage\.[a-z]{2,4}-[a-z]+-[0-9]{1,2}\.oraclecloud\.com"
+            ),
+            "<namespace>.compat.objectstorage.<region>.oraclecloud.com",
+        ),
+    ),
 }
 LOCAL_NAMES = ("localhost",)
 
@@ -71,9 +85,10 @@ def check_endpoint(kind: str, url: str, settings: OutboundSettings | None = None
     if target.scheme != "https":
         raise OutboundRefused("a cloud endpoint must use https")
     allowed = CLOUD_HOSTS.get(kind, ())
+    patterns = CLOUD_HOST_PATTERNS.get(kind, ())
     extra = tuple(h.lower().rstrip(".") for h in settings.s3_compatible_hosts) if kind == "aws" else ()
-    if _matches(host, allowed) or host in extra:
+    if _matches(host, allowed) or any(p.fullmatch(host) for p, _ in patterns) or host in extra:
         return url
-    shown = ", ".join(f"*{a}" if a.startswith(".") else a for a in allowed)
+    shown = ", ".join([*(f"*{a}" if a.startswith(".") else a for a in allowed), *(text for _, text in patterns)])
     hint = " or a host in WEDCLOUD_OUTBOUND_S3_COMPATIBLE_HOSTS" if kind == "aws" else ""
     raise OutboundRefused(f"{host} is not an endpoint of this cloud; use {shown}{hint}")

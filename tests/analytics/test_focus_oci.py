@@ -141,3 +141,71 @@ def test_an_oci_focus_report_with_preview_column_names_converts(tmp_path: Path) 
     assert (Decimal(str(first["ConsumedQuantity"])), first["ConsumedUnit"]) == (Decimal(8), "OCPU-Hours")
     assert json.loads(str(first["x_Extras"]))["ChargeSubcategory"] == "On-Demand"
     assert sum(Decimal(str(r["BilledCost"])) for r in rows.values()) == Decimal("0.21375")
+
+
+def _written(
+    tmp_path: Path, changes: dict[str, str], name: str = "oci/oci_cost_report_two_tenancies_2026-01.csv"
+) -> Path:
+    """The report with the first row's ``changes`` (column -> value), written as a case of its own."""
+    with (FIXTURES / name).open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert all(column in rows[0] for column in changes)
+    rows[0].update(changes)
+    written = tmp_path / "written.csv"
+    with written.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return written
+
+
+def test_a_cost_and_quantity_of_minus_two_are_minus_two_not_a_placeholder(tmp_path: Path) -> None:
+    written = _written(tmp_path, {"cost/myCost": "-2", "usage/billedQuantity": "-2", "cost/unitPrice": "-2"})
+    out = tmp_path / "out.parquet"
+    convert([written], out)
+    rows = {r["x_SourceLineId"]: r for r in _rows(out)}
+    first = rows["eu-0001"]
+    assert (first["BilledCost"], first["PricingQuantity"], first["ContractedUnitPrice"]) == (Decimal(-2),) * 3
+    found: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows.values():
+        found[str(row["BillingCurrency"])] += Decimal(str(row["BilledCost"]))
+    expected = _report_totals(written)
+    assert expected["EUR"] < 0
+    assert {k: v.normalize() for k, v in found.items()} == {k: v.normalize() for k, v in expected.items()}
+
+
+def test_a_free_row_without_a_currency_in_a_one_currency_tenancy_takes_it(tmp_path: Path) -> None:
+    written = _written(tmp_path, {"cost/currencyCode": "", "cost/myCost": "0"})
+    out = tmp_path / "out.parquet"
+    convert([written], out)
+    assert {r["x_SourceLineId"]: r["BillingCurrency"] for r in _rows(out)}["eu-0001"] == "EUR"
+
+
+def test_a_costed_row_without_a_currency_is_refused_naming_the_column(tmp_path: Path) -> None:
+    written = _written(tmp_path, {"cost/currencyCode": "", "cost/myCost": "5"})
+    with pytest.raises(NormalisationError, match="empty billing currency") as refused:
+        convert([written], tmp_path / "out.parquet")
+    assert refused.value.column == "cost/currencyCode"
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [("lineItem/intervalUsageStart", "garbage", "'garbage'"), ("lineItem/intervalUsageStart", "", "empty"),
+     ("lineItem/intervalUsageEnd", "2026-13-40T08:00Z", "'2026-13-40T08:00Z'")],
+)  # fmt: skip
+def test_a_usage_time_that_is_no_timestamp_is_refused_naming_the_column_and_a_value(
+    tmp_path: Path, column: str, value: str, shown: str
+) -> None:
+    written = _written(tmp_path, {column: value})
+    with pytest.raises(NormalisationError, match=f"1 value\\(s\\) are not timestamps, e.g. {shown}") as refused:
+        convert([written], tmp_path / "out.parquet")
+    assert refused.value.column == column
+
+
+def test_an_oci_unit_with_a_block_of_zero_keeps_the_quantity_and_is_named(tmp_path: Path) -> None:
+    written = _written(tmp_path, {"cost/skuUnitDescription": "0 Hours"})
+    out = tmp_path / "out.parquet"
+    converted = convert([written], out)
+    assert [n.rows for n in converted.notices if n.code == "unit-unmapped" and "'0 Hours'" in n.message] == [1]
+    first = {r["x_SourceLineId"]: r for r in _rows(out)}["eu-0001"]
+    assert (first["ConsumedQuantity"], first["PricingUnit"]) == (Decimal(4), "0 Hours")

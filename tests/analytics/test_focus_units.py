@@ -156,3 +156,39 @@ def test_the_azure_ea_export_converts_with_every_pricing_unit_in_unit_format(tmp
         f"SELECT PricingQuantity FROM read_parquet('{out}') WHERE abs(BilledCost - 0.003588043) < 1e-12"
     ).fetchall()
     assert ten_k == (Decimal("7974"),)  # 0.7974 blocks of 10K
+
+
+@pytest.mark.parametrize(
+    ("raw", "unit", "block", "mapped"),
+    [("0 Hours", "0 Hours", 1, False), ("0 GB/Month", "0 GB/Month", 1, False),
+     ("1000000000000 Hours", "Hours", 10**12, True), ("1000000000001 Hours", "1000000000001 Hours", 1, False),
+     ("1000000b Hours", "1000000b Hours", 1, False), ("1" * 41 + " Hours", "1" * 41 + " Hours", 1, False)],
+)  # fmt: skip
+def test_a_block_of_zero_or_beyond_the_largest_is_not_read_as_a_block(
+    raw: str, unit: str, block: int, mapped: bool
+) -> None:
+    reading = map_unit(raw)
+    assert reading is not None
+    assert (reading.unit, reading.block, reading.mapped) == (unit, Decimal(block), mapped)
+
+
+@pytest.mark.parametrize("raw", ["0 GB/Month", "100000000000000000000000 Hours", "1" * 41 + " Hours"])
+def test_an_azure_unit_with_a_zero_or_huge_block_is_kept_as_written_and_named(tmp_path: Path, raw: str) -> None:
+    source = FIXTURES / "azure/mca_actual_2026-01.csv"
+    with source.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    changed = next(row for row in rows if row["unitOfMeasure"] == "1 Hour")
+    changed["unitOfMeasure"] = raw
+    written = tmp_path / "mca_block.csv"
+    with written.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "out.parquet"
+    converted = convert([written], out)
+    notices = [n for n in converted.notices if n.code == "unit-unmapped"]
+    assert [(repr(raw) in n.message, n.rows) for n in notices] == [(True, 1)]
+    found = duckdb.execute(
+        f"SELECT PricingQuantity, ConsumedQuantity FROM read_parquet('{out}') WHERE PricingUnit = $1", [raw]
+    ).fetchall()
+    assert found == [(Decimal(changed["quantity"]), Decimal(changed["quantity"]))]

@@ -124,6 +124,7 @@ def test_focus_reports_are_fetched_by_the_month_their_folder_names(
     [
         ({"endpoint_url": "http://169.254.169.254/latest"}, "endpoint_url"),
         ({"endpoint_url": "https://reports.attacker.example"}, "not an endpoint of this cloud"),
+        ({"endpoint_url": "https://evil.ocp.oraclecloud.com"}, "not an endpoint of this cloud"),
         ({"namespace": "evil.example.com/x"}, "not an Object Storage namespace"),
         ({"region": "uk-london-1.attacker.example"}, "not an OCI region"),
         ({"tenancy_ocid": "../other"}, "tenancy OCID"),

@@ -250,3 +250,24 @@ def test_an_azure_export_in_a_storage_account_of_azures_own_is_allowed() -> None
     assert check_endpoint("azure_blob", "https://wedsync.blob.core.windows.net", OFF)
     with pytest.raises(OutboundRefused, match="not an endpoint"):
         check_endpoint("azure_blob", "https://management.azure.com", OFF)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [("https://axaxnpcrorw5.compat.objectstorage.uk-london-1.oraclecloud.com", True),
+     ("https://bling.compat.objectstorage.us-ashburn-1.oraclecloud.com/bucket", True),
+     ("https://evil.ocp.oraclecloud.com", False), ("https://objectstorage.uk-london-1.oraclecloud.com", False),
+     ("https://a.b.compat.objectstorage.uk-london-1.oraclecloud.com", False),
+     ("https://bling.compat.objectstorage.uk-london-1.oraclecloud.com.evil.net", False),
+     ("https://bling.compat.objectstorage.uk-london-1.evil.oraclecloud.com", False),
+     ("https://evil.oraclecloud.com", False)],
+)  # fmt: skip
+def test_an_oci_endpoint_is_only_an_object_storage_s3_compatible_host(url: str, allowed: bool) -> None:
+    if allowed:
+        assert check_endpoint("oci", url, OFF) == url
+    else:
+        with pytest.raises(
+            OutboundRefused,
+            match=r"not an endpoint of this cloud; use <namespace>\.compat\.objectstorage\.<region>\.oraclecloud\.com$",
+        ):
+            check_endpoint("oci", url, OFF)

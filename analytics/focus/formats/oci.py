@@ -13,13 +13,18 @@ corrected line's reference in ``x_Extras``.
 
 The report writes no currency on some zero-cost rows (free SKUs); a tenancy bills in one
 currency, so such a row takes its tenancy's only currency (a tenancy with several
-currencies and a row without one is refused).
+currencies and a row without one is refused, and so is a costed row without one).
+Amounts and quantities are read as the numbers they are: ``-2`` is a placeholder only in
+names and ids. A usage start or end that is no timestamp refuses the file (:meth:`check`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import duckdb
+
+from analytics.focus.errors import NormalisationError
 from analytics.focus.formats.base import (
     MONEY,
     QUANTITY,
@@ -27,9 +32,9 @@ from analytics.focus.formats.base import (
     Requirement,
     SourceInfo,
     clean,
-    decimal_sql,
     lineage_sql,
     literal,
+    money_sql,
     priced_sql,
     quote,
 )
@@ -114,6 +119,17 @@ def _unit_text(expr: str) -> str:
     return text
 
 
+def _quantity(expr: str) -> str:
+    """A quantity read as the number it is (``-2`` is minus two, not a placeholder)."""
+    return f"CAST({money_sql(expr)} AS {QUANTITY})"
+
+
+def _timestamp(expr: str) -> str:
+    """The interval's timestamp, NULL where it is empty (and where it is no timestamp, which
+    :meth:`OciCostReport.check` refuses first)."""
+    return f"TRY_CAST(NULLIF(trim(CAST({expr} AS VARCHAR)), '') AS TIMESTAMPTZ)"
+
+
 def _tags(info: SourceInfo) -> str:
     """The ``tags/<key>`` columns as a JSON object of the tags the row has, or NULL."""
     columns = [c for c in info.columns if c.lower().startswith("tags/")]
@@ -146,32 +162,58 @@ class OciCostReport:
     def matches(self, info: SourceInfo) -> bool:
         return all(info.has(*r.names) for r in self.requirements)
 
+    def check(self, con: duckdb.DuckDBPyConnection, info: SourceInfo) -> None:
+        """Refuse a usage interval that is no timestamp (and a row without its start): the
+        row's day and charge period would be lost. One scan for both columns."""
+        start, end = info.find("lineItem/intervalUsageStart"), info.find("lineItem/intervalUsageEnd")
+        tests = []
+        for name, required in ((start, True), (end, False)):
+            if name is None:
+                continue
+            given = f"{clean(quote(name))} IS NOT NULL"
+            bad = f"{_timestamp(quote(name))} IS NULL" + ("" if required else f" AND {given}")
+            tests.append((name, bad))
+        selects = ", ".join(
+            f"count(*) FILTER (WHERE {bad}), any_value(CAST({quote(name)} AS VARCHAR)) FILTER (WHERE {bad})"
+            for name, bad in tests
+        )
+        found = con.execute(f"SELECT {selects} FROM {info.relation}").fetchall()[0]
+        for index, (name, _) in enumerate(tests):
+            count, example = found[2 * index], found[2 * index + 1]
+            if count:
+                shown = "empty" if example is None or not example.strip() else repr(example)
+                raise NormalisationError(str(info.path), name, f"{count} value(s) are not timestamps, e.g. {shown}")
+
     def canonical_sql(self, info: SourceInfo) -> str:
         col = info.col
         currency = f"trim({clean(col('cost/currencyCode'))})"
+        cost = f"COALESCE({money_sql(col('cost/myCost'))}, 0::{MONEY})"
+        # a row without a currency may take its tenancy's only one when it bills nothing; a
+        # costed row without one stays empty and is refused by the currency check
+        only = f"CASE WHEN count(DISTINCT {currency}) OVER tenancy = 1 THEN max({currency}) OVER tenancy END"
+        tenancy_currency = f"CASE WHEN {cost} = 0 THEN {only} END"
         return f"""
 SELECT
     {clean(col("lineItem/referenceNo"))} AS reference_no,
     {clean(col("lineItem/tenantId"))} AS tenant_id,
-    CAST({col("lineItem/intervalUsageStart")} AS TIMESTAMPTZ) AS usage_start,
-    CAST({clean(col("lineItem/intervalUsageEnd"))} AS TIMESTAMPTZ) AS usage_end,
+    {_timestamp(col("lineItem/intervalUsageStart"))} AS usage_start,
+    {_timestamp(col("lineItem/intervalUsageEnd"))} AS usage_end,
     upper({clean(col("product/service"))}) AS service,
     {clean(col("product/compartmentId"))} AS compartment_id,
     {clean(col("product/compartmentName"))} AS compartment_name,
     {clean(col("product/region"))} AS region,
     {clean(col("product/availabilityDomain"))} AS availability_domain,
     {clean(col("product/resourceId"))} AS resource_id,
-    {decimal_sql(clean(col("usage/billedQuantity")), QUANTITY)} AS billed_quantity,
-    {decimal_sql(clean(col("usage/billedQuantityOverage")), QUANTITY)} AS billed_quantity_overage,
+    {_quantity(col("usage/billedQuantity"))} AS billed_quantity,
+    {_quantity(col("usage/billedQuantityOverage"))} AS billed_quantity_overage,
     {clean(col("cost/subscriptionId"))} AS subscription_id,
     {clean(col("cost/productSku"))} AS sku,
     {clean(col("product/Description", "product/description"))} AS sku_description,
-    {decimal_sql(clean(col("cost/unitPrice")))} AS unit_price,
-    {decimal_sql(clean(col("cost/unitPriceOverage")))} AS unit_price_overage,
-    COALESCE({decimal_sql(clean(col("cost/myCost")))}, 0::{MONEY}) AS cost,
-    {decimal_sql(clean(col("cost/myCostOverage")))} AS cost_overage,
-    COALESCE({currency}, CASE WHEN count(DISTINCT {currency}) OVER tenancy = 1 THEN max({currency}) OVER tenancy END)
-        AS currency,
+    {money_sql(col("cost/unitPrice"))} AS unit_price,
+    {money_sql(col("cost/unitPriceOverage"))} AS unit_price_overage,
+    {cost} AS cost,
+    {money_sql(col("cost/myCostOverage"))} AS cost_overage,
+    COALESCE({currency}, {tenancy_currency}) AS currency,
     {clean(col("cost/billingUnitReadable"))} AS billing_unit,
     {_unit_text(clean(col("cost/skuUnitDescription")))} AS pricing_unit,
     upper({clean(col("cost/overageFlag"))}) AS overage_flag,
