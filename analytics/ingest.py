@@ -17,7 +17,7 @@ import duckdb
 
 from analytics.focus import source_rules
 from analytics.focus.errors import Notice
-from analytics.focus.normalise import SourceFile, focus_sql, open_source
+from analytics.focus.normalise import SourceFile, insert_focus, open_source
 from analytics.focus.reconcile import Reconciliation, reconcile
 
 
@@ -56,11 +56,7 @@ def replace_month(
         con.execute("DELETE FROM focus_costs WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month])
         loaded = []
         for source in sources:
-            count = con.execute(
-                f"INSERT INTO focus_costs BY NAME SELECT *, $1::DATE AS x_BillingMonth "
-                f"FROM ({focus_sql(source, source_id=source_id)})",
-                [month],
-            ).fetchall()[0][0]
+            count = insert_focus(con, source, source_id=source_id, month=month)
             source.notices.extend(source_rules.check(con, source, x_SourceId=source_id, x_BillingMonth=month))
             loaded.append(
                 LoadedFile(

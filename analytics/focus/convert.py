@@ -17,7 +17,7 @@ import duckdb
 
 from analytics.focus import source_rules
 from analytics.focus.errors import Notice
-from analytics.focus.normalise import focus_sql, open_source
+from analytics.focus.normalise import insert_focus, open_source
 from analytics.focus.reconcile import reconcile
 from analytics.focus.schema import create_table_sql
 
@@ -68,7 +68,7 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
         for path in inputs:
             source = open_source(con, path, fmt)
             before = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
-            con.execute(f"INSERT INTO focus_costs BY NAME SELECT * FROM ({focus_sql(source, source_id=source_id)})")
+            insert_focus(con, source, source_id=source_id)
             check = reconcile(con, source, focus_where="x_SourceFile = $1", params=[str(path)])
             refusal = check.error()
             if refusal is not None:

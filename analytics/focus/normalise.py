@@ -213,6 +213,24 @@ def _units(con: duckdb.DuckDBPyConnection, fmt: Format, canonical: str, file: st
     return UnitMap({unit: (r.unit, r.block) if r else (None, Decimal(1)) for unit, r in mapped.items()})
 
 
+def insert_focus(
+    con: duckdb.DuckDBPyConnection, source: SourceFile, *, source_id: str, month: object | None = None
+) -> int:
+    """Insert ``source``'s FOCUS rows into ``focus_costs`` (with ``x_BillingMonth`` when a month
+    is given); the rows inserted. A value the mapping cannot convert refuses the file, naming it,
+    instead of surfacing as a database error."""
+    month_sql = ", $1::DATE AS x_BillingMonth" if month is not None else ""
+    try:
+        rows = con.execute(
+            f"INSERT INTO focus_costs BY NAME SELECT *{month_sql} FROM ({focus_sql(source, source_id=source_id)})",
+            [month] if month is not None else [],
+        ).fetchall()
+    except duckdb.Error as exc:
+        problem = f"cannot be converted as {source.format_name}: {exc}"
+        raise NormalisationError(str(source.path), None, problem) from None
+    return int(rows[0][0])
+
+
 def focus_sql(source: SourceFile, *, source_id: str) -> str:
     """FOCUS 1.2 rows of a source file."""
     context = Context(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from analytics.focus.errors import Notice
+from analytics.focus.errors import NormalisationError, Notice
 from analytics.focus.formats.base import literal
 from analytics.focus.normalise import SourceFile
 from analytics.focus.schema import ALLOWED_VALUES, SERVICE_SUBCATEGORIES, allowed_subcategories
@@ -108,7 +108,9 @@ def rules_named(notices: Iterable[Notice]) -> set[str]:
 
 def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -> list[Notice]:
     """The source rules the rows of ``focus_costs`` converted from ``source`` break; ``scope``
-    narrows the rows further (column = value), e.g. to one source and month of the warehouse."""
+    narrows the rows further (column = value), e.g. to one source and month of the warehouse.
+    The same scan refuses the file (NormalisationError) when a row has no charge period: its
+    dates could not be read, and a charge with no time belongs to no day, month or budget."""
     filters = {"x_SourceFile": str(source.path), **scope}
     where = " AND ".join(f'"{column}" = ?' for column in filters)
     params = list(filters.values())
@@ -125,12 +127,22 @@ def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -
     # whether they are zero: sign() of a DECIMAL(38,18) cost more than the rest of the scan);
     # the rules then run on that handful of groups, not on every row.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT {', '.join(grouped)}, {costs}count(*) AS line_count, "
+        f"CREATE OR REPLACE TEMP TABLE {_GROUPS} AS SELECT {', '.join(grouped)}, {costs}"
+        "(ChargePeriodStart IS NULL OR ChargePeriodEnd IS NULL) AS no_period, count(*) AS line_count, "
         f"min(x_SourceLineId) AS first_line, max(x_SourceLineId) AS last_line FROM focus_costs WHERE {where} "
         "GROUP BY ALL",
         params,
     )
     try:
+        undated, first = con.execute(
+            f"SELECT sum(line_count), min(first_line) FROM {_GROUPS} WHERE no_period"
+        ).fetchall()[0]
+        if undated:
+            raise NormalisationError(
+                file,
+                None,
+                f"{undated} row(s) have no charge period (their dates cannot be read), e.g. x_SourceLineId {first}",
+            )
         if focus_input:
             notices += _row_rules(con, file)
         notices += _service_rules(con, file)

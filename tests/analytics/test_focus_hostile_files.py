@@ -95,3 +95,26 @@ def test_a_first_line_longer_than_the_head_read_is_refused_without_reading_it_wh
     path = tmp_path / "one_line.csv"
     path.write_bytes(b"x" * (HEAD_BYTES + 1024))  # no newline at all
     assert "first line is longer than 8 MiB" in _refused(path, tmp_path)
+
+
+def _rewritten(source: Path, target: Path, column: str, value: str) -> Path:
+    """``source`` with ``column`` of its first data row set to ``value``."""
+    with source.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    rows[0][column] = value
+    with target.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return target
+
+
+def test_a_usage_date_that_is_no_date_refuses_the_file_instead_of_a_row_without_time(tmp_path: Path) -> None:
+    written = _rewritten(MCA, tmp_path / "mca_bad_date.csv", "date", "garbage")
+    assert "1 row(s) have no charge period" in _refused(written, tmp_path)
+
+
+def test_a_google_usage_time_that_is_no_timestamp_is_refused_naming_the_file(tmp_path: Path) -> None:
+    source = Path(__file__).parents[1] / "fixtures/gcp/gcp_bq_export_2020-11_koku.csv"
+    written = _rewritten(source, tmp_path / "gcp_bad_time.csv", "usage_start_time", "not a time")
+    assert "cannot be converted as gcp_billing_export" in _refused(written, tmp_path)
