@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -16,22 +15,13 @@ import pytest
 from analytics.focus.errors import NormalisationError
 from analytics.focus.formats.aws_cur import legacy_to_cur2
 from analytics.focus.normalise import focus_sql, open_source, source_totals_sql
-from analytics.focus.schema import ALLOWED_VALUES, COLUMN_NAMES, MANDATORY_NON_NULL, create_table_sql
+from analytics.focus.schema import ALLOWED_VALUES, COLUMN_NAMES, MANDATORY_NON_NULL
 from clouds.sandbox.catalog import FlavourKey
 from clouds.sandbox.create import write_exports
 from clouds.sandbox.world import build_world
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 LEGACY_SAMPLE = FIXTURES / "aws" / "aws_cur_legacy_anonymized_focusconverters.csv"
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(create_table_sql())
-    yield connection
-    connection.close()
 
 
 def load(con: duckdb.DuckDBPyConnection, path: Path) -> str:

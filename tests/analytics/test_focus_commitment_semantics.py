@@ -8,7 +8,6 @@ rules are checked on what the AWS and Azure normalisers produce for commitments.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import duckdb
 import pytest
 
 from analytics.focus.normalise import focus_sql, open_source
-from analytics.focus.schema import create_table_sql
 
 EXAMPLES = Path(__file__).parents[1] / "fixtures" / "focus" / "spec_v1.2_examples"
 COMMITMENT_EXAMPLES = sorted(
@@ -76,15 +74,6 @@ def test_the_worked_examples_follow_the_commitment_rules(example: Path) -> None:
 def test_in_the_worked_examples_used_and_unused_effective_cost_adds_up_to_the_fee(example: Path) -> None:
     for used, billed in amortisation_balances(read_example(example)).values():
         assert used == billed
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(create_table_sql())
-    yield connection
-    connection.close()
 
 
 def normalised(con: duckdb.DuckDBPyConnection, fixture: str) -> list[Row]:

@@ -6,7 +6,6 @@ import csv
 import gzip
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,18 +14,9 @@ import pytest
 
 from analytics.focus.convert import convert
 from analytics.focus.normalise import focus_sql, open_source
-from analytics.focus.schema import ALLOWED_VALUES, MANDATORY_NON_NULL, allowed_subcategories, create_table_sql
+from analytics.focus.schema import ALLOWED_VALUES, MANDATORY_NON_NULL, allowed_subcategories
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(create_table_sql())
-    yield connection
-    connection.close()
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:

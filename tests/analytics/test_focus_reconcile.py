@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +17,6 @@ from analytics.focus.convert import convert
 from analytics.focus.errors import NormalisationError
 from analytics.focus.normalise import focus_sql, open_source
 from analytics.focus.reconcile import MetricCheck, Reconciliation, amount_text, reconcile
-from analytics.focus.schema import create_table_sql
 from analytics.ingest import reconcile_file, replace_month
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -29,15 +27,6 @@ CUR2_COMPLETE = FIXTURES / "aws" / "cur2_commitments_2026-01.csv.gz"
 AZURE_ACTUAL = FIXTURES / "azure" / "mca_actual_2026-01.csv"
 AZURE_SP_AMORTIZED = FIXTURES / "azure" / "ea_amortized_savings_plan_2026-02.csv"
 GCP_CUD = FIXTURES / "gcp" / "cud_credits_without_fee_2026-02.jsonl"
-
-
-@pytest.fixture
-def con() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(create_table_sql())
-    yield connection
-    connection.close()
 
 
 def checked(con: duckdb.DuckDBPyConnection, path: Path) -> Reconciliation:
