@@ -8,9 +8,10 @@ even when rules fail; the JUnit XML it writes is the verdict.
 
 Its bundled 1.2 rule model (1.2.0.1) contradicts the specification in a few rules, which no
 correct file can pass; they are listed in ``MODEL_DEFECTS`` with the reason, and a report
-tells them apart from real failures. A run may also be told which rules the converter's
-``source-rule`` warnings name (:mod:`analytics.focus.source_rules`): the provider's own data
-breaks those, and the converted file keeps its values, so the validator rightly fails them.
+tells them apart from real failures. A run may also be told which further rules to excuse,
+with the reason: the rules the converter's ``source-rule`` warnings name
+(``analytics.focus.source_rules.excused``), which the provider's own data breaks and the
+converted file keeps, so the validator rightly fails them.
 """
 
 from __future__ import annotations
@@ -21,12 +22,9 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from analytics.focus.errors import Notice
-from analytics.focus.source_rules import rules_named
 
 VALIDATOR = "focus-validator==2.2.1"
 PYTHON = "3.12"
@@ -148,11 +146,11 @@ def run(
     criteria: str | None = "ALL",
     timeout: float = 600,
     virtual_currency: bool = False,
-    notices: Iterable[Notice] = (),
+    excused: Mapping[str, str] | None = None,
 ) -> ValidatorReport:
     """Validate ``data_file`` (.parquet or .csv) against FOCUS 1.2 and parse the verdict.
-    ``notices`` are the converter's for the file: the rules its ``source-rule`` warnings name
-    count as explained (the provider's data breaks them)."""
+    ``excused`` maps further rules to the reason their failure is explained (e.g. the source
+    rules the converter warned of)."""
     workdir = workdir.resolve()  # the validator runs inside it: relative paths would point elsewhere
     prepare_workdir(workdir)
     xml = workdir / f"{data_file.stem}.junit.xml"
@@ -170,14 +168,9 @@ def run(
     defects = {
         **MODEL_DEFECTS,
         **(VIRTUAL_CURRENCY_DEFECTS if virtual_currency else {}),
-        **source_rules_explained(notices),
+        **(excused or {}),
     }
     return parse(xml, composites(workdir / "focus_validator" / "rules" / MODEL_FILE), defects)
-
-
-def source_rules_explained(notices: Iterable[Notice]) -> dict[str, str]:
-    """The rules the converter's ``source-rule`` warnings name, each with its reason."""
-    return dict.fromkeys(rules_named(notices), "the provider's data breaks it; the converter's warning names it")
 
 
 def composites(model_file: Path) -> dict[str, tuple[str, ...]]:

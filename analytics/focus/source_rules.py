@@ -106,6 +106,12 @@ def rules_named(notices: Iterable[Notice]) -> set[str]:
     return {match.group(1) for n in notices if n.code == CODE and (match := RULE_ID.match(n.message))}
 
 
+def excused(notices: Iterable[Notice]) -> dict[str, str]:
+    """The rules the ``source-rule`` notices name, each with why a validator's failure of it is
+    explained (``wedcloud.focus_validator.run(..., excused=)``)."""
+    return dict.fromkeys(rules_named(notices), "the provider's data breaks it; the converter's warning names it")
+
+
 def check(con: duckdb.DuckDBPyConnection, source: SourceFile, **scope: object) -> list[Notice]:
     """The source rules the rows of ``focus_costs`` converted from ``source`` break; ``scope``
     narrows the rows further (column = value), e.g. to one source and month of the warehouse.
