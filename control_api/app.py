@@ -17,6 +17,7 @@ from control_api.gate import Gate, write_refusals
 from control_api.limits import RefusalLog
 from control_api.logs import configure_logging
 from control_api.openapi import document
+from control_api.probes import install_probes
 from control_api.request_context import RequestContextMiddleware
 from control_api.routers import (
     alert_rules,
@@ -177,10 +178,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/api/healthz", tags=["meta"], summary="Liveness probe (no authentication)", operation_id="liveness")
-    def liveness() -> dict[str, str]:
-        return {"status": "alive"}
-
+    install_probes(app, engine, snapshots)
     return app
 
 

@@ -5,7 +5,7 @@ In order, before anything reads the body:
 
 1. a ``Content-Length`` over ``max_body_bytes`` is refused (413);
 2. the client address (an IPv6 /64) takes a token from its bucket, or gets 429 with
-   ``Retry-After`` (``/api/healthz`` is exempt, for probes);
+   ``Retry-After`` (``/api/healthz`` and ``/api/readyz`` are exempt, for probes);
 3. under ``/api/cloud``, the API key (``X-API-Key`` or ``Authorization: Bearer``) is
    checked: none, unknown or revoked is 401; a store that fails or stalls past
    ``store_timeout_seconds`` is 503. The store is read in worker threads, never on the event
@@ -42,7 +42,7 @@ from control_plane.store.models import AuditEntry
 
 log = logging.getLogger(__name__)
 PROTECTED = "/api/cloud"
-EXEMPT_FROM_LIMITS = frozenset({"/api/healthz"})
+EXEMPT_FROM_LIMITS = frozenset({"/api/healthz", "/api/readyz"})
 _UNAUTHENTICATED = "unauthenticated"
 
 
