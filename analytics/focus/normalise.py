@@ -27,17 +27,11 @@ _CSV = (".csv", ".csv.gz", ".csv.zst")
 
 
 def read_sql(path: Path) -> str:
-    """A DuckDB table expression reading ``path`` as it is (CSV read as text, with the names
-    and dialect of its own header: see ``csv_header``)."""
+    """A DuckDB table expression reading a Parquet or JSON lines file as it is. (A CSV's
+    relation comes from ``csv_header.layout``: ``inspect`` reads its header first.)"""
     name = path.name.lower()
     if name.endswith(".parquet"):
         return f"read_parquet({literal(str(path))})"
-    if name.endswith(_CSV):
-        con = duckdb.connect()
-        try:
-            return csv_header.layout(con, path)[0].read_sql()
-        finally:
-            con.close()
     if name.endswith((".jsonl", ".ndjson", ".json", ".jsonl.gz", ".json.gz")):
         return f"read_json({literal(str(path))}, format = 'newline_delimited', sample_size = -1)"
     raise NormalisationError(str(path), None, "unsupported file type; expected .parquet, .csv(.gz) or .jsonl")
