@@ -67,8 +67,7 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
         con.execute(create_table_sql())
         for path in inputs:
             source = open_source(con, path, fmt)
-            before = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
-            insert_focus(con, source, source_id=source_id)
+            rows = insert_focus(con, source, source_id=source_id)
             check = reconcile(con, source, focus_where="x_SourceFile = $1", params=[str(path)])
             refusal = check.error()
             if refusal is not None:
@@ -77,7 +76,6 @@ def convert(inputs: list[Path], out: Path, *, fmt: str | None = None, source_id:
             source.notices.extend(source_rules.check(con, source))
             metric = source.format.reconciles_with
             found = next((c.focus for c in check.checks if c.metric == metric), {})
-            rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0] - before
             summaries.append(InputSummary(path, source.format_name, rows, found, metric, tuple(source.notices)))
         total_rows = con.execute("SELECT count(*) FROM focus_costs").fetchall()[0][0]
         out.parent.mkdir(parents=True, exist_ok=True)
