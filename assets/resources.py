@@ -11,7 +11,7 @@ import dagster as dg
 import duckdb
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.warehouse import ensure_schema
+from analytics.warehouse_versions import migrate
 from clouds.base import CloudProvider
 from clouds.billing import BillingSource
 from control_plane.crypto import Cipher, load_cipher
@@ -33,7 +33,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         connection = duckdb.connect(self.path)
         try:
             connection.execute("SET TimeZone = 'UTC'")
-            ensure_schema(connection)
+            migrate(connection)  # the schema version's steps (analytics/warehouse_versions.py)
             yield connection
         finally:
             connection.close()

@@ -207,7 +207,7 @@ class MonitorStatus(Base):
 class StreamEvent(Base):
     """An event for the WebSocket stream, from any process. Its id orders the stream and is
     what a reconnecting client resumes from (``since``); ``at`` is the producer's clock, from
-    which latency is measured. Kept ``WEDCLOUD_STREAM_REPLAY_MINUTES``."""
+    which latency is measured. Kept ``WEDCLOUD_MONITOR_STREAM_REPLAY_MINUTES``."""
 
     __tablename__ = "stream_events"
     __table_args__ = (Index("ix_stream_events_at", "at"),)
