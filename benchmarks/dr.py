@@ -342,10 +342,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cloud", choices=("sandbox", "aws"), default="sandbox", help="where the failover runs")
     args = parser.parse_args()
-    if args.cloud == "aws":
-        from benchmarks.dr_moto import check_aws_adapter
-
-        check_aws_adapter()
     with tempfile.TemporaryDirectory() as tmp:
         bench = sandbox_bench(Path(tmp) / "sandbox", args.resources)
         time_polls(bench.clock)

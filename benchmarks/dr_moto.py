@@ -5,7 +5,6 @@ the plan's record. Not a benchmark on its own."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import uuid
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ from control_plane.store.models import Provider
 
 KEYS = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "testing-secret-not-real"}
 AMI = "ami-12c6146b"  # one of the images moto ships
-DR_METHODS = ("snapshot", "copy_snapshot", "describe_snapshot", "list_snapshots", "delete_snapshot", "restore",
-              "route_dns", "dns_routing")  # fmt: skip
 # (subtype, resource type, size, options) in turn. No Auto Scaling group: made again in the DR
 # region it needs a launch template there, which the plan does not carry.
 AWS_KINDS: Kinds = (
@@ -30,21 +27,6 @@ AWS_KINDS: Kinds = (
     ("database", ResourceType.DATABASE, "db.t3.micro", {"engine": "postgres", "storage_gb": 20}),
     ("instance", ResourceType.COMPUTE, "t3.micro", {}),
 )
-
-
-def check_aws_adapter() -> None:
-    """Stop with a clear message when the AWS adapter cannot snapshot, restore or route DNS yet."""
-    from clouds.aws.provider import AwsCloud
-
-    missing = [name for name in DR_METHODS if not callable(getattr(AwsCloud, name, None))]
-    if "snapshot" not in missing and "tags" not in inspect.signature(AwsCloud.snapshot).parameters:
-        missing.append("snapshot(..., tags=)")
-    if missing:
-        raise SystemExit(
-            "--cloud aws: the AWS adapter on this branch has no disaster-recovery side yet (missing "
-            f"AwsCloud.{', AwsCloud.'.join(missing)}); merge the AWS adapter's snapshot, restore and Route 53 "
-            "work of issue 17, then run again. `--cloud sandbox` runs now."
-        )
 
 
 def _aws(endpoint: str) -> CloudProvider:
