@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 
+from control_api.access_log import configure_access_log
 from control_api.docs import install_docs
 from control_api.errors import install_problem_handlers
 from control_api.gate import Gate, write_refusals
@@ -41,6 +42,7 @@ from control_api.routers import (
 )
 from control_api.settings import ApiSettings
 from control_api.stream_hub import StreamHub
+from control_api.telemetry import RequestIdOnSpan, install_tracing
 from control_api.transport import WedCloudApi
 from control_plane.crypto import SecretKeyError, load_cipher
 from control_plane.services import webhooks
@@ -88,6 +90,7 @@ never added together. Dates are ISO 8601; times are UTC.
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or ApiSettings()
     configure_logging(settings.resolved_log_format)
+    configure_access_log(settings.access_log)
     if settings.database_url is None:
         settings.layout.ensure()
     # A request holds its session's connection between the thread hops of its dependencies; with
@@ -118,6 +121,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         snapshots.close()
         counters.close()
         engine.dispose()
+        if tracing is not None:  # export the spans still batched
+            await anyio.to_thread.run_sync(tracing.shutdown)
 
     docs = settings.docs_enabled
     app = WedCloudApi(
@@ -155,6 +160,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Location", "Retry-After"],
             max_age=600,
         )
+    tracing = app.state.tracing = install_tracing(app)  # None unless OTEL_* variables ask for traces
+    if tracing is not None:  # inside the request context: the request id is known
+        app.add_middleware(RequestIdOnSpan)
     app.add_middleware(RequestContextMiddleware, sessions=sessions)
     for module in (
         providers,

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 
 import anyio
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from control_api.access_log import log_access
 from control_plane import audit
 from control_plane.audit import AuditTrail
 from control_plane.services.api_keys import Principal
@@ -52,8 +54,8 @@ def needs_audit(method: str, status: int) -> bool:
 
 
 class RequestContextMiddleware:
-    """Gives each request an id (echoed as ``X-Request-ID``) and writes the audit rows the
-    request's own transaction could not."""
+    """Gives each request an id (echoed as ``X-Request-ID``), writes the audit rows the
+    request's own transaction could not, and the request's access-log line."""
 
     def __init__(self, app: ASGIApp, sessions: sessionmaker[Session]) -> None:
         self.app = app
@@ -69,6 +71,7 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["audit"] = AuditTrail()
         status = 500
+        started = time.perf_counter()
 
         async def send_with_context(message: Message) -> None:
             nonlocal status
@@ -81,6 +84,7 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_context)
         finally:
+            log_access(scope, status, time.perf_counter() - started)
             if needs_audit(scope["method"], status) and not state["audit"].written:
                 entry = build_entry(scope, status)
                 try:

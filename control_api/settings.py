@@ -36,6 +36,11 @@ class ApiSettings(BaseSettings):
     log_format: Literal["json", "text"] | None = Field(
         default=None, description="json in production, text otherwise, unless set."
     )
+    access_log: bool = Field(
+        default=True,
+        description="One JSON line per request (request id, method, path, status, duration, client, key name) "
+        "on stderr; `wedcloud api` turns uvicorn's plain access log off while this is on.",
+    )
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Larger request bodies are refused with 413 before they are read."
     )

@@ -60,5 +60,7 @@ class SecurityHeaders:
 
 
 class WedCloudApi(FastAPI):
-    def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+    # Around the app's call rather than in build_middleware_stack, which instrumentation
+    # (OpenTelemetry's, control_api.telemetry) rebuilds and expects to start with ServerErrorMiddleware.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await SecurityHeaders(super().__call__)(scope, receive, send)

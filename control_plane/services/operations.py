@@ -102,12 +102,14 @@ def begin(
         lease_owner=executor.OWNER,
         lease_expires_at=utcnow() + executor.lease_ttl(),
     )
-    session.add(operation)
     try:
+        # added inside the savepoint: begin_nested() flushes what is pending *before* it, where a
+        # failed insert would roll the caller's whole transaction back; rolled back here, the
+        # savepoint alone goes, and the operation with it
         with session.begin_nested():
+            session.add(operation)
             session.flush()
     except IntegrityError:  # the same key or target, committed by a concurrent request a moment ago
-        session.expunge(operation)
         return begin(
             session, kind=kind, actor=actor, request=request, provider_id=provider_id,
             resource_id=resource_id, idempotency_key=idempotency_key, target=target, cipher=cipher,

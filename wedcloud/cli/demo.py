@@ -176,6 +176,8 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, 
     bin_dir = Path(sys.executable).parent
     serve = ["control_api.asgi:app", "--host", HOST, "--port", str(options.api_port)]
     serve += ["--ws-per-message-deflate", "false"]  # as `wedcloud api`: see docs/monitoring/stream.md
+    if context.settings.access_log:  # ours, JSON with the request id, replaces uvicorn's plain lines
+        serve.append("--no-access-log")
     api = Child(
         "API",
         [sys.executable, "-m", "uvicorn", *serve],

@@ -272,18 +272,69 @@ def api(
             "but CPU for every frame of every stream client (docs/monitoring/stream.md).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="WEDCLOUD_API_WORKERS",
+            min=1,
+            help="Worker processes (uvicorn's). More than one needs a PostgreSQL state store "
+            "(WEDCLOUD_DATABASE_URL); docs/operations.md says what each worker keeps to itself.",
+        ),
+    ] = 1,
+    worker_timeout: Annotated[
+        int,
+        typer.Option(
+            envvar="WEDCLOUD_API_WORKER_TIMEOUT",
+            min=1,
+            help="With --workers: seconds a worker may take to start serving (imports, migrations) and to "
+            "answer the supervisor's health check before it is restarted (uvicorn's own default, 5, is "
+            "shorter than the app's start on a busy machine).",
+        ),
+    ] = 60,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(
+            envvar="WEDCLOUD_API_PROXY_HEADERS",
+            help="Take the client address and scheme from X-Forwarded-For / X-Forwarded-Proto, only when "
+            "the connection comes from --forwarded-allow-ips (uvicorn's default: on).",
+        ),
+    ] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            envvar="WEDCLOUD_FORWARDED_ALLOW_IPS",
+            help="Comma-separated addresses or networks of the proxies whose X-Forwarded-* headers are "
+            "trusted, or * for any (default: uvicorn's, FORWARDED_ALLOW_IPS or 127.0.0.1).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (migrates the state store first); over HTTPS, with HSTS, given
-    --tls-cert and --tls-key."""
+    --tls-cert and --tls-key; with --workers N, in N processes (PostgreSQL only)."""
     import uvicorn
+
+    from control_api.settings import ApiSettings
 
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
+    settings = ApiSettings()
+    if workers > 1 and settings.resolved_database_url.startswith("sqlite"):
+        raise typer.BadParameter(
+            f"{workers} workers need a PostgreSQL state store: SQLite lets one process write at a time, and a "
+            "request whose transaction reads and then writes fails with 'database is locked' when another "
+            "process wrote in between. Set WEDCLOUD_DATABASE_URL to PostgreSQL, or run one worker.",
+            param_hint="'--workers'",
+        )
     tls = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert and tls_key else {}
     uvicorn.run(
-        "control_api.asgi:app",
+        "control_api.asgi:create",
+        factory=True,  # each worker process builds its own app, engine and caches
         host=host,
         port=port,
+        workers=workers,
+        timeout_worker_healthcheck=worker_timeout,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        access_log=not settings.access_log,  # ours (JSON, with the request id) replaces uvicorn's
         ws_per_message_deflate=ws_deflate,
         **tls,  # type: ignore[arg-type]
     )
