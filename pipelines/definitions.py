@@ -86,7 +86,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             dr_failover_job,
         ],
         sensors=[
-            build_billing_exports_sensor(billing_refresh),
+            build_billing_exports_sensor(billing_refresh, settings.partitions_start),
             build_budget_sensor(settings, job=deliver_alerts),
             dr_schedules,
             dr_health,
