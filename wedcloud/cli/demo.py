@@ -20,6 +20,7 @@ from control_plane.security import Role, key_from_token
 from control_plane.services import api_keys, billing, provider_keys, providers, sandbox
 from control_plane.store.db import transaction
 from pipelines.definitions import build_definitions
+from pipelines.instance import write_instance_config
 from pipelines.materialize import (
     dagster_instance,
     forget_sources,
@@ -27,7 +28,6 @@ from pipelines.materialize import (
     months_between,
     register_sources,
     start_schedules,
-    write_instance_config,
 )
 from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
