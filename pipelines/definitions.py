@@ -50,6 +50,15 @@ def state_store_config(settings: PipelineSettings) -> dict[str, Any]:
     return config
 
 
+def billing_executor(settings: PipelineSettings) -> dg.ExecutorDefinition | None:
+    """The Celery executor when the settings ask for it; None: the code location's default."""
+    if settings.executor != "celery":
+        return None
+    from pipelines.celery import executor  # imports Celery: only where it is used
+
+    return executor()
+
+
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
     settings = settings or PipelineSettings()
     layout = settings.layout
@@ -59,6 +68,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         "billing_refresh",
         selection=dg.AssetSelection.assets(*BILLING_ASSETS),
         description="Load billing sources' months into focus_costs and rebuild their daily aggregates.",
+        executor_def=billing_executor(settings),
     )
     optimisation_inputs = dg.define_asset_job(
         "optimisation_inputs",

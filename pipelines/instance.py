@@ -14,6 +14,7 @@ steps, the multiprocess and the Celery executor alike, through the instance's ev
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,17 @@ from assets.pools import POOL_LIMIT
 
 POSTGRES_URL_ENV = "WEDCLOUD_DAGSTER_POSTGRES_URL"
 DEFAULT_MAX_CONCURRENT_RUNS = 10
+
+
+def postgres_url_problem() -> str | None:
+    """Why ``WEDCLOUD_DAGSTER_POSTGRES_URL`` would not work, or None. dagster-postgres issues
+    psycopg2-style statements; SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, on which
+    its run-event ``NOTIFY`` fails, so the URL must name psycopg2."""
+    url = os.environ.get(POSTGRES_URL_ENV, "")
+    scheme = url.partition("://")[0]
+    if url and scheme != "postgresql+psycopg2":
+        return f"{POSTGRES_URL_ENV} must start with postgresql+psycopg2:// (it starts with {scheme}://)"
+    return None
 
 
 def demo_config() -> dict[str, Any]:

@@ -32,6 +32,12 @@ class PipelineSettings(BaseSettings):
         "Months of a source older than this are not loaded.",
     )
 
+    executor: Literal["multiprocess", "celery"] = Field(
+        default="multiprocess",
+        description="Where the billing job's steps run: subprocesses of the run (multiprocess), or Celery workers "
+        "(`wedcloud worker`) through WEDCLOUD_CELERY_BROKER_URL (pipelines/celery.py).",
+    )
+
     now: datetime | None = Field(
         default=None,
         description="Pin the optimisation inputs' clock (UTC), as the sandbox's tests do; default: the time.",

@@ -14,14 +14,20 @@ from dagster_shared.serdes import serialize_value
 from sqlalchemy.engine import make_url
 
 from assets.pools import WAREHOUSE_POOL
-from pipelines.instance import POSTGRES_URL_ENV, demo_config, production_config, write_instance_config
+from pipelines.instance import (
+    POSTGRES_URL_ENV,
+    demo_config,
+    postgres_url_problem,
+    production_config,
+    write_instance_config,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def dagster_url(sqlalchemy_url: str, password: str | None = None) -> str:
-    """The psycopg2 form Dagster wants (``postgresql://``) of a test database's URL."""
-    url = make_url(sqlalchemy_url).set(drivername="postgresql")
+    """The form dagster-postgres needs (``postgresql+psycopg2://``) of a test database's URL."""
+    url = make_url(sqlalchemy_url).set(drivername="postgresql+psycopg2")
     return url.set(password=password).render_as_string(hide_password=False) if password else str(url)
 
 
@@ -66,3 +72,15 @@ def test_settings_someone_added_are_kept_and_the_pool_limit_is_restored(tmp_path
     assert config["run_monitoring"] == {"enabled": True}
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["storage"] == {"postgres": {"postgres_url": {"env": POSTGRES_URL_ENV}}}
+
+
+def test_a_postgres_url_that_would_pick_psycopg_3_is_refused_with_the_form_to_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(POSTGRES_URL_ENV, "postgresql://dagster:pw@db:5432/dagster")
+    assert (
+        postgres_url_problem()
+        == f"{POSTGRES_URL_ENV} must start with postgresql+psycopg2:// (it starts with postgresql://)"
+    )
+    monkeypatch.setenv(POSTGRES_URL_ENV, "postgresql+psycopg2://dagster:pw@db:5432/dagster")
+    assert postgres_url_problem() is None

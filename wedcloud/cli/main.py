@@ -319,6 +319,31 @@ def serve(
     raise typer.Exit(run_serve(options))
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(envvar="WEDCLOUD_WORKER_CONCURRENCY", min=1, help="Steps this worker runs at once.")
+    ] = 1,
+    name: Annotated[str | None, typer.Option(help="Worker name (default: wedcloud-<pid>), shown in run logs.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker for Dagster steps (dagster-celery): it takes the billing job's steps from the
+    queue WEDCLOUD_CELERY_QUEUE (default wedcloud) on WEDCLOUD_CELERY_BROKER_URL (default
+    amqp://guest:guest@127.0.0.1:5672//), for runs with WEDCLOUD_EXECUTOR=celery. Start as many as
+    you like, on this machine or others sharing WEDCLOUD_HOME's warehouse and the Dagster instance."""
+    import sys
+
+    from pipelines.celery import queue_name
+
+    layout = CliContext().settings.layout
+    os.environ.setdefault("DAGSTER_HOME", str(layout.dagster_home))
+    os.environ["WEDCLOUD_HOME"] = str(layout.root)
+    argv = [sys.executable, "-m", "celery", "-A", "pipelines.celery", "worker", "-Q", queue_name()]
+    argv += ["--prefetch-multiplier=1", "-c", str(concurrency), "-l", loglevel, "-I", "pipelines.definitions"]
+    argv += ["-n", f"{name or f'wedcloud-{os.getpid()}'}@%h", "--without-mingle", "--without-gossip"]
+    os.execv(sys.executable, argv)  # noqa: S606 - Celery becomes this process: signals reach it directly
+
+
 def main() -> None:
     app()
 

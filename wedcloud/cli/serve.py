@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from pipelines.instance import POSTGRES_URL_ENV, demo_config, production_config, write_instance_config
+from pipelines.instance import (
+    POSTGRES_URL_ENV,
+    demo_config,
+    postgres_url_problem,
+    production_config,
+    write_instance_config,
+)
 from pipelines.materialize import PROJECT_ROOT
 from wedcloud.cli.context import console
 from wedcloud.cli.processes import Child
@@ -63,6 +69,9 @@ def instance_template(max_concurrent_runs: int) -> dict[str, object]:
 
 
 def run_serve(options: ServeOptions, poll_seconds: float = 0.2) -> int:
+    if problem := postgres_url_problem():
+        console.print(f"[red]cannot serve:[/] {problem}")
+        return 2
     path = write_instance_config(options.dagster_home, instance_template(options.max_concurrent_runs))
     storage = "PostgreSQL" if os.environ.get(POSTGRES_URL_ENV) else "SQLite"
     console.print(f"Dagster instance {path} ({storage} storage)")
