@@ -106,9 +106,9 @@ def celery(
         start([sys.executable, "-m", "wedcloud.cli.main", "worker", "--name", f"w{i}"], f"w{i}.log")
         for i in range(workers)
     ]
+    runs: list[subprocess.Popen[bytes]] = []
     try:
         started = time.perf_counter()
-        runs = []
         for month in months:
             tags = {RANGE_START_TAG: f"{month:%Y-%m}|{sources[0]}", RANGE_END_TAG: f"{month:%Y-%m}|{sources[-1]}"}
             argv = [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-a", "defs"]
@@ -116,6 +116,9 @@ def celery(
         codes = [run.wait() for run in runs]
         elapsed = time.perf_counter() - started
     finally:
+        for run in runs:  # interrupted: a run's process would take minutes to wind down
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
         for worker in pool:
             os.killpg(worker.pid, signal.SIGTERM)
         for worker in pool:
