@@ -3,7 +3,7 @@
 DuckDB lets one process open the warehouse for writing, and ``WarehouseResource.connect``
 always opens it read-write (it creates the schema), so every asset and check that uses the
 warehouse is in ``WAREHOUSE_POOL``. The instance's ``dagster.yaml`` gives each pool one slot
-(``concurrency: pools: default_limit: 1``, written by ``pipelines.materialize``), so two runs
+(``concurrency: pools: default_limit: 1``, written by ``pipelines.instance``), so two runs
 started together (a sensor asking for several months, a schedule, a backfill) queue for the
 warehouse instead of failing on its lock.
 """

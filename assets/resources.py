@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from analytics.warehouse_versions import migrate
 from clouds.base import CloudProvider
 from clouds.billing import BillingSource
-from control_plane.crypto import Cipher, load_cipher
+from control_plane.crypto import Cipher, cipher_from_keys, load_cipher
 from control_plane.services import billing, provider_keys
 from control_plane.services.providers import adapter_for
 from control_plane.store.db import make_engine, make_sessionmaker
@@ -40,11 +40,17 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The control plane's state store and the home its credentials key lives in."""
+    """The control plane's state store and the home its credentials key lives in.
+
+    ``database_url`` and ``secret_key`` hold secrets: the code location passes them as
+    ``dg.EnvVar`` (``pipelines.definitions``), so the UI shows the variable's name, never its value.
+    Without ``secret_key`` the key comes from where ``load_cipher`` finds it (a key file)."""
 
     database_url: str
     home: str
     environment: str = "development"
+    secret_key: str | None = None
+    secret_key_previous: str | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -69,6 +75,8 @@ class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return HomeLayout(Path(self.home))
 
     def cipher(self) -> Cipher:
+        if self.secret_key:
+            return cipher_from_keys(self.secret_key + "," + (self.secret_key_previous or ""))
         return load_cipher(Path(self.home), environment=self.environment)
 
 

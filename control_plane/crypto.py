@@ -99,6 +99,12 @@ def _keyring(text: str) -> Cipher:
     return Cipher(keys[0], tuple(keys[1:]))
 
 
+def cipher_from_keys(text: str) -> Cipher:
+    """A cipher from key text (WEDCLOUD_SECRET_KEY's form: the current key first, then earlier ones,
+    comma- or line-separated), for callers handed the key rather than reading the environment."""
+    return _keyring(text)
+
+
 def key_file(home: Path) -> Path | None:
     """The key file in use (None when the key comes from WEDCLOUD_SECRET_KEY)."""
     if os.environ.get("WEDCLOUD_SECRET_KEY"):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import dagster as dg
 
 from assets.billing import build_focus_costs_asset, build_focus_costs_checks
@@ -30,14 +33,42 @@ BILLING_ASSETS = ("focus_costs", "cost_daily", "cost_detail_daily")
 OPTIMISATION_INPUTS = ("inventory", "utilisation", "price_catalogue")
 
 
+def from_environment(name: str, value: str | None) -> str | dg.EnvVar | None:
+    """``dg.EnvVar(name)`` when ``value`` is what the variable holds, so the resource's config
+    (shown in the UI, stored with every run) names the variable instead of holding the secret."""
+    return dg.EnvVar(name) if value and os.environ.get(name) == value else value
+
+
+def state_store_config(settings: PipelineSettings) -> dict[str, Any]:
+    """The state store resources' config: URL and credentials key through ``dg.EnvVar``."""
+    url = from_environment("WEDCLOUD_DATABASE_URL", settings.database_url) or settings.resolved_database_url
+    config: dict[str, Any] = {"database_url": url, "home": str(settings.layout.root)}
+    config["environment"] = settings.environment
+    for name, field in (("WEDCLOUD_SECRET_KEY", "secret_key"), ("WEDCLOUD_SECRET_KEY_PREVIOUS", "secret_key_previous")):
+        if os.environ.get(name):
+            config[field] = dg.EnvVar(name)
+    return config
+
+
+def billing_executor(settings: PipelineSettings) -> dg.ExecutorDefinition | None:
+    """The Celery executor when the settings ask for it; None: the code location's default."""
+    if settings.executor != "celery":
+        return None
+    from pipelines.celery import executor  # imports Celery: only where it is used
+
+    return executor()
+
+
 def build_definitions(settings: PipelineSettings | None = None) -> dg.Definitions:
     settings = settings or PipelineSettings()
     layout = settings.layout
+    store = state_store_config(settings)
     partitions = billing_partitions(settings.partitions_start)
     billing_refresh = dg.define_asset_job(
         "billing_refresh",
         selection=dg.AssetSelection.assets(*BILLING_ASSETS),
         description="Load billing sources' months into focus_costs and rebuild their daily aggregates.",
+        executor_def=billing_executor(settings),
     )
     optimisation_inputs = dg.define_asset_job(
         "optimisation_inputs",
@@ -86,7 +117,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             dr_failover_job,
         ],
         sensors=[
-            build_billing_exports_sensor(billing_refresh),
+            build_billing_exports_sensor(billing_refresh, settings.partitions_start),
             build_budget_sensor(settings, job=deliver_alerts),
             dr_schedules,
             dr_health,
@@ -101,16 +132,9 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
         ],
         resources={
             "warehouse": WarehouseResource(path=str(layout.warehouse)),
-            "billing_sources": BillingSourcesResource(
-                database_url=settings.resolved_database_url, home=str(layout.root), environment=settings.environment
-            ),
+            "billing_sources": BillingSourcesResource(**store),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
-            "providers": ProvidersResource(
-                database_url=settings.resolved_database_url,
-                home=str(layout.root),
-                environment=settings.environment,
-                now=settings.now.isoformat() if settings.now else None,
-            ),
+            "providers": ProvidersResource(**store, now=settings.now.isoformat() if settings.now else None),
         },
     )
 

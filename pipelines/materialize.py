@@ -14,30 +14,14 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from assets.partitions import BillingPartition, billing_source_partitions
-from assets.pools import POOL_LIMIT
+from pipelines.instance import write_instance_config
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 # In-process runs log every event to the console at DEBUG; the UI keeps the full event log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-
-
-def write_instance_config(dagster_home: Path) -> Path:
-    """``dagster.yaml`` with telemetry off, the UI's first-visit "join the community" pop-up
-    (``nux``) off, and one slot per concurrency pool (the warehouse has one writer:
-    ``assets.pools``). Settings someone added are kept; a missing or different pool limit is set."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    path = dagster_home / "dagster.yaml"
-    found = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
-    config = {"telemetry": {"enabled": False}, "nux": {"enabled": False}, **found}
-    config["concurrency"] = {**config.get("concurrency", {})}
-    config["concurrency"]["pools"] = {**config["concurrency"].get("pools", {}), "default_limit": POOL_LIMIT}
-    if config != found or not path.exists():
-        path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
 
 
 def dagster_instance(dagster_home: Path) -> dg.DagsterInstance:

@@ -12,7 +12,7 @@ loaded already is loaded again.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -39,7 +39,9 @@ def _loaded_signatures(instance: dg.DagsterInstance, limit: int = 200) -> dict[s
     return seen
 
 
-def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition, start: date) -> dg.SensorDefinition:
+    """``start``: the partitions' first month; a source's older months have no partition and are skipped."""
+
     @dg.sensor(
         name="billing_exports",
         job=job,
@@ -58,10 +60,13 @@ def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sen
         names = billing_sources.labels()
         new_sources = [s.source_id for s in sources if s.source_id not in known]
         loaded = _loaded_signatures(context.instance)
-        requests = []
+        requests, too_old = [], 0
         for source in sources:
             label = {PROVIDER_TAG: names.get(source.source_id, source.source_id)}
             for month, signature in sorted(source.months().items()):
+                if month < start:
+                    too_old += 1
+                    continue
                 key = str(BillingPartition(source.source_id, month).key)
                 if loaded.get(key) != signature:
                     requests.append(dg.RunRequest(run_key=f"{key}:{signature}", partition_key=key, tags=label))
@@ -69,6 +74,8 @@ def build_billing_exports_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.Sen
         if gone := billing_sources.unregistered(sorted(known)):  # removed providers: no run asks for them again
             partition_requests.append(billing_source_partitions.build_delete_request(gone))
         context.log.info(f"{len(new_sources)} new source(s), {len(gone)} removed, {len(requests)} month(s) to load")
+        if too_old:
+            context.log.warning(f"{too_old} source-month(s) before WEDCLOUD_BILLING_START ({start:%Y-%m}) skipped")
         return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
 
     return billing_exports

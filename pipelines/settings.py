@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from clouds.sandbox.world import default_history_start
 from wedcloud.home import HomeLayout
+
+# The billing partitions' default first month: fixed, never "N months before today", so that the
+# partition set (and the runs, checks and backfills keyed by it) stays put from one day to the next.
+DEFAULT_BILLING_START = date(2024, 1, 1)
 
 
 class PipelineSettings(BaseSettings):
@@ -22,10 +25,17 @@ class PipelineSettings(BaseSettings):
         default="development",
         description="In production the credentials key must come from WEDCLOUD_SECRET_KEY(_FILE), never a local file.",
     )
-    billing_start: date | None = Field(
-        default=None,
-        description="First day of the billing partitions; default: the sandbox's history start "
-        "(the first of the month 24 months ago).",
+    billing_start: date = Field(
+        default=DEFAULT_BILLING_START,
+        description="First month of the billing partitions (its first day). A fixed date, so the partition "
+        "set is the same whichever day the code location loads; set it to your oldest bill's month. "
+        "Months of a source older than this are not loaded.",
+    )
+
+    executor: Literal["multiprocess", "celery"] = Field(
+        default="multiprocess",
+        description="Where the billing job's steps run: subprocesses of the run (multiprocess), or Celery workers "
+        "(`wedcloud worker`) through WEDCLOUD_CELERY_BROKER_URL (pipelines/celery.py).",
     )
 
     now: datetime | None = Field(
@@ -43,4 +53,5 @@ class PipelineSettings(BaseSettings):
 
     @property
     def partitions_start(self) -> date:
-        return self.billing_start or default_history_start(datetime.now(UTC).date())
+        """The first day of the first month partition: ``billing_start``'s month."""
+        return self.billing_start.replace(day=1)

@@ -148,3 +148,13 @@ def test_the_morning_reads_each_providers_optimisation_inputs_once_a_day(home: H
         ("sandbox-aws", "sandbox-aws|2026-03-20"),
         ("sandbox-gcp", "sandbox-gcp|2026-03-20"),
     ]
+
+
+def test_the_sensor_skips_months_before_the_partitions_start(home: HomeLayout) -> None:
+    defs = build_definitions(PipelineSettings(home=home.root, billing_start=date(2026, 2, 1)))
+    key = _keys(home)
+    with dagster_instance(home.dagster_home) as instance:
+        result = _evaluate(defs, instance, home)
+    requested = sorted(r.partition_key or "" for r in result.run_requests or [])
+    # January's files exist, but no partition does: only February is asked for
+    assert requested == sorted(f"2026-02|{key[f'sandbox-{f}']}" for f in ("aws", "azure", "gcp"))

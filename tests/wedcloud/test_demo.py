@@ -10,7 +10,7 @@ import pytest
 from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import InstigatorStatus
 
-from pipelines.materialize import write_instance_config
+from pipelines.instance import write_instance_config
 from wedcloud.cli.context import CliContext
 from wedcloud.cli.demo import DAILY_SCHEDULES, start_daily_schedules
 

@@ -20,6 +20,7 @@ from control_plane.security import Role, key_from_token
 from control_plane.services import api_keys, billing, provider_keys, providers, sandbox
 from control_plane.store.db import transaction
 from pipelines.definitions import build_definitions
+from pipelines.instance import write_instance_config
 from pipelines.materialize import (
     dagster_instance,
     forget_sources,
@@ -27,7 +28,6 @@ from pipelines.materialize import (
     months_between,
     register_sources,
     start_schedules,
-    write_instance_config,
 )
 from pipelines.reports import write_latest_reports
 from pipelines.settings import PipelineSettings
@@ -162,7 +162,7 @@ def start_daily_schedules(context: CliContext) -> list[str]:
         return start_schedules(instance, DAILY_SCHEDULES)
 
 
-def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, Child]:
+def _children(context: CliContext, options: DemoOptions, billing_start: date) -> tuple[Child, Child, Child]:
     layout = context.settings.layout
     write_instance_config(layout.dagster_home)  # the UI's runs share the warehouse pool's single slot
     env = {
@@ -170,6 +170,8 @@ def _children(context: CliContext, options: DemoOptions) -> tuple[Child, Child, 
         "WEDCLOUD_HOME": str(layout.root),
         "DAGSTER_HOME": str(layout.dagster_home),
         "PYTHONUNBUFFERED": "1",
+        # the UI's partitions begin with the sandbox's history, as the demo's own runs do
+        "WEDCLOUD_BILLING_START": billing_start.isoformat(),
     }
     # the demo is a laptop's: a provider may point at a local emulator (docs/outbound.md)
     env.setdefault("WEDCLOUD_OUTBOUND_ALLOW_EMULATORS", "true")
@@ -230,7 +232,7 @@ def run_demo(options: DemoOptions) -> int:
         console.print(deploy_booking_stack(context, fresh_world=fresh))
     with console.status("protecting it: a disaster-recovery plan, a backup and a drill..."):
         console.print(protect_booking_stack(context))
-    api, ui, monitor = _children(context, options)
+    api, ui, monitor = _children(context, options, first)
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -340,6 +340,61 @@ def api(
     )
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="WEDCLOUD_UI_HOST", help="Address of the Dagster UI.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="WEDCLOUD_UI_PORT", min=1, max=65535)] = 3000,
+    max_concurrent_runs: Annotated[
+        int,
+        typer.Option(
+            envvar="WEDCLOUD_DAGSTER_MAX_CONCURRENT_RUNS",
+            min=1,
+            help="Runs the daemon keeps in progress at once (production instance; written when dagster.yaml "
+            "has no such setting yet).",
+        ),
+    ] = 10,
+) -> None:
+    """Run the Dagster webserver and the Dagster daemon as two processes (not `dagster dev`).
+
+    The instance is DAGSTER_HOME (default WEDCLOUD_HOME/dagster); its dagster.yaml is written
+    when missing: run, event-log and schedule storage on PostgreSQL with the run queue when
+    WEDCLOUD_DAGSTER_POSTGRES_URL is set, SQLite otherwise; the warehouse pool has one slot.
+    SIGINT and SIGTERM go to both; when one exits the other is stopped and this exits 1."""
+    from wedcloud.cli.serve import ServeOptions, run_serve
+
+    context = CliContext()
+    context.engine  # noqa: B018 - migrates the state store first: the sensors read it from their first tick
+    layout = context.settings.layout
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or layout.dagster_home)
+    options = ServeOptions(layout.root, dagster_home.resolve(), host, port, max_concurrent_runs)
+    raise typer.Exit(run_serve(options))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(envvar="WEDCLOUD_WORKER_CONCURRENCY", min=1, help="Steps this worker runs at once.")
+    ] = 1,
+    name: Annotated[str | None, typer.Option(help="Worker name (default: wedcloud-<pid>), shown in run logs.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery's log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker for Dagster steps (dagster-celery): it takes the billing job's steps from the
+    queue WEDCLOUD_CELERY_QUEUE (default wedcloud) on WEDCLOUD_CELERY_BROKER_URL (default
+    amqp://guest:guest@127.0.0.1:5672//), for runs with WEDCLOUD_EXECUTOR=celery. Start as many as
+    you like, on this machine or others sharing WEDCLOUD_HOME's warehouse and the Dagster instance."""
+    import sys
+
+    from pipelines.celery import queue_name
+
+    layout = CliContext().settings.layout
+    os.environ.setdefault("DAGSTER_HOME", str(layout.dagster_home))
+    os.environ["WEDCLOUD_HOME"] = str(layout.root)
+    argv = [sys.executable, "-m", "celery", "-A", "pipelines.celery", "worker", "-Q", queue_name()]
+    argv += ["--prefetch-multiplier=1", "-c", str(concurrency), "-l", loglevel, "-I", "pipelines.definitions"]
+    argv += ["-n", f"{name or f'wedcloud-{os.getpid()}'}@%h", "--without-mingle", "--without-gossip"]
+    os.execv(sys.executable, argv)  # noqa: S606 - Celery becomes this process: signals reach it directly
+
+
 def main() -> None:
     app()
 

@@ -36,11 +36,16 @@ class Child:
     name: str
     argv: list[str]
     env: dict[str, str]
-    log_path: Path
+    log_path: Path | None  # None: the child writes to our stdout and stderr (a service manager's journal)
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
+        if self.log_path is None:
+            self.process = subprocess.Popen(  # noqa: S603 - argv built by us, no shell
+                self.argv, env=self.env, cwd=self.cwd, start_new_session=True
+            )
+            return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child for its lifetime
         self.process = subprocess.Popen(  # noqa: S603 - argv built by us, no shell
@@ -48,15 +53,21 @@ class Child:
         )
         log.close()
 
+    def send(self, sig: int) -> None:
+        """Send ``sig`` to the child's process group (if it still runs)."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, sig)
+
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 20) -> None:
-        """SIGTERM to the child's process group, then SIGKILL if it has not gone in time."""
+    def stop(self, timeout: float = 20, first: int = signal.SIGTERM) -> None:
+        """``first`` (SIGTERM) to the child's process group, then SIGKILL if it has not gone in time."""
         if self.process is None or self.process.poll() is not None:
             return
         group = self.process.pid  # a new session's leader: its pid is the group id
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        for sig, wait in ((first, timeout), (signal.SIGKILL, 5)):
             try:
                 os.killpg(group, sig)
             except ProcessLookupError:
