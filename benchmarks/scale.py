@@ -51,7 +51,7 @@ def main() -> None:
     res = parts.add_parser("resources", help="listing at 100k resources, and sync of 100k")
     res.add_argument("--backends", nargs="+", choices=("sqlite", "postgres"), default=["sqlite", "postgres"])
     res.add_argument("--postgres", default=POSTGRES, help="A PostgreSQL server URL (its admin database).")
-    res.add_argument("--resources", type=int, default=100_000)
+    res.add_argument("--resources", type=int, default=100_000, help="resources to list (0: skip)")
     res.add_argument("--sync", type=int, default=100_000, help="sandbox resources to sync (0: skip)")
     res.add_argument("--seconds", type=float, default=20)
     res.add_argument("--concurrency", type=int, default=50)

@@ -161,7 +161,7 @@ def run_resources(
     lines: list[str] = []
     for backend in backends:
         server = postgres if backend == "postgres" else None
-        for number in workers:
+        for number in workers if count else ():  # --resources 0: the sync alone
             lines += listing(
                 root / f"{backend}-list-{number}", postgres=server, count=count, seconds=seconds,
                 concurrency=concurrency, port=port, workers=number,

@@ -107,7 +107,7 @@ def _result(process: subprocess.Popen[str]) -> dict[str, Any]:
     out, _ = process.communicate()
     if process.returncode:
         raise SystemExit(f"a worker failed with {process.returncode}")
-    outcome: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    outcome: dict[str, Any] = json.loads(out[out.rindex('{"') :])  # after anything else printed
     return outcome
 
 
@@ -227,6 +227,7 @@ if mode == "snapshot":
 else:
     con = duckdb.connect(path, read_only=True)
     con.execute("SET TimeZone = 'UTC'")
+con.execute("SET enable_progress_bar = false")
 cells = once(con)
 cold = time.perf_counter() - started
 times = []
