@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -20,8 +21,13 @@ import httpx2 as httpx
 @contextmanager
 def api_server(home: Path, port: int, *, options: Sequence[str] = (), **environment: str) -> Iterator[str]:
     """uvicorn serving the API on ``home`` (its own process and session, stopped after), with
-    uvicorn ``options`` added to its command; yields the base URL once the liveness endpoint answers."""
-    env = {**os.environ, "WEDCLOUD_HOME": str(home), "WEDCLOUD_LOG_FORMAT": "json", **environment}
+    uvicorn ``options`` added to its command; yields the base URL once the liveness endpoint answers.
+    The rate limits are off unless ``environment`` sets them: the load comes from one address
+    with one key, which is not what they guard against."""
+    env = {
+        **os.environ, "WEDCLOUD_HOME": str(home), "WEDCLOUD_LOG_FORMAT": "json",
+        "WEDCLOUD_RATE_LIMIT_PER_KEY": "0", "WEDCLOUD_RATE_LIMIT_PER_ADDRESS": "0", **environment,
+    }  # fmt: skip
     command = [
         sys.executable,
         "-m",
@@ -77,9 +83,18 @@ def summary(name: str, latencies: list[float], seconds: float) -> float:
     return rate
 
 
-def against_bare(base: str, path: str, headers: dict[str, str], label: str, seconds: float, concurrency: int) -> float:
-    """Drive ``path`` and the bare ``/api/healthz`` one after the other; print both and the
-    throughput ratio, which is returned."""
+@dataclass(frozen=True)
+class Comparison:
+    """An endpoint driven beside the bare one: throughput ratio and the endpoint's percentiles."""
+
+    ratio: float
+    p50: float
+    p95: float
+    bare_p95: float
+
+
+def compare(base: str, path: str, headers: dict[str, str], label: str, seconds: float, concurrency: int) -> Comparison:
+    """Drive ``path`` and the bare ``/api/healthz`` one after the other; print both."""
     asyncio.run(drive(f"{base}{path}", headers, 2, 4))  # warm up
     bare, bare_errors = asyncio.run(drive(f"{base}/api/healthz", {}, seconds, concurrency))
     real, real_errors = asyncio.run(drive(f"{base}{path}", headers, seconds, concurrency))
@@ -87,4 +102,10 @@ def against_bare(base: str, path: str, headers: dict[str, str], label: str, seco
     bare_rate = summary("GET /api/healthz (bare)", bare, seconds)
     real_rate = summary(f"GET {label}", real, seconds)
     assert bare_errors == real_errors == 0, (bare_errors, real_errors)
-    return real_rate / bare_rate
+    cuts, bare_cuts = statistics.quantiles(real, n=100), statistics.quantiles(bare, n=100)
+    return Comparison(real_rate / bare_rate, cuts[49], cuts[94], bare_cuts[94])
+
+
+def against_bare(base: str, path: str, headers: dict[str, str], label: str, seconds: float, concurrency: int) -> float:
+    """:func:`compare`'s throughput ratio, which is returned."""
+    return compare(base, path, headers, label, seconds, concurrency).ratio

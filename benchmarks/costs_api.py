@@ -66,17 +66,25 @@ def build_home(root: Path, rows: int) -> tuple[HomeLayout, str, dict[str, Any]]:
         for table in ("cost_daily", "cost_detail_daily"):
             timings[f"{table}_rows"] = replace_cost_daily(con, source_id="bench", month=MONTH, table=table)
         timings["aggregate_s"] = time.perf_counter() - started
-
-        def build(path: Path) -> dict[str, Any]:
-            con.execute(f"ATTACH '{path}' AS snapshot")
-            for table in SERVED_TABLES:
-                con.execute(f"CREATE TABLE snapshot.{table} AS SELECT * FROM {table} ORDER BY ALL")
-            con.execute("DETACH snapshot")
-            return {"data_through": "2026-01-31"}
-
-        snapshots.publish(layout.serving, build)
+        publish_served(con, layout.serving, "2026-01-31")
     data.unlink()
     return layout, key, timings
+
+
+def publish_served(con: duckdb.DuckDBPyConnection, serving: Path, data_through: str) -> None:
+    """A serving snapshot of the warehouse behind ``con`` (the served tables it has), as the
+    ``serving`` asset publishes one."""
+    present = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    def build(path: Path) -> dict[str, Any]:
+        con.execute(f"ATTACH '{path}' AS snapshot")
+        for table in SERVED_TABLES:
+            if table in present:
+                con.execute(f"CREATE TABLE snapshot.{table} AS SELECT * FROM {table} ORDER BY ALL")
+        con.execute("DETACH snapshot")
+        return {"data_through": data_through}
+
+    snapshots.publish(serving, build)
 
 
 def first_request(base: str, path: str, key: str) -> float:

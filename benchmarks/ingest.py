@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -31,14 +32,14 @@ COPY (
   SELECT
     'Anniversary' AS bill_bill_type,
     CASE WHEN i % 50 = 0 THEN 'AWS Marketplace' ELSE 'AWS' END AS bill_billing_entity,
-    TIMESTAMPTZ '2026-01-01 00:00:00+00' AS bill_billing_period_start_date,
-    TIMESTAMPTZ '2026-02-01 00:00:00+00' AS bill_billing_period_end_date,
+    TIMESTAMPTZ '{start} 00:00:00+00' AS bill_billing_period_start_date,
+    TIMESTAMPTZ '{end} 00:00:00+00' AS bill_billing_period_end_date,
     'EUINGB26-0001' AS bill_invoice_id,
     'Amazon Web Services EMEA SARL' AS bill_invoicing_entity,
     '111122223333' AS bill_payer_account_id,
     'payer' AS bill_payer_account_name,
-    md5(i::VARCHAR) AS identity_line_item_id,
-    '2026-01-01T00:00:00Z/2026-01-01T01:00:00Z' AS identity_time_interval,
+    md5(i::VARCHAR || '{start}') AS identity_line_item_id,
+    '{start}T00:00:00Z/{start}T01:00:00Z' AS identity_time_interval,
     'us-east-1' || chr(97 + (i % 3)::INT) AS line_item_availability_zone,
     'USD' AS line_item_currency_code,
     'Amazon Web Services EMEA SARL' AS line_item_legal_entity,
@@ -54,8 +55,8 @@ COPY (
     (100000000000 + (i % 40))::VARCHAR AS line_item_usage_account_id,
     'account-' || (i % 40) AS line_item_usage_account_name,
     round(random() * 24, 6)::DOUBLE AS line_item_usage_amount,
-    TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (i % 744) HOUR + INTERVAL 1 HOUR AS line_item_usage_end_date,
-    TIMESTAMPTZ '2026-01-01 00:00:00+00' + INTERVAL (i % 744) HOUR AS line_item_usage_start_date,
+    TIMESTAMPTZ '{start} 00:00:00+00' + INTERVAL (i % {hours}) HOUR + INTERVAL 1 HOUR AS line_item_usage_end_date,
+    TIMESTAMPTZ '{start} 00:00:00+00' + INTERVAL (i % {hours}) HOUR AS line_item_usage_start_date,
     'BoxUsage:m5.large' AS line_item_usage_type,
     'USD' AS pricing_currency,
     round(random() * 3, 10)::DOUBLE AS pricing_public_on_demand_cost,
@@ -75,11 +76,17 @@ COPY (
 """
 
 
-def generate(path: Path, rows: int) -> float:
+def generate(path: Path, rows: int, month: date = date(2026, 1, 1)) -> float:
+    """Write ``rows`` CUR 2.0 line items of ``month`` (its hours in turn) to ``path``; returns the seconds."""
     started = time.perf_counter()
+    end = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    values = {"rows": rows, "path": path, "start": month, "end": end, "hours": (end - month).days * 24}
+    sql = GENERATE
+    for name, value in values.items():
+        sql = sql.replace(f"{{{name}}}", str(value))
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(GENERATE.replace("{rows}", str(rows)).replace("{path}", str(path)))
+    con.execute(sql)
     con.close()
     return time.perf_counter() - started
 

@@ -23,6 +23,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 from sqlalchemy import insert
@@ -46,9 +47,11 @@ SIZES = (("t3.medium", "0.0416"), ("m5.large", "0.0960"), ("m5.xlarge", "0.1920"
 TEAMS = ("bookings", "payments", "search", "photos", "messaging")
 
 
-def build_home(root: Path, count: int) -> tuple[HomeLayout, str, str]:
+def build_home(root: Path, count: int, database_url: str | None = None) -> tuple[HomeLayout, str, str]:
+    """A home with the sandbox world, one sandbox provider, an operator key and ``count``
+    resources, its store in ``database_url`` (SQLite in the home when None)."""
     layout = HomeLayout(root).ensure()
-    engine = make_engine(layout.default_database_url())
+    engine = make_engine(database_url or layout.default_database_url())
     upgrade(engine)
     today = datetime.now(UTC).date()
     save_world(engine, build_world(7, today + timedelta(days=1), today - timedelta(days=30)))
@@ -78,8 +81,9 @@ def build_home(root: Path, count: int) -> tuple[HomeLayout, str, str]:
                 "last_seen_at": now, "terminated_at": None,
             }
         )  # fmt: skip
-    with engine.begin() as connection:
-        connection.execute(insert(Resource), rows)
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(Resource), rows)
     engine.dispose()
     return layout, key, str(provider_id)
 
@@ -108,19 +112,26 @@ def bulk_provision(base: str, key: str, provider_id: str, count: int) -> tuple[f
     ]
     headers = {"X-API-Key": key}
     with httpx.Client(base_url=base, headers=headers, timeout=600) as client:
-        started = time.perf_counter()
-        response = client.post("/api/cloud/resources/bulk-provision", json={"specs": specs})
-        response.raise_for_status()
-        location = response.headers["location"]
-        while True:
-            operation = client.get(location).json()
-            if operation["status"] in ("succeeded", "failed"):
-                break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-    if operation["status"] != "succeeded":
-        raise SystemExit(f"bulk provision failed: {operation['error']}")
+        elapsed, operation = until_done(client, "/api/cloud/resources/bulk-provision", {"specs": specs})
     return elapsed, operation["result"]["counts"]
+
+
+def until_done(client: httpx.Client, path: str, body: dict[str, Any] | None = None) -> tuple[float, dict[str, Any]]:
+    """POST an operation and poll it until it ends; its seconds and its final state (stops the
+    benchmark if it failed)."""
+    started = time.perf_counter()
+    response = client.post(path, json=body)
+    response.raise_for_status()
+    location = response.headers["location"]
+    while True:
+        operation: dict[str, Any] = client.get(location).json()
+        if operation["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if operation["status"] != "succeeded":
+        raise SystemExit(f"{path} failed: {operation['error']}")
+    return elapsed, operation
 
 
 def main() -> None:

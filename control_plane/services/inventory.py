@@ -13,14 +13,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clouds.base import CloudProvider, CloudResource, ResourceState
 from clouds.errors import CloudError
 from control_plane.store.models import Provider, Resource
 from wedcloud.sqltypes import utcnow
 
+SEEN_BATCH = 5000  # ids per UPDATE of unchanged rows (SQLite allows 32,766 parameters)
 REPORT_LIMIT = 200  # resources named per category in a sync's report; the counts are always whole
 
 
@@ -88,6 +90,7 @@ def sync(
     rows = {r.cloud_id: r for r in session.scalars(select(Resource).where(Resource.provider_id == provider.id))}
     report: dict[str, list[dict[str, str]]] = {"added": [], "changed": [], "gone": []}
     unchanged = 0
+    untouched: list[Resource] = []
     seen: set[str] = set()
     for resource in listed:
         if resource.id in seen:
@@ -108,9 +111,9 @@ def sync(
             _price(row, prices)
             report["added"].append(_named(row))
             continue
-        row.last_seen_at = now
         differences = {k: v for k, v in values.items() if getattr(row, k) != v}
         if differences:
+            row.last_seen_at = now
             for key, value in differences.items():
                 setattr(row, key, value)
             if values["state"] != ResourceState.TERMINATED:
@@ -118,9 +121,14 @@ def sync(
             report["changed"].append({**_named(row), "fields": ",".join(sorted(differences))})
         else:
             unchanged += 1
+            if prices is None or row.hourly_cost is not None or not row.size:
+                untouched.append(row)  # only last_seen_at changes: see _seen_at
+            else:
+                row.last_seen_at = now
         if "size" in differences:
             row.hourly_cost = None
         _price(row, prices)
+    _seen_at(session, untouched, now)
     for cloud_id, row in rows.items():
         # (a row still waiting for its provision has no cloud id yet: its operation fills it in)
         if cloud_id not in seen and row.state != ResourceState.TERMINATED and not cloud_id.startswith("pending:"):
@@ -133,6 +141,22 @@ def sync(
         **{k: v[:REPORT_LIMIT] for k, v in report.items()},
         "synced_at": now.isoformat(),
     }
+
+
+def _seen_at(session: Session, rows: list[Resource], now: datetime) -> None:
+    """``last_seen_at`` (and ``updated_at``, as a change through the unit of work sets it) is
+    ``now`` for rows the sync found unchanged: an UPDATE per few thousand rows rather than one per
+    row through the unit of work (100,000 unchanged resources took over a minute that way). The
+    session's copies get the same values, as if loaded so."""
+    for start in range(0, len(rows), SEEN_BATCH):
+        batch = rows[start : start + SEEN_BATCH]
+        session.execute(
+            update(Resource).where(Resource.id.in_([row.id for row in batch])).values(last_seen_at=now, updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        for row in batch:
+            set_committed_value(row, "last_seen_at", now)
+            set_committed_value(row, "updated_at", now)
 
 
 def _price(row: Resource, prices: PriceLookup | None) -> None:

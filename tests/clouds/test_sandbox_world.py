@@ -62,6 +62,21 @@ def test_world_survives_a_trip_through_the_state_store(engine: Engine) -> None:
     assert load_world(engine) == world
 
 
+def test_events_of_gives_each_resource_its_own_events_oldest_first() -> None:
+    world = build_world(7, AS_OF)
+    listed = {r.id: world.events_of(r.id) for r in world.resources}
+    assert sum(len(events) for events in listed.values()) == len(world.events)
+    for resource_id, events in listed.items():
+        assert {e.resource_id for e in events} == {resource_id}
+        assert [e.at for e in events] == sorted(e.at for e in events)
+        assert events[0].event == "created"
+    changed = [events for events in listed.values() if len(events) > 1]
+    assert changed, "the default world has resized, stopped or terminated resources"
+    changed[0].clear()  # a caller's list is its own
+    assert all(world.events_of(r.id) for r in world.resources)
+    assert world.events_of("no-such-resource") == []
+
+
 def test_default_history_covers_two_years_up_to_the_day_before_as_of() -> None:
     world = build_world(1, date(2026, 11, 27))
     assert world.history_start == date(2024, 11, 1)

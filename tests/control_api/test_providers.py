@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -360,6 +360,19 @@ def test_sync_of_the_sandbox_marks_what_disappeared_as_gone(api: Api) -> None:
         assert row is not None
         assert row.state == "terminated"
         assert row.terminated_at is not None
+
+
+def test_a_sync_that_finds_nothing_changed_marks_every_resource_seen_at_its_time(api: Api) -> None:
+    created = _sandbox(api)
+    first = _sync(api, created["id"])["result"]
+    second = _sync(api, created["id"])["result"]
+    assert second["counts"] == {"added": 0, "changed": 0, "gone": 0, "unchanged": first["counts"]["added"]}
+    seen_at = datetime.fromisoformat(second["synced_at"])
+    assert seen_at > datetime.fromisoformat(first["synced_at"])
+    with Session(api.engine) as session:
+        rows = session.scalars(select(Resource).where(Resource.provider_id == uuid.UUID(created["id"]))).all()
+    assert len(rows) == first["counts"]["added"]
+    assert {(row.last_seen_at, row.updated_at) for row in rows} == {(seen_at, seen_at)}
 
 
 def test_sync_needs_an_operator_and_a_known_provider(api: Api) -> None:
