@@ -100,7 +100,12 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             deployment_drift_schedule,
         ],
         resources={
-            "warehouse": WarehouseResource(path=str(layout.warehouse)),
+            "warehouse": WarehouseResource(
+                path=str(layout.warehouse),
+                lake_root=settings.lake_root,
+                lake_s3_endpoint=settings.lake_s3_endpoint,
+                lake_s3_region=settings.lake_s3_region,
+            ),
             "billing_sources": BillingSourcesResource(
                 database_url=settings.resolved_database_url, home=str(layout.root), environment=settings.environment
             ),
