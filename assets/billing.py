@@ -20,7 +20,7 @@ from analytics.lake import Lake
 from analytics.money import format_amount
 from assets.checks import per_partition
 from assets.partitions import BillingPartition
-from assets.resources import BillingSourcesResource, WarehouseResource
+from assets.resources import BillingSourcesResource, LakeResource
 
 OWNERS = ["team:finops"]
 FRESH_WITHIN = timedelta(hours=48)
@@ -61,13 +61,13 @@ def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDef
         metadata={"focus_version": "1.2", "table": "focus_costs"},
     )
     def focus_costs(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
+        context: dg.AssetExecutionContext, lake: LakeResource, billing_sources: BillingSourcesResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         loaded: dict[str, Any] = {}
         signatures: dict[str, str] = {}
         rows = 0
         for partition in partitions_of(context):
-            month, signatures[str(partition.key)] = load_partition(partition, warehouse.lake, billing_sources)
+            month, signatures[str(partition.key)] = load_partition(partition, lake.lake, billing_sources)
             rows += month.rows
             loaded[str(partition.key)] = {
                 "rows": month.rows,
@@ -102,9 +102,9 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
             "that end after they start."
         ),
     )
-    def focus_conformance(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def focus_conformance(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         results = {}
-        with warehouse.read_line_items() as con:
+        with lake.read_line_items() as con:
             table_types = dict(
                 con.execute(
                     "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'focus_costs'"
@@ -150,10 +150,10 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         ),
     )
     def billed_cost_reconciles(  # type: ignore[no-untyped-def]
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
+        context: dg.AssetCheckExecutionContext, lake: LakeResource, billing_sources: BillingSourcesResource
     ):
         results = {}
-        with warehouse.read_line_items() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 files = billing_sources.source(partition.source).fetch(partition.month)
                 report: dict[str, Any] = {}
@@ -186,9 +186,9 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         blocking=True,
         description="No provider line item appears twice in a source-month (same line id and charge period).",
     )
-    def no_duplicate_line_items(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def no_duplicate_line_items(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         results = {}
-        with warehouse.read_line_items() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 duplicates, example = con.execute(
                     "SELECT count(*), any_value(x_SourceLineId) FROM (SELECT x_SourceLineId FROM focus_costs "
@@ -212,10 +212,10 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
             f"{FRESH_WITHIN.total_seconds() / 3600:.0f} hours (providers deliver bills a day or so late)."
         ),
     )
-    def billing_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def billing_is_fresh(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         now = datetime.now(UTC)
         results = {}
-        with warehouse.read_line_items() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 (latest,) = con.execute(
                     f"SELECT max(ChargePeriodEnd) FROM focus_costs WHERE {_where()} AND ChargeCategory = 'Usage'",

@@ -50,9 +50,22 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         finally:
             connection.close()
 
+
+class LakeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The lake of FOCUS Parquet files alone (``analytics.lake``): what billing normalisation
+    writes and its checks read, with no warehouse and so no lock; any number of workers at once."""
+
+    root: str
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.root, s3_endpoint=self.s3_endpoint, s3_region=self.s3_region)
+
     @contextmanager
     def read_line_items(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory connection with the ``focus_costs`` view only: no warehouse, no lock."""
+        """An in-memory connection with the ``focus_costs`` view only."""
         with self.lake.reader() as connection:
             yield connection
 
