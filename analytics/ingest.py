@@ -1,8 +1,14 @@
 """Load a billing source's month into ``focus_costs``: replace it whole, or not at all.
 
-Every file is opened and checked (format, required columns, currencies, numbers) before the
-transaction starts; the month's previous rows for the source are deleted and the new ones
-inserted in one transaction, so a reader sees the old month or the new one, never a mix, and a
+Two ways, with the same rows:
+- ``normalise_partition`` (what the pipeline runs) writes the month as one Parquet file of the
+  lake (``analytics.lake``) and replaces the partition's file in one step. It opens no
+  warehouse, so several workers can normalise different partitions at once.
+- ``replace_month`` loads into a ``focus_costs`` table of a DuckDB database: the month's
+  previous rows for the source are deleted and the new ones inserted in one transaction.
+
+Either way every file is opened and checked (format, required columns, currencies, numbers)
+before anything is written, a reader sees the old month or the new one, never a mix, and a
 re-run never duplicates a row.
 """
 
@@ -16,9 +22,11 @@ from pathlib import Path
 import duckdb
 
 from analytics.focus import source_rules
-from analytics.focus.errors import Notice
-from analytics.focus.normalise import SourceFile, insert_focus, open_source
+from analytics.focus.errors import NormalisationError, Notice
+from analytics.focus.formats.base import literal
+from analytics.focus.normalise import SourceFile, focus_sql, insert_focus, open_source
 from analytics.focus.reconcile import Reconciliation, reconcile
+from analytics.lake import PART, Lake, typed_select
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,72 @@ def replace_month(
         ).fetchall()
     )
     return LoadedMonth(source_id, month, loaded, billed)
+
+
+def normalise_partition(
+    lake: Lake, *, source_id: str, month: date, files: list[tuple[Path, str | None]]
+) -> LoadedMonth:
+    """Replace the lake's partition (``source_id``, ``month``) with the normalised ``files``.
+
+    Runs in a DuckDB of its own (in memory, spilling under the partition's staging folder):
+    every file is checked, converted and written into one staged Parquet file, the source
+    rules run on it (a file they refuse leaves the partition as it was), then the staged file
+    replaces the partition's (``Lake.publish``)."""
+    lake.ensure()
+    with lake.staging() as folder, duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET temp_directory = {literal(str(folder / 'spill'))}")
+        sources = [open_source(con, path, fmt) for path, fmt in files]
+        staged = folder / PART
+        _write(con, staged, [_typed_focus(con, source, source_id, month) for source in sources], sources)
+        con.execute(f"CREATE VIEW focus_costs AS SELECT * FROM read_parquet({literal(str(staged))})")
+        counts = dict(con.execute("SELECT x_SourceFile, count(*) FROM focus_costs GROUP BY ALL").fetchall())
+        loaded = []
+        for source in sources:
+            source.notices.extend(source_rules.check(con, source, x_SourceId=source_id, x_BillingMonth=month))
+            loaded.append(
+                LoadedFile(
+                    source.path,
+                    source.format_name,
+                    source.format.reconciles_with,
+                    int(counts.get(str(source.path), 0)),
+                    tuple(source.notices),
+                )
+            )
+        billed = dict(
+            con.execute("SELECT BillingCurrency, sum(BilledCost) FROM focus_costs GROUP BY ALL ORDER BY 1").fetchall()
+        )
+        lake.publish(staged, source_id, month)
+    return LoadedMonth(source_id, month, loaded, billed)
+
+
+def _typed_focus(con: duckdb.DuckDBPyConnection, source: SourceFile, source_id: str, month: date) -> str:
+    """``source``'s FOCUS rows with every ``focus_costs`` column typed and in place, as
+    ``insert_focus`` would insert them."""
+    focus = focus_sql(source, source_id=source_id)
+    rows = f"SELECT *, DATE {literal(month.isoformat())} AS x_BillingMonth FROM ({focus})"
+    try:
+        present = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {rows}").fetchall()}
+    except duckdb.Error as exc:
+        problem = f"cannot be converted as {source.format_name}: {exc}"
+        raise NormalisationError(str(source.path), None, problem) from None
+    return f"SELECT {typed_select(present)} FROM ({rows})"
+
+
+def _write(con: duckdb.DuckDBPyConnection, staged: Path, selects: list[str], sources: list[SourceFile]) -> None:
+    """Write the files' rows into ``staged`` in one pass; a value that cannot be converted
+    refuses its file, naming it (found by converting the files one by one, only then)."""
+    union = " UNION ALL ".join(selects) or f"SELECT {typed_select({})} WHERE false"
+    try:
+        con.execute(f"COPY ({union}) TO {literal(str(staged))} (FORMAT parquet)")
+    except duckdb.Error as exc:
+        for source, select in zip(sources, selects, strict=True):
+            try:
+                con.execute(f"COPY ({select}) TO {literal(str(staged.with_name('probe.parquet')))} (FORMAT parquet)")
+            except duckdb.Error as culprit:
+                problem = f"cannot be converted as {source.format_name}: {culprit}"
+                raise NormalisationError(str(source.path), None, problem) from None
+        raise NormalisationError(", ".join(str(s.path) for s in sources), None, f"cannot be written: {exc}") from None
 
 
 def reconcile_file(

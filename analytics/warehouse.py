@@ -1,10 +1,17 @@
-"""The warehouse's tables: created once, idempotently, by whoever opens it for writing."""
+"""The warehouse's tables: created once, idempotently, by whoever opens it for writing.
+
+With a lake (``analytics.lake``), ``focus_costs`` is a view over its Parquet files and the
+warehouse holds only what is derived from them (the daily aggregates, forecasts,
+optimisation inputs), written by one process at a time. Without one (tests, benchmarks,
+``wedcloud focus``), ``focus_costs`` is a table, as it was before the lake.
+"""
 
 from __future__ import annotations
 
 import duckdb
 
 from analytics.focus.schema import MONEY, create_table_sql
+from analytics.lake import Lake, typed_select
 from analytics.optimisation.inputs import ensure_tables as ensure_optimisation_tables
 
 COST_DAILY_SQL = f"""
@@ -117,8 +124,14 @@ one series per billing currency, as currencies are never added together.
 AGGREGATES = {"cost_daily": COST_DAILY_DIMENSIONS, "cost_detail_daily": COST_DETAIL_DIMENSIONS}
 
 
-def ensure_schema(connection: duckdb.DuckDBPyConnection) -> None:
-    connection.execute(create_table_sql("focus_costs"))
+def ensure_schema(connection: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:
+    if lake is None:
+        connection.execute(create_table_sql("focus_costs"))
+    else:
+        lake.attach(connection)
+        lake.ensure()
+        move_table_to_lake(connection, lake)
+        connection.execute(lake.view_sql())
     connection.execute(COST_DAILY_SQL)
     connection.execute(COST_DETAIL_DAILY_SQL)
     connection.execute(FORECAST_SQL)
@@ -155,3 +168,29 @@ def replace_cost_daily(
         f"SELECT count(*) FROM {table} WHERE x_SourceId = $1 AND x_BillingMonth = $2", [source_id, month]
     ).fetchall()[0][0]
     return rows
+
+
+def move_table_to_lake(connection: duckdb.DuckDBPyConnection, lake: Lake) -> int:
+    """The upgrade step of a warehouse whose ``focus_costs`` is still a table: write each of its
+    (source, month) partitions to the lake, then drop the table (the view takes its name).
+    Rows loaded without a month (never by the pipeline) go with their billing period's month,
+    keeping their null. Returns the rows moved; 0 when there is no such table."""
+    (is_table,) = connection.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'focus_costs' AND table_type = 'BASE TABLE'"
+    ).fetchall()[0]
+    if not is_table:
+        return 0
+    partition = "coalesce(x_BillingMonth, CAST(date_trunc('month', BillingPeriodStart) AS DATE))"
+    moved = 0
+    for source_id, month in connection.execute(
+        f"SELECT DISTINCT x_SourceId, {partition} FROM focus_costs ORDER BY ALL"
+    ).fetchall():
+        moved += lake.write_partition(
+            connection,
+            f"SELECT {typed_select()} FROM focus_costs WHERE x_SourceId = $1 AND {partition} = $2",
+            source_id,
+            month,
+            [source_id, month],
+        )
+    connection.execute("DROP TABLE focus_costs")
+    return moved

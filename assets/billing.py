@@ -1,8 +1,11 @@
 """Billing ingestion: each provider's bills -> FOCUS 1.2 line items in ``focus_costs``.
 
 Partitioned by billing source (a registered provider) and month. A run replaces each of its
-partitions whole (``analytics.ingest.replace_month``): re-running a month never duplicates it,
-and a restated month is reloaded by the ``billing_exports`` sensor when its files change.
+partitions whole, as one Parquet file of the lake (``load_partition``,
+``analytics.ingest.normalise_partition``): re-running a month never duplicates it, and a
+restated month is reloaded by the ``billing_exports`` sensor when its files change. Neither
+the asset nor its checks open the warehouse, so they are in no pool: partitions can be
+normalised by several workers at once; ``focus_costs`` in the warehouse is a view of the lake.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -12,12 +15,12 @@ import dagster as dg
 
 from analytics.focus.normalise import open_source
 from analytics.focus.schema import ALL_COLUMNS, ALLOWED_VALUES, MANDATORY_NON_NULL
-from analytics.ingest import reconcile_file, replace_month
+from analytics.ingest import LoadedMonth, normalise_partition, reconcile_file
+from analytics.lake import Lake
 from analytics.money import format_amount
 from assets.checks import per_partition
 from assets.partitions import BillingPartition
-from assets.pools import WAREHOUSE_POOL
-from assets.resources import BillingSourcesResource, WarehouseResource
+from assets.resources import BillingSourcesResource, LakeResource
 
 OWNERS = ["team:finops"]
 FRESH_WITHIN = timedelta(hours=48)
@@ -27,36 +30,44 @@ def partitions_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionCont
     return [BillingPartition.parse(key) for key in context.partition_keys]
 
 
+def load_partition(
+    partition: BillingPartition, lake: Lake, billing_sources: BillingSourcesResource
+) -> tuple[LoadedMonth, str]:
+    """One partition's work, on any worker: fetch the source's files for the month, normalise
+    them into the lake's partition. The month and its files' signature (what the sensor compares)."""
+    source = billing_sources.source(partition.source)
+    files = source.fetch(partition.month)
+    signature = source.months().get(partition.month, "")
+    month = normalise_partition(
+        lake, source_id=partition.source, month=partition.month, files=[(f.path, f.format) for f in files]
+    )
+    return month, signature
+
+
 def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:  # type: ignore[type-arg]
     @dg.asset(
-        pool=WAREHOUSE_POOL,
         name="focus_costs",
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="billing",
         owners=OWNERS,
-        kinds={"duckdb", "aws", "azure", "gcp"},
+        kinds={"parquet", "aws", "azure", "gcp"},
         description=(
             "FOCUS 1.2 cost and usage line items from every provider's bills (AWS CUR, Azure cost details, "
             "Google Cloud billing export, FOCUS files), one row per provider line item. Costs are "
-            "DECIMAL(38,18); times are UTC. Partitioned by billing source and month."
+            "DECIMAL(38,18); times are UTC. Partitioned by billing source and month: one Parquet file each "
+            "under WEDCLOUD_LAKE (focus/provider=<id>/month=<YYYY-MM>), read by the warehouse's view."
         ),
         metadata={"focus_version": "1.2", "table": "focus_costs"},
     )
     def focus_costs(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
+        context: dg.AssetExecutionContext, lake: LakeResource, billing_sources: BillingSourcesResource
     ) -> dg.MaterializeResult:  # type: ignore[type-arg]
         loaded: dict[str, Any] = {}
         signatures: dict[str, str] = {}
         rows = 0
         for partition in partitions_of(context):
-            source = billing_sources.source(partition.source)
-            files = source.fetch(partition.month)
-            signatures[str(partition.key)] = source.months().get(partition.month, "")
-            with warehouse.connect() as con:
-                month = replace_month(
-                    con, source_id=partition.source, month=partition.month, files=[(f.path, f.format) for f in files]
-                )
+            month, signatures[str(partition.key)] = load_partition(partition, lake.lake, billing_sources)
             rows += month.rows
             loaded[str(partition.key)] = {
                 "rows": month.rows,
@@ -64,7 +75,7 @@ def build_focus_costs_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDef
                 "billed_cost": {c: format_amount(a) for c, a in month.billed.items()},
                 "warnings": [str(n) for f in month.files for n in f.notices],
             }
-            context.log.info(f"{partition.key}: {month.rows} line items from {len(files)} file(s)")
+            context.log.info(f"{partition.key}: {month.rows} line items from {len(month.files)} file(s)")
             for file in month.files:
                 for notice in file.notices:
                     context.log.warning(f"{partition.key}: {notice}")
@@ -81,7 +92,6 @@ def _where() -> str:
 
 def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.AssetChecksDefinition]:  # type: ignore[type-arg]
     @dg.asset_check(
-        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="focus_conformance",
         partitions_def=partitions,
@@ -92,9 +102,9 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
             "that end after they start."
         ),
     )
-    def focus_conformance(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def focus_conformance(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         results = {}
-        with warehouse.connect() as con:
+        with lake.read_line_items() as con:
             table_types = dict(
                 con.execute(
                     "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'focus_costs'"
@@ -129,7 +139,6 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "focus_conformance", results)
 
     @dg.asset_check(
-        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="billed_cost_reconciles",
         partitions_def=partitions,
@@ -141,10 +150,10 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         ),
     )
     def billed_cost_reconciles(  # type: ignore[no-untyped-def]
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, billing_sources: BillingSourcesResource
+        context: dg.AssetCheckExecutionContext, lake: LakeResource, billing_sources: BillingSourcesResource
     ):
         results = {}
-        with warehouse.connect() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 files = billing_sources.source(partition.source).fetch(partition.month)
                 report: dict[str, Any] = {}
@@ -171,16 +180,15 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "billed_cost_reconciles", results)
 
     @dg.asset_check(
-        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="no_duplicate_line_items",
         partitions_def=partitions,
         blocking=True,
         description="No provider line item appears twice in a source-month (same line id and charge period).",
     )
-    def no_duplicate_line_items(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def no_duplicate_line_items(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         results = {}
-        with warehouse.connect() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 duplicates, example = con.execute(
                     "SELECT count(*), any_value(x_SourceLineId) FROM (SELECT x_SourceLineId FROM focus_costs "
@@ -195,7 +203,6 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
         yield from per_partition("focus_costs", "no_duplicate_line_items", results)
 
     @dg.asset_check(
-        pool=WAREHOUSE_POOL,
         asset="focus_costs",
         name="billing_is_fresh",
         partitions_def=partitions,
@@ -205,10 +212,10 @@ def build_focus_costs_checks(partitions: dg.PartitionsDefinition) -> list[dg.Ass
             f"{FRESH_WITHIN.total_seconds() / 3600:.0f} hours (providers deliver bills a day or so late)."
         ),
     )
-    def billing_is_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):  # type: ignore[no-untyped-def]
+    def billing_is_fresh(context: dg.AssetCheckExecutionContext, lake: LakeResource):  # type: ignore[no-untyped-def]
         now = datetime.now(UTC)
         results = {}
-        with warehouse.connect() as con:
+        with lake.read_line_items() as con:
             for partition in partitions_of(context):
                 (latest,) = con.execute(
                     f"SELECT max(ChargePeriodEnd) FROM focus_costs WHERE {_where()} AND ChargeCategory = 'Usage'",

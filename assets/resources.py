@@ -11,6 +11,8 @@ import dagster as dg
 import duckdb
 from sqlalchemy.orm import Session, sessionmaker
 
+from analytics.lake import Lake
+from analytics.warehouse import ensure_schema
 from analytics.warehouse_versions import migrate
 from clouds.base import CloudProvider
 from clouds.billing import BillingSource
@@ -23,9 +25,20 @@ from wedcloud.home import HomeLayout
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The DuckDB warehouse. Only Dagster runs open it, one writer at a time."""
+    """The DuckDB warehouse and the lake of FOCUS Parquet files its ``focus_costs`` view reads.
+
+    Only Dagster runs open the warehouse, one writer at a time (``connect``). Writing a lake
+    partition (``lake``, ``analytics.ingest.normalise_partition``) needs no warehouse and no
+    lock. S3 credentials come from the standard AWS chain (``AWS_ACCESS_KEY_ID``...)."""
 
     path: str
+    lake_root: str
+    lake_s3_endpoint: str | None = None
+    lake_s3_region: str | None = None
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.lake_root, s3_endpoint=self.lake_s3_endpoint, s3_region=self.lake_s3_region)
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -34,9 +47,31 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         try:
             connection.execute("SET TimeZone = 'UTC'")
             migrate(connection)  # the schema version's steps (analytics/warehouse_versions.py)
+            # then the lake: its S3 access, the focus_costs view over it, and once, the move of a
+            # focus_costs table left from before the lake (idempotent: every open runs it)
+            ensure_schema(connection, self.lake)
             yield connection
         finally:
             connection.close()
+
+
+class LakeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The lake of FOCUS Parquet files alone (``analytics.lake``): what billing normalisation
+    writes and its checks read, with no warehouse and so no lock; any number of workers at once."""
+
+    root: str
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.root, s3_endpoint=self.s3_endpoint, s3_region=self.s3_region)
+
+    @contextmanager
+    def read_line_items(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory connection with the ``focus_costs`` view only."""
+        with self.lake.reader() as connection:
+            yield connection
 
 
 class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]

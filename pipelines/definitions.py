@@ -13,7 +13,13 @@ from assets.deployments import deployment_drift
 from assets.forecasts import cost_anomalies, cost_forecast
 from assets.optimisation import inventory, optimisation, price_catalogue, utilisation
 from assets.partitions import billing_partitions
-from assets.resources import BillingSourcesResource, ProvidersResource, ServingResource, WarehouseResource
+from assets.resources import (
+    BillingSourcesResource,
+    LakeResource,
+    ProvidersResource,
+    ServingResource,
+    WarehouseResource,
+)
 from assets.serving import serving, snapshot_matches_warehouse
 from pipelines.budgets import build_alert_delivery_job, build_budget_sensor
 from pipelines.deployments import deployment_drift_job, deployment_drift_schedule
@@ -131,7 +137,15 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             deployment_drift_schedule,
         ],
         resources={
-            "warehouse": WarehouseResource(path=str(layout.warehouse)),
+            "lake": LakeResource(
+                root=settings.lake_root, s3_endpoint=settings.lake_s3_endpoint, s3_region=settings.lake_s3_region
+            ),
+            "warehouse": WarehouseResource(
+                path=str(layout.warehouse),
+                lake_root=settings.lake_root,
+                lake_s3_endpoint=settings.lake_s3_endpoint,
+                lake_s3_region=settings.lake_s3_region,
+            ),
             "billing_sources": BillingSourcesResource(**store),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
             "providers": ProvidersResource(**store, now=settings.now.isoformat() if settings.now else None),

@@ -47,6 +47,10 @@ def rekey_provider_data(
         recommendations = provider_keys.rekey_recommendations(session, names)
         with warehouse.connect() as con:
             rows = provider_keys.rekey_warehouse(con, names)
+        lake = warehouse.lake
+        rows["focus_costs"] = rows.get("focus_costs", 0) + sum(
+            lake.rename_source(name, key) for name, key in names.items() if name != key
+        )
         session.commit()
     moved = rekey_partitions(context.instance, names)
     context.log.info(f"partitions moved: {moved}; warehouse rows: {rows}; recommendations: {recommendations}")

@@ -38,6 +38,18 @@ class PipelineSettings(BaseSettings):
         "(`wedcloud worker`) through WEDCLOUD_CELERY_BROKER_URL (pipelines/celery.py).",
     )
 
+    lake: str | None = Field(
+        default=None,
+        description="Where the FOCUS line items live as Parquet files: a folder, or s3://bucket/prefix "
+        "(S3 or an S3-compatible store); default WEDCLOUD_HOME/lake.",
+    )
+    lake_s3_endpoint: str | None = Field(
+        default=None,
+        description="The S3 endpoint URL of an s3:// lake that is not AWS S3 (MinIO...); "
+        "credentials come from the standard AWS variables.",
+    )
+    lake_s3_region: str | None = Field(default=None, description="The region of an s3:// lake's bucket.")
+
     now: datetime | None = Field(
         default=None,
         description="Pin the optimisation inputs' clock (UTC), as the sandbox's tests do; default: the time.",
@@ -46,6 +58,10 @@ class PipelineSettings(BaseSettings):
     @property
     def layout(self) -> HomeLayout:
         return HomeLayout(self.home.expanduser().resolve())
+
+    @property
+    def lake_root(self) -> str:
+        return self.lake or str(self.layout.lake)
 
     @property
     def resolved_database_url(self) -> str:

@@ -32,6 +32,12 @@ class HomeLayout:
         return self.root / "warehouse.duckdb"
 
     @property
+    def lake(self) -> Path:
+        """The FOCUS line items as Parquet files (``analytics.lake``), unless WEDCLOUD_LAKE puts
+        them elsewhere (another folder, or S3)."""
+        return self.root / "lake"
+
+    @property
     def serving(self) -> Path:
         """Published serving snapshots and the pointer to the current one."""
         return self.root / "serving"

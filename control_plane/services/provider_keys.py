@@ -67,7 +67,12 @@ def names_to_keys(session: Session) -> dict[str, str]:
 
 def rekey_warehouse(con: duckdb.DuckDBPyConnection, names: Mapping[str, str]) -> dict[str, int]:
     """Replace provider names by their keys in every keyed warehouse table: rows changed per table."""
-    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    tables = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+        ).fetchall()
+    }  # views aside: the lake's focus_costs is re-keyed by ``Lake.rename_source``
     changed: dict[str, int] = {}
     for table, column in KEYED_TABLES.items():
         if table not in tables:

@@ -151,9 +151,11 @@ def test_the_baseline_brought_up_by_the_shipped_steps_has_exactly_a_new_warehous
 
 def test_the_warehouse_resource_migrates_on_open_and_refuses_a_newer_warehouse(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    resource = WarehouseResource(path=str(path))
+    resource = WarehouseResource(path=str(path), lake_root=str(tmp_path / "lake"))
     with resource.connect() as con:
         assert current_version(con) == newest()
+        kind = "SELECT table_type FROM information_schema.tables WHERE table_name = 'focus_costs'"
+        assert con.execute(kind).fetchall() == [("VIEW",)]  # the lake's view, after the version's steps
     with duckdb.connect(str(path)) as con:
         con.execute("INSERT INTO schema_version (version, description) VALUES ($1, 'from the future')", [newest() + 1])
     with pytest.raises(WarehouseTooNew), resource.connect():

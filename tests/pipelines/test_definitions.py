@@ -38,7 +38,7 @@ def test_every_asset_has_a_group_an_owner_kinds_a_description_and_checks(tmp_pat
     for name, node in assets.items():
         assert node.group_name in {"billing", "costs", "forecasts", "optimisation", "serving"}, name
         assert node.owners == ["team:finops"], name
-        assert "duckdb" in node.kinds, name
+        assert ("parquet" if name == "focus_costs" else "duckdb") in node.kinds, name
         assert node.description, name
     checks = {key.name for key in graph.asset_check_keys}
     assert checks == {
@@ -92,9 +92,20 @@ def _warehouse_nodes(defs: dg.Definitions) -> dict[str, str | None]:
 def test_every_warehouse_writer_is_in_the_warehouse_pool(tmp_path: Path) -> None:
     defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
     nodes = _warehouse_nodes(defs)
-    assert {"focus_costs", "cost_forecast", "optimisation", "serving", "focus_conformance"} <= set(nodes)
+    assert {"cost_daily", "cost_forecast", "optimisation", "serving", "cost_daily_matches_line_items"} <= set(nodes)
     assert "deployment_drift" not in nodes  # it never opens the warehouse
     assert {name: pool for name, pool in nodes.items() if pool != WAREHOUSE_POOL} == {}
+
+
+def test_billing_normalisation_and_its_checks_use_the_lake_and_no_pool(tmp_path: Path) -> None:
+    defs = build_definitions(PipelineSettings(home=tmp_path, billing_start=date(2026, 1, 1)))
+    assert not {"focus_costs", "focus_conformance", "billed_cost_reconciles"} & set(_warehouse_nodes(defs))
+    focus_costs = defs.resolve_assets_def("focus_costs")
+    assert "lake" in focus_costs.required_resource_keys
+    assert focus_costs.op.pool is None  # partitions are normalised by as many workers as run them
+    checks = [c for c in defs.asset_checks or [] if any(k.asset_key.path == ["focus_costs"] for k in c.check_keys)]
+    assert len(checks) == 4
+    assert all("lake" in c.required_resource_keys and c.op.pool is None for c in checks)
 
 
 def test_the_instance_gives_each_pool_one_slot_and_keeps_other_settings(tmp_path: Path) -> None:

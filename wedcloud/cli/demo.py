@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
 import time
@@ -78,6 +79,9 @@ def prepare_sandbox(context: CliContext, *, seed: int, today: date, rebuild: boo
     if fresh:
         # a new sandbox has new bills: rows loaded from the previous one must not linger
         context.settings.layout.warehouse.unlink(missing_ok=True)
+        lake = PipelineSettings(home=context.settings.layout.root).lake_root
+        if not lake.startswith("s3://"):  # a bucket's objects are left to their owner
+            shutil.rmtree(Path(lake) / "focus", ignore_errors=True)
         with console.status("creating the sandbox cloud: two years of usage and bills..."):
             world = sandbox.build_sandbox(context.engine, context.settings.layout, seed=seed, as_of=today, months=24)
     assert world is not None
