@@ -24,6 +24,14 @@ from tests.emulators.azure_compute import AzureComputeEmulator
 from tests.emulators.google_compute import GoogleComputeEmulator
 from tests.emulators.google_rest import GoogleRestEmulator
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding a slow test first. With ``--dist=loadfile`` each worker takes whole files in
+    collection order, so a minutes-long file reached last leaves the other worker idle meanwhile."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)  # a stable sort: each file keeps its order
+
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # The emulators and the test receivers (health URLs, webhooks) listen on 127.0.0.1, which a
 # server refuses by default (docs/outbound.md); tests of the refusals turn these off again.
