@@ -9,6 +9,7 @@ retries throttling with botocore's adaptive mode (:mod:`clouds.aws.credentials`)
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -109,7 +110,7 @@ def identify(resource_id: str) -> tuple[str, str, str]:
 
 class AwsApi:
     """One AWS account (its registered credentials or the SDK's chain), over ``regions``: its
-    sessions per region, a client per call, and the clock the parts read."""
+    sessions and clients per region, and the clock the parts read."""
 
     def __init__(
         self,
@@ -124,6 +125,11 @@ class AwsApi:
         self.regions = list(regions) or [self.default_region]
         self.endpoint_url = endpoint_url
         self.sessions: dict[str, boto3.Session] = {}
+        # botocore clients are thread-safe and take their credentials from the session (a role's
+        # refresh included), so one per service, region and config serves every call: making one
+        # costs more than most calls (an inventory listing made a dozen per region)
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._account_id: str | None = None
 
@@ -136,12 +142,18 @@ class AwsApi:
     def client(self, service: str, region: str | None = None, *, config: Config | None = None) -> Any:
         """A client of ``service`` in ``region``; ``config`` replaces the default retries and timeouts."""
         region = region or self.default_region
+        if config is None and (made := self._clients.get((service, region))) is not None:
+            return made
         try:  # assuming a role calls STS here, before any call of the caller's
-            if region not in self.sessions:
-                self.sessions[region] = aws_credentials.session_for(self.credentials, region)
-            return aws_credentials.client(self.sessions[region], service, self.endpoint_url, config=config)
+            with self._lock:
+                if region not in self.sessions:
+                    self.sessions[region] = aws_credentials.session_for(self.credentials, region)
+                made = aws_credentials.client(self.sessions[region], service, self.endpoint_url, config=config)
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
+        if config is None:  # a config of the caller's may be a one-off: only the default's clients are kept
+            self._clients[service, region] = made
+        return made
 
     def call(self, call: Callable[[], Any], resource_id: str | None = None) -> Any:
         try:

@@ -272,8 +272,7 @@ def test_metrics_of_many_resources_are_asked_500_queries_at_a_time(
     ids = [i["InstanceId"] for i in instances]  # six queries each: 540, more than one call holds
     cloud = _cloud(moto_endpoint, aws_keys)
     calls: list[int] = []
-    cloud.client("cloudwatch")  # the region's session, whose events reach every client made from it
-    cloud._sessions["eu-west-2"].events.register(
+    cloud.client("cloudwatch").meta.events.register(  # the adapter keeps this client for every call
         "provide-client-params.cloudwatch.GetMetricData",
         lambda params, **_: calls.append(len(params["MetricDataQueries"])),
     )
@@ -440,3 +439,24 @@ def test_an_attached_volume_reports_when_it_was_attached_and_a_detached_one_says
     attached = ec2.describe_volumes(VolumeIds=[root.id])["Volumes"][0]["Attachments"][0]["AttachTime"]
     assert root.details["state_since"] == attached
     assert "state_since" not in found[spare].details  # EC2 does not say when a volume was detached
+
+
+def test_the_adapter_makes_one_client_per_service_and_region_however_many_calls_it_makes(
+    moto_endpoint: str, aws_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[tuple[str, str]] = []
+    real = aws_credentials.client
+
+    def counting(session: Any, service: str, *args: Any, **kwargs: Any) -> Any:
+        made.append((service, session.region_name))
+        return real(session, service, *args, **kwargs)
+
+    monkeypatch.setattr(aws_credentials, "client", counting)
+    cloud = _cloud(moto_endpoint, aws_keys, regions=("eu-west-2", "eu-west-1"))
+    list(cloud.list_resources())
+    first = list(made)
+    list(cloud.list_resources())
+    cloud.list_regions()
+    assert len(first) == len(set(first)), f"a client was made twice in one listing: {first}"
+    assert {region for _, region in first} == {"eu-west-2", "eu-west-1"}
+    assert made == first  # the second listing and a call in the default region made none
