@@ -11,14 +11,14 @@ Three parts, each its own command, each against a baseline measured in the same 
   of ``--sync`` (100,000) sandbox resources, and the same sync again, beside the sandbox
   adapter's listing alone (target 60 s).
 - ``ingest``: ``--months`` (13) CUR 2.0 files of ``--rows-per-month`` (20M) line items made by
-  ``benchmarks/ingest.py``'s generator; WedCloud's ingestion of all months (the warehouse
-  connection and ``replace_month`` the ``focus_costs`` asset uses) by 1 and by 2 worker processes,
-  beside DuckDB's own ``CREATE TABLE AS SELECT * FROM read_parquet([...])`` of the same files;
+  ``benchmarks/ingest.py``'s generator; WedCloud's ingestion of all months into a lake of Parquet
+  partitions (``normalise_partition``, what the ``focus_costs`` asset runs) by 1 and by 2 worker
+  processes, beside DuckDB's own ``CREATE TABLE AS SELECT * FROM read_parquet([...])`` of the same files;
   wall time, peak memory (each process's ``getrusage``), disk used, and the full size's time and
   disk extrapolated. The issue's full size is 260M rows: try ``--rows-per-month 1000000`` first.
 - ``query``: after ``ingest`` (same ``--workdir``), a breakdown of service x month over the
   months, each cold in a fresh process (a new DuckDB connection), then warm on that connection:
-  over ``focus_costs`` itself (a table or a view of files: whatever the warehouse has), from the
+  over ``focus_costs`` itself (the lake's view of Parquet files), from the
   serving snapshot as the API answers it, and DuckDB's bare group-by (the baseline).
 
     uv run python benchmarks/scale.py resources [--backends sqlite postgres] [--resources 100000]
@@ -60,7 +60,7 @@ def main() -> None:
     for name in ("ingest", "query"):
         part = parts.add_parser(name)
         part.add_argument("--months", type=int, default=13)
-        part.add_argument("--workdir", type=Path, help="keep sources and warehouse here (reused when present)")
+        part.add_argument("--workdir", type=Path, help="keep sources, lake and warehouse here (reused when present)")
         part.add_argument("--repeat", type=int, default=1 if name == "ingest" else 3)
     parts.choices["ingest"].add_argument("--rows-per-month", type=int, default=20_000_000)
     parts.choices["ingest"].add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -77,13 +77,12 @@ def main() -> None:
                 concurrency=args.concurrency, port=args.port, workers=args.workers, backends=args.backends,
             )  # fmt: skip
         elif args.part == "ingest":
-            warehouse = run_ingest(
+            lake = run_ingest(
                 workdir, months=args.months, rows=args.rows_per_month, workers=args.workers, repeat=args.repeat
             )
-            print(f"largest child process: {peak_children():.2f} GiB; warehouse left at {warehouse}")
+            print(f"largest child process: {peak_children():.2f} GiB; lake left at {lake}")
         else:
-            run_query(workdir / "warehouse.duckdb", workdir / "serving", months=args.months, repeat=args.repeat,
-                      warm=args.warm)  # fmt: skip
+            run_query(workdir, months=args.months, repeat=args.repeat, warm=args.warm)
     print(f"load average after: {load_average()}")
 
 

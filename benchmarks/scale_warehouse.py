@@ -1,5 +1,5 @@
-"""The warehouse at the issue's scale: ingestion of many months against DuckDB's CTAS of the same
-files (with one and two workers), then cold and warm breakdowns over the months it left.
+"""The warehouse at the issue's scale: ingestion of many months into the lake against DuckDB's CTAS
+of the same files (with one and two workers), then cold and warm breakdowns over the months it left.
 
 Part of ``benchmarks/scale.py`` (``ingest`` and ``query``); see its docstring.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -18,43 +19,33 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from analytics.warehouse import ensure_schema, replace_cost_daily
+from analytics.warehouse import replace_cost_daily
+from assets.resources import WarehouseResource
 from benchmarks.costs_api import publish_served
 from benchmarks.ingest import generate
 
 FIRST_MONTH = date(2025, 1, 1)
 SOURCE = "bench"
 
-# One process of ingestion: the months given, one partition at a time, each through the
-# warehouse connection and the function the focus_costs asset uses. A second writer meets
-# DuckDB's lock; the Dagster pool would queue it, so the worker retries and counts the refusals.
+# One process of ingestion: the months given, one partition at a time, each through the function
+# the focus_costs asset runs (analytics.ingest.normalise_partition: checks, FOCUS mapping, source
+# rules, the partition's Parquet file staged and moved into the lake). No warehouse is opened, so
+# workers need no lock: each writes its own partitions.
 INGEST_WORKER = """
 import json, resource, sys, time
 from datetime import date
 from pathlib import Path
-import duckdb
-from analytics.ingest import replace_month
-from assets.resources import WarehouseResource
-warehouse, source = WarehouseResource(path=sys.argv[1]), sys.argv[2]
+from analytics.ingest import normalise_partition
+from analytics.lake import Lake
+lake, source = Lake(sys.argv[1]), sys.argv[2]
 jobs = [(date.fromisoformat(month), Path(path)) for month, path in json.loads(sys.argv[3])]
-refusals, first_refusal, rows, busy = 0, None, 0, 0.0
+rows, busy = 0, []
 started = time.perf_counter()
 for month, path in jobs:
-    while True:
-        try:
-            began = time.perf_counter()
-            with warehouse.connect() as con:
-                rows += replace_month(con, source_id=source, month=month, files=[(path, None)]).rows
-            busy += time.perf_counter() - began
-            break
-        except duckdb.IOException as error:  # "Could not set lock on file": another writer has it
-            refusals += 1
-            first_refusal = first_refusal or str(error).splitlines()[0]
-            time.sleep(0.2)
-print(json.dumps({"seconds": time.perf_counter() - started, "busy": busy, "rows": rows, "refusals": refusals,
-                  "first_refusal": first_refusal,
+    began = time.perf_counter()
+    rows += normalise_partition(lake, source_id=source, month=month, files=[(path, None)]).rows
+    busy.append(time.perf_counter() - began)
+print(json.dumps({"seconds": time.perf_counter() - started, "busy": busy, "rows": rows,
                   "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
@@ -120,16 +111,13 @@ def ctas(files: list[tuple[date, Path]], db: Path) -> dict[str, Any]:
     return outcome
 
 
-def ingest(files: list[tuple[date, Path]], warehouse: Path, workers: int) -> dict[str, Any]:
-    """WedCloud's ingestion of every month into a new warehouse by ``workers`` processes started
+def ingest(files: list[tuple[date, Path]], lake: Path, workers: int) -> dict[str, Any]:
+    """WedCloud's ingestion of every month into a new lake by ``workers`` processes started
     together, month i to worker i mod ``workers``; wall time from the start to the last one's end."""
-    for stale in (warehouse, warehouse.with_name(warehouse.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    with duckdb.connect(str(warehouse)) as con:  # the schema first, as the first run would
-        ensure_schema(con)
+    shutil.rmtree(lake, ignore_errors=True)
     shares = [[(m.isoformat(), str(p)) for m, p in files[k::workers]] for k in range(workers)]
     started = time.perf_counter()
-    processes = [_spawn(INGEST_WORKER, str(warehouse), SOURCE, json.dumps(share)) for share in shares if share]
+    processes = [_spawn(INGEST_WORKER, str(lake), SOURCE, json.dumps(share)) for share in shares if share]
     outcomes = [_result(p) for p in processes]
     wall = time.perf_counter() - started
     return {
@@ -137,20 +125,19 @@ def ingest(files: list[tuple[date, Path]], warehouse: Path, workers: int) -> dic
         "rows": sum(o["rows"] for o in outcomes),
         "peak_bytes": max(o["peak_bytes"] for o in outcomes),
         "peak_sum_bytes": sum(o["peak_bytes"] for o in outcomes),
-        "refusals": sum(o["refusals"] for o in outcomes),
-        "first_refusal": next((o["first_refusal"] for o in outcomes if o["first_refusal"]), None),
-        "busy": [round(o["busy"], 2) for o in outcomes],
-        "disk_bytes": disk_bytes(warehouse) + disk_bytes(warehouse.with_name(warehouse.name + ".wal")),
+        "busy": [round(sum(o["busy"]), 2) for o in outcomes],
+        "month_seconds": statistics.median(t for o in outcomes for t in o["busy"]),
+        "disk_bytes": disk_bytes(lake),
     }
 
 
 def run_ingest(workdir: Path, *, months: int, rows: int, workers: Sequence[int], repeat: int) -> Path:
-    """Prints the figures; returns the warehouse the last one-worker run left (for the query part)."""
+    """Prints the figures; returns the lake the last one-worker run left (for the query part)."""
     files = generate_months(workdir / "sources", months_from(FIRST_MONTH, months), rows)
     source_bytes = sum(p.stat().st_size for _, p in files)
     print(f"{months} months x {rows:,} rows = {months * rows:,} line items; sources {source_bytes / 2**30:.2f} GiB")
     results: dict[str, list[dict[str, Any]]] = {"ctas": [], **{f"ingest x{w}": [] for w in workers}}
-    warehouse = workdir / "warehouse.duckdb"
+    lake = workdir / "lake"
     for n in range(repeat):
         for name in results:
             if name == "ctas":
@@ -158,12 +145,12 @@ def run_ingest(workdir: Path, *, months: int, rows: int, workers: Sequence[int],
                 (workdir / "ctas.duckdb").unlink()
             else:
                 count = int(name.removeprefix("ingest x"))
-                target = warehouse if count == 1 else workdir / f"warehouse-{count}.duckdb"
+                target = lake if count == 1 else workdir / f"lake-{count}"
                 outcome = ingest(files, target, count)
                 if count != 1:
-                    target.unlink(missing_ok=True)
+                    shutil.rmtree(target)
             results[name].append(outcome)
-            extra = f"  lock refusals {outcome['refusals']}  busy {outcome['busy']}" if "refusals" in outcome else ""
+            extra = f"  busy {outcome['busy']} s, a month {outcome['month_seconds']:.1f} s" if "busy" in outcome else ""
             print(
                 f"  run {n + 1} {name:10} {outcome['seconds']:7.2f} s  {outcome['rows']:,} rows  "
                 f"peak {outcome['peak_bytes'] / 2**30:.2f} GiB  disk {outcome['disk_bytes'] / 2**30:.2f} GiB{extra}",
@@ -176,26 +163,22 @@ def run_ingest(workdir: Path, *, months: int, rows: int, workers: Sequence[int],
             continue
         median = statistics.median(o["seconds"] for o in outcomes)
         peak = max(o["peak_sum_bytes"] for o in outcomes) / 2**30
-        refusal = outcomes[-1]["first_refusal"]
-        print(
-            f"{name}: median {median:.2f} s = {median / base:.2f}x CTAS; peak {peak:.2f} GiB (all its processes); "
-            f"{sum(o['refusals'] for o in outcomes)} lock refusals" + (f" ({refusal})" if refusal else "")
-        )
+        print(f"{name}: median {median:.2f} s = {median / base:.2f}x CTAS; peak {peak:.2f} GiB (all its processes)")
         per_row = median / (months * rows)
         print(f"  at 13 x 20M rows: about {per_row * 260e6 / 60:.0f} min if it scales linearly")
-    ingested = disk_bytes(warehouse)
+    ingested = disk_bytes(lake)
     print(
-        f"disk: sources {source_bytes / 2**30:.2f} GiB, warehouse {ingested / 2**30:.2f} GiB, "
+        f"disk: sources {source_bytes / 2**30:.2f} GiB, lake {ingested / 2**30:.2f} GiB, "
         f"CTAS {results['ctas'][-1]['disk_bytes'] / 2**30:.2f} GiB; at 260M rows about "
-        f"{(source_bytes + ingested) / (months * rows) * 260e6 / 2**30:.0f} GiB for sources and warehouse"
+        f"{(source_bytes + ingested) / (months * rows) * 260e6 / 2**30:.0f} GiB for sources and lake"
     )
-    return warehouse
+    return lake
 
 
 # One cold breakdown of service x month in a fresh process (a new DuckDB connection: nothing of
 # DuckDB's own caches survives), then --warm more on the same connection. Modes:
 # - snapshot: analytics.breakdown on the serving snapshot (cost_daily), as the API answers it;
-# - lineitems: the same function over focus_costs itself (a table or a view of Parquet files),
+# - lineitems: the same function over focus_costs itself (the lake's view of Parquet files),
 #   its daily rows made on the fly from the line items;
 # - bare: DuckDB alone, the service x month sums of focus_costs (the baseline).
 QUERY_WORKER = """
@@ -204,6 +187,7 @@ from datetime import date
 from pathlib import Path
 import duckdb
 from analytics.breakdown import BreakdownQuery, breakdown
+from analytics.lake import Lake
 mode, path, warm = sys.argv[1], sys.argv[2], int(sys.argv[5])
 start, end = date.fromisoformat(sys.argv[3]), date.fromisoformat(sys.argv[4])
 DAILY = "(SELECT CAST(ChargePeriodStart AS DATE) AS ChargeDate, * FROM focus_costs)"
@@ -224,9 +208,10 @@ if mode == "snapshot":
     from control_plane.serving import SnapshotReader
     reader = SnapshotReader(Path(path))
     con = reader.cursor(reader.current())
-else:
-    con = duckdb.connect(path, read_only=True)
+else:  # the lake's view in a connection of its own, as LakeResource.read_line_items makes it
+    con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(Lake(path).view_sql())
 con.execute("SET enable_progress_bar = false")
 cells = once(con)
 cold = time.perf_counter() - started
@@ -239,12 +224,11 @@ print(json.dumps({"cold": cold, "warm": statistics.median(times) if times else N
 """
 
 
-def build_serving(warehouse: Path, serving: Path, months: list[date]) -> float:
-    """cost_daily and cost_detail_daily for every month (as the pipeline's assets build them) and
-    a serving snapshot; returns the seconds."""
+def build_serving(lake: Path, warehouse: Path, serving: Path, months: list[date]) -> float:
+    """cost_daily and cost_detail_daily for every month in a warehouse over ``lake`` (as the
+    pipeline's assets build them) and a serving snapshot; returns the seconds."""
     started = time.perf_counter()
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with WarehouseResource(path=str(warehouse), lake_root=str(lake)).connect() as con:
         for month in months:
             for table in ("cost_daily", "cost_detail_daily"):
                 replace_cost_daily(con, source_id=SOURCE, month=month, table=table)
@@ -252,15 +236,18 @@ def build_serving(warehouse: Path, serving: Path, months: list[date]) -> float:
     return time.perf_counter() - started
 
 
-def run_query(warehouse: Path, serving: Path, *, months: int, repeat: int, warm: int) -> None:
+def run_query(workdir: Path, *, months: int, repeat: int, warm: int) -> None:
+    """After ``run_ingest`` in ``workdir``: its lake, and a warehouse and serving snapshot built here once."""
+    lake, serving = workdir / "lake", workdir / "serving"
     span = months_from(FIRST_MONTH, months + 1)
     start, end = span[0], date.fromordinal(span[-1].toordinal() - 1)
     if not (serving / "current.json").exists():
-        print(f"aggregates and snapshot built in {build_serving(warehouse, serving, span[:-1]):.1f} s", flush=True)
+        seconds = build_serving(lake, workdir / "warehouse.duckdb", serving, span[:-1])
+        print(f"aggregates and snapshot built in {seconds:.1f} s", flush=True)
     runs: dict[str, list[dict[str, Any]]] = {"bare": [], "lineitems": [], "snapshot": []}
     for _ in range(repeat):
         for mode, outcomes in runs.items():
-            path = serving if mode == "snapshot" else warehouse
+            path = serving if mode == "snapshot" else lake
             args = (mode, str(path), start.isoformat(), end.isoformat(), str(warm))
             outcomes.append(_result(_spawn(QUERY_WORKER, *args)))
     labels = {
