@@ -35,6 +35,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from analytics.focus.formats.base import literal
+from analytics.lake import Lake
 from clouds.sandbox.create import create_sandbox
 from clouds.sandbox.world import default_history_start
 from control_plane.services.sandbox import register_sandbox_providers
@@ -126,16 +128,34 @@ def celery(
     return elapsed, codes, "".join(p.read_text() for p in logs.glob("*.log"))
 
 
-def differences(a: Path, b: Path) -> dict[str, tuple[int, int]]:
+def differences(a: HomeLayout, b: HomeLayout) -> dict[str, tuple[int, int, int]]:
+    """Per warehouse table, and for the lake's line items (``lake:focus_costs``): the rows, the
+    rows only in ``a`` and the rows only in ``b`` (``EXCEPT ALL`` both ways). Two columns differ by
+    where and when, not by what was computed, and are left out: ``schema_version.applied_at`` (when
+    the warehouse was made) and the home folder in front of ``x_SourceFile`` (the two homes are
+    two folders holding copies of the same export files)."""
     con = duckdb.connect()
-    con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
-    con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"ATTACH {literal(str(a.warehouse))} AS a (READ_ONLY)")
+    con.execute(f"ATTACH {literal(str(b.warehouse))} AS b (READ_ONLY)")
     tables = [r[0] for r in con.sql("SELECT table_name FROM duckdb_tables() WHERE database_name = 'a'").fetchall()]
+    pairs = {table: (f"a.{table}", f"b.{table}") for table in sorted(tables)}
+    version = "(SELECT * EXCLUDE (applied_at) FROM {}.schema_version)"
+    pairs["schema_version"] = (version.format("a"), version.format("b"))
+    for name, layout in (("lake_a", a), ("lake_b", b)):
+        con.execute(Lake(str(layout.lake)).view_sql(f"{name}_files"))
+        home = literal(f"{layout.root}/")
+        con.execute(
+            f"CREATE VIEW {name} AS SELECT * REPLACE (replace(x_SourceFile, {home}, '') AS x_SourceFile) "
+            f"FROM {name}_files"
+        )
+    pairs["lake:focus_costs"] = ("lake_a", "lake_b")
     result = {}
-    for table in sorted(tables):
-        only_a = con.sql(f"SELECT count(*) FROM (FROM a.{table} EXCEPT ALL FROM b.{table})").fetchall()[0][0]
-        only_b = con.sql(f"SELECT count(*) FROM (FROM b.{table} EXCEPT ALL FROM a.{table})").fetchall()[0][0]
-        result[table] = (int(only_a), int(only_b))
+    for table, (left, right) in pairs.items():
+        rows = con.sql(f"SELECT count(*) FROM {left}").fetchall()[0][0]
+        only_a = con.sql(f"SELECT count(*) FROM (FROM {left} EXCEPT ALL FROM {right})").fetchall()[0][0]
+        only_b = con.sql(f"SELECT count(*) FROM (FROM {right} EXCEPT ALL FROM {left})").fetchall()[0][0]
+        result[table] = (int(rows), int(only_a), int(only_b))
     return result
 
 
@@ -171,10 +191,10 @@ def main() -> None:
         f"runs exited {sorted(set(codes))}"
     )
     print(f"lock failures: {logs.count('Could not set lock')}")
-    diff = differences(layout.warehouse, HomeLayout(root / "celery").warehouse)
-    for table, (only_one, only_celery) in diff.items():
-        print(f"  {table}: {only_one} rows only in one-process, {only_celery} only in celery")
-    same = all(d == (0, 0) for d in diff.values())
+    diff = differences(layout, HomeLayout(root / "celery"))
+    for table, (rows, only_one, only_celery) in diff.items():
+        print(f"  {table}: {rows} rows; {only_one} only in one-process, {only_celery} only in celery")
+    same = all(d[1:] == (0, 0) for d in diff.values()) and diff["lake:focus_costs"][0] > 0
     print(f"celery / one process: {wall / one:.2f}x; warehouses identical: {same}")
     shutil.rmtree(root, ignore_errors=True)
 
