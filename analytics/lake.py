@@ -15,7 +15,9 @@ replacement of one file:
   upload that S3 completes as one object): S3 shows the old object or the new one, never a part.
 
 The name is fixed, so a re-run overwrites its partition and never adds a second file beside
-it; a crash before the move leaves the partition as it was. A zero-row file at
+it; a crash before the move leaves the partition as it was, and its staging folder behind: the
+next write removes staging folders untouched for ``STALE_STAGING`` (a day; a partition's write
+takes seconds to minutes, so no live writer's folder is that old). A zero-row file at
 ``provider=_schema/month=1970-01`` keeps the glob non-empty, so that the ``focus_costs`` view
 reads (as nothing) before the first month lands.
 
@@ -29,11 +31,12 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +50,7 @@ PART = "part-0.parquet"
 SCHEMA_SOURCE = "_schema"  # the zero-row partition; never a provider's id (ids are UUIDs)
 SCHEMA_MONTH = date(1970, 1, 1)
 STAGING = ".staging"
+STALE_STAGING = timedelta(days=1)
 _SAFE_KEY = re.compile(r"^[^./=\\\x00][^/=\\\x00]*$")  # a folder name: ids, or the names keyed before ids
 _PARTITION = re.compile(r"provider=([^/]+)/month=(\d{4})-(\d{2})/" + re.escape(PART) + "$")
 
@@ -147,12 +151,32 @@ class Lake:
         if self.is_s3:
             folder = Path(tempfile.mkdtemp(prefix="wedcloud-lake-"))
         else:
+            self.sweep_staging()
             folder = Path(self.base, STAGING, uuid.uuid4().hex)
             folder.mkdir(parents=True)
         try:
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def sweep_staging(self, older_than: timedelta = STALE_STAGING) -> list[str]:
+        """Remove the staging folders of a folder root that nothing has touched for ``older_than``
+        (what a writer that crashed left); the names removed. An S3 root stages in the system's
+        temporary folder, which is the system's to clean."""
+        root = Path(self.base, STAGING)
+        if self.is_s3 or not root.is_dir():
+            return []
+        cutoff = time.time() - older_than.total_seconds()
+        removed = []
+        for folder in root.iterdir():
+            try:
+                newest = max(p.stat().st_mtime for p in [folder, *folder.rglob("*")])
+            except FileNotFoundError:  # its writer finished (and removed it) meanwhile
+                continue
+            if newest < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
     def publish(self, staged: Path, source_id: str, month: date) -> str:
         """Replace the partition's file with ``staged`` in one step (see the module's docstring)."""

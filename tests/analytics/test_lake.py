@@ -11,6 +11,8 @@ pyarrow's S3 client).
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 from datetime import date
 from pathlib import Path
 
@@ -214,3 +216,21 @@ def test_a_warehouse_with_a_focus_costs_table_moves_it_to_the_lake_once(
             assert kind == [("VIEW",)]
             assert _rows(upgraded, "focus_costs") == expected
     assert lake.partitions() == sorted((s, m) for s, m, _ in chosen)
+
+
+def test_a_write_removes_staging_folders_a_crashed_writer_left_and_keeps_a_live_ones(
+    partitions: list[Partition], tmp_path: Path
+) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    staging = tmp_path / "lake" / ".staging"
+    crashed, live = staging / "crashed", staging / "live"
+    for folder in (crashed, live):
+        (folder / "spill").mkdir(parents=True)
+        (folder / "part-0.parquet").write_bytes(b"PAR1 half a file")
+    two_days_ago = time.time() - 2 * 86400
+    for path in (crashed, crashed / "spill", crashed / "part-0.parquet", live):  # live's file is fresh
+        os.utime(path, (two_days_ago, two_days_ago))
+    source, month, files = partitions[0]
+    normalise_partition(lake, source_id=source, month=month, files=files)
+    assert sorted(p.name for p in staging.iterdir()) == ["live"]
+    assert lake.sweep_staging() == []
