@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -270,8 +271,10 @@ def test_regions_and_services_need_a_key_and_a_known_provider(api: Api) -> None:
 
 @pytest.mark.integration
 def test_a_cloud_that_refuses_the_call_becomes_a_problem_not_a_crash(
-    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # one attempt: botocore's backoff over eight would add seconds and change nothing asserted
+    monkeypatch.setattr(aws_credentials, "RETRIES", Config(retries={"mode": "standard", "max_attempts": 1}))
     body = {**_aws_body(moto_endpoint, aws_keys), "endpoint_url": "http://127.0.0.1:9"}  # nothing listens there
     created = api.client.post(URL, json=body, headers=api.headers(Role.ADMIN)).json()
     problem = _problem(api.client.get(f"{URL}/{created['id']}/regions", headers=api.headers(Role.VIEWER)), 503)
