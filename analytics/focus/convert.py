@@ -20,6 +20,7 @@ from analytics.focus.errors import Notice
 from analytics.focus.normalise import insert_focus, open_source
 from analytics.focus.reconcile import reconcile
 from analytics.focus.schema import create_table_sql
+from analytics.lake import Lake
 
 # JSON columns as plain text: readers without DuckDB's JSON type (the FOCUS validator's
 # Polars among them) cannot read Parquet's JSON extension type.
@@ -102,16 +103,10 @@ class Exported:
     partitions: list[tuple[str, str, int]]  # provider, month, rows
 
 
-def export_warehouse(warehouse: Path, out_dir: Path, *, provider: str | None = None) -> Exported:
-    """Write ``focus_costs`` as Parquet, ``provider=<ProviderName>/month=<YYYY-MM>/`` folders."""
-    if not warehouse.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse}; materialize the billing assets first")
-    try:
-        con = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.IOException as exc:
-        raise RuntimeError(f"the warehouse is busy (a Dagster run is writing it); try again shortly: {exc}") from None
-    try:
-        con.execute("SET TimeZone = 'UTC'")
+def export_lake(lake: Lake, out_dir: Path, *, provider: str | None = None) -> Exported:
+    """Write the lake's FOCUS line items as Parquet, ``provider=<ProviderName>/month=<YYYY-MM>/``
+    folders. Reads the lake's files alone: no warehouse, so no wait for a run that writes one."""
+    with lake.reader() as con:
         where = "WHERE ProviderName = " + _literal(provider) if provider else ""
         select = (
             f"SELECT * REPLACE ({JSON_AS_TEXT}), ProviderName AS provider, "
@@ -125,6 +120,4 @@ def export_warehouse(warehouse: Path, out_dir: Path, *, provider: str | None = N
             f"COPY ({select}) TO {_literal(str(out_dir))} "
             "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (provider, month), OVERWRITE_OR_IGNORE)"
         )
-    finally:
-        con.close()
     return Exported(out_dir, sum(p[2] for p in partitions), [(p[0], p[1], p[2]) for p in partitions])

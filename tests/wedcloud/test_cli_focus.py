@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from analytics.focus.convert import export_warehouse
-from analytics.ingest import replace_month
-from analytics.warehouse import ensure_schema
+from analytics.focus.convert import export_lake
+from analytics.ingest import normalise_partition
+from analytics.lake import Lake
 from tests.conftest import require
 from wedcloud import focus_validator
 from wedcloud.cli.main import app
@@ -46,25 +46,34 @@ def test_a_refused_input_writes_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == [bad]
 
 
-def test_export_writes_the_warehouse_by_provider_and_month(tmp_path: Path) -> None:
-    warehouse = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute("SET TimeZone = 'UTC'")
-        ensure_schema(con)
-        replace_month(
-            con, source_id="a", month=date(2026, 1, 1), files=[(FIXTURES / "azure/mca_actual_2026-01.csv", None)]
-        )
-        replace_month(
-            con, source_id="g", month=date(2026, 1, 1), files=[(FIXTURES / "gcp/detailed_export_2026-01.jsonl", None)]
-        )
-    exported = export_warehouse(warehouse, tmp_path / "out")
-    assert exported.partitions == [("Google Cloud", "2026-01", 7), ("Microsoft", "2026-01", 6)]
-    files = sorted(p.relative_to(tmp_path / "out").parts[:2] for p in (tmp_path / "out").rglob("*.parquet"))
+def test_export_writes_the_lake_by_provider_and_month_while_a_run_holds_the_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    lake = Lake(str(home / "lake"))
+    normalise_partition(
+        lake, source_id="a", month=date(2026, 1, 1), files=[(FIXTURES / "azure/mca_actual_2026-01.csv", None)]
+    )
+    normalise_partition(
+        lake, source_id="g", month=date(2026, 1, 1), files=[(FIXTURES / "gcp/detailed_export_2026-01.jsonl", None)]
+    )
+    monkeypatch.setenv("WEDCLOUD_HOME", str(home))
+    monkeypatch.delenv("WEDCLOUD_LAKE", raising=False)
+    out = tmp_path / "out"
+    with duckdb.connect(str(home / "warehouse.duckdb")):  # a Dagster run writing the warehouse
+        result = CliRunner().invoke(app, ["focus", "export", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "provider=Google Cloud/month=2026-01: 7 rows" in result.output
+    assert "wrote 13 rows" in result.output
+    files = sorted(p.relative_to(out).parts[:2] for p in out.rglob("*.parquet"))
     assert files == [
         ("provider=Google%20Cloud", "month=2026-01"),
         ("provider=Microsoft", "month=2026-01"),
     ]  # hive-encoded
-    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'out'}/**/*.parquet')").fetchall() == [(13,)]
+    with duckdb.connect() as con:
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{out}/**/*.parquet')").fetchall() == [(13,)]
+    only = export_lake(lake, tmp_path / "microsoft", provider="Microsoft")
+    assert only.partitions == [("Microsoft", "2026-01", 6)]
 
 
 @pytest.mark.integration  # uv, and the validator's own environment (about 12 s once installed)

@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 
-from analytics.focus.convert import convert, export_warehouse
+from analytics.focus.convert import convert, export_lake
 from analytics.focus.errors import NormalisationError
 from analytics.focus.formats import FORMATS
+from analytics.lake import Lake
 from analytics.money import format_amount
+from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import console
-from wedcloud.home import HomeLayout
 
 app = typer.Typer(
     no_args_is_help=True, help="Convert billing exports to FOCUS 1.2, validate them, export the warehouse."
@@ -46,11 +48,13 @@ def export_command(
         str | None, typer.Option(help="Only this ProviderName (AWS, Microsoft, Google Cloud...).")
     ] = None,
 ) -> None:
-    """Write the warehouse's FOCUS line items as Parquet partitioned by provider and month."""
-    warehouse = HomeLayout.from_env().warehouse
+    """Write the lake's FOCUS line items (WEDCLOUD_LAKE, or the home's lake/) as Parquet
+    partitioned by provider and month."""
+    settings = PipelineSettings()
+    lake = Lake(settings.lake_root, s3_endpoint=settings.lake_s3_endpoint, s3_region=settings.lake_s3_region)
     try:
-        result = export_warehouse(warehouse, out, provider=provider)
-    except (FileNotFoundError, RuntimeError) as exc:
+        result = export_lake(lake, out, provider=provider)
+    except (OSError, duckdb.Error) as exc:
         console.print(f"[red]cannot export:[/] {exc}")
         raise typer.Exit(2) from None
     for name, month, rows in result.partitions:
