@@ -126,7 +126,7 @@ class AwsApi:
         self.endpoint_url = endpoint_url
         self.sessions: dict[str, boto3.Session] = {}
         # botocore clients are thread-safe and take their credentials from the session (a role's
-        # refresh included), so one per service, region and config serves every call: making one
+        # refresh included), so one per service and region serves every call: making one
         # costs more than most calls (an inventory listing made a dozen per region)
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
