@@ -1,4 +1,4 @@
-"""Convert billing files to one FOCUS 1.2 file, and export the warehouse as FOCUS Parquet.
+"""Convert billing files to one FOCUS 1.2 file, and export the lake's line items as FOCUS Parquet.
 
 Every input is read, normalised and reconciled (``analytics.focus.reconcile``: each FOCUS
 metric against the source's own figure, per currency, exactly) before anything is written;

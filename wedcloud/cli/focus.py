@@ -17,7 +17,7 @@ from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import console
 
 app = typer.Typer(
-    no_args_is_help=True, help="Convert billing exports to FOCUS 1.2, validate them, export the warehouse."
+    no_args_is_help=True, help="Convert billing exports to FOCUS 1.2, validate them, export the lake's line items."
 )
 
 
