@@ -24,6 +24,29 @@ from control_plane.store.models import Provider
 from wedcloud.home import HomeLayout
 
 
+class LakeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
+    """The lake of FOCUS Parquet files alone (``analytics.lake``): what billing normalisation
+    writes and its checks read, with no warehouse and so no lock; any number of workers at once."""
+
+    root: str
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+
+    @classmethod
+    def of(cls, lake: Lake) -> LakeResource:
+        return cls(root=lake.root, s3_endpoint=lake.s3_endpoint, s3_region=lake.s3_region)
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.root, s3_endpoint=self.s3_endpoint, s3_region=self.s3_region)
+
+    @contextmanager
+    def read_line_items(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory connection with the ``focus_costs`` view only."""
+        with self.lake.reader() as connection:
+            yield connection
+
+
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The DuckDB warehouse and the lake of FOCUS Parquet files its ``focus_costs`` view reads.
 
@@ -32,13 +55,11 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     lock. S3 credentials come from the standard AWS chain (``AWS_ACCESS_KEY_ID``...)."""
 
     path: str
-    lake_root: str
-    lake_s3_endpoint: str | None = None
-    lake_s3_region: str | None = None
+    lake_files: LakeResource  # the same resource the billing assets write through
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.lake_root, s3_endpoint=self.lake_s3_endpoint, s3_region=self.lake_s3_region)
+        return self.lake_files.lake
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -53,25 +74,6 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
             yield connection
         finally:
             connection.close()
-
-
-class LakeResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The lake of FOCUS Parquet files alone (``analytics.lake``): what billing normalisation
-    writes and its checks read, with no warehouse and so no lock; any number of workers at once."""
-
-    root: str
-    s3_endpoint: str | None = None
-    s3_region: str | None = None
-
-    @property
-    def lake(self) -> Lake:
-        return Lake(self.root, s3_endpoint=self.s3_endpoint, s3_region=self.s3_region)
-
-    @contextmanager
-    def read_line_items(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """An in-memory connection with the ``focus_costs`` view only."""
-        with self.lake.reader() as connection:
-            yield connection
 
 
 class StateStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]

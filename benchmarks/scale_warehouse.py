@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.warehouse import replace_cost_daily
-from assets.resources import WarehouseResource
+from assets.resources import LakeResource, WarehouseResource
 from benchmarks.costs_api import publish_served
 from benchmarks.ingest import generate
 
@@ -228,7 +228,7 @@ def build_serving(lake: Path, warehouse: Path, serving: Path, months: list[date]
     """cost_daily and cost_detail_daily for every month in a warehouse over ``lake`` (as the
     pipeline's assets build them) and a serving snapshot; returns the seconds."""
     started = time.perf_counter()
-    with WarehouseResource(path=str(warehouse), lake_root=str(lake)).connect() as con:
+    with WarehouseResource(path=str(warehouse), lake_files=LakeResource(root=str(lake))).connect() as con:
         for month in months:
             for table in ("cost_daily", "cost_detail_daily"):
                 replace_cost_daily(con, source_id=SOURCE, month=month, table=table)

@@ -69,6 +69,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
     settings = settings or PipelineSettings()
     layout = settings.layout
     store = state_store_config(settings)
+    lake = LakeResource.of(settings.lake_location)
     partitions = billing_partitions(settings.partitions_start)
     billing_refresh = dg.define_asset_job(
         "billing_refresh",
@@ -137,15 +138,8 @@ def build_definitions(settings: PipelineSettings | None = None) -> dg.Definition
             deployment_drift_schedule,
         ],
         resources={
-            "lake": LakeResource(
-                root=settings.lake_root, s3_endpoint=settings.lake_s3_endpoint, s3_region=settings.lake_s3_region
-            ),
-            "warehouse": WarehouseResource(
-                path=str(layout.warehouse),
-                lake_root=settings.lake_root,
-                lake_s3_endpoint=settings.lake_s3_endpoint,
-                lake_s3_region=settings.lake_s3_region,
-            ),
+            "lake": lake,
+            "warehouse": WarehouseResource(path=str(layout.warehouse), lake_files=lake),
             "billing_sources": BillingSourcesResource(**store),
             "serving_target": ServingResource(serving_dir=str(layout.serving)),
             "providers": ProvidersResource(**store, now=settings.now.isoformat() if settings.now else None),

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from analytics.lake import Lake
 from wedcloud.home import HomeLayout
 
 # The billing partitions' default first month: fixed, never "N months before today", so that the
@@ -62,6 +63,11 @@ class PipelineSettings(BaseSettings):
     @property
     def lake_root(self) -> str:
         return self.lake or str(self.layout.lake)
+
+    @property
+    def lake_location(self) -> Lake:
+        """The lake these settings name: its root, and the S3 endpoint and region of an s3:// one."""
+        return Lake(self.lake_root, s3_endpoint=self.lake_s3_endpoint, s3_region=self.lake_s3_region)
 
     @property
     def resolved_database_url(self) -> str:

@@ -20,7 +20,7 @@ from analytics.warehouse_versions import (
     migrate,
     newest,
 )
-from assets.resources import WarehouseResource
+from assets.resources import LakeResource, WarehouseResource
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "warehouse"
 
@@ -151,7 +151,7 @@ def test_the_baseline_brought_up_by_the_shipped_steps_has_exactly_a_new_warehous
 
 def test_the_warehouse_resource_migrates_on_open_and_refuses_a_newer_warehouse(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    resource = WarehouseResource(path=str(path), lake_root=str(tmp_path / "lake"))
+    resource = WarehouseResource(path=str(path), lake_files=LakeResource(root=str(tmp_path / "lake")))
     with resource.connect() as con:
         assert current_version(con) == newest()
         kind = "SELECT table_type FROM information_schema.tables WHERE table_name = 'focus_costs'"

@@ -11,7 +11,6 @@ import typer
 from analytics.focus.convert import convert, export_lake
 from analytics.focus.errors import NormalisationError
 from analytics.focus.formats import FORMATS
-from analytics.lake import Lake
 from analytics.money import format_amount
 from pipelines.settings import PipelineSettings
 from wedcloud.cli.context import console
@@ -50,10 +49,8 @@ def export_command(
 ) -> None:
     """Write the lake's FOCUS line items (WEDCLOUD_LAKE, or the home's lake/) as Parquet
     partitioned by provider and month."""
-    settings = PipelineSettings()
-    lake = Lake(settings.lake_root, s3_endpoint=settings.lake_s3_endpoint, s3_region=settings.lake_s3_region)
     try:
-        result = export_lake(lake, out, provider=provider)
+        result = export_lake(PipelineSettings().lake_location, out, provider=provider)
     except (OSError, duckdb.Error) as exc:
         console.print(f"[red]cannot export:[/] {exc}")
         raise typer.Exit(2) from None
