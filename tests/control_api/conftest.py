@@ -37,6 +37,19 @@ class Api:
             return list(session.scalars(select(AuditEntry).order_by(AuditEntry.seq).offset(self.setup_rows)))
 
 
+def home_with_viewer(tmp_path: Path, key_name: str, **settings: object) -> tuple[ApiSettings, str]:
+    """Settings for a fresh home under ``tmp_path`` (its SQLite store migrated) and a viewer key
+    named ``key_name``, for tests that build the app themselves."""
+    config = ApiSettings(home=tmp_path / "home", environment="test", **settings)  # type: ignore[arg-type]
+    config.layout.ensure()
+    engine = make_engine(config.resolved_database_url)
+    upgrade(engine)
+    with Session(engine) as session, session.begin():
+        _, key = create_key(session, name=key_name, role=Role.VIEWER)
+    engine.dispose()
+    return config, key
+
+
 @pytest.fixture
 def api(tmp_path: Path, store_url: str) -> Iterator[Api]:
     settings = ApiSettings(home=tmp_path / "home", database_url=store_url, environment="test")

@@ -9,24 +9,13 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
 from control_api.app import create_app
-from control_api.settings import ApiSettings
-from control_plane.security import Role
-from control_plane.services.api_keys import create_key
-from control_plane.store.db import make_engine
-from control_plane.store.migrate import upgrade
+from tests.control_api.conftest import home_with_viewer
 
 
 def _app(tmp_path: Path, **settings: Any) -> tuple[TestClient, str]:
-    config = ApiSettings(home=tmp_path / "home", environment="test", **settings)
-    config.layout.ensure()
-    engine = make_engine(config.resolved_database_url)
-    upgrade(engine)
-    with Session(engine) as session, session.begin():
-        _, key = create_key(session, name="reader", role=Role.VIEWER)
-    engine.dispose()
+    config, key = home_with_viewer(tmp_path, "reader", **settings)
     return TestClient(create_app(config)), key
 
 

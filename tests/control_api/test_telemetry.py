@@ -13,15 +13,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from sqlalchemy.orm import Session
 
 from control_api.app import create_app
 from control_api.settings import ApiSettings
 from control_api.telemetry import tracing_requested
-from control_plane.security import Role
-from control_plane.services.api_keys import create_key
-from control_plane.store.db import make_engine
-from control_plane.store.migrate import upgrade
+from tests.control_api.conftest import home_with_viewer
 from tests.local_http import serving
 
 OTEL_VARIABLES = (
@@ -64,14 +60,7 @@ def no_otel(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _settings(tmp_path: Path) -> tuple[ApiSettings, str]:
-    settings = ApiSettings(home=tmp_path / "home", environment="test")
-    settings.layout.ensure()
-    engine = make_engine(settings.resolved_database_url)
-    upgrade(engine)
-    with Session(engine) as session, session.begin():
-        _, key = create_key(session, name="tracer", role=Role.VIEWER)
-    engine.dispose()
-    return settings, key
+    return home_with_viewer(tmp_path, "tracer")
 
 
 def _spans() -> list[Any]:
