@@ -154,7 +154,9 @@ class Routing(Strict):
 class AutoFailover(Strict):
     enabled: bool = False
     failed_checks: int = Field(default=3, ge=1, le=100, description="Consecutive failed health checks.")
-    require_approval: bool = Field(default=True, description="Raise an alert and wait for an admin's failover.")
+    require_approval: bool = Field(default=True, description="Raise an alert and wait for an admin's failover. "
+                                   "False (the checks fail the plan over themselves) needs the admin role to "
+                                   "create or replace the plan.")  # fmt: skip
 
 
 class PlanSpec(Strict):
@@ -172,6 +174,12 @@ class PlanSpec(Strict):
     routing: Routing | None = None
     auto_failover: AutoFailover = Field(default_factory=AutoFailover)
     drill_schedule: Cron | None = Field(default=None, description="When drills run (cron, UTC); none: on demand.")
+
+    @property
+    def unattended_failover(self) -> bool:
+        """Whether the health checks alone fail this plan over (no admin approves it): only an
+        admin may write such a plan, since the failover writes its routing into DNS."""
+        return self.auto_failover.enabled and not self.auto_failover.require_approval
 
     def stored(self) -> dict[str, Any]:
         """The plan's columns, as JSON-ready values."""
