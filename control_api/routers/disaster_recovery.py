@@ -4,9 +4,11 @@ failover and a restore, each an operation to poll (202). Reads come from the sta
 (``control_plane.disaster_recovery.queries``; the standing of each plan from ``status``).
 
 Roles: viewers read, operators write plans, back up, drill, restore into new resources and dry
-run a failover. A failover and a restore in place need admin and ``"confirm": true``: the body
-decides, so a dependency reads it (``failover_request``, ``restore_request``) and refuses
-before the handler runs, as the route's own role dependency does."""
+run a failover. A plan that fails over automatically without approval needs admin to write
+(``_may_write``: its failover moves traffic with nobody approving). A failover and a restore in
+place need admin and ``"confirm": true``: the body decides, so a dependency reads it
+(``failover_request``, ``restore_request``) and refuses before the handler runs, as the route's
+own role dependency does."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Response
 
 from control_api.deps import CurrentPrincipal, RequireOperator, RequireViewer, SessionDep
 from control_api.errors import ProblemException
-from control_api.routers.operations import IDEMPOTENCY_KEY, ActingDep
+from control_api.routers.operations import IDEMPOTENCY_KEY, Acting, ActingDep
 from control_api.schemas.disaster_recovery import (
     PLAN,
     RESOURCE,
@@ -56,8 +58,16 @@ _BAD_PLAN: dict[int | str, dict[str, Any]] = {
                          "of the plan is running, or it serves from a DR target and its primary would move."},
     422: {"description": "The plan cannot work: `errors` lists each problem with `pointer`, a JSON pointer into "
                          "the body (/rpo_seconds, /primary_region, /dr_targets/0/region, /protected, "
-                         "/backup/schedule, /routing/targets)."},
+                         "/backup/schedule, /routing/targets, /routing/targets/<region> for an address no "
+                         "user can be sent to, /routing/health_check_url for an address the server does not "
+                         "probe)."},
 }  # fmt: skip
+UNATTENDED = "A plan that fails over automatically without approval (auto_failover.enabled, require_approval false)"
+_UNATTENDED_403 = (
+    "A viewer cannot write plans; a plan that fails over automatically without approval "
+    "(`auto_failover.enabled` with `require_approval: false`) needs admin, since its failover "
+    "writes the plan's routing into DNS with no admin approving it."
+)
 _ETAG = {"ETag": {"description": 'The plan\'s revision, quoted ("3"): send it back as If-Match.',
                   "schema": {"type": "string"}}}  # fmt: skip
 _STARTED: dict[int | str, dict[str, Any]] = {
@@ -99,10 +109,22 @@ def _named_at(pointer: str) -> Iterator[None]:
         raise NotFound(exc.detail, errors=[{"pointer": pointer, "message": exc.detail}]) from None
 
 
-def _needs_admin(principal: Principal, what: str) -> None:
+def _needs_admin(principal: Principal, what: str, hint: str = "") -> None:
     if not principal.role.allows(Role.ADMIN):
-        raise ProblemException(403, f"{what} needs the admin role; your key has {principal.role.value}.",
+        raise ProblemException(403, f"{what} needs the admin role; your key has {principal.role.value}.{hint}",
                                slug="forbidden")  # fmt: skip
+
+
+def _may_write(spec: PlanSpec, acting: Acting, target: str | None = None) -> None:
+    """A plan whose health checks fail it over with no approval moves production traffic to its
+    routing (DNS values, health URL) with no admin in the loop, so only an admin may create it or
+    replace any part of it: the rule is on the plan as it would be, so an operator may turn
+    approval on, never off, and may not touch the routing while it is off. The audit row says the
+    change was privileged (or refused, before anything is written)."""
+    if not spec.unattended_failover:
+        return
+    acting.audit.record(target=target, privileged="auto_failover without approval")
+    _needs_admin(acting.principal, UNATTENDED, ' Keep "require_approval": true to have an admin approve each failover.')
 
 
 def _confirmed(confirm: bool, why: str) -> None:
@@ -170,13 +192,15 @@ def _accepted(acting: Any, started: service.Started, *, action: str) -> dict[str
     summary="Create a disaster-recovery plan",
     operation_id="create_dr_plan",
     responses={201: {"headers": {"Location": {"description": "The plan's URL.", "schema": {"type": "string"}},
-                                 **_ETAG}}, **_BAD_PLAN},
+                                 **_ETAG}}, 403: {"description": _UNATTENDED_403}, **_BAD_PLAN},
 )  # fmt: skip
 def create_plan(body: PlanBody, acting: ActingDep) -> Any:
     """Checked whole before anything is written: the provider and its regions, DR targets that differ
     from the primary, a selection that matches at least one live resource, DNS targets for the
     primary and the first DR target. Nothing runs until a backup, a drill or a failover is asked for
-    (or the schedules start them)."""
+    (or the schedules start them). Operator; a plan whose automatic failover needs no approval
+    (`auto_failover.enabled`, `require_approval: false`): admin, else 403."""
+    _may_write(body, acting)
     plan = plans.create_plan(acting.session, spec=body, actor=acting.principal.actor, adapter_for=acting.adapter_for)
     view = plans.plan_view(plan)
     acting.audit.record(target=f"dr_plan:{plan.id}", action="create", after={"name": plan.name, "revision": 1})
@@ -217,12 +241,15 @@ def get_plan(plan_id: uuid.UUID, session: SessionDep, response: Response) -> Any
     dependencies=[RequireOperator],
     summary="Replace a plan (the whole body; If-Match for a safe change)",
     operation_id="replace_dr_plan",
-    responses={200: {"headers": _ETAG}, **_PLAN_NOT_FOUND, **_BAD_PLAN},
+    responses={200: {"headers": _ETAG}, 403: {"description": _UNATTENDED_403}, **_PLAN_NOT_FOUND, **_BAD_PLAN},
 )
 def replace_plan(plan_id: uuid.UUID, body: PlanBody, acting: ActingDep, if_match: IF_MATCH = None) -> Any:
     """The body is a whole plan, checked as on create. With `If-Match: "<revision>"` the change is
     made only if nobody changed the plan since that revision (else 409). Moving the primary of a
-    plan that serves from a DR target is refused: fail back first."""
+    plan that serves from a DR target is refused: fail back first. Operator; admin when the plan
+    as replaced fails over automatically without approval (so an operator cannot turn approval
+    off, nor change anything, its routing included, while it is off): else 403."""
+    _may_write(body, acting, target=f"dr_plan:{plan_id}")
     expected = None if if_match in (None, "*") else int(str(if_match).strip('"'))
     before = plans.plan_view(plans.get_plan(acting.session, plan_id))
     plan = plans.update_plan(acting.session, plan_id=plan_id, spec=body, adapter_for=acting.adapter_for,

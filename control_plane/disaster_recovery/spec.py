@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 from croniter import croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from control_plane.outbound.urls import OutboundRefused, check_url
+from control_plane.outbound import (
+    OutboundRefused,
+    OutboundSettings,
+    check_url,
+    literal_addresses,
+    refusal,
+    unroutable,
+)
+from control_plane.outbound.addresses import PRIVATE_KINDS
 
 DAY = 86_400
 LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -34,10 +42,29 @@ def _cron(value: str) -> str:
 
 
 def _health_url(value: str) -> str:
+    """A URL the outbound guard would fetch: its shape, and its host when that is an address
+    (a name is resolved, and its addresses checked, only when it is fetched)."""
     try:
-        check_url(value)
+        target = check_url(value)
     except OutboundRefused as exc:
         raise ValueError(str(exc)) from None
+    allow_private = OutboundSettings().allow_private
+    for address in literal_addresses(target.host, target.port):
+        if why := refusal(address, allow_private=allow_private):
+            hint = " (WEDCLOUD_OUTBOUND_ALLOW_PRIVATE lets it through)" if why in PRIVATE_KINDS else ""
+            raise ValueError(f"{address} is a non-public address ({why}): the server does not probe it{hint}")
+    return value
+
+
+def _target(value: str) -> str:
+    """A DNS value: an address that is somewhere users can be sent (a host name is checked
+    against the record's type by :class:`Routing`)."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    if why := unroutable(address):
+        raise ValueError(f"{value} is not an address to send users to ({why})")
     return value
 
 
@@ -91,9 +118,17 @@ class Routing(Strict):
     name: str = Field(min_length=1, max_length=253, examples=["api.wedsync.example."])
     type: Literal["A", "AAAA", "CNAME"] = "A"
     ttl: int = Field(default=60, ge=5, le=DAY)
-    targets: dict[Region, Annotated[str, Field(min_length=1, max_length=253)]] = Field(min_length=2, max_length=6)
+    targets: dict[Region, Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_target)]] = Field(
+        min_length=2,
+        max_length=6,
+        description="Loopback, link-local (metadata), unspecified, multicast and "
+        "broadcast addresses are refused; private networks are allowed (an internal zone).",
+    )
     health_check_url: Annotated[str, Field(max_length=2048), AfterValidator(_health_url)] | None = Field(
-        default=None, description="Probed (through the outbound guard) to judge the serving region's health."
+        default=None,
+        description="Probed (through the outbound guard) to judge the serving region's health. A "
+        "host written as an address the guard refuses (metadata, link-local; loopback and private unless "
+        "WEDCLOUD_OUTBOUND_ALLOW_PRIVATE) is refused here; a name's addresses are checked when it is fetched.",
     )
 
     @model_validator(mode="after")
@@ -119,7 +154,9 @@ class Routing(Strict):
 class AutoFailover(Strict):
     enabled: bool = False
     failed_checks: int = Field(default=3, ge=1, le=100, description="Consecutive failed health checks.")
-    require_approval: bool = Field(default=True, description="Raise an alert and wait for an admin's failover.")
+    require_approval: bool = Field(default=True, description="Raise an alert and wait for an admin's failover. "
+                                   "False (the checks fail the plan over themselves) needs the admin role to "
+                                   "create or replace the plan.")  # fmt: skip
 
 
 class PlanSpec(Strict):
@@ -137,6 +174,12 @@ class PlanSpec(Strict):
     routing: Routing | None = None
     auto_failover: AutoFailover = Field(default_factory=AutoFailover)
     drill_schedule: Cron | None = Field(default=None, description="When drills run (cron, UTC); none: on demand.")
+
+    @property
+    def unattended_failover(self) -> bool:
+        """Whether the health checks alone fail this plan over (no admin approves it): only an
+        admin may write such a plan, since the failover writes its routing into DNS."""
+        return self.auto_failover.enabled and not self.auto_failover.require_approval
 
     def stored(self) -> dict[str, Any]:
         """The plan's columns, as JSON-ready values."""

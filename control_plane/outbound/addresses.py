@@ -20,15 +20,20 @@ METADATA: Final = {
 }
 
 LOOPBACK, PRIVATE, UNIQUE_LOCAL = "loopback", "private network", "unique local (private network)"
+LINK_LOCAL, MULTICAST, BROADCAST = "link-local", "multicast", "limited broadcast"
+THIS_NETWORK, UNSPECIFIED = "this network (unspecified)", "unspecified"
 # the only kinds a setting may allow (health URLs and webhooks of a receiver on the same network)
 PRIVATE_KINDS: Final = frozenset({LOOPBACK, PRIVATE, UNIQUE_LOCAL})
+# the kinds no DNS record may send users to (a private network may: an internal zone's record)
+NOWHERE_KINDS: Final = frozenset({LOOPBACK, LINK_LOCAL, MULTICAST, BROADCAST, THIS_NETWORK, UNSPECIFIED,
+                                  *METADATA.values()})  # fmt: skip
 
 _V4: Final = [
-    ("0.0.0.0/8", "this network (unspecified)"),
+    ("0.0.0.0/8", THIS_NETWORK),
     ("10.0.0.0/8", PRIVATE),
     ("100.64.0.0/10", "shared address space (carrier-grade NAT)"),
     ("127.0.0.0/8", LOOPBACK),
-    ("169.254.0.0/16", "link-local"),
+    ("169.254.0.0/16", LINK_LOCAL),
     ("172.16.0.0/12", PRIVATE),
     ("192.0.0.0/24", "IETF protocol assignments"),
     ("192.0.2.0/24", "documentation (TEST-NET-1)"),
@@ -40,12 +45,12 @@ _V4: Final = [
     ("198.18.0.0/15", "benchmarking"),
     ("198.51.100.0/24", "documentation (TEST-NET-2)"),
     ("203.0.113.0/24", "documentation (TEST-NET-3)"),
-    ("224.0.0.0/4", "multicast"),
-    ("255.255.255.255/32", "limited broadcast"),
+    ("224.0.0.0/4", MULTICAST),
+    ("255.255.255.255/32", BROADCAST),
     ("240.0.0.0/4", "reserved"),
 ]
 _V6: Final = [
-    ("::/128", "unspecified"),
+    ("::/128", UNSPECIFIED),
     ("::1/128", LOOPBACK),
     ("::ffff:0:0/96", "IPv4-mapped"),
     ("64:ff9b::/96", "NAT64"),
@@ -61,9 +66,9 @@ _V6: Final = [
     ("3fff::/20", "documentation"),
     ("5f00::/16", "segment routing (SRv6) SIDs"),
     ("fc00::/7", UNIQUE_LOCAL),
-    ("fe80::/10", "link-local"),
+    ("fe80::/10", LINK_LOCAL),
     ("fec0::/10", "site-local (deprecated)"),
-    ("ff00::/8", "multicast"),
+    ("ff00::/8", MULTICAST),
     ("::/8", "reserved (IPv4-compatible)"),
 ]
 _TABLE: Final = [(ipaddress.ip_network(net), why) for net, why in [*_V4, *_V6]]
@@ -96,3 +101,15 @@ def refusal(address: str | IPAddress, *, allow_private: bool = False) -> str | N
     if why is None or (allow_private and why in PRIVATE_KINDS):
         return None
     return why
+
+
+def unroutable(address: str | IPAddress) -> str | None:
+    """Why a DNS record must not send users to ``address`` (loopback, link-local, a metadata
+    service, unspecified, multicast or broadcast, IPv4-mapped or not), or None. Public,
+    private-network and documentation addresses pass: an internal zone may route to 10.0.0.0/8,
+    and the sandbox and the examples use the documentation ranges."""
+    ip = ipaddress.ip_address(str(address).split("%")[0]) if isinstance(address, str) else address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    why = classify(ip)
+    return why if why in NOWHERE_KINDS else None

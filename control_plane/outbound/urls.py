@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -41,3 +42,15 @@ def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> Targ
     if parts.query:
         path = f"{path}?{parts.query}"
     return Target(scheme, host, port or (443 if scheme == "https" else 80), path)
+
+
+def literal_addresses(host: str, port: int = 80) -> list[str]:
+    """The addresses ``host`` names when it is written as an address, read as the resolver reads
+    it (``::1``, ``169.254.169.254``, and ``127.1``, ``2130706433``, ``0x7f.1`` too); none for a
+    name. Nothing is looked up (``AI_NUMERICHOST``): a name's addresses are checked when it is
+    fetched (:func:`control_plane.outbound.fetch.checked_addresses`)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):  # a name (or no address at all)
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))

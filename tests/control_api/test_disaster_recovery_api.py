@@ -128,6 +128,41 @@ def test_a_health_check_url_the_outbound_guard_refuses_is_a_422(stack: Stack, ur
     _refused(stack, stack.plan_body(routing=routing), {"/routing/health_check_url"})
 
 
+@pytest.mark.parametrize(
+    ("url", "allow_private"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "true"),  # never, whatever the setting
+        ("http://[fe80::1]/healthz", "true"),
+        ("http://127.0.0.1:9/x", "false"),
+        ("http://127.1/x", "false"),  # the resolver reads it as 127.0.0.1
+        ("http://10.0.0.7/healthz", "false"),
+        ("http://[::1]/healthz", "false"),
+    ],
+)
+def test_a_health_check_url_at_a_non_public_address_is_a_422_at_its_field(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, url: str, allow_private: str
+) -> None:
+    monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_PRIVATE", allow_private)  # the suite's test servers are on loopback
+    routing = {**stack.plan_body()["routing"], "health_check_url": url}
+    _refused(stack, stack.plan_body(routing=routing), {"/routing/health_check_url"})
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [("A", "127.0.0.1"), ("A", "169.254.169.254"), ("A", "0.0.0.0"), ("A", "224.0.0.251"),  # noqa: S104
+     ("AAAA", "::1"), ("AAAA", "fe80::1"), ("AAAA", "::"), ("AAAA", "ff02::1"), ("AAAA", "::ffff:127.0.0.1")],
+)  # fmt: skip
+def test_a_dns_target_nobody_can_be_sent_to_is_a_422_at_its_region(stack: Stack, kind: str, value: str) -> None:
+    other = "198.51.100.20" if kind == "A" else "2001:db8::20"
+    routing = {**stack.plan_body()["routing"], "type": kind, "targets": {PRIMARY: other, STANDBY: value}}
+    _refused(stack, stack.plan_body(routing=routing), {f"/routing/targets/{STANDBY}"})
+
+
+def test_a_private_network_dns_target_is_allowed_for_an_internal_zone(stack: Stack) -> None:
+    plan = stack.plan(routing={**stack.plan_body()["routing"], "targets": {PRIMARY: "10.0.1.10", STANDBY: "10.0.2.10"}})
+    assert plan["routing"]["targets"] == {PRIMARY: "10.0.1.10", STANDBY: "10.0.2.10"}
+
+
 def test_a_taken_name_is_a_409_and_a_viewer_can_neither_create_nor_replace(stack: Stack) -> None:
     plan = stack.plan()
     assert "booking" in problem(stack.post("/plans", stack.plan_body(), Role.OPERATOR), 409)["detail"]

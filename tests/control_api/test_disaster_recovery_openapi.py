@@ -74,6 +74,19 @@ def test_failover_and_restore_document_confirm_and_the_admin_role(document: dict
     assert (reason["minLength"], reason["maxLength"]) == (1, 500)
 
 
+def test_creating_or_replacing_a_plan_says_an_unapproved_automatic_failover_needs_admin(
+    document: dict[str, Any],
+) -> None:
+    operations = _operations(document)
+    for operation_id in ("create_dr_plan", "replace_dr_plan"):
+        forbidden = operations[operation_id]["responses"]["403"]["description"]
+        assert "require_approval: false" in forbidden, forbidden
+        assert "needs admin" in forbidden, forbidden
+        assert "admin" in operations[operation_id]["description"]
+    rule = document["components"]["schemas"]["AutoFailover"]["properties"]["require_approval"]
+    assert "admin role" in rule["description"]
+
+
 def test_a_plan_is_the_plan_spec_with_its_rpo_positive_and_put_takes_if_match(document: dict[str, Any]) -> None:
     operations = _operations(document)
     body = operations["create_dr_plan"]["requestBody"]["content"]["application/json"]

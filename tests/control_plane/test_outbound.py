@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from control_plane.outbound import OutboundRefused, check_url, classify, fetch, refusal
+from control_plane.outbound import OutboundRefused, check_url, classify, fetch, literal_addresses, refusal, unroutable
 from control_plane.outbound.endpoints import check_endpoint
 from control_plane.outbound.settings import OutboundSettings
 from control_plane.services.billing import billing_source_for
@@ -67,6 +67,30 @@ def test_public_addresses_pass(address: str) -> None:
 )  # fmt: skip
 def test_allowing_private_lets_through_loopback_and_private_networks_only(address: str, allowed: bool) -> None:
     assert (refusal(address, allow_private=True) is None) is allowed
+
+
+@pytest.mark.parametrize(
+    ("address", "sendable"),
+    [("127.0.0.1", False), ("::1", False), ("169.254.169.254", False), ("169.254.1.1", False), ("fe80::1", False),
+     ("fd00:ec2::254", False), ("0.0.0.0", False), ("::", False), ("224.0.0.251", False), ("ff02::1", False),  # noqa: S104
+     ("255.255.255.255", False), ("::ffff:169.254.169.254", False), ("10.0.0.5", True), ("192.168.0.9", True),
+     ("fd12::1", True), ("192.0.2.10", True), ("2001:db8::1", True), ("8.8.8.8", True)],
+)  # fmt: skip
+def test_a_dns_record_may_hold_public_private_and_documentation_addresses_but_no_loopback_or_link_local(
+    address: str, sendable: bool
+) -> None:
+    assert (unroutable(address) is None) is sendable
+
+
+@pytest.mark.parametrize(
+    ("host", "addresses"),
+    [("169.254.169.254", ["169.254.169.254"]), ("::1", ["::1"]), ("127.1", ["127.0.0.1"]),
+     ("2130706433", ["127.0.0.1"]), ("0x7f.1", ["127.0.0.1"]), ("api.wedsync.example", []), ("localhost", [])],
+)  # fmt: skip
+def test_a_host_written_as_an_address_is_read_as_the_resolver_reads_it_and_a_name_is_not_looked_up(
+    host: str, addresses: list[str]
+) -> None:
+    assert literal_addresses(host) == addresses
 
 
 @pytest.mark.parametrize(
