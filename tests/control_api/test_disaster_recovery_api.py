@@ -149,3 +149,25 @@ def test_unknown_ids_in_paths_and_filters_are_404s(stack: Stack) -> None:
     problem(stack.get("/status", plan_id=missing), 404)
     put = stack.api.client.put(f"{URL}/plans/{missing}", json=stack.plan_body(), headers=stack.api.headers(Role.ADMIN))
     problem(put, 404)
+
+
+def test_a_cron_that_never_comes_is_a_422_at_its_field_and_writes_nothing(stack: Stack) -> None:
+    # croniter parses both, yet no date matches them: the schedules could never compute a time
+    _refused(stack, stack.plan_body(backup={"schedule": "0 0 30 2 *"}), {"/backup/schedule"})
+    _refused(stack, stack.plan_body(drill_schedule="0 0 31 4 *"), {"/drill_schedule"})
+    assert stack.plan(backup={"schedule": "0 0 29 2 *"})["backup"]["schedule"] == "0 0 29 2 *"  # leap days do come
+
+
+@pytest.mark.parametrize("schedule", ["* * * * *", "*/5 * * * *", "0,10 * * * *", "0,55 * * * *", "0,59 0,23 * * *"])
+def test_backups_less_than_15_minutes_apart_are_a_422_that_says_why(stack: Stack, schedule: str) -> None:
+    before = rows(stack.api)
+    response = stack.post("/plans", stack.plan_body(backup={"schedule": schedule}), Role.OPERATOR)
+    assert pointers(response) == {"/backup/schedule"}
+    assert "at least 15 minutes apart" in response.json()["errors"][0]["message"]
+    assert rows(stack.api) == before
+
+
+def test_backups_every_15_minutes_and_drills_every_minute_are_accepted(stack: Stack) -> None:
+    plan = stack.plan(backup={"schedule": "*/15 * * * *"}, drill_schedule="* * * * *")
+    assert (plan["backup"]["schedule"], plan["drill_schedule"]) == ("*/15 * * * *", "* * * * *")
+
