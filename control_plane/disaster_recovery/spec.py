@@ -18,6 +18,7 @@ from croniter import CroniterError, croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.outbound.urls import OutboundRefused, check_url
+from control_plane.text import Line, Text
 
 DAY = 86_400
 LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -88,7 +89,7 @@ class Protected(Strict):
     of the primary provider in the primary region are protected."""
 
     resource_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
-    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
+    tags: dict[Annotated[Line, Field(min_length=1, max_length=128)], Annotated[Line, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=20, description="Resources carrying every one of these tags."
     )
     deployment_id: uuid.UUID | None = Field(default=None, description="Every resource of this deployment.")
@@ -152,7 +153,7 @@ class PlanSpec(Strict):
     """A disaster-recovery plan."""
 
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
     primary_provider_id: uuid.UUID
     primary_region: Region
     dr_targets: list[Target] = Field(min_length=1, max_length=5)

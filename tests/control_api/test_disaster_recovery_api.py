@@ -171,3 +171,14 @@ def test_backups_every_15_minutes_and_drills_every_minute_are_accepted(stack: St
     plan = stack.plan(backup={"schedule": "*/15 * * * *"}, drill_schedule="* * * * *")
     assert (plan["backup"]["schedule"], plan["drill_schedule"]) == ("*/15 * * * *", "* * * * *")
 
+
+@pytest.mark.parametrize("bad", ["\x00", "\x1b[2J", "\x7f", "\x85"])
+def test_control_characters_in_free_text_are_a_422_at_the_field_and_write_nothing(stack: Stack, bad: str) -> None:
+    _refused(stack, stack.plan_body(description=f"booking{bad}api"), {"/description"})
+    _refused(stack, stack.plan_body(protected={"tags": {"app": f"booking{bad}"}}), {"/protected/tags/app"})
+
+
+def test_free_text_keeps_tabs_line_breaks_and_unicode(stack: Stack) -> None:
+    description = "The booking API\r\nand its database:\tback in an hour. Ünïcødé 🎉"
+    assert stack.plan(description=description)["description"] == description
+
