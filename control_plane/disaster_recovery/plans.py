@@ -3,7 +3,8 @@
 Every rule that needs the store or a cloud is checked here before anything is written, and
 every problem is listed with the JSON pointer of the field at fault (a 422 problem+json): the
 provider and regions exist, a DR target is not the primary, the selection matches at least one
-resource, the DNS targets cover the primary and the first DR target.
+resource, the DNS targets cover the primary and the first DR target, and a plan with data stores
+recovers first to a region of its own provider (where its snapshots are copied and restorable).
 """
 
 from __future__ import annotations
@@ -84,6 +85,14 @@ def check(session: Session, spec: PlanSpec, adapter_for: AdapterFor) -> list[dic
             problems.append(_problem("/protected", (
                 f"matches no volume, database, instance or instance group of {primary.name} in "
                 f"{spec.primary_region}; check the ids, tags or deployment"
+            )))  # fmt: skip
+        first_provider = spec.dr_targets[0].provider_id
+        if stateful and first_provider not in (None, primary.id):
+            problems.append(_problem("/dr_targets", (
+                f"the plan protects {len(stateful)} data store(s) and its first DR target is on another provider: "
+                f"backups are copied to the first target, a failover and a drill go there, and another cloud cannot "
+                f"restore {primary.name}'s snapshots; list a region of {primary.name} first (a cold standby on "
+                f"another provider may follow it)"
             )))  # fmt: skip
         chosen_ids = {row.id for row in chosen}
         for index, rid in enumerate(spec.protected.resource_ids):

@@ -182,3 +182,19 @@ def test_free_text_keeps_tabs_line_breaks_and_unicode(stack: Stack) -> None:
     description = "The booking API\r\nand its database:\tback in an hour. Ünïcødé 🎉"
     assert stack.plan(description=description)["description"] == description
 
+
+def test_a_plan_with_data_stores_whose_first_target_is_another_provider_is_a_422_at_dr_targets(stack: Stack) -> None:
+    body = {"kind": "sandbox", "name": "sandbox-gcp", "flavour": "gcp"}
+    gcp = stack.api.client.post("/api/cloud/providers", json=body, headers=stack.api.headers(Role.ADMIN)).json()["id"]
+    cold = {"provider_id": gcp, "region": "europe-west2"}
+    routing = {**stack.plan_body()["routing"], "targets": {**stack.plan_body()["routing"]["targets"],
+                                                           "europe-west2": "198.51.100.30"}}  # fmt: skip
+    before = rows(stack.api)
+    response = stack.post("/plans", stack.plan_body(dr_targets=[cold, {"region": STANDBY}], routing=routing),
+                          Role.OPERATOR)  # fmt: skip
+    assert pointers(response) == {"/dr_targets"}
+    assert "another cloud cannot restore" in response.json()["errors"][0]["message"]
+    assert rows(stack.api) == before
+    # its own provider's region first (where backups are copied), the cold standby after it
+    plan = stack.plan(dr_targets=[{"region": STANDBY}, cold], routing=routing)
+    assert [t["region"] for t in plan["dr_targets"]] == [STANDBY, "europe-west2"]
