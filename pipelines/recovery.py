@@ -72,9 +72,12 @@ def _request(due: schedules.Due) -> dg.RunRequest:
 )
 def dr_schedules(context: dg.SensorEvaluationContext, providers: ProvidersResource) -> dg.SensorResult:
     requested: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    skipped: list[schedules.Unschedulable] = []
     with providers.sessions() as sessions, sessions() as session:
-        due = schedules.due_runs(session, now=providers.clock())
+        due = schedules.due_runs(session, now=providers.clock(), skipped=skipped)
         plans = {str(plan_id) for plan_id in schedules.plan_ids(session)}
+    for bad in skipped:
+        context.log.error(f"skipped: {bad}")
     requests = []
     for item in due:
         if requested.get(item.slot) == item.due_at.isoformat():

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, Va
 
 from control_api.schemas.operations import OperationOut
 from control_plane.disaster_recovery.spec import EXAMPLE, REGION
+from control_plane.text import Text
 
 PLAN = "3f6e2a9c-1b7d-4e0a-8c5f-9d2b1a0e7c64"
 RUN = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
@@ -60,7 +61,7 @@ class FailoverIn(Strict):
     )
 
     plan_id: uuid.UUID
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S", description="Why: kept on the run and audited.")
+    reason: Text = Field(min_length=1, max_length=500, pattern=r"\S", description="Why: kept on the run and audited.")
     dry_run: bool = Field(
         default=False,
         description="Check readiness and report what would happen; nothing is changed. Needs operator only, "

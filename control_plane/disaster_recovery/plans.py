@@ -3,7 +3,10 @@
 Every rule that needs the store or a cloud is checked here before anything is written, and
 every problem is listed with the JSON pointer of the field at fault (a 422 problem+json): the
 provider and regions exist, a DR target is not the primary, the selection matches at least one
-resource, the DNS targets cover the primary and the first DR target.
+resource, the DNS targets cover the primary and the first DR target, and a plan with data stores
+recovers first to a region of its own provider (where its snapshots are copied and restorable).
+A name taken by a concurrent request between the check and the insert is the same 409 as one
+taken before.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from control_plane.disaster_recovery.protected import select_resources, split
@@ -85,6 +89,14 @@ def check(session: Session, spec: PlanSpec, adapter_for: AdapterFor) -> list[dic
                 f"matches no volume, database, instance or instance group of {primary.name} in "
                 f"{spec.primary_region}; check the ids, tags or deployment"
             )))  # fmt: skip
+        first_provider = spec.dr_targets[0].provider_id
+        if stateful and first_provider not in (None, primary.id):
+            problems.append(_problem("/dr_targets", (
+                f"the plan protects {len(stateful)} data store(s) and its first DR target is on another provider: "
+                f"backups are copied to the first target, a failover and a drill go there, and another cloud cannot "
+                f"restore {primary.name}'s snapshots; list a region of {primary.name} first (a cold standby on "
+                f"another provider may follow it)"
+            )))  # fmt: skip
         chosen_ids = {row.id for row in chosen}
         for index, rid in enumerate(spec.protected.resource_ids):
             if rid not in chosen_ids:
@@ -109,16 +121,25 @@ def _refuse(problems: list[dict[str, str]]) -> InvalidRequest:
     return InvalidRequest(f"the plan has {count} problem{'s' if count != 1 else ''}: {listed}", errors=problems)
 
 
+def _taken(name: str) -> Conflict:
+    return Conflict(f"a plan named {name!r} exists; choose another name or PUT to change it")
+
+
 def create_plan(session: Session, *, spec: PlanSpec, actor: str, adapter_for: AdapterFor) -> RecoveryPlan:
     if session.scalar(select(RecoveryPlan.id).where(RecoveryPlan.name == spec.name)) is not None:
-        raise Conflict(f"a plan named {spec.name!r} exists; choose another name or PUT to change it")
+        raise _taken(spec.name)
     if problems := check(session, spec, adapter_for):
         raise _refuse(problems)
     plan = RecoveryPlan(id=uuid.uuid4(), created_by=actor, status="active", active_provider_id=spec.primary_provider_id,
                         active_region=spec.primary_region, serving=[], failed_checks=0, revision=1)  # fmt: skip
     _apply(plan, spec)
-    session.add(plan)
-    session.flush()
+    try:
+        # inside a savepoint, so a lost race for the name rolls back the plan alone
+        with session.begin_nested():
+            session.add(plan)
+            session.flush()
+    except IntegrityError:  # a concurrent request took the name since the check above
+        raise _taken(spec.name) from None
     return plan
 
 
@@ -138,11 +159,15 @@ def update_plan(
         raise Conflict("the plan serves from a DR target: fail back before moving its primary")
     if problems := check(session, spec, adapter_for):
         raise _refuse(problems)
-    _apply(plan, spec)
-    if moved:
-        plan.active_provider_id, plan.active_region = spec.primary_provider_id, spec.primary_region
-    plan.revision += 1
-    session.flush()
+    try:
+        with session.begin_nested():
+            _apply(plan, spec)
+            if moved:
+                plan.active_provider_id, plan.active_region = spec.primary_provider_id, spec.primary_region
+            plan.revision += 1
+            session.flush()
+    except IntegrityError:  # a concurrent request took the new name since the check above
+        raise Conflict(f"another plan is named {spec.name!r}") from None
     return plan
 
 

@@ -7,7 +7,9 @@ scheduler that was down) make one run, for the latest of them, not one each: a b
 covers them all. A plan never backed up is due at once (without a backup it has no recovery
 point at all); a plan never drilled is due at the first drill time after it was made. A plan
 whose own operation is in flight (a drill, a failover) is not due until that ends: the plan
-runs one operation at a time, and the schedule's turn comes at the next look.
+runs one operation at a time, and the schedule's turn comes at the next look. A schedule whose
+times cannot be computed (a plan stored before its cron was checked, e.g. ``0 0 30 2 *``) is
+skipped and reported as :class:`Unschedulable`; the other plans' runs are still due.
 
 :func:`run_scheduled` begins the run, commits, and carries it out in this process. Its
 Idempotency-Key is the plan, the kind and the due time, so running the same due time again (a
@@ -16,6 +18,7 @@ retried job) returns the first run's outcome instead of taking another backup.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +37,7 @@ from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun
 
 SCHEDULE_ACTOR = "system:schedule"
 KINDS = ("backup", "drill")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,20 @@ class Due:
     @property
     def key(self) -> str:
         return schedule_key(self.plan_id, self.kind, self.due_at.isoformat())
+
+
+@dataclass(frozen=True)
+class Unschedulable:
+    """A plan's schedule of ``kind`` whose times cannot be computed: it is skipped, not run."""
+
+    plan_id: uuid.UUID
+    plan_name: str
+    kind: str
+    cron: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"plan {self.plan_name} ({self.plan_id}): {self.kind} schedule {self.cron!r} cannot run: {self.error}"
 
 
 def schedule_key(plan_id: uuid.UUID | str, kind: str, due_at: str) -> str:
@@ -92,8 +110,10 @@ def plan_ids(session: Session) -> list[uuid.UUID]:
     return list(session.scalars(select(RecoveryPlan.id)))
 
 
-def due_runs(session: Session, *, now: datetime) -> list[Due]:
-    """Every plan's backup and drill whose scheduled time has come, oldest plan first."""
+def due_runs(session: Session, *, now: datetime, skipped: list[Unschedulable] | None = None) -> list[Due]:
+    """Every plan's backup and drill whose scheduled time has come, oldest plan first. A schedule
+    that cannot be computed is logged, added to ``skipped`` and passed over: one bad plan does
+    not stop the others' backups and drills."""
     found = []
     for plan in session.scalars(select(RecoveryPlan).order_by(RecoveryPlan.created_at, RecoveryPlan.id)):
         if _busy(session, plan.id):
@@ -105,7 +125,14 @@ def due_runs(session: Session, *, now: datetime) -> list[Due]:
             last = service.last_started(session, plan.id, kind)
             if last is None and kind == "drill":
                 last = plan.created_at
-            at = due_time(cron, last, now)
+            try:
+                at = due_time(cron, last, now)
+            except Exception as exc:  # croniter's (CroniterBadDateError), or junk stored in the plan
+                bad = Unschedulable(plan.id, plan.name, kind, cron, str(exc) or type(exc).__name__)
+                log.error("%s", bad)
+                if skipped is not None:
+                    skipped.append(bad)
+                continue
             if at is not None:
                 found.append(Due(plan.id, plan.name, kind, at))
                 break  # one operation at a time per plan: the drill's turn comes after the backup

@@ -8,11 +8,13 @@ its regions, a selector that matches something) are :mod:`control_plane.disaster
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from control_plane.outbound import (
@@ -24,6 +26,7 @@ from control_plane.outbound import (
     unroutable,
 )
 from control_plane.outbound.addresses import PRIVATE_KINDS
+from control_plane.text import Line, Text
 
 DAY = 86_400
 LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -32,12 +35,34 @@ REGION = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 # a zone id or name, Azure's "<resource group>/<zone>" at most: each part starts with a letter or
 # digit (so none is "..": no path to walk), no spaces
 ZONE = r"^[A-Za-z0-9][A-Za-z0-9_().-]{0,126}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,126})?$"
+# each backup is a snapshot and a cross-region copy of every protected data store: not more often
+MIN_BACKUP_MINUTES = 15
 
 
 def _cron(value: str) -> str:
     text = " ".join(value.split())
     if len(text.split(" ")) != 5 or not croniter.is_valid(text):
         raise ValueError("a cron schedule of five fields, minute hour day-of-month month day-of-week (UTC)")
+    now = datetime.now(UTC)
+    try:  # valid yet never due ("0 0 30 2 *"): the schedules could not compute its times
+        croniter(text, now).get_next(datetime)
+        croniter(text, now).get_prev(datetime)
+    except CroniterError:
+        raise ValueError(f"{text!r} never comes: no date matches it (such as 30 February)") from None
+    return text
+
+
+def _backup_cron(text: str) -> str:
+    """Refuse backups closer together than MIN_BACKUP_MINUTES. The gap is read from the minutes
+    and hours (the days only leave times out, which cannot bring two closer), across midnight."""
+    minutes, hours = croniter(text).expanded[:2]
+    times = sorted(h * 60 + m for h in (range(24) if hours == ["*"] else hours)
+                   for m in (range(60) if minutes == ["*"] else minutes))  # fmt: skip
+    gap = min([b - a for a, b in itertools.pairwise(times)] + [times[0] + 1440 - times[-1]])
+    if gap < MIN_BACKUP_MINUTES:
+        raise ValueError(f"{text!r} has backups {gap} minute{'s' if gap != 1 else ''} apart: each takes a snapshot "
+                         f"and a cross-region copy of every data store, so they must be at least "
+                         f"{MIN_BACKUP_MINUTES} minutes apart (such as '*/{MIN_BACKUP_MINUTES} * * * *')")  # fmt: skip
     return text
 
 
@@ -69,6 +94,7 @@ def _target(value: str) -> str:
 
 
 Cron = Annotated[str, Field(max_length=120, examples=["0 */4 * * *"]), AfterValidator(_cron)]
+BackupCron = Annotated[Cron, AfterValidator(_backup_cron)]
 Region = Annotated[str, Field(pattern=REGION, examples=["eu-west-1"])]
 
 
@@ -90,7 +116,7 @@ class Protected(Strict):
     of the primary provider in the primary region are protected."""
 
     resource_ids: list[uuid.UUID] = Field(default_factory=list, max_length=500)
-    tags: dict[Annotated[str, Field(min_length=1, max_length=128)], Annotated[str, Field(max_length=256)]] = Field(
+    tags: dict[Annotated[Line, Field(min_length=1, max_length=128)], Annotated[Line, Field(max_length=256)]] = Field(
         default_factory=dict, max_length=20, description="Resources carrying every one of these tags."
     )
     deployment_id: uuid.UUID | None = Field(default=None, description="Every resource of this deployment.")
@@ -103,7 +129,8 @@ class Protected(Strict):
 
 
 class Backup(Strict):
-    schedule: Cron = Field(default="0 */4 * * *", description="When backups are taken (cron, UTC).")
+    schedule: BackupCron = Field(default="0 */4 * * *", description="When backups are taken (cron, UTC; "
+                                 f"at least {MIN_BACKUP_MINUTES} minutes apart).")  # fmt: skip
     retention_count: int | None = Field(default=14, ge=1, le=1000, description="Backups kept per resource.")
     retention_days: int | None = Field(default=None, ge=1, le=3650, description="Backups older than this expire.")
     cross_region_copy: bool = Field(default=True, description="Copy each snapshot to the first DR target's region.")
@@ -133,11 +160,11 @@ class Routing(Strict):
 
     @model_validator(mode="after")
     def _values(self) -> Routing:
-        if not HOSTNAME.match(self.name):
+        if not HOSTNAME.fullmatch(self.name):
             raise ValueError(f"name {self.name!r} is not a DNS name")
         for region, value in self.targets.items():
             if self.type == "CNAME":
-                if not HOSTNAME.match(value):
+                if not HOSTNAME.fullmatch(value):
                     raise ValueError(f"targets.{region}: {value!r} is not a host name (a CNAME holds one)")
                 continue
             try:
@@ -163,7 +190,7 @@ class PlanSpec(Strict):
     """A disaster-recovery plan."""
 
     name: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
     primary_provider_id: uuid.UUID
     primary_region: Region
     dr_targets: list[Target] = Field(min_length=1, max_length=5)

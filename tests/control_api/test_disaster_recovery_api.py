@@ -122,6 +122,11 @@ def test_a_dns_zone_that_is_a_path_is_a_422_at_routing_zone(stack: Stack, zone: 
     _refused(stack, stack.plan_body(routing={**stack.plan_body()["routing"], "zone": zone}), {"/routing/zone"})
 
 
+@pytest.mark.parametrize("name", ["api.wedsync.example.\n", "api wedsync.example.", "-api.example."])
+def test_a_record_name_that_is_not_a_dns_name_is_a_422_at_routing(stack: Stack, name: str) -> None:
+    _refused(stack, stack.plan_body(routing={**stack.plan_body()["routing"], "name": name}), {"/routing"})
+
+
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "http://user:pw@example.com/", "gopher://example.com/"])
 def test_a_health_check_url_the_outbound_guard_refuses_is_a_422(stack: Stack, url: str) -> None:
     routing = {**stack.plan_body()["routing"], "health_check_url": url}
@@ -184,3 +189,52 @@ def test_unknown_ids_in_paths_and_filters_are_404s(stack: Stack) -> None:
     problem(stack.get("/status", plan_id=missing), 404)
     put = stack.api.client.put(f"{URL}/plans/{missing}", json=stack.plan_body(), headers=stack.api.headers(Role.ADMIN))
     problem(put, 404)
+
+
+def test_a_cron_that_never_comes_is_a_422_at_its_field_and_writes_nothing(stack: Stack) -> None:
+    # croniter parses both, yet no date matches them: the schedules could never compute a time
+    _refused(stack, stack.plan_body(backup={"schedule": "0 0 30 2 *"}), {"/backup/schedule"})
+    _refused(stack, stack.plan_body(drill_schedule="0 0 31 4 *"), {"/drill_schedule"})
+    assert stack.plan(backup={"schedule": "0 0 29 2 *"})["backup"]["schedule"] == "0 0 29 2 *"  # leap days do come
+
+
+@pytest.mark.parametrize("schedule", ["* * * * *", "*/5 * * * *", "0,10 * * * *", "0,55 * * * *", "0,59 0,23 * * *"])
+def test_backups_less_than_15_minutes_apart_are_a_422_that_says_why(stack: Stack, schedule: str) -> None:
+    before = rows(stack.api)
+    response = stack.post("/plans", stack.plan_body(backup={"schedule": schedule}), Role.OPERATOR)
+    assert pointers(response) == {"/backup/schedule"}
+    assert "at least 15 minutes apart" in response.json()["errors"][0]["message"]
+    assert rows(stack.api) == before
+
+
+def test_backups_every_15_minutes_and_drills_every_minute_are_accepted(stack: Stack) -> None:
+    plan = stack.plan(backup={"schedule": "*/15 * * * *"}, drill_schedule="* * * * *")
+    assert (plan["backup"]["schedule"], plan["drill_schedule"]) == ("*/15 * * * *", "* * * * *")
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x1b[2J", "\x7f", "\x85"])
+def test_control_characters_in_free_text_are_a_422_at_the_field_and_write_nothing(stack: Stack, bad: str) -> None:
+    _refused(stack, stack.plan_body(description=f"booking{bad}api"), {"/description"})
+    _refused(stack, stack.plan_body(protected={"tags": {"app": f"booking{bad}"}}), {"/protected/tags/app"})
+
+
+def test_free_text_keeps_tabs_line_breaks_and_unicode(stack: Stack) -> None:
+    description = "The booking API\r\nand its database:\tback in an hour. Ünïcødé 🎉"
+    assert stack.plan(description=description)["description"] == description
+
+
+def test_a_plan_with_data_stores_whose_first_target_is_another_provider_is_a_422_at_dr_targets(stack: Stack) -> None:
+    body = {"kind": "sandbox", "name": "sandbox-gcp", "flavour": "gcp"}
+    gcp = stack.api.client.post("/api/cloud/providers", json=body, headers=stack.api.headers(Role.ADMIN)).json()["id"]
+    cold = {"provider_id": gcp, "region": "europe-west2"}
+    routing = {**stack.plan_body()["routing"], "targets": {**stack.plan_body()["routing"]["targets"],
+                                                           "europe-west2": "198.51.100.30"}}  # fmt: skip
+    before = rows(stack.api)
+    response = stack.post("/plans", stack.plan_body(dr_targets=[cold, {"region": STANDBY}], routing=routing),
+                          Role.OPERATOR)  # fmt: skip
+    assert pointers(response) == {"/dr_targets"}
+    assert "another cloud cannot restore" in response.json()["errors"][0]["message"]
+    assert rows(stack.api) == before
+    # its own provider's region first (where backups are copied), the cold standby after it
+    plan = stack.plan(dr_targets=[{"region": STANDBY}, cold], routing=routing)
+    assert [t["region"] for t in plan["dr_targets"]] == [STANDBY, "europe-west2"]

@@ -203,3 +203,13 @@ def test_runs_page_newest_first_with_a_cursor(stack: Stack) -> None:
     second = stack.read("/runs", limit=2, plan_id=plan["id"], cursor=first["next_cursor"])
     assert ([r["id"] for r in second["items"]], second["next_cursor"]) == ([made[0]], None)
     problem(stack.get("/runs", cursor="not-a-cursor"), 422)
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x1b]0;pwned\x07"])
+def test_a_failover_reason_with_control_characters_is_a_422_at_reason_and_writes_nothing(stack: Stack,
+                                                                                         bad: str) -> None:  # fmt: skip
+    plan = stack.plan()
+    before = rows(stack.api)
+    body = {"plan_id": plan["id"], "reason": f"eu-west-2{bad} is down", "dry_run": True}
+    assert pointers(stack.post("/failover", body, Role.OPERATOR)) == {"/reason"}
+    assert rows(stack.api) == before

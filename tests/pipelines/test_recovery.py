@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from assets.resources import ProvidersResource
 from clouds.base import DnsRecordSet
 from control_plane.disaster_recovery import schedules
-from control_plane.store.recovery_models import RecoveryBackup, RecoveryRun
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
 from pipelines.definitions import build_definitions
 from pipelines.materialize import QUIET, dagster_instance
 from pipelines.settings import PipelineSettings
@@ -108,6 +108,17 @@ def test_a_plan_backed_up_since_its_last_scheduled_time_is_not_due_until_the_nex
     following = schedules.latest_time(EVERY_4_HOURS, taken) + timedelta(hours=4)
     (request,) = _tick(defs, "dr_schedules", dr, store_url, following).run_requests or []
     assert request.run_key == f"{plan_id}:backup:{following.isoformat()}"
+
+
+def test_a_plan_whose_schedule_never_comes_does_not_stop_the_others_backups(dr: Recovery, store_url: str) -> None:
+    broken = dr.plan(name="broken")
+    healthy = dr.plan(name="healthy")
+    with dr.cloud.sessions() as session, session.begin():  # stored before crons were checked
+        plan = session.get(RecoveryPlan, broken)
+        assert plan is not None
+        plan.backup = {**plan.backup, "schedule": "0 0 30 2 *"}
+    (request,) = _tick(_defs(dr, store_url), "dr_schedules", dr, store_url, datetime.now(UTC)).run_requests or []
+    assert request.run_key.startswith(f"{healthy}:backup:")
 
 
 def test_the_health_sensor_starts_a_failover_run_after_three_failed_checks(

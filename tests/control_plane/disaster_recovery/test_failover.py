@@ -167,9 +167,11 @@ def test_a_cold_standby_on_another_provider_makes_the_stateless_tier_in_an_equiv
 
 def test_a_cold_standby_refuses_a_failover_of_data_stores(dr: Recovery) -> None:
     gcp = dr.cloud.provider("sandbox-gcp")
-    routing = {**ROUTING, "targets": {PRIMARY: "203.0.113.10", "europe-west2": "198.51.100.30"}}
-    plan_id = dr.plan(routing=routing, dr_targets=[{"provider_id": str(gcp.id), "region": "europe-west2"}])
-    run = dr.failover(plan_id)
+    routing = {**ROUTING, "targets": {**ROUTING["targets"], "europe-west2": "198.51.100.30"}}
+    # data stores need a region of their own provider first; the cold standby may follow it
+    plan_id = dr.plan(routing=routing, dr_targets=[{"region": STANDBY},
+                                                   {"provider_id": str(gcp.id), "region": "europe-west2"}])  # fmt: skip
+    run = dr.failover(plan_id, region="europe-west2")
     assert run.status == "failed"
     assert "cannot be restored on another provider" in (run.error or {}).get("detail", "")
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from control_plane.disaster_recovery import schedules, service
 from control_plane.disaster_recovery.schedules import due_runs, due_time, run_scheduled
-from control_plane.store.recovery_models import RecoveryBackup, RecoveryRun
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
 from tests.control_plane.disaster_recovery.support import Recovery, booking_recovery
 
 EVERY_4_HOURS = "0 */4 * * *"
@@ -88,3 +88,19 @@ def test_a_scheduled_backup_runs_as_the_schedule_and_the_same_due_time_never_tak
             select(func.count()).select_from(RecoveryBackup).where(RecoveryBackup.plan_id == plan_id)
         )
     assert backups == 1  # the booking stack's one database
+
+
+def test_a_plan_whose_schedule_never_comes_is_skipped_and_reported_while_the_others_run(dr: Recovery) -> None:
+    broken = dr.plan(name="broken", drill_schedule="0 3 * * *")
+    healthy = dr.plan(name="healthy")
+    with dr.cloud.sessions() as session, session.begin():  # stored before crons were checked
+        plan = session.get(RecoveryPlan, broken)
+        assert plan is not None
+        plan.backup = {**plan.backup, "schedule": "0 0 30 2 *"}
+    skipped: list[schedules.Unschedulable] = []
+    now = datetime.now(UTC) + timedelta(days=2)
+    with dr.cloud.sessions() as session:
+        due = due_runs(session, now=now, skipped=skipped)
+    assert [(d.plan_id, d.kind) for d in due] == [(broken, "drill"), (healthy, "backup")]
+    assert [(s.plan_id, s.kind, s.cron) for s in skipped] == [(broken, "backup", "0 0 30 2 *")]
+    assert "cannot run" in str(skipped[0])
