@@ -193,6 +193,12 @@ def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsR
     if not (made or switched_from):
         _restore_status(run)
         refused: dict[str, Any] = {"summary": f"failover refused: {failure}", "steps": timeline(run.steps())}
+        if any(s.name.startswith("restore ") for s in run.steps()):  # a restore whose answer was lost may have made one
+            try:
+                refused["cleanup"] = teardown(run, [], provider_id=provider_id, region=region, tag=tag)
+            except (StepFailed, CloudError) as exc:
+                refused["cleanup"] = {"error": str(exc)}
+            refused["steps"] = timeline(run.steps())
         return run.finish(status="failed", report=refused, error=failure)
     with run.step("check whether the region we left still serves") as step:
         up, seen = health.source_up(run, url=None if switched_from else url)
