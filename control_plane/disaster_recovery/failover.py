@@ -14,6 +14,12 @@ back: DNS to where it was, the half-made copies deleted (run ``rolled_back``). W
 itself is down, the run stays where it got to and raises a critical alert (``stayed``): going
 back would send users to a dead region.
 
+Once the switch is verified there is no going back: recording the copies (``adopt``) and the
+plan's serving side is retried, and if the cloud keeps refusing, the run ``stayed`` with DNS and
+copies where they are. A run whose process died (or that hit an unexpected error) is taken up
+from its journal by :func:`resume` under the same rules: past a switch that read back at the
+target it rolls forward; before it, the failure path above decides (stay, or go back).
+
 Recovery time = from the decision (the run's start) until DNS points at the target, WedCloud's
 own time plus the cloud's modelled waits.
 """
@@ -30,7 +36,10 @@ from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
 from control_plane.disaster_recovery.recover import adopt, checked_ready, restore_all, teardown
 from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
-from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun
+from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
+
+VERIFY = "verify the service answers its health check"
+RECORD_ATTEMPTS = 5  # tries to record the copies serving after the switch, run.poll_seconds apart
 
 
 def records_of(plan: RecoveryPlan) -> DnsRecordSet | None:
@@ -80,28 +89,96 @@ def run_failover(run: Run) -> dict[str, Any]:
                     )
         recovered = run.monotonic() - started + max((m["cloud_seconds"] for m in made), default=0.0)
         if url:
-            with run.step("verify the service answers its health check") as step:
-                ok, seen = health.probe(url)
-                step["seen"] = seen
-                if not ok:
-                    raise StepFailed(f"the health check failed after the switch: {seen}")
+            _verify(run, url)
     except (StepFailed, CloudError) as exc:
         return _failed(run, made, str(exc), records=records, url=url, switched_from=switched_from,
                        provider_id=provider_id, region=region, tag=tag, dns_provider=dns_provider)  # fmt: skip
-    serving = adopt(run, provider_id, made)
-    with run.sessions() as session:
-        plan = run.plan(session)
-        plan.active_provider_id, plan.active_region = provider_id, region
-        back_home = (provider_id, region) == (plan.primary_provider_id, plan.primary_region)
-        plan.serving = [] if back_home and not made else serving
-        plan.status = "active" if back_home else "failed_over"
-        plan.failed_checks = 0
-        session.commit()
-    report = {"summary": f"failed over to {region} in {recovered:.1f} s",
-                              "recovery_seconds": round(recovered, 3),
+    return _complete(run, made, provider_id=provider_id, region=region, recovered=recovered)
+
+
+def _verify(run: Run, url: str) -> None:
+    with run.step(VERIFY) as step:
+        ok, seen = health.probe(url)
+        step["seen"] = seen
+        if not ok:
+            raise StepFailed(f"the health check failed after the switch: {seen}")
+
+
+def _complete(run: Run, made: list[dict[str, Any]], *, provider_id: uuid.UUID, region: str, recovered: float,
+              resumed: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """DNS serves from ``region`` (verified): record the copies and the plan's serving side,
+    retrying the cloud; never undone. If the cloud keeps refusing, the run ``stayed``."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            with run.step(f"record what serves from {region}", attempt=attempt):
+                serving = adopt(run, provider_id, made)
+                with run.sessions() as session:
+                    plan = run.plan(session)
+                    plan.active_provider_id, plan.active_region = provider_id, region
+                    back_home = (provider_id, region) == (plan.primary_provider_id, plan.primary_region)
+                    plan.serving = [] if back_home and not made else serving
+                    plan.status = "active" if back_home else "failed_over"
+                    plan.failed_checks = 0
+                    session.commit()
+            break
+        except (StepFailed, CloudError) as exc:
+            if attempt == RECORD_ATTEMPTS:
+                _set_status(run, "degraded")
+                summary = (f"DNS serves from {region} and its copies are kept, but they could not be recorded "
+                           f"({exc}): see the runbook")  # fmt: skip
+                return run.finish(status="stayed", report={"summary": summary, "steps": timeline(run.steps())},
+                                  error=str(exc))  # fmt: skip
+            run.sleep(run.poll_seconds)
+    done = f"failed over to {region} in {recovered:.1f} s"
+    report = {"summary": f"{resumed}; it was past the DNS switch, so it was completed: {done}" if resumed else done,
+              "recovery_seconds": round(recovered, 3),
               "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made],
               "steps": timeline(run.steps())}  # fmt: skip
     return run.finish(status="succeeded", report=report, rto_seconds=round(recovered, 3))
+
+
+def resume(run: Run, why: str) -> dict[str, Any]:
+    """Take up a failover whose process died (or that stopped on an unexpected error) from its
+    journal. A rollback that had begun is finished. Past a switch that read back at the target,
+    it rolls forward (verifying the health check first if that had not passed). Before it, the
+    failure path decides: stay if the region left is down, else go back."""
+    with run.sessions() as session:
+        row = session.get(RecoveryRun, run.run_id)
+        assert row is not None
+        plan = run.plan(session)
+        target, started_at = row.target, row.started_at
+        records, url = records_of(plan), (plan.routing or {}).get("health_check_url")
+        dns_provider = plan.primary_provider_id
+    provider_id, region = uuid.UUID(target["provider_id"]), target["region"]
+    steps = run.steps()
+    made = _made(steps)
+    switch = next((s for s in steps if records is not None and s.name == f"switch {records.name} to {region}"), None)
+    switched_from = switch.detail.get("before") if switch is not None else None
+    common: dict[str, Any] = {"records": records, "url": url, "switched_from": switched_from,
+                              "provider_id": provider_id, "region": region, "tag": (FAILOVER_TAG, str(run.run_id)),
+                              "dns_provider": dns_provider}  # fmt: skip
+    if any(" back to " in s.name or s.name.startswith("delete what the run made") for s in steps):
+        return _roll_back(run, made, why, **common)
+    if switch is None or switch.status != "done" or switch.detail.get("after") != region:
+        return _failed(run, made, why, **common)
+    verified = next((s for s in steps if s.name == VERIFY), None)
+    if url and (verified is None or verified.status != "done"):
+        try:
+            if verified is not None and verified.status == "failed":
+                raise StepFailed((verified.error or {}).get("detail") or "the health check failed after the switch")
+            _verify(run, url)
+        except StepFailed as exc:
+            return _failed(run, made, f"{why}: {exc}", **common)
+    assert switch.finished_at is not None
+    recovered = (switch.finished_at - started_at).total_seconds() + max((m["cloud_seconds"] for m in made), default=0.0)
+    return _complete(run, made, provider_id=provider_id, region=region, recovered=recovered, resumed=why)
+
+
+def _made(steps: list[RecoveryStep]) -> list[dict[str, Any]]:
+    """What the journal says the run made: each restore step's copy."""
+    return [{"cloud_id": s.detail["cloud_id"], "name": s.detail.get("made_name"), "source": s.detail.get("source"),
+             "cloud_seconds": float(s.cloud_seconds or 0.0)}
+            for s in steps if s.name.startswith("restore ") and s.detail.get("cloud_id")]  # fmt: skip
 
 
 def _set_status(run: Run, status: str) -> None:
@@ -116,6 +193,12 @@ def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsR
     if not (made or switched_from):
         _restore_status(run)
         refused: dict[str, Any] = {"summary": f"failover refused: {failure}", "steps": timeline(run.steps())}
+        if any(s.name.startswith("restore ") for s in run.steps()):  # a restore whose answer was lost may have made one
+            try:
+                refused["cleanup"] = teardown(run, [], provider_id=provider_id, region=region, tag=tag)
+            except (StepFailed, CloudError) as exc:
+                refused["cleanup"] = {"error": str(exc)}
+            refused["steps"] = timeline(run.steps())
         return run.finish(status="failed", report=refused, error=failure)
     with run.step("check whether the region we left still serves") as step:
         up, seen = health.source_up(run, url=None if switched_from else url)
@@ -125,6 +208,14 @@ def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsR
         summary = (f"failover to {region} failed ({failure}); the region we left is down too ({seen}), so nothing "
                    "was undone: see the runbook")  # fmt: skip
         return run.finish(status="stayed", report={"summary": summary, "steps": timeline(run.steps())}, error=failure)
+    return _roll_back(run, made, failure, records=records, url=url, switched_from=switched_from,
+                      provider_id=provider_id, region=region, tag=tag, dns_provider=dns_provider)  # fmt: skip
+
+
+def _roll_back(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsRecordSet | None, url: str | None,
+               switched_from: str | None, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
+               dns_provider: uuid.UUID) -> dict[str, Any]:  # fmt: skip
+    """DNS back to where it was, every copy deleted (by the journal and by the run's tag)."""
     errors = []
     if records is not None and switched_from is not None:
         try:

@@ -5,7 +5,8 @@ New resources carry the old ones' own tags and ``wedcloud:restore=<run>``, and a
 inventory. In place (admin, with ``confirm``): once every new resource is ready, each old one
 is snapshotted (``before-restore``, kept) and then terminated, and a plan serving from them
 serves from the new ones. If a restore fails, what the run made is deleted, and the old
-resources are untouched.
+resources are untouched. Once the first replacement has begun, nothing is undone: a run whose
+process died is taken up again (:func:`resume`) and finishes the replacements.
 """
 
 from __future__ import annotations
@@ -123,25 +124,37 @@ def run_restore(run: Run) -> dict[str, Any]:
     return run.finish(status="succeeded", report=report)
 
 
-def _replace(run: Run, sources: list[Source], new_ids: list[str], replaced: list[dict[str, Any]]) -> None:
+def _replace(run: Run, sources: list[Source], new_ids: list[str], replaced: list[dict[str, Any]],
+             done: frozenset[str] = frozenset(), *, resuming: bool = False) -> None:  # fmt: skip
     """Snapshot and terminate each old resource. Every plan protecting an old one serves from
     its replacement from now on (``serving`` lists what it serves from, the new in place of the
     old), since a selection by ids, tags or deployment would no longer name the new one. Each
-    replacement done is appended to ``replaced``."""
+    replacement done is appended to ``replaced``. ``done``: the old ones (by cloud id) a
+    journal shows replaced already; only their records are made again (safe to repeat).
+    ``resuming``: a replacement may have begun before, so its snapshot (found by the run's
+    tag) is not taken again, and a terminated resource is left as it is."""
     for source, new_id in zip(sources, new_ids, strict=True):
         with run.sessions() as session:
             plans = {
                 p.id: [str(r.id) for r in serving_resources(session, p)] for p in session.scalars(select(RecoveryPlan))
             }
-        adapter = run.adapter(source.provider_id)
-        with run.step(f"replace {source.name}", old=source.cloud_id, new=new_id) as step:
-            kept = waits.snapshot_whole(run, adapter, adapter.snapshot(
-                source.cloud_id, name=f"before-restore-{run.run_id.hex[:8]}-{source.name}"[:63],
-                tags={KEPT_TAG: str(run.run_id)},
-            ))  # fmt: skip
-            step["kept_snapshot"] = kept.id
-            waits.terminated(run, adapter, source.cloud_id)
-        replaced.append({"old": source.cloud_id, "new_resource_id": new_id, "kept_snapshot": kept.id})
+        kept_id: str | None
+        if source.cloud_id in done:
+            kept_id = next((str(s.detail.get("kept_snapshot")) for s in run.steps()
+                            if s.name == f"replace {source.name}"[:200] and s.status == "done"), None)  # fmt: skip
+        else:
+            adapter = run.adapter(source.provider_id)
+            with run.step(f"replace {source.name}", old=source.cloud_id, new=new_id) as step:
+                taken = (next((s for s in adapter.list_snapshots(region=source.region, tags={KEPT_TAG: str(run.run_id)})
+                               if s.resource_id == source.cloud_id), None) if resuming else None)  # fmt: skip
+                kept = waits.snapshot_whole(run, adapter, taken or adapter.snapshot(
+                    source.cloud_id, name=f"before-restore-{run.run_id.hex[:8]}-{source.name}"[:63],
+                    tags={KEPT_TAG: str(run.run_id)},
+                ))  # fmt: skip
+                step["kept_snapshot"] = kept.id
+                waits.terminated(run, adapter, source.cloud_id)
+            kept_id = kept.id
+        replaced.append({"old": source.cloud_id, "new_resource_id": new_id, "kept_snapshot": kept_id})
         old_id = str(source.resource_id)
         with run.sessions() as session:
             old = session.get(Resource, source.resource_id)
@@ -152,3 +165,44 @@ def _replace(run: Run, sources: list[Source], new_ids: list[str], replaced: list
                 if plan is not None and old_id in serving:
                     plan.serving = [new_id if i == old_id else i for i in serving]
             session.commit()
+
+
+def resume(run: Run, why: str) -> dict[str, Any] | None:
+    """A restore in place whose process died (or that stopped on an unexpected error) once it
+    had begun replacing: rolled forward, never undone (an old resource may be terminated
+    already, so its replacement is all there is). The new resources are kept and recorded, and
+    the replacements the journal does not show done are carried out. None when no replacement
+    had begun: then what the run made is simply deleted."""
+    steps = run.steps()
+    if not any(s.name.startswith("replace ") for s in steps):
+        return None
+    with run.sessions() as session:
+        row = session.get(RecoveryRun, run.run_id)
+        assert row is not None
+        provider_id = uuid.UUID(row.target["provider_id"])
+        made, sources = [], []
+        for step in steps:
+            if not (step.name.startswith("restore ") and step.detail.get("cloud_id")):
+                continue
+            query = select(Resource).where(Resource.provider_id == provider_id,
+                                           Resource.cloud_id == step.detail.get("source"))  # fmt: skip
+            old = session.scalars(query).one()
+            made.append({"cloud_id": step.detail["cloud_id"], "name": step.detail.get("made_name")})
+            sources.append(Source(old.id, old.provider_id, old.cloud_id, old.name, old.subtype, old.size, old.region,
+                                  dict(old.details), step.detail.get("snapshot_id"), None, {}))  # fmt: skip
+    done = frozenset(str(s.detail.get("old")) for s in steps if s.name.startswith("replace ") and s.status == "done")
+    replaced: list[dict[str, Any]] = []
+    new_ids: list[str] = []
+    try:
+        new_ids = adopt(run, provider_id, made)
+        _replace(run, sources, new_ids, replaced, done, resuming=True)
+    except Exception as exc:
+        summary = (f"{why}, part-way through replacing; taken up again, {len(replaced)} of {len(sources)} old "
+                   f"one(s) replaced before an error ({exc}); the new ones are kept, the rest of the old ones "
+                   "too")  # fmt: skip
+        report = {"summary": summary, "resources": new_ids, "replaced": replaced, "steps": timeline(run.steps())}
+        return run.finish(status="failed", report=report, error=str(exc))
+    summary = f"{why}, part-way through replacing; it was taken up again: {len(made)} resource(s) replaced"
+    report = {"summary": summary, "resources": new_ids, "made": made, "replaced": replaced,
+              "steps": timeline(run.steps())}  # fmt: skip
+    return run.finish(status="succeeded", report=report)

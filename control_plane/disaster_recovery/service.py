@@ -6,9 +6,12 @@ the plan being the operation's target). The caller commits and runs ``Started.wo
 afterwards; the operation's result is the run's report.
 
 A run whose process died is taken over by the reconciler (:func:`run_work` again): a backup
-carries on (its snapshots are named, so none is taken twice); a drill, a failover or a restore
-is compensated: what it made is deleted, DNS goes back where the journal says it was, and the
-run ends ``failed`` or ``rolled_back`` saying why.
+carries on (its snapshots are named, so none is taken twice); a drill, or a restore that had not
+begun replacing anything, is compensated: what it made is deleted and the run ends ``failed``
+saying why. A restore in place that had begun replacing is finished (the old resources may be
+gone already). A failover is taken up by :func:`failover.resume`: completed once its DNS switch
+read back at the target, otherwise it stays (the region left is down) or goes back (DNS where
+the journal says it was, its copies deleted).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import backups, drill, failover, restore
-from control_plane.disaster_recovery.failover import records_of, target_of
+from control_plane.disaster_recovery.failover import target_of
 from control_plane.disaster_recovery.plans import get_plan
 from control_plane.disaster_recovery.recover import teardown
 from control_plane.disaster_recovery.runs import OPERATION_KINDS, RUN_OF_OPERATION, TAG_OF_KIND, Run, StepFailed
@@ -175,27 +178,22 @@ def _has_steps(session: Session, run_id: uuid.UUID) -> bool:
 
 
 def _compensate(run: Run, *, why: str | None = None) -> dict[str, Any]:
-    """Undo a drill, failover or restore whose process died: DNS back (if the journal shows a
-    switch began), then delete everything carrying the run's tag in its target region."""
+    """Take up a drill, failover or restore whose process died (or that stopped on an unexpected
+    error). A failover follows its own rules (:func:`failover.resume`: forward past a verified
+    DNS switch, else stay or go back); a restore in place that began replacing rolls forward
+    (:func:`restore.resume`); anything else is undone: everything carrying the run's tag in its
+    target region is deleted."""
     with run.sessions() as session:
         row = session.get(RecoveryRun, run.run_id)
         assert row is not None
-        target, source, kind = row.target, row.source, row.kind
-        plan = session.get(RecoveryPlan, row.plan_id) if row.plan_id else None
-        records = records_of(plan) if plan else None
-        url = (plan.routing or {}).get("health_check_url") if plan else None
-        dns_provider = plan.primary_provider_id if plan else None
-    steps = run.steps()
-    made = [s.detail["cloud_id"] for s in steps if s.detail.get("cloud_id")]
-    switch = next((s for s in steps if s.name.startswith("switch ") and " back to " not in s.name), None)
+        target, kind = row.target, row.kind
+    why = why or f"the process running this {kind} stopped part-way"
+    if kind == "failover" and run.plan_id is not None:
+        return failover.resume(run, why)
+    if kind == "restore" and (forward := restore.resume(run, why)) is not None:
+        return forward
+    made = [s.detail["cloud_id"] for s in run.steps() if s.detail.get("cloud_id")]
     errors = []
-    if switch is not None and records is not None and dns_provider is not None:
-        back = str(switch.detail.get("before") or source.get("region"))
-        try:
-            with run.step(f"switch {records.name} back to {back}"):
-                run.adapter(dns_provider).route_dns(records, active=back, health_check_url=url)
-        except (StepFailed, CloudError) as exc:
-            errors.append(f"DNS back: {exc}")
     cleanup: dict[str, Any] = {}
     if target.get("region"):
         try:
@@ -203,16 +201,8 @@ def _compensate(run: Run, *, why: str | None = None) -> dict[str, Any]:
                                tag=(TAG_OF_KIND[kind], str(run.run_id)))  # fmt: skip
         except (StepFailed, CloudError) as exc:
             errors.append(f"cleanup: {exc}")
-    if plan is not None:
-        with run.sessions() as session:
-            current = session.get(RecoveryPlan, plan.id)
-            if current is not None and current.status == "failing_over":
-                current.status = "degraded" if errors else ("failed_over" if current.serving else "active")
-            session.commit()
-    why = why or f"the process running this {kind} stopped part-way"
     summary = f"{why}; what it made was undone" + (f", with problems: {'; '.join(errors)}" if errors else "")
-    status = "rolled_back" if kind == "failover" else "failed"
-    return run.finish(status=status, report={"summary": summary, "cleanup": cleanup}, error=summary)
+    return run.finish(status="failed", report={"summary": summary, "cleanup": cleanup}, error=summary)
 
 
 def run_of_operation(operation: Operation) -> str | None:

@@ -11,12 +11,16 @@ ThrottlingException, as JSON for a JSON-protocol call (CloudWatch's, with the
 a Smithy RPC v2 CBOR call) without forwarding, and ``timeout`` forwards the call (it happens at moto)
 and then holds the answer past the client's read timeout before dropping the connection.
 ``hold`` forwards nothing and keeps the connection open until released (for killing the API
-mid-operation). Nagle's algorithm is off, as in ``http.py``.
+mid-operation). A fault injected ``after`` another action waits until that action has been seen
+(a read-back after a write). Route 53's REST calls are named by their action too
+(``ChangeResourceRecordSets``, ``ListResourceRecordSets``, ...); a refused one answers 400
+``InvalidInput`` in Route 53's error shape. Nagle's algorithm is off, as in ``http.py``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -33,7 +37,7 @@ class FaultProxy:
         self.upstream = upstream.rstrip("/")
         self.hold_seconds = timeout_hold_seconds
         self.lock = threading.Lock()
-        self.faults: dict[str, list[str]] = defaultdict(list)
+        self.faults: dict[str, list[tuple[str, str | None]]] = defaultdict(list)  # action -> (fault, after)
         self.seen: list[str] = []  # the action of every request, in order
         self.injected: list[tuple[str, str]] = []
         self.released = threading.Event()
@@ -70,9 +74,9 @@ class FaultProxy:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
-    def inject(self, action: str, fault: str) -> None:
+    def inject(self, action: str, fault: str, *, after: str | None = None) -> None:
         with self.lock:
-            self.faults[action].append(fault)
+            self.faults[action].append((fault, after))
 
     def clear(self) -> None:
         with self.lock:
@@ -86,10 +90,13 @@ class FaultProxy:
         self.server.server_close()
 
     @staticmethod
-    def action_of(headers: Any, body: bytes, path: str) -> str:
+    def action_of(headers: Any, body: bytes, path: str, method: str = "POST") -> str:
         target = headers.get("X-Amz-Target")
         if target:
             return str(target).rsplit(".", 1)[-1]
+        for (verb, pattern), action in ROUTE53_ACTIONS.items():
+            if verb == method and re.fullmatch(pattern, path.partition("?")[0]):
+                return action
         if "/operation/" in path:  # Smithy RPC v2: POST /service/<service>/operation/<operation>
             return path.partition("?")[0].rsplit("/", 1)[-1]
         form = parse_qs(body.decode("utf-8", "replace")) if body else {}
@@ -116,14 +123,18 @@ class FaultProxy:
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        action = self.action_of(handler.headers, body, handler.path)
+        action = self.action_of(handler.headers, body, handler.path, handler.command)
         with self.lock:
+            queued = self.faults.get(action) or []
+            due = next((i for i, (_, after) in enumerate(queued) if after is None or after in self.seen), None)
+            fault = queued.pop(due)[0] if due is not None else None
             self.seen.append(action)
-            fault = self.faults[action].pop(0) if self.faults.get(action) else None
             if fault:
                 self.injected.append((action, fault))
         if fault == "error":
             return self._answer(handler, 500, _error("InternalError", "injected provider error"))
+        if fault == "refuse" and action in ROUTE53_ACTIONS.values():
+            return self._answer(handler, 400, _rest_error("InvalidInput", "The request was refused (injected)."))
         if fault == "refuse":
             code = "InsufficientDBInstanceCapacity" if "DB" in action else "InsufficientInstanceCapacity"
             return self._answer(handler, 400, _error(code, "There is not enough capacity in this region (injected)."))
@@ -177,6 +188,22 @@ EC2_ACTIONS = {
     "RunInstances", "StartInstances", "StopInstances", "TerminateInstances", "ModifyInstanceAttribute",
     "DescribeInstances", "CreateTags", "DescribeImages", "DescribeInstanceTypes",
 }  # fmt: skip
+
+
+ROUTE53_ACTIONS = {
+    ("GET", r"/2013-04-01/hostedzone/[^/]+/rrset/?"): "ListResourceRecordSets",
+    ("POST", r"/2013-04-01/hostedzone/[^/]+/rrset/?"): "ChangeResourceRecordSets",
+    ("GET", r"/2013-04-01/healthcheck/?"): "ListHealthChecks",
+    ("POST", r"/2013-04-01/healthcheck/?"): "CreateHealthCheck",
+}  # (method, path) of Route 53's REST calls -> their action
+
+
+def _rest_error(code: str, message: str) -> bytes:
+    """Route 53's (REST-XML) error document."""
+    return (
+        f"<?xml version='1.0' encoding='UTF-8'?><ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+        f"<Message>{message}</Message></Error><RequestId>fault-proxy</RequestId></ErrorResponse>"
+    ).encode()
 
 
 def _error(code: str, message: str) -> bytes:

@@ -2,7 +2,9 @@
 a drill of an EC2 instance, an EBS volume and an RDS database leaves moto holding exactly what it
 held before (full listings compared, Route 53 included); a failover switches the Route 53
 failover record to the DR region; a failover the DR region refuses part-way leaves no DR copy
-behind, and one whose health check fails after the switch moves the record back."""
+behind; one whose switch is refused its read-back, or whose health check fails after the switch,
+moves the record back and leaves moto exactly as it was; and one the DR region refuses once the
+switch is verified is completed, not undone."""
 
 from __future__ import annotations
 
@@ -197,17 +199,59 @@ def test_a_failover_whose_health_check_fails_after_the_switch_puts_the_record_ba
     monkeypatch.setenv("WEDCLOUD_OUTBOUND_ALLOW_PRIVATE", "true")
     monkeypatch.setattr("control_plane.disaster_recovery.health.PAUSE_SECONDS", 0.0)
     with serving(_Down) as port:
-        plan_id = _plan(aws, routing=aws.routing(health_check_url=f"http://127.0.0.1:{port}/healthz"))
+        url = f"http://127.0.0.1:{port}/healthz"
+        plan_id = _plan(aws, routing=aws.routing(health_check_url=url))
         aws.dr.backup(plan_id)
-        aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY)
+        # the record as the plan keeps it: on the primary, with the Route 53 health check of its URL
+        aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY, health_check_url=url)
         before = aws.inventory()
         run = aws.dr.failover(plan_id)
     assert run.status == "rolled_back", run.error
     assert aws.failover_records() == {"PRIMARY": PRIMARY_IP, "SECONDARY": STANDBY_IP}
-    after = aws.inventory()
-    assert after["instances"] == before["instances"]
-    assert after["volumes"] == before["volumes"]
-    assert after["db_instances"] == before["db_instances"]
+    assert aws.inventory() == before  # snapshots, images, DB snapshots and health checks included
+
+
+def test_a_failover_refused_after_the_dns_switch_puts_the_record_back_and_leaves_moto_as_it_was(
+    refusing: tuple[Aws, FaultProxy],
+) -> None:
+    aws, proxy = refusing
+    plan_id = _plan(aws)
+    aws.dr.backup(plan_id)
+    aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY)
+    before = aws.inventory()
+    proxy.clear()
+    # Route 53 takes the switch, then refuses its read-back: the switch is never confirmed
+    proxy.inject("ListResourceRecordSets", "refuse", after="ChangeResourceRecordSets")
+    run = aws.dr.failover(plan_id)
+    assert ("ListResourceRecordSets", "refuse") in proxy.injected
+    assert run.status == "rolled_back", run.error
+    assert "InvalidInput" in (run.error or {}).get("detail", "")
+    names = [s.name for s in aws.dr.steps(run.id)]
+    assert f"switch {aws.record} to {STANDBY}" in names
+    assert f"switch {aws.record} back to {PRIMARY}" in names
+    assert aws.failover_records() == {"PRIMARY": PRIMARY_IP, "SECONDARY": STANDBY_IP}
+    assert aws.inventory() == before  # every instance, volume, snapshot, image, database and check
+    assert aws.dr.stored_plan(plan_id).status == "active"
+
+
+def test_a_failover_the_dr_region_refuses_once_the_switch_is_verified_is_completed_not_undone(
+    refusing: tuple[Aws, FaultProxy],
+) -> None:
+    aws, proxy = refusing
+    plan_id = _plan(aws)
+    aws.dr.backup(plan_id)
+    aws.dr.cloud.adapter("wedsync-aws").route_dns(_records(aws), active=PRIMARY)
+    proxy.clear()
+    # recording the copies after the switch: the DR region refuses to describe the database once
+    proxy.inject("DescribeDBInstances", "refuse", after="ChangeResourceRecordSets")
+    run = aws.dr.failover(plan_id)
+    assert ("DescribeDBInstances", "refuse") in proxy.injected
+    assert run.status == "succeeded", run.error
+    recording = [s for s in aws.dr.steps(run.id) if s.name == f"record what serves from {STANDBY}"]
+    assert [s.status for s in recording] == ["failed", "done"]  # tried again, never rolled back
+    assert aws.failover_records() == {"PRIMARY": STANDBY_IP, "SECONDARY": PRIMARY_IP}
+    plan = aws.dr.stored_plan(plan_id)
+    assert (plan.status, plan.active_region, len(plan.serving)) == ("failed_over", STANDBY, 4)
 
 
 def _records(aws: Aws) -> DnsRecordSet:

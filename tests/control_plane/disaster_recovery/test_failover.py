@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from clouds.base import DnsRecordSet
-from clouds.errors import UnsupportedRequest
+from clouds.errors import Throttled, UnsupportedRequest
 from control_plane.store.models import Resource
 from control_plane.store.monitoring_models import StreamEvent
 from tests.control_plane.disaster_recovery.support import PRIMARY, ROUTING, STANDBY, Recovery, booking_recovery
@@ -78,6 +78,28 @@ def test_a_failover_refused_part_way_moves_dns_back_and_leaves_no_copies(
     assert "no capacity" in (run.error or {}).get("detail", "")
     assert dr.cloud.listing() == before
     assert _routed(dr) == PRIMARY
+    assert dr.stored_plan(plan_id).status == "active"
+
+
+def test_a_failover_whose_first_restore_answer_was_lost_sweeps_the_copy_by_its_tag(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    adapter_type = type(dr.cloud.adapter())
+    before = dr.cloud.listing()
+    original = adapter_type.restore
+
+    def answer_lost(self, *args, **kwargs):  # the cloud made the copy; its answer never arrived
+        original(self, *args, **kwargs)
+        raise Throttled("the connection was reset before the answer arrived")
+
+    monkeypatch.setattr(adapter_type, "restore", answer_lost)
+    run = dr.failover(plan_id)
+    assert run.status == "failed", run.error
+    assert [s.detail.get("cloud_id") for s in dr.steps(run.id) if s.name.startswith("restore ")] == [None]
+    assert run.report["cleanup"]["remaining"] == []
+    assert dr.cloud.listing() == before
     assert dr.stored_plan(plan_id).status == "active"
 
 

@@ -1,23 +1,30 @@
-"""A drill whose process died part-way is found by the reconciler (its operation's lease expired)
-and undone from its journal: every copy it made is deleted, even one whose cloud id the journal
-never got, and the run ends failed saying why."""
+"""A run whose process died part-way is found by the reconciler (its operation's lease expired)
+and taken up from its journal. A drill is undone: every copy it made is deleted, even one whose
+cloud id the journal never got, and the run ends failed saying why. A failover past its DNS
+switch is completed; one that died before it while the primary is down stays and raises the
+alarm, keeping its copies. A restore in place that had terminated an old resource keeps the
+replacement and finishes."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider
+from clouds.base import CloudProvider, DnsRecordSet
 from control_plane.disaster_recovery import service
-from control_plane.disaster_recovery.runs import DRILL_TAG
+from control_plane.disaster_recovery.protected import serving_resources
+from control_plane.disaster_recovery.restore import KEPT_TAG
+from control_plane.disaster_recovery.runs import DRILL_TAG, FAILOVER_TAG
 from control_plane.services import operations
 from control_plane.services.reconciler import reconcile
-from control_plane.store.models import Operation, Provider
-from tests.control_plane.disaster_recovery.support import STANDBY, Recovery, booking_recovery
+from control_plane.store.models import Operation, Provider, Resource
+from control_plane.store.monitoring_models import StreamEvent
+from tests.control_plane.disaster_recovery.support import PRIMARY, ROUTING, STANDBY, Recovery, booking_recovery
 from wedcloud.sqltypes import utcnow
 
 
@@ -38,6 +45,35 @@ class DiesAfterRestore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.adapter, name)
+
+
+class Dies:
+    """The real adapter, except that the process dies at ``at`` (a method name), once ``after``
+    (another) has been called, if given; ``calls_first``: the real call is made before dying."""
+
+    def __init__(self, adapter: CloudProvider, at: str, *, after: str | None = None, calls_first: bool = False) -> None:
+        self.adapter, self.at, self.after, self.calls_first = adapter, at, after, calls_first
+        self.armed = after is None
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.adapter, name)
+        if name not in (self.at, self.after):
+            return real
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == self.at and self.armed:
+                if self.calls_first:
+                    real(*args, **kwargs)
+                raise ProcessDied
+            found = real(*args, **kwargs)
+            if name == self.after:
+                self.armed = True
+            return found
+
+        return call
+
+
+RECORDS = DnsRecordSet(zone=ROUTING["zone"], name=ROUTING["name"], targets=ROUTING["targets"])
 
 
 @pytest.fixture
@@ -103,3 +139,114 @@ def test_a_backup_whose_process_died_before_its_first_step_is_carried_out_by_the
     assert run.status == "succeeded", run.error
     assert run.report["backups"]
     assert all(b["copies"] for b in run.report["backups"])
+
+
+def _dies_then_reconciled(dr: Recovery, call: Any, dying: Dies | Any, **kwargs: Any) -> service.Started:
+    """Begin a run through adapters that die as ``dying`` says, let the process die, let its
+    lease run out, and let the reconciler take it over."""
+    wrapped: dict[uuid.UUID, Dies] = {}
+
+    def adapters(provider: Provider, session: Session) -> Any:
+        if provider.id not in wrapped:
+            wrapped[provider.id] = dying(dr.cloud.adapters(provider, session))
+        return wrapped[provider.id]
+
+    started = dr.begin(call, adapter_for=adapters, **kwargs)
+    assert started.work is not None
+    with pytest.raises(ProcessDied):
+        operations.execute(dr.cloud.sessions, started.operation.id, started.work)
+    with dr.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
+        session.execute(update(Operation).where(Operation.id == started.operation.id)
+                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
+    assert str(started.operation.id) in reconcile(dr.cloud.sessions, dr.cloud.adapters).resumed
+    return started
+
+
+def _failover_copies(dr: Recovery, run_id: uuid.UUID) -> list[str]:
+    return [r.id for r in dr.cloud.adapter().list_resources(region=STANDBY)
+            if r.tags.get(FAILOVER_TAG) == str(run_id) and r.state.value != "terminated"]  # fmt: skip
+
+
+def _routed(dr: Recovery) -> str | None:
+    routing = dr.cloud.adapter().dns_routing(RECORDS)
+    return routing.active if routing else None
+
+
+def test_a_failover_whose_process_died_after_the_dns_switch_is_completed_by_the_reconciler(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    dr.cloud.adapter().route_dns(RECORDS, active=PRIMARY)
+
+    def dying(adapter: CloudProvider) -> Dies:  # dies recording the copies, once DNS was switched
+        return Dies(adapter, "describe", after="route_dns")
+
+    started = _dies_then_reconciled(dr, service.begin_failover, dying, plan_id=plan_id, region=None,
+                                    reason="the primary region is down", dry_run=False)  # fmt: skip
+
+    run = dr.stored_run(started.run.id)
+    assert run.status == "succeeded", run.error
+    assert "stopped part-way" in run.report["summary"]
+    assert _routed(dr) == STANDBY  # users stay on the DR side
+    assert len(_failover_copies(dr, run.id)) == 2  # the copies are kept
+    plan = dr.stored_plan(plan_id)
+    assert (plan.status, plan.active_region, len(plan.serving)) == ("failed_over", STANDBY, 2)
+    with dr.cloud.sessions() as session:
+        serving = {r.cloud_id for r in serving_resources(session, plan)}
+    assert serving == set(_failover_copies(dr, run.id))
+
+
+def test_a_failover_whose_process_died_before_the_switch_while_the_primary_is_down_stays_and_raises_the_alarm(
+    dr: Recovery,
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    dr.cloud.adapter().route_dns(RECORDS, active=PRIMARY)
+    db = next(r for r in dr.cloud.adapter().list_resources(region=PRIMARY) if r.name == "booking-db")
+    dr.cloud.adapter().stop(db.id)  # the primary's database is down
+
+    def dying(adapter: CloudProvider) -> Dies:  # dies as the switch step reads the record
+        return Dies(adapter, "dns_routing")
+
+    started = _dies_then_reconciled(dr, service.begin_failover, dying, plan_id=plan_id, region=None,
+                                    reason="the primary region is down", dry_run=False)  # fmt: skip
+
+    run = dr.stored_run(started.run.id)
+    assert run.status == "stayed", run.error
+    assert dr.stored_plan(plan_id).status == "degraded"
+    assert _routed(dr) == PRIMARY  # the switch never happened, and nothing moved it
+    assert len(_failover_copies(dr, run.id)) == 2  # the copies a next failover needs are kept
+    assert not any(s.name.startswith("delete what the run made") for s in dr.steps(run.id))
+    with dr.cloud.sessions() as session:
+        event = session.scalars(
+            select(StreamEvent).where(StreamEvent.topic == "dr").order_by(StreamEvent.id.desc()).limit(1)
+        ).one()
+    assert (event.severity, event.payload["status"]) == ("critical", "stayed")
+
+
+def test_a_restore_in_place_whose_process_died_after_terminating_the_old_resource_keeps_the_new_one(
+    dr: Recovery,
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    with dr.cloud.sessions() as session:
+        old = session.scalars(select(Resource).where(Resource.name == "booking-db")).one()
+
+    def dying(adapter: CloudProvider) -> Dies:  # dies the moment the cloud has terminated the old one
+        return Dies(adapter, "terminate", calls_first=True)
+
+    started = _dies_then_reconciled(dr, service.begin_restore, dying,
+                                    request={"resource_id": str(old.id), "mode": "replace"})  # fmt: skip
+
+    run = dr.stored_run(started.run.id)
+    assert run.status == "succeeded", run.error
+    (replaced,) = run.report["replaced"]
+    with dr.cloud.sessions() as session:
+        new = session.get(Resource, uuid.UUID(replaced["new_resource_id"]))
+        assert new is not None
+        protected = {str(r.id) for r in serving_resources(session, dr.stored_plan(plan_id))}
+    assert dr.cloud.adapter().describe(new.cloud_id).state.value == "running"  # the replacement is kept
+    assert dr.cloud.adapter().describe(old.cloud_id).state.value == "terminated"
+    assert replaced["new_resource_id"] in protected
+    assert str(old.id) not in protected
+    kept = list(dr.cloud.adapter().list_snapshots(tags={KEPT_TAG: str(run.id)}))
+    assert [s.id for s in kept] == [replaced["kept_snapshot"]]  # taken once, not again
