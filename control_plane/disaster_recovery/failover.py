@@ -99,7 +99,7 @@ def run_failover(run: Run) -> dict[str, Any]:
         session.commit()
     report = {"summary": f"failed over to {region} in {recovered:.1f} s",
                               "recovery_seconds": round(recovered, 3),
-              "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made],
+              "made": [{k: v for k, v in m.items() if k != "data_at"} for m in made],
               "steps": timeline(run.steps())}  # fmt: skip
     return run.finish(status="succeeded", report=report, rto_seconds=round(recovered, 3))
 
