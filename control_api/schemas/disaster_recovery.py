@@ -180,11 +180,18 @@ class Measured(Objective):
 
 
 class LastBackup(BaseModel):
+    """The backup the RPO now counts from: the newest usable backup of the data store whose newest
+    one is oldest."""
+
     backup_id: uuid.UUID
     resource: str
-    taken_at: datetime
-    copied_at: datetime | None
-    age_seconds: float
+    taken_at: datetime = Field(description="When its source snapshot was taken.")
+    copied_at: datetime | None = Field(description="When its cross-region copy was whole.")
+    usable_at: datetime = Field(
+        description="When it became usable for recovery: copied_at, or the snapshot's completion when the plan "
+        "does not copy."
+    )
+    age_seconds: float = Field(description="Now minus usable_at: the RPO now (rpo.current_seconds).")
 
 
 class LastDrill(BaseModel):
@@ -207,7 +214,8 @@ class PlanStatusOut(BaseModel):
                     "rpo": {"target_seconds": 14400, "current_seconds": 5412.3, "met": True},
                     "rto": {"target_seconds": 3600},
                     "last_backup": {"backup_id": BACKUP, "resource": "booking-db", "taken_at": AT,
-                                    "copied_at": "2026-11-27T03:04:10+00:00", "age_seconds": 5650.0},
+                                    "copied_at": "2026-11-27T03:04:10+00:00",
+                                    "usable_at": "2026-11-27T03:04:10+00:00", "age_seconds": 5412.3},
                     "last_drill": {"run_id": RUN, "started_at": AT, "status": "succeeded", "passed": True,
                                    "rto_seconds": 1312.4, "rpo_seconds": 250.0, "operation_id": OPERATION},
                     "protected": {"from_backups": 1, "made_again": 1, "unprotected": 1},
@@ -228,7 +236,9 @@ class PlanStatusOut(BaseModel):
     standby_region: str = Field(description="Where the next failover goes.")
     rpo: Measured = Field(description="The RPO now (age of the newest usable cross-region copy) against the target.")
     rto: Objective
-    last_backup: LastBackup | None
+    last_backup: LastBackup | None = Field(
+        description="The backup the RPO now counts from; null while a data store has no usable backup."
+    )
     last_drill: LastDrill | None = Field(description="The last drill, with its measured RTO and RPO.")
     protected: dict[str, int] = Field(description="Data stores restored from backups, tiers made again, unprotected.")
     problems: list[str]

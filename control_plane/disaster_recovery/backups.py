@@ -163,6 +163,7 @@ class Rpo:
     seconds: float
     resource: str  # the resource whose newest backup is oldest
     since: datetime  # when that backup (its copy) was whole
+    backup: RecoveryBackup  # that backup
 
 
 def newest_backups(session: Session, plan: RecoveryPlan) -> dict[str, RecoveryBackup]:
@@ -197,9 +198,9 @@ def rpo_now(session: Session, plan: RecoveryPlan, now: datetime | None = None) -
     for resource in stateful:
         backup = newest.get(resource.cloud_id)
         point = recovery_point(plan, backup) if backup else None
-        if point is None:
+        if backup is None or point is None:
             return None
-        candidate = Rpo((now - point).total_seconds(), resource.name, point)
+        candidate = Rpo((now - point).total_seconds(), resource.name, point, backup)
         if worst is None or candidate.seconds > worst.seconds:
             worst = candidate
     return worst

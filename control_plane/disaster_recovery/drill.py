@@ -7,8 +7,10 @@ the teardown runs, so a failed drill leaves nothing behind either.
 
 RTO measured = WedCloud's own time from the start until every copy is ready, plus the longest
 time the cloud needs to make one ready (on real clouds that wait is inside the first part; the
-sandbox models it, and reports it as the steps' ``cloud_seconds``). RPO measured = the start
-- the oldest recovery point among the backups restored.
+sandbox models it, and reports it as the steps' ``cloud_seconds``). RPO measured = the age of the
+restored data: the start - the moment the oldest of the restored backups was taken (its source
+snapshot's time, not when its cross-region copy finished: a copy holds the data as it was when
+the snapshot was taken, however long the copy then took).
 """
 
 from __future__ import annotations
@@ -65,8 +67,8 @@ def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failu
     cloud_wait = max((s.cloud_seconds for s in steps), default=0.0)
     restored = bool(made) and failure is None
     rto = round(wall + cloud_wait, 3) if restored else None
-    points = [m["recovery_point"] for m in made if m.get("recovery_point")]
-    rpo = round((started_at - min(points)).total_seconds(), 3) if points and restored else None
+    taken = [m["data_at"] for m in made if m.get("data_at")]
+    rpo = round((started_at - min(taken)).total_seconds(), 3) if taken and restored else None
     with run.sessions() as session:
         plan = run.plan(session)
         recommendations = _advice(session, plan, made, steps, rto=rto, rpo=rpo)
@@ -84,7 +86,7 @@ def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failu
         "targets": {"rto_seconds": rto_target, "rpo_seconds": rpo_target},
         "rto_met": rto is not None and rto <= rto_target,
         "rpo_met": rpo is not None and rpo <= rpo_target,
-        "restored": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made],
+        "restored": [{k: v for k, v in m.items() if k != "data_at"} for m in made],
         "cleanup": cleanup,
         "recommendations": recommendations,
         "steps": timeline(steps),

@@ -132,7 +132,7 @@ def _complete(run: Run, made: list[dict[str, Any]], *, provider_id: uuid.UUID, r
     done = f"failed over to {region} in {recovered:.1f} s"
     report = {"summary": f"{resumed}; it was past the DNS switch, so it was completed: {done}" if resumed else done,
               "recovery_seconds": round(recovered, 3),
-              "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made],
+              "made": [{k: v for k, v in m.items() if k != "data_at"} for m in made],
               "steps": timeline(run.steps())}  # fmt: skip
     return run.finish(status="succeeded", report=report, rto_seconds=round(recovered, 3))
 

@@ -42,7 +42,7 @@ class Source:
     region: str
     details: dict[str, Any]
     snapshot_id: str | None  # None: made again (stateless)
-    recovery_point: datetime | None
+    data_at: datetime | None  # when the restored data was taken: the source snapshot's moment
     tags: dict[str, str]  # the source's own (not WedCloud's)
 
 
@@ -81,16 +81,16 @@ def readiness(session: Session, plan: RecoveryPlan, provider_id: uuid.UUID, regi
             age = (now - point).total_seconds()
             problems.append(f"{row.name}: its newest backup is {age / 3600:.1f} h old, past the RPO "
                             f"of {plan.rpo_seconds / 3600:.1f} h")  # fmt: skip
-        if snapshot is not None:
-            sources.append(_source(row, snapshot, point))
+        if snapshot is not None and backup is not None:
+            sources.append(_source(row, snapshot, backup.taken_at))
     sources.extend(_source(row, None, None) for row in stateless)
     return sources, problems
 
 
-def _source(row: Resource, snapshot_id: str | None, point: datetime | None) -> Source:
+def _source(row: Resource, snapshot_id: str | None, data_at: datetime | None) -> Source:
     own = {k: str(v) for k, v in row.tags.items() if not str(k).startswith("wedcloud:")}
     return Source(row.id, row.provider_id, row.cloud_id, row.name, row.subtype, row.size, row.region,
-                  dict(row.details), snapshot_id, point, own)  # fmt: skip
+                  dict(row.details), snapshot_id, data_at, own)  # fmt: skip
 
 
 def target_sizes(run: Run, sources: list[Source], provider_id: uuid.UUID, region: str
@@ -173,7 +173,7 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
             step["cloud_seconds"] = float(resource.details.get("ready_after_seconds") or 0)
             made.append({"cloud_id": resource.id, "name": resource.name, "source": source.cloud_id,
                          "source_resource_id": str(source.resource_id), "subtype": resource.subtype,
-                         "cloud_seconds": step["cloud_seconds"], "recovery_point": source.recovery_point})  # fmt: skip
+                         "cloud_seconds": step["cloud_seconds"], "data_at": source.data_at})  # fmt: skip
     with run.step(f"wait until {len(made)} resource(s) in {region} are ready") as step:
         ready = []
         for item in made:

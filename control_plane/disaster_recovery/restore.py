@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import waits
-from control_plane.disaster_recovery.backups import recovery_point
 from control_plane.disaster_recovery.protected import serving_resources, split
 from control_plane.disaster_recovery.recover import Source, adopt, restore_all, snapshot_in, target_sizes, teardown
 from control_plane.disaster_recovery.runs import RESTORE_TAG, Run, StepFailed, timeline
@@ -73,11 +72,9 @@ def sources_for(session: Session, request: dict[str, Any]) -> tuple[list[Source]
             problems.append({"pointer": "/region", "message": f"the backup of {resource.name} has no copy in {region}"})
         else:
             own = {k: str(v) for k, v in resource.tags.items() if not str(k).startswith("wedcloud:")}
-            plan = session.get(RecoveryPlan, backup.plan_id)
-            point = recovery_point(plan, backup) if plan else backup.completed_at
             sources.append(Source(resource.id, resource.provider_id, resource.cloud_id, resource.name,
                                   resource.subtype, resource.size, resource.region, dict(resource.details), snapshot,
-                                  point or backup.completed_at, own))  # fmt: skip
+                                  backup.taken_at, own))  # fmt: skip
     if problems:
         raise InvalidRequest("; ".join(p["message"] for p in problems), errors=problems)
     return sources, region, resources[0].provider_id
@@ -119,7 +116,7 @@ def run_restore(run: Run) -> dict[str, Any]:
             return run.finish(status="failed", report=report, error=str(exc))
     verb = "replaced" if in_place else "restored"
     report = {"summary": f"{len(made)} resource(s) {verb} in {region}", "region": region, "resources": new_ids,
-              "made": [{k: v for k, v in m.items() if k != "recovery_point"} for m in made], "replaced": replaced,
+              "made": [{k: v for k, v in m.items() if k != "data_at"} for m in made], "replaced": replaced,
               "steps": timeline(run.steps())}  # fmt: skip
     return run.finish(status="succeeded", report=report)
 

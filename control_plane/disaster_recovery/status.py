@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from control_plane.disaster_recovery.backups import newest_backups, rpo_now
+from control_plane.disaster_recovery.backups import Rpo, newest_backups, rpo_now
 from control_plane.disaster_recovery.protected import serving_resources, split, standby_region
 from control_plane.disaster_recovery.recover import snapshot_in
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun
@@ -63,7 +63,6 @@ def plan_status(session: Session, plan: RecoveryPlan, now: datetime | None = Non
         problems.append(f"serving from the DR target {plan.active_region}: fail back when the primary is healthy")
     if not plan.routing:
         problems.append("no DNS record set: a failover restores but cannot move traffic")
-    last_backup = max(newest.values(), key=lambda b: b.taken_at, default=None)
     blocking = rpo is None or rpo.seconds > plan.rpo_seconds or plan.status == "degraded"
     readiness = "not_ready" if blocking else ("at_risk" if problems else "ready")
     return {
@@ -79,15 +78,7 @@ def plan_status(session: Session, plan: RecoveryPlan, now: datetime | None = Non
             "met": rpo is not None and rpo.seconds <= plan.rpo_seconds,
         },
         "rto": {"target_seconds": plan.rto_seconds},
-        "last_backup": None
-        if last_backup is None
-        else {
-            "backup_id": str(last_backup.id),
-            "resource": last_backup.resource_name,
-            "taken_at": last_backup.taken_at.isoformat(),
-            "copied_at": last_backup.copied_at.isoformat() if last_backup.copied_at else None,
-            "age_seconds": round((now - last_backup.taken_at).total_seconds(), 3),
-        },
+        "last_backup": _last_backup(rpo),
         "last_drill": None
         if drill is None
         else {
@@ -101,6 +92,25 @@ def plan_status(session: Session, plan: RecoveryPlan, now: datetime | None = Non
         },
         "protected": {"from_backups": len(stateful), "made_again": len(stateless), "unprotected": len(unprotected)},
         "problems": problems,
+    }
+
+
+def _last_backup(rpo: Rpo | None) -> dict[str, Any] | None:
+    """The plan's last backup, as the issue means it ("the last backup and its age, which is the
+    RPO now"): the newest usable backup of the data store whose newest one is oldest, the one a
+    recovery of the whole plan now would have to start from; its age is counted from when it
+    became usable (its cross-region copy was whole), so ``age_seconds`` is ``rpo.current_seconds``.
+    None while a data store has no usable backup (``problems`` says which)."""
+    if rpo is None:
+        return None
+    backup = rpo.backup
+    return {
+        "backup_id": str(backup.id),
+        "resource": backup.resource_name,
+        "taken_at": backup.taken_at.isoformat(),
+        "copied_at": backup.copied_at.isoformat() if backup.copied_at else None,
+        "usable_at": rpo.since.isoformat(),
+        "age_seconds": round(rpo.seconds, 3),
     }
 
 

@@ -3,6 +3,9 @@ to be gone. Each polls the adapter until done or ``run.wait_seconds`` have passe
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
 from clouds.base import CloudProvider, CloudResource, ResourceState, Snapshot
 from clouds.errors import ResourceNotFound
 from control_plane.disaster_recovery.runs import Run, StepFailed
@@ -10,7 +13,23 @@ from control_plane.disaster_recovery.runs import Run, StepFailed
 READY = (ResourceState.RUNNING, ResourceState.AVAILABLE)
 
 
-def snapshot_whole(run: Run, adapter: CloudProvider, snapshot: Snapshot) -> Snapshot:
+class Clock(Protocol):
+    """What a wait needs of its caller: a clock, a sleep, how long to wait and how often to look
+    (a :class:`Run`, or an optimisation apply's own)."""
+
+    @property
+    def monotonic(self) -> Callable[[], float]: ...
+    @property
+    def sleep(self) -> Callable[[float], None]: ...
+    @property
+    def wait_seconds(self) -> float: ...
+    @property
+    def poll_seconds(self) -> float: ...
+
+
+def snapshot_whole(run: Clock, adapter: CloudProvider, snapshot: Snapshot) -> Snapshot:
+    """The snapshot once the cloud reports it whole; StepFailed when the cloud reports it failed or
+    it is still not whole after ``run.wait_seconds``."""
     deadline = run.monotonic() + run.wait_seconds
     while snapshot.state == "pending" or snapshot.completed_at is None:
         if snapshot.state == "failed":

@@ -2,19 +2,33 @@
 (committed before the change, so an apply resumed after a crash can put it back), make the change
 through the provider's adapter, verify it, and put the resource back when anything goes wrong
 once the change has begun.
+
+A delete or terminate first snapshots the resource and waits until the cloud reports the
+snapshot whole (``waits.snapshot_whole``, as disaster-recovery backups do): nothing is deleted
+while the snapshot is still being made (RDS refuses it, a disk's deletion races it) nor when it
+failed or was not whole in time; the apply then fails saying so, and the resource stays. The
+record is committed with the snapshot as soon as the cloud names it, and again once it is whole,
+so an apply whose process died while waiting is put back (nothing deleted, no second snapshot);
+one that died before the first commit takes the snapshot again by its name, which every adapter
+answers with the snapshot the first call made.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest
+from clouds.base import CloudProvider, CloudResource, ResourceState, ScaleRequest, Snapshot
 from clouds.errors import CloudError
+from control_plane.disaster_recovery import waits
+from control_plane.disaster_recovery.runs import StepFailed
 from control_plane.services import operations
+from control_plane.services.errors import Conflict
 from control_plane.services.health import http_health
 from control_plane.services.optimisation import (
     APPLIED,
@@ -39,8 +53,28 @@ from wedcloud.sqltypes import utcnow
 DESIRED_AFTER = {"stop": "stopped", "terminate": "terminated", "delete": "terminated"}
 
 
+@dataclass(frozen=True)
+class SnapshotWait:
+    """How long a delete waits for its snapshot to be whole, and how often it looks."""
+
+    wait_seconds: float = 3600.0  # a first EBS or RDS snapshot of a large store can take this long
+    poll_seconds: float = 1.0
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+class SnapshotNotWhole(Conflict):
+    """The snapshot a delete takes first failed or was not whole in time: nothing was deleted."""
+
+
 def apply_work(
-    adapter_for: AdapterFor, operation_id: uuid.UUID, rec_id: str, *, actor: str, probe: HealthProbe = http_health
+    adapter_for: AdapterFor,
+    operation_id: uuid.UUID,
+    rec_id: str,
+    *,
+    actor: str,
+    probe: HealthProbe = http_health,
+    wait: SnapshotWait = SnapshotWait(),
 ) -> operations.Work:
     """The apply itself, run as the operation's work. Before the change it records the resource
     as it was (committed), so an apply resumed after a crash puts that back (compensates)."""
@@ -59,7 +93,7 @@ def apply_work(
             if mark.get("result") == IN_PROGRESS and mark.get("operation") == str(operation_id):
                 outcome, final = _compensate(adapter, row, mark)
             else:
-                outcome, final = _apply(adapter, row, probe, checkpoint)
+                outcome, final = _apply(adapter, row, probe, checkpoint, wait)
         except Exception as exc:
             row.status = FAILED
             why = f"{type(exc).__name__}: {exc}"
@@ -79,8 +113,9 @@ def apply_work(
 
 
 def _apply(
-    adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe, checkpoint: Callable[[dict[str, Any]], None]
-) -> tuple[dict[str, Any], CloudResource]:
+    adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe, checkpoint: Callable[[dict[str, Any]], None],
+    wait: SnapshotWait,
+) -> tuple[dict[str, Any], CloudResource]:  # fmt: skip
     """The apply's record, and the resource as it was left. Whatever goes wrong once the change
     has begun (the provider refusing, the health check raising) puts the resource back."""
     before = adapter.describe(row.resource_id)
@@ -93,9 +128,15 @@ def _apply(
         "rate_basis": row.evidence.get("rate_basis"),
     }
     if change.needs_data_snapshot:
-        snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")
-        record["snapshot"] = {"id": snap.id, "created_at": snap.created_at.isoformat()}
+        snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")  # the same one again when resumed
+        record["snapshot"] = _snapshot_record(snap)
         record["rollback"] = [f"restore snapshot {snap.id} in {before.region}"]
+        checkpoint(record)  # from here a resumed apply puts the resource back: no second snapshot, no delete
+        try:
+            snap = waits.snapshot_whole(wait, adapter, snap)
+        except StepFailed as exc:
+            raise SnapshotNotWhole(_not_whole(adapter, row, snap, exc)) from exc
+        record["snapshot"] = _snapshot_record(snap)
     checkpoint(record)
     try:
         after = _change(adapter, row, before)
@@ -115,12 +156,33 @@ def _apply(
 def _compensate(
     adapter: CloudProvider, row: RecommendationRow, mark: dict[str, Any]
 ) -> tuple[dict[str, Any], CloudResource]:
-    """An apply whose process died during the change: its verification never ran, so the
-    resource is put back as it was recorded before the change."""
+    """An apply whose process died during the change (or while waiting for its snapshot): its
+    verification never ran, so the resource is put back as it was recorded before the change."""
     record = {k: v for k, v in mark.items() if k not in ("result", "operation")}
     reverted = _revert(adapter, row, mark["before"])
     why = "the apply was interrupted (its process stopped) during the change; the resource was put back"
+    if (mark.get("snapshot") or {}).get("state", "completed") != "completed":
+        why = ("the apply was interrupted (its process stopped) while its snapshot was being made; "
+               f"nothing was {row.action}d")  # fmt: skip
     return {**record, "result": "reverted", "after": _config(reverted), "reason": why}, reverted
+
+
+def _not_whole(adapter: CloudProvider, row: RecommendationRow, snapshot: Snapshot, exc: StepFailed) -> str:
+    """Why nothing was deleted. A failed snapshot is deleted, so that applying again takes a new
+    one under its name; one still being made is kept, and applying again waits for it."""
+    why = f"{exc}: {row.resource_id} was not {row.action}d (nothing is deleted without a whole snapshot)"
+    try:
+        if adapter.describe_snapshot(snapshot.id).state == "failed":
+            adapter.delete_snapshot(snapshot.id)
+            return f"{why}; the failed snapshot was deleted: apply again to take a new one"
+    except CloudError:
+        pass
+    return f"{why}; snapshot {snapshot.id} is kept: apply again to wait for it"
+
+
+def _snapshot_record(snapshot: Snapshot) -> dict[str, Any]:
+    return {"id": snapshot.id, "created_at": snapshot.created_at.isoformat(), "state": snapshot.state,
+            "completed_at": snapshot.completed_at.isoformat() if snapshot.completed_at else None}  # fmt: skip
 
 
 def _config(resource: CloudResource) -> dict[str, Any]:

@@ -311,8 +311,9 @@ def test_deleting_an_unattached_ebs_volume_on_aws_snapshots_it_first_through_the
     assert operation["status"] == "succeeded", operation
     snapshot = operation["result"]["snapshot"]["id"]
     assert operation["result"]["steps"] == [f"snapshot {volume}", f"delete {volume}"]
+    assert operation["result"]["snapshot"]["state"] == "completed"  # whole before the volume was deleted
     (kept,) = ec2.describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
-    assert (kept["VolumeId"], kept["VolumeSize"]) == (volume, 40)
+    assert (kept["VolumeId"], kept["VolumeSize"], kept["State"]) == (volume, 40, "completed")
     assert ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"] == []
 
 

@@ -792,6 +792,7 @@ class AzureComputeEmulator(AzureArmEmulator):
         if disk.managed_by:
             message = f"Disk {disk.name} is attached to VM {disk.managed_by}."
             raise HttpError(409, {"error": {"code": "OperationNotAllowed", "message": message}})
+        self.recovery.note_disk_deleted(disk.id)
         self._remove(self.disks, disk)
         return self._long_running(request, disk.location, 202)
 

@@ -11,7 +11,11 @@ What it enforces, as ARM's REST reference and the managed disks documentation ha
   A ``CopyStart`` copy starts at ``copy_start_percent`` (100 unless a test lowers it) and reports
   ``completionPercent`` until ``complete_copies`` finishes it (``fail_copies`` stops it with a
   ``copyCompletionError`` instead). Listed per subscription with
-  ``nextLink``; tags change with a PATCH.
+  ``nextLink``; tags change with a PATCH. For tests of callers that wait, a ``Copy`` snapshot of a
+  disk starts at ``snapshot_percent`` (None, whole, unless a test sets it), and each GET of a
+  snapshot not yet whole moves its ``completionPercent`` on by ``percent_per_read``;
+  ``disk_deletes`` records, at each managed disk's deletion, the ``completionPercent`` of every
+  snapshot of it (None: whole from the start).
 - Managed disks made with ``createOption`` ``Copy`` from a snapshot: the snapshot exists, is in the
   disk's region and is whole (409 ``OperationNotAllowed`` while its copy is in progress); the size
   is the snapshot's unless ``diskSizeGB`` is larger; the disk keeps the snapshot's ``osType``.
@@ -110,6 +114,10 @@ class AzureRecovery:
         self.host = host
         self.snapshots: dict[tuple[str, str, str], DiskSnapshot] = {}
         self.copy_start_percent = 100.0
+        self.snapshot_percent: float | None = None
+        self.percent_per_read = 0.0
+        self.disk_deletes: list[tuple[str, dict[str, float | None]]] = []  # (disk id, {snapshot: percent})
+        host.route("GET", SNAPSHOT, self._get_snapshot)  # before the generic read, which it replaces
         host._reads("Microsoft.Compute/snapshots", SNAPSHOT, self.snapshots)
         host.route("PUT", SNAPSHOT, self._put_snapshot)
         host.route("PATCH", SNAPSHOT, host._retag_of(self.snapshots, "Microsoft.Compute/snapshots/write"))
@@ -120,6 +128,13 @@ class AzureRecovery:
         with self.host.lock:
             self.snapshots.clear()
             self.copy_start_percent = 100.0
+            self.snapshot_percent, self.percent_per_read = None, 0.0
+            self.disk_deletes.clear()
+
+    def note_disk_deleted(self, disk_id: str) -> None:
+        with self.host.lock:
+            of_disk = {s.name: s.percent for s in self.snapshots.values() if s.source_id.lower() == disk_id.lower()}
+            self.disk_deletes.append((disk_id, of_disk))
 
     def complete_copies(self) -> None:
         """Every CopyStart copy in progress finishes."""
@@ -156,7 +171,7 @@ class AzureRecovery:
             if disk.location != body["location"]:
                 raise _error(400, "InvalidParameter", f"The source disk is in {disk.location}; a snapshot made "
                              "with Copy is in its disk's region (CopyStart copies a snapshot to another).")  # fmt: skip
-            size, os_type, percent = disk.size_gb, disk.os_type, None
+            size, os_type, percent = disk.size_gb, disk.os_type, self.snapshot_percent
         elif option == "CopyStart":
             source = self._source_snapshot(source_id)
             if not (source.incremental and properties.get("incremental")):
@@ -181,6 +196,15 @@ class AzureRecovery:
             snapshot.tags = body.get("tags") or {}
             self.snapshots[key] = snapshot
         return self.host._long_running(request, snapshot.location, 202)
+
+    def _get_snapshot(self, request: Request) -> Reply:
+        self.host._check(request, "Microsoft.Compute/snapshots/read")
+        snapshot: DiskSnapshot = self.host._find(self.snapshots, request)
+        with self.host.lock:
+            view = snapshot.view()
+            if not snapshot.whole and not snapshot.copy_error and snapshot.percent is not None:
+                snapshot.percent = min(100.0, snapshot.percent + self.percent_per_read)
+        return Reply(200, view)
 
     def _delete_snapshot(self, request: Request) -> Reply:
         self.host._check(request, "Microsoft.Compute/snapshots/delete")

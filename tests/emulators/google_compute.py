@@ -690,6 +690,7 @@ class GoogleComputeEmulator(GoogleEmulator):
             user = _zonal(project, disk.zone, "instances", disk.users[0])
             raise _error(400, f"The disk resource '{disk.self_link}' is already being used by '{user}'",
                          "resourceInUseByAnotherResource")  # fmt: skip
+        self.snapshots.note_disk_deleted(disk.self_link)
         with self.lock:
             self.disks.pop((project, disk.zone, disk.name), None)
         return self._operation_for(project, disk.zone, "delete", disk.self_link)

@@ -14,6 +14,11 @@ must hold: ``(labels.<key> = "<value>") (labels.<key> = "<value>")`` (``AND`` be
 allowed too); any other filter is refused with 400, so a filter the adapter sends is one this
 emulator understood. Global operations are ``RUNNING`` until polled once (``get`` or ``wait``),
 then ``DONE``, as the emulator's zone operations are.
+
+For tests of callers that wait: ``uploading_reads`` (0 unless a test raises it) keeps a new
+snapshot ``UPLOADING`` for that many reads after its operation is done, then ``READY`` (or
+``FAILED`` when ``uploads_fail``); ``disk_deletes`` records, at each disk's deletion, the status of
+every snapshot of that disk (the Compute Engine emulator calls ``note_disk_deleted``).
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ class Snapshot:
     status: str = "CREATING"
     created: str = ""  # RFC 3339, as GCE reports creationTimestamp
     id: int = 0
+    reads_left: int = 0  # reads it stays UPLOADING for (``GoogleSnapshots.uploading_reads``)
 
     @property
     def self_link(self) -> str:
@@ -116,6 +122,8 @@ class GoogleSnapshots:
         self.operations: dict[str, dict[str, Any]] = {}
         self._when_done: dict[str, Callable[[], None]] = {}
         self.page_size = 500
+        self.uploading_reads, self.uploads_fail = 0, False
+        self.disk_deletes: list[tuple[str, dict[str, str]]] = []  # (disk URL, {snapshot name: status})
         host.route("GET", SNAPSHOTS, self._list)
         host.route("POST", SNAPSHOTS, self._insert)
         host.route("GET", SNAPSHOT, self._get)
@@ -129,6 +137,13 @@ class GoogleSnapshots:
             self.operations.clear()
             self._when_done.clear()
             self.page_size = 500
+            self.uploading_reads, self.uploads_fail = 0, False
+            self.disk_deletes.clear()
+
+    def note_disk_deleted(self, disk_link: str) -> None:
+        with self.host.lock:
+            of_disk = {s.name: s.status for s in self.snapshots.values() if s.source_disk == disk_link}
+            self.disk_deletes.append((disk_link, of_disk))
 
     def restorable(self, project: str, reference: str) -> Snapshot:
         """The snapshot a new disk names as its ``sourceSnapshot``: it exists and is READY."""
@@ -207,13 +222,21 @@ class GoogleSnapshots:
 
         def uploaded() -> None:
             if snapshot.status == "CREATING":
-                snapshot.status = "READY"
+                snapshot.status = "UPLOADING" if self.uploading_reads else "READY"
+                snapshot.reads_left = self.uploading_reads
 
         return self._operation_for(project, "insert", snapshot.self_link, uploaded)
 
     def _get(self, request: Request) -> Reply:
         self._check(request, "compute.snapshots.get")
-        return Reply(200, self._snapshot(request).view())
+        snapshot = self._snapshot(request)
+        with self.host.lock:
+            view = snapshot.view()
+            if snapshot.status == "UPLOADING" and snapshot.reads_left > 0:
+                snapshot.reads_left -= 1
+                if snapshot.reads_left == 0:
+                    snapshot.status = "FAILED" if self.uploads_fail else "READY"
+        return Reply(200, view)
 
     def _list(self, request: Request) -> Reply:
         project = self._check(request, "compute.snapshots.list")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
-from control_plane.disaster_recovery import service
+from control_plane.disaster_recovery import service, status
 from control_plane.disaster_recovery.backups import rpo_now, snapshot_name
 from control_plane.services import operations
 from control_plane.store.models import Operation, Resource
@@ -54,6 +54,25 @@ def test_the_rpo_is_the_age_of_the_newest_cross_region_copy(dr: Recovery) -> Non
         rpo = rpo_now(session, dr.stored_plan(plan_id), later)
     assert rpo is not None
     assert (rpo.seconds, rpo.resource) == (5 * 3600, "booking-db")
+
+
+def test_the_status_pages_last_backup_is_the_one_the_rpo_counts_from_and_its_age_is_the_rpo_now(
+    dr: Recovery,
+) -> None:
+    plan_id = dr.plan()
+    with dr.cloud.sessions() as session:
+        assert status.plan_status(session, dr.stored_plan(plan_id))["last_backup"] is None  # nothing usable yet
+    dr.backup(plan_id)
+    with dr.cloud.sessions.begin() as session:  # its snapshot was taken 2 h before its copy was whole
+        (backup,) = session.scalars(select(RecoveryBackup).where(RecoveryBackup.plan_id == plan_id))
+        assert backup.copied_at is not None
+        backup.taken_at = backup.completed_at = backup.copied_at - timedelta(hours=2)
+        copied_at = backup.copied_at
+    with dr.cloud.sessions() as session:
+        standing = status.plan_status(session, dr.stored_plan(plan_id), copied_at + timedelta(hours=1))
+    last = standing["last_backup"]
+    assert (last["resource"], last["usable_at"]) == ("booking-db", copied_at.isoformat())
+    assert last["age_seconds"] == standing["rpo"]["current_seconds"] == 3600
 
 
 def test_retention_keeps_the_newest_backups_and_deletes_the_others_snapshots(dr: Recovery) -> None:

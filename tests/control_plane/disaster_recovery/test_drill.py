@@ -3,14 +3,16 @@ RTO and RPO, delete everything made, and prove it by listing."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from clouds.sandbox.blueprint import Kind
 from clouds.sandbox.recovery import ready_after_seconds
 from control_plane.disaster_recovery.runs import DRILL_TAG
+from control_plane.store.recovery_models import RecoveryBackup
 from tests.control_plane.disaster_recovery.support import STANDBY, Recovery, booking_recovery
 
 
@@ -39,6 +41,21 @@ def test_a_drill_restores_measures_and_leaves_the_cloud_as_it_found_it(dr: Recov
     names = [s.name for s in dr.steps(drill.id)]
     assert names[0] == f"check readiness in {STANDBY}"
     assert names[-1] == f"list {STANDBY} to prove nothing is left"
+
+
+def test_a_drills_rpo_is_the_age_of_the_restored_data_from_when_its_snapshot_was_taken(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    with dr.cloud.sessions.begin() as session:  # a snapshot taken 3 h ago whose copy took 2 h to finish
+        (backup,) = session.scalars(select(RecoveryBackup).where(RecoveryBackup.plan_id == plan_id))
+        assert backup.copied_at is not None
+        backup.taken_at = backup.completed_at = backup.copied_at - timedelta(hours=3)
+        backup.copied_at -= timedelta(hours=1)
+    drill = dr.drill(plan_id)
+    assert drill.status == "succeeded", drill.error
+    assert drill.rpo_seconds is not None
+    # the restored copy holds the data as it was 3 h ago, not as of the copy's end 1 h ago
+    assert 3 * 3600 <= drill.rpo_seconds < 3 * 3600 + 600
 
 
 def test_a_drill_without_a_backup_fails_at_readiness_and_makes_nothing(dr: Recovery) -> None:

@@ -1,0 +1,140 @@
+"""An optimisation delete takes its snapshot first and waits until the cloud reports it whole
+before deleting anything: through the API and the real SDKs against the Compute Engine and ARM
+emulators over HTTP, whose snapshots stay in progress for a few reads. A snapshot that fails
+leaves the disk in place and the apply failed; an apply whose process dies while it waits is put
+back by the reconciler without a second snapshot or a delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from control_plane.crypto import load_cipher
+from control_plane.security import Role
+from control_plane.services import applying, operations
+from control_plane.services import optimisation as recommendations
+from control_plane.services.providers import adapter_for
+from control_plane.store.db import make_sessionmaker
+from control_plane.store.models import Provider, RecommendationRow
+from tests.control_api.conftest import Api
+from tests.control_api.test_azure_provider import SUBSCRIPTION
+from tests.control_api.test_azure_provider import _register as _register_azure
+from tests.control_api.test_gcp_provider import PROJECT
+from tests.control_api.test_gcp_provider import _register as _register_gcp
+from tests.control_api.test_operation_recovery import Crash, Faulty, _expire_leases, _reconcile
+from tests.control_api.test_optimisation import URL, _done, _rec, _store
+from tests.emulators.azure_compute import AzureComputeEmulator, ManagedDisk
+from tests.emulators.google_compute import Disk, GoogleComputeEmulator
+
+pytestmark = pytest.mark.integration
+
+ZONE = "europe-west2-b"
+GCP_DISK = f"projects/{PROJECT}/zones/{ZONE}/disks/old-data"
+
+
+def _gcp_disk(api: Api, emulator: GoogleComputeEmulator) -> tuple[str, Disk]:
+    """A registered project holding an unattached 120 GB disk, and a stored delete of it."""
+    emulator.add_project(PROJECT)
+    disk = emulator.add_disk(Disk(PROJECT, ZONE, "old-data", 120))
+    _register_gcp(api, emulator)
+    rec = _rec(GCP_DISK, kind="unattached_disk", action="delete", target=None, provider="wedsync-gcp")
+    _store(api, [rec], providers=("wedsync-gcp",))
+    return rec.id, disk
+
+
+def _apply(api: Api, rec_id: str) -> dict[str, Any]:
+    return _done(api, api.client.post(f"{URL}/{rec_id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+
+
+def _apply_crashing_at(api: Api, rec_id: str, method: str) -> None:
+    """Apply as the API does, with the process dying (``Crash``) at the adapter's first ``method``."""
+    sessions = make_sessionmaker(api.engine)
+    settings = api.client.app.state.settings  # type: ignore[attr-defined]
+    cipher = load_cipher(settings.layout.root, environment=settings.environment)
+
+    def adapters(provider: Provider, session: Session) -> Any:
+        return Faulty(adapter_for(provider, session=session, layout=settings.layout, cipher=cipher), method, Crash())
+
+    with sessions() as session:
+        row = recommendations.get_recommendation(session, rec_id)
+        operation, _ = recommendations.begin_apply(session, row, actor="test", idempotency_key=None)
+        operation_id: uuid.UUID = operation.id
+        session.commit()
+    operations.execute(sessions, operation_id, applying.apply_work(adapters, operation_id, rec_id, actor="test"))
+
+
+def _row(api: Api, rec_id: str) -> RecommendationRow:
+    with Session(api.engine) as session:
+        row = session.get(RecommendationRow, rec_id)
+        assert row is not None
+        return row
+
+
+def test_a_google_disk_is_deleted_only_once_its_snapshot_is_ready(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    rec_id, disk = _gcp_disk(api, google_compute)
+    google_compute.snapshots.uploading_reads = 2  # still uploading when the adapter first reads it
+    operation = _apply(api, rec_id)
+    # at the moment the disk was deleted, its snapshot was whole
+    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {f"wedcloud-{rec_id}": "READY"})]
+    assert operation["status"] == "succeeded", operation
+    snapshot = operation["result"]["snapshot"]
+    assert snapshot["state"] == "completed"
+    assert snapshot["completed_at"] is not None
+    assert (PROJECT, ZONE, "old-data") not in google_compute.disks
+
+
+def test_a_google_snapshot_that_fails_leaves_the_disk_and_fails_the_apply_saying_why(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    rec_id, _ = _gcp_disk(api, google_compute)
+    google_compute.snapshots.uploading_reads, google_compute.snapshots.uploads_fail = 2, True
+    operation = _apply(api, rec_id)
+    assert operation["status"] == "failed", operation
+    detail = operation["error"]["detail"]
+    assert "failed" in detail
+    assert f"{GCP_DISK} was not deleted" in detail
+    assert google_compute.snapshots.disk_deletes == []
+    assert (PROJECT, ZONE, "old-data") in google_compute.disks
+    assert google_compute.snapshots.snapshots == {}  # the failed one was deleted: applying again takes a new one
+    row = _row(api, rec_id)
+    assert (row.status, row.outcome["result"]) == ("failed", "failed")
+
+
+def test_an_apply_whose_process_died_waiting_for_its_snapshot_is_put_back_without_a_delete(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    rec_id, _ = _gcp_disk(api, google_compute)
+    google_compute.snapshots.uploading_reads = 2
+    with pytest.raises(Crash):  # the process dies at the first look at the snapshot still uploading
+        _apply_crashing_at(api, rec_id, "describe_snapshot")
+    _expire_leases(api)
+    assert len(_reconcile(api).resumed) == 1
+    row = _row(api, rec_id)
+    assert row.status == "reverted"
+    assert "while its snapshot was being made; nothing was deleted" in row.outcome["reason"]
+    assert (PROJECT, ZONE, "old-data") in google_compute.disks
+    assert google_compute.snapshots.disk_deletes == []
+    assert [name for _, name in google_compute.snapshots.snapshots] == [f"wedcloud-{rec_id}"]  # no second one
+
+
+def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
+    api: Api, azure_compute: AzureComputeEmulator
+) -> None:
+    azure_compute.add_subscription(SUBSCRIPTION)
+    disk = azure_compute.add_disk(ManagedDisk(SUBSCRIPTION, "web", "old-data", "uksouth", 64, sku="Premium_LRS"))
+    _register_azure(api, azure_compute)
+    rec = _rec(disk.id, kind="unattached_disk", action="delete", target=None, provider="wedsync-azure")
+    _store(api, [rec], providers=("wedsync-azure",))
+    azure_compute.recovery.snapshot_percent, azure_compute.recovery.percent_per_read = 10.0, 30.0
+    operation = _apply(api, rec.id)
+    ((deleted, snapshots),) = azure_compute.recovery.disk_deletes
+    assert deleted.lower() == disk.id.lower()
+    assert snapshots == {f"wedcloud-{rec.id}": 100.0}  # whole when its disk went
+    assert operation["status"] == "succeeded", operation
+    assert operation["result"]["snapshot"]["state"] == "completed"
+    assert azure_compute.disks == {}
