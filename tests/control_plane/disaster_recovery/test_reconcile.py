@@ -17,12 +17,8 @@ from control_plane.disaster_recovery.runs import DRILL_TAG
 from control_plane.services import operations
 from control_plane.services.reconciler import reconcile
 from control_plane.store.models import Operation, Provider
-from tests.control_plane.disaster_recovery.support import STANDBY, Recovery, booking_recovery
+from tests.control_plane.disaster_recovery.support import STANDBY, ProcessDied, Recovery, booking_recovery
 from wedcloud.sqltypes import utcnow
-
-
-class ProcessDied(BaseException):
-    """The process running the drill was killed: nothing in it catches this, as nothing runs."""
 
 
 class DiesAfterRestore:
