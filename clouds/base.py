@@ -305,12 +305,33 @@ class CloudProvider(Protocol):
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: str | None = None,
     ) -> CloudResource:
         """A new resource made from the snapshot in ``region``: a disk, a database or an
         instance, by what the snapshot holds. ``size`` overrides the source's size (an instance
-        or database class); the new resource carries ``tags``. It may still be provisioning:
-        callers wait for it with :meth:`describe`. Sandbox resources report how long the cloud
-        takes to make them ready in ``details["ready_after_seconds"]``."""
+        or database class); the new resource carries ``tags``. ``network``: the id of an
+        :meth:`isolated_network` to place it in (a drill's), closed to and from everything;
+        None: the region's default network (a failover's copies, meant to serve). It may still
+        be provisioning: callers wait for it with :meth:`describe`. Sandbox resources report how
+        long the cloud takes to make them ready in ``details["ready_after_seconds"]``."""
+        ...
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        """A network in ``region`` that nothing routes into or out of (no internet gateway, no
+        peering, deny-all firewall rules), carrying ``tags``: where a drill puts its copies of
+        production so that they cannot reach real services. Safe to repeat: the same name finds
+        what the first call made. A :class:`ProvisionRequest` places what it makes there when
+        its ``network`` is the answer's id. UnsupportedRequest where the adapter cannot make one."""
+        ...
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        """The isolated networks in ``region`` carrying every tag of ``tags`` (a sweep's)."""
+        ...
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        """Delete an isolated network and what the network itself holds (subnets, firewall
+        rules); True when it is gone (or was), False while a resource still uses it (call again
+        later). Refuses a network :meth:`isolated_network` did not make."""
         ...
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
@@ -345,6 +366,15 @@ class NotYetAdapted:
 
     def price_catalogue(self, *, region: str) -> list[InstanceType]:
         raise UnsupportedRequest(f"{self.kind}: the price catalogue is not part of this adapter yet")
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        raise UnsupportedRequest(f"{self.kind}: the adapter cannot make an isolated network for a drill yet")
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        return []
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        raise UnsupportedRequest(f"{self.kind}: the adapter makes no isolated networks")
 
 
 METRICS_SCHEMA = pl.Schema(

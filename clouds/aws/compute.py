@@ -168,6 +168,8 @@ class Compute:
             arguments["ClientToken"] = token
         if request.network:
             arguments["SubnetId"] = request.network
+        if groups := request.options.get("security_groups"):
+            arguments["SecurityGroupIds"] = list(groups)
         answer = self.api.call(lambda: self.api.client("ec2", request.region).run_instances(**arguments))
         return _instance(answer["Instances"][0], request.region, answer.get("OwnerId"))
 

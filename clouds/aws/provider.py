@@ -37,6 +37,7 @@ from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
 from clouds.aws.dns import Dns
 from clouds.aws.metrics import Metrics
+from clouds.aws.networks import Networks
 from clouds.aws.restores import Restores
 from clouds.aws.snapshot_copies import SnapshotCopies
 from clouds.aws.snapshots import Snapshots
@@ -159,7 +160,8 @@ class AwsCloud(NotYetAdapted):
         self.metrics = Metrics(self.api, self.compute)
         self.snapshots = Snapshots(self.api, self.storage, self.compute)
         self.copies = SnapshotCopies(self.api, self.snapshots)
-        self.restores = Restores(self.api, self.snapshots, self.storage, self.databases, self.compute)
+        self.networks = Networks(self.api)
+        self.restores = Restores(self.api, self.snapshots, self.storage, self.databases, self.compute, self.networks)
         self.dns = Dns(self.api)
 
     # -- the account, as the parts share it in ``api`` ---------------------------------------
@@ -276,7 +278,22 @@ class AwsCloud(NotYetAdapted):
         }.get(subtype)
         if make is None:
             raise UnsupportedRequest(f"the AWS adapter cannot provision a {subtype}")
+        if request.network and request.network.startswith("vpc-"):
+            request = self._placed(request, subtype)
         return make(request, tags)
+
+    def _placed(self, request: ProvisionRequest, subtype: str) -> ProvisionRequest:
+        """The request with its isolated network (a VPC id) as the subnet(s) and security group
+        to launch in: an instance in the first subnet, a group over them all (its instances get
+        the VPC's default security group, closed like the network's own, unless its launch
+        template names one)."""
+        placed = self.networks.describe(request.region, str(request.network)).details
+        if subtype == "instance":
+            return replace(request, network=placed["subnets"][0],
+                           options={**request.options, "security_groups": [placed["security_group"]]})  # fmt: skip
+        if subtype == "instance_group":
+            return replace(request, network=",".join(placed["subnets"]))
+        raise UnsupportedRequest(f"a {subtype} cannot be placed in an isolated network")
 
     def tag(self, resource_id: str, tags: Mapping[str, str]) -> CloudResource:
         """Replace the resource's own tags; its Name, AWS's ``aws:`` and WedCloud's ``wedcloud:``
@@ -370,9 +387,20 @@ class AwsCloud(NotYetAdapted):
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: str | None = None,
     ) -> CloudResource:
         """A volume, a database or an instance from the snapshot (:mod:`clouds.aws.restores`)."""
-        return self.restores.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+        return self.restores.restore(snapshot_id, region=region, name=name, tags=tags, size=size, network=network)
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        """A VPC nothing routes out of, with closed security groups (:mod:`clouds.aws.networks`)."""
+        return self.networks.isolated(region, name, tags)
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        return self.networks.listed(region, tags)
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        return self.networks.delete(region, network_id)
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
         """Route 53 failover records (:mod:`clouds.aws.dns`)."""

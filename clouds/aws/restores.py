@@ -12,6 +12,11 @@ EC2 itself makes no second one when a retry races the first call.
 An instance's disks follow its image's block device mapping: a disk the source instance kept on
 termination outlives the restored instance too, and carries the same tags, so that whoever
 cleans up by tag finds it.
+
+Given an isolated network (:mod:`clouds.aws.networks`, a drill's), an instance is launched in its
+first subnet with its closed security group, and a database is restored into its DB subnet group
+with that security group and ``PubliclyAccessible=False``. Without one, both land where AWS puts
+them by default (the region's default VPC): a failover's copies, which are meant to serve.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from clouds.aws.api import AwsApi, client_token, error_code, tag_dict, tag_list, translate
 from clouds.aws.compute import Compute
 from clouds.aws.databases import Databases
+from clouds.aws.networks import Networks
 from clouds.aws.snapshots import INSTANCE_TYPE_TAG, Snapshots, snapshot_identifier
 from clouds.aws.storage import Storage
 from clouds.base import CloudResource
@@ -44,9 +50,11 @@ class Restores:
     """Volumes, databases and instances made from the account's snapshots."""
 
     def __init__(
-        self, api: AwsApi, snapshots: Snapshots, storage: Storage, databases: Databases, compute: Compute
-    ) -> None:
+        self, api: AwsApi, snapshots: Snapshots, storage: Storage, databases: Databases, compute: Compute,
+        networks: Networks,
+    ) -> None:  # fmt: skip
         self.api = api
+        self.networks = networks
         self.snapshots = snapshots
         self.storage = storage
         self.databases = databases
@@ -54,7 +62,7 @@ class Restores:
 
     def restore(
         self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None = None,
-        size: str | None = None,
+        size: str | None = None, network: str | None = None,
     ) -> CloudResource:  # fmt: skip
         found = self.snapshots.find(snapshot_id)
         if found is None:
@@ -66,12 +74,13 @@ class Restores:
                 "then restore the copy"
             )
         own = {"Name": name, **(tags or {})}
+        placement = self.networks.describe(region, network).details if network else None
         token = client_token(item.get("SnapshotId") or item.get("ImageId") or snapshot_id, region, name)
         if kind == "volume":
             return self._volume(item, region, name, own, size, token)
         if kind == "database":
-            return self._database(item, region, name, own, size)
-        return self._instance(item, region, name, own, size, token)
+            return self._database(item, region, name, own, size, placement)
+        return self._instance(item, region, name, own, size, token, placement)
 
     def _volume(
         self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None, token: str
@@ -106,8 +115,9 @@ class Restores:
         return zones[0]
 
     def _database(
-        self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None
-    ) -> CloudResource:
+        self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None,
+        placement: Mapping[str, Any] | None,
+    ) -> CloudResource:  # fmt: skip
         """A DB instance of the snapshot, of class ``size`` or (RDS's default) the source's. Its
         snapshots carry its tags (CopyTagsToSnapshot), so the final snapshot RDS takes when it is
         deleted can be told apart, and deleted with it, by whoever made the copy."""
@@ -121,6 +131,9 @@ class Restores:
         }
         if size:
             arguments["DBInstanceClass"] = size
+        if placement is not None:
+            arguments |= {"DBSubnetGroupName": placement["db_subnet_group"], "PubliclyAccessible": False,
+                          "VpcSecurityGroupIds": [placement["security_group"]]}  # fmt: skip
         try:
             rds.restore_db_instance_from_db_snapshot(**arguments)
         except ClientError as exc:
@@ -138,8 +151,9 @@ class Restores:
         return self.databases.database(region, identifier)
 
     def _instance(
-        self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None, token: str
-    ) -> CloudResource:
+        self, item: Mapping[str, Any], region: str, name: str, tags: dict[str, str], size: str | None, token: str,
+        placement: Mapping[str, Any] | None,
+    ) -> CloudResource:  # fmt: skip
         """An instance of the image, of type ``size`` or the type its source instance had."""
         image = item["ImageId"]
         instance_type = size or tag_dict(item.get("Tags")).get(INSTANCE_TYPE_TAG)
@@ -150,10 +164,13 @@ class Restores:
         if earlier := list(self.compute.instances(region, Filters=filters)):
             return earlier[0]
         ec2 = self.api.client("ec2", region)
+        where = ({"SubnetId": placement["subnets"][0], "SecurityGroupIds": [placement["security_group"]]}
+                 if placement is not None else {})  # fmt: skip
         answer = self.api.call(
             lambda: ec2.run_instances(
                 ImageId=image, InstanceType=instance_type, MinCount=1, MaxCount=1, ClientToken=token,
                 TagSpecifications=[{"ResourceType": kind, "Tags": tag_list(tags)} for kind in ("instance", "volume")],
+                **where,
             ),
             image,
         )  # fmt: skip

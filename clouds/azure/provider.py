@@ -355,9 +355,12 @@ class AzureCloud(NotYetAdapted):
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: str | None = None,
     ) -> CloudResource:
         """A managed disk, or a VM booting from one, made from the snapshot in its region
         (:mod:`clouds.azure.restore`)."""
+        if network is not None:
+            raise UnsupportedRequest(f"{self.kind}: the adapter cannot place a restore in an isolated network yet")
         return self.restorer.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from clouds.base import CloudResource, DnsRecordSet, DnsRouting, Snapshot
+from clouds.errors import UnsupportedRequest
 
 if TYPE_CHECKING:
     from clouds.gcp.dns import CloudDns
@@ -48,8 +49,11 @@ class DisasterRecovery:
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: str | None = None,
     ) -> CloudResource:
         """A disk, or an instance booting from one, made from the snapshot in a zone of ``region``."""
+        if network is not None:
+            raise UnsupportedRequest("gcp: the adapter cannot place a restore in an isolated network yet")
         return self._snapshots.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:

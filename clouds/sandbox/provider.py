@@ -36,7 +36,7 @@ from clouds.sandbox.blueprint import Kind, Workload
 from clouds.sandbox.catalog import FLAVOURS, FlavourKey
 from clouds.sandbox.demand import hour_range, stable_hash
 from clouds.sandbox.exports import list_exports
-from clouds.sandbox.recovery import SandboxRecovery
+from clouds.sandbox.recovery import NETWORK_TAG, SandboxRecovery
 from clouds.sandbox.usage import Meter
 from clouds.sandbox.world import DEFAULT_WORLD, SandboxEvent, SandboxResource, World, load_world, state_since
 
@@ -343,7 +343,7 @@ class SandboxCloud(SandboxRecovery):
                     zone=None if kind == Kind.BUCKET else zones[0],
                     size=size,
                     state=initial,
-                    tags=dict(request.tags),
+                    tags={**request.tags, **({NETWORK_TAG: request.network} if request.network else {})},
                     spec=spec,
                     created_at=now,
                 )

@@ -8,6 +8,9 @@ RTO, and the same drill always measures the same.
 
 Every call is safe to repeat: a snapshot, copy or restore is named, and the same name (of the
 same source) finds what the first call made.
+
+The sandbox has no networks to route: an isolated network (a drill's) is modelled by its id,
+which what is placed in it carries as its ``network`` tag; there is nothing of it to delete.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from clouds.base import CloudResource, DnsRecordSet, DnsRouting, ProvisionRequest, Snapshot
+from clouds.base import (
+    CloudResource,
+    DnsRecordSet,
+    DnsRouting,
+    ProvisionRequest,
+    ResourceState,
+    ResourceType,
+    Snapshot,
+)
 from clouds.errors import InvalidStateTransition, ResourceNotFound, UnsupportedRequest
 from clouds.sandbox import state
 from clouds.sandbox.blueprint import Kind
@@ -33,6 +44,8 @@ if TYPE_CHECKING:
 
     from clouds.sandbox.catalog import Flavour
     from clouds.sandbox.world import SandboxResource, World
+
+NETWORK_TAG = "network"  # what a sandbox resource placed in an isolated network carries: its id
 
 # (start-up seconds, seconds per GB of data) of a restore, by what it makes
 RESTORE_TIMING: dict[Kind, tuple[int, Decimal]] = {
@@ -79,6 +92,7 @@ class SandboxRecovery:
         def _record(self, resource_id: str, event: str, detail: dict[str, Any], **changes: Any) -> None: ...
         def _world(self) -> World: ...
         def provision(self, request: ProvisionRequest) -> CloudResource: ...
+        def _usage_accounts(self) -> list[str]: ...
 
     def _snapshot_row(self, snapshot_id: str) -> Any:
         with self.engine.connect() as connection:
@@ -171,6 +185,7 @@ class SandboxRecovery:
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: str | None = None,
     ) -> CloudResource:
         from clouds.sandbox.provider import _TYPE_OF_KIND
 
@@ -196,11 +211,28 @@ class SandboxRecovery:
                 size=size or source.get("size") or f"{row.size_gb}GB",
                 account_id=source.get("account_id"),
                 tags={**dict(tags or {}), "restored-from": snapshot_id},
+                network=network,
                 options=options,
             )
         )
         details = {**made.details, "ready_after_seconds": ready_after_seconds(kind, row.size_gb)}
         return CloudResource(**{**made.__dict__, "details": details})
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        """A modelled isolated network: its id (the same for the same name), nothing stored."""
+        self._check_region(region)
+        network_id = f"sbx-{self.flavour.key}-net-{format(stable_hash(f'network:{region}:{name}'), 'x')[:12]}"
+        return CloudResource(
+            id=network_id, name=name, resource_type=ResourceType.NETWORK, subtype="isolated_network", region=region,
+            state=ResourceState.AVAILABLE, account_id=self._usage_accounts()[0], tags=dict(tags),
+            details={"isolated": True, "modelled": True},
+        )  # fmt: skip
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        return []  # none is stored: nothing to sweep
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        return True
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
         if active not in records.targets:

@@ -1,9 +1,12 @@
-"""A drill: recover the plan's resources in its DR region from their latest backups, check
-their health, measure the RTO and RPO, delete everything it made, and prove it by listing.
+"""A drill: recover the plan's resources in its DR region from their latest backups, in an
+isolated network there, check their health, measure the RTO and RPO, delete everything it made
+(the network too), and prove it by listing.
 
 The copies carry ``wedcloud:drill=<run id>`` and names of their own (``drill-<id>-<name>``); a
-drill never touches DNS or the resources it protects. Whatever happens after the first restore,
-the teardown runs, so a failed drill leaves nothing behind either.
+drill never touches DNS or the resources it protects, and its copies run in a network of their
+own that nothing routes into or out of (:mod:`control_plane.disaster_recovery.isolation`, which
+also says what the health step checks and what it cannot). Whatever happens after the network
+is asked for, the teardown runs, so a failed drill leaves nothing behind either.
 
 RTO measured = WedCloud's own time from the start until every copy is ready, plus the longest
 time the cloud needs to make one ready (on real clouds that wait is inside the first part; the
@@ -23,6 +26,7 @@ from sqlalchemy import select
 
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import advice
+from control_plane.disaster_recovery.isolation import check_health, isolate
 from control_plane.disaster_recovery.recover import checked_ready, restore_all, teardown
 from control_plane.disaster_recovery.runs import DRILL_TAG, Run, StepFailed, timeline
 from control_plane.store.models import Provider, Resource
@@ -39,14 +43,22 @@ def run_drill(run: Run) -> dict[str, Any]:
         target = row.target
         provider_id, region = uuid.UUID(target["provider_id"]), target["region"]
         rto_target, rpo_target = plan.rto_seconds, plan.rpo_seconds
+        url = (plan.routing or {}).get("health_check_url")
     started = run.monotonic()
     tag = (DRILL_TAG, str(run.run_id))
     made: list[dict[str, Any]] = []
     failure: str | None = None
+    isolation: dict[str, Any] = {"isolated": False, "why": "the drill stopped before its network was made"}
+    health: dict[str, Any] = {}
     try:
         sources, sized, _ = checked_ready(run, provider_id, region, within_rpo=False)
+        adapter = run.adapter(provider_id)
+        isolation = isolate(run, adapter, region)
         restore_all(run, sources, provider_id=provider_id, region=region, tag=tag,
-                           prefix=f"drill-{run.run_id.hex[:6]}", made=made, sized=sized)  # fmt: skip
+                    prefix=f"drill-{run.run_id.hex[:6]}", made=made, sized=sized,
+                    network=isolation.get("network_id"))  # fmt: skip
+        health = check_health(run, adapter, made, region=region, health_check_url=url,
+                              isolated=isolation["isolated"])  # fmt: skip
     except (StepFailed, CloudError) as exc:
         failure = str(exc)
     healthy_at = run.monotonic()
@@ -57,11 +69,12 @@ def run_drill(run: Run) -> dict[str, Any]:
         failure = f"{failure}; " if failure else ""
         failure += f"cleanup: {exc}"
     return _report(run, made, cleanup, failure, started_at=started_at, wall=healthy_at - started,
-                   targets=(rto_target, rpo_target), region=region)  # fmt: skip
+                   targets=(rto_target, rpo_target), region=region, isolation=isolation, health=health)  # fmt: skip
 
 
 def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failure: str | None, *,
-            started_at: Any, wall: float, targets: tuple[int, int], region: str) -> dict[str, Any]:  # fmt: skip
+            started_at: Any, wall: float, targets: tuple[int, int], region: str, isolation: dict[str, Any],
+            health: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     rto_target, rpo_target = targets
     steps = run.steps()
     cloud_wait = max((s.cloud_seconds for s in steps), default=0.0)
@@ -76,7 +89,8 @@ def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failu
     passed = restored and cleaned and rto is not None and rto <= rto_target and rpo is not None and rpo <= rpo_target
     verdict = "passed" if passed else "failed"
     summary = (f"drill {verdict}: RTO {_s(rto)} (target {rto_target} s), RPO {_s(rpo)} (target {rpo_target} s), "
-               f"{len(made)} resource(s) restored in {region}, "
+               f"{len(made)} resource(s) restored in {region} "
+               f"{'in an isolated network' if isolation['isolated'] else '(NOT isolated: default network)'}, "
                f"{'nothing left behind' if cleaned else 'cleanup not proven'}")  # fmt: skip
     report = {
         "summary": summary,
@@ -87,6 +101,8 @@ def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failu
         "rto_met": rto is not None and rto <= rto_target,
         "rpo_met": rpo is not None and rpo <= rpo_target,
         "restored": [{k: v for k, v in m.items() if k != "data_at"} for m in made],
+        "isolation": isolation,
+        "health": health,
         "cleanup": cleanup,
         "recommendations": recommendations,
         "steps": timeline(steps),

@@ -4,7 +4,8 @@ resource in a target region, wait until each is ready, and tear down what a run 
 Every resource a run makes carries its tag (``wedcloud:drill=<run>``, ``wedcloud:failover=<run>``
 or ``wedcloud:restore=<run>``) and is noted in the journal as soon as the cloud answers. The
 teardown deletes what the journal names and then lists the region for anything else carrying
-the tag (made by a call whose answer was lost), and proves the result by listing again.
+the tag (made by a call whose answer was lost), then the isolated networks carrying it (a
+drill's, once nothing is left in them), and proves the result by listing again.
 """
 
 from __future__ import annotations
@@ -149,12 +150,13 @@ def made_name(prefix: str, source: Source) -> str:
 
 def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
                 prefix: str, made: list[dict[str, Any]], sized: dict[str, str | None],
-                keep_tags: bool = False) -> None:  # fmt: skip
+                keep_tags: bool = False, network: str | None = None) -> None:  # fmt: skip
     """Start a restore (or a provision) of every source in the target region, then wait for each
     to be ready. The cloud works on them all at once; a sandbox restore's modelled time is the
     step's ``cloud_seconds``. Each made resource is noted the moment the cloud answers.
     Each is appended to ``made`` as it is made, so a caller that catches a failure knows what to
-    delete. ``keep_tags``: the copies also carry the sources' own tags (they take their place)."""
+    delete. ``keep_tags``: the copies also carry the sources' own tags (they take their place).
+    ``network``: the isolated network to place every copy in (a drill's)."""
     adapter = run.adapter(provider_id)
     for source in sources:
         name = made_name(prefix, source)
@@ -165,9 +167,9 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
                       made_name=name) as step:  # fmt: skip
             size = sized.get(source.cloud_id)
             resource = (
-                adapter.restore(source.snapshot_id, region=region, name=name, tags=tags, size=size)
+                adapter.restore(source.snapshot_id, region=region, name=name, tags=tags, size=size, network=network)
                 if source.snapshot_id
-                else adapter.provision(_again(source, size, region, name, tags, run.run_id))
+                else adapter.provision(_again(source, size, region, name, tags, run.run_id, network))
             )
             step["cloud_id"] = resource.id
             step["cloud_seconds"] = float(resource.details.get("ready_after_seconds") or 0)
@@ -183,8 +185,8 @@ def restore_all(run: Run, sources: list[Source], *, provider_id: uuid.UUID, regi
         step["cloud_seconds"] = max((m["cloud_seconds"] for m in made), default=0.0)
 
 
-def _again(source: Source, size: str | None, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID
-           ) -> ProvisionRequest:  # fmt: skip
+def _again(source: Source, size: str | None, region: str, name: str, tags: dict[str, str], run_id: uuid.UUID,
+           network: str | None) -> ProvisionRequest:  # fmt: skip
     options: dict[str, Any] = {"subtype": source.subtype, "client_token": f"{run_id.hex[:12]}-{source.cloud_id}"[-64:]}
     # a group's bounds and how it launches (an AWS launch template is regional: the DR region needs
     # one of the same name)
@@ -194,14 +196,15 @@ def _again(source: Source, size: str | None, region: str, name: str, tags: dict[
     if not size:
         raise StepFailed(f"{source.name} has no size to make it again with")
     return ProvisionRequest(name=name, resource_type=ResourceType.COMPUTE, region=region, size=size,
-                            tags=tags, options=options)  # fmt: skip
+                            tags=tags, options=options, network=network)  # fmt: skip
 
 
 def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str]) -> dict[str, Any]:
     """Delete every resource in ``made`` and every other one in ``region`` carrying ``tag``, then
     every snapshot carrying it (a cloud may snapshot a database as it deletes it: AWS's final
-    snapshot, which has the copy's tags), and list the region again until nothing carries the
-    tag: the proof names what is left (nothing, when it worked)."""
+    snapshot, which has the copy's tags) and every isolated network carrying it, and list the
+    region again until nothing carries the tag: the proof names what is left (nothing, when it
+    worked)."""
     adapter = run.adapter(provider_id)
     deleted: list[str] = []
     with run.step(f"delete what the run made in {region}", resources=made) as step:
@@ -216,17 +219,20 @@ def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, 
         step["deleted"] = deleted
     with run.step(f"list {region} to prove nothing is left") as step:
         proof = _left(run, adapter, region, tag, deleted)
-        step.update(remaining=proof["remaining"], deleted_snapshots=proof["deleted_snapshots"])
+        step.update(remaining=proof["remaining"], deleted_snapshots=proof["deleted_snapshots"],
+                    deleted_networks=proof["deleted_networks"])  # fmt: skip
         if proof["remaining"]:
             raise StepFailed(f"{len(proof['remaining'])} resource(s) carrying {tag[0]}={tag[1]} are still in {region}")
     return {"deleted": deleted, **proof}
 
 
 def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str], deleted: list[str]) -> dict[str, Any]:
-    """List what still carries the tag, deleting the snapshots among it, until nothing is left
-    (or ``run.wait_seconds`` have passed: a cloud still finishing a deletion)."""
+    """List what still carries the tag, deleting the snapshots among it and, once no resource is
+    left in them, the isolated networks, until nothing is left (or ``run.wait_seconds`` have
+    passed: a cloud still finishing a deletion)."""
     deadline = run.monotonic() + run.wait_seconds
     gone: list[str] = []
+    networks_gone: list[str] = []
     while True:
         resources = [f"{r.subtype} {r.id} ({r.state.value})" for r in adapter.list_resources(region=region)
                      if r.tags.get(tag[0]) == tag[1] and r.state != ResourceState.TERMINATED]  # fmt: skip
@@ -234,13 +240,19 @@ def _left(run: Run, adapter: CloudProvider, region: str, tag: tuple[str, str], d
         for snapshot_id in snapshots:
             adapter.delete_snapshot(snapshot_id)
             gone.append(snapshot_id)
-        if not resources and not snapshots:
-            return {"listed_at": utcnow().isoformat(), "region": region, "remaining": [],
-                    "listed": "resources and snapshots", "deleted_snapshots": gone}  # fmt: skip
+        networks = [n.id for n in adapter.isolated_networks(region=region, tags={tag[0]: tag[1]})]
+        if not resources:  # a network is deleted once nothing is left in it
+            for network_id in networks:
+                if adapter.delete_network(network_id, region=region):
+                    networks_gone.append(network_id)
+            networks = [n for n in networks if n not in networks_gone]
+        listing = {"listed_at": utcnow().isoformat(), "region": region, "listed": "resources, snapshots and networks",
+                   "deleted_snapshots": gone, "deleted_networks": networks_gone}  # fmt: skip
+        if not resources and not snapshots and not networks:
+            return {**listing, "remaining": []}
         if run.monotonic() > deadline:
-            remaining = resources + [f"snapshot {s}" for s in snapshots]
-            return {"listed_at": utcnow().isoformat(), "region": region, "remaining": remaining,
-                    "listed": "resources and snapshots", "deleted_snapshots": gone}  # fmt: skip
+            return {**listing, "remaining": resources + [f"snapshot {s}" for s in snapshots]
+                    + [f"network {n}" for n in networks]}  # fmt: skip
         run.sleep(run.poll_seconds)
 
 

@@ -25,7 +25,9 @@ def _pages(client: Any, operation: str, key: str, **arguments: Any) -> Iterator[
 
 def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str, str] | None = None) -> dict[str, Any]:
     """What moto holds in ``regions``: EC2 instances, EBS volumes, the account's own EBS snapshots
-    and AMIs, RDS DB instances and manual DB snapshots, Auto Scaling groups; and, being global, every Route 53 hosted
+    and AMIs, RDS DB instances and manual DB snapshots, Auto Scaling groups, VPCs, subnets,
+    security groups (with their rules), internet gateways and DB subnet groups; and, being
+    global, every Route 53 hosted
     zone with all its record sets, and every Route 53 health check. Each item has its id, its
     tags and its state, each list is sorted.
 
@@ -38,7 +40,8 @@ def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str,
 
     found: dict[str, list[dict[str, Any]]] = {
         "instances": [], "volumes": [], "snapshots": [], "images": [], "db_instances": [], "db_snapshots": [],
-        "groups": [],
+        "groups": [], "vpcs": [], "subnets": [], "security_groups": [], "internet_gateways": [],
+        "db_subnet_groups": [],
     }  # fmt: skip
     account = client("sts", "us-east-1").get_caller_identity()["Account"]
     for region in regions:
@@ -83,6 +86,7 @@ def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str,
              "desired": g["DesiredCapacity"], "tags": {t["Key"]: t.get("Value", "") for t in g.get("Tags", [])}}
             for g in _pages(autoscaling, "describe_auto_scaling_groups", "AutoScalingGroups")
         ]  # fmt: skip
+        _networks(found, region, ec2, rds)
     route53 = client("route53", "us-east-1")
     zones = [
         {"id": zone["Id"], "name": zone["Name"],
@@ -105,6 +109,32 @@ def moto_inventory(endpoint_url: str, regions: Sequence[str], *, keys: dict[str,
     inventory["hosted_zones"] = sorted(zones, key=lambda z: z["id"])
     inventory["health_checks"] = sorted(checks, key=lambda c: c["id"])
     return inventory
+
+
+def _networks(found: dict[str, list[dict[str, Any]]], region: str, ec2: Any, rds: Any) -> None:
+    found["vpcs"] += [{"region": region, "id": v["VpcId"], "cidr": v["CidrBlock"], "tags": _tags(v.get("Tags"))}
+                      for v in _pages(ec2, "describe_vpcs", "Vpcs")]  # fmt: skip
+    found["subnets"] += [
+        {"region": region, "id": s["SubnetId"], "vpc": s["VpcId"], "zone": s["AvailabilityZone"],
+         "cidr": s["CidrBlock"], "tags": _tags(s.get("Tags"))}
+        for s in _pages(ec2, "describe_subnets", "Subnets")
+    ]  # fmt: skip
+    found["security_groups"] += [
+        {"region": region, "id": g["GroupId"], "name": g["GroupName"], "vpc": g.get("VpcId"),
+         "ingress": len(g.get("IpPermissions", [])), "egress": len(g.get("IpPermissionsEgress", [])),
+         "tags": _tags(g.get("Tags"))}
+        for g in _pages(ec2, "describe_security_groups", "SecurityGroups")
+    ]  # fmt: skip
+    found["internet_gateways"] += [
+        {"region": region, "id": g["InternetGatewayId"], "vpcs": sorted(a["VpcId"] for a in g.get("Attachments", [])),
+         "tags": _tags(g.get("Tags"))}
+        for g in _pages(ec2, "describe_internet_gateways", "InternetGateways")
+    ]  # fmt: skip
+    found["db_subnet_groups"] += [
+        {"region": region, "id": g["DBSubnetGroupName"], "vpc": g.get("VpcId"),
+         "subnets": sorted(s["SubnetIdentifier"] for s in g.get("Subnets", []))}
+        for g in _pages(rds, "describe_db_subnet_groups", "DBSubnetGroups")
+    ]  # fmt: skip
 
 
 def _record(record: dict[str, Any]) -> dict[str, Any]:

@@ -226,3 +226,27 @@ def test_a_snapshot_outside_the_adapters_regions_is_reached_by_its_arn(
     assert primary_only.describe_snapshot(f"arn:aws:ec2:{DR}::snapshot/{copied.id}") == copied
     with pytest.raises(UnsupportedRequest, match="not an AWS snapshot id"):
         primary_only.describe_snapshot("backup-17")
+
+
+def test_an_isolated_network_is_made_once_swept_by_its_tags_and_deleted_whole(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    before = moto_inventory(moto_endpoint, (PRIMARY, DR), keys=aws_keys)
+    made = cloud.isolated_network(region=DR, name="wedcloud-drill-3", tags=DRILL)
+    again = cloud.isolated_network(region=DR, name="wedcloud-drill-3", tags=DRILL)
+    assert again == made
+    assert (len(made.details["subnets"]), made.details["internet_gateways"]) == (2, [])
+    assert [n.id for n in cloud.isolated_networks(region=DR, tags=DRILL)] == [made.id]
+    assert cloud.isolated_networks(region=DR, tags={"wedcloud:drill": "another"}) == []
+    assert cloud.delete_network(made.id, region=DR) is True
+    assert cloud.delete_network(made.id, region=DR) is True  # gone already
+    assert moto_inventory(moto_endpoint, (PRIMARY, DR), keys=aws_keys) == before
+
+
+def test_deleting_a_network_wedcloud_did_not_isolate_is_refused(moto_endpoint: str, aws_keys: dict[str, str]) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    production = _client(moto_endpoint, aws_keys, "ec2", DR).describe_vpcs()["Vpcs"][0]["VpcId"]  # the default VPC
+    with pytest.raises(UnsupportedRequest, match="no isolated network"):
+        cloud.delete_network(production, region=DR)
+    assert _client(moto_endpoint, aws_keys, "ec2", DR).describe_vpcs(VpcIds=[production])["Vpcs"]

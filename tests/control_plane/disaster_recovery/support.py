@@ -23,6 +23,10 @@ ROUTING = {"zone": "wedsync", "name": "api.wedsync.example.", "type": "A", "ttl"
            "targets": {PRIMARY: "203.0.113.10", STANDBY: "198.51.100.20"}}  # fmt: skip
 
 
+class ProcessDied(BaseException):
+    """The process running a run was killed: nothing in it catches this, as nothing runs."""
+
+
 @dataclass
 class Recovery:
     """A sandbox world with the booking stack deployed (a database, a web group and a bucket in

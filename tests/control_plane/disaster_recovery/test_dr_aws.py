@@ -15,21 +15,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from clouds.aws import credentials as aws_credentials
 from clouds.base import DnsRecordSet, ProvisionRequest, ResourceType
 from control_plane.crypto import load_cipher
-from control_plane.services import inventory
+from control_plane.disaster_recovery import drill as drill_module
+from control_plane.disaster_recovery import service
+from control_plane.services import inventory, operations
 from control_plane.services.providers import adapter_for, create_cloud_provider
+from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Provider
+from control_plane.store.models import Operation, Provider
 from tests.clouds.moto_inventory import moto_inventory
 from tests.control_plane.deployments.support import Cloud
-from tests.control_plane.disaster_recovery.support import Recovery
+from tests.control_plane.disaster_recovery.support import ProcessDied, Recovery
 from tests.emulators.fault_proxy import FaultProxy
 from tests.local_http import serving
 from wedcloud.home import HomeLayout
+from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
@@ -256,3 +260,97 @@ def test_a_failover_the_dr_region_refuses_once_the_switch_is_verified_is_complet
 
 def _records(aws: Aws) -> DnsRecordSet:
     return DnsRecordSet(zone=aws.zone, name=aws.record, targets={PRIMARY: PRIMARY_IP, STANDBY: STANDBY_IP})
+
+
+def test_a_drill_on_aws_restores_into_a_vpc_with_no_internet_gateway_and_closed_security_groups(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What moto says of the copies while they run (read at the drill's health step, before its
+    teardown): the instance, the group's instances and the database are in the drill's VPC, with
+    its security group, which has no rule either way; the database is not publicly accessible."""
+    seen: dict[str, Any] = {}
+    real = drill_module.check_health
+
+    def observe(run: Any, adapter: Any, made: list[dict[str, Any]], **kwargs: Any) -> Any:
+        ec2, rds = aws.client("ec2", STANDBY), aws.client("rds", STANDBY)
+        network = next(s.detail for s in aws.dr.steps(run.run_id) if s.name.startswith("make an isolated network"))
+        seen["network"] = network
+        seen["gateways"] = ec2.describe_internet_gateways(
+            Filters=[{"Name": "attachment.vpc-id", "Values": [network["network_id"]]}])["InternetGateways"]  # fmt: skip
+        seen["groups"] = ec2.describe_security_groups(
+            Filters=[{"Name": "vpc-id", "Values": [network["network_id"]]}])["SecurityGroups"]  # fmt: skip
+        tagged = [{"Name": "tag:wedcloud:drill", "Values": [str(run.run_id)]},
+                  {"Name": "instance-state-name", "Values": ["pending", "running"]}]  # fmt: skip
+        seen["instances"] = [i for r in ec2.describe_instances(Filters=tagged)["Reservations"] for i in r["Instances"]]
+        seen["databases"] = [d for d in rds.describe_db_instances()["DBInstances"]
+                             if d["DBInstanceIdentifier"].startswith("drill-")]  # fmt: skip
+        return real(run, adapter, made, **kwargs)
+
+    monkeypatch.setattr(drill_module, "check_health", observe)
+    plan_id = _plan(aws)
+    assert aws.dr.backup(plan_id).status == "succeeded"
+    drill = aws.dr.drill(plan_id)
+    assert drill.status == "succeeded", drill.error
+    network = seen["network"]
+    vpc, group = network["network_id"], network["security_group"]
+    assert drill.report["isolation"]["isolated"] is True
+    assert seen["gateways"] == []
+    assert {(g["GroupId"], len(g["IpPermissions"]), len(g["IpPermissionsEgress"])) for g in seen["groups"]} >= {
+        (group, 0, 0)
+    }
+    assert all((g["IpPermissions"], g["IpPermissionsEgress"]) == ([], []) for g in seen["groups"])
+    assert len(seen["instances"]) == 2  # the restored instance and the group's one
+    assert {i["VpcId"] for i in seen["instances"]} == {vpc}
+    restored = next(i for i in seen["instances"] if "aws:autoscaling:groupName" not in _tag_keys(i))
+    assert [g["GroupId"] for g in restored["SecurityGroups"]] == [group]
+    [database] = seen["databases"]
+    assert database["DBSubnetGroup"]["VpcId"] == vpc
+    assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [group]
+    # moto keeps a restore's PubliclyAccessible only when true (it drops a False override and
+    # leaves the field out): what it must never say is True
+    assert database.get("PubliclyAccessible", False) is False
+    assert drill.report["cleanup"]["deleted_networks"] == [vpc]
+
+
+def _tag_keys(item: dict[str, Any]) -> set[str]:
+    return {t["Key"] for t in item.get("Tags", [])}
+
+
+class _DiesOnceItsNetworkIsMade:
+    """The real adapter, except that the process dies the moment AWS has made the drill's
+    isolated network, before the journal can note its id."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.adapter = adapter
+
+    def isolated_network(self, **kwargs: Any) -> Any:
+        self.adapter.isolated_network(**kwargs)
+        raise ProcessDied
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter, name)
+
+
+def test_a_drill_that_died_making_its_network_on_aws_is_undone_by_the_reconciler_network_and_all(aws: Aws) -> None:
+    plan_id = _plan(aws)
+    assert aws.dr.backup(plan_id).status == "succeeded"
+    before = aws.inventory()
+
+    def dying(provider: Provider, session: Any) -> Any:
+        return _DiesOnceItsNetworkIsMade(aws.dr.cloud.adapters(provider, session))
+
+    started = aws.dr.begin(service.begin_drill, plan_id=plan_id, region=None, adapter_for=dying)
+    assert started.work is not None
+    with pytest.raises(ProcessDied):
+        operations.execute(aws.dr.cloud.sessions, started.operation.id, started.work)
+    assert len(aws.inventory()["vpcs"]) == len(before["vpcs"]) + 1
+    with aws.dr.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
+        session.execute(update(Operation).where(Operation.id == started.operation.id)
+                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
+
+    assert str(started.operation.id) in reconcile(aws.dr.cloud.sessions, aws.dr.cloud.adapters).resumed
+
+    assert aws.inventory() == before
+    run = aws.dr.stored_run(started.run.id)
+    assert (run.status, run.report["cleanup"]["remaining"]) == ("failed", [])
+    assert len(run.report["cleanup"]["deleted_networks"]) == 1

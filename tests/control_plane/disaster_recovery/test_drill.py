@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from clouds.sandbox.blueprint import Kind
-from clouds.sandbox.recovery import ready_after_seconds
+from clouds.sandbox.recovery import NETWORK_TAG, ready_after_seconds
 from control_plane.disaster_recovery.runs import DRILL_TAG
 from control_plane.store.recovery_models import RecoveryBackup
-from tests.control_plane.disaster_recovery.support import STANDBY, Recovery, booking_recovery
+from tests.control_plane.disaster_recovery.support import ROUTING, STANDBY, Recovery, booking_recovery
 
 
 @pytest.fixture
@@ -82,3 +82,22 @@ def test_drill_copies_carry_the_drill_tag_and_their_own_names(dr: Recovery) -> N
         if resource.id in made:
             assert resource.tags[DRILL_TAG] == str(drill.id)
             assert resource.state.value == "terminated"
+
+
+def test_a_sandbox_drill_places_its_copies_in_an_isolated_network_and_checks_their_health(dr: Recovery) -> None:
+    plan_id = dr.plan(routing={**ROUTING, "health_check_url": "https://api.wedsync.example/healthz"})
+    dr.backup(plan_id)
+    drill = dr.drill(plan_id)
+    assert drill.status == "succeeded", drill.error
+    isolation = drill.report["isolation"]
+    assert isolation["isolated"] is True
+    assert "in an isolated network" in drill.report["summary"]
+    steps = {s.name: s for s in dr.steps(drill.id)}
+    made = {s.detail["cloud_id"] for s in steps.values() if s.name.startswith("restore ")}
+    copies = [dr.cloud.adapter().describe(cloud_id) for cloud_id in made]  # terminated now, still described
+    assert {r.tags.get(NETWORK_TAG) for r in copies} == {isolation["network_id"]}
+    health = steps[f"check the health of {len(made)} copies in {STANDBY}"]
+    assert health.status == "done"
+    assert {c["cloud_id"] for c in health.detail["copies"]} == made
+    assert all(c["healthy"] for c in health.detail["copies"])
+    assert health.detail["application_probe"].startswith("not made: https://api.wedsync.example/healthz is production")

@@ -24,12 +24,15 @@ from control_plane.services import operations
 from control_plane.services.reconciler import reconcile
 from control_plane.store.models import Operation, Provider, Resource
 from control_plane.store.monitoring_models import StreamEvent
-from tests.control_plane.disaster_recovery.support import PRIMARY, ROUTING, STANDBY, Recovery, booking_recovery
+from tests.control_plane.disaster_recovery.support import (
+    PRIMARY,
+    ROUTING,
+    STANDBY,
+    ProcessDied,
+    Recovery,
+    booking_recovery,
+)
 from wedcloud.sqltypes import utcnow
-
-
-class ProcessDied(BaseException):
-    """The process running the drill was killed: nothing in it catches this, as nothing runs."""
 
 
 class DiesAfterRestore:
