@@ -59,11 +59,13 @@ def run_backup(run: Run) -> dict[str, Any]:
         except (CloudError, StepFailed) as exc:
             failed.append({"resource": name, "error": str(exc)})
             _mark(run, backup_id, status="failed", error={"detail": str(exc)})
-    expired = expire(run)
+    expired, kept = expire(run)
     with run.sessions() as session:
         rpo = rpo_now(session, run.plan(session))
     summary = f"{len(made)} backup(s) taken, {len(failed)} failed, {len(expired)} expired"
-    report = {"summary": summary, "backups": made, "failed": failed, "expired": expired,
+    if kept:
+        summary += f", {len(kept)} not expired (the cloud refused; the next backup tries again)"
+    report = {"summary": summary, "backups": made, "failed": failed, "expired": expired, "not_expired": kept,
               "rpo_seconds": rpo.seconds if rpo else None}  # fmt: skip
     return run.finish(status="failed" if failed else "succeeded", report=report,
                       error="; ".join(f"{f['resource']}: {f['error']}" for f in failed) or None,
@@ -126,9 +128,11 @@ def _take(run: Run, backup_id: uuid.UUID, copy_to: tuple[uuid.UUID, str] | None)
     return {"backup_id": str(backup_id), "resource": cloud_id, "snapshot_id": taken.id, "copies": copies}
 
 
-def expire(run: Run) -> list[str]:
+def expire(run: Run) -> tuple[list[str], list[dict[str, str]]]:
     """Delete the snapshots (and copies) of backups past the plan's retention; the newest
-    completed backup of each resource is always kept."""
+    completed backup of each resource is always kept. Returns the backups expired, and those
+    the cloud would not delete (they stay ``completed``, so the next backup run tries again: the
+    backups this run took are not undone for them)."""
     with run.sessions() as session:
         plan = run.plan(session)
         keep, days = plan.backup.get("retention_count"), plan.backup.get("retention_days")
@@ -146,16 +150,20 @@ def expire(run: Run) -> list[str]:
             continue
         if (keep and rank[row.cloud_id] > keep) or (cutoff and row.taken_at < cutoff):
             doomed.append(row)
-    gone = []
+    gone, kept = [], []
     for row in doomed:
-        adapter = run.adapter(row.provider_id)
-        with run.step(f"expire {row.snapshot_name}", backup_id=str(row.id)):
-            for snapshot_id in [c["snapshot_id"] for c in row.copies] + [row.snapshot_id]:
-                if snapshot_id:
-                    adapter.delete_snapshot(snapshot_id)
+        try:
+            adapter = run.adapter(row.provider_id)
+            with run.step(f"expire {row.snapshot_name}", backup_id=str(row.id)):
+                for snapshot_id in [c["snapshot_id"] for c in row.copies] + [row.snapshot_id]:
+                    if snapshot_id:
+                        adapter.delete_snapshot(snapshot_id)
+        except (CloudError, StepFailed) as exc:
+            kept.append({"backup_id": str(row.id), "error": str(exc)})
+            continue
         _mark(run, row.id, status="expired", expired_at=utcnow())
         gone.append(str(row.id))
-    return gone
+    return gone, kept
 
 
 @dataclass(frozen=True)

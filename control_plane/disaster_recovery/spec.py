@@ -135,6 +135,12 @@ class Backup(Strict):
     retention_days: int | None = Field(default=None, ge=1, le=3650, description="Backups older than this expire.")
     cross_region_copy: bool = Field(default=True, description="Copy each snapshot to the first DR target's region.")
 
+    @model_validator(mode="after")
+    def _bounded(self) -> Backup:
+        if self.retention_count is None and self.retention_days is None:
+            raise ValueError("retention_count or retention_days is needed: without either, snapshots pile up for ever")
+        return self
+
 
 class Routing(Strict):
     """The DNS record set that sends users to the serving region. ``targets`` maps the primary

@@ -122,6 +122,11 @@ def test_a_dns_zone_that_is_a_path_is_a_422_at_routing_zone(stack: Stack, zone: 
     _refused(stack, stack.plan_body(routing={**stack.plan_body()["routing"], "zone": zone}), {"/routing/zone"})
 
 
+def test_a_backup_with_neither_retention_count_nor_days_is_a_422_at_backup(stack: Stack) -> None:
+    backup = {"schedule": "0 */4 * * *", "retention_count": None, "retention_days": None}
+    _refused(stack, stack.plan_body(backup=backup), {"/backup"})
+
+
 @pytest.mark.parametrize("name", ["api.wedsync.example.\n", "api wedsync.example.", "-api.example."])
 def test_a_record_name_that_is_not_a_dns_name_is_a_422_at_routing(stack: Stack, name: str) -> None:
     _refused(stack, stack.plan_body(routing={**stack.plan_body()["routing"], "name": name}), {"/routing"})

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select, update
 
+from clouds.errors import Throttled
 from control_plane.disaster_recovery import service, status
 from control_plane.disaster_recovery.backups import rpo_now, snapshot_name
 from control_plane.services import operations
@@ -85,6 +86,30 @@ def test_retention_keeps_the_newest_backups_and_deletes_the_others_snapshots(dr:
     assert rows[0].snapshot_id not in left
     assert rows[0].copies[0]["snapshot_id"] not in left
     assert len(left) == 4  # two backups, each a snapshot and its copy
+
+
+def test_a_snapshot_the_cloud_will_not_expire_keeps_the_backup_run_and_is_expired_by_the_next(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = dr.plan(backup={"schedule": "0 */4 * * *", "retention_count": 1, "cross_region_copy": True})
+    dr.backup(plan_id)
+    adapter_type = type(dr.cloud.adapter())
+
+    def refuse(self: object, snapshot_id: str) -> None:
+        raise Throttled(f"Rate exceeded deleting {snapshot_id}")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(adapter_type, "delete_snapshot", refuse)
+        second = dr.backup(plan_id)
+    assert second.status == "succeeded", second.error
+    first = _backups(dr, plan_id)[0]
+    assert first.status == "completed"  # not expired: its snapshots are still there
+    assert [k["backup_id"] for k in second.report["not_expired"]] == [str(first.id)]
+    assert "Rate exceeded" in second.report["not_expired"][0]["error"]
+    assert "1 not expired" in second.report["summary"]
+    third = dr.backup(plan_id)
+    assert str(first.id) in third.report["expired"]
+    assert [r.status for r in _backups(dr, plan_id)] == ["expired", "expired", "completed"]
 
 
 class Died(BaseException):
