@@ -34,7 +34,7 @@ from control_plane.services import operations
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.services.resources import AdapterFor
 from control_plane.store.models import Operation
-from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun
+from control_plane.store.recovery_models import RecoveryBackup, RecoveryPlan, RecoveryRun
 from wedcloud.sqltypes import utcnow
 
 RUNNERS = {"backup": backups.run_backup, "drill": drill.run_drill, "failover": failover.run_failover,
@@ -64,8 +64,9 @@ def _begin(
     target: dict[str, str] | None = None,
     dry_run: bool = False,
     reason: str | None = None,
+    lock: str | None = None,
 ) -> Started:
-    lock = f"dr_plan:{plan.id}" if plan is not None else f"dr_restore:{request.get('resource_id')}"
+    lock = lock or (f"dr_plan:{plan.id}" if plan is not None else f"dr_restore:{request.get('resource_id')}")
     operation, created = operations.begin(
         session, kind=OPERATION_KINDS[kind], actor=actor, request=request, idempotency_key=idempotency_key,
         target=lock, provider_id=plan.primary_provider_id if plan else None,
@@ -135,8 +136,16 @@ def begin_restore(session: Session, *, request: dict[str, Any], actor: str, idem
     _sources, region, provider_id = restore.sources_for(session, request)
     plan = session.get(RecoveryPlan, uuid.UUID(request["plan_id"])) if request.get("plan_id") else None
     target = {"provider_id": str(provider_id), "region": region}
+    lock = None
+    if plan is None and request.get("mode") == "replace":
+        # replacing a resource a plan protects takes the plan's lock: not while it fails over
+        owner = session.scalar(
+            select(RecoveryBackup.plan_id).where(RecoveryBackup.resource_id == uuid.UUID(request["resource_id"]))
+            .order_by(RecoveryBackup.taken_at.desc()).limit(1)
+        )  # fmt: skip
+        lock = f"dr_plan:{owner}" if owner else None
     return _begin(session, kind="restore", plan=plan, actor=actor, idempotency_key=idempotency_key, request=request,
-                  adapter_for=adapter_for, target=target)  # fmt: skip
+                  adapter_for=adapter_for, target=target, lock=lock)  # fmt: skip
 
 
 def run_work(adapter_for: AdapterFor, operation_id: uuid.UUID, *, wait_seconds: float | None = None) -> operations.Work:

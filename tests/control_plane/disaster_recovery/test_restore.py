@@ -14,7 +14,7 @@ from clouds.errors import UnsupportedRequest
 from control_plane.disaster_recovery import service
 from control_plane.disaster_recovery.protected import serving_resources
 from control_plane.disaster_recovery.restore import KEPT_TAG
-from control_plane.services.errors import InvalidRequest
+from control_plane.services.errors import Conflict, InvalidRequest
 from control_plane.store.models import Resource
 from control_plane.store.recovery_models import RecoveryBackup
 from tests.control_plane.disaster_recovery.support import PRIMARY, Recovery, booking_recovery
@@ -73,6 +73,18 @@ def test_a_restore_in_place_keeps_a_snapshot_of_the_old_and_the_plan_protects_th
         protected = {r.id for r in serving_resources(session, dr.stored_plan(plan_id))}
     assert str(old.id) not in {str(i) for i in protected}
     assert replaced["new_resource_id"] in {str(i) for i in protected}
+
+
+def test_a_restore_in_place_of_a_protected_resource_waits_for_its_plans_failover_to_end(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    old = _db(dr)
+    failing_over = dr.begin(service.begin_failover, plan_id=plan_id, reason="eu-west-2 is down", dry_run=False,
+                            region=None)  # fmt: skip
+    with pytest.raises(Conflict, match=str(failing_over.operation.id)):
+        dr.begin(service.begin_restore, request={"resource_id": str(old.id), "mode": "replace"})
+    _, made_new = dr.run(dr.begin(service.begin_restore, request={"resource_id": str(old.id)}))
+    assert made_new.status == "succeeded", made_new.error  # a new copy beside it changes nothing that serves
 
 
 def test_a_replacement_that_fails_keeps_the_new_resource_and_the_old_one(
