@@ -127,6 +127,18 @@ def _may_write(spec: PlanSpec, acting: Acting, target: str | None = None) -> Non
     _needs_admin(acting.principal, UNATTENDED, ' Keep "require_approval": true to have an admin approve each failover.')
 
 
+def _may_reroute(spec: PlanSpec, before: dict[str, Any], acting: Acting, target: str) -> None:
+    """The routing an admin's failover writes into DNS (zone, record, values, health URL) is not
+    the operator's to change under it: changing a plan's routing needs admin. A new plan's routing
+    is the operator's, and the admin who confirms its failover sees it (``GET /plans/{id}``, and the
+    dry run names the record and the value it would write)."""
+    after = spec.routing.model_dump(mode="json") if spec.routing is not None else None
+    if after == before.get("routing"):
+        return
+    acting.audit.record(target=target, privileged="routing changed")
+    _needs_admin(acting.principal, "Changing a plan's routing (the DNS a failover writes)")
+
+
 def _confirmed(confirm: bool, why: str) -> None:
     if confirm is not True:
         message = f'{why}: send "confirm": true to show it is meant'
@@ -252,6 +264,7 @@ def replace_plan(plan_id: uuid.UUID, body: PlanBody, acting: ActingDep, if_match
     _may_write(body, acting, target=f"dr_plan:{plan_id}")
     expected = None if if_match in (None, "*") else int(str(if_match).strip('"'))
     before = plans.plan_view(plans.get_plan(acting.session, plan_id))
+    _may_reroute(body, before, acting, target=f"dr_plan:{plan_id}")
     plan = plans.update_plan(acting.session, plan_id=plan_id, spec=body, adapter_for=acting.adapter_for,
                              expected_revision=expected)  # fmt: skip
     after = plans.plan_view(plan)

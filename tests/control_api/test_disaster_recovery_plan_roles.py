@@ -82,3 +82,28 @@ def test_an_operator_can_neither_turn_approval_off_nor_reroute_a_plan_that_fails
     back_on = stack.api.client.put(path, json=stack.plan_body(auto_failover=APPROVED), headers=operator)
     assert back_on.status_code == 200, back_on.text  # an operator may always ask for approval
     assert back_on.json()["auto_failover"] == APPROVED
+
+
+def test_an_operator_cannot_change_the_routing_an_admins_failover_writes_but_may_change_the_rest(
+    stack: Stack,
+) -> None:
+    plan = stack.plan(auto_failover=APPROVED)
+    path = f"{URL}/plans/{plan['id']}"
+    operator, admin = stack.api.headers(Role.OPERATOR), stack.api.headers(Role.ADMIN)
+    swapped = {**ROUTING, "targets": {PRIMARY: "203.0.113.66", STANDBY: "198.51.100.66"}}
+    before = rows(stack.api)
+    refused = problem(stack.api.client.put(path, json=stack.plan_body(routing=swapped), headers=operator), 403)
+    assert refused["detail"].startswith("Changing a plan's routing"), refused
+    assert rows(stack.api) == before
+    dropped = stack.api.client.put(path, json=stack.plan_body(routing=None), headers=operator)
+    problem(dropped, 403)  # taking the routing away is a change of it too
+    assert stack.read(f"/plans/{plan['id']}")["routing"]["targets"] == ROUTING["targets"]
+
+    same_routing = stack.api.client.put(path, json=stack.plan_body(description="new words"), headers=operator)
+    assert same_routing.status_code == 200, same_routing.text
+    by_admin = stack.api.client.put(path, json=stack.plan_body(routing=swapped), headers=admin)
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json()["routing"]["targets"] == swapped["targets"]
+    replaced = [(e.outcome, e.detail.get("privileged")) for e in stack.api.audit() if e.action == "replace_plan"]
+    assert replaced == [("denied", "routing changed"), ("denied", "routing changed"), ("success", None),
+                        ("success", "routing changed")]  # fmt: skip
