@@ -88,6 +88,8 @@ def _target(value: str) -> str:
         address = ipaddress.ip_address(value)
     except ValueError:
         return value
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise ValueError(f"{value!r} carries a zone id (%...): a DNS record holds the address alone")
     if why := unroutable(address):
         raise ValueError(f"{value} is not an address to send users to ({why})")
     return value

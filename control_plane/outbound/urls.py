@@ -38,6 +38,8 @@ def check_url(url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> Targ
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise OutboundRefused("the URL has no host")
+    if "%" in host:  # an IPv6 zone id ([fe80::1%25eth0]) names one of this machine's links
+        raise OutboundRefused("the URL's host carries an IPv6 zone id (%...): it names a link of this machine")
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"

@@ -160,7 +160,8 @@ def test_a_health_check_url_at_a_non_public_address_is_a_422_at_its_field(
 @pytest.mark.parametrize(
     ("kind", "value"),
     [("A", "127.0.0.1"), ("A", "169.254.169.254"), ("A", "0.0.0.0"), ("A", "224.0.0.251"),  # noqa: S104
-     ("AAAA", "::1"), ("AAAA", "fe80::1"), ("AAAA", "::"), ("AAAA", "ff02::1"), ("AAAA", "::ffff:127.0.0.1")],
+     ("AAAA", "::1"), ("AAAA", "fe80::1"), ("AAAA", "::"), ("AAAA", "ff02::1"), ("AAAA", "::ffff:127.0.0.1"),
+     ("AAAA", "2001:db8::1%eth0"), ("AAAA", "2001:db8::1%\x1b[31m")],
 )  # fmt: skip
 def test_a_dns_target_nobody_can_be_sent_to_is_a_422_at_its_region(stack: Stack, kind: str, value: str) -> None:
     other = "198.51.100.20" if kind == "A" else "2001:db8::20"
@@ -217,7 +218,7 @@ def test_backups_every_15_minutes_and_drills_every_minute_are_accepted(stack: St
     assert (plan["backup"]["schedule"], plan["drill_schedule"]) == ("*/15 * * * *", "* * * * *")
 
 
-@pytest.mark.parametrize("bad", ["\x00", "\x1b[2J", "\x7f", "\x85"])
+@pytest.mark.parametrize("bad", ["\x00", "\x1b[2J", "\x7f", "\x85", "\u2028", "\u202e", "\u2066"])
 def test_control_characters_in_free_text_are_a_422_at_the_field_and_write_nothing(stack: Stack, bad: str) -> None:
     _refused(stack, stack.plan_body(description=f"booking{bad}api"), {"/description"})
     _refused(stack, stack.plan_body(protected={"tags": {"app": f"booking{bad}"}}), {"/protected/tags/app"})

@@ -98,7 +98,8 @@ def test_a_host_written_as_an_address_is_read_as_the_resolver_reads_it_and_a_nam
     [("file:///etc/passwd", "scheme"), ("data:text/plain,hello", "scheme"), ("gopher://example.com/", "scheme"),
      ("ftp://example.com/x", "scheme"), ("//example.com/x", "scheme"), ("http://user:pw@example.com/", "credentials"),
      ("https://token@example.com/", "credentials"), ("http:///path", "no host"), ("http://example.com:99999/", "URL"),
-     ("http://example.com/a b", "spaces"), ("http://example.com/\r\nX-Injected: 1", "control")],
+     ("http://example.com/a b", "spaces"), ("http://example.com/\r\nX-Injected: 1", "control"),
+     ("http://[fe80::1%25eth0]/healthz", "zone id"), ("http://[::1%25lo]:8080/", "zone id")],
 )  # fmt: skip
 def test_urls_that_are_not_plain_http_to_a_host_are_refused(url: str, why: str) -> None:
     with pytest.raises(OutboundRefused, match=why):
