@@ -15,8 +15,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-# C0 and C1 controls and DEL, and the surrogates; tab, line feed and carriage return are decided per type
-_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
+# C0 and C1 controls and DEL, the surrogates, Unicode's line and paragraph separators (lines too)
+# and the bidirectional overrides and isolates (they reorder what a reader sees); tab, line feed
+# and carriage return are decided per type
+_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069"
 _LINE = re.compile(rf"[{_CONTROL}\n\r]")
 _TEXT = re.compile(rf"[{_CONTROL}]")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from analytics.money import format_amount
 
@@ -70,7 +70,10 @@ def rpo_advice(*, measured: float, target: int, schedule: str, retention: dict[s
                cloud: str, copies: bool) -> dict[str, Any] | None:  # fmt: skip
     if measured <= target:
         return None
-    current = interval_of(schedule)
+    try:
+        current = interval_of(schedule)
+    except (CroniterError, ValueError):  # a schedule stored before the plan checks refused it: no advice
+        return None
     fitting = [i for i in INTERVALS if i.total_seconds() * 2 <= target]
     head = f"RPO {measured / 3600:.1f} h > target {target / 3600:.1f} h: backups run every {_hours(current)}"
     if not fitting:

@@ -52,3 +52,9 @@ def test_a_warm_standby_costs_its_hourly_price_for_730_hours() -> None:
                               hourly_cost=Decimal("0.192"), currency="USD")  # fmt: skip
     assert found is not None
     assert found["monthly_cost_change"] == "140.16"  # 0.192 x 730
+
+
+def test_a_stored_schedule_that_never_comes_gives_no_advice_rather_than_stopping_the_drill() -> None:
+    # refused when a plan is written now, but a plan stored before that check may hold one
+    assert advice.rpo_advice(measured=7 * 86_400, target=3600, schedule="0 0 30 2 *", retention=DAILY_FOR_TWO_WEEKS,
+                             data_gb=Decimal(20), cloud="aws", copies=True) is None  # fmt: skip
