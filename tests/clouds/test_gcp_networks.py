@@ -39,6 +39,8 @@ def _listing(emulator: GoogleComputeEmulator) -> dict[str, list[str]]:
     }
     instances = compute_v1.InstancesClient(**options).aggregated_list(project=PROJECT)
     found["instances"] = sorted(i.name for _, scoped in instances for i in scoped.instances)
+    disks = compute_v1.DisksClient(**options).aggregated_list(project=PROJECT)
+    found["disks"] = sorted(d.name for _, scoped in disks for d in scoped.disks)
     return found
 
 
