@@ -62,7 +62,8 @@ def test_an_isolated_network_is_custom_mode_with_deny_all_rules_and_no_internet_
                                     (f"{NAME}-deny-egress", "EGRESS", "destinationRanges")):  # fmt: skip
         assert (rules[rule]["direction"], rules[rule]["priority"]) == (direction, 0)
         assert rules[rule]["denied"] == [{"IPProtocol": "all"}]
-        assert rules[rule][ranges] == ["0.0.0.0/0"] and "allowed" not in rules[rule]
+        assert rules[rule][ranges] == ["0.0.0.0/0"]
+        assert "allowed" not in rules[rule]
     assert google_compute.networks.of("routes") == []  # Compute Engine's own internet route is deleted
 
 
@@ -91,7 +92,8 @@ def test_an_isolated_network_is_deleted_whole_once_its_instance_is_gone(
     copy = cloud.restore(snapshot.id, region=DR, name="drill-web-1", tags=TAGS, network=network.id)
     [nic] = google_compute.instances[(PROJECT, "europe-west1-b", "drill-web-1")].interfaces
     assert nic["subnetwork"].endswith(f"/regions/{DR}/subnetworks/{NAME}")
-    assert nic["network"].endswith(f"/global/networks/{NAME}") and "accessConfigs" not in nic
+    assert nic["network"].endswith(f"/global/networks/{NAME}")
+    assert "accessConfigs" not in nic
 
     assert cloud.delete_network(network.id, region=DR) is False  # the copy still runs in it
     assert [n.name for n in google_compute.networks.of("networks")] == [NAME]

@@ -52,9 +52,10 @@ def google(engine: Engine, tmp_path: Path, google_compute: GoogleComputeEmulator
         return adapter_for(provider, session=session, layout=layout, cipher=cipher)
 
     with sessions.begin() as session:
+        settings = {"project_id": PROJECT, "endpoint_url": google_compute.url}
         provider = create_cloud_provider(session, cipher, kind="gcp", name="wedsync-gcp", default_region=PRIMARY,
                                          regions=[PRIMARY, DR], credentials=google_compute.service_account(),
-                                         settings={"project_id": PROJECT, "endpoint_url": google_compute.url})  # fmt: skip
+                                         settings=settings)  # fmt: skip
         inventory.sync(session, provider, adapters(provider, session).list_resources(region=PRIMARY))
     return Recovery(Cloud(sessions, layout, adapters), provider="wedsync-gcp")
 
@@ -90,7 +91,8 @@ def test_a_drill_on_google_cloud_runs_its_copies_in_a_closed_network_and_leaves_
     assert drill.status == "succeeded", drill.error
     assert drill.report["isolation"]["isolated"] is True
     network = seen["network"]
-    assert network["name"].startswith("wedcloud-drill-") and network["internet_routes"] == []
+    assert network["name"].startswith("wedcloud-drill-")
+    assert network["internet_routes"] == []
     [copy] = seen["instances"]
     [nic] = copy.interfaces
     assert nic["network"].endswith(f"/global/networks/{network['name']}")
