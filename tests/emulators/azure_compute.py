@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_dns import AzureDns
 from tests.emulators.azure_monitor import AzureMonitor, Sample
+from tests.emulators.azure_networks import AzureNetworks
 from tests.emulators.azure_recovery import AzureRecovery
 from tests.emulators.http import HttpError, Reply, Request
 
@@ -301,6 +302,7 @@ class NetworkInterface:
     vm: str | None = None  # the ARM id of the VM it belongs to
     tags: dict[str, str] = field(default_factory=dict)
     subnet: str | None = None  # the ARM id of the subnet of its IP configuration
+    public_ip: str | None = None  # the ARM id of the public IP address its IP configuration names
 
     @property
     def id(self) -> str:
@@ -360,6 +362,7 @@ class AzureComputeEmulator(AzureArmEmulator):
         self.monitor = AzureMonitor(self)
         self.recovery = AzureRecovery(self)
         self.dns = AzureDns(self)
+        self.networks = AzureNetworks(self)  # virtual networks and security groups
 
     def _reads(self, kind: str, item: str, store: dict[tuple[str, str, str], Any]) -> None:
         """The subscription's list of a kind (``Microsoft.Compute/disks``) and a GET of one, both
@@ -456,6 +459,7 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.page_size = self.default_page_size
         self.monitor.reset()
         self.recovery.reset()
+        self.networks.reset()
         self.dns.reset()
 
     # -- helpers -------------------------------------------------------------------------------
