@@ -22,8 +22,9 @@ by its capacity. Billing lives in :mod:`clouds.azure.billing`.
 
 Disaster recovery: snapshots of managed disks and VMs and their copies in other regions are
 :mod:`clouds.azure.snapshots`, disks and VMs restored from them :mod:`clouds.azure.restore` (a
-restored VM's network interface joins the subnet ``recovery_subnets`` names for its region), and
-Azure DNS record sets :mod:`clouds.azure.dns`.
+restored VM's network interface joins the subnet ``recovery_subnets`` names for its region, or a
+drill's isolated network, :mod:`clouds.azure.networks`), and Azure DNS record sets
+:mod:`clouds.azure.dns`.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from google.api_core import exceptions as google_errors
@@ -94,11 +95,10 @@ class Networks:
                 name=f"{name}-{suffix}", network=link, direction=direction, priority=0, description=description,
                 denied=[v1.Denied(I_p_protocol="all")], **{ranges: [EVERYWHERE]},
             )  # fmt: skip
-            if self._found(lambda rule=rule: self._api.firewalls.get(project=project, firewall=rule.name)) is None:
-                self._insert(lambda rule=rule: self._api.firewalls.insert_unary(
-                    project=project, firewall_resource=rule), name)  # fmt: skip
+            if self._found(partial(self._api.firewalls.get, project=project, firewall=rule.name)) is None:
+                self._insert(partial(self._api.firewalls.insert_unary, project=project, firewall_resource=rule), name)
         for route in self._internet_routes(name):
-            self._delete(lambda route=route: self._api.routes.delete_unary(project=project, route=route.name), name)
+            self._delete(partial(self._api.routes.delete_unary, project=project, route=route.name), name)
         if self._found(lambda: self._api.subnetworks.get(project=project, region=region, subnetwork=name)) is None:
             subnet = v1.Subnetwork(name=name, network=link, ip_cidr_range=CIDR, private_ip_google_access=False,
                                    description=description)  # fmt: skip
@@ -155,13 +155,13 @@ class Networks:
         if any(_path(str(nic.network)) == _path(link) for instance in instances for nic in instance.network_interfaces):
             return False
         steps: list[Callable[[], Any]] = [
-            lambda f=f: self._api.firewalls.delete_unary(project=project, firewall=f.name)
+            partial(self._api.firewalls.delete_unary, project=project, firewall=f.name)
             for f in self._of(self._api.firewalls, name)
         ]
-        steps += [lambda r=r: self._api.routes.delete_unary(project=project, route=r.name)
+        steps += [partial(self._api.routes.delete_unary, project=project, route=r.name)
                   for r in self._of(self._api.routes, name) if not r.next_hop_network]  # fmt: skip
-        steps += [lambda s=s: self._api.subnetworks.delete_unary(project=project, region=s.split("/")[3],
-                                                                 subnetwork=last(s))
+        steps += [partial(self._api.subnetworks.delete_unary, project=project, region=s.split("/")[3],
+                          subnetwork=last(s))
                   for s in (_path(str(s)) for s in network.subnetworks)]  # fmt: skip
         steps.append(lambda: self._api.networks.delete_unary(project=project, network=name))
         return all(self._delete(step, network_id) for step in steps)

@@ -38,7 +38,8 @@ Its server also answers Azure Monitor's metrics of VMs and scale sets and a loca
 (:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``. Snapshots, disks
 copied from them, VMs booting from an attached OS disk and network interfaces made with a PUT are
 :mod:`tests.emulators.azure_recovery` (``recovery``); Azure DNS zones and record sets are
-:mod:`tests.emulators.azure_dns` (``dns``). A resource group exists in one location: a PUT naming
+:mod:`tests.emulators.azure_dns` (``dns``); virtual networks and network security groups
+:mod:`tests.emulators.azure_networks` (``networks``). A resource group exists in one location: a PUT naming
 another answers 409 ``InvalidResourceGroupLocation``.
 """
 

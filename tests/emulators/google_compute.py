@@ -31,7 +31,9 @@ less), and reports ``sourceSnapshot``. An instance boots from a new disk
 (``initializeParams.sourceImage``) or from an existing disk of its zone (``source``), which must
 not be in use by another instance (400 ``resourceInUseByAnotherResource``); deleting the instance
 deletes such a boot disk when it was attached with ``autoDelete``. Cloud DNS managed zones,
-record sets and changes are :mod:`tests.emulators.google_dns`, on the same server.
+record sets and changes are :mod:`tests.emulators.google_dns`, and VPC networks, subnetworks,
+firewall rules and routes :mod:`tests.emulators.google_networks` (``networks``), whose networks
+and subnetworks an instance's interfaces must name when they name any but ``default``.
 """
 
 from __future__ import annotations
