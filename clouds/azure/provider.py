@@ -22,8 +22,9 @@ by its capacity. Billing lives in :mod:`clouds.azure.billing`.
 
 Disaster recovery: snapshots of managed disks and VMs and their copies in other regions are
 :mod:`clouds.azure.snapshots`, disks and VMs restored from them :mod:`clouds.azure.restore` (a
-restored VM's network interface joins the subnet ``recovery_subnets`` names for its region), and
-Azure DNS record sets :mod:`clouds.azure.dns`.
+restored VM's network interface joins the subnet ``recovery_subnets`` names for its region, or a
+drill's isolated network, :mod:`clouds.azure.networks`), and Azure DNS record sets
+:mod:`clouds.azure.dns`.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from clouds.azure.compute import Compute, scale_set_problems, vm_body, vm_proble
 from clouds.azure.credentials import client_options, credential_for
 from clouds.azure.dns import Dns
 from clouds.azure.metrics import Metrics
+from clouds.azure.networks import Networks
 from clouds.azure.restore import Restorer
 from clouds.azure.snapshots import Snapshots
 from clouds.azure.storage import Storage, account_body, account_name, account_problems, disk_body, disk_problems
@@ -164,6 +166,7 @@ class AzureCloud(NotYetAdapted):
         # region -> the subnet a VM restored there joins (its network interface is made on it)
         self.restorer = Restorer(self.arm, self.snapshots, self.machines, self.stores, recovery_subnets or {})
         self.dns = Dns(self.arm)
+        self.networks = Networks(self.arm, resource_group)
 
     def _to_cloud(self, kind: str, raw: Mapping[str, Any]) -> CloudResource:
         convert = {
@@ -358,10 +361,25 @@ class AzureCloud(NotYetAdapted):
         network: str | None = None,
     ) -> CloudResource:
         """A managed disk, or a VM booting from one, made from the snapshot in its region
-        (:mod:`clouds.azure.restore`)."""
+        (:mod:`clouds.azure.restore`); with ``network`` (an :meth:`isolated_network`'s id) a VM's
+        interface is on its subnet instead of ``recovery_subnets``'."""
+        subnet = None
         if network is not None:
-            raise UnsupportedRequest(f"{self.kind}: the adapter cannot place a restore in an isolated network yet")
-        return self.restorer.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+            placed = self.networks.describe(network)
+            if placed.region.lower() != region.lower():
+                raise UnsupportedRequest(f"network: {network} is an isolated network of {placed.region}, not {region}")
+            subnet = placed.details["subnet"]
+        return self.restorer.restore(snapshot_id, region=region, name=name, tags=tags, size=size, subnet=subnet)
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        """A virtual network whose one subnet a deny-all security group closes (:mod:`clouds.azure.networks`)."""
+        return self.networks.isolated(region, name, tags)
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        return self.networks.listed(region, tags)
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        return self.networks.delete(network_id)
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
         """Update the Azure DNS record set to ``records.targets[active]``. Azure DNS has neither

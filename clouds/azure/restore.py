@@ -10,8 +10,10 @@ and the snapshot's OS type.
 
 A snapshot of a VM (kind ``instance``) restores into a VM named ``name`` whose OS disk is a disk
 ``<name>-osdisk`` made from the snapshot (attached, ``createOption`` ``Attach``, so the VM keeps
-the source's OS, users and keys) and whose network interface is a new one, ``<name>-nic``, on the
-subnet the adapter is given for that region (``recovery_subnets``): WedCloud's provisioning takes
+the source's OS, users and keys) and whose network interface is a new one, ``<name>-nic``, with no
+public IP address, on an isolated network's subnet when the caller names one (a drill's,
+:mod:`clouds.azure.networks`), else on the subnet the adapter is given for that region
+(``recovery_subnets``): WedCloud's provisioning takes
 an existing interface from its caller and makes none, and a restore has no caller to ask. Both are
 deleted with the VM (``deleteOption: Delete``), so terminating the restored VM leaves nothing
 behind. Its size is the source VM's (recorded on the snapshot) unless ``size`` names another.
@@ -57,8 +59,17 @@ class Restorer:
         self.subnets = dict(subnets)  # region -> the ARM id of the subnet a restored VM's interface joins
 
     def restore(
-        self, snapshot_id: str, *, region: str, name: str, tags: Mapping[str, str] | None, size: str | None
+        self,
+        snapshot_id: str,
+        *,
+        region: str,
+        name: str,
+        tags: Mapping[str, str] | None,
+        size: str | None,
+        subnet: str | None = None,
     ) -> CloudResource:
+        """``subnet``: the subnet a VM's interface joins (an isolated network's), else the
+        region's ``recovery_subnets``."""
         raw = self.snapshots.raw(snapshot_id)
         snapshot = to_snapshot(raw)
         if snapshot.region != region:
@@ -70,7 +81,7 @@ class Restorer:
             raise InvalidStateTransition(snapshot_id, snapshot.state, "restore from")
         group = recovery_group(self.snapshots.resource_group, region)
         if snapshot.kind == "instance":
-            return self._vm(raw, ArmId(group, VM, name), dict(tags or {}), size)
+            return self._vm(raw, ArmId(group, VM, name), dict(tags or {}), size, subnet)
         if size is not None and not _GB.fullmatch(size):
             raise UnsupportedRequest(f"size {size!r}: a restored managed disk's size is '<n>GB'")
         disk = self._disk(raw, ArmId(group, DISK, name), dict(tags or {}), int(size[:-2]) if size else None)
@@ -110,7 +121,9 @@ class Restorer:
         self.arm.run(arm, "begin_create_or_update", body)
         return self.arm.raw(arm)
 
-    def _vm(self, snapshot: Mapping[str, Any], arm: ArmId, tags: dict[str, str], size: str | None) -> CloudResource:
+    def _vm(
+        self, snapshot: Mapping[str, Any], arm: ArmId, tags: dict[str, str], size: str | None, subnet: str | None
+    ) -> CloudResource:
         region = snapshot["location"]
         disk_arm = ArmId(arm.group, DISK, f"{arm.name}-osdisk")
         try:
@@ -127,7 +140,7 @@ class Restorer:
             )
         vm_size = size or (snapshot.get("tags") or {}).get(VM_SIZE_TAG)
         os_type = (snapshot.get("properties") or {}).get("osType")
-        subnet = self.subnets.get(region)
+        subnet = subnet or self.subnets.get(region)
         if not vm_size or not os_type:
             raise UnsupportedRequest(f"{snapshot['id']} records no VM size or OS type: restore it as a disk")
         if not subnet:

@@ -242,6 +242,10 @@ class GcpApi:
         self.snapshots = client(compute_v1.SnapshotsClient)
         self.global_operations = client(compute_v1.GlobalOperationsClient)
         self.projects = client(compute_v1.ProjectsClient)
+        self.networks = client(compute_v1.NetworksClient)
+        self.subnetworks = client(compute_v1.SubnetworksClient)
+        self.firewalls = client(compute_v1.FirewallsClient)
+        self.routes = client(compute_v1.RoutesClient)
         self.compute_v1 = compute_v1
         # each zonal collection's client and the keyword its methods name a resource by
         self.zonal: dict[str, tuple[Any, str]] = {

@@ -159,8 +159,10 @@ class Compute:
             machine_type=f"zones/{zone}/machineTypes/{request.size}",
             labels=request_labels(request),
             disks=[{"boot": True, "auto_delete": True, "initialize_params": {"source_image": request.image}}],
-            network_interfaces=[{"network": request.network or "global/networks/default"}],
-        )
+            network_interfaces=[{"network": request.network or "global/networks/default",
+                                 **({"subnetwork": request.options["subnetwork"]}
+                                    if request.options.get("subnetwork") else {})}],
+        )  # fmt: skip
         resource_id = self._api.zonal_id(zone, request.name)
         token = request.options.get("client_token")
         return self._api.insert(resource_id, {"instance_resource": instance}, token, self.describe_instance)

@@ -82,6 +82,7 @@ from clouds.gcp.compute import Compute, instance_problems
 from clouds.gcp.credentials import credentials_for
 from clouds.gcp.dns import CloudDns
 from clouds.gcp.metrics import Metrics
+from clouds.gcp.networks import Networks
 from clouds.gcp.recovery import DisasterRecovery
 from clouds.gcp.snapshots import Snapshots
 from clouds.gcp.storage import Storage, bucket_problems, covers, volume_problems
@@ -168,6 +169,7 @@ class GcpCloud(DisasterRecovery, NotYetAdapted):
         self._metrics = Metrics(api)
         self._snapshots = Snapshots(api, self._compute, self._storage)
         self._dns = CloudDns(api)
+        self._networks = Networks(api)
 
     @property
     def credentials(self) -> Credentials | None:
@@ -294,6 +296,9 @@ class GcpCloud(DisasterRecovery, NotYetAdapted):
         if problems:
             raise UnsupportedRequest("; ".join(f"{field}: {message}" for field, message in problems))
         subtype = _subtype(request)
+        if subtype == "instance" and request.network and "/global/networks/" in request.network:
+            placed = self._networks.describe(request.network)  # an isolated network: on its subnetwork
+            request = replace(request, options={**request.options, "subnetwork": placed.details["subnetwork"]})
         make = {
             "instance": self._compute.provision,
             "volume": self._storage.provision_volume,

@@ -13,6 +13,7 @@ from clouds.errors import UnsupportedRequest
 
 if TYPE_CHECKING:
     from clouds.gcp.dns import CloudDns
+    from clouds.gcp.networks import Networks
     from clouds.gcp.snapshots import Snapshots
 
 
@@ -21,6 +22,7 @@ class DisasterRecovery:
 
     _snapshots: Snapshots
     _dns: CloudDns
+    _networks: Networks
 
     def snapshot(self, resource_id: str, *, name: str, tags: Mapping[str, str] | None = None) -> Snapshot:
         """A snapshot of a disk, or of an instance's boot disk, kept in its region's multi-region."""
@@ -51,10 +53,24 @@ class DisasterRecovery:
         size: str | None = None,
         network: str | None = None,
     ) -> CloudResource:
-        """A disk, or an instance booting from one, made from the snapshot in a zone of ``region``."""
-        if network is not None:
-            raise UnsupportedRequest("gcp: the adapter cannot place a restore in an isolated network yet")
-        return self._snapshots.restore(snapshot_id, region=region, name=name, tags=tags, size=size)
+        """A disk, or an instance booting from one, made from the snapshot in a zone of ``region``;
+        with ``network`` (an :meth:`isolated_network`'s id) an instance's only interface is on its
+        subnetwork, with no external address."""
+        placed = self._networks.describe(network) if network is not None else None
+        if placed is not None and placed.region != region:
+            raise UnsupportedRequest(f"network: {network} is an isolated network of {placed.region}, not {region}")
+        return self._snapshots.restore(snapshot_id, region=region, name=name, tags=tags, size=size, network=placed)
+
+    def isolated_network(self, *, region: str, name: str, tags: Mapping[str, str]) -> CloudResource:
+        """A custom-mode VPC network with deny-all firewall rules and no internet route
+        (:mod:`clouds.gcp.networks`)."""
+        return self._networks.isolated(region, name, tags)
+
+    def isolated_networks(self, *, region: str, tags: Mapping[str, str]) -> list[CloudResource]:
+        return self._networks.listed(region, tags)
+
+    def delete_network(self, network_id: str, *, region: str) -> bool:
+        return self._networks.delete(network_id)
 
     def route_dns(self, records: DnsRecordSet, *, active: str, health_check_url: str | None = None) -> DnsRouting:
         """Point the Cloud DNS record set at ``targets[active]`` (``health_check_url`` is not used:

@@ -23,7 +23,9 @@ made from, its ``resource_id`` and kind the source's.
 Instances. A snapshot of an instance is a snapshot of its boot disk (other disks are not in it),
 of kind ``instance``, with the instance's machine type in a label. Restoring it makes a disk named
 as the instance, then the instance booting from it (``autoDelete``: deleting the instance deletes
-the disk), with ``size`` or the label's machine type, on the region's ``default`` network.
+the disk), with ``size`` or the label's machine type, on the region's ``default`` network, or
+on an isolated network's subnetwork (a drill's, :mod:`clouds.gcp.networks`); with no access
+config either way (no external address).
 
 Labels. Tags are labels, as everywhere in this adapter (``wedcloud:<key>`` is the label
 ``wedcloud-<key>``), on snapshots, copies, staging disks and restored disks and instances. The
@@ -271,7 +273,9 @@ class Snapshots:
         name: str,
         tags: Mapping[str, str] | None = None,
         size: str | None = None,
+        network: CloudResource | None = None,
     ) -> CloudResource:
+        """``network``: the isolated network an instance's interface goes on (its subnetwork)."""
         labels = self._labels(tags)
         source = self._get(snapshot_id)
         if str(source.status) != "READY":
@@ -283,7 +287,10 @@ class Snapshots:
             if not machine_type:
                 raise UnsupportedRequest("size: restoring an instance needs its machine type, such as 'e2-medium'")
             self._disk_from(source, disk_id, labels, RESTORED_DISK_TYPE)
-            return self._instance_on(disk_id, machine_type, labels)
+            nic = {"network": "global/networks/default"}
+            if network is not None:  # no access config either way: no external address
+                nic = {"network": network.id, "subnetwork": str(network.details["subnetwork"])}
+            return self._instance_on(disk_id, machine_type, labels, nic)
         self._named(name, "a volume")
         digits = (size or "").upper().removesuffix("GB")
         if size is not None and not digits.isdigit():
@@ -335,7 +342,9 @@ class Snapshots:
         if last(existing.source_snapshot) != source.name:
             raise UnsupportedRequest(f"a disk named {name!r} already exists in {zone}, not made from {source.name}")
 
-    def _instance_on(self, disk_id: str, machine_type: str, labels: dict[str, str]) -> CloudResource:
+    def _instance_on(
+        self, disk_id: str, machine_type: str, labels: dict[str, str], nic: dict[str, str]
+    ) -> CloudResource:
         """An instance named as its boot disk ``disk_id``, or the one a previous call made."""
         project, zone, name = zonal_parts(disk_id, "disks")
         instance_id = self._api.zonal_id(zone, name)
@@ -344,7 +353,7 @@ class Snapshots:
             instance = self._api.compute_v1.Instance(
                 name=name, machine_type=f"zones/{zone}/machineTypes/{machine_type}", labels=labels,
                 disks=[{"boot": True, "auto_delete": True, "source": disk_id}],
-                network_interfaces=[{"network": "global/networks/default"}],
+                network_interfaces=[nic],
             )  # fmt: skip
             try:
                 operation = self._api.instances.insert_unary(project=project, zone=zone, instance_resource=instance)

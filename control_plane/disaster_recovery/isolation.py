@@ -2,11 +2,13 @@
 
 Isolation: the drill asks the target's adapter for an isolated network in the DR region
 (:meth:`clouds.base.CloudProvider.isolated_network`: on AWS a VPC with no internet gateway and
-closed security groups; on the sandbox a modelled one) carrying the drill's tag, and restores
-every copy into it, so that copies of production servers cannot reach the services production
-talks to. The teardown deletes it with the copies (a sweep by the tag finds it after a crash).
-Where the adapter cannot make one (Google Cloud and Azure, for now) the drill goes on in the
-region's default network and says so in its step and its report: such a drill is not isolated.
+closed security groups; on Google Cloud a custom-mode VPC network with deny-all firewall rules
+and no internet route; on Azure a virtual network whose subnet a deny-all security group closes;
+on the sandbox a modelled one) carrying the drill's tag, and restores every copy into it, so that
+copies of production servers cannot reach the services production talks to. The teardown deletes
+it with the copies (a sweep by the tag finds it after a crash). Where an adapter cannot make one
+the drill goes on in the region's default network and says so in its step and its report: such a
+drill is not isolated.
 
 Health: the copies' state as the cloud reports it (running, or available for storage), read
 once more after the wait. An application probe of the plan's health-check URL is not made: that

@@ -38,7 +38,8 @@ Its server also answers Azure Monitor's metrics of VMs and scale sets and a loca
 (:mod:`tests.emulators.azure_monitor`); a test puts samples with ``add_metric``. Snapshots, disks
 copied from them, VMs booting from an attached OS disk and network interfaces made with a PUT are
 :mod:`tests.emulators.azure_recovery` (``recovery``); Azure DNS zones and record sets are
-:mod:`tests.emulators.azure_dns` (``dns``). A resource group exists in one location: a PUT naming
+:mod:`tests.emulators.azure_dns` (``dns``); virtual networks and network security groups
+:mod:`tests.emulators.azure_networks` (``networks``). A resource group exists in one location: a PUT naming
 another answers 409 ``InvalidResourceGroupLocation``.
 """
 
@@ -55,6 +56,7 @@ from typing import Any, TypeVar
 from tests.emulators.azure_arm import AzureArmEmulator
 from tests.emulators.azure_dns import AzureDns
 from tests.emulators.azure_monitor import AzureMonitor, Sample
+from tests.emulators.azure_networks import AzureNetworks
 from tests.emulators.azure_recovery import AzureRecovery
 from tests.emulators.http import HttpError, Reply, Request
 
@@ -301,6 +303,7 @@ class NetworkInterface:
     vm: str | None = None  # the ARM id of the VM it belongs to
     tags: dict[str, str] = field(default_factory=dict)
     subnet: str | None = None  # the ARM id of the subnet of its IP configuration
+    public_ip: str | None = None  # the ARM id of the public IP address its IP configuration names
 
     @property
     def id(self) -> str:
@@ -360,6 +363,7 @@ class AzureComputeEmulator(AzureArmEmulator):
         self.monitor = AzureMonitor(self)
         self.recovery = AzureRecovery(self)
         self.dns = AzureDns(self)
+        self.networks = AzureNetworks(self)  # virtual networks and security groups
 
     def _reads(self, kind: str, item: str, store: dict[tuple[str, str, str], Any]) -> None:
         """The subscription's list of a kind (``Microsoft.Compute/disks``) and a GET of one, both
@@ -456,6 +460,7 @@ class AzureComputeEmulator(AzureArmEmulator):
             self.page_size = self.default_page_size
         self.monitor.reset()
         self.recovery.reset()
+        self.networks.reset()
         self.dns.reset()
 
     # -- helpers -------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ What it enforces, as ARM's REST reference and the managed disks documentation ha
   the VM's. Deleting the VM deletes its OS disk and interfaces whose ``deleteOption`` is
   ``Delete`` and detaches the others.
 - Network interfaces are created with a PUT (``Microsoft.Network``, long-running) needing a
-  location and IP configurations on a subnet.
+  location and IP configurations on a subnet (one of its virtual network's when the emulator
+  holds that network: :mod:`tests.emulators.azure_networks`); ``public_ip`` keeps the public IP
+  address the first configuration names, if any.
 """
 
 from __future__ import annotations
@@ -321,12 +323,14 @@ class AzureRecovery:
         if not subnets or not all(subnets):
             raise _error(400, "InvalidRequestFormat", "Each of properties.ipConfigurations needs a subnet.")
         self.host._require_group(subscription, request.params["rg"])
+        self.host.networks.check_subnet(str(subnets[0]))
+        public = [((c.get("properties") or {}).get("publicIPAddress") or {}).get("id") for c in configurations]
         key = (subscription, request.params["rg"].lower(), request.params["name"].lower())
         with self.host.lock:
             existing = self.host.nics.get(key)
             nic = existing or NetworkInterface(subscription, request.params["rg"], request.params["name"],
                                                body["location"])  # fmt: skip
-            nic.tags, nic.subnet = body.get("tags") or {}, str(subnets[0])
+            nic.tags, nic.subnet, nic.public_ip = body.get("tags") or {}, str(subnets[0]), public[0]
             self.host.nics[key] = nic
         return self.host._long_running(
             request, nic.location, 200 if existing else 201, nic.view(), namespace="Microsoft.Network"

@@ -31,7 +31,9 @@ less), and reports ``sourceSnapshot``. An instance boots from a new disk
 (``initializeParams.sourceImage``) or from an existing disk of its zone (``source``), which must
 not be in use by another instance (400 ``resourceInUseByAnotherResource``); deleting the instance
 deletes such a boot disk when it was attached with ``autoDelete``. Cloud DNS managed zones,
-record sets and changes are :mod:`tests.emulators.google_dns`, on the same server.
+record sets and changes are :mod:`tests.emulators.google_dns`, and VPC networks, subnetworks,
+firewall rules and routes :mod:`tests.emulators.google_networks` (``networks``), whose networks
+and subnetworks an instance's interfaces must name when they name any but ``default``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Any
 from tests.emulators.google_auth import GoogleEmulator
 from tests.emulators.google_dns import GoogleDns
 from tests.emulators.google_monitoring import GoogleMonitoring, Series
+from tests.emulators.google_networks import GoogleNetworks
 from tests.emulators.google_snapshots import GoogleSnapshots
 from tests.emulators.google_storage import Bucket, GoogleStorage
 from tests.emulators.http import HttpError, Reply, Request
@@ -117,6 +120,7 @@ class Instance:
     last_stop: str | None = None
     boot_disk: str | None = None  # an existing disk it boots from (else a disk of its own name)
     auto_delete: bool = True
+    interfaces: list[dict[str, Any]] = field(default_factory=list)  # as inserted (else the default network)
 
     @property
     def fingerprint(self) -> str:
@@ -145,7 +149,8 @@ class Instance:
                     "source": _zonal(self.project, self.zone, "disks", self.boot_disk or self.name),
                 }
             ],
-            "networkInterfaces": [{"network": f"{BASE}/projects/{self.project}/global/networks/default"}],
+            "networkInterfaces": self.interfaces
+            or [{"network": f"{BASE}/projects/{self.project}/global/networks/default"}],
             "cpuPlatform": self.cpu_platform,
             **_stamps(lastStartTimestamp=self.last_start, lastStopTimestamp=self.last_stop),
         }
@@ -289,6 +294,7 @@ class GoogleComputeEmulator(GoogleEmulator):
         self._ids = itertools.count(1000)
         self.snapshots = GoogleSnapshots(self, self._check, self._ids, gce_time, tuple(REGIONS))
         self.dns = GoogleDns(self, self._check)
+        self.networks = GoogleNetworks(self, self._check, self.snapshots.global_operation)
         self.route("GET", PROJECT, self._project)
         self.route("GET", PROJECT + "/regions", self._regions)
         self.route("GET", PROJECT + r"/regions/(?P<region>[^/]+)", self._region)
@@ -397,6 +403,7 @@ class GoogleComputeEmulator(GoogleEmulator):
         self.monitoring.reset()
         self.snapshots.reset()
         self.dns.reset()
+        self.networks.reset()
 
     # -- helpers -------------------------------------------------------------------------------
     def _check(self, request: Request, permission: str) -> str:
@@ -552,6 +559,7 @@ class GoogleComputeEmulator(GoogleEmulator):
             )
         if not body.get("networkInterfaces"):
             raise _error(400, "Invalid value for field 'resource.networkInterfaces': at least one is required.")
+        interfaces = [self.networks.interface(project, nic) for nic in body["networkInterfaces"]]
         with self.lock:
             if (project, zone, name) in self.instances:
                 raise _error(
@@ -563,7 +571,7 @@ class GoogleComputeEmulator(GoogleEmulator):
             instance = Instance(
                 project, zone, name, machine, "RUNNING", dict(body.get("labels") or {}), image or "", next(self._ids),
                 last_start=gce_time(), boot_disk=disk.name if disk else None,
-                auto_delete=bool(boot.get("autoDelete", not disk)),
+                auto_delete=bool(boot.get("autoDelete", not disk)), interfaces=interfaces,
             )  # fmt: skip
             if disk is not None:
                 disk.users.append(name)

@@ -156,6 +156,10 @@ class GoogleSnapshots:
             raise _error(400, f"The resource '{snapshot.self_link}' is not ready", "resourceNotReady")
         return snapshot
 
+    def global_operation(self, project: str, kind: str, target: str, done: Callable[[], None]) -> Reply:
+        """A global operation on ``target`` (the network routes' too), running ``done`` once polled."""
+        return self._operation_for(project, kind, target, done)
+
     def _operation_for(self, project: str, kind: str, target: str, done: Callable[[], None]) -> Reply:
         name = f"operation-{next(self._ids)}"
         operation = {
