@@ -61,6 +61,8 @@ def run_drill(run: Run) -> dict[str, Any]:
                               isolated=isolation["isolated"])  # fmt: skip
     except (StepFailed, CloudError) as exc:
         failure = str(exc)
+        if not isolation["isolated"] and not made:
+            isolation = {"isolated": False, "why": failure}
     healthy_at = run.monotonic()
     cleanup: dict[str, Any] = {}
     try:
@@ -86,11 +88,12 @@ def _report(run: Run, made: list[dict[str, Any]], cleanup: dict[str, Any], failu
         plan = run.plan(session)
         recommendations = _advice(session, plan, made, steps, rto=rto, rpo=rpo)
     cleaned = bool(cleanup) and not cleanup.get("remaining")
-    passed = restored and cleaned and rto is not None and rto <= rto_target and rpo is not None and rpo <= rpo_target
+    passed = (restored and cleaned and isolation["isolated"] and rto is not None and rto <= rto_target
+              and rpo is not None and rpo <= rpo_target)  # fmt: skip
     verdict = "passed" if passed else "failed"
     summary = (f"drill {verdict}: RTO {_s(rto)} (target {rto_target} s), RPO {_s(rpo)} (target {rpo_target} s), "
                f"{len(made)} resource(s) restored in {region} "
-               f"{'in an isolated network' if isolation['isolated'] else '(NOT isolated: default network)'}, "
+               f"{'in an isolated network' if isolation['isolated'] else '(no isolated network, so none restored)'}, "
                f"{'nothing left behind' if cleaned else 'cleanup not proven'}")  # fmt: skip
     report = {
         "summary": summary,

@@ -6,9 +6,10 @@ closed security groups; on Google Cloud a custom-mode VPC network with deny-all 
 and no internet route; on Azure a virtual network whose subnet a deny-all security group closes;
 on the sandbox a modelled one) carrying the drill's tag, and restores every copy into it, so that
 copies of production servers cannot reach the services production talks to. The teardown deletes
-it with the copies (a sweep by the tag finds it after a crash). Where an adapter cannot make one
-the drill goes on in the region's default network and says so in its step and its report: such a
-drill is not isolated.
+it with the copies (a sweep by the tag finds it after a crash). Where the cloud will not make one
+(a quota such as AWS's five VPCs a region, too few zones, a refused call, an adapter without
+networks) the step fails and the drill restores nothing: copies of production never run outside
+an isolated network, and a drill that was not isolated never passes.
 
 Health: the copies' state as the cloud reports it (running, or available for storage), read
 once more after the wait. An application probe of the plan's health-check URL is not made: that
@@ -21,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from clouds.base import CloudProvider, ResourceState
-from clouds.errors import UnsupportedRequest
+from clouds.errors import CloudError
 from control_plane.disaster_recovery.runs import DRILL_TAG, PLAN_TAG, Run, StepFailed
 
 HEALTHY = (ResourceState.RUNNING, ResourceState.AVAILABLE)
@@ -34,12 +35,12 @@ def isolate(run: Run, adapter: CloudProvider, region: str) -> dict[str, Any]:
     with run.step(f"make an isolated network in {region}") as step:
         try:
             network = adapter.isolated_network(region=region, name=f"wedcloud-drill-{run.run_id.hex[:12]}", tags=tags)
-        except UnsupportedRequest as exc:
-            found = {"isolated": False, "why": f"{exc}; the copies run in {region}'s default network and can reach "
-                     "whatever it reaches"}  # fmt: skip
-        else:
-            found = {"isolated": True, "network_id": network.id, "name": network.name,
-                     **{k: v for k, v in network.details.items() if k != "isolated"}}  # fmt: skip
+        except CloudError as exc:
+            step.update(isolated=False, why=str(exc))
+            raise StepFailed(f"no isolated network in {region} ({exc}): a drill restores copies of production only "
+                             "into one, so nothing was restored") from exc  # fmt: skip
+        found = {"isolated": True, "network_id": network.id, "name": network.name,
+                 **{k: v for k, v in network.details.items() if k != "isolated"}}  # fmt: skip
         step.update(found)
     return found
 

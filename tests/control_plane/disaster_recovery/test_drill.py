@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from clouds.errors import UnsupportedRequest
 from clouds.sandbox.blueprint import Kind
 from clouds.sandbox.recovery import NETWORK_TAG, ready_after_seconds
 from control_plane.disaster_recovery.runs import DRILL_TAG
@@ -101,3 +102,25 @@ def test_a_sandbox_drill_places_its_copies_in_an_isolated_network_and_checks_the
     assert {c["cloud_id"] for c in health.detail["copies"]} == made
     assert all(c["healthy"] for c in health.detail["copies"])
     assert health.detail["application_probe"].startswith("not made: https://api.wedsync.example/healthz is production")
+
+
+def test_a_drill_the_cloud_gives_no_isolated_network_restores_nothing_and_does_not_pass(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    before = dr.cloud.listing()
+
+    def refuse(self: object, **kwargs: object) -> None:
+        raise UnsupportedRequest("VpcLimitExceeded: The maximum number of VPCs has been reached.")
+
+    monkeypatch.setattr(type(dr.cloud.adapter()), "isolated_network", refuse)
+    drill = dr.drill(plan_id)
+    assert drill.report["passed"] is False
+    assert drill.report["isolation"]["isolated"] is False
+    assert "VpcLimitExceeded" in drill.report["isolation"]["why"]
+    assert "none restored" in drill.report["summary"]
+    steps = dr.steps(drill.id)
+    assert not [s for s in steps if s.name.startswith("restore ")]
+    assert [s.status for s in steps if s.name.startswith("make an isolated network")] == ["failed"]
+    assert dr.cloud.listing() == before
