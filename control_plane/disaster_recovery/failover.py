@@ -35,7 +35,7 @@ from clouds.base import DnsRecordSet
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
 from control_plane.disaster_recovery.recover import adopt, checked_ready, restore_all, teardown
-from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
+from control_plane.disaster_recovery.runs import FAILOVER_TAG, INTERRUPTED, Run, StepFailed, timeline
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
 
 VERIFY = "verify the service answers its health check"
@@ -163,9 +163,10 @@ def resume(run: Run, why: str) -> dict[str, Any]:
         return _failed(run, made, why, **common)
     verified = next((s for s in steps if s.name == VERIFY), None)
     if url and (verified is None or verified.status != "done"):
+        error = (verified.error or {}) if verified is not None else {}
         try:
-            if verified is not None and verified.status == "failed":
-                raise StepFailed((verified.error or {}).get("detail") or "the health check failed after the switch")
+            if verified is not None and verified.status == "failed" and error.get("type") != INTERRUPTED:
+                raise StepFailed(error.get("detail") or "the health check failed after the switch")
             _verify(run, url)
         except StepFailed as exc:
             return _failed(run, made, f"{why}: {exc}", **common)
