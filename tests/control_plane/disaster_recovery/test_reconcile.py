@@ -178,6 +178,59 @@ def test_a_failover_whose_process_died_after_the_dns_switch_is_completed_by_the_
     assert serving == set(_failover_copies(dr, run.id))
 
 
+def _died_recording_after_the_switch(dr: Recovery, plan_id: uuid.UUID, records: DnsRecordSet) -> uuid.UUID:
+    """A failover to the standby whose process died recording the copies, once DNS was switched,
+    taken over by the reconciler while the primary is down; its run's id."""
+    dr.cloud.adapter().route_dns(records, active=PRIMARY)
+    db = next(r for r in dr.cloud.adapter().list_resources(region=PRIMARY) if r.name == "booking-db")
+    dr.cloud.adapter().stop(db.id)
+
+    def dying(adapter: CloudProvider) -> Dies:
+        return Dies(adapter, "describe", after="route_dns")
+
+    started = _dies_then_reconciled(dr, service.begin_failover, dying, plan_id=plan_id, region=None,
+                                    reason="the primary region is down", dry_run=False)  # fmt: skip
+    return started.run.id
+
+
+def test_a_resumed_failover_of_a_database_named_like_a_rollback_step_is_completed_not_rolled_back(
+    dr: Recovery,
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    with dr.cloud.sessions() as session, session.begin():  # a cloud's Name tag is free text
+        session.execute(update(Resource).where(Resource.name == "booking-db").values(name="roll back to v2"))
+
+    run_id = _died_recording_after_the_switch(dr, plan_id, RECORDS)
+
+    run = dr.stored_run(run_id)
+    assert run.status == "succeeded", run.error
+    assert _routed(dr) == STANDBY
+    assert len(_failover_copies(dr, run_id)) == 2
+    assert (dr.stored_plan(plan_id).status, dr.stored_plan(plan_id).active_region) == ("failed_over", STANDBY)
+    assert not any(s.detail.get("phase") == "rollback" for s in dr.steps(run_id))
+
+
+def test_a_resumed_failover_whose_record_name_is_cut_in_the_journal_is_completed(dr: Recovery) -> None:
+    name = ("a" * 60 + ".") * 3 + "api.wedsync.example."  # 203 characters: a valid host name
+    routing = {**ROUTING, "name": name}
+    records = DnsRecordSet(zone=routing["zone"], name=name, targets=routing["targets"])
+    plan_id = dr.plan(routing=routing)
+    dr.backup(plan_id)
+
+    run_id = _died_recording_after_the_switch(dr, plan_id, records)
+
+    run = dr.stored_run(run_id)
+    assert run.status == "succeeded", run.error
+    switch = next(s for s in dr.steps(run_id) if s.detail.get("kind") == "switch")
+    assert len(switch.name) == 200  # the step's name is cut; the resume found it by its key
+    routed = dr.cloud.adapter().dns_routing(records)
+    assert routed is not None
+    assert routed.active == STANDBY
+    assert len(_failover_copies(dr, run_id)) == 2
+    assert dr.stored_plan(plan_id).active_region == STANDBY
+
+
 def test_a_resumed_failover_whose_take_up_fails_ends_stayed_and_leaves_the_plan_degraded(dr: Recovery) -> None:
     plan_id = dr.plan()
     dr.backup(plan_id)
