@@ -35,11 +35,14 @@ from clouds.base import DnsRecordSet
 from clouds.errors import CloudError
 from control_plane.disaster_recovery import health
 from control_plane.disaster_recovery.recover import adopt, checked_ready, restore_all, teardown
-from control_plane.disaster_recovery.runs import FAILOVER_TAG, Run, StepFailed, timeline
+from control_plane.disaster_recovery.runs import FAILOVER_TAG, INTERRUPTED, Run, StepFailed, timeline
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
 
 VERIFY = "verify the service answers its health check"
 RECORD_ATTEMPTS = 5  # tries to record the copies serving after the switch, run.poll_seconds apart
+# stable keys in a step's detail, by which a resume reads the journal (never by a step's name: a
+# name holds free text, a resource's or a record's, and is cut to 200 characters)
+SWITCH, ROLLBACK = "switch", "rollback"  # detail["kind"] of the DNS switch; detail["phase"] of going back
 
 
 def records_of(plan: RecoveryPlan) -> DnsRecordSet | None:
@@ -76,7 +79,7 @@ def run_failover(run: Run) -> dict[str, Any]:
                            prefix=f"dr-{run.run_id.hex[:6]}", made=made, sized=sized, keep_tags=True)  # fmt: skip
         if records is not None:
             dns = run.adapter(dns_provider)
-            with run.step(f"switch {records.name} to {region}") as step:
+            with run.step(f"switch {records.name} to {region}", kind=SWITCH, region=region) as step:
                 before = dns.dns_routing(records)
                 switched_from = (before.active if before else None) or source["region"]
                 run.note(f"switch {records.name} to {region}", before=switched_from)
@@ -122,8 +125,11 @@ def _complete(run: Run, made: list[dict[str, Any]], *, provider_id: uuid.UUID, r
                     session.commit()
             break
         except (StepFailed, CloudError) as exc:
-            if attempt == RECORD_ATTEMPTS:
-                _set_status(run, "degraded")
+            if attempt == RECORD_ATTEMPTS:  # DNS serves from the target: the plan says so, and is degraded
+                with run.sessions() as session:
+                    plan = run.plan(session)
+                    plan.active_provider_id, plan.active_region, plan.status = provider_id, region, "degraded"
+                    session.commit()
                 summary = (f"DNS serves from {region} and its copies are kept, but they could not be recorded "
                            f"({exc}): see the runbook")  # fmt: skip
                 return run.finish(status="stayed", report={"summary": summary, "steps": timeline(run.steps())},
@@ -139,9 +145,11 @@ def _complete(run: Run, made: list[dict[str, Any]], *, provider_id: uuid.UUID, r
 
 def resume(run: Run, why: str) -> dict[str, Any]:
     """Take up a failover whose process died (or that stopped on an unexpected error) from its
-    journal. A rollback that had begun is finished. Past a switch that read back at the target,
-    it rolls forward (verifying the health check first if that had not passed). Before it, the
-    failure path decides: stay if the region left is down, else go back."""
+    journal, read by the steps' stable keys (``kind``, ``phase``), never by their names. A
+    rollback that had begun is finished. Past a switch that read back at the target, it rolls
+    forward (verifying the health check first if that had not passed). A switch whose journal
+    does not say where DNS pointed before it stays: nothing is torn down that DNS may point at.
+    Before a switch, the failure path decides: stay if the region left is down, else go back."""
     with run.sessions() as session:
         row = session.get(RecoveryRun, run.run_id)
         assert row is not None
@@ -152,26 +160,37 @@ def resume(run: Run, why: str) -> dict[str, Any]:
     provider_id, region = uuid.UUID(target["provider_id"]), target["region"]
     steps = run.steps()
     made = _made(steps)
-    switch = next((s for s in steps if records is not None and s.name == f"switch {records.name} to {region}"), None)
+    switches = [s for s in steps if s.detail.get("kind") == SWITCH]
+    switch = next((s for s in switches if s.detail.get("region") == region), None)
     switched_from = switch.detail.get("before") if switch is not None else None
     common: dict[str, Any] = {"records": records, "url": url, "switched_from": switched_from,
                               "provider_id": provider_id, "region": region, "tag": (FAILOVER_TAG, str(run.run_id)),
                               "dns_provider": dns_provider}  # fmt: skip
-    if any(" back to " in s.name or s.name.startswith("delete what the run made") for s in steps):
+    if switches and (switch is None or switched_from is None or records is None):
+        return _stay(run, why, region, "the journal does not say where DNS pointed before the switch")
+    if any(s.detail.get("phase") == ROLLBACK for s in steps):
         return _roll_back(run, made, why, **common)
     if switch is None or switch.status != "done" or switch.detail.get("after") != region:
         return _failed(run, made, why, **common)
     verified = next((s for s in steps if s.name == VERIFY), None)
     if url and (verified is None or verified.status != "done"):
+        error = (verified.error or {}) if verified is not None else {}
         try:
-            if verified is not None and verified.status == "failed":
-                raise StepFailed((verified.error or {}).get("detail") or "the health check failed after the switch")
+            if verified is not None and verified.status == "failed" and error.get("type") != INTERRUPTED:
+                raise StepFailed(error.get("detail") or "the health check failed after the switch")
             _verify(run, url)
         except StepFailed as exc:
             return _failed(run, made, f"{why}: {exc}", **common)
     assert switch.finished_at is not None
     recovered = (switch.finished_at - started_at).total_seconds() + max((m["cloud_seconds"] for m in made), default=0.0)
     return _complete(run, made, provider_id=provider_id, region=region, recovered=recovered, resumed=why)
+
+
+def _stay(run: Run, failure: str, region: str, seen: str) -> dict[str, Any]:
+    """Nothing undone, the plan ``degraded``, a critical event (the run ``stayed``)."""
+    _set_status(run, "degraded")
+    summary = f"failover to {region} failed ({failure}); {seen}, so nothing was undone: see the runbook"
+    return run.finish(status="stayed", report={"summary": summary, "steps": timeline(run.steps())}, error=failure)
 
 
 def _made(steps: list[RecoveryStep]) -> list[dict[str, Any]]:
@@ -195,7 +214,7 @@ def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsR
         refused: dict[str, Any] = {"summary": f"failover refused: {failure}", "steps": timeline(run.steps())}
         if any(s.name.startswith("restore ") for s in run.steps()):  # a restore whose answer was lost may have made one
             try:
-                refused["cleanup"] = teardown(run, [], provider_id=provider_id, region=region, tag=tag)
+                refused["cleanup"] = teardown(run, [], provider_id=provider_id, region=region, tag=tag, phase=ROLLBACK)
             except (StepFailed, CloudError) as exc:
                 refused["cleanup"] = {"error": str(exc)}
             refused["steps"] = timeline(run.steps())
@@ -204,10 +223,7 @@ def _failed(run: Run, made: list[dict[str, Any]], failure: str, *, records: DnsR
         up, seen = health.source_up(run, url=None if switched_from else url)
         step.update(up=up, seen=seen)
     if not up:
-        _set_status(run, "degraded")
-        summary = (f"failover to {region} failed ({failure}); the region we left is down too ({seen}), so nothing "
-                   "was undone: see the runbook")  # fmt: skip
-        return run.finish(status="stayed", report={"summary": summary, "steps": timeline(run.steps())}, error=failure)
+        return _stay(run, failure, region, f"the region we left is down too ({seen})")
     return _roll_back(run, made, failure, records=records, url=url, switched_from=switched_from,
                       provider_id=provider_id, region=region, tag=tag, dns_provider=dns_provider)  # fmt: skip
 
@@ -219,12 +235,13 @@ def _roll_back(run: Run, made: list[dict[str, Any]], failure: str, *, records: D
     errors = []
     if records is not None and switched_from is not None:
         try:
-            with run.step(f"switch {records.name} back to {switched_from}"):
+            with run.step(f"switch {records.name} back to {switched_from}", phase=ROLLBACK):
                 run.adapter(dns_provider).route_dns(records, active=switched_from, health_check_url=url)
         except (StepFailed, CloudError) as exc:
             errors.append(f"DNS back: {exc}")
     try:
-        cleanup = teardown(run, [m["cloud_id"] for m in made], provider_id=provider_id, region=region, tag=tag)
+        cleanup = teardown(run, [m["cloud_id"] for m in made], provider_id=provider_id, region=region, tag=tag,
+                           phase=ROLLBACK)  # fmt: skip
     except (StepFailed, CloudError) as exc:
         errors.append(f"cleanup: {exc}")
         cleanup = {}

@@ -199,15 +199,16 @@ def _again(source: Source, size: str | None, region: str, name: str, tags: dict[
                             tags=tags, options=options, network=network)  # fmt: skip
 
 
-def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str]) -> dict[str, Any]:
+def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, tag: tuple[str, str],
+             **marks: str) -> dict[str, Any]:  # fmt: skip
     """Delete every resource in ``made`` and every other one in ``region`` carrying ``tag``, then
     every snapshot carrying it (a cloud may snapshot a database as it deletes it: AWS's final
     snapshot, which has the copy's tags) and every isolated network carrying it, and list the
     region again until nothing carries the tag: the proof names what is left (nothing, when it
-    worked)."""
+    worked). ``marks``: stable keys put in both steps' detail (a failover's ``phase``)."""
     adapter = run.adapter(provider_id)
     deleted: list[str] = []
-    with run.step(f"delete what the run made in {region}", resources=made) as step:
+    with run.step(f"delete what the run made in {region}", resources=made, **marks) as step:
         tagged = [r.id for r in adapter.list_resources(region=region)
                   if r.tags.get(tag[0]) == tag[1] and r.state != ResourceState.TERMINATED]  # fmt: skip
         for cloud_id in dict.fromkeys([*made, *tagged]):
@@ -217,7 +218,7 @@ def teardown(run: Run, made: list[str], *, provider_id: uuid.UUID, region: str, 
             except ResourceNotFound:
                 continue
         step["deleted"] = deleted
-    with run.step(f"list {region} to prove nothing is left") as step:
+    with run.step(f"list {region} to prove nothing is left", **marks) as step:
         proof = _left(run, adapter, region, tag, deleted)
         step.update(remaining=proof["remaining"], deleted_snapshots=proof["deleted_snapshots"],
                     deleted_networks=proof["deleted_networks"])  # fmt: skip

@@ -177,21 +177,24 @@ def resume(run: Run, why: str) -> dict[str, Any] | None:
         row = session.get(RecoveryRun, run.run_id)
         assert row is not None
         provider_id = uuid.UUID(row.target["provider_id"])
-        made, sources = [], []
-        for step in steps:
-            if not (step.name.startswith("restore ") and step.detail.get("cloud_id")):
-                continue
-            query = select(Resource).where(Resource.provider_id == provider_id,
-                                           Resource.cloud_id == step.detail.get("source"))  # fmt: skip
-            old = session.scalars(query).one()
-            made.append({"cloud_id": step.detail["cloud_id"], "name": step.detail.get("made_name")})
-            sources.append(Source(old.id, old.provider_id, old.cloud_id, old.name, old.subtype, old.size, old.region,
-                                  dict(old.details), step.detail.get("snapshot_id"), None, {}))  # fmt: skip
+    restored = [s for s in steps if s.name.startswith("restore ") and s.detail.get("cloud_id")]
+    made = [{"cloud_id": s.detail["cloud_id"], "name": s.detail.get("made_name")} for s in restored]
+    sources: list[Source] = []
     done = frozenset(str(s.detail.get("old")) for s in steps if s.name.startswith("replace ") and s.status == "done")
     replaced: list[dict[str, Any]] = []
     new_ids: list[str] = []
     try:
-        new_ids = adopt(run, provider_id, made)
+        new_ids = adopt(run, provider_id, made)  # recorded first: kept whatever happens next
+        with run.sessions() as session:
+            for step in restored:
+                query = select(Resource).where(Resource.provider_id == provider_id,
+                                               Resource.cloud_id == step.detail.get("source"))  # fmt: skip
+                old = session.scalars(query).one_or_none()
+                if old is None:
+                    raise StepFailed(f"{step.detail.get('source')}, which it replaces, is no longer in the inventory")
+                sources.append(Source(old.id, old.provider_id, old.cloud_id, old.name, old.subtype, old.size,
+                                      old.region, dict(old.details), step.detail.get("snapshot_id"), None,
+                                      {}))  # fmt: skip
         _replace(run, sources, new_ids, replaced, done, resuming=True)
     except Exception as exc:
         summary = (f"{why}, part-way through replacing; taken up again, {len(replaced)} of {len(sources)} old "

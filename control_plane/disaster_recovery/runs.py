@@ -32,6 +32,9 @@ FAILOVER_TAG, RESTORE_TAG = "wedcloud:failover", "wedcloud:restore"
 TAG_OF_KIND = {"drill": DRILL_TAG, "failover": FAILOVER_TAG, "restore": RESTORE_TAG}
 
 
+INTERRUPTED = "Interrupted"  # the error type of a step whose process died before it ended
+
+
 class StepFailed(Exception):
     """A step that cannot go on, with what the report says about it."""
 
@@ -98,6 +101,19 @@ class Run:
             self._end(step_id, name, "failed", found, error={"type": type(exc).__name__, "detail": str(exc)})
             raise
         self._end(step_id, name, "done", found)
+
+    def interrupted(self, why: str) -> None:
+        """End every step still ``started`` (its process died before it ended) as ``failed``, with
+        an ``Interrupted`` error saying why, so the journal shows no step running that is not: a
+        resume that carries one out again adds a new step for it."""
+        with self.sessions() as session:
+            query = select(RecoveryStep).where(RecoveryStep.run_id == self.run_id, RecoveryStep.status == "started")
+            for row in session.scalars(query):
+                row.status, row.finished_at = "failed", utcnow()
+                row.error = {"type": INTERRUPTED, "detail": f"{why}; the step never ended"}
+                self.publish(session, {"step": row.name, "status": "failed", "error": row.error["detail"]},
+                             severity="warning")  # fmt: skip
+            session.commit()
 
     def note(self, step_name: str, **detail: Any) -> None:
         """Save what a step has made so far (between its cloud calls), so a crash loses none of it."""

@@ -29,7 +29,14 @@ from control_plane.disaster_recovery import backups, drill, failover, restore
 from control_plane.disaster_recovery.failover import target_of
 from control_plane.disaster_recovery.plans import get_plan
 from control_plane.disaster_recovery.recover import teardown
-from control_plane.disaster_recovery.runs import OPERATION_KINDS, RUN_OF_OPERATION, TAG_OF_KIND, Run, StepFailed
+from control_plane.disaster_recovery.runs import (
+    OPERATION_KINDS,
+    RUN_OF_OPERATION,
+    TAG_OF_KIND,
+    Run,
+    StepFailed,
+    timeline,
+)
 from control_plane.services import operations
 from control_plane.services.errors import InvalidRequest, NotFound
 from control_plane.services.resources import AdapterFor
@@ -191,12 +198,24 @@ def _compensate(run: Run, *, why: str | None = None) -> dict[str, Any]:
     error). A failover follows its own rules (:func:`failover.resume`: forward past a verified
     DNS switch, else stay or go back); a restore in place that began replacing rolls forward
     (:func:`restore.resume`); anything else is undone: everything carrying the run's tag in its
-    target region is deleted."""
+    target region is deleted. Steps the process left ``started`` are ended first (``failed``,
+    ``Interrupted``). If taking it up fails in turn, the run is still ended (a failover
+    ``stayed``, anything else ``failed``, saying why, nothing more undone), its plan is left
+    ``degraded``, and the error goes on up."""
     with run.sessions() as session:
         row = session.get(RecoveryRun, run.run_id)
         assert row is not None
         target, kind = row.target, row.kind
     why = why or f"the process running this {kind} stopped part-way"
+    try:
+        run.interrupted(why)
+        return _take_up(run, why, kind, target)
+    except Exception as exc:
+        _end_unfinished(run, kind, f"{why}; taking it up failed too ({type(exc).__name__}: {exc})")
+        raise
+
+
+def _take_up(run: Run, why: str, kind: str, target: dict[str, Any]) -> dict[str, Any]:
     if kind == "failover" and run.plan_id is not None:
         return failover.resume(run, why)
     if kind == "restore" and (forward := restore.resume(run, why)) is not None:
@@ -212,6 +231,23 @@ def _compensate(run: Run, *, why: str | None = None) -> dict[str, Any]:
             errors.append(f"cleanup: {exc}")
     summary = f"{why}; what it made was undone" + (f", with problems: {'; '.join(errors)}" if errors else "")
     return run.finish(status="failed", report={"summary": summary, "cleanup": cleanup}, error=summary)
+
+
+def _end_unfinished(run: Run, kind: str, summary: str) -> None:
+    """End a run still ``running`` (a failover ``stayed``: where DNS points is not known, so
+    nothing more is undone) and leave its plan ``degraded`` (never ``failing_over``, which
+    blocks changes to it)."""
+    with run.sessions() as session:
+        row = session.get(RecoveryRun, run.run_id)
+        if row is None or row.status != "running":
+            return
+        plan = session.get(RecoveryPlan, run.plan_id) if run.plan_id else None
+        if plan is not None and (kind == "failover" or plan.status == "failing_over"):
+            plan.status = "degraded"
+        session.commit()
+    run.finish(status="stayed" if kind == "failover" else "failed",
+               report={"summary": f"{summary}: see the runbook", "steps": timeline(run.steps())},
+               error=summary)  # fmt: skip
 
 
 def run_of_operation(operation: Operation) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from clouds.base import CloudProvider
 from control_plane.disaster_recovery import plans, service
 from control_plane.disaster_recovery.spec import PlanSpec
 from control_plane.services import operations
@@ -25,6 +26,35 @@ ROUTING = {"zone": "wedsync", "name": "api.wedsync.example.", "type": "A", "ttl"
 
 class ProcessDied(BaseException):
     """The process running a run was killed: nothing in it catches this, as nothing runs."""
+
+
+class Dies:
+    """The real adapter, except that the process dies at ``at`` (a method name), once ``after``
+    (another) has been called, if given; ``calls_first``: the real call is made before dying;
+    ``raising``: what is raised there instead of the process dying (a cloud's refusal, a bug)."""
+
+    def __init__(self, adapter: CloudProvider, at: str, *, after: str | None = None, calls_first: bool = False,
+                 raising: BaseException | None = None) -> None:  # fmt: skip
+        self.adapter, self.at, self.after, self.calls_first = adapter, at, after, calls_first
+        self.raising = raising
+        self.armed = after is None
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self.adapter, name)
+        if name not in (self.at, self.after):
+            return real
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == self.at and self.armed:
+                if self.calls_first:
+                    real(*args, **kwargs)
+                raise self.raising or ProcessDied()
+            found = real(*args, **kwargs)
+            if name == self.after:
+                self.armed = True
+            return found
+
+        return call
 
 
 @dataclass

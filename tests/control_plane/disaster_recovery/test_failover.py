@@ -10,12 +10,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from clouds.base import DnsRecordSet
 from clouds.errors import Throttled, UnsupportedRequest
-from control_plane.store.models import Resource
+from control_plane.disaster_recovery import failover
+from control_plane.store.models import Provider, Resource
 from control_plane.store.monitoring_models import StreamEvent
-from tests.control_plane.disaster_recovery.support import PRIMARY, ROUTING, STANDBY, Recovery, booking_recovery
+from tests.control_plane.disaster_recovery.support import (
+    PRIMARY,
+    ROUTING,
+    STANDBY,
+    Dies,
+    Recovery,
+    booking_recovery,
+)
 from tests.local_http import serving
 
 RECORDS = DnsRecordSet(zone=ROUTING["zone"], name=ROUTING["name"], targets=ROUTING["targets"])
@@ -207,3 +216,23 @@ def test_after_a_failover_a_drill_rehearses_the_failback_to_the_primary(dr: Reco
     assert drill.status == "succeeded", drill.error
     assert drill.target["region"] == PRIMARY
     assert _routed(dr) == STANDBY  # a drill never moves traffic
+
+
+def test_a_failover_that_stayed_after_a_verified_switch_names_the_target_as_serving(
+    dr: Recovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(failover, "RECORD_ATTEMPTS", 1)  # no pause between tries
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    dr.cloud.adapter().route_dns(RECORDS, active=PRIMARY)
+
+    def refusing(provider: Provider, session: Session) -> Any:  # the cloud refuses to describe the copies
+        return Dies(dr.cloud.adapters(provider, session), "describe", after="route_dns",
+                    raising=Throttled("Rate exceeded"))  # fmt: skip
+
+    run = dr.failover(plan_id, adapter_for=refusing)
+
+    assert run.status == "stayed", run.error
+    assert _routed(dr) == STANDBY
+    plan = dr.stored_plan(plan_id)
+    assert (plan.status, plan.active_region) == ("degraded", STANDBY)  # the watcher watches what DNS serves

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider, DnsRecordSet
@@ -28,6 +28,7 @@ from tests.control_plane.disaster_recovery.support import (
     PRIMARY,
     ROUTING,
     STANDBY,
+    Dies,
     ProcessDied,
     Recovery,
     booking_recovery,
@@ -48,32 +49,6 @@ class DiesAfterRestore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.adapter, name)
-
-
-class Dies:
-    """The real adapter, except that the process dies at ``at`` (a method name), once ``after``
-    (another) has been called, if given; ``calls_first``: the real call is made before dying."""
-
-    def __init__(self, adapter: CloudProvider, at: str, *, after: str | None = None, calls_first: bool = False) -> None:
-        self.adapter, self.at, self.after, self.calls_first = adapter, at, after, calls_first
-        self.armed = after is None
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self.adapter, name)
-        if name not in (self.at, self.after):
-            return real
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if name == self.at and self.armed:
-                if self.calls_first:
-                    real(*args, **kwargs)
-                raise ProcessDied
-            found = real(*args, **kwargs)
-            if name == self.after:
-                self.armed = True
-            return found
-
-        return call
 
 
 RECORDS = DnsRecordSet(zone=ROUTING["zone"], name=ROUTING["name"], targets=ROUTING["targets"])
@@ -144,9 +119,11 @@ def test_a_backup_whose_process_died_before_its_first_step_is_carried_out_by_the
     assert all(b["copies"] for b in run.report["backups"])
 
 
-def _dies_then_reconciled(dr: Recovery, call: Any, dying: Dies | Any, **kwargs: Any) -> service.Started:
+def _dies_then_reconciled(dr: Recovery, call: Any, dying: Dies | Any, *, meanwhile: Any = None,
+                          reconciled_by: Any = None, **kwargs: Any) -> service.Started:  # fmt: skip
     """Begin a run through adapters that die as ``dying`` says, let the process die, let its
-    lease run out, and let the reconciler take it over."""
+    lease run out (``meanwhile``: what else happens before the reconciler runs), and let the
+    reconciler take it over (through ``reconciled_by``'s adapters, if given)."""
     wrapped: dict[uuid.UUID, Dies] = {}
 
     def adapters(provider: Provider, session: Session) -> Any:
@@ -161,7 +138,10 @@ def _dies_then_reconciled(dr: Recovery, call: Any, dying: Dies | Any, **kwargs: 
     with dr.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
         session.execute(update(Operation).where(Operation.id == started.operation.id)
                         .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
-    assert str(started.operation.id) in reconcile(dr.cloud.sessions, dr.cloud.adapters).resumed
+    if meanwhile is not None:
+        meanwhile()
+    reconciler = reconciled_by or dr.cloud.adapters
+    assert str(started.operation.id) in reconcile(dr.cloud.sessions, reconciler).resumed
     return started
 
 
@@ -196,6 +176,84 @@ def test_a_failover_whose_process_died_after_the_dns_switch_is_completed_by_the_
     with dr.cloud.sessions() as session:
         serving = {r.cloud_id for r in serving_resources(session, plan)}
     assert serving == set(_failover_copies(dr, run.id))
+
+
+def _died_recording_after_the_switch(dr: Recovery, plan_id: uuid.UUID, records: DnsRecordSet) -> uuid.UUID:
+    """A failover to the standby whose process died recording the copies, once DNS was switched,
+    taken over by the reconciler while the primary is down; its run's id."""
+    dr.cloud.adapter().route_dns(records, active=PRIMARY)
+    db = next(r for r in dr.cloud.adapter().list_resources(region=PRIMARY) if r.name == "booking-db")
+    dr.cloud.adapter().stop(db.id)
+
+    def dying(adapter: CloudProvider) -> Dies:
+        return Dies(adapter, "describe", after="route_dns")
+
+    started = _dies_then_reconciled(dr, service.begin_failover, dying, plan_id=plan_id, region=None,
+                                    reason="the primary region is down", dry_run=False)  # fmt: skip
+    return started.run.id
+
+
+def test_a_resumed_failover_of_a_database_named_like_a_rollback_step_is_completed_not_rolled_back(
+    dr: Recovery,
+) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    with dr.cloud.sessions() as session, session.begin():  # a cloud's Name tag is free text
+        session.execute(update(Resource).where(Resource.name == "booking-db").values(name="roll back to v2"))
+
+    run_id = _died_recording_after_the_switch(dr, plan_id, RECORDS)
+
+    run = dr.stored_run(run_id)
+    assert run.status == "succeeded", run.error
+    assert _routed(dr) == STANDBY
+    assert len(_failover_copies(dr, run_id)) == 2
+    assert (dr.stored_plan(plan_id).status, dr.stored_plan(plan_id).active_region) == ("failed_over", STANDBY)
+    assert not any(s.detail.get("phase") == "rollback" for s in dr.steps(run_id))
+
+
+def test_a_resumed_failover_whose_record_name_is_cut_in_the_journal_is_completed(dr: Recovery) -> None:
+    name = ("a" * 60 + ".") * 3 + "api.wedsync.example."  # 203 characters: a valid host name
+    routing = {**ROUTING, "name": name}
+    records = DnsRecordSet(zone=routing["zone"], name=name, targets=routing["targets"])
+    plan_id = dr.plan(routing=routing)
+    dr.backup(plan_id)
+
+    run_id = _died_recording_after_the_switch(dr, plan_id, records)
+
+    run = dr.stored_run(run_id)
+    assert run.status == "succeeded", run.error
+    switch = next(s for s in dr.steps(run_id) if s.detail.get("kind") == "switch")
+    assert len(switch.name) == 200  # the step's name is cut; the resume found it by its key
+    routed = dr.cloud.adapter().dns_routing(records)
+    assert routed is not None
+    assert routed.active == STANDBY
+    assert len(_failover_copies(dr, run_id)) == 2
+    assert dr.stored_plan(plan_id).active_region == STANDBY
+
+
+def test_a_resumed_failover_whose_take_up_fails_ends_stayed_and_leaves_the_plan_degraded(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    dr.cloud.adapter().route_dns(RECORDS, active=PRIMARY)
+
+    def dying(adapter: CloudProvider) -> Dies:  # dies waiting for the copies, before the switch
+        return Dies(adapter, "describe", after="restore")
+
+    def broken(provider: Provider, session: Session) -> Any:  # the resume hits an error nobody expected
+        return Dies(dr.cloud.adapters(provider, session), "describe", raising=RuntimeError("an unexpected answer"))
+
+    started = _dies_then_reconciled(dr, service.begin_failover, dying, reconciled_by=broken, plan_id=plan_id,
+                                    region=None, reason="the primary region is down", dry_run=False)  # fmt: skip
+
+    run = dr.stored_run(started.run.id)
+    assert run.status == "stayed"  # ended, not left running
+    assert "RuntimeError" in (run.error or {})["detail"]
+    assert dr.stored_plan(plan_id).status == "degraded"  # not failing_over, which blocks changes
+    assert len(_failover_copies(dr, run.id)) == 2  # nothing torn down while it is unknown what serves
+    with dr.cloud.sessions() as session:
+        operation = session.get(Operation, started.operation.id)
+        assert operation is not None
+        assert operation.status == "failed"
 
 
 def test_a_failover_whose_process_died_before_the_switch_while_the_primary_is_down_stays_and_raises_the_alarm(
@@ -253,3 +311,32 @@ def test_a_restore_in_place_whose_process_died_after_terminating_the_old_resourc
     assert str(old.id) not in protected
     kept = list(dr.cloud.adapter().list_snapshots(tags={KEPT_TAG: str(run.id)}))
     assert [s.id for s in kept] == [replaced["kept_snapshot"]]  # taken once, not again
+    replacing = [s for s in dr.steps(run.id) if s.name == "replace booking-db"]
+    assert [s.status for s in replacing] == ["failed", "done"]  # the interrupted step says so; none is left running
+    assert (replacing[0].error or {})["type"] == "Interrupted"
+
+
+def test_a_restore_in_place_resumed_after_its_old_resource_left_the_inventory_ends_failed(dr: Recovery) -> None:
+    plan_id = dr.plan()
+    dr.backup(plan_id)
+    with dr.cloud.sessions() as session:
+        old = session.scalars(select(Resource).where(Resource.name == "booking-db")).one()
+
+    def dying(adapter: CloudProvider) -> Dies:
+        return Dies(adapter, "terminate", calls_first=True)
+
+    def forgotten() -> None:  # e.g. its provider was synced or removed meanwhile
+        with dr.cloud.sessions() as session, session.begin():
+            session.execute(delete(Resource).where(Resource.id == old.id))
+
+    started = _dies_then_reconciled(dr, service.begin_restore, dying, meanwhile=forgotten,
+                                    request={"resource_id": str(old.id), "mode": "replace"})  # fmt: skip
+
+    run = dr.stored_run(started.run.id)
+    assert run.status == "failed"  # ended, not left running
+    assert "no longer in the inventory" in (run.error or {})["detail"]
+    (new_id,) = run.report["resources"]  # the restored copy is kept and recorded
+    with dr.cloud.sessions() as session:
+        new = session.get(Resource, uuid.UUID(new_id))
+        assert new is not None
+    assert dr.cloud.adapter().describe(new.cloud_id).state.value == "running"
