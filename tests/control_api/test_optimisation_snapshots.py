@@ -25,8 +25,9 @@ from tests.control_api.test_azure_provider import _register as _register_azure
 from tests.control_api.test_gcp_provider import PROJECT
 from tests.control_api.test_gcp_provider import _register as _register_gcp
 from tests.control_api.test_operation_recovery import Crash, Faulty, _expire_leases, _reconcile
-from tests.control_api.test_optimisation import URL, _done, _rec, _store
+from tests.control_api.test_optimisation import URL, _aws_account, _done, _rec, _store
 from tests.emulators.azure_compute import AzureComputeEmulator, ManagedDisk
+from tests.emulators.fault_proxy import FaultProxy
 from tests.emulators.google_compute import Disk, GoogleComputeEmulator
 
 pytestmark = pytest.mark.integration
@@ -51,19 +52,26 @@ def _apply(api: Api, rec_id: str) -> dict[str, Any]:
 
 def _apply_crashing_at(api: Api, rec_id: str, method: str) -> None:
     """Apply as the API does, with the process dying (``Crash``) at the adapter's first ``method``."""
-    sessions = make_sessionmaker(api.engine)
     settings = api.client.app.state.settings  # type: ignore[attr-defined]
     cipher = load_cipher(settings.layout.root, environment=settings.environment)
 
     def adapters(provider: Provider, session: Session) -> Any:
         return Faulty(adapter_for(provider, session=session, layout=settings.layout, cipher=cipher), method, Crash())
 
+    _apply_with(api, rec_id, adapters)
+
+
+def _apply_with(api: Api, rec_id: str, adapters: Any, wait: applying.SnapshotWait | None = None) -> uuid.UUID:
+    """Apply as the API does, through ``adapters`` and waiting for the snapshot as ``wait`` says."""
+    sessions = make_sessionmaker(api.engine)
     with sessions() as session:
         row = recommendations.get_recommendation(session, rec_id)
         operation, _ = recommendations.begin_apply(session, row, actor="test", idempotency_key=None)
         operation_id: uuid.UUID = operation.id
         session.commit()
-    operations.execute(sessions, operation_id, applying.apply_work(adapters, operation_id, rec_id, actor="test"))
+    work = applying.apply_work(adapters, operation_id, rec_id, actor="test", wait=wait or applying.SnapshotWait())
+    operations.execute(sessions, operation_id, work)
+    return operation_id
 
 
 def _row(api: Api, rec_id: str) -> RecommendationRow:
@@ -79,8 +87,9 @@ def test_a_google_disk_is_deleted_only_once_its_snapshot_is_ready(
     rec_id, disk = _gcp_disk(api, google_compute)
     google_compute.snapshots.uploading_reads = 2  # still uploading when the adapter first reads it
     operation = _apply(api, rec_id)
-    # at the moment the disk was deleted, its snapshot was whole
-    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {f"wedcloud-{rec_id}": "READY"})]
+    # at the moment the disk was deleted, its snapshot (this apply's own) was whole
+    name = applying.snapshot_name(rec_id, uuid.UUID(operation["id"]))
+    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {name: "READY"})]
     assert operation["status"] == "succeeded", operation
     snapshot = operation["result"]["snapshot"]
     assert snapshot["state"] == "completed"
@@ -119,7 +128,8 @@ def test_an_apply_whose_process_died_waiting_for_its_snapshot_is_put_back_withou
     assert "while its snapshot was being made; nothing was deleted" in row.outcome["reason"]
     assert (PROJECT, ZONE, "old-data") in google_compute.disks
     assert google_compute.snapshots.disk_deletes == []
-    assert [name for _, name in google_compute.snapshots.snapshots] == [f"wedcloud-{rec_id}"]  # no second one
+    (taken,) = [name for _, name in google_compute.snapshots.snapshots]  # no second one
+    assert taken.startswith(f"wedcloud-{rec_id}-")
 
 
 def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
@@ -134,7 +144,38 @@ def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
     operation = _apply(api, rec.id)
     ((deleted, snapshots),) = azure_compute.recovery.disk_deletes
     assert deleted.lower() == disk.id.lower()
-    assert snapshots == {f"wedcloud-{rec.id}": 100.0}  # whole when its disk went
+    assert snapshots == {applying.snapshot_name(rec.id, uuid.UUID(operation["id"])): 100.0}  # whole when it went
     assert operation["status"] == "succeeded", operation
     assert operation["result"]["snapshot"]["state"] == "completed"
     assert azure_compute.disks == {}
+
+
+def test_applying_a_delete_again_on_aws_takes_a_new_ebs_snapshot_after_the_failed_apply_and_only_then_deletes(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    """The first apply snapshots the volume and EC2 refuses the delete: the volume stays. Applying
+    again (a new operation) must take a new snapshot, not answer with the first apply's one by
+    name, before it deletes the volume."""
+    proxy = FaultProxy(moto_endpoint)
+    try:
+        ec2 = _aws_account(api, proxy.url, aws_keys)
+        volume = ec2.create_volume(AvailabilityZone="eu-west-2a", Size=40)["VolumeId"]
+        rec = _rec(volume, kind="unattached_disk", action="delete", target=None, provider="wedsync-aws")
+        _store(api, [rec], providers=("wedsync-aws",))
+        proxy.inject("DeleteVolume", "refuse")
+        failed = _apply(api, rec.id)
+        assert ("DeleteVolume", "refuse") in proxy.injected
+        assert failed["result"]["result"] == "reverted", failed
+        first = failed["result"]["snapshot"]["id"]
+        proxy.clear()
+        operation = _apply(api, rec.id)
+        assert operation["status"] == "succeeded", operation
+        second = operation["result"]["snapshot"]["id"]
+        assert second != first
+        assert proxy.seen.index("CreateSnapshot") < proxy.seen.index("DeleteVolume")
+        taken = {s["SnapshotId"]: s for s in ec2.describe_snapshots(SnapshotIds=[first, second])["Snapshots"]}
+        assert taken[second]["StartTime"] >= taken[first]["StartTime"]
+        assert (taken[second]["VolumeId"], taken[second]["State"]) == (volume, "completed")
+        assert ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"] == []
+    finally:
+        proxy.stop()
