@@ -63,7 +63,8 @@ class SnapshotWait:
     """How long a delete waits for its snapshot to be whole, and how often it looks."""
 
     wait_seconds: float = 3600.0  # a first EBS or RDS snapshot of a large store can take this long
-    poll_seconds: float = 1.0
+    poll_seconds: float = 1.0  # the first look; each pause doubles, up to max_poll_seconds
+    max_poll_seconds: float = 60.0
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from clouds.gcp.provider import GcpCloud
 from control_plane.crypto import load_cipher
 from control_plane.security import Role
 from control_plane.services import applying, operations
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.integration
 
 ZONE = "europe-west2-b"
 GCP_DISK = f"projects/{PROJECT}/zones/{ZONE}/disks/old-data"
+BACKOFF = 0.002  # the Google SDK's first retry: 2 ms doubling, given up (Throttled) after 0.24 s
 
 
 def _gcp_disk(api: Api, emulator: GoogleComputeEmulator) -> tuple[str, Disk]:
@@ -148,6 +150,37 @@ def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
     assert operation["status"] == "succeeded", operation
     assert operation["result"]["snapshot"]["state"] == "completed"
     assert azure_compute.disks == {}
+
+
+def test_a_throttled_look_at_the_snapshot_is_asked_again_later_and_the_looks_back_off(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    """Compute Engine throttles every read of the snapshot for a while (longer than the SDK's own
+    retries last): the apply asks again after its next pause instead of failing, and its pauses
+    double up to their cap."""
+    rec_id, disk = _gcp_disk(api, google_compute)
+    google_compute.snapshots.uploading_reads = 4
+    reads = f"/compute/v1/projects/{PROJECT}/global/snapshots/wedcloud-"
+    pauses: list[float] = []
+    read_counts: list[int] = []  # reads of the snapshot so far, at each pause
+
+    def sleep(seconds: float) -> None:  # the wait's pause; the cloud throttles the look after the first
+        pauses.append(seconds)
+        read_counts.append(sum(1 for _, path in google_compute.requests if path.startswith(reads)))
+        google_compute.throttle(10**6 if len(pauses) == 1 else 0, 429, reads)
+
+    def adapters(provider: Provider, session: Session) -> Any:  # the real adapter, retrying briefly
+        return GcpCloud(google_compute.service_account(), project_id=PROJECT, endpoint_url=google_compute.url,
+                        backoff=BACKOFF)  # fmt: skip
+
+    wait = applying.SnapshotWait(poll_seconds=0.001, max_poll_seconds=0.004, sleep=sleep)
+    operation_id = _apply_with(api, rec_id, adapters, wait)
+    row = _row(api, rec_id)
+    assert (row.status, row.outcome["result"]) == ("applied", "applied"), row.outcome
+    assert read_counts[1] - read_counts[0] > 2  # the first look: throttled, retried by the SDK, given up
+    name = applying.snapshot_name(rec_id, operation_id)
+    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {name: "READY"})]
+    assert pauses[:4] == [0.001, 0.002, 0.004, 0.004]
 
 
 def test_applying_a_delete_again_on_aws_takes_a_new_ebs_snapshot_after_the_failed_apply_and_only_then_deletes(
