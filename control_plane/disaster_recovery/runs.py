@@ -52,6 +52,7 @@ class Run:
     sleep: Callable[[float], None] = time.sleep
     wait_seconds: float = 1800.0  # longest wait for a cloud to finish a snapshot, a restore, a delete
     poll_seconds: float = 2.0
+    max_poll_seconds: float = 30.0  # a snapshot's wait doubles its pause up to this (waits.snapshot_whole)
     _adapters: dict[uuid.UUID, CloudProvider] = field(default_factory=dict)
 
     def adapter(self, provider_id: uuid.UUID) -> CloudProvider:

@@ -1,5 +1,11 @@
 """Waiting for a cloud: a snapshot to be whole, a restored resource to be ready, a deleted one
-to be gone. Each polls the adapter until done or ``run.wait_seconds`` have passed."""
+to be gone. Each polls the adapter until done or ``run.wait_seconds`` have passed.
+
+A snapshot can take an hour, so its wait backs off: it looks after ``run.poll_seconds``, then
+doubles the pause up to ``run.max_poll_seconds`` (a few dozen reads an hour, not thousands, which
+would meet EC2's and RDS's describe throttles), and a read the cloud throttles (``Throttled``,
+once the SDK's own retries gave up) is asked again at the next pause rather than ending the wait.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from clouds.base import CloudProvider, CloudResource, ResourceState, Snapshot
-from clouds.errors import ResourceNotFound
+from clouds.errors import ResourceNotFound, Throttled
 from control_plane.disaster_recovery.runs import Run, StepFailed
 
 READY = (ResourceState.RUNNING, ResourceState.AVAILABLE)
@@ -15,7 +21,8 @@ READY = (ResourceState.RUNNING, ResourceState.AVAILABLE)
 
 class Clock(Protocol):
     """What a wait needs of its caller: a clock, a sleep, how long to wait and how often to look
-    (a :class:`Run`, or an optimisation apply's own)."""
+    (a :class:`Run`, or an optimisation apply's own): first after ``poll_seconds``, and a
+    snapshot's wait at most ``max_poll_seconds`` apart."""
 
     @property
     def monotonic(self) -> Callable[[], float]: ...
@@ -25,19 +32,27 @@ class Clock(Protocol):
     def wait_seconds(self) -> float: ...
     @property
     def poll_seconds(self) -> float: ...
+    @property
+    def max_poll_seconds(self) -> float: ...
 
 
 def snapshot_whole(run: Clock, adapter: CloudProvider, snapshot: Snapshot) -> Snapshot:
     """The snapshot once the cloud reports it whole; StepFailed when the cloud reports it failed or
-    it is still not whole after ``run.wait_seconds``."""
+    it is still not whole after ``run.wait_seconds`` (throttled reads included)."""
     deadline = run.monotonic() + run.wait_seconds
+    pause, throttled = run.poll_seconds, ""
     while snapshot.state == "pending" or snapshot.completed_at is None:
         if snapshot.state == "failed":
             break
-        if run.monotonic() > deadline:
-            raise StepFailed(f"snapshot {snapshot.id} was not whole after {run.wait_seconds:.0f} s")
-        run.sleep(run.poll_seconds)
-        snapshot = adapter.describe_snapshot(snapshot.id)
+        left = deadline - run.monotonic()
+        if left < 0:
+            raise StepFailed(f"snapshot {snapshot.id} was not whole after {run.wait_seconds:.0f} s{throttled}")
+        run.sleep(min(pause, left))
+        pause = min(pause * 2, max(run.max_poll_seconds, run.poll_seconds))
+        try:
+            snapshot = adapter.describe_snapshot(snapshot.id)
+        except Throttled as exc:  # the cloud asks us to slow down: look again after the next pause
+            throttled = f" (its last read was throttled: {exc})"
     if snapshot.state == "failed":
         raise StepFailed(f"the cloud reports snapshot {snapshot.id} failed")
     return snapshot

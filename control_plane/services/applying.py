@@ -6,11 +6,16 @@ once the change has begun.
 A delete or terminate first snapshots the resource and waits until the cloud reports the
 snapshot whole (``waits.snapshot_whole``, as disaster-recovery backups do): nothing is deleted
 while the snapshot is still being made (RDS refuses it, a disk's deletion races it) nor when it
-failed or was not whole in time; the apply then fails saying so, and the resource stays. The
-record is committed with the snapshot as soon as the cloud names it, and again once it is whole,
-so an apply whose process died while waiting is put back (nothing deleted, no second snapshot);
-one that died before the first commit takes the snapshot again by its name, which every adapter
-answers with the snapshot the first call made.
+failed or was not whole in time; the apply then fails saying so, and the resource stays.
+
+The snapshot is named for the apply's operation (``snapshot_name``), not only the
+recommendation: every adapter answers a snapshot name it already holds with the snapshot it
+made, so a name shared by every apply of a recommendation would let a later apply (after a
+failed one) find the old snapshot whole at once and delete what was written since. The record
+is committed with the snapshot as soon as the cloud names it, and again once it is whole, so an
+apply whose process died while waiting is put back (nothing deleted, no second snapshot); the
+same operation resumed before the first commit asks again under the same name and is answered
+with the snapshot its first call made.
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ class SnapshotWait:
     """How long a delete waits for its snapshot to be whole, and how often it looks."""
 
     wait_seconds: float = 3600.0  # a first EBS or RDS snapshot of a large store can take this long
-    poll_seconds: float = 1.0
+    poll_seconds: float = 1.0  # the first look; each pause doubles, up to max_poll_seconds
+    max_poll_seconds: float = 60.0
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
@@ -93,7 +99,7 @@ def apply_work(
             if mark.get("result") == IN_PROGRESS and mark.get("operation") == str(operation_id):
                 outcome, final = _compensate(adapter, row, mark)
             else:
-                outcome, final = _apply(adapter, row, probe, checkpoint, wait)
+                outcome, final = _apply(adapter, row, probe, checkpoint, wait, operation_id)
         except Exception as exc:
             row.status = FAILED
             why = f"{type(exc).__name__}: {exc}"
@@ -112,9 +118,16 @@ def apply_work(
     return work
 
 
+def snapshot_name(rec_id: str, operation_id: uuid.UUID) -> str:
+    """The name of the snapshot an apply takes before a delete: one per operation (42 characters of
+    lowercase letters, digits and hyphens, starting with a letter: a Compute Engine, ARM, RDS
+    and AMI name as it is)."""
+    return f"wedcloud-{rec_id}-{operation_id.hex[:8]}"
+
+
 def _apply(
     adapter: CloudProvider, row: RecommendationRow, probe: HealthProbe, checkpoint: Callable[[dict[str, Any]], None],
-    wait: SnapshotWait,
+    wait: SnapshotWait, operation_id: uuid.UUID,
 ) -> tuple[dict[str, Any], CloudResource]:  # fmt: skip
     """The apply's record, and the resource as it was left. Whatever goes wrong once the change
     has begun (the provider refusing, the health check raising) puts the resource back."""
@@ -128,7 +141,8 @@ def _apply(
         "rate_basis": row.evidence.get("rate_basis"),
     }
     if change.needs_data_snapshot:
-        snap = adapter.snapshot(row.resource_id, name=f"wedcloud-{row.id}")  # the same one again when resumed
+        # this operation's own: the same one again if it is resumed, never an earlier apply's
+        snap = adapter.snapshot(row.resource_id, name=snapshot_name(row.id, operation_id))
         record["snapshot"] = _snapshot_record(snap)
         record["rollback"] = [f"restore snapshot {snap.id} in {before.region}"]
         checkpoint(record)  # from here a resumed apply puts the resource back: no second snapshot, no delete
@@ -168,8 +182,8 @@ def _compensate(
 
 
 def _not_whole(adapter: CloudProvider, row: RecommendationRow, snapshot: Snapshot, exc: StepFailed) -> str:
-    """Why nothing was deleted. A failed snapshot is deleted, so that applying again takes a new
-    one under its name; one still being made is kept, and applying again waits for it."""
+    """Why nothing was deleted. A failed snapshot is deleted; one still being made is kept (it may
+    yet be whole). Applying again takes a new one either way."""
     why = f"{exc}: {row.resource_id} was not {row.action}d (nothing is deleted without a whole snapshot)"
     try:
         if adapter.describe_snapshot(snapshot.id).state == "failed":
@@ -177,7 +191,7 @@ def _not_whole(adapter: CloudProvider, row: RecommendationRow, snapshot: Snapsho
             return f"{why}; the failed snapshot was deleted: apply again to take a new one"
     except CloudError:
         pass
-    return f"{why}; snapshot {snapshot.id} is kept: apply again to wait for it"
+    return f"{why}; snapshot {snapshot.id} is kept (delete it if it is not wanted): applying again takes a new one"
 
 
 def _snapshot_record(snapshot: Snapshot) -> dict[str, Any]:

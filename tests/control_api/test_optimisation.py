@@ -27,6 +27,7 @@ from control_plane.services.optimisation import store_recommendations
 from control_plane.store.models import AuditEntry, Provider, RecommendationRow, Resource
 from pipelines.off_hours import off_hours_job
 from tests.control_api.conftest import Api
+from tests.control_api.test_operation_recovery import Faulty, _apply_with
 
 PROBLEM = "application/problem+json"
 URL = "/api/cloud/costs/optimization"
@@ -202,6 +203,35 @@ def test_deleting_an_unattached_disk_snapshots_it_first(api: Api) -> None:
     assert outcome["snapshot"]["id"]
     assert outcome["rollback"] == [f"restore snapshot {outcome['snapshot']['id']} in eu-west-2"]
     assert outcome["after"]["state"] == "terminated"
+
+
+def test_applying_a_delete_again_after_a_failed_one_takes_a_new_snapshot_before_deleting(api: Api) -> None:
+    """The first apply snapshots the disk, then its delete fails: the disk stays, with a whole
+    snapshot of it as it was then. Applying again must not take that old snapshot for a copy of
+    the disk as it is now: it takes a new one, and only then deletes."""
+    disk = _sandbox(api)["dev-box-old-data"]
+    rec = _rec(disk, kind="unattached_disk", action="delete", target=None)
+    _store(api, [rec])
+    refused = RuntimeError("injected: the delete was refused")
+    _apply_with(api, rec.id, lambda real: Faulty(real, "terminate", refused), lambda url: (True, url))
+    with Session(api.engine) as session:
+        row = session.get(RecommendationRow, rec.id)
+        assert row is not None
+        assert row.status == "reverted", row.outcome
+        first = row.outcome["snapshot"]
+    sandbox = SandboxCloud(api.engine, flavour="aws", exports_dir=api.home / "exports")
+    assert sandbox.describe(disk).state.value != "terminated"
+    operation = _done(api, api.client.post(f"{URL}/{rec.id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
+    assert operation["status"] == "succeeded", operation
+    second = operation["result"]["snapshot"]
+    assert second["id"] != first["id"]
+    assert second["state"] == "completed"
+    assert datetime.fromisoformat(second["created_at"]) >= datetime.fromisoformat(first["created_at"])
+    # the disk's history in the sandbox: snapshotted, snapshotted anew, and only then deleted
+    events = [(e.event, e.detail.get("snapshot_id")) for e in sandbox._events(disk)]
+    taken = [e for e in events if e[0] in ("snapshotted", "terminated")]
+    assert taken == [("snapshotted", first["id"]), ("snapshotted", second["id"]), ("terminated", None)]
+    assert {first["id"], second["id"]} <= {s.id for s in sandbox.list_snapshots()}  # the old one is kept
 
 
 def test_roles_dismissal_and_purchases_are_enforced(api: Api) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from clouds.gcp.provider import GcpCloud
 from control_plane.crypto import load_cipher
 from control_plane.security import Role
 from control_plane.services import applying, operations
@@ -25,14 +26,16 @@ from tests.control_api.test_azure_provider import _register as _register_azure
 from tests.control_api.test_gcp_provider import PROJECT
 from tests.control_api.test_gcp_provider import _register as _register_gcp
 from tests.control_api.test_operation_recovery import Crash, Faulty, _expire_leases, _reconcile
-from tests.control_api.test_optimisation import URL, _done, _rec, _store
+from tests.control_api.test_optimisation import URL, _aws_account, _done, _rec, _store
 from tests.emulators.azure_compute import AzureComputeEmulator, ManagedDisk
+from tests.emulators.fault_proxy import FaultProxy
 from tests.emulators.google_compute import Disk, GoogleComputeEmulator
 
 pytestmark = pytest.mark.integration
 
 ZONE = "europe-west2-b"
 GCP_DISK = f"projects/{PROJECT}/zones/{ZONE}/disks/old-data"
+BACKOFF = 0.002  # the Google SDK's first retry: 2 ms doubling, given up (Throttled) after 0.24 s
 
 
 def _gcp_disk(api: Api, emulator: GoogleComputeEmulator) -> tuple[str, Disk]:
@@ -51,19 +54,26 @@ def _apply(api: Api, rec_id: str) -> dict[str, Any]:
 
 def _apply_crashing_at(api: Api, rec_id: str, method: str) -> None:
     """Apply as the API does, with the process dying (``Crash``) at the adapter's first ``method``."""
-    sessions = make_sessionmaker(api.engine)
     settings = api.client.app.state.settings  # type: ignore[attr-defined]
     cipher = load_cipher(settings.layout.root, environment=settings.environment)
 
     def adapters(provider: Provider, session: Session) -> Any:
         return Faulty(adapter_for(provider, session=session, layout=settings.layout, cipher=cipher), method, Crash())
 
+    _apply_with(api, rec_id, adapters)
+
+
+def _apply_with(api: Api, rec_id: str, adapters: Any, wait: applying.SnapshotWait | None = None) -> uuid.UUID:
+    """Apply as the API does, through ``adapters`` and waiting for the snapshot as ``wait`` says."""
+    sessions = make_sessionmaker(api.engine)
     with sessions() as session:
         row = recommendations.get_recommendation(session, rec_id)
         operation, _ = recommendations.begin_apply(session, row, actor="test", idempotency_key=None)
         operation_id: uuid.UUID = operation.id
         session.commit()
-    operations.execute(sessions, operation_id, applying.apply_work(adapters, operation_id, rec_id, actor="test"))
+    work = applying.apply_work(adapters, operation_id, rec_id, actor="test", wait=wait or applying.SnapshotWait())
+    operations.execute(sessions, operation_id, work)
+    return operation_id
 
 
 def _row(api: Api, rec_id: str) -> RecommendationRow:
@@ -79,8 +89,9 @@ def test_a_google_disk_is_deleted_only_once_its_snapshot_is_ready(
     rec_id, disk = _gcp_disk(api, google_compute)
     google_compute.snapshots.uploading_reads = 2  # still uploading when the adapter first reads it
     operation = _apply(api, rec_id)
-    # at the moment the disk was deleted, its snapshot was whole
-    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {f"wedcloud-{rec_id}": "READY"})]
+    # at the moment the disk was deleted, its snapshot (this apply's own) was whole
+    name = applying.snapshot_name(rec_id, uuid.UUID(operation["id"]))
+    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {name: "READY"})]
     assert operation["status"] == "succeeded", operation
     snapshot = operation["result"]["snapshot"]
     assert snapshot["state"] == "completed"
@@ -119,7 +130,8 @@ def test_an_apply_whose_process_died_waiting_for_its_snapshot_is_put_back_withou
     assert "while its snapshot was being made; nothing was deleted" in row.outcome["reason"]
     assert (PROJECT, ZONE, "old-data") in google_compute.disks
     assert google_compute.snapshots.disk_deletes == []
-    assert [name for _, name in google_compute.snapshots.snapshots] == [f"wedcloud-{rec_id}"]  # no second one
+    (taken,) = [name for _, name in google_compute.snapshots.snapshots]  # no second one
+    assert taken.startswith(f"wedcloud-{rec_id}-")
 
 
 def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
@@ -134,7 +146,69 @@ def test_an_azure_disk_is_deleted_only_once_its_snapshot_is_whole(
     operation = _apply(api, rec.id)
     ((deleted, snapshots),) = azure_compute.recovery.disk_deletes
     assert deleted.lower() == disk.id.lower()
-    assert snapshots == {f"wedcloud-{rec.id}": 100.0}  # whole when its disk went
+    assert snapshots == {applying.snapshot_name(rec.id, uuid.UUID(operation["id"])): 100.0}  # whole when it went
     assert operation["status"] == "succeeded", operation
     assert operation["result"]["snapshot"]["state"] == "completed"
     assert azure_compute.disks == {}
+
+
+def test_a_throttled_look_at_the_snapshot_is_asked_again_later_and_the_looks_back_off(
+    api: Api, google_compute: GoogleComputeEmulator
+) -> None:
+    """Compute Engine throttles every read of the snapshot for a while (longer than the SDK's own
+    retries last): the apply asks again after its next pause instead of failing, and its pauses
+    double up to their cap."""
+    rec_id, disk = _gcp_disk(api, google_compute)
+    google_compute.snapshots.uploading_reads = 4
+    reads = f"/compute/v1/projects/{PROJECT}/global/snapshots/wedcloud-"
+    pauses: list[float] = []
+    read_counts: list[int] = []  # reads of the snapshot so far, at each pause
+
+    def sleep(seconds: float) -> None:  # the wait's pause; the cloud throttles the look after the first
+        pauses.append(seconds)
+        read_counts.append(sum(1 for _, path in google_compute.requests if path.startswith(reads)))
+        google_compute.throttle(10**6 if len(pauses) == 1 else 0, 429, reads)
+
+    def adapters(provider: Provider, session: Session) -> Any:  # the real adapter, retrying briefly
+        return GcpCloud(google_compute.service_account(), project_id=PROJECT, endpoint_url=google_compute.url,
+                        backoff=BACKOFF)  # fmt: skip
+
+    wait = applying.SnapshotWait(poll_seconds=0.001, max_poll_seconds=0.004, sleep=sleep)
+    operation_id = _apply_with(api, rec_id, adapters, wait)
+    row = _row(api, rec_id)
+    assert (row.status, row.outcome["result"]) == ("applied", "applied"), row.outcome
+    assert read_counts[1] - read_counts[0] > 2  # the first look: throttled, retried by the SDK, given up
+    name = applying.snapshot_name(rec_id, operation_id)
+    assert google_compute.snapshots.disk_deletes == [(disk.self_link, {name: "READY"})]
+    assert pauses[:4] == [0.001, 0.002, 0.004, 0.004]
+
+
+def test_applying_a_delete_again_on_aws_takes_a_new_ebs_snapshot_after_the_failed_apply_and_only_then_deletes(
+    api: Api, moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    """The first apply snapshots the volume and EC2 refuses the delete: the volume stays. Applying
+    again (a new operation) must take a new snapshot, not answer with the first apply's one by
+    name, before it deletes the volume."""
+    proxy = FaultProxy(moto_endpoint)
+    try:
+        ec2 = _aws_account(api, proxy.url, aws_keys)
+        volume = ec2.create_volume(AvailabilityZone="eu-west-2a", Size=40)["VolumeId"]
+        rec = _rec(volume, kind="unattached_disk", action="delete", target=None, provider="wedsync-aws")
+        _store(api, [rec], providers=("wedsync-aws",))
+        proxy.inject("DeleteVolume", "refuse")
+        failed = _apply(api, rec.id)
+        assert ("DeleteVolume", "refuse") in proxy.injected
+        assert failed["result"]["result"] == "reverted", failed
+        first = failed["result"]["snapshot"]["id"]
+        proxy.clear()
+        operation = _apply(api, rec.id)
+        assert operation["status"] == "succeeded", operation
+        second = operation["result"]["snapshot"]["id"]
+        assert second != first
+        assert proxy.seen.index("CreateSnapshot") < proxy.seen.index("DeleteVolume")
+        taken = {s["SnapshotId"]: s for s in ec2.describe_snapshots(SnapshotIds=[first, second])["Snapshots"]}
+        assert taken[second]["StartTime"] >= taken[first]["StartTime"]
+        assert (taken[second]["VolumeId"], taken[second]["State"]) == (volume, "completed")
+        assert ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume]}])["Volumes"] == []
+    finally:
+        proxy.stop()

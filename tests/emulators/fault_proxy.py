@@ -15,6 +15,8 @@ mid-operation). A fault injected ``after`` another action waits until that actio
 (a read-back after a write). Route 53's REST calls are named by their action too
 (``ChangeResourceRecordSets``, ``ListResourceRecordSets``, ...); a refused one answers 400
 ``InvalidInput`` in Route 53's error shape. Nagle's algorithm is off, as in ``http.py``.
+``sent(action)`` gives the parameters of each query-protocol request of ``action`` (EC2, RDS),
+as the SDK sent them, whether or not it was forwarded.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class FaultProxy:
         self.lock = threading.Lock()
         self.faults: dict[str, list[tuple[str, str | None]]] = defaultdict(list)  # action -> (fault, after)
         self.seen: list[str] = []  # the action of every request, in order
+        self.requests: list[tuple[str, dict[str, str]]] = []  # (action, query-protocol parameters)
         self.injected: list[tuple[str, str]] = []
         self.released = threading.Event()
         self.holding = threading.Event()  # set while a held call waits
@@ -78,10 +81,16 @@ class FaultProxy:
         with self.lock:
             self.faults[action].append((fault, after))
 
+    def sent(self, action: str) -> list[dict[str, str]]:
+        """The parameters of every query-protocol request of ``action`` so far, in order."""
+        with self.lock:
+            return [dict(params) for seen, params in self.requests if seen == action]
+
     def clear(self) -> None:
         with self.lock:
             self.faults.clear()
             self.seen.clear()
+            self.requests.clear()
             self.injected.clear()
 
     def stop(self) -> None:
@@ -129,6 +138,7 @@ class FaultProxy:
             due = next((i for i, (_, after) in enumerate(queued) if after is None or after in self.seen), None)
             fault = queued.pop(due)[0] if due is not None else None
             self.seen.append(action)
+            self.requests.append((action, _query_parameters(handler.headers, body)))
             if fault:
                 self.injected.append((action, fault))
         if fault == "error":
@@ -196,6 +206,13 @@ ROUTE53_ACTIONS = {
     ("GET", r"/2013-04-01/healthcheck/?"): "ListHealthChecks",
     ("POST", r"/2013-04-01/healthcheck/?"): "CreateHealthCheck",
 }  # (method, path) of Route 53's REST calls -> their action
+
+
+def _query_parameters(headers: Any, body: bytes) -> dict[str, str]:
+    """A query-protocol (form-encoded) body's parameters; {} for any other body."""
+    if not str(headers.get("Content-Type", "")).startswith("application/x-www-form-urlencoded"):
+        return {}
+    return {key: values[-1] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
 
 
 def _rest_error(code: str, message: str) -> bytes:

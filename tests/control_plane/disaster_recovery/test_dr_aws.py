@@ -263,11 +263,13 @@ def _records(aws: Aws) -> DnsRecordSet:
 
 
 def test_a_drill_on_aws_restores_into_a_vpc_with_no_internet_gateway_and_closed_security_groups(
-    aws: Aws, monkeypatch: pytest.MonkeyPatch
+    refusing: tuple[Aws, FaultProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What moto says of the copies while they run (read at the drill's health step, before its
     teardown): the instance, the group's instances and the database are in the drill's VPC, with
-    its security group, which has no rule either way; the database is not publicly accessible."""
+    its security group, which has no rule either way; and the database's restore asked RDS for it
+    not to be publicly accessible (read from the request as sent, through the proxy)."""
+    aws, proxy = refusing
     seen: dict[str, Any] = {}
     real = drill_module.check_health
 
@@ -306,9 +308,11 @@ def test_a_drill_on_aws_restores_into_a_vpc_with_no_internet_gateway_and_closed_
     [database] = seen["databases"]
     assert database["DBSubnetGroup"]["VpcId"] == vpc
     assert [g["VpcSecurityGroupId"] for g in database["VpcSecurityGroups"]] == [group]
-    # moto keeps a restore's PubliclyAccessible only when true (it drops a False override and
-    # leaves the field out): what it must never say is True
-    assert database.get("PubliclyAccessible", False) is False
+    # moto drops a restore's PubliclyAccessible=False (it leaves the field out), so what RDS was
+    # asked is read from the request itself
+    [restore] = proxy.sent("RestoreDBInstanceFromDBSnapshot")
+    assert restore["DBInstanceIdentifier"] == database["DBInstanceIdentifier"]
+    assert restore["PubliclyAccessible"] == "false"
     assert drill.report["cleanup"]["deleted_networks"] == [vpc]
 
 
