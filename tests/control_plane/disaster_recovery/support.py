@@ -9,15 +9,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+import pytest
+from sqlalchemy import Engine, select, update
 
 from clouds.base import CloudProvider
 from control_plane.disaster_recovery import plans, service
 from control_plane.disaster_recovery.spec import PlanSpec
 from control_plane.services import operations
+from control_plane.services.reconciler import reconcile
 from control_plane.store.models import Operation
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
 from tests.control_plane.deployments.support import Cloud, sandbox_cloud
+from wedcloud.sqltypes import utcnow
 
 PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
 ROUTING = {"zone": "wedsync", "name": "api.wedsync.example.", "type": "A", "ttl": 60,
@@ -137,3 +140,26 @@ def booking_recovery(engine: Engine, root: Path) -> Recovery:
     deployment_id, operation = cloud.create()
     assert operation.status == "succeeded", operation.error
     return Recovery(cloud, deployment_id)
+
+
+def drill_killed_once_its_network_is_made(dr: Recovery, plan_id: uuid.UUID) -> service.Started:
+    """A drill whose process died the moment the cloud made its isolated network, before the
+    journal could note the network's id."""
+
+    def dying(provider: Any, session: Any) -> Any:
+        return Dies(dr.cloud.adapters(provider, session), "isolated_network", calls_first=True)
+
+    started = dr.begin(service.begin_drill, plan_id=plan_id, region=None, adapter_for=dying)
+    assert started.work is not None
+    with pytest.raises(ProcessDied):
+        operations.execute(dr.cloud.sessions, started.operation.id, started.work)
+    return started
+
+
+def taken_over(dr: Recovery, started: service.Started) -> RecoveryRun:
+    """The run of a dead process once the reconciler has taken it up (its lease ran out)."""
+    with dr.cloud.sessions() as session, session.begin():
+        session.execute(update(Operation).where(Operation.id == started.operation.id)
+                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
+    assert str(started.operation.id) in reconcile(dr.cloud.sessions, dr.cloud.adapters).resumed
+    return dr.stored_run(started.run.id)

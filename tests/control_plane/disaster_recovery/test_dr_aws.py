@@ -15,25 +15,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 
 from clouds.aws import credentials as aws_credentials
 from clouds.base import DnsRecordSet, ProvisionRequest, ResourceType
 from control_plane.crypto import load_cipher
 from control_plane.disaster_recovery import drill as drill_module
-from control_plane.disaster_recovery import service
-from control_plane.services import inventory, operations
+from control_plane.services import inventory
 from control_plane.services.providers import adapter_for, create_cloud_provider
-from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Operation, Provider
+from control_plane.store.models import Provider
 from tests.clouds.moto_inventory import moto_inventory
 from tests.control_plane.deployments.support import Cloud
-from tests.control_plane.disaster_recovery.support import ProcessDied, Recovery
+from tests.control_plane.disaster_recovery.support import (
+    Recovery,
+    drill_killed_once_its_network_is_made,
+    taken_over,
+)
 from tests.emulators.fault_proxy import FaultProxy
 from tests.local_http import serving
 from wedcloud.home import HomeLayout
-from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
@@ -320,41 +321,14 @@ def _tag_keys(item: dict[str, Any]) -> set[str]:
     return {t["Key"] for t in item.get("Tags", [])}
 
 
-class _DiesOnceItsNetworkIsMade:
-    """The real adapter, except that the process dies the moment AWS has made the drill's
-    isolated network, before the journal can note its id."""
-
-    def __init__(self, adapter: Any) -> None:
-        self.adapter = adapter
-
-    def isolated_network(self, **kwargs: Any) -> Any:
-        self.adapter.isolated_network(**kwargs)
-        raise ProcessDied
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.adapter, name)
-
-
 def test_a_drill_that_died_making_its_network_on_aws_is_undone_by_the_reconciler_network_and_all(aws: Aws) -> None:
     plan_id = _plan(aws)
     assert aws.dr.backup(plan_id).status == "succeeded"
     before = aws.inventory()
 
-    def dying(provider: Provider, session: Any) -> Any:
-        return _DiesOnceItsNetworkIsMade(aws.dr.cloud.adapters(provider, session))
-
-    started = aws.dr.begin(service.begin_drill, plan_id=plan_id, region=None, adapter_for=dying)
-    assert started.work is not None
-    with pytest.raises(ProcessDied):
-        operations.execute(aws.dr.cloud.sessions, started.operation.id, started.work)
+    started = drill_killed_once_its_network_is_made(aws.dr, plan_id)
     assert len(aws.inventory()["vpcs"]) == len(before["vpcs"]) + 1
-    with aws.dr.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
-        session.execute(update(Operation).where(Operation.id == started.operation.id)
-                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
-
-    assert str(started.operation.id) in reconcile(aws.dr.cloud.sessions, aws.dr.cloud.adapters).resumed
-
+    run = taken_over(aws.dr, started)
     assert aws.inventory() == before
-    run = aws.dr.stored_run(started.run.id)
     assert (run.status, run.report["cleanup"]["remaining"]) == ("failed", [])
     assert len(run.report["cleanup"]["deleted_networks"]) == 1

@@ -10,26 +10,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider
 from control_plane.crypto import Cipher
 from control_plane.disaster_recovery import drill as drill_module
-from control_plane.disaster_recovery import service
-from control_plane.services import inventory, operations
+from control_plane.services import inventory
 from control_plane.services.providers import adapter_for, create_cloud_provider
-from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Operation, Provider
+from control_plane.store.models import Provider
 from tests.clouds.test_azure_networks import listing
 from tests.clouds.test_azure_recovery import SUBSCRIPTION, _data_disk, _vm
 from tests.control_plane.deployments.support import Cloud
-from tests.control_plane.disaster_recovery.support import ProcessDied, Recovery
-from tests.control_plane.disaster_recovery.test_dr_aws import _DiesOnceItsNetworkIsMade
+from tests.control_plane.disaster_recovery.support import (
+    Recovery,
+    drill_killed_once_its_network_is_made,
+    taken_over,
+)
 from tests.emulators.azure_compute import AzureComputeEmulator
 from wedcloud.home import HomeLayout
-from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 PRIMARY, DR = "uksouth", "ukwest"
@@ -108,21 +108,9 @@ def test_a_drill_that_died_making_its_network_on_azure_is_undone_by_the_reconcil
     assert azure.backup(plan_id).status == "succeeded"
     before = listing(azure_compute)
 
-    def dying(provider: Provider, session: Any) -> Any:
-        return _DiesOnceItsNetworkIsMade(azure.cloud.adapters(provider, session))
-
-    started = azure.begin(service.begin_drill, plan_id=plan_id, region=None, adapter_for=dying)
-    assert started.work is not None
-    with pytest.raises(ProcessDied):
-        operations.execute(azure.cloud.sessions, started.operation.id, started.work)
+    started = drill_killed_once_its_network_is_made(azure, plan_id)
     assert len(listing(azure_compute)["virtual_networks"]) == len(before["virtual_networks"]) + 1
-    with azure.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
-        session.execute(update(Operation).where(Operation.id == started.operation.id)
-                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
-
-    assert str(started.operation.id) in reconcile(azure.cloud.sessions, azure.cloud.adapters).resumed
-
+    run = taken_over(azure, started)
     assert listing(azure_compute) == before
-    run = azure.stored_run(started.run.id)
     assert (run.status, run.report["cleanup"]["remaining"]) == ("failed", [])
     assert len(run.report["cleanup"]["deleted_networks"]) == 1

@@ -11,25 +11,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider
 from control_plane.crypto import Cipher
 from control_plane.disaster_recovery import drill as drill_module
-from control_plane.disaster_recovery import service
-from control_plane.services import inventory, operations
+from control_plane.services import inventory
 from control_plane.services.providers import adapter_for, create_cloud_provider
-from control_plane.services.reconciler import reconcile
 from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Operation, Provider
+from control_plane.store.models import Provider
 from tests.clouds.test_gcp_networks import _listing
 from tests.control_plane.deployments.support import Cloud
-from tests.control_plane.disaster_recovery.support import ProcessDied, Recovery
-from tests.control_plane.disaster_recovery.test_dr_aws import _DiesOnceItsNetworkIsMade
+from tests.control_plane.disaster_recovery.support import (
+    Recovery,
+    drill_killed_once_its_network_is_made,
+    taken_over,
+)
 from tests.emulators.google_compute import Disk, GoogleComputeEmulator, Instance
 from wedcloud.home import HomeLayout
-from wedcloud.sqltypes import utcnow
 
 pytestmark = pytest.mark.integration
 PROJECT = "wedsync-prod"
@@ -115,21 +115,9 @@ def test_a_drill_that_died_making_its_network_on_google_cloud_is_undone_by_the_r
     assert google.backup(plan_id).status == "succeeded"
     before = _listing(google_compute)
 
-    def dying(provider: Provider, session: Any) -> Any:
-        return _DiesOnceItsNetworkIsMade(google.cloud.adapters(provider, session))
-
-    started = google.begin(service.begin_drill, plan_id=plan_id, region=None, adapter_for=dying)
-    assert started.work is not None
-    with pytest.raises(ProcessDied):
-        operations.execute(google.cloud.sessions, started.operation.id, started.work)
+    started = drill_killed_once_its_network_is_made(google, plan_id)
     assert len(_listing(google_compute)["networks"]) == len(before["networks"]) + 1
-    with google.cloud.sessions() as session, session.begin():  # its process is gone: the lease runs out
-        session.execute(update(Operation).where(Operation.id == started.operation.id)
-                        .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
-
-    assert str(started.operation.id) in reconcile(google.cloud.sessions, google.cloud.adapters).resumed
-
+    run = taken_over(google, started)
     assert _listing(google_compute) == before
-    run = google.stored_run(started.run.id)
     assert (run.status, run.report["cleanup"]["remaining"]) == ("failed", [])
     assert len(run.report["cleanup"]["deleted_networks"]) == 1
