@@ -33,21 +33,33 @@ class CounterReader:
     """Reads the counters on one connection of its own, in autocommit mode so that it never
     holds a transaction (or, on PostgreSQL, a snapshot) open between reads. Reads are
     serialised by a lock, so worker threads may share it (the API never reads it on its event
-    loop: a stalled database would stall every request). A dropped connection is replaced once."""
+    loop: a stalled database would stall every request). A dropped connection is replaced once.
+
+    Callers queued behind a read share the next one: a read that *began* after a caller asked
+    sees every change committed before it asked, so it answers that caller as well as a read of
+    its own would. Under load, one round trip to the database then serves every request waiting,
+    instead of one round trip each, one after another."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
         self._query = select(ChangeCounter.name, ChangeCounter.value)
         self._lock = threading.Lock()
+        self._last: tuple[float, dict[str, int]] | None = None  # (when the last read began, what it read)
 
     def read(self) -> dict[str, int]:
+        asked = time.monotonic()
         with self._lock:
+            if self._last is not None and self._last[0] > asked:
+                return dict(self._last[1])
+            began = time.monotonic()
             try:
-                return self._read()
+                found = self._read()
             except DBAPIError:
                 self._close()
-                return self._read()
+                found = self._read()
+            self._last = (began, found)
+            return dict(found)
 
     def _read(self) -> dict[str, int]:
         if self._connection is None:

@@ -3,12 +3,13 @@ engines; answers cached against them are served only while the table is unchange
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy import Engine, delete, event, insert, update
 from sqlalchemy.orm import Session
 
 from control_plane.security import Role
@@ -49,6 +50,41 @@ def test_every_insert_update_and_delete_of_a_watched_table_bumps_its_counter(eng
         create_key(session, name="counted", role=Role.VIEWER)
     assert reader.read()["api_keys"] > start["api_keys"]
     reader.close()
+
+
+def test_readers_waiting_behind_a_read_share_the_next_one_and_a_later_one_reads_again(engine: Engine) -> None:
+    reader = CounterReader(engine)
+    reader.read()  # the connection is open
+    queries: list[float] = []
+    slow, running = threading.Event(), threading.Event()
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(*args: object) -> None:
+        queries.append(time.monotonic())
+        if slow.is_set():
+            slow.clear()
+            running.set()
+            time.sleep(0.5)  # the first read is slow: the others ask while it runs
+
+    try:
+        slow.set()
+        with ThreadPoolExecutor(max_workers=9) as pool:
+            first = pool.submit(reader.read)
+            assert running.wait(10)
+            waiting = [pool.submit(reader.read) for _ in range(8)]
+            answers = [first.result(), *(f.result() for f in waiting)]
+        # the eight asked while the first read ran, so it could not answer them; one more read,
+        # begun after all of them asked, answers all eight
+        assert len(queries) == 2
+        assert all(a == answers[0] for a in answers)
+        with engine.begin() as connection:
+            connection.execute(insert(Provider), [{"id": uuid.uuid4(), "kind": "sandbox", "name": "later",
+                                                   "regions": [], "tags": {}, "settings": {}}])  # fmt: skip
+        reader.read()
+        assert len(queries) == 4  # the insert, and a read of its own: nothing shared with the past
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        reader.close()
 
 
 def test_a_rolled_back_write_leaves_the_counter_alone(engine: Engine) -> None:
