@@ -69,6 +69,9 @@ class SnapshotWait:
     sleep: Callable[[float], None] = time.sleep
 
 
+WAIT = SnapshotWait()  # what an apply waits unless told otherwise
+
+
 class SnapshotNotWhole(Conflict):
     """The snapshot a delete takes first failed or was not whole in time: nothing was deleted."""
 
@@ -80,10 +83,12 @@ def apply_work(
     *,
     actor: str,
     probe: HealthProbe = http_health,
-    wait: SnapshotWait = SnapshotWait(),
+    wait: SnapshotWait | None = None,
 ) -> operations.Work:
     """The apply itself, run as the operation's work. Before the change it records the resource
     as it was (committed), so an apply resumed after a crash puts that back (compensates)."""
+
+    waiting = wait or WAIT
 
     def work(session: Session) -> dict[str, Any]:
         row = get_recommendation(session, rec_id)
@@ -99,7 +104,7 @@ def apply_work(
             if mark.get("result") == IN_PROGRESS and mark.get("operation") == str(operation_id):
                 outcome, final = _compensate(adapter, row, mark)
             else:
-                outcome, final = _apply(adapter, row, probe, checkpoint, wait, operation_id)
+                outcome, final = _apply(adapter, row, probe, checkpoint, waiting, operation_id)
         except Exception as exc:
             row.status = FAILED
             why = f"{type(exc).__name__}: {exc}"

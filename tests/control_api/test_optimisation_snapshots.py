@@ -48,6 +48,12 @@ def _gcp_disk(api: Api, emulator: GoogleComputeEmulator) -> tuple[str, Disk]:
     return rec.id, disk
 
 
+@pytest.fixture(autouse=True)
+def quick_looks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulators keep a snapshot uploading for a few reads: look again after 10 ms, not 1 s."""
+    monkeypatch.setattr(applying, "WAIT", applying.SnapshotWait(poll_seconds=0.01, max_poll_seconds=0.04))
+
+
 def _apply(api: Api, rec_id: str) -> dict[str, Any]:
     return _done(api, api.client.post(f"{URL}/{rec_id}/apply", json={}, headers=api.headers(Role.OPERATOR)))
 
@@ -71,7 +77,7 @@ def _apply_with(api: Api, rec_id: str, adapters: Any, wait: applying.SnapshotWai
         operation, _ = recommendations.begin_apply(session, row, actor="test", idempotency_key=None)
         operation_id: uuid.UUID = operation.id
         session.commit()
-    work = applying.apply_work(adapters, operation_id, rec_id, actor="test", wait=wait or applying.SnapshotWait())
+    work = applying.apply_work(adapters, operation_id, rec_id, actor="test", wait=wait)
     operations.execute(sessions, operation_id, work)
     return operation_id
 
