@@ -3,6 +3,7 @@ recovery through the service layer as the API does (begin in one transaction, ru
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,15 +12,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
 
 from clouds.base import CloudProvider
+from control_plane.crypto import Cipher
 from control_plane.disaster_recovery import plans, service
 from control_plane.disaster_recovery.spec import PlanSpec
-from control_plane.services import operations
+from control_plane.services import inventory, operations
+from control_plane.services.providers import adapter_for, create_cloud_provider
 from control_plane.services.reconciler import reconcile
-from control_plane.store.models import Operation
+from control_plane.store.db import make_sessionmaker
+from control_plane.store.models import Operation, Provider
 from control_plane.store.recovery_models import RecoveryPlan, RecoveryRun, RecoveryStep
 from tests.control_plane.deployments.support import Cloud, sandbox_cloud
+from wedcloud.home import HomeLayout
 from wedcloud.sqltypes import utcnow
 
 PRIMARY, STANDBY = "eu-west-2", "eu-west-1"
@@ -163,3 +169,21 @@ def taken_over(dr: Recovery, started: service.Started) -> RecoveryRun:
                         .values(status="running", lease_owner="a-dead-process", lease_expires_at=utcnow()))  # fmt: skip
     assert str(started.operation.id) in reconcile(dr.cloud.sessions, dr.cloud.adapters).resumed
     return dr.stored_run(started.run.id)
+
+
+def cloud_recovery(engine: Engine, root: Path, *, kind: str, name: str, regions: list[str],
+                   credentials: dict[str, Any], settings: dict[str, Any]) -> Recovery:  # fmt: skip
+    """A provider of a real cloud's adapter (on its emulator), created through the service and its
+    primary region (the first of ``regions``) synced into the inventory, to drive recovery on."""
+    layout = HomeLayout(root / "home").ensure()
+    cipher = Cipher(secrets.token_bytes(32))
+    sessions = make_sessionmaker(engine)
+
+    def adapters(provider: Provider, session: Session) -> CloudProvider:
+        return adapter_for(provider, session=session, layout=layout, cipher=cipher)
+
+    with sessions.begin() as session:
+        provider = create_cloud_provider(session, cipher, kind=kind, name=name, default_region=regions[0],
+                                         regions=regions, credentials=credentials, settings=settings)  # fmt: skip
+        inventory.sync(session, provider, adapters(provider, session).list_resources(region=regions[0]))
+    return Recovery(Cloud(sessions, layout, adapters), provider=name)

@@ -5,31 +5,22 @@ network, security group, VM, disk, interface or snapshot it did not hold before.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider
-from control_plane.crypto import Cipher
 from control_plane.disaster_recovery import drill as drill_module
-from control_plane.services import inventory
-from control_plane.services.providers import adapter_for, create_cloud_provider
-from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Provider
 from tests.clouds.test_azure_networks import listing
 from tests.clouds.test_azure_recovery import SUBSCRIPTION, _data_disk, _vm
-from tests.control_plane.deployments.support import Cloud
 from tests.control_plane.disaster_recovery.support import (
     Recovery,
+    cloud_recovery,
     drill_killed_once_its_network_is_made,
     taken_over,
 )
 from tests.emulators.azure_compute import AzureComputeEmulator
-from wedcloud.home import HomeLayout
 
 pytestmark = pytest.mark.integration
 PRIMARY, DR = "uksouth", "ukwest"
@@ -43,20 +34,10 @@ def azure(engine: Engine, tmp_path: Path, azure_compute: AzureComputeEmulator) -
     ``recovery_subnets``: a drill's VM can only go on the drill's own network."""
     _vm(azure_compute).tags = dict(LABELS)
     _data_disk(azure_compute).tags = dict(LABELS)
-    layout = HomeLayout(tmp_path / "home").ensure()
-    cipher = Cipher(secrets.token_bytes(32))
-    sessions = make_sessionmaker(engine)
-
-    def adapters(provider: Provider, session: Session) -> CloudProvider:
-        return adapter_for(provider, session=session, layout=layout, cipher=cipher)
-
-    with sessions.begin() as session:
-        settings = {"subscription_id": SUBSCRIPTION, "endpoint_url": azure_compute.url, "poll_seconds": 0}
-        provider = create_cloud_provider(session, cipher, kind="azure", name="wedsync-azure", default_region=PRIMARY,
-                                         regions=[PRIMARY, DR], credentials={"access_token": "emulator-token"},
-                                         settings=settings)  # fmt: skip
-        inventory.sync(session, provider, adapters(provider, session).list_resources(region=PRIMARY))
-    return Recovery(Cloud(sessions, layout, adapters), provider="wedsync-azure")
+    return cloud_recovery(engine, tmp_path, kind="azure", name="wedsync-azure", regions=[PRIMARY, DR],
+                          credentials={"access_token": "emulator-token"},
+                          settings={"subscription_id": SUBSCRIPTION, "endpoint_url": azure_compute.url,
+                                    "poll_seconds": 0})  # fmt: skip
 
 
 def _plan(azure: Recovery) -> Any:

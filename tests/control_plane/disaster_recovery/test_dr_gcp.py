@@ -6,30 +6,21 @@ before."""
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from clouds.base import CloudProvider
-from control_plane.crypto import Cipher
 from control_plane.disaster_recovery import drill as drill_module
-from control_plane.services import inventory
-from control_plane.services.providers import adapter_for, create_cloud_provider
-from control_plane.store.db import make_sessionmaker
-from control_plane.store.models import Provider
 from tests.clouds.test_gcp_networks import _listing
-from tests.control_plane.deployments.support import Cloud
 from tests.control_plane.disaster_recovery.support import (
     Recovery,
+    cloud_recovery,
     drill_killed_once_its_network_is_made,
     taken_over,
 )
 from tests.emulators.google_compute import Disk, GoogleComputeEmulator, Instance
-from wedcloud.home import HomeLayout
 
 pytestmark = pytest.mark.integration
 PROJECT = "wedsync-prod"
@@ -44,20 +35,9 @@ def google(engine: Engine, tmp_path: Path, google_compute: GoogleComputeEmulator
     google_compute.add_disk(Disk(PROJECT, f"{PRIMARY}-b", "booking-web", 20, users=["booking-web"], labels=LABELS))
     google_compute.add_instance(Instance(PROJECT, f"{PRIMARY}-b", "booking-web", "e2-medium", labels=LABELS))
     google_compute.add_disk(Disk(PROJECT, f"{PRIMARY}-b", "booking-data", 50, labels=LABELS))
-    layout = HomeLayout(tmp_path / "home").ensure()
-    cipher = Cipher(secrets.token_bytes(32))
-    sessions = make_sessionmaker(engine)
-
-    def adapters(provider: Provider, session: Session) -> CloudProvider:
-        return adapter_for(provider, session=session, layout=layout, cipher=cipher)
-
-    with sessions.begin() as session:
-        settings = {"project_id": PROJECT, "endpoint_url": google_compute.url}
-        provider = create_cloud_provider(session, cipher, kind="gcp", name="wedsync-gcp", default_region=PRIMARY,
-                                         regions=[PRIMARY, DR], credentials=google_compute.service_account(),
-                                         settings=settings)  # fmt: skip
-        inventory.sync(session, provider, adapters(provider, session).list_resources(region=PRIMARY))
-    return Recovery(Cloud(sessions, layout, adapters), provider="wedsync-gcp")
+    return cloud_recovery(engine, tmp_path, kind="gcp", name="wedsync-gcp", regions=[PRIMARY, DR],
+                          credentials=google_compute.service_account(),
+                          settings={"project_id": PROJECT, "endpoint_url": google_compute.url})  # fmt: skip
 
 
 def _plan(google: Recovery) -> Any:
