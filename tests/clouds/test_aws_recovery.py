@@ -10,8 +10,9 @@ import pytest
 from clouds.aws import credentials as aws_credentials
 from clouds.aws.provider import AwsCloud
 from clouds.base import ProvisionRequest, ResourceState, ResourceType
-from clouds.errors import ResourceNotFound, UnsupportedRequest
+from clouds.errors import CloudError, ResourceNotFound, UnsupportedRequest
 from tests.clouds.moto_inventory import moto_inventory
+from tests.emulators.fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.integration
 PRIMARY, DR = "eu-west-2", "eu-west-1"
@@ -250,3 +251,33 @@ def test_deleting_a_network_wedcloud_did_not_isolate_is_refused(moto_endpoint: s
     with pytest.raises(UnsupportedRequest, match="no isolated network"):
         cloud.delete_network(production, region=DR)
     assert _client(moto_endpoint, aws_keys, "ec2", DR).describe_vpcs(VpcIds=[production])["Vpcs"]
+
+
+def test_a_network_still_in_use_is_kept_for_a_later_call_and_then_deleted_whole(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    proxy = FaultProxy(moto_endpoint)
+    try:
+        cloud = _cloud(proxy.url, aws_keys)
+        before = moto_inventory(moto_endpoint, (PRIMARY, DR), keys=aws_keys)
+        made = cloud.isolated_network(region=DR, name="wedcloud-drill-4", tags=DRILL)
+        proxy.inject("DeleteSubnet", "in_use")  # a copy's network interface outlives the copy a while
+        assert cloud.delete_network(made.id, region=DR) is False
+        assert [n.id for n in cloud.isolated_networks(region=DR, tags=DRILL)] == [made.id]  # the VPC waits
+        proxy.inject("DeleteSubnet", "refuse")  # any other refusal is the caller's to see
+        with pytest.raises(CloudError, match="capacity"):
+            cloud.delete_network(made.id, region=DR)
+        assert cloud.delete_network(made.id, region=DR) is True
+        assert moto_inventory(moto_endpoint, (PRIMARY, DR), keys=aws_keys) == before
+    finally:
+        proxy.stop()
+
+
+def test_a_provision_into_an_isolated_network_that_is_gone_is_refused_as_not_found(
+    moto_endpoint: str, aws_keys: dict[str, str]
+) -> None:
+    cloud = _cloud(moto_endpoint, aws_keys)
+    request = ProvisionRequest(name="drill-web", resource_type=ResourceType.COMPUTE, region=DR, size="t3.micro",
+                               image=AMI, network="vpc-0123456789abcdef0", options={"subtype": "instance"})  # fmt: skip
+    with pytest.raises(ResourceNotFound, match="vpc-0123456789abcdef0"):
+        cloud.provision(request)

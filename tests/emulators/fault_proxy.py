@@ -11,7 +11,9 @@ ThrottlingException, as JSON for a JSON-protocol call (CloudWatch's, with the
 a Smithy RPC v2 CBOR call) without forwarding, and ``timeout`` forwards the call (it happens at moto)
 and then holds the answer past the client's read timeout before dropping the connection.
 ``hold`` forwards nothing and keeps the connection open until released (for killing the API
-mid-operation). A fault injected ``after`` another action waits until that action has been seen
+mid-operation). ``in_use`` answers 400 DependencyViolation without forwarding (EC2 refusing to
+delete what something still uses, which moto never refuses). A fault injected ``after`` another
+action waits until that action has been seen
 (a read-back after a write). Route 53's REST calls are named by their action too
 (``ChangeResourceRecordSets``, ``ListResourceRecordSets``, ...); a refused one answers 400
 ``InvalidInput`` in Route 53's error shape. Nagle's algorithm is off, as in ``http.py``.
@@ -31,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-FAULTS = ("error", "throttle", "timeout", "refuse")
+FAULTS = ("error", "throttle", "timeout", "refuse", "in_use")
 
 
 class FaultProxy:
@@ -148,6 +150,9 @@ class FaultProxy:
         if fault == "refuse":
             code = "InsufficientDBInstanceCapacity" if "DB" in action else "InsufficientInstanceCapacity"
             return self._answer(handler, 400, _error(code, "There is not enough capacity in this region (injected)."))
+        if fault == "in_use":
+            message = "The resource has a dependent object (injected)."
+            return self._answer(handler, 400, _error("DependencyViolation", message))
         if fault == "throttle" and (throttled := _throttled_non_xml(handler.headers)):
             return self._answer(handler, 400, *throttled)
         if fault == "throttle":
